@@ -1,0 +1,133 @@
+# volmgr - OpenStack Cinder-compatible volume service in C.
+#
+#   make            build bin/volume-manager, bin/api-shim, bin/volctl
+#   make unit       build the Criterion unit-test binaries (build/tests/test_*)
+#   make deps       install missing Debian packages (scripts/deps.sh)
+#   make test       deps, then all + unit, then scripts/run-tests.sh
+#   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
+#   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
+#   make clean
+#
+# Quiet output unless V=1.  CFLAGS (default -O2 -g) may be overridden; the
+# project's own warning/standard flags are always added.
+
+CC      ?= cc
+AR      ?= ar
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+
+PKGS := librabbitmq msgpack libpq libmicrohttpd jansson libcurl uuid inih
+
+# Evaluated once at parse time.  On a fresh box the top-level `make test`
+# parses before deps are installed; it only runs deps and then a recursive
+# make, which re-evaluates these, so silence pkg-config errors here.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRITERION_LIBS := $(or $(shell pkg-config --libs criterion 2>/dev/null),-lcriterion)
+
+VOLMGR_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+                 -Wstrict-prototypes -I. -MMD -MP -pthread
+ALL_CFLAGS  = $(VOLMGR_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pthread $(LDFLAGS)
+ALL_LIBS    = $(PKG_LIBS) -lm
+
+BUILD := build
+OBJ   := $(BUILD)/obj
+LIB   := $(BUILD)/libvolmgr.a
+
+LIB_SRCS     := $(sort $(wildcard common/*.c proto/*.c core/*.c))
+MANAGER_SRCS := $(sort $(wildcard manager/*.c))
+SHIM_SRCS    := $(sort $(wildcard api-shim/*.c))
+VOLCTL_SRCS  := $(sort $(wildcard volctl/*.c))
+UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
+
+obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+LIB_OBJS     := $(call obj,$(LIB_SRCS))
+MANAGER_OBJS := $(call obj,$(MANAGER_SRCS))
+SHIM_OBJS    := $(call obj,$(SHIM_SRCS))
+VOLCTL_OBJS  := $(call obj,$(VOLCTL_SRCS))
+UNIT_OBJS    := $(call obj,$(UNIT_SRCS))
+UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+# A binary is only built once its directory has sources (lets the tree build
+# while the parts are still being written).
+BINS := $(if $(MANAGER_SRCS),bin/volume-manager) \
+        $(if $(SHIM_SRCS),bin/api-shim) \
+        $(if $(VOLCTL_SRCS),bin/volctl)
+BINS := $(strip $(BINS))
+
+ifeq ($(V),1)
+  Q :=
+  say :=
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.DEFAULT_GOAL := all
+.PHONY: all unit deps test run clean stack-start stack-stop stack-status
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BINS)
+	$(if $(MANAGER_SRCS),,@echo "note: manager/ has no sources; bin/volume-manager not built")
+	$(if $(SHIM_SRCS),,@echo "note: api-shim/ has no sources; bin/api-shim not built")
+	$(if $(VOLCTL_SRCS),,@echo "note: volctl/ has no sources; bin/volctl not built")
+
+unit: $(UNIT_BINS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	$(call say,AR,$@)$(AR) rcs $@ $^
+
+bin/volume-manager: $(MANAGER_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(MANAGER_OBJS) $(LIB) $(ALL_LIBS)
+
+bin/api-shim: $(SHIM_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(SHIM_OBJS) $(LIB) $(ALL_LIBS)
+
+bin/volctl: $(VOLCTL_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(LIB) $(ALL_LIBS)
+
+$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(CRITERION_LIBS) $(ALL_LIBS)
+
+# --- targets that touch the machine ---------------------------------------
+
+deps:
+	@scripts/deps.sh
+
+# deps must run before anything compiles, so the build is a recursive make
+# started after deps has finished (pkg-config is re-read by the sub-make).
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@scripts/run-tests.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh
+
+stack-start:
+	@scripts/stack.sh start
+
+stack-stop:
+	@scripts/stack.sh stop
+
+stack-status:
+	@scripts/stack.sh status
+
+clean:
+	rm -rf $(BUILD) bin
+
+-include $(LIB_OBJS:.o=.d) $(MANAGER_OBJS:.o=.d) $(SHIM_OBJS:.o=.d) \
+         $(VOLCTL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

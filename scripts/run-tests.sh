@@ -1,0 +1,173 @@
+#!/bin/bash
+# scripts/run-tests.sh: the runner behind `make test` (which builds first).
+#
+# 1. Starts a throwaway stack (scripts/stack.sh start) in $VOLMGR_TEST_STACK_DIR
+#    (default .stack/test, so it never disturbs a `make run` stack in .stack);
+#    a trap stops it on exit, INT and TERM.  Its env (VOLMGR_STACK_ENV, the
+#    VOLMGR_* URLs, VOLMGR_REPO) is exported to every suite, unit ones too.
+# 2. Unit: for every tests/unit/test_X.c runs build/tests/test_X (Criterion)
+#    with --json, counting tests passed/failed (crashes count as failed; a
+#    missing binary or one that dies without a report counts as one failure).
+# 3. Integration: /usr/bin/python3 -m unittest discover -s tests/integration
+#    -p 'test_*.py' -v, with VOLMGR_STACK_ENV=<stack dir>/env and the stack's
+#    env exported; "Ran N" / "FAILED (failures=a, errors=b, skipped=c)"
+#    parsed (errors count as failed, skipped are not counted as passed).
+# Ends with exactly one line "N passed, N failed"; exits 1 when anything failed.
+#
+# Knobs: VOLMGR_UNIT_TIMEOUT (s per unit binary, default 300),
+#        VOLMGR_IT_TIMEOUT (s for the integration run, default 3600),
+#        VOLMGR_TEST_FILTER (a Criterion --filter pattern for unit tests),
+#        VOLMGR_IT_PATTERN (unittest -p pattern, default test_*.py).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 1
+PY=/usr/bin/python3
+STACK_DIR=${VOLMGR_TEST_STACK_DIR:-$REPO/.stack/test}
+UNIT_TIMEOUT=${VOLMGR_UNIT_TIMEOUT:-300}
+IT_TIMEOUT=${VOLMGR_IT_TIMEOUT:-3600}
+LOGDIR=$REPO/build/test-logs
+mkdir -p "$LOGDIR"
+
+passed=0
+failed=0
+stack_started=0
+
+cleanup() {
+    if [ "$stack_started" = 1 ]; then
+        stack_started=0
+        "$REPO/scripts/stack.sh" stop "$STACK_DIR" || echo "run-tests: stack stop failed" >&2
+    fi
+}
+on_signal() {
+    echo "run-tests: interrupted" >&2
+    cleanup
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+# --- unit --------------------------------------------------------------------
+
+count_criterion_json() {   # FILE -> "passed failed"
+    "$PY" - "$1" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception:
+    print("0 0 bad"); sys.exit(0)
+p = f = 0
+for s in d.get("test_suites", []):
+    for t in s.get("tests", []):
+        st = t.get("status", "")
+        if st == "PASSED":
+            p += 1
+        elif st != "SKIPPED":
+            f += 1
+print(p, f, "ok")
+EOF
+}
+
+shopt -s nullglob
+unit_srcs=(tests/unit/test_*.c)
+it_files=(tests/integration/test_*.py)
+
+# --- stack ---------------------------------------------------------------------
+# Started when there is any test to run; its env is exported to the unit
+# binaries too (VOLMGR_STACK_ENV and the VOLMGR_* URLs), for tests that want it.
+stack_ok=0
+if [ ${#unit_srcs[@]} -gt 0 ] || [ ${#it_files[@]} -gt 0 ]; then
+    section "stack: starting in $STACK_DIR"
+    stack_started=1
+    if "$REPO/scripts/stack.sh" start "$STACK_DIR"; then
+        stack_ok=1
+        set -a
+        # shellcheck disable=SC1091
+        . "$STACK_DIR/env"
+        set +a
+        export VOLMGR_STACK_ENV=$STACK_DIR/env
+        export VOLMGR_REPO=$REPO
+    else
+        echo "run-tests: stack failed to start"
+        failed=$((failed + 1))
+    fi
+fi
+
+if [ ${#unit_srcs[@]} -eq 0 ]; then
+    section "unit: no tests/unit/test_*.c"
+fi
+for src in "${unit_srcs[@]}"; do
+    name=$(basename "$src" .c)
+    bin=build/tests/$name
+    section "unit: $name"
+    if [ ! -x "$bin" ]; then
+        echo "run-tests: $bin missing (did 'make unit' run?)"
+        failed=$((failed + 1))
+        continue
+    fi
+    json=$LOGDIR/$name.json
+    rm -f "$json"
+    filter=()
+    [ -n "${VOLMGR_TEST_FILTER:-}" ] && filter=(--filter "$VOLMGR_TEST_FILTER")
+    timeout -k 10 "$UNIT_TIMEOUT" "$bin" --json="$json" "${filter[@]}" 2>&1
+    rc=$?
+    read -r p f status <<<"$(count_criterion_json "$json")"
+    if [ "$status" != ok ]; then
+        echo "run-tests: $name exited $rc without a report"
+        p=0; f=1
+    elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "run-tests: $name exited $rc with no failed test; counting one failure"
+        f=1
+    fi
+    [ $rc -eq 124 ] && echo "run-tests: $name timed out after ${UNIT_TIMEOUT}s"
+    echo "-- $name: $p passed, $f failed"
+    passed=$((passed + p)); failed=$((failed + f))
+done
+
+# --- integration ---------------------------------------------------------------
+
+if [ ${#it_files[@]} -eq 0 ]; then
+    section "integration: no tests/integration/test_*.py"
+else
+    if [ "$stack_ok" != 1 ]; then
+        echo "run-tests: no stack; integration suites not run"
+    else
+        section "integration: python3 -m unittest discover tests/integration"
+        itlog=$LOGDIR/integration.log
+        (
+            export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+            exec timeout -k 10 "$IT_TIMEOUT" "$PY" -m unittest discover \
+                -s tests/integration -t tests/integration \
+                -p "${VOLMGR_IT_PATTERN:-test_*.py}" -v
+        ) </dev/null 2>&1 | tee "$itlog"
+        rc=${PIPESTATUS[0]}
+        ran=$(sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1/p' "$itlog" | tail -n 1)
+        result=$(grep -E '^(OK|FAILED)( \(.*\))?$|^NO TESTS RAN' "$itlog" | tail -n 1)
+        field() { sed -n "s/.*[(, ]$1=\([0-9][0-9]*\).*/\1/p" <<<"$result"; }
+        nf=$(field failures); ne=$(field errors); ns=$(field skipped)
+        nu=$(field 'unexpected successes'); nx=$(field 'expected failures')
+        nf=${nf:-0}; ne=${ne:-0}; ns=${ns:-0}; nu=${nu:-0}; nx=${nx:-0}
+        if [ -z "$ran" ] || [ -z "$result" ]; then
+            echo "run-tests: integration run ended (exit $rc) without a unittest summary"
+            [ $rc -eq 124 ] && echo "run-tests: timed out after ${IT_TIMEOUT}s"
+            failed=$((failed + 1))
+        else
+            p=$((ran - nf - ne - ns - nu))
+            f=$((nf + ne + nu))
+            if [ $rc -ne 0 ] && [ $f -eq 0 ] && [ "$ran" -gt 0 ]; then
+                echo "run-tests: unittest exited $rc with no failure counted; counting one"
+                f=1
+            fi
+            echo "-- integration: $p passed, $f failed, $ns skipped"
+            passed=$((passed + p)); failed=$((failed + f))
+        fi
+    fi
+fi
+cleanup
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

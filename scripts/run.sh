@@ -1,0 +1,212 @@
+#!/bin/bash
+# scripts/run.sh: what `make run` does (after deps and the build).
+#
+#   - starts the stack in .stack (scripts/stack.sh; external RabbitMQ /
+#     PostgreSQL are used instead when VOLMGR_TRANSPORT_URL / VOLMGR_DB_URL
+#     are set);
+#   - starts tests/fixtures/compute_stub.py on a free port unless
+#     VOLMGR_COMPUTE_URL is set;
+#   - writes .stack/volmgr.conf (from deploy/volmgr.conf.sample when present),
+#     runs bin/volctl db-sync, starts bin/volume-manager and bin/api-shim;
+#   - prints the URLs and waits.  Ctrl-C / SIGTERM stops everything it
+#     started, by pid; if any child dies, everything is stopped and it exits 1.
+#
+# Knobs: VOLMGR_API_PORT (default 8776), VOLMGR_LOG_LEVEL (default info),
+#        VOLMGR_RUN_DIR (default .stack).  Daemon logs: .stack/logs/*.log.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 1
+PY=/usr/bin/python3
+RUN_DIR=${VOLMGR_RUN_DIR:-$REPO/.stack}
+API_PORT=${VOLMGR_API_PORT:-8776}
+API_URL=http://127.0.0.1:$API_PORT
+CONF=$RUN_DIR/volmgr.conf
+LOGS=$RUN_DIR/logs
+VOLUMES=$RUN_DIR/volumes
+STOP_TIMEOUT=15     # manager drain_timeout is 10 s by default
+
+# The README tour's first steps; keep in sync with README.md.
+tour() {
+    cat <<EOF
+  curl -s -X POST $API_URL/v3/demo/volumes \\
+       -H 'X-Auth-Token: admin:demo' -H 'Content-Type: application/json' \\
+       -d '{"volume": {"size": 1, "name": "vol1"}}'
+  curl -s $API_URL/v3/demo/volumes/detail -H 'X-Auth-Token: admin:demo'
+EOF
+}
+
+log() { echo "run: $*" >&2; }
+
+MGR_PID='' SHIM_PID='' STUB_PID=''
+stack_started=0
+cleaning=0
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+stop_child() {   # PID NAME
+    local pid=$1 name=$2 deadline
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            log "$name (pid $pid) still running after ${STOP_TIMEOUT}s; SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1   # polling, bounded by the deadline above
+    done
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    [ "$cleaning" = 1 ] && return
+    cleaning=1
+    trap '' INT TERM
+    log "stopping"
+    # api-shim first (no new requests), then the manager, then the stub.
+    stop_child "$SHIM_PID" api-shim
+    stop_child "$MGR_PID" volume-manager
+    stop_child "$STUB_PID" compute_stub
+    if [ "$stack_started" = 1 ]; then
+        "$REPO/scripts/stack.sh" stop "$RUN_DIR" || log "stack stop failed"
+    fi
+    log "stopped"
+}
+
+die() { log "error: $*"; exit 1; }
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+tail_log() { [ -f "$1" ] && { echo "---- last lines of $1"; tail -n 20 "$1"; } >&2; return 0; }
+
+# --- preflight -----------------------------------------------------------------
+for b in bin/volctl bin/volume-manager bin/api-shim; do
+    [ -x "$b" ] || die "$b is missing: run 'make' first"
+done
+if port_open "$API_PORT"; then
+    die "port $API_PORT is in use (set VOLMGR_API_PORT to use another)"
+fi
+
+# --- stack ---------------------------------------------------------------------
+mkdir -p "$RUN_DIR"
+external_db=${VOLMGR_DB_URL:+1}
+stack_started=1
+"$REPO/scripts/stack.sh" start "$RUN_DIR" || die "stack failed to start"
+set -a
+# shellcheck disable=SC1091
+. "$RUN_DIR/env"
+set +a
+mkdir -p "$LOGS"
+# The volume files belong with the (fresh) database: start them fresh too.
+if [ -z "$external_db" ]; then
+    rm -rf "$VOLUMES"
+fi
+mkdir -p "$VOLUMES"
+
+# --- compute stand-in ----------------------------------------------------------
+if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
+    stub_log=$LOGS/compute_stub.log
+    : > "$stub_log"
+    "$PY" tests/fixtures/compute_stub.py --port 0 --pidfile "$RUN_DIR/compute_stub.pid" \
+        </dev/null >"$stub_log" 2>&1 &
+    STUB_PID=$!
+    deadline=$((SECONDS + 15))
+    until grep -q '^ready port=' "$stub_log"; do
+        kill -0 "$STUB_PID" 2>/dev/null || { tail_log "$stub_log"; die "compute_stub exited"; }
+        [ $SECONDS -lt $deadline ] || die "compute_stub not ready after 15s"
+        sleep 0.1
+    done
+    stub_port=$(sed -n 's/^ready port=\([0-9]*\).*/\1/p' "$stub_log" | head -n 1)
+    export VOLMGR_COMPUTE_URL=http://127.0.0.1:$stub_port
+fi
+
+# --- config --------------------------------------------------------------------
+"$PY" - "$REPO/deploy/volmgr.conf.sample" "$CONF" <<EOF || die "writing $CONF failed"
+import configparser, os, sys
+sample, out = sys.argv[1], sys.argv[2]
+cp = configparser.ConfigParser(interpolation=None, strict=False,
+                               inline_comment_prefixes=("#", ";"))
+cp.optionxform = str
+src = "generated"
+if os.path.exists(sample):
+    cp.read(sample)
+    src = "from " + os.path.relpath(sample)
+def put(section, key, value):
+    if section != "DEFAULT" and not cp.has_section(section):
+        cp.add_section(section)
+    cp[section][key] = value
+put("DEFAULT", "transport_url", os.environ["VOLMGR_TRANSPORT_URL"])
+put("DEFAULT", "log_level", "${VOLMGR_LOG_LEVEL:-info}")
+if not cp["DEFAULT"].get("host"):
+    put("DEFAULT", "host", "node1")
+if not cp["DEFAULT"].get("backend"):
+    put("DEFAULT", "backend", "filestore")
+put("database", "connection", os.environ["VOLMGR_DB_URL"])
+put("filestore", "filestore_dir", "$VOLUMES")
+put("nova", "endpoint", os.environ["VOLMGR_COMPUTE_URL"])
+put("api", "listen", "127.0.0.1")
+put("api", "port", "$API_PORT")
+put("api", "auth_strategy", "noauth")
+put("api", "admin_users", "admin")
+with open(out + ".tmp", "w") as f:
+    f.write("# written by scripts/run.sh (%s); logs go to stderr\n" % src)
+    cp.write(f)
+os.replace(out + ".tmp", out)
+EOF
+
+# --- database schema -----------------------------------------------------------
+bin/volctl --config-file "$CONF" db-sync >"$LOGS/db-sync.log" 2>&1 \
+    || { tail_log "$LOGS/db-sync.log"; die "volctl db-sync failed"; }
+
+# --- daemons -------------------------------------------------------------------
+bin/volume-manager --config-file "$CONF" </dev/null >"$LOGS/volume-manager.log" 2>&1 &
+MGR_PID=$!
+bin/api-shim --config-file "$CONF" </dev/null >"$LOGS/api-shim.log" 2>&1 &
+SHIM_PID=$!
+
+deadline=$((SECONDS + 30))
+until port_open "$API_PORT"; do
+    for n in MGR_PID:volume-manager SHIM_PID:api-shim; do
+        v=${n%%:*}; name=${n#*:}
+        if ! kill -0 "${!v}" 2>/dev/null; then
+            tail_log "$LOGS/$name.log"; die "$name exited during startup"
+        fi
+    done
+    [ $SECONDS -lt $deadline ] || die "api-shim not listening on $API_PORT after 30s"
+    sleep 0.1
+done
+
+cat <<EOF
+
+  volmgr is running (Ctrl-C stops everything)
+
+    API (Block Storage v3)  $API_URL/v3
+    compute stand-in        $VOLMGR_COMPUTE_URL
+    database                $VOLMGR_DB_URL
+    message bus             $VOLMGR_TRANSPORT_URL
+    config                  $CONF
+    logs                    $LOGS/{volume-manager,api-shim,compute_stub}.log
+    pids                    manager $MGR_PID, api-shim $SHIM_PID${STUB_PID:+, compute_stub $STUB_PID}
+
+  Try:
+$(tour)
+
+EOF
+
+# --- wait ----------------------------------------------------------------------
+pids=("$MGR_PID" "$SHIM_PID")
+[ -n "$STUB_PID" ] && pids+=("$STUB_PID")
+wait -n "${pids[@]}"
+rc=$?
+for n in MGR_PID:volume-manager SHIM_PID:api-shim STUB_PID:compute_stub; do
+    v=${n%%:*}; name=${n#*:}
+    if [ -n "${!v}" ] && ! kill -0 "${!v}" 2>/dev/null; then
+        log "$name (pid ${!v}) exited (status $rc)"
+        tail_log "$LOGS/$name.log"
+    fi
+done
+exit 1
