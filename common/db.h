@@ -1,0 +1,83 @@
+/*
+ * db.h - one PostgreSQL connection (libpq): statements prepared on first use, SQLSTATE
+ * classification, and transactions retried as a whole.
+ *
+ * Status convention of this layer: DB_OK (0) or a negative enum db_status. Positive values
+ * are left to callers (a transaction body may return one to roll back with an
+ * application-level outcome, see db_transaction).
+ *
+ * A db_conn is used by one thread at a time.
+ */
+#ifndef VOLMGR_COMMON_DB_H
+#define VOLMGR_COMMON_DB_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+enum db_status {
+	DB_OK = 0,
+	DB_DUPLICATE = -1,  /* 23505 unique_violation: the caller decides (often "already done") */
+	DB_RETRY = -2,      /* 40001 serialization_failure, 40P01 deadlock: retry the whole txn */
+	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03: reconnect, do not ack */
+	DB_REJECT = -4,     /* data, constraint or syntax error: retrying cannot help */
+};
+
+typedef struct db_conn db_conn;
+
+/*
+ * Connects to url (a libpq URI or conninfo) with application_name set and
+ * statement_timeout = statement_timeout_ms (0 = none). Returns NULL on failure after logging
+ * why. The caller owns the handle and frees it with db_close.
+ */
+__attribute__((warn_unused_result))
+db_conn *db_open(const char *url, const char *application_name, int statement_timeout_ms);
+
+void db_close(db_conn *db);
+
+/* Drops the session and connects again with the same parameters; the statement cache is
+ * cleared, so statements are prepared again on next use. Returns DB_OK or DB_RECONNECT. */
+__attribute__((warn_unused_result)) int db_reconnect(db_conn *db);
+
+/* True while libpq reports CONNECTION_OK. */
+bool db_is_ok(const db_conn *db);
+
+/* The underlying connection, for the rare caller that needs libpq directly. */
+PGconn *db_pg(db_conn *db);
+
+/* Pure: maps a SQLSTATE (NULL for client-side errors) and the connection state to a status. */
+enum db_status db_classify(const char *sqlstate, bool connection_bad);
+
+/*
+ * Runs sql with nparams text parameters (NUL-terminated; NULL means SQL NULL). The statement
+ * is prepared once per session, keyed by its text, so pass the same SQL text for the same
+ * statement. On DB_OK and res != NULL, *res is the result (caller PQclear()s it); on failure
+ * *res is NULL, the error text is kept for db_last_error and the status says what to do.
+ * sql is one statement (scripts go through db_pg and PQexec). The cache names its statements
+ * "s1", "s2", ...: a caller preparing through db_pg must use other names.
+ */
+__attribute__((warn_unused_result))
+int db_exec(db_conn *db, const char *sql, int nparams, const char *const *params, PGresult **res);
+
+/* The message and SQLSTATE of the last failed call on db ("" when none). */
+const char *db_last_error(const db_conn *db);
+const char *db_last_sqlstate(const db_conn *db);
+
+/* The body of a transaction: returns DB_OK to commit, a negative db_status or a positive
+ * application code to roll back. */
+typedef int (*db_txn_fn)(db_conn *db, void *arg);
+
+/*
+ * Runs fn inside BEGIN ... COMMIT. When fn or COMMIT yields DB_RETRY, the whole transaction
+ * is run again, at most max_attempts times in all, with a short jittered backoff. Returns
+ * DB_OK after a successful commit, fn's positive code (rolled back), or a negative status.
+ * fn must be safe to run again from the start (it may not keep state from a rolled-back try).
+ * Any failed statement aborts the transaction in PostgreSQL, so fn must return the failure (it
+ * cannot treat a DB_DUPLICATE as "already done" and go on, short of ON CONFLICT or a
+ * SAVEPOINT): a COMMIT after an ignored failure is rolled back and returns DB_REJECT.
+ */
+__attribute__((warn_unused_result))
+int db_transaction(db_conn *db, db_txn_fn fn, void *arg, int max_attempts);
+
+const char *db_strerror(int status);
+
+#endif

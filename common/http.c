@@ -1,0 +1,178 @@
+/*
+ * http.c - blocking HTTP requests with libcurl: one easy handle per request, so threads never
+ * share curl state.
+ */
+#include "common/http.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+struct http_sink {
+	char *buf;
+	size_t len;
+	size_t cap;
+	bool truncated;
+	bool nomem;
+};
+
+int http_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+/* Keeps the first HTTP_MAX_BODY bytes and drops the rest; the request timeout bounds how long
+ * a peer can keep sending. */
+static size_t http_on_data(char *data, size_t size, size_t nmemb, void *user)
+{
+	struct http_sink *s = user;
+	size_t n = size * nmemb;
+	size_t take = n;
+
+	if (take > HTTP_MAX_BODY - s->len) {
+		take = HTTP_MAX_BODY - s->len;
+		s->truncated = true;
+	}
+	if (take == 0 || s->nomem)
+		return n;
+	if (s->len + take + 1 > s->cap) {
+		size_t cap = s->cap > 0 ? s->cap : 4096;
+		char *grown;
+
+		while (cap < s->len + take + 1)
+			cap *= 2;
+		if (cap > HTTP_MAX_BODY + 1)
+			cap = HTTP_MAX_BODY + 1;
+		grown = realloc(s->buf, cap);
+		if (grown == NULL) {
+			s->nomem = true;
+			return 0;
+		}
+		s->buf = grown;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, take);
+	s->len += take;
+	s->buf[s->len] = '\0';
+	return n;
+}
+
+static bool http_has_header(const char *const *headers, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; headers != NULL && *headers != NULL; headers++) {
+		if (strncasecmp(*headers, name, n) == 0 && (*headers)[n] == ':')
+			return true;
+	}
+	return false;
+}
+
+/* curl_slist_append returns NULL on failure and leaves the list alone. */
+static bool http_add_header(struct curl_slist **list, const char *header)
+{
+	struct curl_slist *grown = curl_slist_append(*list, header);
+
+	if (grown == NULL)
+		return false;
+	*list = grown;
+	return true;
+}
+
+int http_request(const char *method, const char *url, const char *const *headers,
+		 const char *body, int timeout_s, struct http_response *out,
+		 char *err, size_t errlen)
+{
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct http_sink sink = { 0 };
+	struct curl_slist *list = NULL;
+	long ms = (timeout_s > 0 ? timeout_s : 1) * 1000L;
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+	CURL *c;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	c = curl_easy_init();
+	if (c == NULL)
+		goto done;
+
+	/* Expect: 100-continue would stall large POSTs on servers that never answer it. */
+	if (!http_add_header(&list, "Expect:") ||
+	    (body != NULL && !http_has_header(headers, "Content-Type") &&
+	     !http_add_header(&list, "Content-Type: application/json")) ||
+	    (!http_has_header(headers, "Accept") &&
+	     !http_add_header(&list, "Accept: application/json")))
+		goto done;
+	for (const char *const *h = headers; h != NULL && *h != NULL; h++) {
+		if (!http_add_header(&list, *h))
+			goto done;
+	}
+
+	/* Signals are off because timeouts with signals are not thread-safe in libcurl. */
+	if ((rc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_URL, url)) != CURLE_OK ||
+#if LIBCURL_VERSION_NUM >= 0x075500
+	    (rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https")) != CURLE_OK ||
+#else
+	    (rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS,
+				   (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS))) != CURLE_OK ||
+#endif
+	    (rc = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, list)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_data)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink)) != CURLE_OK)
+		goto done;
+	if (body != NULL &&
+	    ((rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, body)) != CURLE_OK ||
+	     (rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				    (curl_off_t)strlen(body))) != CURLE_OK))
+		goto done;
+	if (body == NULL && strcasecmp(method, "HEAD") == 0 &&
+	    (rc = curl_easy_setopt(c, CURLOPT_NOBODY, 1L)) != CURLE_OK)
+		goto done;
+
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		goto done;
+	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	if (sink.buf == NULL && (sink.buf = calloc(1, 1)) == NULL) {
+		rc = CURLE_OUT_OF_MEMORY;
+		goto done;
+	}
+	out->body = sink.buf;
+	out->len = sink.len;
+	sink.buf = NULL;
+	ret = 0;
+done:
+	if (ret != 0 && err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s %s: %s", method, url,
+			 sink.nomem ? "out of memory" :
+			 curl_err[0] != '\0' ? curl_err : curl_easy_strerror(rc));
+	free(sink.buf);
+	curl_slist_free_all(list);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return ret;
+}
+
+void http_response_free(struct http_response *r)
+{
+	if (r == NULL)
+		return;
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,35 @@
+/*
+ * http.h - a small blocking HTTP client (libcurl) for calls to other services (compute).
+ * Thread-safe after http_global_init.
+ */
+#ifndef VOLMGR_COMMON_HTTP_H
+#define VOLMGR_COMMON_HTTP_H
+
+#include <stddef.h>
+
+struct http_response {
+	long status;   /* HTTP status, 0 when no response arrived */
+	char *body;    /* NUL-terminated, malloc'd; at most HTTP_MAX_BODY bytes are kept */
+	size_t len;
+};
+
+#define HTTP_MAX_BODY (1024 * 1024)
+
+/* Call once at start-up, before threads. Returns 0 or -1. */
+__attribute__((warn_unused_result)) int http_global_init(void);
+void http_global_cleanup(void);
+
+/*
+ * Sends method to url with the given extra headers ("Name: value", NULL-terminated array or
+ * NULL) and body (JSON; NULL for none), waiting at most timeout_s seconds in all.
+ * Returns 0 when a response arrived (whatever its status) and fills out; -1 on a transport
+ * failure with the reason in err. The caller frees out with http_response_free.
+ */
+__attribute__((warn_unused_result))
+int http_request(const char *method, const char *url, const char *const *headers,
+		 const char *body, int timeout_s, struct http_response *out,
+		 char *err, size_t errlen);
+
+void http_response_free(struct http_response *r);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * mq.h - one AMQP 0-9-1 connection with one channel (librabbitmq 0.11).
+ *
+ * A connection either consumes (mq_consume + mq_next + mq_ack/mq_reject) or publishes with
+ * publisher confirms (options.confirms), not both, so that confirms and deliveries never
+ * interleave on one socket. Heartbeats are serviced only while the caller is inside
+ * mq_next/mq_publish, so callers keep the work between calls bounded.
+ *
+ * There is no automatic recovery: after MQ_CONN_LOST the caller mq_close()s the handle, waits
+ * (util_backoff_ms) and mq_open()s a new one, then declares its topology again. Delivery tags
+ * from the old connection are dead and must be forgotten.
+ *
+ * Status convention: MQ_OK (0) or a negative enum mq_status. Not thread-safe: one thread per
+ * handle at a time.
+ *
+ * A channel error from the broker (404 no such exchange or queue, 406 mismatched declare)
+ * yields MQ_REFUSED and channel 1 is reopened, so the handle stays usable; on a connection
+ * with consumers that cannot be done behind the caller's back, so it yields MQ_CONN_LOST.
+ * With heartbeats on, a connection left idle (no mq_* call) for about two heartbeat intervals
+ * is dropped by the broker, and the next call returns MQ_CONN_LOST.
+ */
+#ifndef VOLMGR_COMMON_MQ_H
+#define VOLMGR_COMMON_MQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mq_status {
+	MQ_OK = 0,
+	MQ_TIMEOUT = -1,     /* nothing arrived / no confirm before the deadline */
+	MQ_NACKED = -2,      /* the broker refused the message (basic.nack) */
+	MQ_UNROUTABLE = -3,  /* mandatory publish returned: no queue bound for the key */
+	MQ_CONN_LOST = -4,   /* the connection or channel is gone: reopen */
+	MQ_REFUSED = -5,     /* the broker refused an operation (e.g. declare mismatch, 406) */
+	MQ_EMPTY = -6,       /* mq_get: the queue is empty */
+	MQ_INVALID = -7,     /* bad argument or URL */
+};
+
+typedef struct mq_conn mq_conn;
+
+struct mq_options {
+	const char *url;        /* amqp://user:pass@host:port/vhost (copied); an empty vhost
+				 * ("...:5672/") means "/" */
+	int heartbeat;          /* seconds; 0 disables */
+	bool confirms;          /* enable publisher confirms on the channel */
+	int connect_timeout_ms; /* 0 means 5000 */
+};
+
+/* Connects, logs in and opens channel 1. Returns NULL with a readable reason in err. */
+__attribute__((warn_unused_result))
+mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen);
+
+/* Closes the channel and connection politely when they are alive, then frees. NULL is fine. */
+void mq_close(mq_conn *mq);
+
+struct mq_queue_options {
+	bool durable;
+	bool exclusive;
+	bool auto_delete;
+	bool quorum;                     /* x-queue-type = quorum (implies durable) */
+	const char *dead_letter_exchange; /* x-dead-letter-exchange, or NULL */
+	int expires_ms;                  /* x-expires, 0 for none */
+	int max_length;                  /* x-max-length, 0 for none */
+};
+
+__attribute__((warn_unused_result))
+int mq_declare_exchange(mq_conn *mq, const char *name, const char *type, bool durable);
+/* message_count may be NULL; otherwise it receives the queue's ready-message count. Passive
+ * declare when opt is NULL (fails with MQ_REFUSED if the queue does not exist; the channel is
+ * then reopened internally so the handle stays usable). */
+__attribute__((warn_unused_result))
+int mq_declare_queue(mq_conn *mq, const char *name, const struct mq_queue_options *opt,
+		     uint32_t *message_count);
+__attribute__((warn_unused_result))
+int mq_bind(mq_conn *mq, const char *queue, const char *exchange, const char *routing_key);
+__attribute__((warn_unused_result))
+int mq_purge(mq_conn *mq, const char *queue);
+
+/* String-valued message headers. */
+struct mq_header {
+	const char *key;
+	const char *value;
+};
+
+struct mq_props {
+	const char *content_type;   /* NULL for none */
+	const char *message_id;
+	const char *correlation_id;
+	const char *reply_to;
+	bool persistent;            /* delivery_mode 2 */
+	const struct mq_header *headers;
+	size_t nheaders;
+};
+
+/*
+ * Publishes body to exchange with routing_key. On a confirms connection it then waits up to
+ * timeout_ms for the broker's verdict: MQ_OK (ack), MQ_NACKED, MQ_UNROUTABLE (mandatory and
+ * returned), MQ_TIMEOUT, MQ_REFUSED (channel error, e.g. no such exchange) or MQ_CONN_LOST.
+ * Confirms are matched by sequence number, so a late confirm of a publish that timed out is
+ * skipped and the handle stays usable after MQ_TIMEOUT. Without confirms it returns after the
+ * write (a message can then be lost without any error: use confirms when it matters).
+ */
+__attribute__((warn_unused_result))
+int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const void *body,
+	       size_t len, const struct mq_props *props, bool mandatory, int timeout_ms);
+
+/* Sets basic.qos(prefetch) and starts consuming queue with manual acks. May be called for
+ * several queues on one connection. */
+__attribute__((warn_unused_result))
+int mq_consume(mq_conn *mq, const char *queue, int prefetch);
+
+/* One delivered message. Every pointer is owned by the delivery and valid until
+ * mq_delivery_free; strings are NUL-terminated copies; body is not NUL-terminated. */
+struct mq_delivery {
+	uint64_t tag;
+	bool redelivered;
+	char *exchange;
+	char *routing_key;
+	char *content_type;   /* NULL when absent */
+	char *message_id;     /* NULL when absent */
+	char *reply_to;       /* NULL when absent */
+	char *correlation_id; /* NULL when absent */
+	void *body;
+	size_t len;
+	struct mq_header *headers; /* string and integer headers (integers printed as text) */
+	size_t nheaders;
+	long delivery_count;  /* x-delivery-count (quorum queues), or -1 */
+};
+
+/* Waits up to timeout_ms for the next delivery: MQ_OK (fill *out; free with
+ * mq_delivery_free), MQ_TIMEOUT or MQ_CONN_LOST. */
+__attribute__((warn_unused_result))
+int mq_next(mq_conn *mq, struct mq_delivery *out, int timeout_ms);
+
+/* basic.get: MQ_OK (fill *out), MQ_EMPTY or an error. With auto_ack false the caller must
+ * mq_ack or mq_reject out->tag. */
+__attribute__((warn_unused_result))
+int mq_get(mq_conn *mq, const char *queue, bool auto_ack, struct mq_delivery *out);
+
+void mq_delivery_free(struct mq_delivery *d);
+
+/* The value of header key in d, or NULL. */
+const char *mq_delivery_header(const struct mq_delivery *d, const char *key);
+
+__attribute__((warn_unused_result)) int mq_ack(mq_conn *mq, uint64_t tag, bool multiple);
+__attribute__((warn_unused_result)) int mq_reject(mq_conn *mq, uint64_t tag, bool requeue);
+
+const char *mq_strerror(int status);
+
+#endif

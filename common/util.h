@@ -1,0 +1,42 @@
+/*
+ * util.h - small helpers every program needs: ids, time, backoff, signals, strings.
+ */
+#ifndef VOLMGR_COMMON_UTIL_H
+#define VOLMGR_COMMON_UTIL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Random uuid4 in canonical form: out gets 36 characters and a NUL. */
+void util_uuid4(char out[37]);
+/* Random 32-hex-digit id (a uuid4 without dashes), as oslo's _unique_id and _msg_id. */
+void util_hex_id(char out[33]);
+/* True if s is a canonical uuid (36 chars, hex and dashes at 8-4-4-4-12). */
+bool util_is_uuid(const char *s);
+
+/* Milliseconds on the monotonic clock. */
+int64_t util_now_ms(void);
+/* UTC wall time as "YYYY-MM-DDTHH:MM:SS.ffffff" (naive, as Python's isoformat()). */
+void util_now_iso(char out[32]);
+
+/* Capped exponential backoff with full jitter: a delay in [base/2, min(cap, base*2^attempt)]. */
+int util_backoff_ms(int attempt, int base_ms, int cap_ms);
+/* Sleeps ms milliseconds, waking early when *stop becomes non-zero (checks every 100 ms). */
+void util_sleep_ms(int ms, volatile sig_atomic_t *stop);
+
+/*
+ * Installs SIGINT/SIGTERM handlers that only increment *counter (a second signal means "exit
+ * now": the handler calls _exit(1) when the count reaches 2), and ignores SIGPIPE.
+ */
+void util_install_signals(volatile sig_atomic_t *counter);
+
+/* Copies at most size-1 bytes and terminates; returns strlen(src) (truncated if >= size). */
+size_t util_strlcpy(char *dst, const char *src, size_t size);
+
+/* Parses a whole base-10 integer in [min, max]. Returns 0 or -1. */
+__attribute__((warn_unused_result))
+int util_parse_long(const char *s, long min, long max, long *out);
+
+#endif
