@@ -1,0 +1,55 @@
+/*
+ * names.h - literal values both sides must agree on: statuses, admin-metadata keys, user
+ * message ids, policy names. Values are Cinder's (cinder-behaviour.md).
+ */
+#ifndef VOLMGR_PROTO_NAMES_H
+#define VOLMGR_PROTO_NAMES_H
+
+/* volumes.status */
+#define VOL_S_CREATING "creating"
+#define VOL_S_AVAILABLE "available"
+#define VOL_S_IN_USE "in-use"
+#define VOL_S_EXTENDING "extending"
+#define VOL_S_ERROR_EXTENDING "error_extending"
+#define VOL_S_DELETING "deleting"
+#define VOL_S_DELETED "deleted"
+#define VOL_S_ERROR "error"
+#define VOL_S_ERROR_DELETING "error_deleting"
+#define VOL_S_RESERVED "reserved"
+#define VOL_S_ATTACHING "attaching"
+#define VOL_S_DETACHING "detaching"
+
+/* volumes.attach_status / volume_attachment.attach_status */
+#define VOL_AS_ATTACHED "attached"
+#define VOL_AS_DETACHED "detached"
+
+/* volume_admin_metadata keys */
+#define ADMIN_MD_EXTEND_NEW_SIZE "extend_new_size"
+#define ADMIN_MD_EXTEND_RESERVATIONS "extend_reservations"
+#define ADMIN_MD_ATTACHED_MODE "attached_mode"
+#define ADMIN_MD_READONLY "readonly"
+
+/* User messages (messages table) */
+#define UMSG_RESOURCE_VOLUME "VOLUME"
+#define UMSG_ACTION_EXTEND_VOLUME "007"
+#define UMSG_ACTION_CREATE_VOLUME "005"  /* cinder: CREATE_VOLUME_FROM_BACKEND */
+#define UMSG_DETAIL_UNKNOWN_ERROR "001"
+#define UMSG_DETAIL_NO_BACKEND_AVAILABLE "003"
+#define UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED "009"
+#define UMSG_DETAIL_DRIVER_FAILED_EXTEND "010"
+/* volmgr's own: the compute service did not report back before the deadline */
+#define UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT "volmgr-001"
+
+/* Policies */
+#define POLICY_EXTEND "volume:extend"
+#define POLICY_EXTEND_ATTACHED "volume:extend_attached_volume"
+#define POLICY_EXTEND_COMPLETION "volume_extension:volume_admin_actions:extend_volume_completion"
+#define POLICY_RESET_STATUS "volume_extension:volume_admin_actions:reset_status"
+
+/* Quota resources */
+#define QUOTA_RES_VOLUMES "volumes"
+#define QUOTA_RES_GIGABYTES "gigabytes"
+#define QUOTA_RES_PER_VOLUME_GIGABYTES "per_volume_gigabytes"
+#define DEFAULT_VOLUME_TYPE_NAME "__DEFAULT__"
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * test_schema.c - the method table: lookups, versions, argument validation, boolean strings,
+ * and the Volume primitive builder (through a full encode/decode/parse pipeline).
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/codec.h"
+#include "proto/json.h"
+#include "proto/schema.h"
+
+#define VOL_ID "6a1f0000-0000-4000-8000-000000000001"
+#define R1 "563e9e70-5f46-4265-9a92-f7bca28d896c"
+#define R2 "1c2d0000-0000-4000-8000-0000000000aa"
+#define VOL_WITH(name, ns, id) \
+	"{\"versioned_object.name\": \"" name "\", \"versioned_object.namespace\": \"" ns \
+	"\", \"versioned_object.version\": \"1.9\", \"versioned_object.data\": {\"id\": " id \
+	", \"size\": 1}}"
+#define VOL VOL_WITH("Volume", "cinder", "\"" VOL_ID "\"")
+
+static struct pv_arena ta;
+static char detail[256];
+
+static void setup(void)
+{
+	pv_arena_init(&ta, 16u << 20);
+}
+
+static void teardown(void)
+{
+	pv_arena_destroy(&ta);
+}
+
+TestSuite(schema, .init = setup, .fini = teardown);
+
+static struct pv *J(const char *text)
+{
+	json_error_t err;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
+	struct pv *v;
+
+	cr_assert(j != NULL, "bad test JSON %s: %s", text, err.text);
+	v = proto_pv_from_json(&ta, j);
+	json_decref(j);
+	cr_assert(v != NULL);
+	return v;
+}
+
+/* Good arguments for each method. */
+static const char *const good_args[PROTO_M_COUNT] = {
+	[PROTO_M_CREATE_VOLUME] = "{\"volume\": " VOL ", \"request_spec\": {}, "
+				  "\"filter_properties\": null, \"allow_reschedule\": true}",
+	[PROTO_M_DELETE_VOLUME] = "{\"volume\": " VOL ", \"unmanage_only\": false, "
+				  "\"cascade\": true}",
+	[PROTO_M_EXTEND_VOLUME] = "{\"volume\": " VOL ", \"new_size\": 2, "
+				  "\"reservations\": [\"" R1 "\", \"" R2 "\"]}",
+	[PROTO_M_EXTEND_VOLUME_COMPLETION] = "{\"volume\": " VOL ", \"new_size\": 2, "
+					     "\"reservations\": [\"" R1 "\"], \"error\": false}",
+};
+
+static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
+{
+	detail[0] = '\0';
+	return proto_args_parse(proto_method_get(id), args, out, detail, sizeof(detail));
+}
+
+/* good_args[id] with key set to the value in json ("" removes the key). */
+static struct pv *mutate(enum proto_method_id id, const char *key, const char *json)
+{
+	struct pv *base = J(good_args[id]), *c = pv_new_map(&ta, base->n + 1);
+	bool found = false;
+
+	for (uint32_t i = 0; i < base->n; i++) {
+		const struct pv_pair *p = &base->u.pairs[i];
+		bool hit = strcmp(p->key.u.s, key) == 0;
+
+		found |= hit;
+		if (!hit)
+			pv_map_put(&ta, c, p->key.u.s, &p->val);
+		else if (json[0])
+			pv_map_put(&ta, c, key, J(json));
+	}
+	if (!found && json[0])
+		pv_map_put(&ta, c, key, J(json));
+	cr_assert(not(ta.failed));
+	return c;
+}
+
+Test(schema, lookups)
+{
+	const struct proto_method *mt = proto_method_find("extend_volume_completion");
+
+	cr_assert(mt != NULL);
+	cr_expect(eq(int, mt->id, PROTO_M_EXTEND_VOLUME_COMPLETION));
+	cr_expect(eq(str, (char *)mt->send_version, "3.19"));
+	cr_expect(eq(int, mt->min_minor, 19));
+	cr_expect(not(mt->is_call));
+	cr_expect(eq(ptr, (void *)proto_method_find("attach_volume"), NULL));
+	cr_expect(eq(ptr, (void *)proto_method_find(NULL), NULL));
+	cr_expect(eq(ptr, (void *)proto_method_get(PROTO_M_COUNT), NULL));
+	for (int i = 0; i < PROTO_M_COUNT; i++) {
+		const struct proto_method *g = proto_method_get((enum proto_method_id)i);
+
+		cr_expect(eq(int, g->id, i));
+		cr_expect(eq(ptr, (void *)proto_method_find(g->name), (void *)g));
+		cr_expect(eq(int, proto_version_check(g->send_version, g), PROTO_OK));
+	}
+}
+
+Test(schema, good_args)
+{
+	union proto_args a;
+
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, J(good_args[0]), &a), PROTO_OK), "%s",
+		  detail);
+	cr_expect(eq(str, (char *)a.create_volume.volume_id, VOL_ID));
+
+	cr_assert(eq(int, parse(PROTO_M_DELETE_VOLUME, J(good_args[1]), &a), PROTO_OK), "%s",
+		  detail);
+	cr_expect(eq(str, (char *)a.delete_volume.volume_id, VOL_ID));
+	cr_expect(not(a.delete_volume.unmanage_only));
+	cr_expect(a.delete_volume.cascade);
+
+	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME, J(good_args[2]), &a), PROTO_OK), "%s",
+		  detail);
+	cr_expect(eq(int, a.extend_volume.new_size, 2));
+	cr_assert(eq(uint, a.extend_volume.nreservations, 2));
+	cr_expect(eq(str, (char *)a.extend_volume.reservations[1], R2));
+
+	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME_COMPLETION, J(good_args[3]), &a), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(str, (char *)a.extend_completion.volume_id, VOL_ID));
+	cr_expect(eq(int, a.extend_completion.new_size, 2));
+	cr_expect(eq(uint, a.extend_completion.nreservations, 1));
+	cr_expect(not(a.extend_completion.error));
+}
+
+Test(schema, optional_args_default)
+{
+	union proto_args a;
+
+	cr_assert(eq(int, parse(PROTO_M_DELETE_VOLUME, J("{\"volume\": " VOL "}"), &a), PROTO_OK));
+	cr_expect(eq(int, a.delete_volume.unmanage_only || a.delete_volume.cascade, 0));
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, J("{\"volume\": " VOL "}"), &a), PROTO_OK));
+}
+
+/* Criterion copies parameters into a freshly exec'd worker, so they hold no pointers. */
+struct arg_case {
+	int method;
+	char key[24];
+	char json[320]; /* "": remove the key */
+	int rc;
+};
+
+ParameterizedTestParameters(schema, args)
+{
+	static struct arg_case cases[] = {
+		{ PROTO_M_CREATE_VOLUME, "volume", "", PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", "\"" VOL_ID "\"", PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", VOL_WITH("Snapshot", "cinder", "\"" VOL_ID "\""),
+		  PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", VOL_WITH("Volume", "nova", "\"" VOL_ID "\""),
+		  PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", VOL_WITH("Volume", "cinder", "\"abc\""),
+		  PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", VOL_WITH("Volume", "cinder", "7"), PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume",
+		  VOL_WITH("Volume", "cinder", "\"6a1f0000x0000-4000-8000-000000000001\""),
+		  PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "volume", "{\"versioned_object.name\": \"Volume\", "
+		  "\"versioned_object.namespace\": \"cinder\"}", PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "request_spec", "[]", PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "allow_reschedule", "\"true\"", PROTO_EARGS },
+		{ PROTO_M_CREATE_VOLUME, "some_future_arg", "{\"x\": 1}", PROTO_OK },
+		{ PROTO_M_DELETE_VOLUME, "volume", "", PROTO_EARGS },
+		{ PROTO_M_DELETE_VOLUME, "cascade", "\"yes\"", PROTO_EARGS },
+		{ PROTO_M_DELETE_VOLUME, "unmanage_only", "1", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "0", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "-1", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "\"2\"", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "2.0", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "true", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "2147483648", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "new_size", "2147483647", PROTO_OK },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "\"" R1 "\"", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "[1]", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "[\"abc\"]", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "[]", PROTO_OK },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "volume", "", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "new_size", "0", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "reservations", "{}", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "\"maybe\"", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "1", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "[]", PROTO_EARGS },
+		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "\"Y\"", PROTO_EARGS },
+	};
+	return cr_make_param_array(struct arg_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct arg_case *c, schema, args)
+{
+	union proto_args a;
+	int rc = parse((enum proto_method_id)c->method, mutate(c->method, c->key, c->json), &a);
+
+	cr_assert(eq(int, rc, c->rc), "%s=%s: %s", c->key, c->json, detail);
+	if (rc != PROTO_OK)
+		cr_expect(strstr(detail, c->key) != NULL, "detail must name the key: %s", detail);
+}
+
+Test(schema, reservation_count_limit)
+{
+	struct pv *r = pv_new_array(&ta, PROTO_MAX_RESERVATIONS + 1);
+	struct pv *args = mutate(PROTO_M_EXTEND_VOLUME, "reservations", "");
+	union proto_args a;
+
+	for (int i = 0; i < PROTO_MAX_RESERVATIONS; i++)
+		pv_array_push(&ta, r, pv_new_str(&ta, R1));
+	pv_map_put(&ta, args, "reservations", r);
+	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME, args, &a), PROTO_OK), "%s", detail);
+	cr_expect(eq(uint, a.extend_volume.nreservations, PROTO_MAX_RESERVATIONS));
+	pv_array_push(&ta, r, pv_new_str(&ta, R1)); /* args holds a shallow copy of r */
+	args->u.pairs[args->n - 1].val = *r;
+	cr_expect(eq(int, parse(PROTO_M_EXTEND_VOLUME, args, &a), PROTO_EARGS));
+	cr_expect(strstr(detail, "args.reservations") != NULL, "%s", detail);
+}
+
+Test(schema, duplicate_arg_is_rejected)
+{
+	struct pv *args = J(good_args[PROTO_M_EXTEND_VOLUME]);
+	struct pv *c = pv_new_map(&ta, args->n + 1);
+	union proto_args a;
+
+	for (uint32_t i = 0; i < args->n; i++)
+		pv_map_put(&ta, c, args->u.pairs[i].key.u.s, &args->u.pairs[i].val);
+	pv_map_put_int(&ta, c, "new_size", 3);
+	cr_expect(eq(int, parse(PROTO_M_EXTEND_VOLUME, c, &a), PROTO_EARGS));
+	cr_expect(strstr(detail, "args.new_size: duplicate") != NULL, "%s", detail);
+}
+
+Test(schema, args_must_be_a_map)
+{
+	union proto_args a;
+
+	cr_expect(eq(int, parse(PROTO_M_DELETE_VOLUME, J("[]"), &a), PROTO_EARGS));
+	cr_expect(eq(int, proto_args_parse(NULL, J("{}"), &a, detail, sizeof(detail)),
+		     PROTO_EARGS));
+}
+
+struct error_case {
+	char json[12];
+	bool val;
+};
+
+ParameterizedTestParameters(schema, completion_error_values)
+{
+	static struct error_case cases[] = {
+		{ "false", false }, { "true", true }, { "null", false }, { "\"false\"", false },
+		{ "\"yes\"", true }, { "\"t\"", true }, { "\"OFF\"", false }, { "\"0\"", false },
+	};
+	return cr_make_param_array(struct error_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct error_case *c, schema, completion_error_values)
+{
+	union proto_args a;
+
+	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME_COMPLETION,
+				mutate(PROTO_M_EXTEND_VOLUME_COMPLETION, "error", c->json), &a),
+		     PROTO_OK), "%s: %s", c->json, detail);
+	cr_expect(eq(int, a.extend_completion.error, c->val), "%s", c->json);
+}
+
+Test(schema, bool_strings)
+{
+	static const char *const yes[] = { "True", "TRUE", "true", "1", "ON", "On", "on",
+					   "YES", "Yes", "yes", "y", "t" };
+	static const char *const no[] = { "False", "FALSE", "false", "0", "OFF", "Off", "off",
+					  "NO", "No", "no", "n", "f" };
+	static const char *const bad[] = { "Y", "T", "N", "F", "TrUe", "oN", "", " true", "2",
+					   "yes ", "nope" };
+	bool b;
+
+	for (size_t i = 0; i < 12; i++) {
+		b = false;
+		cr_expect(eq(int, proto_parse_bool_string(yes[i], &b), 0), "%s", yes[i]);
+		cr_expect(b, "%s", yes[i]);
+		b = true;
+		cr_expect(eq(int, proto_parse_bool_string(no[i], &b), 0), "%s", no[i]);
+		cr_expect(not(b), "%s", no[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect(eq(int, proto_parse_bool_string(bad[i], &b), -1), "%s", bad[i]);
+	cr_expect(eq(int, proto_parse_bool_string(NULL, &b), -1));
+}
+
+struct version_case {
+	char v[12];
+	int method; /* -1: none */
+	int rc;
+};
+
+ParameterizedTestParameters(schema, versions)
+{
+	static struct version_case cases[] = {
+		{ "3.0", -1, PROTO_OK }, { "3.19", -1, PROTO_OK }, { "3.20", -1, PROTO_OK },
+		{ "3.21", -1, PROTO_EVERSION }, { "4.0", -1, PROTO_EVERSION },
+		{ "2.9", -1, PROTO_EVERSION }, { "x", -1, PROTO_EVERSION },
+		{ "3", -1, PROTO_EVERSION }, { "3.", -1, PROTO_EVERSION },
+		{ ".3", -1, PROTO_EVERSION }, { "3.0.1", -1, PROTO_EVERSION },
+		{ " 3.0", -1, PROTO_EVERSION }, { "3.-1", -1, PROTO_EVERSION },
+		{ "", -1, PROTO_EVERSION }, { "3.999999", -1, PROTO_EVERSION },
+		{ "3.0", PROTO_M_EXTEND_VOLUME, PROTO_OK },
+		{ "3.20", PROTO_M_EXTEND_VOLUME, PROTO_OK },
+		{ "3.18", PROTO_M_EXTEND_VOLUME_COMPLETION, PROTO_EVERSION },
+		{ "3.0", PROTO_M_EXTEND_VOLUME_COMPLETION, PROTO_EVERSION },
+		{ "3.19", PROTO_M_EXTEND_VOLUME_COMPLETION, PROTO_OK },
+		{ "3.20", PROTO_M_EXTEND_VOLUME_COMPLETION, PROTO_OK },
+		{ "3.21", PROTO_M_EXTEND_VOLUME_COMPLETION, PROTO_EVERSION },
+	};
+	return cr_make_param_array(struct version_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct version_case *c, schema, versions)
+{
+	const struct proto_method *mt =
+		c->method < 0 ? NULL : proto_method_get((enum proto_method_id)c->method);
+
+	cr_expect(eq(int, proto_version_check(c->v, mt), c->rc), "\"%s\"", c->v);
+}
+
+Test(schema, null_version)
+{
+	cr_expect(eq(int, proto_version_check(NULL, NULL), PROTO_EVERSION));
+}
+
+Test(schema, build_volume_primitive)
+{
+	struct proto_volume_fields f = {
+		.id = VOL_ID, .user_id = "u1", .project_id = "p1", .host = "node1@fs#fs", .size = 3,
+		.status = "extending", .attach_status = "attached", .bootable = true,
+		.use_quota = true, .created_at = "2024-02-20T10:00:00Z",
+	};
+	struct pv *v = proto_build_volume(&ta, &f);
+	const struct pv *d;
+
+	cr_assert(v != NULL);
+	cr_expect(eq(str, (char *)pv_str(pv_get(v, "versioned_object.name")), "Volume"));
+	cr_expect(eq(str, (char *)pv_str(pv_get(v, "versioned_object.namespace")), "cinder"));
+	cr_expect(eq(str, (char *)pv_str(pv_get(v, "versioned_object.version")), "1.9"));
+	d = pv_get(v, "versioned_object.data");
+	cr_assert(d != NULL);
+	cr_expect(eq(str, (char *)pv_str(pv_get(d, "host")), "node1@fs#fs"));
+	cr_expect(eq(i64, pv_get(d, "size")->u.i, 3));
+	cr_expect(eq(int, pv_get(d, "cluster_name")->type, PV_NULL));
+	cr_expect(eq(int, pv_get(d, "display_description")->type, PV_NULL));
+	cr_expect(pv_get(d, "bootable")->u.b && pv_get(d, "use_quota")->u.b);
+	cr_expect(eq(int, pv_get(d, "multiattach")->u.b || pv_get(d, "deleted")->u.b, 0));
+	cr_expect(pv_get(d, "shared_targets")->u.b);
+	cr_expect(eq(u32, d->n, 22));
+}
+
+Test(schema, build_volume_reports_arena_failure)
+{
+	struct pv_arena small;
+	struct proto_volume_fields f = { .id = VOL_ID };
+
+	pv_arena_init(&small, 512);
+	cr_expect(eq(ptr, proto_build_volume(&small, &f), NULL));
+	pv_arena_destroy(&small);
+}
+
+/* The sending side's recipe, end to end: prepare, fill args, encode, decode, check, parse. */
+Test(schema, completion_cast_pipeline)
+{
+	const struct proto_method *mt = proto_method_get(PROTO_M_EXTEND_VOLUME_COMPLETION);
+	struct proto_context ctx = { .user_id = "admin", .project_id = "p1", .is_admin = true,
+				     .is_admin_project = true };
+	struct proto_volume_fields f = { .id = VOL_ID, .size = 1, .status = "extending" };
+	struct proto_msg out, in;
+	struct pv *res;
+	union proto_args a;
+	char *buf;
+	size_t len;
+
+	proto_msg_init(&out, 1 << 16);
+	cr_assert(eq(int, proto_msg_prepare_cast(&out, mt->name, mt->send_version, &ctx, 4), 0));
+	res = pv_new_array(&out.arena, 1);
+	pv_array_push(&out.arena, res, pv_new_str(&out.arena, R1));
+	pv_map_put(&out.arena, out.args, "volume", proto_build_volume(&out.arena, &f));
+	pv_map_put_int(&out.arena, out.args, "new_size", 2);
+	pv_map_put(&out.arena, out.args, "reservations", res);
+	pv_map_put_bool(&out.arena, out.args, "error", true);
+	cr_assert(not(out.arena.failed));
+	cr_assert(eq(int, proto_msgpack_encode(&out, &buf, &len), PROTO_OK));
+
+	cr_assert(eq(int, proto_msgpack_decode(buf, len, NULL, &in, detail, sizeof(detail)),
+		     PROTO_OK), "%s", detail);
+	free(buf);
+	cr_expect(eq(str, in.unique_id, out.unique_id));
+	cr_assert(eq(ptr, (void *)proto_method_find(in.method), (void *)mt));
+	cr_expect(eq(int, proto_version_check(in.version, mt), PROTO_OK));
+	cr_assert(eq(int, proto_args_parse(mt, in.args, &a, detail, sizeof(detail)), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(str, (char *)a.extend_completion.volume_id, VOL_ID));
+	cr_expect(eq(int, a.extend_completion.new_size, 2));
+	cr_expect(eq(str, (char *)a.extend_completion.reservations[0], R1));
+	cr_expect(a.extend_completion.error);
+	proto_msg_destroy(&in);
+	proto_msg_destroy(&out);
+}
