@@ -44,6 +44,10 @@ UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 LIB_OBJS     := $(call obj,$(LIB_SRCS))
+# sql/NNN_name.sql embedded into the library (core/migrate.h), so volctl needs no source tree.
+SQL_FILES      := $(sort $(wildcard sql/*.sql))
+GEN_MIGRATIONS := $(BUILD)/gen/migrations.c
+LIB_OBJS       += $(OBJ)/gen/migrations.o
 MANAGER_OBJS := $(call obj,$(MANAGER_SRCS))
 SHIM_OBJS    := $(call obj,$(SHIM_SRCS))
 VOLCTL_OBJS  := $(call obj,$(VOLCTL_SRCS))
@@ -78,6 +82,14 @@ all: $(BINS)
 unit: $(UNIT_BINS)
 
 $(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(GEN_MIGRATIONS): scripts/gen-migrations.sh $(SQL_FILES)
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)scripts/gen-migrations.sh $@ $(SQL_FILES)
+
+$(OBJ)/gen/migrations.o: $(GEN_MIGRATIONS)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

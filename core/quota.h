@@ -1,0 +1,133 @@
+/*
+ * quota.h - Cinder's quota engine (cinder-behaviour.md §7.3-7.4): limits, reserve, commit,
+ * rollback, over the tables quotas, quota_classes, quota_usages and reservations.
+ *
+ * The database functions run inside the caller's transaction (db_transaction) and lock the
+ * quota_usages rows they touch (SELECT ... FOR UPDATE, in resource-name order so that two
+ * transactions never deadlock on each other). The pure functions hold the arithmetic so that
+ * it is unit-tested without a database.
+ */
+#ifndef VOLMGR_CORE_QUOTA_H
+#define VOLMGR_CORE_QUOTA_H
+
+#include <stdbool.h>
+#include "common/db.h"
+
+#define QUOTA_MAX_DELTAS 8
+#define QUOTA_RESOURCE_MAX 300
+
+/* Defaults used when neither the project nor the "default" quota class sets a limit. */
+struct quota_defaults {
+	int volumes;
+	int snapshots;
+	int gigabytes;
+	int per_volume_gigabytes; /* -1: unlimited */
+	int reservation_expire;   /* seconds */
+};
+
+struct quota_delta {
+	char resource[QUOTA_RESOURCE_MAX + 1]; /* "gigabytes", "gigabytes___DEFAULT__", ... */
+	int delta;
+};
+
+/* What reserve reports when a resource is over its limit. */
+struct quota_over {
+	char resource[QUOTA_RESOURCE_MAX + 1]; /* the first over resource, in sorted order */
+	long limit;        /* the gigabytes limit (Cinder reports the global one, see below) */
+	long in_use;
+	long reserved;
+	long requested;
+};
+
+/* Quota codes (positive, so that a db_transaction body can return them). */
+enum quota_status {
+	QUOTA_OVER = 1,        /* a limit would be exceeded; *over says which */
+	QUOTA_OVERFLOW = 2,    /* in_use + reserved + delta would pass INT32_MAX */
+};
+
+/* ---- pure arithmetic ---- */
+
+/* Cinder's over-quota rule: limit >= 0 && delta >= 0 && limit < delta + in_use + reserved. */
+bool quota_is_over(long limit, long delta, long in_use, long reserved);
+/* True if in_use + reserved + delta or reserved + delta would pass 2147483647. */
+bool quota_would_overflow(long delta, long in_use, long reserved);
+/* Applies a committed reservation: reserved -= min(delta, reserved) when delta >= 0; a
+ * negative delta larger than in_use is clamped to -in_use; in_use += delta. */
+void quota_apply_commit(long delta, long *in_use, long *reserved);
+/* Applies a rolled-back reservation: reserved -= min(delta, reserved) when delta >= 0. */
+void quota_apply_rollback(long delta, long *reserved);
+/* The per-type resource name: "<base>_<type name>", e.g. "gigabytes___DEFAULT__".
+ * Returns 0, or -1 if it does not fit. */
+int quota_type_resource(const char *base, const char *type_name, char *out, size_t outlen);
+
+/* ---- database (inside the caller's transaction) ---- */
+
+/*
+ * The limit of resource for project: the project's quotas row, else the "default"
+ * quota_classes row, else the default from d for the base resources and -1 (unlimited) for
+ * per-type resources, as Cinder's volume-type quota engine does. -1 means unlimited.
+ * Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int quota_get_limit(db_conn *db, const struct quota_defaults *d, const char *project_id,
+		    const char *resource, long *limit);
+
+/*
+ * Reserves deltas for project as Cinder's reserve does: usage rows are created when missing
+ * (in_use computed from the volumes table for volumes / gigabytes and their per-type forms),
+ * locked, checked, and on success one reservations row per delta is inserted (uuid4, expire
+ * = now + d->reservation_expire) and reserved += delta for positive deltas. uuids receives
+ * the reservation uuids in the order of deltas.
+ * Returns DB_OK, QUOTA_OVER (with *over filled as Cinder reports it: limit, in_use and
+ * reserved of "gigabytes" when the over resource is a gigabytes one, else of the resource
+ * itself), QUOTA_OVERFLOW, or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *project_id,
+		  const struct quota_delta *deltas, int ndeltas, char uuids[][37],
+		  struct quota_over *over);
+
+/*
+ * Commits / rolls back the live reservations among uuids for project. Unknown or already
+ * deleted uuids are ignored, as Cinder does. Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int quota_commit(db_conn *db, const char *project_id, const char *const *uuids, int n);
+__attribute__((warn_unused_result))
+int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids, int n);
+
+/* Reserve and commit at once (create/delete volume accounting). Same results as reserve. */
+__attribute__((warn_unused_result))
+int quota_reserve_and_commit(db_conn *db, const struct quota_defaults *d, const char *project_id,
+			     const struct quota_delta *deltas, int ndeltas, struct quota_over *over);
+
+/* Rolls back and soft-deletes every reservation whose expire has passed. *n gets the count. */
+__attribute__((warn_unused_result))
+int quota_expire(db_conn *db, int *n);
+
+/*
+ * Sets the project's limit of resource (-1 = unlimited): updates its live quotas row or
+ * inserts one, as Cinder's quota_update / quota_create do. Returns DB_OK, DB_REJECT for a
+ * limit outside [-1, 2147483647], or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int quota_set_limit(db_conn *db, const char *project_id, const char *resource, long limit);
+
+/* One row of a project's quota set, for GET os-quota-sets?usage=true. */
+struct quota_usage_row {
+	char resource[QUOTA_RESOURCE_MAX + 1];
+	long limit;
+	long in_use;
+	long reserved;
+};
+
+/*
+ * Fills rows with the project's limits and usages for volumes, snapshots, gigabytes,
+ * per_volume_gigabytes and, for every volume type, volumes_<t>, snapshots_<t>,
+ * gigabytes_<t>. *n gets the number of rows (at most max). Returns DB_OK or a negative status.
+ */
+__attribute__((warn_unused_result))
+int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char *project_id,
+			struct quota_usage_row *rows, int max, int *n);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * volume.c - volumes, their metadata, attachments and types, with Cinder's columns, naive
+ * UTC timestamps and soft delete (cinder/db/sqlalchemy/api.py).
+ *
+ * Cinder sets created_at, deleted and the other defaults from Python, so every insert here
+ * names them; an update sets updated_at (SQLAlchemy's onupdate) except a soft delete, which
+ * keeps it, as Cinder's delete() does.
+ */
+#include "core/volume.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/names.h"
+
+#define V_NOW "(now() AT TIME ZONE 'utc')"
+/* Statements are prepared with inferred parameter types: a parameter that appears where no
+ * column fixes its type (a select list, IS NULL) carries a cast to the type of its other uses,
+ * or the server deduces two types for it. */
+#define V_TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+/* A text column of a result copied into a fixed buffer of a struct. */
+struct vol_col {
+	size_t off;
+	size_t len;
+};
+#define VOL_COL(type, field) { offsetof(type, field), sizeof(((type *)0)->field) }
+
+static void vol_copy_cols(const PGresult *r, int row, const struct vol_col *cols, int ncols,
+			  void *dst)
+{
+	for (int i = 0; i < ncols; i++)
+		util_strlcpy((char *)dst + cols[i].off,
+			     PQgetisnull(r, row, i) ? "" : PQgetvalue(r, row, i), cols[i].len);
+}
+
+static bool vol_bool(const PGresult *r, int row, int col, bool dflt)
+{
+	return PQgetisnull(r, row, col) ? dflt : PQgetvalue(r, row, col)[0] == 't';
+}
+
+/* Runs a statement that changes rows and returns how many it changed (or -1 on failure,
+ * with *rc set). */
+static long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
+{
+	PGresult *r;
+	long count;
+
+	*rc = db_exec(db, sql, n, p, &r);
+	if (*rc != DB_OK)
+		return -1;
+	count = strtol(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return count;
+}
+
+/* Runs an update of one live row: DB_OK, VOL_NOT_FOUND when it matched nothing, or the
+ * failure. */
+static int vol_update_one(db_conn *db, const char *sql, int n, const char *const *p)
+{
+	int rc;
+	long count = vol_exec_count(db, sql, n, p, &rc);
+
+	if (count < 0)
+		return rc;
+	return count > 0 ? DB_OK : VOL_NOT_FOUND;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.ffffff" -> "YYYY-MM-DDTHH:MM:SSZ"; "" stays "". */
+static void vol_iso_z(const char *iso, char out[24])
+{
+	out[0] = '\0';
+	if (strlen(iso) >= 19)
+		snprintf(out, 24, "%.19sZ", iso);
+}
+
+/* ---- volumes ---- */
+
+/* The text columns first, in the order of vol_row_cols; then size and the booleans. */
+#define VOL_SELECT \
+	"SELECT v.id, v.user_id, v.project_id, v.host, v.cluster_name, v.availability_zone," \
+	" v.status, v.previous_status, v.attach_status, v.migration_status, v.display_name," \
+	" v.display_description, v.volume_type_id, t.name, " V_TS("v.created_at") ", " \
+	V_TS("v.updated_at") ", " V_TS("v.launched_at") ", v.provider_location," \
+	" v.size, v.bootable, v.multiattach, v.use_quota" \
+	" FROM volumes v LEFT JOIN volume_types t ON t.id = v.volume_type_id" \
+	" WHERE v.id = $1 AND v.deleted = false"
+
+static const char vol_sql_get[] = VOL_SELECT;
+/* The type row is on the nullable side of the join, so only the volume is locked. */
+static const char vol_sql_get_locked[] = VOL_SELECT " FOR UPDATE OF v";
+
+static const struct vol_col vol_row_cols[] = {
+	VOL_COL(struct vol_row, id),
+	VOL_COL(struct vol_row, user_id),
+	VOL_COL(struct vol_row, project_id),
+	VOL_COL(struct vol_row, host),
+	VOL_COL(struct vol_row, cluster_name),
+	VOL_COL(struct vol_row, availability_zone),
+	VOL_COL(struct vol_row, status),
+	VOL_COL(struct vol_row, previous_status),
+	VOL_COL(struct vol_row, attach_status),
+	VOL_COL(struct vol_row, migration_status),
+	VOL_COL(struct vol_row, display_name),
+	VOL_COL(struct vol_row, display_description),
+	VOL_COL(struct vol_row, volume_type_id),
+	VOL_COL(struct vol_row, volume_type_name),
+	VOL_COL(struct vol_row, created_at),
+	VOL_COL(struct vol_row, updated_at),
+	VOL_COL(struct vol_row, launched_at),
+	VOL_COL(struct vol_row, provider_location),
+};
+#define VOL_NTEXT ((int)(sizeof(vol_row_cols) / sizeof(vol_row_cols[0])))
+
+/* Every live attachment row, whatever its attach_status, oldest first. */
+static const char vol_sql_attachments[] =
+	"SELECT id, instance_uuid, attached_host, mountpoint, attach_status, attach_mode, "
+	V_TS("attach_time") " FROM volume_attachment"
+	" WHERE volume_id = $1 AND deleted = false ORDER BY created_at, id";
+
+static const struct vol_col vol_attachment_cols[] = {
+	VOL_COL(struct vol_attachment, id),
+	VOL_COL(struct vol_attachment, instance_uuid),
+	VOL_COL(struct vol_attachment, attached_host),
+	VOL_COL(struct vol_attachment, mountpoint),
+	VOL_COL(struct vol_attachment, attach_status),
+	VOL_COL(struct vol_attachment, attach_mode),
+	VOL_COL(struct vol_attachment, attach_time),
+};
+
+int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out)
+{
+	const char *p[1] = { id };
+	PGresult *r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = db_exec(db, for_update ? vol_sql_get_locked : vol_sql_get, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return VOL_NOT_FOUND;
+	}
+	vol_copy_cols(r, 0, vol_row_cols, VOL_NTEXT, out);
+	out->size = PQgetisnull(r, 0, VOL_NTEXT) ? 0 : atoi(PQgetvalue(r, 0, VOL_NTEXT));
+	out->bootable = vol_bool(r, 0, VOL_NTEXT + 1, false);
+	out->multiattach = vol_bool(r, 0, VOL_NTEXT + 2, false);
+	out->use_quota = vol_bool(r, 0, VOL_NTEXT + 3, true);
+	PQclear(r);
+	vol_iso_z(out->created_at, out->created_at_z);
+	vol_iso_z(out->updated_at, out->updated_at_z);
+	vol_iso_z(out->launched_at, out->launched_at_z);
+
+	rc = db_exec(db, vol_sql_attachments, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	out->nattachments = PQntuples(r);
+	for (int i = 0; i < out->nattachments && i < VOL_MAX_ATTACHMENTS; i++)
+		vol_copy_cols(r, i, vol_attachment_cols,
+			      (int)(sizeof(vol_attachment_cols) / sizeof(vol_attachment_cols[0])),
+			      &out->attachments[i]);
+	PQclear(r);
+	return DB_OK;
+}
+
+/*
+ * Writes values as a PostgreSQL array literal ({"a","b"}), quoting every element, for a
+ * text[] parameter. Returns 0, or -1 if it does not fit.
+ */
+static int vol_text_array(const char *const *values, int n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len < 3)
+		return -1;
+	buf[o++] = '{';
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && o < len)
+			buf[o++] = ',';
+		if (o < len)
+			buf[o++] = '"';
+		for (const char *c = values[i]; *c != '\0' && o < len; c++) {
+			if (*c == '"' || *c == '\\')
+				buf[o++] = '\\';
+			if (o < len)
+				buf[o++] = *c;
+		}
+		if (o < len)
+			buf[o++] = '"';
+	}
+	if (o + 2 > len)
+		return -1;
+	buf[o++] = '}';
+	buf[o] = '\0';
+	return 0;
+}
+
+static const char vol_sql_cas_status[] =
+	"UPDATE volumes SET status = $2, previous_status = COALESCE($3, previous_status),"
+	" updated_at = " V_NOW " WHERE id = $1 AND deleted = false AND status = ANY($4::text[])";
+
+int vol_cas_status(db_conn *db, const char *id, const char *const *from, int nfrom,
+		   const char *to, const char *set_previous)
+{
+	char from_list[2048];
+	const char *p[4] = { id, to, set_previous, from_list };
+	int rc;
+	long count;
+
+	if (nfrom < 1 || vol_text_array(from, nfrom, from_list, sizeof(from_list)) != 0)
+		return DB_REJECT;
+	count = vol_exec_count(db, vol_sql_cas_status, 4, p, &rc);
+	if (count < 0)
+		return rc;
+	return count > 0 ? DB_OK : VOL_CONFLICT;
+}
+
+static const char vol_sql_set_status[] =
+	"UPDATE volumes SET status = $2, size = COALESCE($3::integer, size),"
+	" updated_at = " V_NOW " WHERE id = $1 AND deleted = false";
+
+int vol_set_status(db_conn *db, const char *id, const char *status, int size)
+{
+	char sz[16];
+	const char *p[3] = { id, status, size >= 0 ? sz : NULL };
+
+	snprintf(sz, sizeof(sz), "%d", size);
+	return vol_update_one(db, vol_sql_set_status, 3, p);
+}
+
+/* The values Cinder's create flow and scheduler leave on a new volume that volmgr does not
+ * take from the caller: use_quota and shared_targets true, replication disabled. */
+static const char vol_sql_insert[] =
+	"INSERT INTO volumes (created_at, deleted, id, user_id, project_id, host, size,"
+	" availability_zone, status, attach_status, scheduled_at, display_name,"
+	" display_description, volume_type_id, bootable, multiattach, replication_status,"
+	" shared_targets, use_quota)"
+	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5::integer, $6, '" VOL_S_CREATING "', '"
+	VOL_AS_DETACHED "', CASE WHEN $4::varchar IS NULL THEN NULL ELSE " V_NOW " END, $7, $8, $9,"
+	" $10::boolean, $11::boolean, 'disabled', true, true)";
+
+int vol_insert(db_conn *db, const struct vol_new *v)
+{
+	char size[16];
+	const char *p[11] = { v->id, v->user_id, v->project_id, v->host, size,
+			      v->availability_zone, v->display_name, v->display_description,
+			      v->volume_type_id, v->bootable ? "true" : "false",
+			      v->multiattach ? "true" : "false" };
+
+	snprintf(size, sizeof(size), "%d", v->size);
+	return db_exec(db, vol_sql_insert, 11, p, NULL);
+}
+
+static const char vol_sql_destroy[] =
+	"UPDATE volumes SET status = '" VOL_S_DELETED "', deleted = true, deleted_at = " V_NOW ","
+	" terminated_at = " V_NOW ", migration_status = NULL WHERE id = $1 AND deleted = false";
+
+/* The rows Cinder's volume_destroy soft-deletes with the volume (VOLUME_DEPENDENT_MODELS, less
+ * the transfers table volmgr does not create). */
+static const char *const vol_sql_destroy_dependents[] = {
+	"UPDATE volume_metadata SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND deleted = false",
+	"UPDATE volume_admin_metadata SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND deleted = false",
+	"UPDATE snapshots SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND deleted = false",
+	"UPDATE volume_glance_metadata SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND deleted = false",
+	"UPDATE volume_attachment SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND deleted = false",
+};
+
+int vol_soft_delete(db_conn *db, const char *id)
+{
+	const char *p[1] = { id };
+	int rc = vol_update_one(db, vol_sql_destroy, 1, p);
+
+	for (size_t i = 0; rc == DB_OK && i < sizeof(vol_sql_destroy_dependents) /
+			   sizeof(vol_sql_destroy_dependents[0]); i++)
+		rc = db_exec(db, vol_sql_destroy_dependents[i], 1, p, NULL);
+	return rc;
+}
+
+static const char vol_sql_mark_created[] =
+	"UPDATE volumes SET status = '" VOL_S_AVAILABLE "', launched_at = " V_NOW ","
+	" provider_location = COALESCE($2, provider_location), updated_at = " V_NOW
+	" WHERE id = $1 AND deleted = false";
+
+int vol_mark_created(db_conn *db, const char *id, const char *provider_location)
+{
+	const char *p[2] = { id, provider_location };
+
+	return vol_update_one(db, vol_sql_mark_created, 2, p);
+}
+
+/* ---- admin metadata and metadata ---- */
+
+static const char vol_sql_admin_md_get[] =
+	"SELECT value FROM volume_admin_metadata WHERE volume_id = $1 AND key = $2"
+	" AND deleted = false ORDER BY id DESC LIMIT 1";
+
+int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *buf, size_t len)
+{
+	const char *p[2] = { volume_id, key };
+	PGresult *r;
+	int rc;
+
+	rc = db_exec(db, vol_sql_admin_md_get, 2, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return VOL_NOT_FOUND;
+	}
+	util_strlcpy(buf, PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0), len);
+	PQclear(r);
+	return DB_OK;
+}
+
+/* Cinder's metadata update without delete: an existing key gets the new value (updated_at
+ * moves only when it changes), a missing one is inserted. */
+static const char vol_sql_admin_md_set[] =
+	"WITH upd AS (UPDATE volume_admin_metadata SET value = $3, updated_at = " V_NOW
+	"  WHERE volume_id = $1 AND key = $2 AND deleted = false AND value IS DISTINCT FROM $3)"
+	" INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, key, value)"
+	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar"
+	" WHERE NOT EXISTS (SELECT 1 FROM volume_admin_metadata"
+	"  WHERE volume_id = $1 AND key = $2 AND deleted = false)";
+
+int vol_admin_md_set(db_conn *db, const char *volume_id, const char *key, const char *value)
+{
+	const char *p[3] = { volume_id, key, value };
+
+	return db_exec(db, vol_sql_admin_md_set, 3, p, NULL);
+}
+
+static const char vol_sql_admin_md_delete[] =
+	"UPDATE volume_admin_metadata SET deleted = true, deleted_at = " V_NOW
+	" WHERE volume_id = $1 AND key = $2 AND deleted = false";
+
+int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
+{
+	const char *p[2] = { volume_id, key };
+
+	return db_exec(db, vol_sql_admin_md_delete, 2, p, NULL);
+}
+
+static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+		       int max, int *n)
+{
+	static const struct vol_col cols[] = { VOL_COL(struct vol_kv, key),
+					       VOL_COL(struct vol_kv, value) };
+	const char *p[1] = { volume_id };
+	PGresult *r;
+	int rc;
+
+	*n = 0;
+	rc = db_exec(db, sql, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && *n < max; i++)
+		vol_copy_cols(r, i, cols, 2, &out[(*n)++]);
+	PQclear(r);
+	return DB_OK;
+}
+
+int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n)
+{
+	return vol_kv_list(db, "SELECT key, value FROM volume_admin_metadata"
+			   " WHERE volume_id = $1 AND deleted = false ORDER BY id",
+			   volume_id, out, max, n);
+}
+
+int vol_metadata_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n)
+{
+	return vol_kv_list(db, "SELECT key, value FROM volume_metadata"
+			   " WHERE volume_id = $1 AND deleted = false ORDER BY id",
+			   volume_id, out, max, n);
+}
+
+/* ---- attachments ---- */
+
+static const char vol_sql_mark_attached[] =
+	"UPDATE volumes SET status = '" VOL_S_IN_USE "', attach_status = '" VOL_AS_ATTACHED "',"
+	" updated_at = " V_NOW " WHERE id = $1 AND deleted = false";
+
+static const char vol_sql_attachment_insert[] =
+	"INSERT INTO volume_attachment (created_at, deleted, id, volume_id, attached_host,"
+	" instance_uuid, mountpoint, attach_time, attach_mode, attach_status)"
+	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5, " V_NOW ", $6, '" VOL_AS_ATTACHED "')";
+
+int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
+	       const char *attached_host, const char *mountpoint, const char *mode,
+	       char attachment_id[37])
+{
+	const char *vp[1] = { volume_id };
+	const char *ap[6] = { attachment_id, volume_id, attached_host, instance_uuid, mountpoint,
+			      mode != NULL ? mode : "rw" };
+	int rc;
+
+	util_uuid4(attachment_id);
+	rc = vol_update_one(db, vol_sql_mark_attached, 1, vp);
+	if (rc == DB_OK)
+		rc = db_exec(db, vol_sql_attachment_insert, 6, ap, NULL);
+	if (rc == DB_OK)
+		rc = vol_admin_md_set(db, volume_id, ADMIN_MD_ATTACHED_MODE, ap[5]);
+	return rc;
+}
+
+/* ---- volume types ---- */
+
+#define VOL_SPEC_MIN_SIZE "provisioning:min_vol_size"
+#define VOL_SPEC_MAX_SIZE "provisioning:max_vol_size"
+#define VOL_SPEC_MULTIATTACH "multiattach"
+
+/* A live type by id, else by name. */
+static const char vol_sql_type_find[] =
+	"SELECT id, name FROM volume_types WHERE (id = $1 OR name = $1) AND deleted = false"
+	" ORDER BY (id = $1) DESC, created_at DESC LIMIT 1";
+
+static const char vol_sql_type_specs[] =
+	"SELECT key, value FROM volume_type_extra_specs"
+	" WHERE volume_type_id = $1 AND deleted = false ORDER BY id";
+
+/* A size limit extra spec: its integer value, or -1 when it is not a number (logged). */
+static int vol_spec_size(const char *type_name, const char *key, const char *value)
+{
+	long v;
+
+	if (util_parse_long(value, 0, 2147483647L, &v) != 0) {
+		log_warning("volume type %s: extra spec %s=%s is not a size; ignored", type_name,
+			    key, value);
+		return -1;
+	}
+	return (int)v;
+}
+
+int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out)
+{
+	char lookup[VOL_STR];
+	const char *p[1] = { lookup };
+	PGresult *r;
+	int rc;
+
+	/* id_or_name may point into *out (a lookup by out->id), which is cleared below. */
+	if (util_strlcpy(lookup, id_or_name, sizeof(lookup)) >= sizeof(lookup))
+		return VOL_NOT_FOUND;
+	memset(out, 0, sizeof(*out));
+	out->min_size = -1;
+	out->max_size = -1;
+	rc = db_exec(db, vol_sql_type_find, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return VOL_NOT_FOUND;
+	}
+	util_strlcpy(out->id, PQgetvalue(r, 0, 0), sizeof(out->id));
+	util_strlcpy(out->name, PQgetvalue(r, 0, 1), sizeof(out->name));
+	PQclear(r);
+
+	p[0] = out->id;
+	rc = db_exec(db, vol_sql_type_specs, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *key = PQgetvalue(r, i, 0);
+		const char *value = PQgetisnull(r, i, 1) ? "" : PQgetvalue(r, i, 1);
+
+		/* Cinder skips an empty limit ("if min_size and ..."). */
+		if (strcmp(key, VOL_SPEC_MIN_SIZE) == 0 && value[0] != '\0')
+			out->min_size = vol_spec_size(out->name, key, value);
+		else if (strcmp(key, VOL_SPEC_MAX_SIZE) == 0 && value[0] != '\0')
+			out->max_size = vol_spec_size(out->name, key, value);
+		else if (strcmp(key, VOL_SPEC_MULTIATTACH) == 0)
+			out->multiattach = strcmp(value, "<is> True") == 0;
+	}
+	PQclear(r);
+	return DB_OK;
+}
+
+int vol_type_default(db_conn *db, const char *name, struct vol_type *out)
+{
+	return vol_type_find(db, name != NULL && name[0] != '\0' ? name : DEFAULT_VOLUME_TYPE_NAME,
+			     out);
+}
+
+static const char vol_sql_type_exists[] =
+	"SELECT 1 FROM volume_types WHERE name = $1 AND deleted = false";
+
+static const char vol_sql_type_insert[] =
+	"INSERT INTO volume_types (created_at, deleted, id, name, is_public)"
+	" VALUES (" V_NOW ", false, $1, $2, true)";
+
+static const char vol_sql_spec_insert[] =
+	"INSERT INTO volume_type_extra_specs (created_at, deleted, volume_type_id, key, value)"
+	" VALUES (" V_NOW ", false, $1, $2, $3)";
+
+#define VOL_MAX_SPECS 64
+
+int vol_type_create(db_conn *db, const char *name, const char *const *specs, int nspecs,
+		    char id[37])
+{
+	const char *p[2] = { name, NULL };
+	PGresult *r;
+	int rc;
+
+	if (name == NULL || name[0] == '\0' || nspecs < 0 || nspecs > VOL_MAX_SPECS)
+		return DB_REJECT;
+	/* Keys are checked before anything is written: "key=value", key unique and non-empty. */
+	for (int i = 0; i < nspecs; i++) {
+		const char *eq = strchr(specs[i], '=');
+
+		if (eq == NULL || eq == specs[i])
+			return DB_REJECT;
+		for (int j = 0; j < i; j++)
+			if (strncmp(specs[j], specs[i], (size_t)(eq - specs[i]) + 1) == 0)
+				return DB_REJECT;
+	}
+	rc = db_exec(db, vol_sql_type_exists, 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(r) > 0) {
+		PQclear(r);
+		return DB_DUPLICATE;
+	}
+	PQclear(r);
+
+	util_uuid4(id);
+	p[0] = id;
+	p[1] = name;
+	rc = db_exec(db, vol_sql_type_insert, 2, p, NULL);
+	for (int i = 0; i < nspecs && rc == DB_OK; i++) {
+		const char *eq = strchr(specs[i], '=');
+		char key[VOL_STR];
+		const char *sp[3] = { id, key, eq + 1 };
+
+		if ((size_t)(eq - specs[i]) >= sizeof(key))
+			return DB_REJECT;
+		memcpy(key, specs[i], (size_t)(eq - specs[i]));
+		key[eq - specs[i]] = '\0';
+		rc = db_exec(db, vol_sql_spec_insert, 3, sp, NULL);
+	}
+	return rc;
+}
+
+/* ---- primitives ---- */
+
+static const char *vol_or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+void vol_to_proto_fields(const struct vol_row *row, struct proto_volume_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->id = row->id;
+	f->user_id = vol_or_null(row->user_id);
+	f->project_id = vol_or_null(row->project_id);
+	f->host = vol_or_null(row->host);
+	f->cluster_name = vol_or_null(row->cluster_name);
+	f->size = row->size;
+	f->availability_zone = vol_or_null(row->availability_zone);
+	f->status = vol_or_null(row->status);
+	f->previous_status = vol_or_null(row->previous_status);
+	f->attach_status = vol_or_null(row->attach_status);
+	f->migration_status = vol_or_null(row->migration_status);
+	f->display_name = vol_or_null(row->display_name);
+	f->display_description = vol_or_null(row->display_description);
+	f->volume_type_id = vol_or_null(row->volume_type_id);
+	f->bootable = row->bootable;
+	f->multiattach = row->multiattach;
+	f->use_quota = row->use_quota;
+	f->created_at = vol_or_null(row->created_at_z);
+	f->updated_at = vol_or_null(row->updated_at_z);
+	f->launched_at = vol_or_null(row->launched_at_z);
+}

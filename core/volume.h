@@ -1,0 +1,165 @@
+/*
+ * volume.h - the volume rows both daemons read and write: volumes, volume_admin_metadata,
+ * volume_metadata, volume_attachment and volume_types, with Cinder's columns and soft delete.
+ *
+ * Every function runs on the caller's connection, normally inside db_transaction.
+ * Status convention: DB_OK, a negative db status, or one of the positive codes below.
+ */
+#ifndef VOLMGR_CORE_VOLUME_H
+#define VOLMGR_CORE_VOLUME_H
+
+#include <stdbool.h>
+#include "common/db.h"
+#include "proto/schema.h"
+
+enum vol_status_code {
+	VOL_NOT_FOUND = 10,   /* no live row */
+	VOL_CONFLICT = 11,    /* a compare-and-swap matched no row */
+};
+
+#define VOL_STR 256
+#define VOL_MAX_ATTACHMENTS 16
+
+struct vol_attachment {
+	char id[37];
+	char instance_uuid[37];   /* "" when null (Glance store attachment) */
+	char attached_host[VOL_STR];
+	char mountpoint[VOL_STR];
+	char attach_status[64];
+	char attach_mode[37];
+	char attach_time[32];     /* "YYYY-MM-DDTHH:MM:SS.ffffff" or "" */
+};
+
+struct vol_row {
+	char id[37];
+	char user_id[VOL_STR];
+	char project_id[VOL_STR];
+	char host[VOL_STR];           /* "" when null */
+	char cluster_name[VOL_STR];
+	int size;
+	char availability_zone[VOL_STR];
+	char status[64];
+	char previous_status[64];
+	char attach_status[64];
+	char migration_status[64];
+	char display_name[VOL_STR];
+	char display_description[VOL_STR];
+	char volume_type_id[37];
+	char volume_type_name[VOL_STR]; /* from volume_types, "" if the type is gone */
+	bool bootable;
+	bool multiattach;
+	bool use_quota;
+	char created_at[32];          /* ISO "YYYY-MM-DDTHH:MM:SS.ffffff", "" when null */
+	char updated_at[32];
+	char launched_at[32];
+	char provider_location[VOL_STR];
+	/* created_at, updated_at, launched_at as a Cinder primitive's DateTime,
+	 * "YYYY-MM-DDTHH:MM:SSZ", "" when null (what vol_to_proto_fields points at). */
+	char created_at_z[24];
+	char updated_at_z[24];
+	char launched_at_z[24];
+	int nattachments;             /* live attachment rows (all of them, even beyond the array) */
+	struct vol_attachment attachments[VOL_MAX_ATTACHMENTS];
+};
+
+/*
+ * Loads the live (deleted = false) volume id with its type name and live attachments.
+ * With for_update the volume row is locked (SELECT ... FOR UPDATE) until the transaction ends.
+ * Returns DB_OK, VOL_NOT_FOUND or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out);
+
+/*
+ * Compare-and-swap of the status: sets status = to (and previous_status = set_previous when
+ * it is not NULL, updated_at = now) only where the live row's status is one of from[0..nfrom).
+ * Returns DB_OK when the row changed, VOL_CONFLICT when no row matched, or a negative status.
+ */
+__attribute__((warn_unused_result))
+int vol_cas_status(db_conn *db, const char *id, const char *const *from, int nfrom,
+		   const char *to, const char *set_previous);
+
+/* Unconditional update of status (and size when size >= 0), updated_at = now. */
+__attribute__((warn_unused_result))
+int vol_set_status(db_conn *db, const char *id, const char *status, int size);
+
+/* The fields a new volume row gets; the rest take Cinder's defaults. */
+struct vol_new {
+	const char *id;             /* uuid4 chosen by the caller */
+	const char *user_id;
+	const char *project_id;
+	const char *host;           /* "<host>@<backend>#<pool>" */
+	int size;
+	const char *availability_zone;
+	const char *display_name;   /* may be NULL */
+	const char *display_description;
+	const char *volume_type_id;
+	bool multiattach;
+	bool bootable;
+};
+
+/* Inserts a volume in status "creating", attach_status "detached". */
+__attribute__((warn_unused_result))
+int vol_insert(db_conn *db, const struct vol_new *v);
+
+/* Soft-deletes the volume (status "deleted", deleted = true, deleted_at and terminated_at =
+ * now) with its admin metadata and metadata rows. */
+__attribute__((warn_unused_result))
+int vol_soft_delete(db_conn *db, const char *id);
+
+/* Marks a created volume: status "available", launched_at = now, provider_location. */
+__attribute__((warn_unused_result))
+int vol_mark_created(db_conn *db, const char *id, const char *provider_location);
+
+/* Admin metadata. get copies the live value into buf (VOL_NOT_FOUND when the key is absent);
+ * set inserts or updates the live row; delete soft-deletes it (DB_OK even if absent). */
+__attribute__((warn_unused_result))
+int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *buf, size_t len);
+__attribute__((warn_unused_result))
+int vol_admin_md_set(db_conn *db, const char *volume_id, const char *key, const char *value);
+__attribute__((warn_unused_result))
+int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key);
+
+/* All live key/value pairs of a volume's admin metadata (keys[i], values[i]); *n <= max. */
+struct vol_kv {
+	char key[VOL_STR];
+	char value[VOL_STR];
+};
+__attribute__((warn_unused_result))
+int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
+__attribute__((warn_unused_result))
+int vol_metadata_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
+
+/*
+ * Marks a volume attached, as the attach actions will (used by volctl attach until they
+ * exist): inserts a volume_attachment row (attach_status "attached", attach_time now, mode),
+ * sets the volume "in-use" / "attached" and admin metadata attached_mode = mode.
+ * attachment_id receives the new row's id. instance_uuid may be NULL (Glance store).
+ */
+__attribute__((warn_unused_result))
+int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
+	       const char *attached_host, const char *mountpoint, const char *mode,
+	       char attachment_id[37]);
+
+/* Volume types. find looks a live type up by id or name; VOL_NOT_FOUND when absent. */
+struct vol_type {
+	char id[37];
+	char name[VOL_STR];
+	int min_size;   /* provisioning:min_vol_size, or -1 */
+	int max_size;   /* provisioning:max_vol_size, or -1 */
+	bool multiattach; /* extra spec multiattach = "<is> True" */
+};
+__attribute__((warn_unused_result))
+int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out);
+/* Creates a type with the given extra specs ("key=value" strings); id receives its id. */
+__attribute__((warn_unused_result))
+int vol_type_create(db_conn *db, const char *name, const char *const *specs, int nspecs,
+		    char id[37]);
+/* The id of the __DEFAULT__ type (created by the migrations). */
+__attribute__((warn_unused_result))
+int vol_type_default(db_conn *db, const char *name, struct vol_type *out);
+
+/* The Volume primitive fields of row (pointers into row). */
+void vol_to_proto_fields(const struct vol_row *row, struct proto_volume_fields *f);
+
+#endif
