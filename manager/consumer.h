@@ -1,0 +1,67 @@
+/*
+ * consumer.h - the manager's two AMQP connections: one consumes the three service queues
+ * with manual acks, the other publishes dead letters with publisher confirms (a connection
+ * either consumes or publishes, see common/mq.h).
+ *
+ * consumer_connect declares the whole topology every time, so that a broker that lost it
+ * (restart without durable queues, a fresh node) is usable again after a reconnect. After
+ * MQ_CONN_LOST from any call here the caller consumer_close()s and connects again later;
+ * deliveries of the old connection are then dead (the broker requeues them).
+ */
+#ifndef VOLMGR_MANAGER_CONSUMER_H
+#define VOLMGR_MANAGER_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/mq.h"
+#include "proto/topology.h"
+
+struct consumer {
+	mq_conn *in;   /* consuming; NULL while disconnected */
+	mq_conn *out;  /* confirms; opened with in, reopened on demand */
+	char queues[3][PROTO_NAME_MAX];
+};
+
+/* Fills c->queues from the configuration. Returns 0, or -1 when the names do not fit. */
+__attribute__((warn_unused_result))
+int consumer_init(struct consumer *c);
+
+/* Opens both connections, declares the topology (docs/contracts.md, "Topology") and starts
+ * consuming. Returns MQ_OK, or a negative mq status with the reason in err (both
+ * connections are then closed). */
+__attribute__((warn_unused_result))
+int consumer_connect(struct consumer *c, char *err, size_t errlen);
+
+/*
+ * Checks that the service queues and the dead-letter queue still exist (passive declares on
+ * the publishing connection). librabbitmq does not ask the broker for consumer-cancel
+ * notifications, so a deleted queue would otherwise go unnoticed while the consumer waits
+ * on it for ever. Returns MQ_OK, MQ_REFUSED (a queue is gone: reconnect to declare it again)
+ * or MQ_CONN_LOST.
+ */
+__attribute__((warn_unused_result))
+int consumer_check(struct consumer *c);
+
+/* Closes both connections (unacked deliveries return to their queues). Idempotent. */
+void consumer_close(struct consumer *c);
+
+/* Waits up to timeout_ms for a delivery: MQ_OK, MQ_TIMEOUT or MQ_CONN_LOST. */
+__attribute__((warn_unused_result))
+int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms);
+
+__attribute__((warn_unused_result))
+int consumer_ack(struct consumer *c, const struct mq_delivery *d);
+
+/*
+ * Dead-letters d: publishes its body unchanged to volmgr.dlx with its routing key and
+ * content type, persistent, with the headers x-volmgr-reason (reason), x-volmgr-original-
+ * exchange and x-volmgr-original-routing-key; waits for the confirm, then acks d. When the
+ * publish fails, rejects d without requeue instead, so that the queue's own dead-letter
+ * exchange keeps the message. Returns the status of the ack / reject (MQ_CONN_LOST means
+ * the consumer connection is gone and d will come back).
+ */
+__attribute__((warn_unused_result))
+int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const char *reason);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * driver.h - the storage driver interface of the volume manager.
+ *
+ * A driver is a table of operations on the backing store of one volume. Every operation is
+ * idempotent (create of an existing volume, delete of a missing one and extend to a size
+ * already reached all succeed), because a crash between a driver operation and the commit of
+ * its transaction means the same message runs the operation again.
+ *
+ * Operations run inside the handler's database transaction and must be bounded in time.
+ * Status convention: DRV_OK (0), a positive outcome that is not a failure, or DRV_ERROR with
+ * a readable reason in err.
+ */
+#ifndef VOLMGR_MANAGER_DRIVER_H
+#define VOLMGR_MANAGER_DRIVER_H
+
+#include <stddef.h>
+
+#include "core/volume.h"
+
+enum drv_status {
+	DRV_OK = 0,
+	/* The volume grew but its export could not be refreshed; Cinder treats it as success. */
+	DRV_TARGET_UPDATE_FAILED = 1,
+	/* Only the compute host can grow this (attached) volume: the manager has to ask it and
+	 * wait for os-extend_volume_completion. The backing store was not touched. */
+	DRV_NEEDS_FEEDBACK = 2,
+	DRV_ERROR = -1,
+};
+
+struct drv_ops {
+	const char *name;
+	/* Prepares the backend at start-up (e.g. creates the directory). */
+	int (*setup)(char *err, size_t errlen);
+	/* Creates the backing store of v (v->size GiB); location receives provider_location. */
+	int (*create)(const struct vol_row *v, char *location, size_t loclen,
+		      char *err, size_t errlen);
+	/* Removes the backing store of v; a missing one is DRV_OK. */
+	int (*remove)(const struct vol_row *v, char *err, size_t errlen);
+	/* Grows v to new_size GiB (never shrinks): DRV_OK, DRV_TARGET_UPDATE_FAILED,
+	 * DRV_NEEDS_FEEDBACK or DRV_ERROR. */
+	int (*extend)(const struct vol_row *v, int new_size, char *err, size_t errlen);
+	/* DRV_OK when the backing store of v really holds at least size GiB, else DRV_ERROR
+	 * saying what it holds (used before committing a completion reported by compute). */
+	int (*verify_size)(const struct vol_row *v, int size, char *err, size_t errlen);
+};
+
+/* Sparse files under [filestore] filestore_dir, named volume-<id>. */
+extern const struct drv_ops filestore_driver;
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * extend.c - extend_volume and extend_volume_completion (cinder-behaviour.md §2.2, §2.3),
+ * with the compute-feedback loop Cinder's spec planned and never merged (§2.2 "Spec plan").
+ *
+ * The feedback loop in three steps, each one durable before the next starts:
+ *   1. transaction: admin metadata extend_new_size / extend_reservations and a
+ *      volmgr_pending_extends row with a deadline are committed with the message id;
+ *   2. after the commit, the volume-extended event goes to compute (no lock held, so that
+ *      compute's os-extend_volume_completion can never race a transaction still open);
+ *   3. if compute could not be told, a second transaction rolls the extend back, but only
+ *      if the keys are still ours. If the manager dies between the steps, the deadline sweep
+ *      (pending.c) rolls the extend back: a volume never stays extending for ever.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "core/quota.h"
+#include "core/usermsg.h"
+#include "manager/handlers.h"
+#include "manager/mconf.h"
+#include "manager/records.h"
+#include "proto/names.h"
+
+#define EXT_ERR_MAX 512
+/* Tries of the short transactions after a compute call. */
+#define EXT_TXN_ATTEMPTS 3
+
+/* The request id of the message, for user messages and notifications. */
+static const char *job_request_id(const struct job *job)
+{
+	return job->msg->ctx.request_id;
+}
+
+int ext_complete(db_conn *db, const struct vol_row *v, int new_size,
+		 const char *const *reservations, int nreservations, bool error,
+		 const char *request_id)
+{
+	const char *status = v->nattachments > 0 ? VOL_S_IN_USE : VOL_S_AVAILABLE;
+	int rc;
+
+	if (error) {
+		log_error("Failed to extend volume %s to %d GiB.", v->id, new_size);
+		rc = usermsg_create(db, v->project_id, request_id, v->id,
+				    UMSG_ACTION_EXTEND_VOLUME, UMSG_DETAIL_DRIVER_FAILED_EXTEND,
+				    cfg_common.message_ttl);
+		if (rc == DB_OK)
+			rc = vol_set_status(db, v->id, VOL_S_ERROR_EXTENDING, -1);
+		if (rc == DB_OK)
+			rc = quota_rollback(db, v->project_id, reservations, nreservations);
+	} else {
+		rc = quota_commit(db, v->project_id, reservations, nreservations);
+		if (rc == DB_OK)
+			rc = vol_set_status(db, v->id, status, new_size);
+		if (rc == DB_OK)
+			rc = rec_pool_add(db, v, (long)new_size - v->size);
+		if (rc == DB_OK)
+			rc = rec_notify(db, "resize.end", v, status, new_size, request_id);
+		if (rc == DB_OK)
+			log_info("Extend volume completed successfully (volume %s, %d -> %d GiB, %s).",
+				 v->id, v->size, new_size, status);
+	}
+	if (rc == DB_OK)
+		rc = rec_pending_delete(db, v->id);
+	if (rc == DB_OK)
+		rc = vol_admin_md_delete(db, v->id, ADMIN_MD_EXTEND_NEW_SIZE);
+	if (rc == DB_OK)
+		rc = vol_admin_md_delete(db, v->id, ADMIN_MD_EXTEND_RESERVATIONS);
+	return rc;
+}
+
+/* Parses a stored extend_reservations value (a JSON list of uuids) into out. A malformed
+ * value yields no reservations: they then expire on their own (reservation_expire). */
+static int ext_parse_reservations(const char *volume_id, const char *text,
+				  char out[][37], const char **ptrs)
+{
+	json_error_t jerr;
+	json_t *list = json_loads(text, 0, &jerr);
+	size_t i;
+	json_t *item;
+	int n = 0;
+
+	if (!json_is_array(list))
+		log_warning("volume %s: extend_reservations '%s' is not a JSON list", volume_id, text);
+	json_array_foreach(list, i, item) {
+		const char *s = json_string_value(item);
+		if (s == NULL || strlen(s) > 36 || n == PROTO_MAX_RESERVATIONS) {
+			log_warning("volume %s: ignoring a malformed extend reservation", volume_id);
+			continue;
+		}
+		memcpy(out[n], s, strlen(s) + 1);
+		ptrs[n] = out[n];
+		n++;
+	}
+	json_decref(list);
+	return n;
+}
+
+int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservations,
+		const char *detail_id, const char *request_id, enum ext_abandon_result *result)
+{
+	struct vol_row v;
+	char stored[JOB_MD_VALUE_MAX], size_text[32];
+	char uuids[PROTO_MAX_RESERVATIONS][37];
+	const char *ptrs[PROTO_MAX_RESERVATIONS];
+	long new_size = 0;
+
+	*result = EXT_NOT_EXTENDING;
+	int rc = vol_get(db, volume_id, true, &v);
+	if (rc == VOL_NOT_FOUND)
+		return DB_OK;
+	if (rc != DB_OK)
+		return rc;
+	if (strcmp(v.status, VOL_S_EXTENDING) != 0)
+		return DB_OK;
+	*result = EXT_NOT_OURS;
+	rc = vol_admin_md_get(db, volume_id, ADMIN_MD_EXTEND_RESERVATIONS, stored, sizeof(stored));
+	if (rc == VOL_NOT_FOUND)
+		return DB_OK;
+	if (rc != DB_OK)
+		return rc;
+	if (expect_reservations != NULL && strcmp(stored, expect_reservations) != 0)
+		return DB_OK;
+	rc = vol_admin_md_get(db, volume_id, ADMIN_MD_EXTEND_NEW_SIZE, size_text,
+			      sizeof(size_text));
+	if (rc != DB_OK && rc != VOL_NOT_FOUND)
+		return rc;
+	if (rc != DB_OK || util_parse_long(size_text, 1, INT32_MAX, &new_size) != 0)
+		new_size = v.size;
+
+	*result = EXT_ABANDONED;
+	int n = ext_parse_reservations(volume_id, stored, uuids, ptrs);
+	rc = usermsg_create(db, v.project_id, request_id, v.id, UMSG_ACTION_EXTEND_VOLUME,
+			    detail_id, cfg_common.message_ttl);
+	if (rc != DB_OK)
+		return rc;
+	return ext_complete(db, &v, (int)new_size, ptrs, n, true, request_id);
+}
+
+/* The distinct instances of v's attachments (Glance store attachments have none). */
+static int ext_servers(const struct vol_row *v, char out[][37])
+{
+	int n = 0;
+	int na = v->nattachments < VOL_MAX_ATTACHMENTS ? v->nattachments : VOL_MAX_ATTACHMENTS;
+
+	for (int i = 0; i < na; i++) {
+		const char *s = v->attachments[i].instance_uuid;
+		bool seen = s[0] == '\0';
+		for (int j = 0; j < n && !seen; j++)
+			seen = strcmp(out[j], s) == 0;
+		if (!seen && n < COMPUTE_MAX_SERVERS)
+			memcpy(out[n++], s, 37);
+	}
+	return n;
+}
+
+/* The live attachments of v that belong to an instance. */
+static int ext_instance_attachments(const struct vol_row *v)
+{
+	int n = 0;
+	int na = v->nattachments < VOL_MAX_ATTACHMENTS ? v->nattachments : VOL_MAX_ATTACHMENTS;
+
+	for (int i = 0; i < na; i++)
+		n += v->attachments[i].instance_uuid[0] != '\0';
+	return n + (v->nattachments - na); /* rows beyond the array: count them as instances */
+}
+
+/* The reservations of the message as the JSON list the admin metadata stores (Python's
+ * json.dumps layout: ["a", "b"]). Returns 0, or -1 when it does not fit the column. */
+static int ext_reservations_json(const struct proto_args_extend_volume *a, char *out,
+				 size_t outlen)
+{
+	json_t *list = json_array();
+	for (unsigned i = 0; list != NULL && i < a->nreservations; i++)
+		if (json_array_append_new(list, json_string(a->reservations[i])) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	char *text = list != NULL ? json_dumps(list, 0) : NULL;
+	json_decref(list);
+	int rc = text != NULL && strlen(text) < outlen ? 0 : -1;
+	if (rc == 0)
+		memcpy(out, text, strlen(text) + 1);
+	free(text);
+	return rc;
+}
+
+/* The driver cannot grow this attached volume: record the pending extend and leave the
+ * asking to h_extend_after, or fail the extend when the spec's conditions do not hold. */
+static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_row *v)
+{
+	const struct proto_args_extend_volume *a = &job->args.extend_volume;
+	const char *const *res = a->reservations;
+	struct job_after *after = &job->after;
+	char size[16];
+	int rc;
+
+	int ninst = ext_instance_attachments(v);
+	if (ninst != 1) {
+		log_warning("volume %s: the driver needs compute feedback, which takes exactly one "
+			    "attached instance; the volume has %d", v->id, ninst);
+		job_outcome(job, "feedback_impossible");
+		return ext_complete(db, v, a->new_size, res, a->nreservations, true,
+				    job_request_id(job));
+	}
+	if (ext_reservations_json(a, after->reservations, sizeof(after->reservations)) != 0) {
+		log_warning("volume %s: %u reservations do not fit the admin metadata", v->id,
+			    a->nreservations);
+		job_outcome(job, "feedback_impossible");
+		return ext_complete(db, v, a->new_size, res, a->nreservations, true,
+				    job_request_id(job));
+	}
+	after->nservers = ext_servers(v, after->servers);
+	snprintf(size, sizeof(size), "%d", a->new_size);
+	rc = vol_admin_md_set(db, v->id, ADMIN_MD_EXTEND_NEW_SIZE, size);
+	if (rc == DB_OK)
+		rc = vol_admin_md_set(db, v->id, ADMIN_MD_EXTEND_RESERVATIONS, after->reservations);
+	if (rc == DB_OK)
+		rc = rec_pending_insert(db, v, a->new_size, after->reservations, after->servers[0],
+					mconf.extend_feedback_timeout);
+	if (rc != DB_OK)
+		return rc;
+	after->kind = JOB_AFTER_FEEDBACK;
+	memcpy(after->volume_id, v->id, sizeof(after->volume_id));
+	memcpy(after->project_id, v->project_id, sizeof(after->project_id));
+	job_outcome(job, "waiting_for_compute");
+	return DB_OK;
+}
+
+int h_extend_volume(db_conn *db, struct job *job)
+{
+	const struct proto_args_extend_volume *a = &job->args.extend_volume;
+	const char *const *res = a->reservations;
+	char err[EXT_ERR_MAX];
+	struct vol_row v;
+
+	int rc = job_load_volume(db, job, a->volume_id, VOL_S_EXTENDING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	rc = rec_notify(db, "resize.start", &v, v.status, v.size, job_request_id(job));
+	if (rc != DB_OK)
+		return rc;
+	if (a->new_size <= v.size) {
+		/* The API refuses this; a stale or forged message must not shrink the size. */
+		log_warning("volume %s: new size %d is not above the current size %d", v.id,
+			    a->new_size, v.size);
+		job_outcome(job, "bad_size");
+		return ext_complete(db, &v, a->new_size, res, a->nreservations, true,
+				    job_request_id(job));
+	}
+
+	switch (job_driver->extend(&v, a->new_size, err, sizeof(err))) {
+	case DRV_NEEDS_FEEDBACK:
+		return ext_wait_for_compute(db, job, &v);
+	case DRV_TARGET_UPDATE_FAILED:
+		/* Cinder carries on as a success. */
+		log_warning("Volume extended but failed to update target (volume %s).", v.id);
+		__attribute__((fallthrough));
+	case DRV_OK:
+		rc = ext_complete(db, &v, a->new_size, res, a->nreservations, false,
+				  job_request_id(job));
+		if (rc != DB_OK)
+			return rc;
+		job->after.nservers = ext_servers(&v, job->after.servers);
+		if (job->after.nservers > 0) {
+			job->after.kind = JOB_AFTER_NOTIFY;
+			memcpy(job->after.volume_id, v.id, sizeof(job->after.volume_id));
+			memcpy(job->after.project_id, v.project_id, sizeof(job->after.project_id));
+		}
+		job_outcome(job, "extended");
+		return DB_OK;
+	default:
+		log_error("Extend volume failed (volume %s): %s", v.id, err);
+		job_outcome(job, "driver_error");
+		return ext_complete(db, &v, a->new_size, res, a->nreservations, true,
+				    job_request_id(job));
+	}
+}
+
+int h_extend_completion(db_conn *db, struct job *job)
+{
+	const struct proto_args_extend_completion *a = &job->args.extend_completion;
+	char err[EXT_ERR_MAX];
+	struct vol_row v;
+	bool error = a->error;
+
+	int rc = job_load_volume(db, job, a->volume_id, VOL_S_EXTENDING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	if (!error && a->new_size <= v.size) {
+		log_error("volume %s: completion to %d GiB is not above the current size %d; "
+			  "completing with error", v.id, a->new_size, v.size);
+		error = true;
+		job_outcome(job, "bad_size");
+	} else if (!error && job_driver->verify_size(&v, a->new_size, err, sizeof(err)) != DRV_OK) {
+		/* Compute says it grew the volume; the backing store says otherwise. Committing
+		 * would record a size the data does not have. */
+		log_error("volume %s: compute reported the extend done, but %s; completing with "
+			  "error", v.id, err);
+		error = true;
+		job_outcome(job, "size_mismatch");
+	} else {
+		job_outcome(job, error ? "rolled_back" : "completed");
+	}
+	return ext_complete(db, &v, a->new_size, a->reservations, (int)a->nreservations, error,
+			    job_request_id(job));
+}
+
+/* The state of the transaction that follows a compute call. */
+struct ext_followup {
+	const struct job_after *after;
+	const char *request_id;
+	enum ext_abandon_result result;
+};
+
+/* Notifying compute of a finished extend failed: only a user message, as in Cinder. */
+static int ext_notify_failed_txn(db_conn *db, void *arg)
+{
+	const struct ext_followup *f = arg;
+	return usermsg_create(db, f->after->project_id, f->request_id, f->after->volume_id,
+			      UMSG_ACTION_EXTEND_VOLUME, UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED,
+			      cfg_common.message_ttl);
+}
+
+/* Compute could not be asked to grow the volume: roll back the extend this job left pending.
+ * 007/009 says why; the completion adds 007/010, as Cinder's spec has it. */
+static int ext_unwind_txn(db_conn *db, void *arg)
+{
+	struct ext_followup *f = arg;
+	return ext_abandon(db, f->after->volume_id, f->after->reservations,
+			   UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED, f->request_id, &f->result);
+}
+
+void h_extend_after(db_conn *db, struct job *job)
+{
+	const struct job_after *after = &job->after;
+	struct ext_followup f = { after, job_request_id(job), EXT_NOT_EXTENDING };
+	const char *servers[COMPUTE_MAX_SERVERS];
+	char err[EXT_ERR_MAX];
+
+	for (int i = 0; i < after->nservers; i++)
+		servers[i] = after->servers[i];
+	int rc = compute_volume_extended(servers, after->nservers, after->volume_id, err,
+					 sizeof(err));
+	if (after->kind == JOB_AFTER_NOTIFY) {
+		if (rc == COMPUTE_EVENT_REJECTED)
+			log_warning("volume %s: compute did not accept volume-extended: %s",
+				    after->volume_id, err);
+		if (rc != COMPUTE_FAILED)
+			return;
+		log_warning("volume %s: failed to notify compute of the extend: %s",
+			    after->volume_id, err);
+		rc = db_transaction(db, ext_notify_failed_txn, &f, EXT_TXN_ATTEMPTS);
+		if (rc != DB_OK)
+			log_error("volume %s: cannot record the user message: %s",
+				  after->volume_id, db_strerror(rc));
+		return;
+	}
+
+	if (rc == COMPUTE_OK) {
+		log_info("volume %s: asked compute (server %s) to grow it; waiting for "
+			 "os-extend_volume_completion", after->volume_id, after->servers[0]);
+		return;
+	}
+	/* A rejected event means compute will not act on it: waiting would only delay the
+	 * rollback until the deadline. */
+	log_warning("volume %s: cannot ask compute to grow it (%s); rolling the extend back",
+		    after->volume_id, err);
+	rc = db_transaction(db, ext_unwind_txn, &f, EXT_TXN_ATTEMPTS);
+	if (rc != DB_OK)
+		log_error("volume %s: cannot roll the extend back (%s); the deadline sweep will",
+			  after->volume_id, db_strerror(rc));
+	else if (f.result != EXT_ABANDONED)
+		log_warning("volume %s: the extend was already completed or reset", after->volume_id);
+}

@@ -1,0 +1,165 @@
+/*
+ * filestore.c - the filestore driver: each volume is a sparse file <filestore_dir>/volume-<id>
+ * of size << 30 bytes.
+ *
+ * With [filestore] filestore_compute_feedback, an attached volume is treated like an NFS
+ * volume opened by a hypervisor: only the hypervisor can grow the open file, so extend
+ * returns DRV_NEEDS_FEEDBACK without touching it, and verify_size later checks that it did.
+ */
+#include "manager/driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "manager/mconf.h"
+
+#define GIB_SHIFT 30
+
+static int fs_path(const struct vol_row *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+	/* The id comes from the database, which took it from a validated message, but it is
+	 * about to become a path: refuse anything that is not a uuid. */
+	if (!util_is_uuid(v->id)) {
+		snprintf(err, errlen, "volume id '%s' is not a uuid", v->id);
+		return DRV_ERROR;
+	}
+	int n = snprintf(out, outlen, "%s/volume-%s", mconf.filestore_dir, v->id);
+	if (n < 0 || (size_t)n >= outlen) {
+		snprintf(err, errlen, "path of volume %s is too long", v->id);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+static int fs_fail(char *err, size_t errlen, const char *what, const char *path)
+{
+	snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+	return DRV_ERROR;
+}
+
+/* Makes the directory (and its parents) with mode 0750, like mkdir -p. */
+static int fs_setup(char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (util_strlcpy(path, mconf.filestore_dir, sizeof(path)) >= sizeof(path)) {
+		snprintf(err, errlen, "filestore_dir is too long");
+		return DRV_ERROR;
+	}
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0750) != 0 && errno != EEXIST)
+			return fs_fail(err, errlen, "cannot create", path);
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return fs_fail(err, errlen, "cannot stat", path);
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory", path);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+/* Makes sure a new or removed directory entry is on disk before the transaction commits. */
+static void fs_sync_dir(void)
+{
+	int fd = open(mconf.filestore_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/* Opens path (creating it when create is set) and grows it to at least gib GiB. */
+static int fs_grow(const char *path, int gib, bool create, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0640);
+	if (fd < 0)
+		return fs_fail(err, errlen, create ? "cannot create" : "cannot open", path);
+
+	int rc = DRV_OK;
+	struct stat st;
+	off_t want = (off_t)gib << GIB_SHIFT;
+	if (fstat(fd, &st) != 0)
+		rc = fs_fail(err, errlen, "cannot stat", path);
+	else if (st.st_size < want && ftruncate(fd, want) != 0)
+		rc = fs_fail(err, errlen, "cannot grow", path);
+	else if (fsync(fd) != 0)
+		rc = fs_fail(err, errlen, "cannot sync", path);
+	close(fd);
+	if (rc == DRV_OK && create)
+		fs_sync_dir();
+	return rc;
+}
+
+static int fs_create(const struct vol_row *v, char *location, size_t loclen,
+		     char *err, size_t errlen)
+{
+	if (fs_path(v, location, loclen, err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	return fs_grow(location, v->size, true, err, errlen);
+}
+
+static int fs_remove(const struct vol_row *v, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return fs_fail(err, errlen, "cannot remove", path);
+	fs_sync_dir();
+	return DRV_OK;
+}
+
+static int fs_extend(const struct vol_row *v, int new_size, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (mconf.filestore_compute_feedback && v->nattachments > 0)
+		return DRV_NEEDS_FEEDBACK;
+	/* A missing file is an error, not something to recreate: the volume's data is gone. */
+	return fs_grow(path, new_size, false, err, errlen);
+}
+
+static int fs_verify_size(const struct vol_row *v, int size, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (stat(path, &st) != 0)
+		return fs_fail(err, errlen, "cannot stat", path);
+	if (st.st_size < ((off_t)size << GIB_SHIFT)) {
+		snprintf(err, errlen, "%s holds %jd bytes, less than %d GiB", path,
+			 (intmax_t)st.st_size, size);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+const struct drv_ops filestore_driver = {
+	.name = "filestore",
+	.setup = fs_setup,
+	.create = fs_create,
+	.remove = fs_remove,
+	.extend = fs_extend,
+	.verify_size = fs_verify_size,
+};

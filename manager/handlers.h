@@ -1,0 +1,124 @@
+/*
+ * handlers.h - the RPC methods the volume manager serves, and the state of one message while
+ * it is handled.
+ *
+ * dispatch.c runs a handler's txn function inside one PostgreSQL transaction that first
+ * records the message's _unique_id (volmgr_processed_messages), then commits and acks. When
+ * the transaction body asked for it (job->after), dispatch then runs the handler's after
+ * function: work that must not happen while row locks are held, such as calling the compute
+ * API, followed by its own short transaction.
+ *
+ * Status convention of a txn function: DB_OK to commit (whatever the business outcome: a
+ * volume that is gone or in the wrong state is recorded and acknowledged, not retried), a
+ * negative db status to roll back and let dispatch retry or dead-letter, or JOB_PERMANENT to
+ * roll back and dead-letter with job->reason.
+ */
+#ifndef VOLMGR_MANAGER_HANDLERS_H
+#define VOLMGR_MANAGER_HANDLERS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "common/db.h"
+#include "core/volume.h"
+#include "manager/compute.h"
+#include "manager/driver.h"
+#include "proto/schema.h"
+
+/* Roll back and dead-letter: the message can never succeed (job->reason says why). */
+#define JOB_PERMANENT 100
+/* Internal to txn functions: the volume cannot be handled; job->outcome says why. */
+#define JOB_SKIP 101
+
+/* volmgr_processed_messages.outcome is varchar(32). */
+#define JOB_OUTCOME_MAX 33
+#define JOB_REASON_MAX 512
+/* An admin-metadata value is varchar(255). */
+#define JOB_MD_VALUE_MAX 256
+
+enum job_after_kind {
+	JOB_AFTER_NONE,
+	JOB_AFTER_NOTIFY,    /* tell compute a volume grew (Cinder's volume-extended event) */
+	JOB_AFTER_FEEDBACK,  /* ask compute to grow a volume and to call the completion back */
+};
+
+/* What a committed transaction asks for next; filled by the txn function. */
+struct job_after {
+	enum job_after_kind kind;
+	char volume_id[37];
+	char project_id[VOL_STR];
+	char servers[COMPUTE_MAX_SERVERS][37];
+	int nservers;
+	/* JOB_AFTER_FEEDBACK: the extend_reservations value stored, to recognise our own
+	 * pending extend when rolling it back. */
+	char reservations[JOB_MD_VALUE_MAX];
+};
+
+struct job {
+	const struct proto_msg *msg;
+	const struct proto_method *method;
+	union proto_args args;
+	/* Reset by dispatch before every try of the transaction. */
+	bool duplicate;
+	char outcome[JOB_OUTCOME_MAX];  /* recorded with the _unique_id; "done" by default */
+	char reason[JOB_REASON_MAX];    /* JOB_PERMANENT: why */
+	struct job_after after;
+};
+
+/* The storage driver of this service (set once in main). */
+extern const struct drv_ops *job_driver;
+
+/* Sets job->outcome (truncated to the column's size). */
+void job_outcome(struct job *job, const char *outcome);
+
+/*
+ * Loads and locks volume id for a handler. Returns DB_OK when the live row exists and its
+ * status is want; JOB_SKIP (outcome "not_found" or "wrong_status", a warning logged) when
+ * there is nothing to do; or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int job_load_volume(db_conn *db, struct job *job, const char *id, const char *want,
+		    struct vol_row *v);
+
+/* Transaction bodies, one per method (lifecycle.c, extend.c). */
+__attribute__((warn_unused_result)) int h_create_volume(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_delete_volume(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_extend_volume(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_extend_completion(db_conn *db, struct job *job);
+
+/* After-commit work of extend_volume: the compute call, then its consequences in a new
+ * transaction. Failures are logged; the deadline sweep is the safety net. */
+void h_extend_after(db_conn *db, struct job *job);
+
+/*
+ * The completion of an extend (cinder-behaviour.md §2.3), shared by extend_volume,
+ * extend_volume_completion and the deadline sweep. v is the locked row as loaded. error:
+ * user message 007/010, status error_extending, quota rollback. Success: quota commit, size
+ * new_size, status available / in-use by attachments, pool stats, volume.resize.end. Both:
+ * the pending row and the two admin-metadata keys are removed. Runs in the caller's
+ * transaction; returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int ext_complete(db_conn *db, const struct vol_row *v, int new_size,
+		 const char *const *reservations, int nreservations, bool error,
+		 const char *request_id);
+
+/* What ext_abandon found. */
+enum ext_abandon_result {
+	EXT_ABANDONED,       /* rolled back */
+	EXT_NOT_EXTENDING,   /* no live volume, or not extending: nothing pending any more */
+	EXT_NOT_OURS,        /* extending, but the keys are gone or differ: a completion is on
+			      * its way (the API removes the keys before casting it) */
+};
+
+/*
+ * Rolls back the pending extend of volume_id (locked here) when it is still extending and
+ * its admin metadata still holds extend_reservations (equal to expect_reservations unless
+ * that is NULL): user message 007/<detail_id>, then ext_complete(error=true) with the stored
+ * reservations. *result says what happened. Runs in the caller's transaction.
+ */
+__attribute__((warn_unused_result))
+int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservations,
+		const char *detail_id, const char *request_id, enum ext_abandon_result *result);
+
+#endif

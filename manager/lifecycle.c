@@ -1,0 +1,105 @@
+/*
+ * lifecycle.c - create_volume and delete_volume: the driver operation and the row changes
+ * Cinder's volume manager makes for them.
+ */
+#include <stdio.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "core/quota.h"
+#include "core/settings.h"
+#include "core/usermsg.h"
+#include "manager/handlers.h"
+#include "manager/records.h"
+#include "proto/names.h"
+
+#define LC_ERR_MAX 512
+
+int h_create_volume(db_conn *db, struct job *job)
+{
+	const struct proto_args_create_volume *a = &job->args.create_volume;
+	char err[LC_ERR_MAX], location[VOL_STR];
+	struct vol_row v;
+
+	int rc = job_load_volume(db, job, a->volume_id, VOL_S_CREATING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	if (job_driver->create(&v, location, sizeof(location), err, sizeof(err)) != DRV_OK) {
+		log_error("Volume %s: create failed: %s", v.id, err);
+		job_outcome(job, "driver_error");
+		rc = vol_set_status(db, v.id, VOL_S_ERROR, -1);
+		if (rc == DB_OK)
+			rc = usermsg_create(db, v.project_id, job->msg->ctx.request_id, v.id,
+					    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
+					    cfg_common.message_ttl);
+		return rc;
+	}
+	rc = vol_mark_created(db, v.id, location);
+	/* Cinder counts a created volume in its pool's allocated capacity; delete takes it
+	 * back out, so both sides have to be kept. */
+	if (rc == DB_OK)
+		rc = rec_pool_add(db, &v, v.size);
+	if (rc == DB_OK)
+		log_info("Volume %s: created (%d GiB at %s).", v.id, v.size, location);
+	job_outcome(job, "created");
+	return rc;
+}
+
+/* The negative quota deltas of a deleted volume: volumes -1, gigabytes -size, and the same
+ * for the per-type resources when the type still exists. */
+static int lc_delete_deltas(const struct vol_row *v, struct quota_delta *d)
+{
+	static const char *const base[] = { QUOTA_RES_VOLUMES, QUOTA_RES_GIGABYTES };
+	int n = 0;
+
+	for (int i = 0; i < 2; i++) {
+		int delta = i == 0 ? -1 : -v->size;
+		snprintf(d[n].resource, sizeof(d[n].resource), "%s", base[i]);
+		d[n++].delta = delta;
+		if (v->volume_type_name[0] != '\0' &&
+		    quota_type_resource(base[i], v->volume_type_name, d[n].resource,
+					sizeof(d[n].resource)) == 0)
+			d[n++].delta = delta;
+	}
+	return n;
+}
+
+int h_delete_volume(db_conn *db, struct job *job)
+{
+	const struct proto_args_delete_volume *a = &job->args.delete_volume;
+	struct quota_delta deltas[4];
+	struct quota_defaults qd;
+	struct quota_over over;
+	char err[LC_ERR_MAX];
+	struct vol_row v;
+
+	int rc = job_load_volume(db, job, a->volume_id, VOL_S_DELETING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	/* unmanage_only leaves the backing store to the operator, as Cinder does. */
+	if (!a->unmanage_only && job_driver->remove(&v, err, sizeof(err)) != DRV_OK) {
+		log_error("Volume %s: delete failed: %s", v.id, err);
+		job_outcome(job, "driver_error");
+		return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
+	}
+	if (v.use_quota) {
+		settings_quota_defaults(&cfg_common, &qd);
+		rc = quota_reserve_and_commit(db, &qd, v.project_id, deltas,
+					      lc_delete_deltas(&v, deltas), &over);
+		if (rc > 0) {
+			/* Negative deltas are never over a limit; anything else is a bug. */
+			snprintf(job->reason, sizeof(job->reason),
+				 "quota refused the release of volume %s (code %d)", v.id, rc);
+			return JOB_PERMANENT;
+		}
+		if (rc != DB_OK)
+			return rc;
+	}
+	rc = vol_soft_delete(db, v.id);
+	if (rc == DB_OK)
+		rc = rec_pool_add(db, &v, -(long)v.size);
+	if (rc == DB_OK)
+		log_info("Volume %s: deleted%s.", v.id, a->unmanage_only ? " (unmanaged)" : "");
+	job_outcome(job, "deleted");
+	return rc;
+}

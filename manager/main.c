@@ -1,0 +1,214 @@
+/*
+ * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
+ *
+ * One thread. The loop waits at most MGR_TICK_MS for a delivery, handles it completely
+ * (dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
+ * periodic work are looked at least once a second. Nothing is consumed while the database is
+ * unreachable: the consumer connection is dropped (the broker keeps the messages) until the
+ * database answers again.
+ *
+ * Exit status: 0 after a clean stop, 1 when the configuration or the backend is unusable at
+ * start-up, 2 on a usage error.
+ */
+#if __has_include(<rabbitmq-c/amqp.h>)
+#include <rabbitmq-c/amqp.h>
+#else
+#include <amqp.h>
+#endif
+#include <libpq-fe.h>
+#include <msgpack.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/cfg.h"
+#include "common/db.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "manager/consumer.h"
+#include "manager/dispatch.h"
+#include "manager/handlers.h"
+#include "manager/mconf.h"
+#include "manager/periodic.h"
+
+#define MGR_TICK_MS 1000
+#define MGR_BACKOFF_BASE_MS 500
+#define MGR_BACKOFF_CAP_MS 30000
+/* Bounds every statement, so that one delivery stays far below the AMQP heartbeat. */
+#define MGR_STATEMENT_TIMEOUT_MS 5000
+
+static volatile sig_atomic_t mgr_stop;
+
+struct mgr_timers {
+	int64_t next_report;
+	int64_t next_sweep;
+};
+
+static int mgr_usage(FILE *f, int status)
+{
+	fprintf(f, "usage: volume-manager [--config-file PATH]\n");
+	return status;
+}
+
+/* Connects to the database, retrying with capped backoff until it answers or a signal
+ * arrives (NULL then). */
+static db_conn *mgr_db_open(void)
+{
+	for (int attempt = 0; !mgr_stop; attempt++) {
+		db_conn *db = db_open(cfg_common.db_connection, "volume-manager",
+				      MGR_STATEMENT_TIMEOUT_MS);
+		if (db != NULL)
+			return db;
+		util_sleep_ms(util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
+			      &mgr_stop);
+	}
+	return NULL;
+}
+
+/* Reconnects a lost database session, retrying until it answers or a signal arrives. */
+static void mgr_db_wait(db_conn *db)
+{
+	log_warning("database unreachable: not consuming until it answers again");
+	for (int attempt = 0; !mgr_stop && db_reconnect(db) != DB_OK; attempt++)
+		util_sleep_ms(util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
+			      &mgr_stop);
+	if (!mgr_stop)
+		log_info("database reachable again");
+}
+
+static void mgr_periodic(db_conn *db, struct consumer *c, struct mgr_timers *t)
+{
+	int64_t now = util_now_ms();
+
+	if (now >= t->next_report) {
+		service_report(db);
+		t->next_report = now + (int64_t)mconf.report_interval * 1000;
+	}
+	if (now >= t->next_sweep) {
+		if (consumer_check(c) != MQ_OK)
+			consumer_close(c);
+		pending_sweep(db);
+		t->next_sweep = now + (int64_t)mconf.periodic_interval * 1000;
+	}
+}
+
+/* Connects the consumer (one try). Returns true when it consumes. */
+static bool mgr_connect(struct consumer *c, int *attempt)
+{
+	char err[512];
+
+	if (consumer_connect(c, err, sizeof(err)) == MQ_OK) {
+		log_info("consuming %s, %s, %s on exchange %s", c->queues[0], c->queues[1],
+			 c->queues[2], cfg_common.control_exchange);
+		*attempt = 0;
+		return true;
+	}
+	log_error("broker: %s", err);
+	util_sleep_ms(util_backoff_ms((*attempt)++, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
+		      &mgr_stop);
+	return false;
+}
+
+static void mgr_run(db_conn *db, struct consumer *c)
+{
+	struct mgr_timers timers = { 0, 0 };
+	int attempt = 0;
+
+	service_register(db);
+	timers.next_report = util_now_ms() + (int64_t)mconf.report_interval * 1000;
+	while (!mgr_stop) {
+		if (c->in == NULL && !mgr_connect(c, &attempt))
+			continue;
+
+		struct mq_delivery d;
+		int rc = consumer_next(c, &d, MGR_TICK_MS);
+		if (rc == MQ_OK) {
+			rc = dispatch_delivery(db, c, &d, &mgr_stop);
+			mq_delivery_free(&d);
+			if (rc == DISPATCH_STOPPED)
+				break;
+			if (rc != DISPATCH_DONE)
+				consumer_close(c);
+		} else if (rc != MQ_TIMEOUT) {
+			log_error("broker connection lost: %s", mq_strerror(rc));
+			consumer_close(c);
+		}
+		if (!db_is_ok(db)) {
+			consumer_close(c);
+			mgr_db_wait(db);
+		}
+		/* While the consumer is down the heartbeat stops too, so that the services row
+		 * shows a service that cannot take requests as down. */
+		if (!mgr_stop && c->in != NULL)
+			mgr_periodic(db, c, &timers);
+	}
+	log_info("stopping: closing the consumer (unacknowledged deliveries return to the "
+		 "queues)");
+	consumer_close(c);
+}
+
+int main(int argc, char **argv)
+{
+	struct consumer consumer;
+	char err[512];
+	int next, status = 1;
+
+	/* First, so that a signal during start-up already means "stop cleanly". */
+	util_install_signals(&mgr_stop);
+	const char *path = cfg_config_file_arg(argc, argv, &next);
+	if (next < 0)
+		return mgr_usage(stderr, 2);
+	if (next < argc)
+		return strcmp(argv[next], "--help") == 0 || strcmp(argv[next], "-h") == 0
+			? mgr_usage(stdout, 0) : mgr_usage(stderr, 2);
+	if (mconf_load(path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "volume-manager: %s\n", err);
+		goto out_conf;
+	}
+	int level = log_level_parse(cfg_common.log_level);
+	if (level < 0) {
+		fprintf(stderr, "volume-manager: [DEFAULT] log_level: unknown level '%s'\n",
+			cfg_common.log_level);
+		goto out_conf;
+	}
+	if (log_init("volume-manager", (enum log_level)level, NULL) != 0)
+		fprintf(stderr, "volume-manager: cannot open the log; logging to stderr\n");
+	/* No heartbeat is serviced while compute answers, so its wait must stay well inside the
+	 * heartbeat interval. */
+	int hb = cfg_common.heartbeat_timeout_threshold;
+	if (hb > 0 && mconf.nova_timeout > hb / 3) {
+		log_warning("[nova] timeout %d s is capped at %d s (a third of "
+			    "heartbeat_timeout_threshold)", mconf.nova_timeout, hb / 3 > 0 ? hb / 3 : 1);
+		mconf.nova_timeout = hb / 3 > 0 ? hb / 3 : 1;
+	}
+	if (http_global_init() != 0) {
+		log_error("cannot initialise the HTTP client");
+		goto out_conf;
+	}
+	if (job_driver->setup(err, sizeof(err)) != DRV_OK) {
+		log_error("%s driver: %s", job_driver->name, err);
+		goto out_http;
+	}
+	if (consumer_init(&consumer) != 0) {
+		log_error("queue names for %s are too long", mconf.service_host);
+		goto out_http;
+	}
+	log_info("volume-manager up: service %s, driver %s (%s), librabbitmq %s, msgpack %s, "
+		 "libpq %d; queues %s, %s, %s", mconf.service_host, job_driver->name,
+		 mconf.filestore_dir, amqp_version(), MSGPACK_VERSION, PQlibVersion(),
+		 consumer.queues[0], consumer.queues[1], consumer.queues[2]);
+
+	db_conn *db = mgr_db_open();
+	if (db != NULL) {
+		mgr_run(db, &consumer);
+		db_close(db);
+	}
+	log_info("volume-manager stopped");
+	status = 0;
+out_http:
+	http_global_cleanup();
+out_conf:
+	mconf_free();
+	return status;
+}

@@ -1,0 +1,73 @@
+/*
+ * mconf.c - the manager's configuration tables (docs/contracts.md, "Configuration file").
+ */
+#include "manager/mconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/cfg.h"
+
+struct mconf mconf;
+
+/* Alphabetical within each section, as deploy/volmgr.conf.sample documents them. */
+static const struct cfg_key mconf_keys[] = {
+	{ "filestore", "filestore_compute_feedback", CFG_BOOL, &mconf.filestore_compute_feedback,
+	  "true", 0, 0, NULL },
+	{ "filestore", "filestore_dir", CFG_STR, &mconf.filestore_dir,
+	  "/var/lib/volmgr/volumes", 0, 0, NULL },
+	{ "manager", "drain_timeout", CFG_INT, &mconf.drain_timeout, "10", 0, 600, NULL },
+	{ "manager", "extend_feedback_timeout", CFG_INT, &mconf.extend_feedback_timeout,
+	  "600", 1, 30 * 86400, NULL },
+	{ "manager", "max_message_bytes", CFG_INT, &mconf.max_message_bytes,
+	  "1048576", 1024, 64 * 1024 * 1024, NULL },
+	{ "manager", "periodic_interval", CFG_INT, &mconf.periodic_interval, "5", 1, 3600, NULL },
+	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
+	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
+	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },
+	{ "nova", "token", CFG_STR, &mconf.nova_token, NULL, 0, 0, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};
+
+static const struct cfg_key *const mconf_tables[] = { cfg_common_keys, mconf_keys };
+#define MCONF_NTABLES (sizeof(mconf_tables) / sizeof(mconf_tables[0]))
+
+/* A host or backend name ends up inside queue names and "<host>@<backend>#<pool>". */
+static int check_name(const char *what, const char *v, char *err, size_t errlen)
+{
+	if (v == NULL || v[0] == '\0') {
+		snprintf(err, errlen, "[DEFAULT] %s: must not be empty", what);
+		return -1;
+	}
+	if (strpbrk(v, "@#") != NULL) {
+		snprintf(err, errlen, "[DEFAULT] %s: '%s' must not contain '@' or '#'", what, v);
+		return -1;
+	}
+	return 0;
+}
+
+int mconf_load(const char *path, char *err, size_t errlen)
+{
+	if (cfg_load(path, mconf_tables, MCONF_NTABLES, err, errlen) != 0)
+		return -1;
+	if (check_name("host", cfg_common.host, err, errlen) != 0 ||
+	    check_name("backend", cfg_common.backend, err, errlen) != 0)
+		return -1;
+	if (mconf.filestore_dir == NULL || mconf.filestore_dir[0] != '/') {
+		snprintf(err, errlen, "[filestore] filestore_dir: must be an absolute path");
+		return -1;
+	}
+	int n = snprintf(mconf.service_host, sizeof(mconf.service_host), "%s@%s",
+			 cfg_common.host, cfg_common.backend);
+	if (n < 0 || (size_t)n >= sizeof(mconf.service_host)) {
+		snprintf(err, errlen, "[DEFAULT] host@backend is longer than %d bytes",
+			 MCONF_SERVICE_HOST_MAX - 1);
+		return -1;
+	}
+	return 0;
+}
+
+void mconf_free(void)
+{
+	cfg_free(mconf_tables, MCONF_NTABLES);
+}

@@ -1,0 +1,111 @@
+/*
+ * pending.c - the deadline sweep: an extend that waits for compute feedback longer than
+ * [manager] extend_feedback_timeout is rolled back by the manager itself, so that no volume
+ * stays extending and no reservation stays held because compute never answered.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "core/quota.h"
+#include "manager/handlers.h"
+#include "manager/periodic.h"
+#include "manager/records.h"
+#include "proto/names.h"
+
+#define PENDING_BATCH 16
+#define PENDING_TXN_ATTEMPTS 3
+
+struct pending_one {
+	const char *volume_id;
+	bool rolled_back;
+};
+
+/* One expired pending extend, in its own transaction. The volume row is locked before the
+ * pending row, in the order the handlers use, so that the sweep never deadlocks with them. */
+static int pending_one_txn(db_conn *db, void *arg)
+{
+	struct pending_one *p = arg;
+	const char *params[] = { p->volume_id };
+	enum ext_abandon_result result;
+	struct vol_row v;
+	PGresult *res = NULL;
+
+	p->rolled_back = false;
+	int rc = vol_get(db, p->volume_id, true, &v);
+	if (rc == VOL_NOT_FOUND)
+		return rec_pending_delete(db, p->volume_id);
+	if (rc != DB_OK)
+		return rc;
+	rc = db_exec(db, "SELECT 1 FROM volmgr_pending_extends WHERE volume_id = $1 AND "
+		     "deadline < now() AT TIME ZONE 'utc' FOR UPDATE SKIP LOCKED", 1, params, &res);
+	int expired = rc == DB_OK ? PQntuples(res) : 0;
+	PQclear(res);
+	if (rc != DB_OK || expired == 0)
+		return rc;   /* completed, renewed or taken by another manager meanwhile */
+
+	rc = ext_abandon(db, p->volume_id, NULL, UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT, NULL,
+			 &result);
+	if (rc != DB_OK)
+		return rc;
+	switch (result) {
+	case EXT_ABANDONED:
+		p->rolled_back = true;
+		return DB_OK;   /* the completion removed the pending row */
+	case EXT_NOT_EXTENDING:
+		return rec_pending_delete(db, p->volume_id);
+	case EXT_NOT_OURS:
+		break;      /* an admin's completion is on its way and will clean up */
+	}
+	return DB_OK;
+}
+
+static int pending_expired(db_conn *db, char ids[][37], int max, int *n)
+{
+	char limit[16];
+	PGresult *res = NULL;
+
+	snprintf(limit, sizeof(limit), "%d", max);
+	const char *params[] = { limit };
+	int rc = db_exec(db, "SELECT volume_id FROM volmgr_pending_extends WHERE deadline < "
+			 "now() AT TIME ZONE 'utc' ORDER BY deadline LIMIT $1::integer",
+			 1, params, &res);
+	*n = 0;
+	for (int i = 0; rc == DB_OK && i < PQntuples(res) && i < max; i++) {
+		snprintf(ids[i], 37, "%s", PQgetvalue(res, i, 0));
+		(*n)++;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pending_expire_quota_txn(db_conn *db, void *arg)
+{
+	return quota_expire(db, arg);
+}
+
+void pending_sweep(db_conn *db)
+{
+	char ids[PENDING_BATCH][37];
+	int n = 0, expired = 0;
+
+	int rc = pending_expired(db, ids, PENDING_BATCH, &n);
+	if (rc != DB_OK)
+		log_warning("pending extends: cannot list: %s: %s", db_strerror(rc),
+			    db_last_error(db));
+	for (int i = 0; i < n; i++) {
+		struct pending_one p = { ids[i], false };
+		rc = db_transaction(db, pending_one_txn, &p, PENDING_TXN_ATTEMPTS);
+		if (rc != DB_OK)
+			log_warning("pending extend of volume %s: %s: %s", ids[i], db_strerror(rc),
+				    db_last_error(db));
+		else if (p.rolled_back)
+			log_warning("volume %s: compute did not report back before the deadline; "
+				    "the extend was rolled back", ids[i]);
+	}
+	rc = db_transaction(db, pending_expire_quota_txn, &expired, PENDING_TXN_ATTEMPTS);
+	if (rc != DB_OK)
+		log_warning("quota expiry failed: %s: %s", db_strerror(rc), db_last_error(db));
+	else if (expired > 0)
+		log_info("expired %d quota reservations", expired);
+}

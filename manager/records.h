@@ -1,0 +1,46 @@
+/*
+ * records.h - the manager's writes to volmgr's own tables (sql/002_volmgr_tables.sql):
+ * volmgr_notifications, volmgr_pool_stats and volmgr_pending_extends.
+ *
+ * Every function runs inside the caller's transaction and returns DB_OK or a negative
+ * db status. Timestamps are naive UTC, as in Cinder's tables.
+ */
+#ifndef VOLMGR_MANAGER_RECORDS_H
+#define VOLMGR_MANAGER_RECORDS_H
+
+#include "common/db.h"
+#include "core/volume.h"
+
+/* Runs sql and discards its result; *affected (may be NULL) gets the row count. */
+__attribute__((warn_unused_result))
+int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *params,
+	     long *affected);
+
+/*
+ * Queues a usage notification "volume.<suffix>" for v (cinder-behaviour.md §2.5): priority
+ * INFO, publisher "volume.<host>@<backend>", the payload of _usage_from_volume as JSON with
+ * status and size overridden by the arguments (the values after the change).
+ */
+__attribute__((warn_unused_result))
+int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const char *status,
+	       int size, const char *request_id);
+
+/*
+ * Adds delta GiB to the allocated capacity of v's pool, creating the row when missing. The
+ * pool is the part of v->host after '#', else the backend name, else "_pool0"; the host is
+ * the part before '#', else this service's "<host>@<backend>".
+ */
+__attribute__((warn_unused_result))
+int rec_pool_add(db_conn *db, const struct vol_row *v, long delta);
+
+/* Records an extend that waits for compute until now + timeout_s seconds (replacing a stale
+ * row of the same volume). reservations is the JSON list stored in the admin metadata. */
+__attribute__((warn_unused_result))
+int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
+		       const char *reservations, const char *instance_uuid, int timeout_s);
+
+/* Forgets the pending extend of volume_id (DB_OK when there is none). */
+__attribute__((warn_unused_result))
+int rec_pending_delete(db_conn *db, const char *volume_id);
+
+#endif
