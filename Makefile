@@ -110,9 +110,13 @@ bin/volctl: $(VOLCTL_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(LIB) $(ALL_LIBS)
 
-$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(LIB)
+# A unit test of a daemon's pure modules links those modules' objects as well.
+UNIT_EXTRA_policy := $(OBJ)/api-shim/policy.o $(OBJ)/api-shim/auth.o $(OBJ)/api-shim/utf8.o
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $$(UNIT_EXTRA_$$*) $(LIB)
 	@mkdir -p $(@D)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(CRITERION_LIBS) $(ALL_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_EXTRA_$*) $(LIB) $(CRITERION_LIBS) $(ALL_LIBS)
 
 # --- targets that touch the machine ---------------------------------------
 

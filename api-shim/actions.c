@@ -1,0 +1,89 @@
+/*
+ * actions.c - the volume action endpoint and its table (see actions.h).
+ */
+#include "api-shim/actions.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/volume.h"
+#include "api-shim/fault.h"
+#include "api-shim/handlers.h"
+#include "api-shim/policy.h"
+
+static const struct action_def actions[] = {
+	{ "os-extend", extend_schema, extend_policy, extend_body },
+	{ "os-extend_volume_completion", completion_schema, completion_policy, completion_body },
+	{ "os-reset_status", reset_schema, reset_policy, reset_body },
+};
+
+static const struct action_def *action_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return &actions[i];
+	return NULL;
+}
+
+/* Lookup (404, also for a volume the caller may not see), policy (403), then the action. */
+static int action_txn(db_conn *db, void *arg)
+{
+	struct action_ctx *a = arg;
+	const char *policy;
+	int rc = txn_attempt(&a->t);
+
+	if (rc != DB_OK)
+		return rc;
+	rc = view_load(db, a->volume_id, true, a->vol);
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(a->t.r, &a->vol->row))) {
+		fault_volume_not_found(a->t.r, a->volume_id);
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, a->volume_id);
+	policy = a->def->policy(a);
+	if (!policy_allowed(&a->t.r->auth, policy, a->vol->row.project_id)) {
+		fault_policy(a->t.r, policy);
+		return TXN_FAULT;
+	}
+	return a->def->body(db, a);
+}
+
+void actions_dispatch(struct shim_request *r)
+{
+	struct action_ctx a = { .t = { .r = r }, .volume_id = r->captures[1] };
+	json_t *body = req_json_body(r);
+	void *iter;
+
+	if (body == NULL)
+		return;
+	if (!json_is_object(body) || json_object_size(body) != 1) {
+		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
+		goto out;
+	}
+	iter = json_object_iter(body);
+	a.name = json_object_iter_key(iter);
+	a.params = json_object_iter_value(iter);
+	a.def = action_find(a.name);
+	if (a.def == NULL) {
+		fault_reply(r, 400, "There is no such action: %s. Verify the request body and "
+			    "Content-Type header and try again.", a.name);
+		goto out;
+	}
+	if (a.def->schema(r, a.name, a.params) != 0)
+		goto out;
+	if (strlen(a.volume_id) > VOL_STR - 1) {
+		fault_volume_not_found(r, a.volume_id);
+		goto out;
+	}
+	a.vol = malloc(sizeof(*a.vol));
+	if (a.vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		goto out;
+	}
+	if (txn_run(&a.t, action_txn) == 0)
+		req_reply(r, 202, NULL);
+	free(a.vol);
+out:
+	json_decref(body);
+}

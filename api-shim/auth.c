@@ -1,0 +1,271 @@
+/*
+ * auth.c - the noauth and tokenfile strategies (see auth.h).
+ */
+#include "api-shim/auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "api-shim/utf8.h"
+
+#define AUTH_MAX_ADMINS 64
+#define AUTH_MAX_TOKENS 4096
+#define AUTH_TOKEN_MAX 1024
+#define AUTH_LINE_MAX 4096
+
+enum auth_strategy { STRATEGY_NOAUTH, STRATEGY_TOKENFILE };
+
+struct token_entry {
+	char *token;
+	struct auth_ctx ctx;   /* is_admin filled at resolve time */
+};
+
+static enum auth_strategy strategy;
+static char admin_users[AUTH_MAX_ADMINS][AUTH_ID_MAX];
+static int nadmin_users;
+static struct token_entry *tokens;
+static int ntokens;
+
+/* An id must be non-empty, fit its buffer, be UTF-8 (it reaches PostgreSQL and the RPC
+ * context) and hold no whitespace or control characters. */
+static bool valid_id(const char *s, size_t len, size_t max)
+{
+	char buf[AUTH_TOKEN_MAX];
+
+	if (len == 0 || len >= max || len >= sizeof(buf))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f)
+			return false;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return utf8_valid(buf);
+}
+
+static void copy_id(char *dst, const char *src, size_t len)
+{
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/*
+ * Splits a comma-separated list into trimmed, non-empty items and calls add for each.
+ * Returns the number added (add returns false to refuse an item, which is skipped).
+ */
+static int split_list(const char *list, bool (*add)(void *arg, const char *item, size_t len),
+		      void *arg)
+{
+	int n = 0;
+
+	while (list != NULL && *list != '\0') {
+		const char *end = strchr(list, ',');
+		const char *s = list, *e = end != NULL ? end : list + strlen(list);
+
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s && add(arg, s, (size_t)(e - s)))
+			n++;
+		list = end != NULL ? end + 1 : NULL;
+	}
+	return n;
+}
+
+static bool add_role(void *arg, const char *item, size_t len)
+{
+	struct auth_ctx *ctx = arg;
+
+	if (ctx->nroles >= AUTH_MAX_ROLES || !valid_id(item, len, AUTH_ROLE_MAX))
+		return false;
+	copy_id(ctx->roles[ctx->nroles++], item, len);
+	return true;
+}
+
+static bool add_admin(void *arg, const char *item, size_t len)
+{
+	(void)arg;
+	if (nadmin_users >= AUTH_MAX_ADMINS || !valid_id(item, len, AUTH_ID_MAX))
+		return false;
+	copy_id(admin_users[nadmin_users++], item, len);
+	return true;
+}
+
+bool auth_has_role(const struct auth_ctx *ctx, const char *role)
+{
+	for (int i = 0; i < ctx->nroles; i++)
+		if (strcmp(ctx->roles[i], role) == 0)
+			return true;
+	return false;
+}
+
+static bool is_admin_user(const char *user)
+{
+	for (int i = 0; i < nadmin_users; i++)
+		if (strcmp(admin_users[i], user) == 0)
+			return true;
+	return false;
+}
+
+/* Parses one token-file line "token user project [role,role]" into e. Returns 0, 1 for a
+ * blank or comment line, -1 when malformed. */
+static int parse_token_line(char *line, struct token_entry *e)
+{
+	char *save = NULL, *fields[4] = { NULL, NULL, NULL, NULL };
+	int n = 0;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	for (char *tok = strtok_r(line, " \t", &save); tok != NULL && n < 5;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		if (n == 0 && tok[0] == '#')
+			return 1;
+		if (n == 4)
+			return -1;
+		fields[n++] = tok;
+	}
+	if (n == 0)
+		return 1;
+	if (n < 3)
+		return -1;
+	if (!valid_id(fields[0], strlen(fields[0]), AUTH_TOKEN_MAX) ||
+	    !valid_id(fields[1], strlen(fields[1]), AUTH_ID_MAX) ||
+	    !valid_id(fields[2], strlen(fields[2]), AUTH_ID_MAX))
+		return -1;
+	memset(e, 0, sizeof(*e));
+	e->token = strdup(fields[0]);
+	if (e->token == NULL)
+		return -1;
+	copy_id(e->ctx.user_id, fields[1], strlen(fields[1]));
+	copy_id(e->ctx.project_id, fields[2], strlen(fields[2]));
+	if (fields[3] != NULL)
+		split_list(fields[3], add_role, &e->ctx);
+	return 0;
+}
+
+static int load_token_file(const char *path, char *err, size_t errlen)
+{
+	char line[AUTH_LINE_MAX];
+	int lineno = 0, rc = -1;
+	FILE *f;
+
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, errlen, "[api] token_file must be set for auth_strategy tokenfile");
+		return -1;
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "[api] token_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	tokens = calloc(AUTH_MAX_TOKENS, sizeof(*tokens));
+	if (tokens == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		int r;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto out;
+		}
+		if (ntokens >= AUTH_MAX_TOKENS) {
+			snprintf(err, errlen, "%s: more than %d tokens", path, AUTH_MAX_TOKENS);
+			goto out;
+		}
+		r = parse_token_line(line, &tokens[ntokens]);
+		if (r < 0) {
+			snprintf(err, errlen, "%s:%d: expected \"token user_id project_id "
+				 "[role,role]\"", path, lineno);
+			goto out;
+		}
+		if (r == 0)
+			ntokens++;
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+int auth_init(const char *strat, const char *token_file, const char *admins, char *err,
+	      size_t errlen)
+{
+	nadmin_users = 0;
+	split_list(admins, add_admin, NULL);
+	if (strat != NULL && strcmp(strat, "noauth") == 0) {
+		strategy = STRATEGY_NOAUTH;
+		return 0;
+	}
+	if (strat != NULL && strcmp(strat, "tokenfile") == 0) {
+		strategy = STRATEGY_TOKENFILE;
+		if (load_token_file(token_file, err, errlen) != 0) {
+			auth_shutdown();
+			return -1;
+		}
+		log_info("auth: %d tokens loaded from %s", ntokens, token_file);
+		return 0;
+	}
+	snprintf(err, errlen, "[api] auth_strategy: '%s' is not noauth or tokenfile",
+		 strat != NULL ? strat : "");
+	return -1;
+}
+
+void auth_shutdown(void)
+{
+	for (int i = 0; i < ntokens; i++)
+		free(tokens[i].token);
+	free(tokens);
+	tokens = NULL;
+	ntokens = 0;
+}
+
+static int resolve_noauth(const char *token, const char *roles_header, struct auth_ctx *out)
+{
+	const char *colon = strchr(token, ':');
+	size_t ulen = colon != NULL ? (size_t)(colon - token) : strlen(token);
+	const char *project = colon != NULL && colon[1] != '\0' ? colon + 1 : token;
+	size_t plen = project == token ? ulen : strlen(project);
+
+	if (!valid_id(token, ulen, AUTH_ID_MAX) || !valid_id(project, plen, AUTH_ID_MAX))
+		return AUTH_INVALID;
+	copy_id(out->user_id, token, ulen);
+	copy_id(out->project_id, project, plen);
+	split_list(roles_header, add_role, out);
+	return AUTH_OK;
+}
+
+int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *out)
+{
+	int rc = AUTH_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (token == NULL || token[0] == '\0')
+		return AUTH_MISSING;
+	if (strlen(token) >= AUTH_TOKEN_MAX)
+		return AUTH_INVALID;
+	if (strategy == STRATEGY_NOAUTH) {
+		rc = resolve_noauth(token, roles_header, out);
+	} else {
+		for (int i = 0; i < ntokens; i++) {
+			if (strcmp(tokens[i].token, token) == 0) {
+				*out = tokens[i].ctx;
+				rc = AUTH_OK;
+				break;
+			}
+		}
+	}
+	if (rc != AUTH_OK) {
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	out->is_admin = auth_has_role(out, "admin") || is_admin_user(out->user_id);
+	return AUTH_OK;
+}

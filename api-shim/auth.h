@@ -1,0 +1,64 @@
+/*
+ * auth.h - who is calling: the request's user, project and roles.
+ *
+ * Two strategies ([api] auth_strategy):
+ *   noauth    X-Auth-Token "<user>:<project>" (a token without ':' means user = project =
+ *             token, as Cinder's noauth middleware reads it), roles from X-Roles
+ *             (comma-separated). Meant for development and tests: the caller is trusted.
+ *   tokenfile the token is looked up in [api] token_file, whose lines are
+ *             "token user_id project_id role,role" ('#' starts a comment line).
+ * Either way the caller is an admin when its roles hold "admin" (Cinder's context_is_admin
+ * rule) or its user id is listed in [api] admin_users (for clients that cannot send roles).
+ *
+ * Unlike Cinder's noauth middleware, which makes every caller an admin and answers a request
+ * without a token with 204 and a made-up token, a missing or unknown token is 401 here.
+ *
+ * This header knows nothing of HTTP, so that the rules can be unit-tested.
+ */
+#ifndef VOLMGR_SHIM_AUTH_H
+#define VOLMGR_SHIM_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUTH_ID_MAX 256      /* user and project ids: at most 255 bytes (Cinder's columns) */
+#define AUTH_ROLE_MAX 64
+#define AUTH_MAX_ROLES 16
+
+struct auth_ctx {
+	char user_id[AUTH_ID_MAX];
+	char project_id[AUTH_ID_MAX];
+	char roles[AUTH_MAX_ROLES][AUTH_ROLE_MAX];
+	int nroles;
+	bool is_admin;
+};
+
+enum auth_status {
+	AUTH_OK = 0,
+	AUTH_MISSING = -1,   /* no token */
+	AUTH_INVALID = -2,   /* unknown or malformed token */
+};
+
+/*
+ * Sets the strategy and its data: strategy "noauth" or "tokenfile" (token_file then names
+ * the file, read once now), admin_users a comma-separated list (may be NULL or empty).
+ * Returns 0, or -1 with a readable reason in err. Call once, before any auth_resolve.
+ */
+__attribute__((warn_unused_result))
+int auth_init(const char *strategy, const char *token_file, const char *admin_users,
+	      char *err, size_t errlen);
+
+/* Frees what auth_init loaded. */
+void auth_shutdown(void);
+
+/*
+ * Resolves a token (the X-Auth-Token value, may be NULL) and, for noauth, the X-Roles value
+ * (may be NULL) into out. Thread-safe after auth_init. Returns an enum auth_status.
+ */
+__attribute__((warn_unused_result))
+int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *out);
+
+/* True if ctx holds role (exact match). */
+bool auth_has_role(const struct auth_ctx *ctx, const char *role);
+
+#endif

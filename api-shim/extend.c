@@ -1,0 +1,275 @@
+/*
+ * extend.c - os-extend and os-extend_volume_completion (cinder-behaviour.md §3.1, §3.2, §4.2,
+ * §4.3), each in one transaction that ends with a confirmed cast.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "core/quota.h"
+#include "core/volume.h"
+#include "proto/names.h"
+#include "api-shim/actions.h"
+#include "api-shim/cast.h"
+#include "api-shim/fault.h"
+#include "api-shim/shim.h"
+#include "api-shim/validate.h"
+#include "api-shim/vtype.h"
+
+/* ---- os-extend ---- */
+
+int extend_schema(struct shim_request *r, const char *name, const json_t *params)
+{
+	static const char *const keys[] = { "new_size", NULL };
+	const json_t *ns;
+	int size;
+
+	if (validate_object(r, name, params) != 0)
+		return -1;
+	ns = json_object_get(params, "new_size");
+	if (ns != NULL && validate_volume_size(r, "new_size", ns, false, &size) != 0)
+		return -1;
+	if (validate_required(r, name, params, keys) != 0)
+		return -1;
+	return validate_no_extra(r, name, params, keys);
+}
+
+/* Cinder's 3.42 rule: an in-use volume goes through extend_attached_volume from 3.42 on. */
+static bool extend_attached(const struct action_ctx *a)
+{
+	return req_ver_ge(a->t.r, 3, 42) && strcmp(a->vol->row.status, VOL_S_IN_USE) == 0;
+}
+
+const char *extend_policy(const struct action_ctx *a)
+{
+	return extend_attached(a) ? POLICY_EXTEND_ATTACHED : POLICY_EXTEND;
+}
+
+int extend_body(db_conn *db, struct action_ctx *a)
+{
+	const struct vol_row *row = &a->vol->row;
+	struct shim_request *r = a->t.r;
+	const char *expected = extend_attached(a) ? VOL_S_IN_USE : VOL_S_AVAILABLE;
+	struct quota_delta deltas[2];
+	const char *resv[2];
+	char uuids[2][37];
+	struct quota_over over;
+	struct cast_args args;
+	struct vol_type type;
+	int new_size, inc, ndeltas = 1, rc;
+	long limit;
+
+	if (validate_volume_size(r, "new_size", json_object_get(a->params, "new_size"), false,
+				 &new_size) != 0)
+		return TXN_FAULT;
+	inc = new_size - row->size;
+	if (inc <= 0) {
+		fault_reply(r, 400, "Invalid input received: New size for extend must be greater "
+			    "than current size. (current: %d, extended: %d).", row->size, new_size);
+		return TXN_FAULT;
+	}
+	rc = vtype_for_volume(db, row->volume_type_id, &type);
+	if (rc != DB_OK && rc != VOL_NOT_FOUND)
+		return txn_fail(&a->t, rc, NULL);
+	if (rc == DB_OK && vtype_check_size(r, &type, new_size) != 0)
+		return TXN_FAULT;
+	rc = vol_cas_status(db, row->id, &expected, 1, VOL_S_EXTENDING, row->status);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(r, 400, "Invalid volume: Volume %s status must be '{'status': '%s'}' to "
+			    "extend, currently %s.", row->id, expected, row->status);
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, row->id);
+
+	/* Per-volume limit, for the caller's project as Cinder's limit_check does. */
+	rc = quota_get_limit(db, &shim_quota_defaults, r->auth.project_id,
+			     QUOTA_RES_PER_VOLUME_GIGABYTES, &limit);
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
+	if (limit >= 0 && new_size > limit) {
+		fault_quota(r, "VolumeSizeExceedsLimit", "Requested volume size %dG is larger than "
+			    "maximum allowed limit %ldG.", new_size, limit);
+		return TXN_FAULT;
+	}
+
+	/* gigabytes and gigabytes_<type>, reserved for the volume's project. */
+	memset(deltas, 0, sizeof(deltas));
+	util_strlcpy(deltas[0].resource, QUOTA_RES_GIGABYTES, sizeof(deltas[0].resource));
+	deltas[0].delta = inc;
+	if (row->volume_type_name[0] != '\0' &&
+	    quota_type_resource(QUOTA_RES_GIGABYTES, row->volume_type_name, deltas[1].resource,
+				sizeof(deltas[1].resource)) == 0) {
+		deltas[1].delta = inc;
+		ndeltas = 2;
+	}
+	memset(&over, 0, sizeof(over));
+	rc = quota_reserve(db, &shim_quota_defaults, row->project_id, deltas, ndeltas, uuids,
+			   &over);
+	if (rc == QUOTA_OVER || rc == QUOTA_OVERFLOW) {
+		fault_quota(r, "VolumeSizeExceedsAvailableQuota", "Requested volume or snapshot "
+			    "exceeds allowed gigabytes quota. Requested %dG, quota is %ldG and %ldG "
+			    "has been consumed.", inc, over.limit, over.in_use + over.reserved);
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
+
+	for (int i = 0; i < ndeltas; i++)
+		resv[i] = uuids[i];
+	memset(&args, 0, sizeof(args));
+	args.new_size = new_size;
+	args.reservations = resv;
+	args.nreservations = ndeltas;
+	log_info("extending volume %s from %dG to %dG (%s)", row->id, row->size, new_size,
+		 expected);
+	return cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME, row->id, &args);
+}
+
+/* ---- os-extend_volume_completion ---- */
+
+int completion_schema(struct shim_request *r, const char *name, const json_t *params)
+{
+	static const char *const keys[] = { "error", NULL };
+	const json_t *err;
+
+	if (validate_object(r, name, params) != 0)
+		return -1;
+	err = json_object_get(params, "error");
+	if (err != NULL && !json_is_string(err) && !json_is_null(err) && !json_is_boolean(err))
+		return validate_type_fail(r, "error", err, "'string', 'null', 'boolean'");
+	return validate_no_extra(r, name, params, keys);
+}
+
+const char *completion_policy(const struct action_ctx *a)
+{
+	(void)a;
+	return POLICY_EXTEND_COMPLETION;
+}
+
+/*
+ * Reads "error". Upstream passes the raw JSON value on and the manager tests its truthiness,
+ * so any non-empty string, "false" and "0" included, rolls the extend back. volmgr reads a
+ * string with Cinder's boolean-string rules instead (proto_parse_bool_string: "false", "0",
+ * "no", ... are false), answers 400 for a string that is no boolean, and takes "" as false as
+ * upstream does; absent and null are false. Returns 0 or -1 with a 400 set.
+ */
+static int completion_error(struct shim_request *r, const json_t *params, bool *out)
+{
+	const json_t *e = json_object_get(params, "error");
+	const char *s;
+
+	*out = false;
+	if (e == NULL || json_is_null(e))
+		return 0;
+	if (json_is_boolean(e)) {
+		*out = json_is_true(e);
+		return 0;
+	}
+	s = json_string_value(e);
+	if (s[0] == '\0' || proto_parse_bool_string(s, out) == 0)
+		return 0;
+	fault_reply(r, 400, "Value '%s' for 'error' is not a boolean.", s);
+	return -1;
+}
+
+#define MSG_MD_MALFORMED "Invalid volume: Required volume admin metadata is malformed or missing."
+
+/*
+ * The pending extend's admin metadata: extend_new_size (an integer) and extend_reservations
+ * (a JSON list of reservation uuids), checked in Cinder's order. *list is the parsed list
+ * (caller json_decref()s). Returns DB_OK, TXN_FAULT with a 400 set, or a negative status.
+ */
+static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size, json_t **list)
+{
+	const struct vol_row *row = &a->vol->row;
+	char size_text[VOL_STR], resv_text[VOL_STR];
+	json_error_t jerr;
+	int rc;
+
+	*list = NULL;
+	rc = vol_admin_md_get(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE, size_text, sizeof(size_text));
+	if (rc == DB_OK)
+		rc = vol_admin_md_get(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS, resv_text,
+				      sizeof(resv_text));
+	if (rc != DB_OK && rc != VOL_NOT_FOUND)
+		return txn_fail(&a->t, rc, NULL);
+	if (rc == VOL_NOT_FOUND || util_parse_long(size_text, 1, INT_MAX, new_size) != 0 ||
+	    (*list = json_loads(resv_text, JSON_DECODE_ANY, &jerr)) == NULL) {
+		fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
+		return TXN_FAULT;
+	}
+	if (*new_size <= row->size) {
+		fault_reply(a->t.r, 400, "Invalid volume: The target volume size provided in volume "
+			    "admin metadata %ld is smaller or equal to the current volume size.",
+			    *new_size);
+		return TXN_FAULT;
+	}
+	if (!json_is_array(*list)) {
+		fault_reply(a->t.r, 400, "Invalid volume: The stored quota reservations for extending "
+			    "the volume must be in a list format.");
+		return TXN_FAULT;
+	}
+	/* Cinder does not look at the elements; the cast needs them as strings. */
+	if (json_array_size(*list) > PROTO_MAX_RESERVATIONS) {
+		fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
+		return TXN_FAULT;
+	}
+	for (size_t i = 0; i < json_array_size(*list); i++) {
+		if (!json_is_string(json_array_get(*list, i))) {
+			fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
+			return TXN_FAULT;
+		}
+	}
+	return DB_OK;
+}
+
+/*
+ * The volume row is locked (actions.c loads it FOR UPDATE) and both keys are deleted in the
+ * same transaction as the cast, so of two concurrent completions the second waits for the
+ * first and then finds the keys gone (400). Unlike upstream, which deletes the keys before the
+ * cast, a failed publish rolls the deletion back: the keys stay and the completion can be
+ * sent again.
+ */
+int completion_body(db_conn *db, struct action_ctx *a)
+{
+	const struct vol_row *row = &a->vol->row;
+	const char *resv[PROTO_MAX_RESERVATIONS];
+	struct cast_args args;
+	json_t *list = NULL;
+	long new_size;
+	bool error;
+	int rc;
+
+	if (completion_error(a->t.r, a->params, &error) != 0)
+		return TXN_FAULT;
+	if (strcmp(row->status, VOL_S_EXTENDING) != 0) {
+		fault_reply(a->t.r, 400, "Invalid volume: Volume is not being extended.");
+		return TXN_FAULT;
+	}
+	rc = completion_metadata(db, a, &new_size, &list);
+	if (rc != DB_OK)
+		goto out;
+	rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE);
+	if (rc == DB_OK)
+		rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS);
+	if (rc != DB_OK) {
+		rc = txn_fail(&a->t, rc, NULL);
+		goto out;
+	}
+	memset(&args, 0, sizeof(args));
+	for (size_t i = 0; i < json_array_size(list); i++)
+		resv[i] = json_string_value(json_array_get(list, i));
+	args.new_size = (int)new_size;
+	args.reservations = resv;
+	args.nreservations = (int)json_array_size(list);
+	args.error = error;
+	log_info("completing the extend of volume %s to %ldG (error=%s)", row->id, new_size,
+		 error ? "true" : "false");
+	rc = cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME_COMPLETION, row->id, &args);
+out:
+	json_decref(list);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * handlers.h - the route handlers server.c dispatches to. Each one sets the reply on r.
+ *
+ * Captures (r->captures) follow the route pattern: for every /v3/{project_id}/... route,
+ * captures[0] is the URL's project id, already checked against the caller's (server.c).
+ */
+#ifndef VOLMGR_SHIM_HANDLERS_H
+#define VOLMGR_SHIM_HANDLERS_H
+
+#include "api-shim/request.h"
+
+/* version.c: GET / (300, every version) and GET /v3/ (200, the v3 version). */
+void version_root(struct shim_request *r);
+void version_v3(struct shim_request *r);
+
+/* volumes.c */
+void volumes_create(struct shim_request *r);        /* POST   /v3/{p}/volumes */
+void volumes_list(struct shim_request *r);          /* GET    /v3/{p}/volumes */
+void volumes_list_detail(struct shim_request *r);   /* GET    /v3/{p}/volumes/detail */
+void volumes_show(struct shim_request *r);          /* GET    /v3/{p}/volumes/{id} */
+void volumes_delete(struct shim_request *r);        /* DELETE /v3/{p}/volumes/{id} */
+
+/* actions.c: POST /v3/{p}/volumes/{id}/action */
+void actions_dispatch(struct shim_request *r);
+
+/* messages.c: GET /v3/{p}/messages (microversion >= 3.3) */
+void messages_list(struct shim_request *r);
+
+/* quotas.c: GET /v3/{p}/os-quota-sets/{target}[?usage=true] */
+void quotas_show(struct shim_request *r);
+
+#endif

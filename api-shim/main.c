@@ -1,0 +1,161 @@
+/*
+ * main.c - bin/api-shim [--config-file F]: configuration, start-up, the signal wait loop and
+ * the drain.
+ *
+ * Start-up order: configuration (exit 2 on a usage error, 1 on a bad file), logging, auth,
+ * then the lazily connecting database pool and publisher, then the HTTP server. Neither
+ * PostgreSQL nor RabbitMQ needs to be up for the shim to start: a request that needs one that
+ * is down is answered 503. SIGTERM/SIGINT stop accepting connections, wait up to
+ * SHIM_DRAIN_SECONDS for the requests in flight, then stop; a second signal exits at once.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/cfg.h"
+#include "common/db.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "core/settings.h"
+#include "api-shim/auth.h"
+#include "api-shim/dbpool.h"
+#include "api-shim/publish.h"
+#include "api-shim/server.h"
+#include "api-shim/shim.h"
+
+struct api_config api_cfg;
+struct quota_defaults shim_quota_defaults;
+
+static const struct cfg_key api_keys[] = {
+	{ "api", "listen", CFG_STR, &api_cfg.listen, "127.0.0.1", 0, 0, NULL },
+	{ "api", "port", CFG_INT, &api_cfg.port, "8776", 1, 65535, NULL },
+	{ "api", "auth_strategy", CFG_STR, &api_cfg.auth_strategy, "noauth", 0, 0, NULL },
+	{ "api", "admin_users", CFG_STR, &api_cfg.admin_users, "admin", 0, 0, NULL },
+	{ "api", "token_file", CFG_STR, &api_cfg.token_file, NULL, 0, 0, NULL },
+	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
+	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};
+
+static const struct cfg_key *const tables[] = { cfg_common_keys, api_keys };
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+static volatile sig_atomic_t signals;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Reports at start-up whether the database answers; the pool connects lazily either way. */
+static void probe_database(void)
+{
+	db_conn *db = db_open(cfg_common.db_connection, "volmgr-api-shim-probe", 5000);
+
+	if (db == NULL) {
+		log_warning("the database is not reachable yet; requests will get 503 until it is");
+		return;
+	}
+	db_close(db);
+}
+
+static int configure(int argc, char **argv)
+{
+	char err[512];
+	int next, level;
+	const char *path = cfg_config_file_arg(argc, argv, &next);
+
+	if (next < 0 || next != argc) {
+		fprintf(stderr, "usage: %s [--config-file PATH]\n", argv[0]);
+		return 2;
+	}
+	if (cfg_load(path, tables, NTABLES, err, sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
+		return 1;
+	}
+	level = log_level_parse(cfg_common.log_level);
+	if (level < 0) {
+		log_error("configuration: [DEFAULT] log_level: '%s' is not error, warning, info or "
+			  "debug", cfg_common.log_level);
+		return 1;
+	}
+	if (log_init("api-shim", (enum log_level)level, NULL) != 0)
+		return 1;
+	settings_quota_defaults(&cfg_common, &shim_quota_defaults);
+	if (auth_init(api_cfg.auth_strategy, api_cfg.token_file, api_cfg.admin_users, err,
+		      sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int start(void)
+{
+	struct publish_options po = {
+		.url = cfg_common.transport_url,
+		.exchange = cfg_common.control_exchange,
+		.durable_exchange = cfg_common.amqp_durable_queues,
+		/* Heartbeats are only serviced inside a publish, so an idle publisher would miss
+		 * them and the broker would drop it; a dead connection shows at the next publish
+		 * instead, which reconnects and tries once more. */
+		.heartbeat = 0,
+		.timeout_ms = api_cfg.publish_timeout * 1000,
+	};
+
+	/* One connection per server thread, plus room for libmicrohttpd's own. */
+	if (dbpool_init(cfg_common.db_connection, SHIM_STATEMENT_TIMEOUT_MS,
+			api_cfg.workers + 2) != 0 || publish_init(&po) != 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	probe_database();
+	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
+}
+
+/* Stops accepting, waits for the requests in flight (bounded), then stops the server. */
+static void drain(void)
+{
+	int64_t deadline = util_now_ms() + SHIM_DRAIN_SECONDS * 1000;
+
+	server_quiesce();
+	log_info("stopping: %d requests in flight", server_inflight());
+	while (server_inflight() > 0 && util_now_ms() < deadline)
+		sleep_ms(100);
+	if (server_inflight() > 0)
+		log_warning("stopping with %d requests still in flight", server_inflight());
+	server_stop();
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (log_init("api-shim", LOGL_INFO, NULL) != 0)
+		return 1;
+	util_install_signals(&signals);
+	rc = configure(argc, argv);
+	if (rc != 0)
+		goto out;
+	rc = start();
+	if (rc != 0)
+		goto stop;
+	log_info("api-shim ready (auth %s, exchange %s, publish timeout %d s)",
+		 api_cfg.auth_strategy, cfg_common.control_exchange, api_cfg.publish_timeout);
+	while (signals == 0)
+		sleep_ms(1000);
+	drain();
+stop:
+	publish_shutdown();
+	dbpool_shutdown();
+	log_info("api-shim stopped");
+out:
+	auth_shutdown();
+	cfg_free(tables, NTABLES);
+	return rc;
+}

@@ -1,0 +1,174 @@
+/*
+ * request.c - the per-request context (see request.h).
+ */
+#include "api-shim/request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <microhttpd.h>
+
+#include "common/util.h"
+#include "api-shim/fault.h"
+#include "api-shim/shim.h"
+
+#define HOST_MAX 256
+
+void req_init(struct shim_request *r, struct MHD_Connection *conn, const char *method,
+	      const char *url)
+{
+	char uuid[37];
+
+	memset(r, 0, sizeof(*r));
+	r->conn = conn;
+	r->method = method;
+	util_strlcpy(r->path, url, sizeof(r->path));
+	r->start_ms = util_now_ms();
+	util_uuid4(uuid);
+	snprintf(r->request_id, sizeof(r->request_id), "req-%s", uuid);
+	r->ver.major = SHIM_MIN_MAJOR;
+	r->ver.minor = SHIM_MIN_MINOR;
+	r->status = 500;
+}
+
+void req_free(struct shim_request *r)
+{
+	free(r->body);
+	free(r->reply_body);
+	r->body = NULL;
+	r->reply_body = NULL;
+}
+
+int req_append_body(struct shim_request *r, const char *data, size_t len)
+{
+	if (r->body_too_big)
+		return -1;
+	if (len > SHIM_MAX_BODY - r->body_len) {
+		r->body_too_big = true;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
+		return -1;
+	}
+	if (r->body_len + len + 1 > r->body_cap) {
+		size_t cap = r->body_cap != 0 ? r->body_cap : 4096;
+		char *nb;
+
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		if (cap > SHIM_MAX_BODY + 1)
+			cap = SHIM_MAX_BODY + 1;
+		nb = realloc(r->body, cap);
+		if (nb == NULL) {
+			r->body_too_big = true;
+			return -1;
+		}
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+const char *req_header(const struct shim_request *r, const char *name)
+{
+	if (r->conn == NULL)
+		return NULL;
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(const struct shim_request *r, const char *key)
+{
+	const char *v;
+
+	if (r->conn == NULL)
+		return NULL;
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+	if (v == NULL && MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key,
+						       strlen(key), NULL, NULL) == MHD_YES)
+		return "";
+	return v;
+}
+
+int req_query_bool(struct shim_request *r, const char *key, bool def, bool *out)
+{
+	static const char *const yes[] = { "1", "t", "true", "on", "y", "yes" };
+	static const char *const no[] = { "0", "f", "false", "off", "n", "no" };
+	const char *v = req_query(r, key);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+			*out = strcasecmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	fault_reply(r, 400, "Value '%s' for '%s' is not a boolean.", v, key);
+	return -1;
+}
+
+bool req_ver_ge(const struct shim_request *r, int major, int minor)
+{
+	return r->ver.major > major || (r->ver.major == major && r->ver.minor >= minor);
+}
+
+void req_reply(struct shim_request *r, unsigned status, json_t *body)
+{
+	char *text = NULL;
+
+	if (body != NULL) {
+		text = json_dumps(body, 0);
+		json_decref(body);
+		if (text == NULL) {
+			static const char internal[] =
+				"{\"computeFault\": {\"code\": 500, \"message\": \""
+				FAULT_MSG_INTERNAL "\"}}";
+
+			status = 500;
+			text = strdup(internal);
+		}
+	}
+	free(r->reply_body);
+	r->reply_body = text;
+	r->status = status;
+	r->retry_after = false;
+	r->replied = true;
+}
+
+json_t *req_json_body(struct shim_request *r)
+{
+	json_error_t jerr;
+	json_t *v = NULL;
+
+	if (r->body != NULL && r->body_len > 0)
+		v = json_loadb(r->body, r->body_len, 0, &jerr);
+	if (v == NULL)
+		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
+	return v;
+}
+
+static bool host_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n >= HOST_MAX)
+		return false;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == n;
+}
+
+void req_base_url(const struct shim_request *r, char *out, size_t outlen)
+{
+	const char *host = req_header(r, "Host");
+
+	if (host != NULL && host_ok(host))
+		snprintf(out, outlen, "http://%s", host);
+	else if (strchr(api_cfg.listen, ':') != NULL)
+		snprintf(out, outlen, "http://[%s]:%d", api_cfg.listen, api_cfg.port);
+	else
+		snprintf(out, outlen, "http://%s:%d", api_cfg.listen, api_cfg.port);
+}

@@ -1,0 +1,297 @@
+/*
+ * reset.c - os-reset_status (cinder/api/contrib/admin_actions.py VolumeAdminController and
+ * the reset schema of cinder/api/schemas/admin_actions.py, cinder-behaviour.md §4.4).
+ *
+ * Besides Cinder's behaviour, a reset away from "extending" releases the pending extend, as the
+ * extend-completion spec planned: its reservations are rolled back, both admin-metadata keys
+ * removed and volmgr's pending-extend row deleted, in the same transaction as the reset.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "core/quota.h"
+#include "core/volume.h"
+#include "proto/names.h"
+#include "proto/schema.h"
+#include "api-shim/actions.h"
+#include "api-shim/fault.h"
+#include "api-shim/validate.h"
+
+#define STATUS_MAX 64
+
+/* cinder.objects.fields.VolumeStatus.ALL, VolumeAttachStatus (attached, detached) and
+ * VolumeMigrationStatus.ALL, in Cinder's order (the messages print them). */
+static const char *const volume_statuses[] = {
+	"creating", "available", "deleting", "error", "error_deleting", "error_managing",
+	"managing", "attaching", "in-use", "detaching", "maintenance", "restoring-backup",
+	"error_restoring", "reserved", "awaiting-transfer", "backing-up", "error_backing-up",
+	"error_extending", "downloading", "uploading", "retyping", "extending", NULL,
+};
+static const char *const attach_statuses[] = { VOL_AS_ATTACHED, VOL_AS_DETACHED, NULL };
+static const char *const migration_statuses[] = {
+	"migrating", "error", "success", "completing", "none", "starting", NULL,
+};
+
+struct reset_field {
+	const char *key;
+	const char *label;               /* "Volume status", ... */
+	const char *const *valid;
+	bool list;                       /* printed as a Python list, else a tuple */
+};
+
+static const struct reset_field reset_fields[] = {
+	{ "status", "Volume status", volume_statuses, false },
+	{ "attach_status", "Volume attach status", attach_statuses, true },
+	{ "migration_status", "Volume migration status", migration_statuses, false },
+};
+
+#define NFIELDS (sizeof(reset_fields) / sizeof(reset_fields[0]))
+
+/* Lower-cases s into out (ASCII, as the valid values are). Returns false if it does not fit. */
+static bool lower(const char *s, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i + 1 >= outlen)
+			return false;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[i] = '\0';
+	return true;
+}
+
+static bool valid_value(const char *v, const char *const *valid)
+{
+	for (; *valid != NULL; valid++)
+		if (strcmp(v, *valid) == 0)
+			return true;
+	return false;
+}
+
+/* The field's value in lower case, or "" when absent, null or empty (Cinder's truthiness). */
+static void field_value(const json_t *params, const char *key, char *out, size_t outlen)
+{
+	const char *s = json_string_value(json_object_get(params, key));
+
+	out[0] = '\0';
+	if (s != NULL && !lower(s, out, outlen))
+		util_strlcpy(out, s, outlen); /* too long to be valid: kept for the message */
+}
+
+/* "Volume status: X is invalid, valid statuses are: ('creating', ...)." */
+static void invalid_value(struct shim_request *r, const struct reset_field *f, const char *s)
+{
+	char list[1024];
+	size_t off = 0;
+
+	list[off++] = f->list ? '[' : '(';
+	for (const char *const *v = f->valid; *v != NULL && off < sizeof(list) - 64; v++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s'%s'",
+					v == f->valid ? "" : ", ", *v);
+	snprintf(list + off, sizeof(list) - off, "%c", f->list ? ']' : ')');
+	fault_reply(r, 400, "%s: %s is invalid, valid statuses are: %s.", f->label, s, list);
+}
+
+/* Python's truth value of a JSON value (NULL, as absent, is false). */
+static bool py_truthy(const json_t *v)
+{
+	switch (v != NULL ? json_typeof(v) : JSON_NULL) {
+	case JSON_OBJECT:
+		return json_object_size(v) > 0;
+	case JSON_ARRAY:
+		return json_array_size(v) > 0;
+	case JSON_STRING:
+		return json_string_length(v) > 0;
+	case JSON_INTEGER:
+		return json_integer_value(v) != 0;
+	case JSON_REAL:
+		return json_real_value(v) != 0.0;
+	case JSON_TRUE:
+		return true;
+	case JSON_FALSE:
+	case JSON_NULL:
+		return false;
+	}
+	return false;
+}
+
+int reset_schema(struct shim_request *r, const char *name, const json_t *params)
+{
+	static const char *const keys[] = { "status", "attach_status", "migration_status", NULL };
+	bool any = false;
+
+	if (validate_object(r, name, params) != 0)
+		return -1;
+	/* format validate_volume_reset_body: at least one truthy field. */
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const json_t *v = json_object_get(params, reset_fields[i].key);
+
+		if (py_truthy(v))
+			any = true;
+	}
+	if (!any) {
+		fault_reply(r, 400, "Must specify 'status', 'attach_status' or 'migration_status' "
+			    "for update.");
+		return -1;
+	}
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct reset_field *f = &reset_fields[i];
+		const json_t *v = json_object_get(params, f->key);
+		char low[STATUS_MAX];
+
+		if (v == NULL)
+			continue;
+		if (!json_is_string(v) && !json_is_null(v))
+			return validate_type_fail(r, f->key, v, "'string', 'null'");
+		field_value(params, f->key, low, sizeof(low));
+		if (low[0] != '\0' && !valid_value(low, f->valid)) {
+			invalid_value(r, f, json_string_value(v));
+			return -1;
+		}
+	}
+	return validate_no_extra(r, name, params, keys);
+}
+
+const char *reset_policy(const struct action_ctx *a)
+{
+	(void)a;
+	return POLICY_RESET_STATUS;
+}
+
+/* Reservation uuids of a JSON list text; unusable text gives none (logged). */
+static int parse_reservations(const char *text, char out[][37], int max)
+{
+	json_error_t jerr;
+	json_t *list = json_loads(text, JSON_DECODE_ANY, &jerr);
+	int n = 0;
+
+	if (!json_is_array(list)) {
+		log_warning("pending extend: reservations '%s' are not a JSON list; none rolled back",
+			    text);
+	} else {
+		for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
+			const char *s = json_string_value(json_array_get(list, i));
+
+			if (s != NULL && util_strlcpy(out[n], s, 37) < 37)
+				n++;
+		}
+	}
+	json_decref(list);
+	return n;
+}
+
+static const char sql_pending_get[] =
+	"SELECT reservations FROM volmgr_pending_extends WHERE volume_id = $1";
+static const char sql_pending_delete[] =
+	"DELETE FROM volmgr_pending_extends WHERE volume_id = $1";
+
+/* Rolls back the pending extend's reservations (from the admin metadata and from volmgr's
+ * pending-extend row: rolling a reservation back twice is harmless) and removes both. */
+static int release_pending_extend(db_conn *db, struct action_ctx *a)
+{
+	const struct vol_row *row = &a->vol->row;
+	const char *params[1] = { row->id };
+	char text[VOL_STR], uuids[2 * PROTO_MAX_RESERVATIONS][37];
+	const char *ptrs[2 * PROTO_MAX_RESERVATIONS];
+	PGresult *res = NULL;
+	int n = 0, rc;
+
+	rc = vol_admin_md_get(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS, text, sizeof(text));
+	if (rc == DB_OK)
+		n += parse_reservations(text, uuids, PROTO_MAX_RESERVATIONS);
+	else if (rc != VOL_NOT_FOUND)
+		return txn_fail(&a->t, rc, NULL);
+	rc = db_exec(db, sql_pending_get, 1, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(res) > 0)
+		n += parse_reservations(PQgetvalue(res, 0, 0), uuids + n, PROTO_MAX_RESERVATIONS);
+	PQclear(res);
+	for (int i = 0; i < n; i++)
+		ptrs[i] = uuids[i];
+	if (n > 0) {
+		rc = quota_rollback(db, row->project_id, ptrs, n);
+		if (rc != DB_OK)
+			return rc;
+	}
+	rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE);
+	if (rc == DB_OK)
+		rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS);
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
+	rc = db_exec(db, sql_pending_delete, 1, params, NULL);
+	if (rc == DB_OK)
+		log_info("reset of volume %s released its pending extend (%d reservations rolled "
+			 "back)", row->id, n);
+	return rc;
+}
+
+/* Cinder's _clean_volume_attachment for attach_status "detached": the attachments are
+ * detached (soft-deleted) and the attached_mode admin metadata removed. */
+static const char sql_detach_all[] =
+	"UPDATE volume_attachment SET attach_status = 'detached', "
+	"detach_time = now() AT TIME ZONE 'utc', updated_at = now() AT TIME ZONE 'utc', "
+	"deleted = true, deleted_at = now() AT TIME ZONE 'utc' "
+	"WHERE volume_id = $1 AND NOT deleted";
+
+/* db.volume_update with the given fields; $5 tells whether migration_status is set. */
+static const char sql_reset[] =
+	"UPDATE volumes SET status = COALESCE($2, status), "
+	"attach_status = COALESCE($3, attach_status), "
+	"migration_status = CASE WHEN $5::boolean THEN $4 ELSE migration_status END, "
+	"updated_at = now() AT TIME ZONE 'utc' WHERE id = $1 AND NOT deleted";
+
+/* Cinder removes the cleanup worker entry of the resource. */
+static const char sql_worker_delete[] =
+	"DELETE FROM workers WHERE resource_type = 'Volume' AND resource_id = $1";
+
+int reset_body(db_conn *db, struct action_ctx *a)
+{
+	const struct vol_row *row = &a->vol->row;
+	char status[STATUS_MAX], attach[STATUS_MAX], migration[STATUS_MAX];
+	const char *params[5];
+	int rc;
+
+	field_value(a->params, "status", status, sizeof(status));
+	field_value(a->params, "attach_status", attach, sizeof(attach));
+	field_value(a->params, "migration_status", migration, sizeof(migration));
+	if (strcmp(status, VOL_S_DELETING) == 0) {
+		fault_reply(a->t.r, 400, "Cannot reset-state to %s", status);
+		return TXN_FAULT;
+	}
+	if (strcmp(status, VOL_S_IN_USE) == 0 && row->nattachments == 0) {
+		fault_reply(a->t.r, 400, "Cannot reset-state to in-use because volume does not have "
+			    "any attachments.");
+		return TXN_FAULT;
+	}
+	if (strcmp(row->status, VOL_S_EXTENDING) == 0 && status[0] != '\0' &&
+	    strcmp(status, VOL_S_EXTENDING) != 0) {
+		rc = release_pending_extend(db, a);
+		if (rc != DB_OK)
+			return rc;
+	}
+	params[0] = row->id;
+	if (strcmp(attach, VOL_AS_DETACHED) == 0) {
+		rc = db_exec(db, sql_detach_all, 1, params, NULL);
+		if (rc == DB_OK)
+			rc = vol_admin_md_delete(db, row->id, ADMIN_MD_ATTACHED_MODE);
+		if (rc != DB_OK)
+			return txn_fail(&a->t, rc, NULL);
+	}
+	params[1] = status[0] != '\0' ? status : NULL;
+	params[2] = attach[0] != '\0' ? attach : NULL;
+	params[3] = migration[0] != '\0' && strcmp(migration, "none") != 0 ? migration : NULL;
+	params[4] = migration[0] != '\0' ? "true" : "false";
+	rc = db_exec(db, sql_reset, 5, params, NULL);
+	if (rc == DB_OK)
+		rc = db_exec(db, sql_worker_delete, 1, params, NULL);
+	if (rc == DB_OK)
+		log_info("volume %s reset: status %s, attach_status %s, migration_status %s", row->id,
+			 params[1] ? params[1] : "(unchanged)", params[2] ? params[2] : "(unchanged)",
+			 migration[0] != '\0' ? migration : "(unchanged)");
+	return rc;
+}

@@ -1,0 +1,436 @@
+/*
+ * server.c - libmicrohttpd server, routing, authentication and access log (see server.h).
+ */
+#include "api-shim/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <microhttpd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "api-shim/auth.h"
+#include "api-shim/fault.h"
+#include "api-shim/handlers.h"
+#include "api-shim/request.h"
+#include "api-shim/shim.h"
+#include "api-shim/utf8.h"
+#include "api-shim/version.h"
+
+#define SERVER_CONNECTION_LIMIT 256
+#define SERVER_CONNECTION_TIMEOUT_S 30
+#define ROUTE_MAX_SEGMENTS 8
+
+enum route_flags {
+	ROUTE_PUBLIC = 1,   /* no authentication (version discovery) */
+};
+
+struct route {
+	const char *method;
+	/* "{}" matches any one segment and is captured; "{p}" is the project id, which a URL
+	 * may leave out (microversion 3.67 made it optional; Cinder accepts both forms). */
+	const char *pattern;
+	void (*fn)(struct shim_request *r);
+	unsigned flags;
+};
+
+/* Literal segments are tried in table order, so "volumes/detail" comes before "volumes/{}". */
+static const struct route routes[] = {
+	{ "GET", "/", version_root, ROUTE_PUBLIC },
+	{ "GET", "/v3", version_v3, ROUTE_PUBLIC },
+	{ "POST", "/v3/{p}/volumes", volumes_create, 0 },
+	{ "GET", "/v3/{p}/volumes", volumes_list, 0 },
+	{ "GET", "/v3/{p}/volumes/detail", volumes_list_detail, 0 },
+	{ "GET", "/v3/{p}/volumes/{}", volumes_show, 0 },
+	{ "DELETE", "/v3/{p}/volumes/{}", volumes_delete, 0 },
+	{ "POST", "/v3/{p}/volumes/{}/action", actions_dispatch, 0 },
+	{ "GET", "/v3/{p}/messages", messages_list, 0 },
+	{ "GET", "/v3/{p}/os-quota-sets/{}", quotas_show, 0 },
+};
+
+static struct MHD_Daemon *daemon_handle;
+static MHD_socket quiesced_socket = MHD_INVALID_SOCKET;
+static atomic_int inflight;
+
+/* Splits path into segments in buf (a copy). A trailing slash is ignored; an empty inner
+ * segment ("a//b") makes the path unroutable. Returns the count, or -1. */
+static int split_path(const char *path, char *buf, size_t buflen, const char **seg, int max)
+{
+	int n = 0;
+	char *p;
+
+	if (path[0] != '/' || util_strlcpy(buf, path + 1, buflen) >= buflen)
+		return -1;
+	p = buf;
+	if (*p == '\0')
+		return 0;
+	for (;;) {
+		char *slash = strchr(p, '/');
+
+		if (slash != NULL)
+			*slash = '\0';
+		if (*p == '\0')
+			return slash == NULL ? n : -1;
+		if (n == max)
+			return -1;
+		seg[n++] = p;
+		if (slash == NULL)
+			return n;
+		p = slash + 1;
+		if (*p == '\0')
+			return n;
+	}
+}
+
+/* Matches the path's segments against pattern, filling the captures. A "{p}" segment is
+ * captured when present; when the path has one segment less, it is taken as left out and
+ * captures[0] stays NULL until authentication fills in the caller's project. */
+static bool route_match(struct shim_request *r, const char *pattern, const char **seg, int nseg)
+{
+	char pbuf[128];
+	const char *pseg[ROUTE_MAX_SEGMENTS];
+	int np = split_path(pattern, pbuf, sizeof(pbuf), pseg, ROUTE_MAX_SEGMENTS);
+	bool skip_project = false;
+
+	if (np == nseg + 1 && np > 1 && strcmp(pseg[1], "{p}") == 0)
+		skip_project = true;
+	else if (np != nseg)
+		return false;
+	r->ncaptures = 0;
+	r->project_in_url = !skip_project;
+	for (int i = 0, j = 0; i < np; i++) {
+		bool project = strcmp(pseg[i], "{p}") == 0;
+
+		if (project && skip_project) {
+			r->captures[r->ncaptures++] = NULL;
+			continue;
+		}
+		if (project || strcmp(pseg[i], "{}") == 0) {
+			if (r->ncaptures == REQ_MAX_CAPTURES)
+				return false;
+			r->captures[r->ncaptures++] = seg[j++];
+		} else if (strcmp(pseg[i], seg[j++]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static const struct route *route_find(struct shim_request *r)
+{
+	const char *seg[ROUTE_MAX_SEGMENTS];
+	int nseg = split_path(r->path, r->segbuf, sizeof(r->segbuf), seg, ROUTE_MAX_SEGMENTS);
+
+	if (nseg < 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].method, r->method) == 0 &&
+		    route_match(r, routes[i].pattern, seg, nseg))
+			return &routes[i];
+	r->ncaptures = 0;
+	return NULL;
+}
+
+/* Authenticates r. Returns 0, or -1 with a 401 set. */
+static int authenticate(struct shim_request *r)
+{
+	r->auth_token = req_header(r, "X-Auth-Token");
+	if (auth_resolve(r->auth_token, req_header(r, "X-Roles"), &r->auth) != AUTH_OK) {
+		fault_reply(r, 401, FAULT_MSG_UNAUTHORIZED);
+		return -1;
+	}
+	r->authenticated = true;
+	return 0;
+}
+
+/* A /v3/{project_id} URL must name the caller's project (admins may name any); a URL without
+ * one means the caller's. Returns 0, or -1 with a 400 set. */
+static int check_project(struct shim_request *r)
+{
+	if (r->ncaptures == 0)
+		return 0;
+	if (r->captures[0] == NULL)
+		r->captures[0] = r->auth.project_id;
+	if (!r->auth.is_admin && strcmp(r->captures[0], r->auth.project_id) != 0) {
+		fault_reply(r, 400, "Malformed request URL: URL's project_id '%s' doesn't match "
+			    "Context's project_id '%s'", r->captures[0], r->auth.project_id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Keeps the caller's X-OpenStack-Request-ID as the global request id when it has the form
+ * "req-<uuid>", as oslo's request-id middleware does. */
+static void read_global_request_id(struct shim_request *r)
+{
+	const char *g = req_header(r, "X-OpenStack-Request-ID");
+
+	if (g != NULL && strncmp(g, "req-", 4) == 0 && util_is_uuid(g + 4))
+		util_strlcpy(r->global_request_id, g, sizeof(r->global_request_id));
+}
+
+static void read_remote_addr(struct shim_request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			  r->remote_addr, sizeof(r->remote_addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  r->remote_addr, sizeof(r->remote_addr));
+}
+
+/* A path segment that is not UTF-8 cannot name anything. */
+static bool captures_valid(const struct shim_request *r)
+{
+	for (int i = 0; i < r->ncaptures; i++)
+		if (r->captures[i] != NULL && !utf8_valid(r->captures[i]))
+			return false;
+	return true;
+}
+
+/* Iterator over the query arguments: stops (MHD_NO) at the first one that is not UTF-8. */
+static enum MHD_Result query_arg_invalid(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	bool *bad = cls;
+
+	(void)kind;
+	if ((key != NULL && !utf8_valid(key)) || (value != NULL && !utf8_valid(value))) {
+		*bad = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static bool query_invalid(struct shim_request *r)
+{
+	bool bad = false;
+
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_arg_invalid, &bad);
+	return bad;
+}
+
+static void process(struct shim_request *r)
+{
+	const struct route *rt;
+
+	read_remote_addr(r);
+	read_global_request_id(r);
+	if (r->body_too_big) {
+		fault_reply(r, 413, "Request is too large.");
+		return;
+	}
+	if (strlen(r->path) >= sizeof(r->path) - 1) {
+		fault_reply(r, 414, "Request URI is too long.");
+		return;
+	}
+	/* As in Cinder, authentication (a middleware in front of the whole /v3 API) comes before
+	 * routing and microversions; version discovery is open to everyone. */
+	rt = route_find(r);
+	if ((rt != NULL ? !(rt->flags & ROUTE_PUBLIC) : strncmp(r->path, "/v3/", 4) == 0) &&
+	    authenticate(r) != 0)
+		return;
+	if (version_negotiate(r) != 0)
+		return;
+	if (rt == NULL || !captures_valid(r)) {
+		fault_reply(r, 404, FAULT_MSG_NOT_FOUND);
+		return;
+	}
+	if (query_invalid(r)) {
+		fault_reply(r, 400, "Invalid input received: the query string is not valid UTF-8.");
+		return;
+	}
+	if (r->authenticated && check_project(r) != 0)
+		return;
+	rt->fn(r);
+	if (!r->replied) {
+		log_error("a handler set no reply");
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+	}
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_request *r)
+{
+	size_t len = r->reply_body != NULL ? strlen(r->reply_body) : 0;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char ver[32];
+
+	resp = MHD_create_response_from_buffer(len, r->reply_body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	r->reply_body = NULL; /* owned by the response now */
+	r->reply_len = len;
+	if (len > 0)
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "x-openstack-request-id", r->request_id);
+	if (r->versioned) {
+		snprintf(ver, sizeof(ver), "%s %d.%d", VERSION_SERVICE, r->ver.major,
+			 r->ver.minor);
+		MHD_add_response_header(resp, VERSION_HEADER, ver);
+		MHD_add_response_header(resp, "Vary", VERSION_HEADER);
+	}
+	if (r->retry_after)
+		MHD_add_response_header(resp, "Retry-After", "0");
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static bool content_length_too_big(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	long v;
+
+	return cl != NULL && util_parse_long(cl, 0, SHIM_MAX_BODY, &v) != 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct shim_request *r = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL) {
+		r = malloc(sizeof(*r));
+		if (r == NULL)
+			return MHD_NO;
+		req_init(r, conn, method, url);
+		*con_cls = r;
+		atomic_fetch_add(&inflight, 1);
+		if (!content_length_too_big(conn))
+			return MHD_YES;
+		/* Refuse before reading the body; libmicrohttpd then closes the connection. */
+		r->body_too_big = true;
+	} else if (*upload_data_size > 0) {
+		req_append_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	log_set_request_id(r->request_id);
+	process(r);
+	log_set_request_id(NULL);
+	return send_reply(conn, r);
+}
+
+/* A copy of client text fit for one log line: control characters and bytes that are not
+ * UTF-8 become '?', so that a URL cannot forge or break log lines. */
+static void log_safe(const char *in, char *out, size_t outlen)
+{
+	util_strlcpy(out, in, outlen);
+	utf8_fix(out);
+	for (char *p = out; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct shim_request *r = *con_cls;
+	char method[16], path[REQ_PATH_MAX];
+
+	(void)cls;
+	(void)conn;
+	if (r == NULL)
+		return;
+	log_safe(r->method, method, sizeof(method));
+	log_safe(r->path, path, sizeof(path));
+	log_set_request_id(r->request_id);
+	log_info("%s \"%s %s\" status: %u len: %zu microversion: %d.%d time: %.3f%s",
+		 r->remote_addr[0] != '\0' ? r->remote_addr : "-", method, path,
+		 r->replied ? r->status : 0, r->reply_len, r->ver.major, r->ver.minor,
+		 (double)(util_now_ms() - r->start_ms) / 1000.0,
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+	log_set_request_id(NULL);
+	req_free(r);
+	free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_warning("http: %s", buf);
+}
+
+int server_start(const char *listen_addr, int port, int workers)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	struct sockaddr_in6 sa6;
+	struct sockaddr_in sa4;
+	const struct sockaddr *sa;
+
+	memset(&sa4, 0, sizeof(sa4));
+	memset(&sa6, 0, sizeof(sa6));
+	if (inet_pton(AF_INET, listen_addr, &sa4.sin_addr) == 1) {
+		sa4.sin_family = AF_INET;
+		sa4.sin_port = htons((uint16_t)port);
+		sa = (const struct sockaddr *)&sa4;
+	} else if (inet_pton(AF_INET6, listen_addr, &sa6.sin6_addr) == 1) {
+		sa6.sin6_family = AF_INET6;
+		sa6.sin6_port = htons((uint16_t)port);
+		sa = (const struct sockaddr *)&sa6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		log_error("[api] listen: '%s' is not an IPv4 or IPv6 address", listen_addr);
+		return -1;
+	}
+	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
+					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+					 MHD_OPTION_SOCK_ADDR, sa,
+					 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
+					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTION_LIMIT,
+					 MHD_OPTION_CONNECTION_TIMEOUT,
+					 (unsigned)SERVER_CONNECTION_TIMEOUT_S,
+					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					 MHD_OPTION_END);
+	if (daemon_handle == NULL) {
+		log_error("cannot listen on %s port %d", listen_addr, port);
+		return -1;
+	}
+	log_info("listening on %s port %d with %d workers", listen_addr, port, workers);
+	return 0;
+}
+
+void server_quiesce(void)
+{
+	if (daemon_handle != NULL && quiesced_socket == MHD_INVALID_SOCKET)
+		quiesced_socket = MHD_quiesce_daemon(daemon_handle);
+}
+
+int server_inflight(void)
+{
+	return atomic_load(&inflight);
+}
+
+void server_stop(void)
+{
+	if (daemon_handle != NULL)
+		MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+	/* A quiesced daemon leaves its listening socket to the caller. */
+	if (quiesced_socket != MHD_INVALID_SOCKET)
+		close(quiesced_socket);
+	quiesced_socket = MHD_INVALID_SOCKET;
+}

@@ -1,0 +1,46 @@
+/*
+ * shim.h - the api-shim's configuration ([api] keys on top of cfg_common) and its fixed limits.
+ *
+ * main.c owns and fills api_cfg and shim_quota_defaults before the server starts; every other
+ * file only reads them.
+ */
+#ifndef VOLMGR_SHIM_SHIM_H
+#define VOLMGR_SHIM_SHIM_H
+
+#include <stdbool.h>
+#include "core/quota.h"
+
+/* The [api] section (docs/contracts.md). Strings are owned by cfg. */
+struct api_config {
+	char *listen;
+	int port;
+	char *auth_strategy;   /* "noauth" | "tokenfile" */
+	char *admin_users;     /* comma-separated user ids treated as admin */
+	char *token_file;
+	int publish_timeout;   /* seconds */
+	int workers;           /* HTTP worker threads */
+};
+
+extern struct api_config api_cfg;
+/* The quota defaults of cfg_common (settings_quota_defaults). */
+extern struct quota_defaults shim_quota_defaults;
+
+/* A request body larger than this is answered 413 without being kept. */
+#define SHIM_MAX_BODY (1024 * 1024)
+/* Bound on every SQL statement of a request, lock waits included. */
+#define SHIM_STATEMENT_TIMEOUT_MS 10000
+/* Attempts of a transaction that hits a serialization failure or deadlock. */
+#define SHIM_TXN_ATTEMPTS 3
+/* Seconds SIGTERM waits for in-flight requests before stopping the server. */
+#define SHIM_DRAIN_SECONDS 10
+/* Largest page of a list (Cinder's osapi_max_limit default). */
+#define SHIM_MAX_LIMIT 1000
+
+/* The microversions this API serves (Cinder HEAD). */
+#define SHIM_MIN_MAJOR 3
+#define SHIM_MIN_MINOR 0
+#define SHIM_MAX_MAJOR 3
+#define SHIM_MAX_MINOR 71
+#define SHIM_VERSION_UPDATED "2023-08-31T00:00:00Z"
+
+#endif

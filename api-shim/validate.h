@@ -1,0 +1,72 @@
+/*
+ * validate.h - request body checks that answer like Cinder's JSON-schema validation
+ * (cinder/api/validation/validators.py on top of jsonschema's Draft 4 messages).
+ *
+ * A failure is a 400 whose message is
+ *   "Invalid input for field/attribute <field>. Value: <value>. <jsonschema message>"
+ * where <field> is the last element of the failing path, <value> Python's str() of the failing
+ * instance and the message uses Python's repr(), e.g.
+ *   "Invalid input for field/attribute new_size. Value: fake. 'fake' does not match '^[0-9]+$'"
+ * With an empty path (field NULL) the message stands alone. The checkers follow jsonschema's
+ * order: a schema's keywords in order (type, then properties, then required, then
+ * additionalProperties), reporting only the first error.
+ *
+ * Every checker returns 0, or -1 after setting the 400 fault on r.
+ */
+#ifndef VOLMGR_SHIM_VALIDATE_H
+#define VOLMGR_SHIM_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "api-shim/request.h"
+
+/* Longest rendering of a value in a message; longer ones end with "...". */
+#define VALIDATE_REPR_MAX 512
+
+/* The number of characters (code points) of a UTF-8 string, as jsonschema's maxLength and
+ * PostgreSQL's varchar(n) count them. */
+size_t validate_utf8_chars(const char *s);
+
+/* Python's repr() / str() of a JSON value (dict, list, 'str', True, None, 1.5, ...). */
+void validate_pyrepr(const json_t *v, char *out, size_t outlen);
+void validate_pystr(const json_t *v, char *out, size_t outlen);
+
+/* Sets the 400 fault described above; fmt is the jsonschema message. */
+void validate_fail(struct shim_request *r, const char *field, const json_t *value,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets "<repr> is not of type <types>" (types as jsonschema lists them: "'string', 'null'")
+ * and returns -1. */
+int validate_type_fail(struct shim_request *r, const char *field, const json_t *v,
+		       const char *types);
+
+/* type: object. */
+__attribute__((warn_unused_result))
+int validate_object(struct shim_request *r, const char *field, const json_t *v);
+
+/* required: each name in the NULL-terminated list must be a key of obj. */
+__attribute__((warn_unused_result))
+int validate_required(struct shim_request *r, const char *field, const json_t *obj,
+		      const char *const *names);
+
+/* additionalProperties: false, with the NULL-terminated list of allowed keys. */
+__attribute__((warn_unused_result))
+int validate_no_extra(struct shim_request *r, const char *field, const json_t *obj,
+		      const char *const *allowed);
+
+/*
+ * Cinder's parameter_types.volume_size (and volume_size_allows_null when allow_null):
+ * integer or string matching ^[0-9]+$, 1 <= n <= 0x7FFFFFFF (strings are compared as numbers,
+ * as Cinder's validator does). *out gets the size, or -1 for null.
+ */
+__attribute__((warn_unused_result))
+int validate_volume_size(struct shim_request *r, const char *field, const json_t *v,
+			 bool allow_null, int *out);
+
+/* type: [string, null] (with maxLength when maxlen > 0). */
+__attribute__((warn_unused_result))
+int validate_string_or_null(struct shim_request *r, const char *field, const json_t *v,
+			    size_t maxlen);
+
+#endif

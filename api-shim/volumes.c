@@ -1,0 +1,953 @@
+/*
+ * volumes.c - create, show, list and delete (cinder/api/v3/volumes.py, cinder/volume/api.py).
+ *
+ * volmgr has no scheduler: create picks the backend itself, a live cinder-volume service of
+ * the requested availability zone (heartbeat within Cinder's service_down_time, 60 s), and
+ * casts create_volume straight to it. With no live backend the volume is created in status
+ * "error" with the user message Cinder's scheduler would leave, and the answer is still 202,
+ * as Cinder's API answers before its scheduler fails.
+ *
+ * Create is the one cast that cannot be published inside the transaction that makes its row:
+ * the manager could take the message before the commit and find no volume (an inserted row
+ * is invisible until then, whereas an updated row stays locked, so the manager's SELECT ...
+ * FOR UPDATE waits for the commit). So create commits the volume and its quota first, then
+ * publishes, and when the publish fails it undoes the volume (soft-deleted, quota given back,
+ * as Cinder's create flow reverts) and answers 503.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "core/quota.h"
+#include "core/usermsg.h"
+#include "core/volume.h"
+#include "proto/names.h"
+#include "api-shim/cast.h"
+#include "api-shim/fault.h"
+#include "api-shim/handlers.h"
+#include "api-shim/policy.h"
+#include "api-shim/shim.h"
+#include "api-shim/txn.h"
+#include "api-shim/validate.h"
+#include "api-shim/view.h"
+#include "api-shim/vtype.h"
+
+#define NAME_MAX_CHARS 255
+#define MAX_METADATA 64
+#define SERVICE_DOWN_TIME "60 seconds"
+#define SORT_KEYS_MAX 3
+
+static const char *const metadata_key_chars =
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /";
+
+/* ======================================================================== create */
+
+/* Soft-deletes a volume and gives its quota back (volumes -1, gigabytes -size and their
+ * per-type forms, reserved and committed at once, as Cinder's delete does for a volume that
+ * never reached a backend). Returns DB_OK or a core/db status. */
+static int release_volume(db_conn *db, const struct vol_row *row)
+{
+	struct quota_delta q[4];
+	struct quota_over over;
+	int n = 2, rc;
+
+	if (row->use_quota && strcmp(row->status, "error_managing") != 0) {
+		memset(q, 0, sizeof(q));
+		util_strlcpy(q[0].resource, QUOTA_RES_VOLUMES, sizeof(q[0].resource));
+		q[0].delta = -1;
+		util_strlcpy(q[1].resource, QUOTA_RES_GIGABYTES, sizeof(q[1].resource));
+		q[1].delta = -row->size;
+		if (row->volume_type_name[0] != '\0' &&
+		    quota_type_resource(QUOTA_RES_VOLUMES, row->volume_type_name, q[2].resource,
+					sizeof(q[2].resource)) == 0 &&
+		    quota_type_resource(QUOTA_RES_GIGABYTES, row->volume_type_name, q[3].resource,
+					sizeof(q[3].resource)) == 0) {
+			q[2].delta = -1;
+			q[3].delta = -row->size;
+			n = 4;
+		}
+		rc = quota_reserve_and_commit(db, &shim_quota_defaults, row->project_id, q, n,
+					      &over);
+		if (rc != DB_OK)
+			return rc;
+	}
+	return vol_soft_delete(db, row->id);
+}
+
+struct create_req {
+	struct txn_ctx t;            /* first: the transaction's argument */
+	int size;
+	const char *name;
+	const char *description;
+	const char *type_name;
+	const char *az;
+	const json_t *metadata;      /* an object, or NULL */
+	bool multiattach;
+	struct vol_full *vol;        /* the new volume, for the reply */
+	json_t *reply;
+	char id[37];
+	char host[VOL_STR];          /* "" when no backend was found */
+};
+
+/* parameter_types.metadata_allows_null: keys ^[a-zA-Z0-9-_:. /]{1,255}$, string values of at
+ * most 255 characters. volmgr also bounds the count (MAX_METADATA). */
+static int check_metadata(struct shim_request *r, const json_t *md)
+{
+	const char *key;
+	json_t *val;
+
+	if (md == NULL || json_is_null(md))
+		return 0;
+	if (!json_is_object(md))
+		return validate_type_fail(r, "metadata", md, "'object', 'null'");
+	json_object_foreach((json_t *)md, key, val) {
+		size_t n = strlen(key);
+		char repr[VALIDATE_REPR_MAX];
+
+		if (n == 0 || n > NAME_MAX_CHARS || strspn(key, metadata_key_chars) != n) {
+			json_t *k = json_string(key);
+
+			validate_pyrepr(k, repr, sizeof(repr));
+			json_decref(k);
+			validate_fail(r, "metadata", md, "Additional properties are not allowed (%s "
+				      "was unexpected)", repr);
+			return -1;
+		}
+		if (!json_is_string(val))
+			return validate_type_fail(r, key, val, "'string'");
+		if (validate_string_or_null(r, key, val, NAME_MAX_CHARS) != 0)
+			return -1;
+	}
+	if (json_object_size(md) > MAX_METADATA) {
+		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
+			    "supported.", MAX_METADATA);
+		return -1;
+	}
+	return 0;
+}
+
+/* The characters of s without leading and trailing whitespace (Python's len(s.strip())). */
+static size_t stripped_chars(const char *s)
+{
+	size_t len;
+
+	while (*s != '\0' && strchr(" \t\n\r", *s) != NULL)
+		s++;
+	len = strlen(s);
+	while (len > 0 && strchr(" \t\n\r", s[len - 1]) != NULL)
+		len--;
+	return validate_utf8_chars(s) - (strlen(s) - len);
+}
+
+/* Cinder's name and description formats: at most 255 characters once stripped. */
+static int check_name(struct shim_request *r, const char *field, const json_t *v)
+{
+	size_t n;
+
+	if (validate_string_or_null(r, field, v, 0) != 0)
+		return -1;
+	if (json_is_null(v))
+		return 0;
+	n = stripped_chars(json_string_value(v));
+	if (n > NAME_MAX_CHARS) {
+		fault_reply(r, 400, "Invalid input received: %s has %zu characters, more than %d.",
+			    field, n, NAME_MAX_CHARS);
+		return -1;
+	}
+	return 0;
+}
+
+/* availability_zone: null, or a string of 1..255 characters once stripped. */
+static int check_az(struct shim_request *r, const json_t *v)
+{
+	const char *field = "availability_zone";
+	size_t n;
+
+	if (validate_string_or_null(r, field, v, 0) != 0)
+		return -1;
+	if (json_is_null(v))
+		return 0;
+	if (json_string_length(v) == 0) {
+		fault_reply(r, 400, "The '%s' can not be None.", field);
+		return -1;
+	}
+	n = stripped_chars(json_string_value(v));
+	if (n < 1 || n > NAME_MAX_CHARS) {
+		fault_reply(r, 400, "Invalid input received: %s has %zu characters, %s %d.", field, n,
+			    n < 1 ? "less than" : "more than", n < 1 ? 1 : NAME_MAX_CHARS);
+		return -1;
+	}
+	return 0;
+}
+
+/* parameter_types.optional_boolean: a boolean, a boolean string, or null. */
+static int check_bool(struct shim_request *r, const char *field, const json_t *v, bool *out)
+{
+	char repr[VALIDATE_REPR_MAX];
+
+	*out = false;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	if (json_is_string(v) && proto_parse_bool_string(json_string_value(v), out) == 0)
+		return 0;
+	validate_pyrepr(v, repr, sizeof(repr));
+	validate_fail(r, field, v, "%s is not valid under any of the given schemas", repr);
+	return -1;
+}
+
+/* Sources volmgr cannot create from. */
+static const char *const unsupported_sources[] = {
+	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id",
+	"imageRef", "image_id", NULL,
+};
+
+static int create_schema(struct shim_request *r, const json_t *body, struct create_req *c)
+{
+	static const char *const top_keys[] = { "volume", "OS-SCH-HNT:scheduler_hints", NULL };
+	static const char *const string_fields[] = {
+		"name", "description", "display_name", "display_description", NULL,
+	};
+	const json_t *vol, *v;
+
+	if (validate_object(r, NULL, body) != 0)
+		return -1;
+	vol = json_object_get(body, "volume");
+	if (vol != NULL && validate_object(r, "volume", vol) != 0)
+		return -1;
+	if (validate_required(r, NULL, body, (const char *const[]){ "volume", NULL }) != 0 ||
+	    validate_no_extra(r, NULL, body, top_keys) != 0)
+		return -1;
+	for (const char *const *f = string_fields; *f != NULL; f++) {
+		v = json_object_get(vol, *f);
+		if (v != NULL && check_name(r, *f, v) != 0)
+			return -1;
+	}
+	v = json_object_get(vol, "volume_type");
+	if (v != NULL && validate_string_or_null(r, "volume_type", v, NAME_MAX_CHARS) != 0)
+		return -1;
+	c->metadata = json_object_get(vol, "metadata");
+	if (check_metadata(r, c->metadata) != 0)
+		return -1;
+	v = json_object_get(vol, "size");
+	if (v != NULL && validate_volume_size(r, "size", v, true, &c->size) != 0)
+		return -1;
+	if (v == NULL)
+		c->size = -1;
+	v = json_object_get(vol, "availability_zone");
+	if (v != NULL && check_az(r, v) != 0)
+		return -1;
+	if (check_bool(r, "multiattach", json_object_get(vol, "multiattach"),
+		       &c->multiattach) != 0)
+		return -1;
+	for (const char *const *f = unsupported_sources; *f != NULL; f++) {
+		v = json_object_get(vol, *f);
+		if (v != NULL && !json_is_null(v)) {
+			fault_reply(r, 400, "Invalid input received: creating a volume from %s is "
+				    "not supported.", *f);
+			return -1;
+		}
+	}
+	if (c->size < 0) {
+		fault_reply(r, 400, "Invalid input received: Volume size 'None' must be an integer "
+			    "and greater than 0");
+		return -1;
+	}
+	/* Cinder maps name/description onto display_name/display_description. */
+	c->name = json_string_value(json_object_get(vol, "name"));
+	if (json_object_get(vol, "name") == NULL)
+		c->name = json_string_value(json_object_get(vol, "display_name"));
+	c->description = json_string_value(json_object_get(vol, "description"));
+	if (json_object_get(vol, "description") == NULL)
+		c->description = json_string_value(json_object_get(vol, "display_description"));
+	c->type_name = json_string_value(json_object_get(vol, "volume_type"));
+	c->az = json_string_value(json_object_get(vol, "availability_zone"));
+	if (c->metadata != NULL && json_is_null(c->metadata))
+		c->metadata = NULL;
+	return 0;
+}
+
+/* A known availability zone: the configured one, or one a cinder-volume service reports. */
+static const char sql_az_known[] =
+	"SELECT 1 FROM services WHERE \"binary\" = 'cinder-volume' AND NOT COALESCE(deleted, false) "
+	"AND COALESCE(availability_zone, $2) = $1 LIMIT 1";
+
+/* A live, enabled backend of the zone: the most recent heartbeat wins. */
+static const char sql_backend[] =
+	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' "
+	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
+	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' "
+	"AND COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '"
+	SERVICE_DOWN_TIME "' ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+static const char sql_metadata_insert[] =
+	"INSERT INTO volume_metadata (created_at, updated_at, deleted, volume_id, key, value) "
+	"VALUES (now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', false, $1, $2, $3)";
+
+/* Validates the zone. Returns DB_OK, TXN_FAULT (400) or a negative status. */
+static int check_zone(db_conn *db, struct create_req *c, const char *az)
+{
+	const char *params[2] = { az, cfg_common.storage_availability_zone };
+	PGresult *res = NULL;
+	int rc, n;
+
+	if (strcmp(az, cfg_common.storage_availability_zone) == 0)
+		return DB_OK;
+	rc = db_exec(db, sql_az_known, 2, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 0) {
+		fault_reply(c->t.r, 400, "Availability zone '%s' is invalid.", az);
+		return TXN_FAULT;
+	}
+	return DB_OK;
+}
+
+/* The volume host for a live backend of the zone ("<host>@<backend>#<backend>"), or "" when
+ * there is none. */
+static int pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
+{
+	const char *params[2] = { az, cfg_common.storage_availability_zone };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_backend, 2, params, &res);
+
+	host[0] = '\0';
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(res) > 0) {
+		const char *svc = PQgetvalue(res, 0, 0);
+
+		/* Cinder's pools: volmgr's backends have one pool named after the backend. */
+		snprintf(host, hostlen, "%s#%s", svc, strchr(svc, '@') + 1);
+	}
+	PQclear(res);
+	return DB_OK;
+}
+
+/* Quota for a new volume (Cinder's QuotaReserveTask): the per-volume limit, then volumes and
+ * gigabytes with their per-type forms, reserved and committed at once. */
+static int create_quota(db_conn *db, struct create_req *c, const struct vol_type *type)
+{
+	struct shim_request *r = c->t.r;
+	struct quota_delta d[4];
+	struct quota_over over;
+	int n = 2, rc;
+	long limit;
+
+	rc = quota_get_limit(db, &shim_quota_defaults, r->auth.project_id,
+			     QUOTA_RES_PER_VOLUME_GIGABYTES, &limit);
+	if (rc != DB_OK)
+		return rc;
+	if (limit >= 0 && c->size > limit) {
+		fault_quota(r, "VolumeSizeExceedsLimit", "Requested volume size %dG is larger than "
+			    "maximum allowed limit %ldG.", c->size, limit);
+		return TXN_FAULT;
+	}
+	memset(d, 0, sizeof(d));
+	util_strlcpy(d[0].resource, QUOTA_RES_VOLUMES, sizeof(d[0].resource));
+	d[0].delta = 1;
+	util_strlcpy(d[1].resource, QUOTA_RES_GIGABYTES, sizeof(d[1].resource));
+	d[1].delta = c->size;
+	if (quota_type_resource(QUOTA_RES_VOLUMES, type->name, d[2].resource,
+				sizeof(d[2].resource)) == 0 &&
+	    quota_type_resource(QUOTA_RES_GIGABYTES, type->name, d[3].resource,
+				sizeof(d[3].resource)) == 0) {
+		d[2].delta = 1;
+		d[3].delta = c->size;
+		n = 4;
+	}
+	memset(&over, 0, sizeof(over));
+	rc = quota_reserve_and_commit(db, &shim_quota_defaults, r->auth.project_id, d, n, &over);
+	if (rc == QUOTA_OVER || rc == QUOTA_OVERFLOW) {
+		if (strncmp(over.resource, QUOTA_RES_VOLUMES, strlen(QUOTA_RES_VOLUMES)) == 0)
+			fault_quota(r, "VolumeLimitExceeded", "Maximum number of volumes allowed (%ld) "
+				    "exceeded for quota '%s'.", over.limit, over.resource);
+		else
+			fault_quota(r, "VolumeSizeExceedsAvailableQuota", "Requested volume or "
+				    "snapshot exceeds allowed gigabytes quota. Requested %dG, quota is "
+				    "%ldG and %ldG has been consumed.", c->size, over.limit,
+				    over.in_use + over.reserved);
+		return TXN_FAULT;
+	}
+	return rc;
+}
+
+static int insert_metadata(db_conn *db, const char *id, const json_t *md)
+{
+	const char *key;
+	json_t *val;
+
+	json_object_foreach((json_t *)md, key, val) {
+		const char *params[3] = { id, key, json_string_value(val) };
+		int rc = db_exec(db, sql_metadata_insert, 3, params, NULL);
+
+		if (rc != DB_OK)
+			return rc;
+	}
+	return DB_OK;
+}
+
+static int create_txn(db_conn *db, void *arg)
+{
+	struct create_req *c = arg;
+	struct shim_request *r = c->t.r;
+	const char *az = c->az != NULL ? c->az : cfg_common.storage_availability_zone;
+	char *id = c->id, *host = c->host;
+	struct vol_type type;
+	struct vol_new nv;
+	int rc = txn_attempt(&c->t);
+
+	if (rc != DB_OK)
+		return rc;
+	json_decref(c->reply);
+	c->reply = NULL;
+	rc = vtype_for_request(db, r, c->type_name, &type);
+	if (rc == VOL_NOT_FOUND)
+		return TXN_FAULT;
+	if (rc != DB_OK)
+		return rc;
+	if (vtype_check_size(r, &type, c->size) != 0)
+		return TXN_FAULT;
+	rc = check_zone(db, c, az);
+	if (rc == DB_OK)
+		rc = create_quota(db, c, &type);
+	if (rc == DB_OK)
+		rc = pick_backend(db, az, host, sizeof(c->host));
+	if (rc != DB_OK)
+		return rc;
+
+	util_uuid4(id);
+	memset(&nv, 0, sizeof(nv));
+	nv.id = id;
+	nv.user_id = r->auth.user_id;
+	nv.project_id = r->auth.project_id;
+	nv.host = host[0] != '\0' ? host : NULL;
+	nv.size = c->size;
+	nv.availability_zone = az;
+	nv.display_name = c->name;
+	nv.display_description = c->description;
+	nv.volume_type_id = type.id;
+	nv.multiattach = c->multiattach || type.multiattach;
+	rc = vol_insert(db, &nv);
+	if (rc == DB_OK && c->metadata != NULL)
+		rc = insert_metadata(db, id, c->metadata);
+	if (rc == DB_OK && host[0] == '\0') {
+		/* What Cinder's scheduler leaves when no backend is valid. */
+		log_warning("no live cinder-volume backend in zone %s: volume %s created in error",
+			    az, id);
+		rc = vol_set_status(db, id, VOL_S_ERROR, -1);
+		if (rc == DB_OK)
+			rc = usermsg_create(db, r->auth.project_id, r->request_id, id,
+					    UMSG_ACTION_SCHEDULE_ALLOCATE_VOLUME,
+					    UMSG_DETAIL_NO_BACKEND_AVAILABLE,
+					    cfg_common.message_ttl);
+	}
+	if (rc == DB_OK)
+		rc = view_load(db, id, false, c->vol);
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	c->reply = view_volume_detail(r, c->vol);
+	if (c->reply == NULL)
+		return txn_internal(&c->t);
+	return DB_OK;
+}
+
+/* Second step: publish create_volume for the committed volume. */
+static int create_cast_txn(db_conn *db, void *arg)
+{
+	struct create_req *c = arg;
+	int rc = txn_attempt(&c->t);
+
+	return rc != DB_OK ? rc : cast_volume(&c->t, db, PROTO_M_CREATE_VOLUME, c->id, NULL);
+}
+
+/* After a failed publish: the volume goes away again unless something already moved it on. */
+static int create_undo_txn(db_conn *db, void *arg)
+{
+	struct create_req *c = arg;
+	struct vol_row *row = &c->vol->row;
+	int rc = vol_get(db, c->id, true, row);
+
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && strcmp(row->status, VOL_S_CREATING) != 0))
+		return DB_OK;
+	if (rc == DB_OK)
+		rc = release_volume(db, row);
+	return rc == DB_OK ? DB_OK : txn_fail(&c->t, rc, NULL);
+}
+
+/* Runs the undo, keeping the publish failure as the reply. */
+static void create_undo(struct create_req *c)
+{
+	struct shim_request *r = c->t.r;
+	char *reply = r->reply_body;
+	unsigned status = r->status;
+	struct create_req undo = *c;
+
+	r->reply_body = NULL;
+	undo.t.published = false;
+	if (txn_run(&undo.t, create_undo_txn) != 0)
+		log_error("volume %s stays in creating: its create could not be published nor "
+			  "undone", c->id);
+	else
+		log_info("volume %s undone after the failed publish", c->id);
+	free(r->reply_body);
+	r->reply_body = reply;
+	r->status = status;
+	r->retry_after = false;
+}
+
+
+
+void volumes_create(struct shim_request *r)
+{
+	struct create_req c = { .t = { .r = r } };
+	json_t *body = req_json_body(r);
+
+	if (body == NULL)
+		return;
+	if (create_schema(r, body, &c) != 0)
+		goto out;
+	c.vol = malloc(sizeof(*c.vol));
+	if (c.vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		goto out;
+	}
+	if (txn_run(&c.t, create_txn) != 0)
+		goto out_vol;
+	/* Once the cast is confirmed the create stands, even if the read-only transaction
+	 * around it then failed to end cleanly. */
+	if (c.host[0] != '\0' && txn_run(&c.t, create_cast_txn) != 0 && !c.t.published) {
+		create_undo(&c);
+		goto out_vol;
+	}
+	req_reply(r, 202, json_pack("{s:o}", "volume", c.reply));
+	c.reply = NULL;
+out_vol:
+	free(c.vol);
+out:
+	json_decref(c.reply);
+	json_decref(body);
+}
+
+/* ======================================================================== show */
+
+struct show_req {
+	struct txn_ctx t;
+	const char *id;
+	struct vol_full *vol;
+};
+
+static int show_txn(db_conn *db, void *arg)
+{
+	struct show_req *s = arg;
+	int rc = view_load(db, s->id, false, s->vol);
+
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(s->t.r, &s->vol->row))) {
+		fault_volume_not_found(s->t.r, s->id);
+		return TXN_FAULT;
+	}
+	return rc;
+}
+
+void volumes_show(struct shim_request *r)
+{
+	struct show_req s = { .t = { .r = r }, .id = r->captures[1] };
+
+	if (strlen(s.id) >= VOL_STR) {
+		fault_volume_not_found(r, s.id);
+		return;
+	}
+	s.vol = malloc(sizeof(*s.vol));
+	if (s.vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		return;
+	}
+	if (txn_run(&s.t, show_txn) == 0) {
+		json_t *v = view_volume_detail(r, s.vol);
+
+		if (v == NULL)
+			fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		else
+			req_reply(r, 200, json_pack("{s:o}", "volume", v));
+	}
+	free(s.vol);
+}
+
+/* ======================================================================== list */
+
+struct sort_key {
+	const char *api;     /* as the API names it */
+	const char *column;
+};
+
+/* Sort keys of Cinder's volume listing that volmgr keeps; "name" is display_name. */
+static const struct sort_key sort_keys[] = {
+	{ "created_at", "created_at" }, { "updated_at", "updated_at" }, { "id", "id" },
+	{ "name", "display_name" }, { "display_name", "display_name" }, { "size", "size" },
+	{ "status", "status" }, { "availability_zone", "availability_zone" },
+	{ "bootable", "bootable" },
+};
+
+struct list_req {
+	struct txn_ctx t;
+	bool detail;
+	char order[256];            /* the ORDER BY clause */
+	bool order_has_id;
+	const char *last_dir;
+	const char *params[7];      /* project, status, name, az, marker, limit, offset */
+	char limit_text[24], offset_text[24];
+	int limit;
+	bool with_count;
+	json_t *items;
+	long count;
+	char last_id[37];
+	int returned;
+};
+
+/* Appends "<column> <dir>" for one key. Returns 0, or -1 with a 400 set. */
+static int add_sort(struct list_req *l, const char *key, size_t keylen, const char *dir,
+		    size_t dirlen)
+{
+	const char *col = NULL;
+	size_t off = strlen(l->order);
+
+	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
+		if (strlen(sort_keys[i].api) == keylen && strncmp(sort_keys[i].api, key, keylen) == 0)
+			col = sort_keys[i].column;
+	if (col == NULL) {
+		fault_reply(l->t.r, 400, "Invalid input received: Invalid sort key");
+		return -1;
+	}
+	if (dirlen == 0) {
+		dir = "desc";
+		dirlen = 4;
+	}
+	if (!((dirlen == 3 && strncmp(dir, "asc", 3) == 0) ||
+	      (dirlen == 4 && strncmp(dir, "desc", 4) == 0))) {
+		fault_reply(l->t.r, 400, "Invalid input received: Unknown sort direction, must be "
+			    "'desc' or 'asc'");
+		return -1;
+	}
+	snprintf(l->order + off, sizeof(l->order) - off, "%s%s %.*s", off > 0 ? ", " : "", col,
+		 (int)dirlen, dir);
+	l->order_has_id = l->order_has_id || strcmp(col, "id") == 0;
+	l->last_dir = dirlen == 3 ? "asc" : "desc";
+	return 0;
+}
+
+/* Cinder's get_sort_params: "sort=k1:d1,k2" or sort_key/sort_dir (comma-separated), default
+ * created_at desc; volmgr adds id as the last key so that pages are stable. */
+static int parse_sort(struct shim_request *r, struct list_req *l)
+{
+	const char *sort = req_query(r, "sort");
+	const char *keys = req_query(r, "sort_key"), *dirs = req_query(r, "sort_dir");
+	int n = 0;
+
+	l->order[0] = '\0';
+	if (sort != NULL && sort[0] != '\0') {
+		for (const char *p = sort; p != NULL && *p != '\0'; n++) {
+			const char *end = strchr(p, ','), *colon;
+			size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+			colon = memchr(p, ':', len);
+			if (n == SORT_KEYS_MAX) {
+				fault_reply(r, 400, "Invalid input received: at most %d sort keys are "
+					    "supported.", SORT_KEYS_MAX);
+				return -1;
+			}
+			if (add_sort(l, p, colon != NULL ? (size_t)(colon - p) : len,
+				     colon != NULL ? colon + 1 : "",
+				     colon != NULL ? len - (size_t)(colon - p) - 1 : 0) != 0)
+				return -1;
+			p = end != NULL ? end + 1 : NULL;
+		}
+	} else if (keys != NULL && keys[0] != '\0') {
+		if (strchr(keys, ',') != NULL || (dirs != NULL && strchr(dirs, ',') != NULL)) {
+			fault_reply(r, 400, "Invalid input received: at most one sort_key is "
+				    "supported.");
+			return -1;
+		}
+		if (add_sort(l, keys, strlen(keys), dirs != NULL ? dirs : "",
+			     dirs != NULL ? strlen(dirs) : 0) != 0)
+			return -1;
+	} else if (add_sort(l, "created_at", 10, dirs != NULL ? dirs : "desc",
+			    dirs != NULL ? strlen(dirs) : 4) != 0) {
+		return -1;
+	}
+	if (!l->order_has_id) {
+		size_t off = strlen(l->order);
+
+		snprintf(l->order + off, sizeof(l->order) - off, ", id %s", l->last_dir);
+	}
+	return 0;
+}
+
+/* limit / offset as Cinder's _get_limit_param / _get_offset_param read them. */
+static int parse_count(struct shim_request *r, const char *key, long def, long *out)
+{
+	const char *v = req_query(r, key);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (util_parse_long(v, -2147483648L, 2147483647L, out) != 0) {
+		fault_reply(r, 400, "%s param must be an integer", key);
+		return -1;
+	}
+	if (*out < 0) {
+		fault_reply(r, 400, "%s param must be positive", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Filters are NULL-tolerant parameters so that one statement text serves every combination;
+ * the marker is found by its row number in the same ordering. */
+#define LIST_FROM \
+	"FROM volumes WHERE NOT deleted AND ($1::text IS NULL OR project_id = $1) " \
+	"AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR display_name = $3) " \
+	"AND ($4::text IS NULL OR availability_zone = $4)"
+
+static const char sql_marker_visible[] =
+	"SELECT 1 " LIST_FROM " AND id = $5";
+static const char sql_count[] =
+	"SELECT count(*) " LIST_FROM;
+
+static int list_txn(db_conn *db, void *arg)
+{
+	struct list_req *l = arg;
+	struct shim_request *r = l->t.r;
+	char sql[1024];
+	struct vol_full *vol = NULL;
+	PGresult *res = NULL;
+	int rc, n;
+
+	json_decref(l->items);
+	l->items = json_array();
+	l->returned = 0;
+	if (l->items == NULL)
+		return txn_internal(&l->t);
+	if (l->params[4] != NULL) {
+		rc = db_exec(db, sql_marker_visible, 5, l->params, &res);
+		if (rc != DB_OK)
+			return rc;
+		n = PQntuples(res);
+		PQclear(res);
+		if (n == 0) {
+			fault_reply(r, 404, "Marker %s could not be found.", l->params[4]);
+			return TXN_FAULT;
+		}
+	}
+	if (l->with_count) {
+		rc = db_exec(db, sql_count, 4, l->params, &res);
+		if (rc != DB_OK)
+			return rc;
+		l->count = atol(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	snprintf(sql, sizeof(sql),
+		 "WITH ordered AS (SELECT id, display_name, row_number() OVER (ORDER BY %s) AS rn "
+		 LIST_FROM ") SELECT id, display_name FROM ordered WHERE rn > COALESCE("
+		 "(SELECT rn FROM ordered WHERE id = $5), 0) ORDER BY rn LIMIT $6::integer "
+		 "OFFSET $7::integer", l->order);
+	rc = db_exec(db, sql, 7, l->params, &res);
+	if (rc != DB_OK)
+		return rc;
+	if (l->detail)
+		vol = malloc(sizeof(*vol));
+	n = PQntuples(res);
+	for (int i = 0; i < n && rc == DB_OK; i++) {
+		const char *id = PQgetvalue(res, i, 0);
+		json_t *item;
+
+		if (l->detail) {
+			rc = vol == NULL ? txn_internal(&l->t) : view_load(db, id, false, vol);
+			if (rc == VOL_NOT_FOUND) { /* deleted since the listing: skip it */
+				rc = DB_OK;
+				continue;
+			}
+			if (rc != DB_OK)
+				break;
+			item = view_volume_detail(r, vol);
+		} else {
+			item = view_volume_summary(r, id, PQgetisnull(res, i, 1) ? NULL :
+						   PQgetvalue(res, i, 1));
+		}
+		if (item == NULL || json_array_append_new(l->items, item) != 0) {
+			rc = txn_internal(&l->t);
+			break;
+		}
+		util_strlcpy(l->last_id, id, sizeof(l->last_id));
+	}
+	l->returned = n;
+	PQclear(res);
+	free(vol);
+	return rc;
+}
+
+static void list(struct shim_request *r, bool detail)
+{
+	struct list_req l = { .t = { .r = r }, .detail = detail };
+	bool all_tenants = false;
+	long limit, offset;
+	json_t *out;
+
+	if (req_query_bool(r, "all_tenants", false, &all_tenants) != 0 ||
+	    parse_count(r, "limit", SHIM_MAX_LIMIT, &limit) != 0 ||
+	    parse_count(r, "offset", 0, &offset) != 0 || parse_sort(r, &l) != 0)
+		return;
+	if (req_ver_ge(r, 3, 45) && req_query_bool(r, "with_count", false, &l.with_count) != 0)
+		return;
+	if (limit > SHIM_MAX_LIMIT)
+		limit = SHIM_MAX_LIMIT;
+	l.limit = (int)limit;
+	snprintf(l.limit_text, sizeof(l.limit_text), "%ld", limit);
+	snprintf(l.offset_text, sizeof(l.offset_text), "%ld", offset);
+	/* Non-admins see their project; admins theirs, or every project with all_tenants
+	 * (optionally narrowed by project_id). */
+	if (r->auth.is_admin && all_tenants)
+		l.params[0] = req_query(r, "project_id");
+	else
+		l.params[0] = r->auth.project_id;
+	l.params[1] = req_query(r, "status");
+	l.params[2] = req_query(r, "name");
+	l.params[3] = req_query(r, "availability_zone");
+	l.params[4] = req_query(r, "marker");
+	l.params[5] = l.limit_text;
+	l.params[6] = l.offset_text;
+	if (txn_run(&l.t, list_txn) != 0) {
+		json_decref(l.items);
+		return;
+	}
+	out = json_pack("{s:o}", "volumes", l.items);
+	if (out != NULL && l.returned > 0 && l.returned == l.limit) {
+		char rest[128], href[1024];
+
+		snprintf(rest, sizeof(rest), "volumes%s?limit=%d&marker=%s", detail ? "/detail" : "",
+			 l.limit, l.last_id);
+		view_v3_url(r, rest, href, sizeof(href));
+		json_object_set_new(out, "volumes_links",
+				    json_pack("[{s:s, s:s}]", "rel", "next", "href", href));
+	}
+	if (out != NULL && l.with_count)
+		json_object_set_new(out, "count", json_integer(l.count));
+	req_reply(r, 200, out);
+}
+
+void volumes_list(struct shim_request *r)
+{
+	list(r, false);
+}
+
+void volumes_list_detail(struct shim_request *r)
+{
+	list(r, true);
+}
+
+/* ======================================================================== delete */
+
+struct delete_req {
+	struct txn_ctx t;
+	const char *id;
+	struct vol_full *vol;
+};
+
+/* Cinder's delete conditions besides the status: not attached, not migrating (migration
+ * status NULL, deleting, error or success) and without live snapshots. */
+static const char sql_has_snapshots[] =
+	"SELECT 1 FROM snapshots WHERE volume_id = $1 AND NOT COALESCE(deleted, false) LIMIT 1";
+
+static const char *const deletable_statuses[] = {
+	VOL_S_AVAILABLE, VOL_S_ERROR, "error_restoring", VOL_S_ERROR_EXTENDING, "error_managing",
+};
+
+#define NDELETABLE (int)(sizeof(deletable_statuses) / sizeof(deletable_statuses[0]))
+
+static bool migrating(const char *ms)
+{
+	return ms[0] != '\0' && strcmp(ms, "deleting") != 0 && strcmp(ms, "error") != 0 &&
+	       strcmp(ms, "success") != 0;
+}
+
+/* A volume that never reached a backend is removed at once, its quota given back (Cinder's
+ * delete of a volume without host). */
+static int delete_unscheduled(db_conn *db, struct delete_req *d)
+{
+	int rc = release_volume(db, &d->vol->row);
+
+	if (rc == DB_OK)
+		log_info("volume %s had no host: deleted without a cast", d->vol->row.id);
+	return rc == DB_OK ? DB_OK : txn_fail(&d->t, rc, d->id);
+}
+
+static int delete_txn(db_conn *db, void *arg)
+{
+	struct delete_req *d = arg;
+	struct shim_request *r = d->t.r;
+	const struct vol_row *row = &d->vol->row;
+	const char *params[1] = { d->id };
+	PGresult *res = NULL;
+	int rc = txn_attempt(&d->t), snaps;
+
+	if (rc != DB_OK)
+		return rc;
+	rc = view_load(db, d->id, true, d->vol);
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(r, row))) {
+		fault_volume_not_found(r, d->id);
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&d->t, rc, d->id);
+	if (!policy_allowed(&r->auth, POLICY_DELETE, row->project_id)) {
+		fault_policy(r, POLICY_DELETE);
+		return TXN_FAULT;
+	}
+	if (row->host[0] == '\0')
+		return delete_unscheduled(db, d);
+	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	snaps = PQntuples(res);
+	PQclear(res);
+	rc = VOL_CONFLICT;
+	if (strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status) &&
+	    snaps == 0)
+		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, VOL_S_DELETING,
+				    NULL);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(r, 400, "Invalid volume: Volume status must be available or error or "
+			    "error_restoring or error_extending or error_managing and must not be "
+			    "migrating, attached, belong to a group, have snapshots, awaiting a "
+			    "transfer, or be disassociated from snapshots after volume transfer.");
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&d->t, rc, d->id);
+	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, NULL);
+}
+
+void volumes_delete(struct shim_request *r)
+{
+	struct delete_req d = { .t = { .r = r }, .id = r->captures[1] };
+
+	if (strlen(d.id) >= VOL_STR) {
+		fault_volume_not_found(r, d.id);
+		return;
+	}
+	d.vol = malloc(sizeof(*d.vol));
+	if (d.vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		return;
+	}
+	if (txn_run(&d.t, delete_txn) == 0)
+		req_reply(r, 202, NULL);
+	free(d.vol);
+}
