@@ -111,8 +111,11 @@ mkdir -p "$VOLUMES"
 if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
     stub_log=$LOGS/compute_stub.log
     : > "$stub_log"
+    # Auto-complete makes the stand-in behave as Nova would in the NFS case: it grows the
+    # volume's file and calls os-extend_volume_completion, so the tour shows the whole loop.
     "$PY" tests/fixtures/compute_stub.py --port 0 --pidfile "$RUN_DIR/compute_stub.pid" \
-        </dev/null >"$stub_log" 2>&1 &
+        --auto-complete --volume-api "$API_URL/v3" --admin-token admin:admin \
+        --filestore-dir "$VOLUMES" </dev/null >"$stub_log" 2>&1 &
     STUB_PID=$!
     deadline=$((SECONDS + 15))
     until grep -q '^ready port=' "$stub_log"; do
@@ -122,6 +125,7 @@ if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
     done
     stub_port=$(sed -n 's/^ready port=\([0-9]*\).*/\1/p' "$stub_log" | head -n 1)
     export VOLMGR_COMPUTE_URL=http://127.0.0.1:$stub_port
+    echo "$stub_port" > "$RUN_DIR/compute.port"
 fi
 
 # --- config --------------------------------------------------------------------
