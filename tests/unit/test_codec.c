@@ -14,6 +14,7 @@
 #include "proto/codec.h"
 #include "proto/json.h"
 #include "proto/schema.h"
+#include "pv_fixture.h"
 
 #define UID "0123456789abcdef0123456789abcdef"
 #define MSGID "fedcba9876543210fedcba9876543210"
@@ -45,15 +46,7 @@ static const struct proto_context full_ctx = {
 /* A value from JSON text, in the test arena. */
 static struct pv *J(const char *text)
 {
-	json_error_t err;
-	json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
-	struct pv *v;
-
-	cr_assert(j != NULL, "bad test JSON %s: %s", text, err.text);
-	v = proto_pv_from_json(&ta, j);
-	json_decref(j);
-	cr_assert(v != NULL);
-	return v;
+	return pv_fixture(&ta, text);
 }
 
 /* Encodes an outgoing extend_volume_completion cast (or call) into *buf. */

@@ -11,6 +11,7 @@
 #include "proto/codec.h"
 #include "proto/json.h"
 #include "proto/schema.h"
+#include "pv_fixture.h"
 
 #define VOL_ID "6a1f0000-0000-4000-8000-000000000001"
 #define R1 "563e9e70-5f46-4265-9a92-f7bca28d896c"
@@ -38,15 +39,7 @@ TestSuite(schema, .init = setup, .fini = teardown);
 
 static struct pv *J(const char *text)
 {
-	json_error_t err;
-	json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
-	struct pv *v;
-
-	cr_assert(j != NULL, "bad test JSON %s: %s", text, err.text);
-	v = proto_pv_from_json(&ta, j);
-	json_decref(j);
-	cr_assert(v != NULL);
-	return v;
+	return pv_fixture(&ta, text);
 }
 
 /* Good arguments for each method. */
