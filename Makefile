@@ -111,7 +111,7 @@ bin/volctl: $(VOLCTL_OBJS) $(LIB)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(LIB) $(ALL_LIBS)
 
 # A unit test of a daemon's pure modules links those modules' objects as well.
-UNIT_EXTRA_policy := $(OBJ)/api-shim/policy.o $(OBJ)/api-shim/auth.o $(OBJ)/api-shim/utf8.o
+UNIT_EXTRA_policy := $(OBJ)/api-shim/policy.o $(OBJ)/api-shim/auth.o
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $$(UNIT_EXTRA_$$*) $(LIB)

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "api-shim/utf8.h"
+#include "common/utf8.h"
 
 #define AUTH_MAX_ADMINS 64
 #define AUTH_MAX_TOKENS 4096

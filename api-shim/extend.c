@@ -185,7 +185,7 @@ static int completion_error(struct shim_request *r, const json_t *params, bool *
 static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size, json_t **list)
 {
 	const struct vol_row *row = &a->vol->row;
-	char size_text[VOL_STR], resv_text[VOL_STR];
+	char size_text[VOL_TEXT], resv_text[VOL_TEXT];
 	json_error_t jerr;
 	int rc;
 

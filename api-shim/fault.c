@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "api-shim/utf8.h"
+#include "common/utf8.h"
 
 #define FAULT_TEXT_MAX 2048
 

@@ -195,7 +195,7 @@ static int release_pending_extend(db_conn *db, struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
 	const char *params[1] = { row->id };
-	char text[VOL_STR], uuids[2 * PROTO_MAX_RESERVATIONS][37];
+	char text[VOL_TEXT], uuids[2 * PROTO_MAX_RESERVATIONS][37];
 	const char *ptrs[2 * PROTO_MAX_RESERVATIONS];
 	PGresult *res = NULL;
 	int n = 0, rc;

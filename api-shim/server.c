@@ -13,13 +13,13 @@
 #include <microhttpd.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "api-shim/auth.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
 #include "api-shim/request.h"
 #include "api-shim/shim.h"
-#include "api-shim/utf8.h"
 #include "api-shim/version.h"
 
 #define SERVER_CONNECTION_LIMIT 256

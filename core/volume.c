@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "proto/names.h"
 
@@ -34,7 +35,7 @@ static void vol_copy_cols(const PGresult *r, int row, const struct vol_col *cols
 			  void *dst)
 {
 	for (int i = 0; i < ncols; i++)
-		util_strlcpy((char *)dst + cols[i].off,
+		utf8_strlcpy((char *)dst + cols[i].off,
 			     PQgetisnull(r, row, i) ? "" : PQgetvalue(r, row, i), cols[i].len);
 }
 
@@ -317,7 +318,7 @@ int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *
 		PQclear(r);
 		return VOL_NOT_FOUND;
 	}
-	util_strlcpy(buf, PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0), len);
+	utf8_strlcpy(buf, PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0), len);
 	PQclear(r);
 	return DB_OK;
 }
@@ -442,7 +443,7 @@ static int vol_spec_size(const char *type_name, const char *key, const char *val
 
 int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out)
 {
-	char lookup[VOL_STR];
+	char lookup[VOL_TEXT];
 	const char *p[1] = { lookup };
 	PGresult *r;
 	int rc;
@@ -461,7 +462,7 @@ int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out)
 		return VOL_NOT_FOUND;
 	}
 	util_strlcpy(out->id, PQgetvalue(r, 0, 0), sizeof(out->id));
-	util_strlcpy(out->name, PQgetvalue(r, 0, 1), sizeof(out->name));
+	utf8_strlcpy(out->name, PQgetvalue(r, 0, 1), sizeof(out->name));
 	PQclear(r);
 
 	p[0] = out->id;
@@ -537,7 +538,7 @@ int vol_type_create(db_conn *db, const char *name, const char *const *specs, int
 	rc = db_exec(db, vol_sql_type_insert, 2, p, NULL);
 	for (int i = 0; i < nspecs && rc == DB_OK; i++) {
 		const char *eq = strchr(specs[i], '=');
-		char key[VOL_STR];
+		char key[VOL_TEXT];
 		const char *sp[3] = { id, key, eq + 1 };
 
 		if ((size_t)(eq - specs[i]) >= sizeof(key))

@@ -17,7 +17,15 @@ enum vol_status_code {
 	VOL_CONFLICT = 11,    /* a compare-and-swap matched no row */
 };
 
+/*
+ * Text column buffers. Cinder's varchar(255) counts characters, so a column that holds
+ * free text (names, descriptions, metadata, hosts, zones) needs VOL_TEXT bytes: 255
+ * characters of up to 4 bytes and the NUL. VOL_STR is for identifiers (user and project ids,
+ * attachment hosts and mountpoints), which are ASCII in practice. Either way a longer value
+ * is cut at a character boundary, never inside one, so a copy stays valid UTF-8.
+ */
 #define VOL_STR 256
+#define VOL_TEXT (4 * 255 + 1)
 #define VOL_MAX_ATTACHMENTS 16
 
 struct vol_attachment {
@@ -34,25 +42,25 @@ struct vol_row {
 	char id[37];
 	char user_id[VOL_STR];
 	char project_id[VOL_STR];
-	char host[VOL_STR];           /* "" when null */
-	char cluster_name[VOL_STR];
+	char host[VOL_TEXT];           /* "" when null */
+	char cluster_name[VOL_TEXT];
 	int size;
-	char availability_zone[VOL_STR];
+	char availability_zone[VOL_TEXT];
 	char status[64];
 	char previous_status[64];
 	char attach_status[64];
 	char migration_status[64];
-	char display_name[VOL_STR];
-	char display_description[VOL_STR];
+	char display_name[VOL_TEXT];
+	char display_description[VOL_TEXT];
 	char volume_type_id[37];
-	char volume_type_name[VOL_STR]; /* from volume_types, "" if the type is gone */
+	char volume_type_name[VOL_TEXT]; /* from volume_types, "" if the type is gone */
 	bool bootable;
 	bool multiattach;
 	bool use_quota;
 	char created_at[32];          /* ISO "YYYY-MM-DDTHH:MM:SS.ffffff", "" when null */
 	char updated_at[32];
 	char launched_at[32];
-	char provider_location[VOL_STR];
+	char provider_location[4 * 256 + 1]; /* varchar(256) */
 	/* created_at, updated_at, launched_at as a Cinder primitive's DateTime,
 	 * "YYYY-MM-DDTHH:MM:SSZ", "" when null (what vol_to_proto_fields points at). */
 	char created_at_z[24];
@@ -111,7 +119,8 @@ int vol_soft_delete(db_conn *db, const char *id);
 __attribute__((warn_unused_result))
 int vol_mark_created(db_conn *db, const char *id, const char *provider_location);
 
-/* Admin metadata. get copies the live value into buf (VOL_NOT_FOUND when the key is absent);
+/* Admin metadata. get copies the live value into buf, VOL_TEXT bytes to hold any value
+ * (VOL_NOT_FOUND when the key is absent);
  * set inserts or updates the live row; delete soft-deletes it (DB_OK even if absent). */
 __attribute__((warn_unused_result))
 int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *buf, size_t len);
@@ -122,8 +131,8 @@ int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key);
 
 /* All live key/value pairs of a volume's admin metadata (keys[i], values[i]); *n <= max. */
 struct vol_kv {
-	char key[VOL_STR];
-	char value[VOL_STR];
+	char key[VOL_TEXT];
+	char value[VOL_TEXT];
 };
 __attribute__((warn_unused_result))
 int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
@@ -144,7 +153,7 @@ int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 /* Volume types. find looks a live type up by id or name; VOL_NOT_FOUND when absent. */
 struct vol_type {
 	char id[37];
-	char name[VOL_STR];
+	char name[VOL_TEXT];
 	int min_size;   /* provisioning:min_vol_size, or -1 */
 	int max_size;   /* provisioning:max_vol_size, or -1 */
 	bool multiattach; /* extra spec multiattach = "<is> True" */

@@ -105,7 +105,7 @@ int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservati
 		const char *detail_id, const char *request_id, enum ext_abandon_result *result)
 {
 	struct vol_row v;
-	char stored[JOB_MD_VALUE_MAX], size_text[32];
+	char stored[VOL_TEXT], size_text[32];
 	char uuids[PROTO_MAX_RESERVATIONS][37];
 	const char *ptrs[PROTO_MAX_RESERVATIONS];
 	long new_size = 0;

@@ -33,7 +33,8 @@
 /* volmgr_processed_messages.outcome is varchar(32). */
 #define JOB_OUTCOME_MAX 33
 #define JOB_REASON_MAX 512
-/* An admin-metadata value is varchar(255). */
+/* The extend_reservations value volmgr writes: a JSON list of uuids, ASCII, so 255 bytes are
+ * the 255 characters of the varchar(255) column. */
 #define JOB_MD_VALUE_MAX 256
 
 enum job_after_kind {

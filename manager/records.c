@@ -57,11 +57,16 @@ static json_t *rec_attachments(const struct vol_row *v)
 /* The volume's metadata as Cinder's notification lists it: [{"key": k, "value": v}, ...]. */
 static int rec_metadata(db_conn *db, const char *volume_id, json_t **out)
 {
-	struct vol_kv kv[REC_METADATA_MAX];
+	/* About 130 KiB: on the heap, not on a consumer thread's stack. */
+	struct vol_kv *kv = malloc(REC_METADATA_MAX * sizeof(*kv));
 	int n = 0;
+	if (kv == NULL)
+		return DB_REJECT;
 	int rc = vol_metadata_list(db, volume_id, kv, REC_METADATA_MAX, &n);
-	if (rc != DB_OK)
+	if (rc != DB_OK) {
+		free(kv);
 		return rc;
+	}
 	json_t *list = json_array();
 	for (int i = 0; list != NULL && i < n; i++) {
 		json_t *o = json_pack("{s:s, s:s}", "key", kv[i].key, "value", kv[i].value);
@@ -70,6 +75,7 @@ static int rec_metadata(db_conn *db, const char *volume_id, json_t **out)
 			list = NULL;
 		}
 	}
+	free(kv);
 	*out = list;
 	return DB_OK;
 }
@@ -117,7 +123,7 @@ int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const c
 
 int rec_pool_add(db_conn *db, const struct vol_row *v, long delta)
 {
-	char host[VOL_STR], pool[VOL_STR], d[24];
+	char host[VOL_TEXT], pool[VOL_TEXT], d[24];
 	const char *hash = strchr(v->host, '#');
 
 	if (v->host[0] == '\0')

@@ -7,6 +7,8 @@
 #include <msgpack.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "common/utf8.h"
 #include "proto/internal.h"
 
 /*
@@ -40,48 +42,10 @@ const char *proto_strerror(int status)
 	       text[-status] : "unknown status";
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), and no NUL. */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i], lo = 0x80, hi = 0xbf;
-		size_t k;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			lo = c == 0xe0 ? 0xa0 : 0x80;
-			hi = c == 0xed ? 0x9f : 0xbf;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			lo = c == 0xf0 ? 0x90 : 0x80;
-			hi = c == 0xf4 ? 0x8f : 0xbf;
-		} else {
-			return false;
-		}
-		if (k >= n - i)
-			return false;
-		for (size_t j = 1; j <= k; j++, lo = 0x80, hi = 0xbf)
-			if (s[i + j] < lo || s[i + j] > hi)
-				return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 static int conv_str(const msgpack_object_str *s, struct pv_arena *a, struct pv *out,
 		    char *detail, size_t detlen)
 {
-	if (!utf8_ok((const unsigned char *)s->ptr, s->size))
+	if (!utf8_valid_n(s->ptr, s->size))
 		return proto_detail(PROTO_ESTRING, detail, detlen,
 				    "string is not UTF-8 or contains NUL");
 	*out = (struct pv){ .type = PV_STR, .n = s->size };

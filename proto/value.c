@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 /* Chunks are this big unless a single allocation needs more or the cap allows less. */
 #define PV_CHUNK_BYTES 16384
 #define PV_ALIGN _Alignof(max_align_t)
@@ -143,7 +145,9 @@ struct pv *pv_new_str(struct pv_arena *a, const char *s)
 	if (!s)
 		return pv_new_null(a);
 	len = strlen(s);
-	if (len > UINT32_MAX)
+	/* A tree holds only valid UTF-8 (see value.h): an encoder must never send what every
+	 * decoder, the manager's included, rejects. */
+	if (len > UINT32_MAX || !utf8_valid_n(s, len))
 		return arena_fail(a);
 	v = node(a, PV_STR);
 	if (!v || !(v->u.s = pv_arena_strndup(a, s, len)))
@@ -210,7 +214,8 @@ int pv_map_put(struct pv_arena *a, struct pv *map, const char *key, const struct
 	size_t len;
 
 	if (a->failed || !map || map->type != PV_MAP || !key || !val ||
-	    map->n >= vec_cap(map->u.pairs) || (len = strlen(key)) > UINT32_MAX) {
+	    map->n >= vec_cap(map->u.pairs) || (len = strlen(key)) > UINT32_MAX ||
+	    !utf8_valid_n(key, len)) {
 		a->failed = true;
 		return -1;
 	}

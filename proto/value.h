@@ -60,12 +60,14 @@ char *pv_arena_strndup(struct pv_arena *a, const char *s, size_t len);
 struct pv *pv_new_null(struct pv_arena *a);
 struct pv *pv_new_bool(struct pv_arena *a, bool b);
 struct pv *pv_new_int(struct pv_arena *a, int64_t i);
-struct pv *pv_new_str(struct pv_arena *a, const char *s);       /* NULL s gives PV_NULL */
+/* A NULL s gives PV_NULL; an s that is not valid UTF-8 gives NULL and fails the arena. */
+struct pv *pv_new_str(struct pv_arena *a, const char *s);
 struct pv *pv_new_array(struct pv_arena *a, uint32_t capacity);  /* empty; n grows by push */
 struct pv *pv_new_map(struct pv_arena *a, uint32_t capacity);    /* empty; n grows by put */
 /* Appends a shallow copy of item. Returns 0, or -1 when full, item is NULL or a failed. */
 int pv_array_push(struct pv_arena *a, struct pv *array, const struct pv *item);
-/* Appends key => shallow copy of val (no duplicate check). Returns 0 or -1 as above. */
+/* Appends key => shallow copy of val (no duplicate check). Returns 0, or -1 as above or when
+ * key is not valid UTF-8. */
 int pv_map_put(struct pv_arena *a, struct pv *map, const char *key, const struct pv *val);
 /* Shorthands for pv_map_put with a new string / int / bool / null value. */
 int pv_map_put_str(struct pv_arena *a, struct pv *map, const char *key, const char *s);

@@ -160,6 +160,30 @@ class ApiTest(StackTestCase):
         st, _, doc = self.http("GET", self.vpath(vid))
         self.assertFault(st, doc, 404, "itemNotFound")
 
+    def test_multibyte_text_at_the_column_limit(self):
+        """varchar(255) counts characters: 200 x "é" (400 bytes) is a valid name and metadata
+        value. Show must return it intact, and the extend cast (which carries the name in the
+        Volume primitive) must reach the manager as valid UTF-8."""
+        text = "\u00e9" * 200
+        st, _, doc = self.http("POST", self.list_path(),
+                               body={"volume": {"size": 1, "name": text,
+                                                "metadata": {"note": text}}})
+        self.assertEqual(st, 202, doc)
+        vid = doc["volume"]["id"]
+        self.assertEqual(doc["volume"]["name"], text)
+        self.wait_status(vid, "available")
+
+        shown = self.get_volume(vid, admin=False)
+        self.assertEqual(shown["name"], text)
+        self.assertEqual(shown["metadata"].get("note"), text)
+
+        st, _, doc = self.extend(vid, 2)
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.volume_row(vid)["size"] == 2, msg="extended to 2 GiB")
+        self.wait_status(vid, "available")
+        self.assertEqual(self.file_size(vid), 2 * GIB)
+        self.assertEqual(self.get_volume(vid)["size"], 2)
+
     def test_create_refusals(self):
         for what, body in (("size 0", {"volume": {"size": 0}}),
                            ("size string", {"volume": {"size": "big"}}),

@@ -538,6 +538,33 @@ Test(codec, arena_cap_is_sticky)
 	pv_arena_destroy(&a);
 }
 
+Test(codec, invalid_utf8_string_fails_the_arena)
+{
+	struct pv_arena a;
+	struct pv *map;
+
+	/* "é" cut after its first byte: what a byte-counted cut of a name used to leave. */
+	pv_arena_init(&a, 4096);
+	cr_expect(pv_new_str(&a, "caf\xc3\xa9") != NULL);
+	cr_expect(not(a.failed));
+	cr_expect(eq(ptr, pv_new_str(&a, "caf\xc3"), NULL));
+	cr_expect(a.failed);
+	cr_expect(eq(ptr, pv_new_int(&a, 1), NULL)); /* sticky */
+	pv_arena_destroy(&a);
+
+	pv_arena_init(&a, 4096);
+	map = pv_new_map(&a, 2);
+	cr_expect(eq(int, pv_map_put_str(&a, map, "name", "\xed\xa0\x80"), -1)); /* surrogate */
+	cr_expect(a.failed);
+	pv_arena_destroy(&a);
+
+	pv_arena_init(&a, 4096);
+	map = pv_new_map(&a, 2);
+	cr_expect(eq(int, pv_map_put_int(&a, map, "\xff", 1), -1));
+	cr_expect(a.failed);
+	pv_arena_destroy(&a);
+}
+
 Test(codec, json_round_trip)
 {
 	static const char text[] = "{\"a\": [1, -2, 2.5, true, null, \"x\"], \"b\": {}}";
