@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "core/quota.h"
 #include "manager/handlers.h"
+#include "manager/mconf.h"
 #include "manager/periodic.h"
 #include "manager/records.h"
 #include "proto/names.h"
@@ -19,6 +20,7 @@
 struct pending_one {
 	const char *volume_id;
 	bool rolled_back;
+	bool postponed;
 };
 
 /* One expired pending extend, in its own transaction. The volume row is locked before the
@@ -32,6 +34,7 @@ static int pending_one_txn(db_conn *db, void *arg)
 	PGresult *res = NULL;
 
 	p->rolled_back = false;
+	p->postponed = false;
 	int rc = vol_get(db, p->volume_id, true, &v);
 	if (rc == VOL_NOT_FOUND)
 		return rec_pending_delete(db, p->volume_id);
@@ -55,7 +58,12 @@ static int pending_one_txn(db_conn *db, void *arg)
 	case EXT_NOT_EXTENDING:
 		return rec_pending_delete(db, p->volume_id);
 	case EXT_NOT_OURS:
-		break;      /* an admin's completion is on its way and will clean up */
+		/* An admin's completion is on its way and will clean up, or it was lost. Either
+		 * way the row must leave the head of the sweep's ORDER BY deadline, or a batch of
+		 * such rows would hide every later expired extend for good; the volume is looked
+		 * at again after one more timeout. */
+		p->postponed = true;
+		return rec_pending_postpone(db, p->volume_id, mconf.extend_feedback_timeout);
 	}
 	return DB_OK;
 }
@@ -94,7 +102,7 @@ void pending_sweep(db_conn *db)
 		log_warning("pending extends: cannot list: %s: %s", db_strerror(rc),
 			    db_last_error(db));
 	for (int i = 0; i < n; i++) {
-		struct pending_one p = { ids[i], false };
+		struct pending_one p = { ids[i], false, false };
 		rc = db_transaction(db, pending_one_txn, &p, PENDING_TXN_ATTEMPTS);
 		if (rc != DB_OK)
 			log_warning("pending extend of volume %s: %s: %s", ids[i], db_strerror(rc),
@@ -102,6 +110,10 @@ void pending_sweep(db_conn *db)
 		else if (p.rolled_back)
 			log_warning("volume %s: compute did not report back before the deadline; "
 				    "the extend was rolled back", ids[i]);
+		else if (p.postponed)
+			log_warning("volume %s: pending extend past its deadline, but its admin "
+				    "metadata keys are gone (a completion in flight or lost); looking "
+				    "again in %d s", ids[i], mconf.extend_feedback_timeout);
 	}
 	rc = db_transaction(db, pending_expire_quota_txn, &expired, PENDING_TXN_ATTEMPTS);
 	if (rc != DB_OK)

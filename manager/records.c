@@ -167,6 +167,18 @@ int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
 			6, params, NULL);
 }
 
+int rec_pending_postpone(db_conn *db, const char *volume_id, int timeout_s)
+{
+	char timeout[16];
+
+	snprintf(timeout, sizeof(timeout), "%d", timeout_s);
+	const char *params[] = { volume_id, timeout };
+	return rec_exec(db,
+			"UPDATE volmgr_pending_extends SET deadline = (now() AT TIME ZONE 'utc') + "
+			"make_interval(secs => $2::integer) WHERE volume_id = $1",
+			2, params, NULL);
+}
+
 int rec_pending_delete(db_conn *db, const char *volume_id)
 {
 	const char *params[] = { volume_id };

@@ -39,6 +39,11 @@ __attribute__((warn_unused_result))
 int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
 		       const char *reservations, const char *instance_uuid, int timeout_s);
 
+/* Moves the deadline of volume_id's pending extend to now + timeout_s seconds (DB_OK when there
+ * is none). */
+__attribute__((warn_unused_result))
+int rec_pending_postpone(db_conn *db, const char *volume_id, int timeout_s);
+
 /* Forgets the pending extend of volume_id (DB_OK when there is none). */
 __attribute__((warn_unused_result))
 int rec_pending_delete(db_conn *db, const char *volume_id);

@@ -256,3 +256,31 @@ class FeedbackDeadlineTest(FeedbackCase):
         st, _, doc = self.complete(vid, False)
         self.assertFault(st, doc, 400, "badRequest")
         self.assertEqual(self.gb_usages(), usages)
+
+    def test_stale_rows_do_not_block_the_sweep(self):
+        """Expired pending rows whose volume is extending without the admin-metadata keys (a
+        completion in flight or lost) are postponed, so that a batch of them at the head of
+        the sweep's ORDER BY deadline cannot hide a real expired extend behind them."""
+        stale = []
+        for i in range(20):
+            vid = self.insert_volume(size=1, status="extending", previous_status="in-use")
+            self.sql("INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size, "
+                     "reservations, instance_uuid, started_at, deadline) VALUES "
+                     "(%s, %s, 2, '[]', NULL, now() AT TIME ZONE 'utc' - interval '2 hours', "
+                     "now() AT TIME ZONE 'utc' - interval '1 hour' - make_interval(secs => %s))",
+                     (vid, self.PROJECT, i))
+            stale.append(vid)
+        real = self.insert_volume(size=1, status="extending", previous_status="in-use",
+                                  admin_md={EXTEND_NEW_SIZE: "2", EXTEND_RESERVATIONS: "[]"})
+        self.sql("INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size, "
+                 "reservations, instance_uuid, started_at, deadline) VALUES "
+                 "(%s, %s, 2, '[]', NULL, now() AT TIME ZONE 'utc' - interval '2 minutes', "
+                 "now() AT TIME ZONE 'utc' - interval '1 minute')", (real, self.PROJECT))
+        self.wait_status(real, "error_extending", timeout=10)
+        self.assertIsNone(self.pending_extend(real))
+        self.assertEqual(self.volume_row(real)["size"], 1)
+        # the stale ones are left extending, their deadlines pushed out of the past once
+        self.assertEqual({self.status_of(v) for v in stale}, {"extending"})
+        self.assertEqual(self.sql_value(
+            "SELECT count(*) FROM volmgr_pending_extends WHERE volume_id = ANY(%s)",
+            (stale,)), 20)
