@@ -12,7 +12,8 @@
  * is invisible until then, whereas an updated row stays locked, so the manager's SELECT ...
  * FOR UPDATE waits for the commit). So create commits the volume and its quota first, then
  * publishes, and when the publish fails it undoes the volume (soft-deleted, quota given back,
- * as Cinder's create flow reverts) and answers 503.
+ * as Cinder's create flow reverts) and answers 503, unless the manager already took the cast
+ * (an unconfirmed publish may still have been delivered): then the create stands, 202.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,7 @@ struct create_req {
 	json_t *reply;
 	char id[37];
 	char host[VOL_STR];          /* "" when no backend was found */
+	bool stands;                 /* the undo found the volume taken by the manager */
 };
 
 /* parameter_types.metadata_allows_null: keys ^[a-zA-Z0-9-_:. /]{1,255}$, string values of at
@@ -469,41 +471,60 @@ static int create_cast_txn(db_conn *db, void *arg)
 	return rc != DB_OK ? rc : cast_volume(&c->t, db, PROTO_M_CREATE_VOLUME, c->id, NULL);
 }
 
-/* After a failed publish: the volume goes away again unless something already moved it on. */
+/*
+ * After a failed publish: the volume goes away again unless something already moved it on.
+ * A volume no longer creating was taken by the manager (the cast reached the broker although
+ * its confirm never reached us), so the create stands: c->stands is set and c->reply shows
+ * the volume as it is now. Undoing nothing and answering 503 would make a client's retry
+ * create a second volume.
+ */
 static int create_undo_txn(db_conn *db, void *arg)
 {
 	struct create_req *c = arg;
-	struct vol_row *row = &c->vol->row;
-	int rc = vol_get(db, c->id, true, row);
+	int rc = view_load(db, c->id, true, c->vol);
 
-	if (rc == VOL_NOT_FOUND || (rc == DB_OK && strcmp(row->status, VOL_S_CREATING) != 0))
+	c->stands = false;
+	if (rc == VOL_NOT_FOUND)
 		return DB_OK;
-	if (rc == DB_OK)
-		rc = release_volume(db, row);
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	if (strcmp(c->vol->row.status, VOL_S_CREATING) != 0) {
+		json_decref(c->reply);
+		c->reply = view_volume_detail(c->t.r, c->vol);
+		if (c->reply == NULL)
+			return txn_internal(&c->t);
+		c->stands = true;
+		return DB_OK;
+	}
+	rc = release_volume(db, &c->vol->row);
 	return rc == DB_OK ? DB_OK : txn_fail(&c->t, rc, NULL);
 }
 
-/* Runs the undo, keeping the publish failure as the reply. */
-static void create_undo(struct create_req *c)
+/* Runs the undo. Returns true when the create stands after all (c->reply is the volume);
+ * otherwise the publish failure stays the reply. */
+static bool create_undo(struct create_req *c)
 {
 	struct shim_request *r = c->t.r;
 	char *reply = r->reply_body;
 	unsigned status = r->status;
-	struct create_req undo = *c;
 
 	r->reply_body = NULL;
-	undo.t.published = false;
-	if (txn_run(&undo.t, create_undo_txn) != 0)
-		log_error("volume %s stays in creating: its create could not be published nor "
-			  "undone", c->id);
-	else
+	if (txn_run(&c->t, create_undo_txn) != 0) {
+		log_error("volume %s: its create could not be published nor undone", c->id);
+	} else if (c->stands) {
+		log_warning("volume %s: the publish of its create was not confirmed, but the manager "
+			    "took it (status %s); answering 202", c->id, c->vol->row.status);
+		free(reply);
+		return true;
+	} else {
 		log_info("volume %s undone after the failed publish", c->id);
+	}
 	free(r->reply_body);
 	r->reply_body = reply;
 	r->status = status;
 	r->retry_after = false;
+	return false;
 }
-
 
 
 void volumes_create(struct shim_request *r)
@@ -524,10 +545,9 @@ void volumes_create(struct shim_request *r)
 		goto out_vol;
 	/* Once the cast is confirmed the create stands, even if the read-only transaction
 	 * around it then failed to end cleanly. */
-	if (c.host[0] != '\0' && txn_run(&c.t, create_cast_txn) != 0 && !c.t.published) {
-		create_undo(&c);
+	if (c.host[0] != '\0' && txn_run(&c.t, create_cast_txn) != 0 && !c.t.published &&
+	    !create_undo(&c))
 		goto out_vol;
-	}
 	req_reply(r, 202, json_pack("{s:o}", "volume", c.reply));
 	c.reply = NULL;
 out_vol:

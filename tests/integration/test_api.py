@@ -341,6 +341,37 @@ class PublishFailureTest(StackTestCase):
     """A cast the broker does not confirm is never answered 202: the shim rolls the status
     transition and the reservation back and answers 503 (issue 2, os-extend)."""
 
+    def restore_exchange(self):
+        with self.amqp() as ch:
+            ch.exchange_declare(exchange=self.exchange, exchange_type="topic", durable=True)
+            for q in self.service_queues:
+                ch.queue_bind(queue=q, exchange=self.exchange, routing_key=q)
+
+    def test_create_taken_by_manager_despite_failed_publish_202(self):
+        """When the create's publish is not confirmed but the manager took the volume anyway
+        (no longer creating when the shim comes to undo it), the create stands: 202 with the
+        volume, no 503 that a client would retry into a second volume. A trigger plays the
+        manager that won the race."""
+        self.sql("CREATE FUNCTION it_taken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "IF NEW.display_name = 'taken-by-manager' THEN NEW.status := 'available'; "
+                 "END IF; RETURN NEW; END $$")
+        self.sql("CREATE TRIGGER it_taken BEFORE INSERT ON volumes FOR EACH ROW "
+                 "EXECUTE FUNCTION it_taken()")
+        try:
+            with self.amqp() as ch:
+                ch.exchange_delete(exchange=self.exchange)
+            st, _, doc = self.http("POST", "/v3/%s/volumes" % self.PROJECT,
+                                   body={"volume": {"size": 1, "name": "taken-by-manager"}})
+        finally:
+            self.sql("DROP TRIGGER it_taken ON volumes")
+            self.sql("DROP FUNCTION it_taken()")
+            self.restore_exchange()
+        self.assertEqual(st, 202, doc)
+        vid = doc["volume"]["id"]
+        self.assertEqual(doc["volume"]["status"], "available")
+        self.assertEqual(self.volume_row(vid)["deleted"], False)
+        self.assertEqual(self.usage("volumes"), (1, 0), "quota kept for the volume")
+
     def test_unconfirmed_publish_503_then_recovers(self):
         vid = self.insert_volume(size=1, file_gib=1)
         usages = self.gb_usages()
@@ -353,10 +384,7 @@ class PublishFailureTest(StackTestCase):
         self.assertEqual(self.live_reservations(), [])
 
         # the broker is back: the shim publishes again
-        with self.amqp() as ch:
-            ch.exchange_declare(exchange=self.exchange, exchange_type="topic", durable=True)
-            for q in self.service_queues:
-                ch.queue_bind(queue=q, exchange=self.exchange, routing_key=q)
+        self.restore_exchange()
         st, _, doc = self.extend(vid, 2)
         self.assertEqual(st, 202, doc)
         self.poll(lambda: self.volume_row(vid)["size"] == 2, msg="extended after recovery")
