@@ -33,7 +33,8 @@ struct db_conn {
 	char *url;
 	char *application_name;
 	char options[64];            /* "-c statement_timeout=N", or "" */
-	struct db_stmt stmts[DB_CACHE_MAX];  /* stmts[i] is prepared as "s<i+1>" */
+	/* stmts[i] is prepared as "s<i+1>"; a NULL sql is a name used up without an entry. */
+	struct db_stmt stmts[DB_CACHE_MAX];
 	int nstmts;
 	int16_t slots[DB_CACHE_SLOTS];       /* index + 1 into stmts, 0 = empty */
 	char error[512];
@@ -266,10 +267,15 @@ static int db_prepare(db_conn *db, const char *sql, uint32_t hash, size_t slot, 
 	if (!db_result_ok(res))
 		return db_fail(db, res, "prepare");
 	PQclear(res);
-	/* Out of memory leaves a server-side statement under a name that is never reused. */
+	/* Out of memory leaves a server-side statement that is never looked up: its entry stays
+	 * empty (no slot points at it) but its name is used up all the same, or the next prepare
+	 * would reuse "s<i+1>" and fail with 42P05 for the rest of the session. The statement
+	 * runs unprepared this time. */
 	db->stmts[i].sql = strdup(sql);
-	if (db->stmts[i].sql == NULL)
+	if (db->stmts[i].sql == NULL) {
+		db->nstmts++;
 		return DB_OK;
+	}
 	db->stmts[i].hash = hash;
 	db->slots[slot] = (int16_t)(i + 1);
 	db->nstmts++;

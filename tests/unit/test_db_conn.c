@@ -1,0 +1,89 @@
+/*
+ * test_db_conn.c - a db_conn against the test stack's PostgreSQL (VOLMGR_DB_URL, exported by
+ * scripts/run-tests.sh; the tests are skipped without it): the statement cache after an
+ * allocation failure.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/db.h"
+
+/* Set by the PQprepare wrapper: the next strdup fails, which is db.c's copy of the SQL text
+ * right after a successful prepare. */
+static int fail_next_strdup;
+static int fail_after_prepare;
+
+char *strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d;
+
+	if (fail_next_strdup) {
+		fail_next_strdup = 0;
+		return NULL;
+	}
+	d = malloc(n);
+	if (d != NULL)
+		memcpy(d, s, n);
+	return d;
+}
+
+PGresult *PQprepare(PGconn *conn, const char *name, const char *query, int nparams,
+		    const Oid *types)
+{
+	PGresult *(*real)(PGconn *, const char *, const char *, int, const Oid *);
+	PGresult *res;
+
+	*(void **)&real = dlsym(RTLD_NEXT, "PQprepare");
+	cr_assert(real != NULL);
+	res = real(conn, name, query, nparams, types);
+	if (fail_after_prepare) {
+		fail_after_prepare = 0;
+		fail_next_strdup = 1;
+	}
+	return res;
+}
+
+static db_conn *db;
+
+static void setup(void)
+{
+	const char *url = getenv("VOLMGR_DB_URL");
+
+	if (url == NULL || url[0] == '\0')
+		cr_skip_test("VOLMGR_DB_URL is not set (run through make test)");
+	db = db_open(url, "volmgr-unit-db-conn", 10000);
+	cr_assert(db != NULL, "cannot connect to %s", url);
+}
+
+static void teardown(void)
+{
+	db_close(db);
+	db = NULL;
+}
+
+TestSuite(db_conn, .init = setup, .fini = teardown, .timeout = 30.);
+
+static void expect_value(const char *sql, const char *want)
+{
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql, 0, NULL, &res);
+
+	cr_assert(eq(int, rc, DB_OK), "%s: %s (%s)", sql, db_last_error(db),
+		  db_last_sqlstate(db));
+	cr_expect(eq(str, PQgetvalue(res, 0, 0), (char *)want));
+	PQclear(res);
+}
+
+Test(db_conn, failed_cache_copy_does_not_reuse_the_statement_name)
+{
+	fail_after_prepare = 1;
+	expect_value("SELECT 'first'", "first");     /* prepared as s1, copy failed: unprepared */
+	cr_expect(eq(int, fail_next_strdup, 0), "db.c copied the text after the prepare");
+	expect_value("SELECT 'second'", "second");   /* must not be prepared as s1 again */
+	expect_value("SELECT 'first'", "first");
+	expect_value("SELECT 'second'", "second");
+}
