@@ -346,7 +346,14 @@ static int db_command(db_conn *db, const char *cmd)
 
 static int db_transaction_once(db_conn *db, db_txn_fn fn, void *arg)
 {
-	int rc = db_command(db, "BEGIN");
+	int rc;
+
+	/* The last error belongs to the transaction it happened in: a body that fails without a
+	 * database error (an allocation, a JSON encoding) must not be classified or reported by
+	 * an older statement's SQLSTATE. */
+	db->error[0] = '\0';
+	db->sqlstate[0] = '\0';
+	rc = db_command(db, "BEGIN");
 
 	if (rc != DB_OK)
 		return rc;

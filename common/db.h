@@ -58,7 +58,8 @@ enum db_status db_classify(const char *sqlstate, bool connection_bad);
 __attribute__((warn_unused_result))
 int db_exec(db_conn *db, const char *sql, int nparams, const char *const *params, PGresult **res);
 
-/* The message and SQLSTATE of the last failed call on db ("" when none). */
+/* The message and SQLSTATE of the last failed call on db ("" when none since the start of the
+ * current or last transaction: db_transaction clears them before each BEGIN). */
 const char *db_last_error(const db_conn *db);
 const char *db_last_sqlstate(const db_conn *db);
 

@@ -1,11 +1,12 @@
 /*
  * test_db_conn.c - a db_conn against the test stack's PostgreSQL (VOLMGR_DB_URL, exported by
  * scripts/run-tests.sh; the tests are skipped without it): the statement cache after an
- * allocation failure.
+ * allocation failure, and the last error's lifetime.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,4 +87,26 @@ Test(db_conn, failed_cache_copy_does_not_reuse_the_statement_name)
 	expect_value("SELECT 'second'", "second");   /* must not be prepared as s1 again */
 	expect_value("SELECT 'first'", "first");
 	expect_value("SELECT 'second'", "second");
+}
+
+static char sqlstate_in_body[8];
+
+/* A body that fails without a database error, as rec_notify's allocation failure does. */
+static int reject_without_db_error(db_conn *conn, void *arg)
+{
+	(void)arg;
+	snprintf(sqlstate_in_body, sizeof(sqlstate_in_body), "%s", db_last_sqlstate(conn));
+	return DB_REJECT;
+}
+
+Test(db_conn, a_transaction_starts_without_the_last_error)
+{
+	cr_assert(eq(int, db_exec(db, "SELECT 1 / 0", 0, NULL, NULL), DB_REJECT));
+	cr_assert(eq(str, (char *)db_last_sqlstate(db), "22012"));   /* division_by_zero */
+
+	strcpy(sqlstate_in_body, "unset");
+	cr_expect(eq(int, db_transaction(db, reject_without_db_error, NULL, 1), DB_REJECT));
+	cr_expect(eq(str, sqlstate_in_body, ""), "stale SQLSTATE seen by the body");
+	cr_expect(eq(str, (char *)db_last_sqlstate(db), ""), "stale SQLSTATE after the rollback");
+	cr_expect(eq(str, (char *)db_last_error(db), ""));
 }
