@@ -20,8 +20,8 @@
 #define CAST_ARENA_CAP (256 * 1024)
 #define CAST_NARGS 6
 
-/* The request context of the cast (pointers into r, ts or static strings). Cinder's
- * RequestContext.to_dict adds the role "admin" for an admin context. */
+/* The request context of the cast (pointers into r, ts or static strings). The role "admin"
+ * that Cinder's RequestContext.to_dict adds for an admin context is added by the encoder. */
 static void cast_context(const struct shim_request *r, const char *ts, struct proto_context *ctx)
 {
 	memset(ctx, 0, sizeof(*ctx));
@@ -37,9 +37,6 @@ static void cast_context(const struct shim_request *r, const char *ts, struct pr
 	ctx->is_admin_project = true;
 	for (int i = 0; i < r->auth.nroles && ctx->nroles < PROTO_MAX_ROLES; i++)
 		ctx->roles[ctx->nroles++] = r->auth.roles[i];
-	if (r->auth.is_admin && !auth_has_role(&r->auth, "admin") &&
-	    ctx->nroles < PROTO_MAX_ROLES)
-		ctx->roles[ctx->nroles++] = "admin";
 }
 
 static struct pv *reservations_array(struct pv_arena *a, const struct cast_args *args)

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/cfg.h"
 #include "common/db.h"
@@ -44,13 +43,6 @@ static const struct cfg_key *const tables[] = { cfg_common_keys, api_keys };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 static volatile sig_atomic_t signals;
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Reports at start-up whether the database answers; the pool connects lazily either way. */
 static void probe_database(void)
@@ -126,7 +118,7 @@ static void drain(void)
 	server_quiesce();
 	log_info("stopping: %d requests in flight", server_inflight());
 	while (server_inflight() > 0 && util_now_ms() < deadline)
-		sleep_ms(100);
+		util_sleep_ms(100, NULL);
 	if (server_inflight() > 0)
 		log_warning("stopping with %d requests still in flight", server_inflight());
 	server_stop();
@@ -148,7 +140,7 @@ int main(int argc, char **argv)
 	log_info("api-shim ready (auth %s, exchange %s, publish timeout %d s)",
 		 api_cfg.auth_strategy, cfg_common.control_exchange, api_cfg.publish_timeout);
 	while (signals == 0)
-		sleep_ms(1000);
+		util_sleep_ms(1000, &signals);
 	drain();
 stop:
 	publish_shutdown();

@@ -101,6 +101,9 @@ class IdempotencyTest(StackTestCase):
         self.assert_cast_shape(emsg, eprops, "extend_volume", "3.0")
         msg, body, props = self.captured(q, "extend_volume_completion")
         self.assert_cast_shape(msg, props, "extend_volume_completion", "3.19")
+        # an admin by [api] admin_users: the encoder adds the role "admin", once
+        self.assertEqual(msg["_context_is_admin"], True)
+        self.assertEqual(msg["_context_roles"].count("admin"), 1, msg["_context_roles"])
         self.assertEqual(msg["args"]["new_size"], 2)
         self.assertIs(msg["args"]["error"], False)
         self.assertEqual(sorted(msg["args"]["reservations"]),
