@@ -51,25 +51,12 @@ static const char *const metadata_key_chars =
  * never reached a backend). Returns DB_OK or a core/db status. */
 static int release_volume(db_conn *db, const struct vol_row *row)
 {
-	struct quota_delta q[4];
+	struct quota_delta q[QUOTA_VOLUME_DELTAS];
 	struct quota_over over;
-	int n = 2, rc;
+	int n, rc;
 
-	if (row->use_quota && strcmp(row->status, "error_managing") != 0) {
-		memset(q, 0, sizeof(q));
-		util_strlcpy(q[0].resource, QUOTA_RES_VOLUMES, sizeof(q[0].resource));
-		q[0].delta = -1;
-		util_strlcpy(q[1].resource, QUOTA_RES_GIGABYTES, sizeof(q[1].resource));
-		q[1].delta = -row->size;
-		if (row->volume_type_name[0] != '\0' &&
-		    quota_type_resource(QUOTA_RES_VOLUMES, row->volume_type_name, q[2].resource,
-					sizeof(q[2].resource)) == 0 &&
-		    quota_type_resource(QUOTA_RES_GIGABYTES, row->volume_type_name, q[3].resource,
-					sizeof(q[3].resource)) == 0) {
-			q[2].delta = -1;
-			q[3].delta = -row->size;
-			n = 4;
-		}
+	if (quota_volume_releases(row->use_quota, row->status)) {
+		n = quota_volume_deltas(row->volume_type_name, -1, -row->size, q);
 		rc = quota_reserve_and_commit(db, &shim_quota_defaults, row->project_id, q, n,
 					      &over);
 		if (rc != DB_OK)
@@ -339,9 +326,9 @@ static int pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
 static int create_quota(db_conn *db, struct create_req *c, const struct vol_type *type)
 {
 	struct shim_request *r = c->t.r;
-	struct quota_delta d[4];
+	struct quota_delta d[QUOTA_VOLUME_DELTAS];
 	struct quota_over over;
-	int n = 2, rc;
+	int n, rc;
 	long limit;
 
 	rc = quota_get_limit(db, &shim_quota_defaults, r->auth.project_id,
@@ -353,19 +340,7 @@ static int create_quota(db_conn *db, struct create_req *c, const struct vol_type
 			    "maximum allowed limit %ldG.", c->size, limit);
 		return TXN_FAULT;
 	}
-	memset(d, 0, sizeof(d));
-	util_strlcpy(d[0].resource, QUOTA_RES_VOLUMES, sizeof(d[0].resource));
-	d[0].delta = 1;
-	util_strlcpy(d[1].resource, QUOTA_RES_GIGABYTES, sizeof(d[1].resource));
-	d[1].delta = c->size;
-	if (quota_type_resource(QUOTA_RES_VOLUMES, type->name, d[2].resource,
-				sizeof(d[2].resource)) == 0 &&
-	    quota_type_resource(QUOTA_RES_GIGABYTES, type->name, d[3].resource,
-				sizeof(d[3].resource)) == 0) {
-		d[2].delta = 1;
-		d[3].delta = c->size;
-		n = 4;
-	}
+	n = quota_volume_deltas(type->name, 1, c->size, d);
 	memset(&over, 0, sizeof(over));
 	rc = quota_reserve_and_commit(db, &shim_quota_defaults, r->auth.project_id, d, n, &over);
 	if (rc == QUOTA_OVER || rc == QUOTA_OVERFLOW) {

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/names.h"
 
 #define Q_NOW "(now() AT TIME ZONE 'utc')"
 /* Statements are prepared with inferred parameter types: a parameter that appears where no
@@ -55,6 +56,36 @@ int quota_type_resource(const char *base, const char *type_name, char *out, size
 	int len = snprintf(out, outlen, "%s_%s", base, type_name);
 
 	return len < 0 || (size_t)len >= outlen ? -1 : 0;
+}
+
+int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
+			struct quota_delta out[QUOTA_VOLUME_DELTAS])
+{
+	static const char *const base[] = { QUOTA_RES_VOLUMES, QUOTA_RES_GIGABYTES };
+	int delta[] = { volumes_delta, gigabytes_delta };
+	int n = 2;
+
+	memset(out, 0, QUOTA_VOLUME_DELTAS * sizeof(*out));
+	for (int i = 0; i < 2; i++) {
+		util_strlcpy(out[i].resource, base[i], sizeof(out[i].resource));
+		out[i].delta = delta[i];
+	}
+	if (type_name != NULL && type_name[0] != '\0' &&
+	    quota_type_resource(base[0], type_name, out[2].resource,
+				sizeof(out[2].resource)) == 0 &&
+	    quota_type_resource(base[1], type_name, out[3].resource,
+				sizeof(out[3].resource)) == 0) {
+		out[2].delta = delta[0];
+		out[3].delta = delta[1];
+		n = 4;
+	}
+	return n;
+}
+
+bool quota_volume_releases(bool use_quota, const char *status)
+{
+	return use_quota && strcmp(status, "error_managing") != 0 &&
+	       strcmp(status, "error_managing_deleting") != 0;
 }
 
 /* ---- helpers ---- */

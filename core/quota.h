@@ -60,6 +60,25 @@ void quota_apply_rollback(long delta, long *reserved);
  * Returns 0, or -1 if it does not fit. */
 int quota_type_resource(const char *base, const char *type_name, char *out, size_t outlen);
 
+/* Room for quota_volume_deltas. */
+#define QUOTA_VOLUME_DELTAS 4
+
+/*
+ * The deltas of a volume's quota change (Cinder's reserve_opts plus add_volume_type_opts):
+ * volumes and gigabytes, then volumes_<type> and gigabytes_<type> when type_name is non-empty
+ * and both names fit. Returns how many it filled in out (2 or 4).
+ */
+int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
+			struct quota_delta out[QUOTA_VOLUME_DELTAS]);
+
+/*
+ * Cinder's rule for whether deleting a volume gives quota back: not when use_quota is false
+ * (a temporary or migration volume, never counted) nor for a volume whose manage failed
+ * (error_managing, or error_managing_deleting once its delete started), whose quota was
+ * never committed.
+ */
+bool quota_volume_releases(bool use_quota, const char *status);
+
 /* ---- database (inside the caller's transaction) ---- */
 
 /*

@@ -45,29 +45,10 @@ int h_create_volume(db_conn *db, struct job *job)
 	return rc;
 }
 
-/* The negative quota deltas of a deleted volume: volumes -1, gigabytes -size, and the same
- * for the per-type resources when the type still exists. */
-static int lc_delete_deltas(const struct vol_row *v, struct quota_delta *d)
-{
-	static const char *const base[] = { QUOTA_RES_VOLUMES, QUOTA_RES_GIGABYTES };
-	int n = 0;
-
-	for (int i = 0; i < 2; i++) {
-		int delta = i == 0 ? -1 : -v->size;
-		snprintf(d[n].resource, sizeof(d[n].resource), "%s", base[i]);
-		d[n++].delta = delta;
-		if (v->volume_type_name[0] != '\0' &&
-		    quota_type_resource(base[i], v->volume_type_name, d[n].resource,
-					sizeof(d[n].resource)) == 0)
-			d[n++].delta = delta;
-	}
-	return n;
-}
-
 int h_delete_volume(db_conn *db, struct job *job)
 {
 	const struct proto_args_delete_volume *a = &job->args.delete_volume;
-	struct quota_delta deltas[4];
+	struct quota_delta deltas[QUOTA_VOLUME_DELTAS];
 	struct quota_defaults qd;
 	struct quota_over over;
 	char err[LC_ERR_MAX];
@@ -82,10 +63,12 @@ int h_delete_volume(db_conn *db, struct job *job)
 		job_outcome(job, "driver_error");
 		return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
 	}
-	if (v.use_quota) {
+	/* The deltas of a volume whose type is gone (no name) are the base resources only. */
+	if (quota_volume_releases(v.use_quota, v.status)) {
 		settings_quota_defaults(&cfg_common, &qd);
 		rc = quota_reserve_and_commit(db, &qd, v.project_id, deltas,
-					      lc_delete_deltas(&v, deltas), &over);
+					      quota_volume_deltas(v.volume_type_name, -1, -v.size,
+								  deltas), &over);
 		if (rc > 0) {
 			/* Negative deltas are never over a limit; anything else is a bug. */
 			snprintf(job->reason, sizeof(job->reason),

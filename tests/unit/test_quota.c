@@ -200,3 +200,37 @@ Test(quota, type_resource_too_long_fails)
 	cr_assert_eq(quota_type_resource("gigabytes", "abcdef", out, sizeof(out)), -1);
 	cr_assert_eq(quota_type_resource("gigabytes", "__DEFAULT__", out, sizeof(out)), -1);
 }
+
+/* ---- a volume's deltas and when they are given back ---- */
+
+Test(quota, volume_deltas_with_and_without_type)
+{
+	struct quota_delta d[QUOTA_VOLUME_DELTAS];
+
+	cr_assert_eq(quota_volume_deltas("__DEFAULT__", 1, 5, d), 4);
+	cr_assert_str_eq(d[0].resource, "volumes");
+	cr_assert_eq(d[0].delta, 1);
+	cr_assert_str_eq(d[1].resource, "gigabytes");
+	cr_assert_eq(d[1].delta, 5);
+	cr_assert_str_eq(d[2].resource, "volumes___DEFAULT__");
+	cr_assert_eq(d[2].delta, 1);
+	cr_assert_str_eq(d[3].resource, "gigabytes___DEFAULT__");
+	cr_assert_eq(d[3].delta, 5);
+
+	/* A type that is gone (no name): the base resources only. */
+	cr_assert_eq(quota_volume_deltas("", -1, -3, d), 2);
+	cr_assert_str_eq(d[0].resource, "volumes");
+	cr_assert_eq(d[0].delta, -1);
+	cr_assert_str_eq(d[1].resource, "gigabytes");
+	cr_assert_eq(d[1].delta, -3);
+	cr_assert_eq(quota_volume_deltas(NULL, -1, -3, d), 2);
+}
+
+Test(quota, volume_releases_follows_cinder)
+{
+	cr_assert(quota_volume_releases(true, "deleting"));
+	cr_assert(quota_volume_releases(true, "error"));
+	cr_assert(!quota_volume_releases(false, "deleting"));
+	cr_assert(!quota_volume_releases(true, "error_managing"));
+	cr_assert(!quota_volume_releases(true, "error_managing_deleting"));
+}
