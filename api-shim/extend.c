@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "core/pending_extend.h"
 #include "core/quota.h"
 #include "core/volume.h"
 #include "proto/names.h"
@@ -179,25 +180,28 @@ static int completion_error(struct shim_request *r, const json_t *params, bool *
 
 /*
  * The pending extend's admin metadata: extend_new_size (an integer) and extend_reservations
- * (a JSON list of reservation uuids), checked in Cinder's order. *list is the parsed list
- * (caller json_decref()s). Returns DB_OK, TXN_FAULT with a 400 set, or a negative status.
+ * (a JSON list of reservation uuids, into uuids[0..*n)), checked in Cinder's order. Returns
+ * DB_OK, TXN_FAULT with a 400 set, or a negative status.
  */
-static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size, json_t **list)
+static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size,
+			       char uuids[][37], int *n)
 {
 	const struct vol_row *row = &a->vol->row;
 	char size_text[VOL_TEXT], resv_text[VOL_TEXT];
-	json_error_t jerr;
-	int rc;
+	int parsed = PENDING_EXTEND_NOT_JSON, rc;
 
-	*list = NULL;
+	*n = 0;
 	rc = vol_admin_md_get(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE, size_text, sizeof(size_text));
 	if (rc == DB_OK)
 		rc = vol_admin_md_get(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS, resv_text,
 				      sizeof(resv_text));
 	if (rc != DB_OK && rc != VOL_NOT_FOUND)
 		return txn_fail(&a->t, rc, NULL);
+	if (rc == DB_OK)
+		parsed = pending_extend_parse_reservations(resv_text, uuids, PROTO_MAX_RESERVATIONS,
+							   n);
 	if (rc == VOL_NOT_FOUND || util_parse_long(size_text, 1, INT_MAX, new_size) != 0 ||
-	    (*list = json_loads(resv_text, JSON_DECODE_ANY, &jerr)) == NULL) {
+	    parsed == PENDING_EXTEND_NOT_JSON) {
 		fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
 		return TXN_FAULT;
 	}
@@ -207,21 +211,15 @@ static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size
 			    *new_size);
 		return TXN_FAULT;
 	}
-	if (!json_is_array(*list)) {
+	if (parsed == PENDING_EXTEND_NOT_LIST) {
 		fault_reply(a->t.r, 400, "Invalid volume: The stored quota reservations for extending "
 			    "the volume must be in a list format.");
 		return TXN_FAULT;
 	}
-	/* Cinder does not look at the elements; the cast needs them as strings. */
-	if (json_array_size(*list) > PROTO_MAX_RESERVATIONS) {
+	/* Cinder does not look at the elements; the cast needs them as uuid strings. */
+	if (parsed != PENDING_EXTEND_OK) {
 		fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
 		return TXN_FAULT;
-	}
-	for (size_t i = 0; i < json_array_size(*list); i++) {
-		if (!json_is_string(json_array_get(*list, i))) {
-			fault_reply(a->t.r, 400, MSG_MD_MALFORMED);
-			return TXN_FAULT;
-		}
 	}
 	return DB_OK;
 }
@@ -237,11 +235,11 @@ int completion_body(db_conn *db, struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
 	const char *resv[PROTO_MAX_RESERVATIONS];
+	char uuids[PROTO_MAX_RESERVATIONS][37];
 	struct cast_args args;
-	json_t *list = NULL;
 	long new_size;
 	bool error;
-	int rc;
+	int n, rc;
 
 	if (completion_error(a->t.r, a->params, &error) != 0)
 		return TXN_FAULT;
@@ -249,27 +247,20 @@ int completion_body(db_conn *db, struct action_ctx *a)
 		fault_reply(a->t.r, 400, "Invalid volume: Volume is not being extended.");
 		return TXN_FAULT;
 	}
-	rc = completion_metadata(db, a, &new_size, &list);
+	rc = completion_metadata(db, a, &new_size, uuids, &n);
 	if (rc != DB_OK)
-		goto out;
-	rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE);
-	if (rc == DB_OK)
-		rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS);
-	if (rc != DB_OK) {
-		rc = txn_fail(&a->t, rc, NULL);
-		goto out;
-	}
+		return rc;
+	rc = pending_extend_clear_keys(db, row->id);
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
 	memset(&args, 0, sizeof(args));
-	for (size_t i = 0; i < json_array_size(list); i++)
-		resv[i] = json_string_value(json_array_get(list, i));
+	for (int i = 0; i < n; i++)
+		resv[i] = uuids[i];
 	args.new_size = (int)new_size;
 	args.reservations = resv;
-	args.nreservations = (int)json_array_size(list);
+	args.nreservations = n;
 	args.error = error;
 	log_info("completing the extend of volume %s to %ldG (error=%s)", row->id, new_size,
 		 error ? "true" : "false");
-	rc = cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME_COMPLETION, row->id, &args);
-out:
-	json_decref(list);
-	return rc;
+	return cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME_COMPLETION, row->id, &args);
 }

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "core/pending_extend.h"
 #include "core/quota.h"
 #include "core/volume.h"
 #include "proto/names.h"
@@ -162,32 +163,19 @@ const char *reset_policy(const struct action_ctx *a)
 	return POLICY_RESET_STATUS;
 }
 
-/* Reservation uuids of a JSON list text; unusable text gives none (logged). */
+/* Reservation uuids of a JSON list text; what cannot be read is not rolled back (logged). */
 static int parse_reservations(const char *text, char out[][37], int max)
 {
-	json_error_t jerr;
-	json_t *list = json_loads(text, JSON_DECODE_ANY, &jerr);
-	int n = 0;
+	int n;
 
-	if (!json_is_array(list)) {
-		log_warning("pending extend: reservations '%s' are not a JSON list; none rolled back",
-			    text);
-	} else {
-		for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
-			const char *s = json_string_value(json_array_get(list, i));
-
-			if (s != NULL && util_strlcpy(out[n], s, 37) < 37)
-				n++;
-		}
-	}
-	json_decref(list);
+	if (pending_extend_parse_reservations(text, out, max, &n) != PENDING_EXTEND_OK)
+		log_warning("pending extend: reservations '%s' are not a JSON list of uuids; %d "
+			    "rolled back", text, n);
 	return n;
 }
 
 static const char sql_pending_get[] =
 	"SELECT reservations FROM volmgr_pending_extends WHERE volume_id = $1";
-static const char sql_pending_delete[] =
-	"DELETE FROM volmgr_pending_extends WHERE volume_id = $1";
 
 /* Rolls back the pending extend's reservations (from the admin metadata and from volmgr's
  * pending-extend row: rolling a reservation back twice is harmless) and removes both. */
@@ -218,16 +206,12 @@ static int release_pending_extend(db_conn *db, struct action_ctx *a)
 		if (rc != DB_OK)
 			return rc;
 	}
-	rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_NEW_SIZE);
-	if (rc == DB_OK)
-		rc = vol_admin_md_delete(db, row->id, ADMIN_MD_EXTEND_RESERVATIONS);
+	rc = pending_extend_clear(db, row->id);
 	if (rc != DB_OK)
 		return txn_fail(&a->t, rc, NULL);
-	rc = db_exec(db, sql_pending_delete, 1, params, NULL);
-	if (rc == DB_OK)
-		log_info("reset of volume %s released its pending extend (%d reservations rolled "
+	log_info("reset of volume %s released its pending extend (%d reservations rolled "
 			 "back)", row->id, n);
-	return rc;
+	return DB_OK;
 }
 
 /* Cinder's _clean_volume_attachment for attach_status "detached": the attachments are

@@ -20,6 +20,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/pending_extend.h"
 #include "core/quota.h"
 #include "core/usermsg.h"
 #include "manager/handlers.h"
@@ -66,38 +67,23 @@ int ext_complete(db_conn *db, const struct vol_row *v, int new_size,
 				 v->id, v->size, new_size, status);
 	}
 	if (rc == DB_OK)
-		rc = rec_pending_delete(db, v->id);
-	if (rc == DB_OK)
-		rc = vol_admin_md_delete(db, v->id, ADMIN_MD_EXTEND_NEW_SIZE);
-	if (rc == DB_OK)
-		rc = vol_admin_md_delete(db, v->id, ADMIN_MD_EXTEND_RESERVATIONS);
+		rc = pending_extend_clear(db, v->id);
 	return rc;
 }
 
-/* Parses a stored extend_reservations value (a JSON list of uuids) into out. A malformed
- * value yields no reservations: they then expire on their own (reservation_expire). */
+/* Parses a stored extend_reservations value into out. Reservations that cannot be read are
+ * left alone: they expire on their own (reservation_expire). */
 static int ext_parse_reservations(const char *volume_id, const char *text,
 				  char out[][37], const char **ptrs)
 {
-	json_error_t jerr;
-	json_t *list = json_loads(text, 0, &jerr);
-	size_t i;
-	json_t *item;
-	int n = 0;
+	int n;
 
-	if (!json_is_array(list))
-		log_warning("volume %s: extend_reservations '%s' is not a JSON list", volume_id, text);
-	json_array_foreach(list, i, item) {
-		const char *s = json_string_value(item);
-		if (s == NULL || strlen(s) > 36 || n == PROTO_MAX_RESERVATIONS) {
-			log_warning("volume %s: ignoring a malformed extend reservation", volume_id);
-			continue;
-		}
-		memcpy(out[n], s, strlen(s) + 1);
-		ptrs[n] = out[n];
-		n++;
-	}
-	json_decref(list);
+	if (pending_extend_parse_reservations(text, out, PROTO_MAX_RESERVATIONS, &n) !=
+	    PENDING_EXTEND_OK)
+		log_warning("volume %s: extend_reservations '%s' is not a JSON list of uuids; "
+			    "using the %d readable ones", volume_id, text, n);
+	for (int i = 0; i < n; i++)
+		ptrs[i] = out[i];
 	return n;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "core/pending_extend.h"
 #include "core/quota.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
@@ -37,7 +38,7 @@ static int pending_one_txn(db_conn *db, void *arg)
 	p->postponed = false;
 	int rc = vol_get(db, p->volume_id, true, &v);
 	if (rc == VOL_NOT_FOUND)
-		return rec_pending_delete(db, p->volume_id);
+		return pending_extend_clear(db, p->volume_id);
 	if (rc != DB_OK)
 		return rc;
 	rc = db_exec(db, "SELECT 1 FROM volmgr_pending_extends WHERE volume_id = $1 AND "
@@ -56,7 +57,7 @@ static int pending_one_txn(db_conn *db, void *arg)
 		p->rolled_back = true;
 		return DB_OK;   /* the completion removed the pending row */
 	case EXT_NOT_EXTENDING:
-		return rec_pending_delete(db, p->volume_id);
+		return pending_extend_clear(db, p->volume_id);
 	case EXT_NOT_OURS:
 		/* An admin's completion is on its way and will clean up, or it was lost. Either
 		 * way the row must leave the head of the sweep's ORDER BY deadline, or a batch of

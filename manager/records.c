@@ -178,10 +178,3 @@ int rec_pending_postpone(db_conn *db, const char *volume_id, int timeout_s)
 			"make_interval(secs => $2::integer) WHERE volume_id = $1",
 			2, params, NULL);
 }
-
-int rec_pending_delete(db_conn *db, const char *volume_id)
-{
-	const char *params[] = { volume_id };
-	return rec_exec(db, "DELETE FROM volmgr_pending_extends WHERE volume_id = $1",
-			1, params, NULL);
-}

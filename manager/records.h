@@ -44,8 +44,4 @@ int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
 __attribute__((warn_unused_result))
 int rec_pending_postpone(db_conn *db, const char *volume_id, int timeout_s);
 
-/* Forgets the pending extend of volume_id (DB_OK when there is none). */
-__attribute__((warn_unused_result))
-int rec_pending_delete(db_conn *db, const char *volume_id);
-
 #endif
