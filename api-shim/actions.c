@@ -11,10 +11,24 @@
 #include "api-shim/handlers.h"
 #include "api-shim/policy.h"
 
+/* attach_policy reads the policy of the legacy attach actions from the name. */
 static const struct action_def actions[] = {
-	{ "os-extend", extend_schema, extend_policy, extend_body },
-	{ "os-extend_volume_completion", completion_schema, completion_policy, completion_body },
-	{ "os-reset_status", reset_schema, reset_policy, reset_body },
+	{ "os-extend", extend_schema, extend_policy, extend_body, NULL },
+	{ "os-extend_volume_completion", completion_schema, completion_policy, completion_body,
+	  NULL },
+	{ "os-reset_status", reset_schema, reset_policy, reset_body, NULL },
+	{ "os-reserve", noparams_schema, attach_policy, reserve_body, NULL },
+	{ "os-unreserve", noparams_schema, attach_policy, unreserve_body, NULL },
+	{ "os-initialize_connection", initialize_schema, attach_policy, initialize_body,
+	  initialize_after },
+	{ "os-attach", attach_schema, attach_policy, attach_body, attach_after },
+	{ "os-begin_detaching", noparams_schema, attach_policy, begin_detaching_body, NULL },
+	{ "os-roll_detaching", noparams_schema, attach_policy, roll_detaching_body, NULL },
+	{ "os-terminate_connection", terminate_schema, attach_policy, guard_body,
+	  terminate_after },
+	{ "os-detach", detach_schema, attach_policy, guard_body, detach_after },
+	{ "os-force_detach", force_detach_schema, attach_policy, guard_body, force_detach_after },
+	{ "os-update_readonly_flag", readonly_schema, attach_policy, readonly_body, NULL },
 };
 
 static const struct action_def *action_find(const char *name)
@@ -81,8 +95,12 @@ void actions_dispatch(struct shim_request *r)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		goto out;
 	}
-	if (txn_run(&a.t, action_txn) == 0)
-		req_reply(r, 202, NULL);
+	if (txn_run(&a.t, action_txn) == 0) {
+		if (a.def->after != NULL)
+			a.def->after(&a);
+		else
+			req_reply(r, 202, NULL);
+	}
 	free(a.vol);
 out:
 	json_decref(body);

@@ -17,6 +17,13 @@
 
 struct action_def;
 
+/* The attachment a detaching action would end, for the 409 guard (attach.c); server is ""
+ * when there is nothing to ask the compute service. */
+struct action_guard {
+	char server[37];
+	char attachment_id[37];
+};
+
 /* What an action's body receives. */
 struct action_ctx {
 	struct txn_ctx t;             /* first: the transaction's argument */
@@ -25,6 +32,7 @@ struct action_ctx {
 	json_t *params;               /* body[name], schema-checked */
 	struct vol_full *vol;         /* the locked volume, loaded in this attempt */
 	const struct action_def *def;
+	struct action_guard guard;    /* set by the bodies of the detaching actions */
 };
 
 /* Schema check of params (the value under the action name). 0, or -1 with a 400 set. */
@@ -40,11 +48,19 @@ typedef const char *(*action_policy_fn)(const struct action_ctx *a);
  * a fault set, or a negative db status. */
 typedef int (*action_body_fn)(db_conn *db, struct action_ctx *a);
 
+/*
+ * The part of an action that runs after its transaction committed, outside any transaction:
+ * the RPC calls, which wait for the manager, and the compute API check. It sets the reply.
+ * NULL means a bare 202.
+ */
+typedef void (*action_after_fn)(struct action_ctx *a);
+
 struct action_def {
 	const char *name;
 	action_schema_fn schema;
 	action_policy_fn policy;
 	action_body_fn body;
+	action_after_fn after;
 };
 
 /* extend.c */
@@ -59,5 +75,28 @@ int completion_body(db_conn *db, struct action_ctx *a);
 int reset_schema(struct shim_request *r, const char *name, const json_t *params);
 const char *reset_policy(const struct action_ctx *a);
 int reset_body(db_conn *db, struct action_ctx *a);
+
+/* attach.c: the legacy attach and detach actions. */
+int noparams_schema(struct shim_request *r, const char *name, const json_t *params);
+const char *attach_policy(const struct action_ctx *a);
+int reserve_body(db_conn *db, struct action_ctx *a);
+int unreserve_body(db_conn *db, struct action_ctx *a);
+int begin_detaching_body(db_conn *db, struct action_ctx *a);
+int roll_detaching_body(db_conn *db, struct action_ctx *a);
+int readonly_schema(struct shim_request *r, const char *name, const json_t *params);
+int readonly_body(db_conn *db, struct action_ctx *a);
+int initialize_schema(struct shim_request *r, const char *name, const json_t *params);
+int initialize_body(db_conn *db, struct action_ctx *a);
+void initialize_after(struct action_ctx *a);
+int attach_schema(struct shim_request *r, const char *name, const json_t *params);
+int attach_body(db_conn *db, struct action_ctx *a);
+void attach_after(struct action_ctx *a);
+int terminate_schema(struct shim_request *r, const char *name, const json_t *params);
+int detach_schema(struct shim_request *r, const char *name, const json_t *params);
+int force_detach_schema(struct shim_request *r, const char *name, const json_t *params);
+int guard_body(db_conn *db, struct action_ctx *a);
+void terminate_after(struct action_ctx *a);
+void detach_after(struct action_ctx *a);
+void force_detach_after(struct action_ctx *a);
 
 #endif

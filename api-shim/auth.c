@@ -269,3 +269,22 @@ int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *o
 	out->is_admin = auth_has_role(out, "admin") || is_admin_user(out->user_id);
 	return AUTH_OK;
 }
+
+static bool has_listed_role(void *arg, const char *item, size_t len)
+{
+	const struct auth_ctx *ctx = arg;
+
+	for (int i = 0; i < ctx->nroles; i++)
+		if (strlen(ctx->roles[i]) == len && memcmp(ctx->roles[i], item, len) == 0)
+			return true;
+	return false;
+}
+
+bool auth_service_token(const char *token, const char *roles_header, const char *service_roles)
+{
+	struct auth_ctx svc;
+
+	if (token == NULL || auth_resolve(token, roles_header, &svc) != AUTH_OK)
+		return false;
+	return split_list(service_roles, has_listed_role, &svc) > 0;
+}

@@ -31,6 +31,10 @@ struct auth_ctx {
 	char roles[AUTH_MAX_ROLES][AUTH_ROLE_MAX];
 	int nroles;
 	bool is_admin;
+	/* The request also carried a valid service token whose roles hold a service role
+	 * (auth_service_token): it comes from another OpenStack service, e.g. the compute
+	 * service, as Cinder's is_service_request tells. */
+	bool is_service;
 };
 
 enum auth_status {
@@ -57,6 +61,14 @@ void auth_shutdown(void);
  */
 __attribute__((warn_unused_result))
 int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *out);
+
+/*
+ * Cinder's is_service_request for a service token (X-Service-Token, may be NULL) and, for
+ * noauth, its roles header (X-Service-Roles): true when the token resolves as auth_resolve
+ * resolves a user token and its roles hold one of service_roles (comma-separated, as
+ * Cinder's [keystone_authtoken] service_token_roles).
+ */
+bool auth_service_token(const char *token, const char *roles_header, const char *service_roles);
 
 /* True if ctx holds role (exact match). */
 bool auth_has_role(const struct auth_ctx *ctx, const char *role);

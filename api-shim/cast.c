@@ -1,5 +1,5 @@
 /*
- * cast.c - volume RPC casts from the API side (see cast.h).
+ * cast.c - volume RPC casts and calls from the API side (see cast.h).
  */
 #include "api-shim/cast.h"
 
@@ -12,13 +12,18 @@
 #include "common/util.h"
 #include "core/volume.h"
 #include "proto/codec.h"
+#include "proto/json.h"
 #include "proto/topology.h"
 #include "api-shim/fault.h"
 #include "api-shim/publish.h"
+#include "api-shim/replies.h"
+#include "api-shim/shim.h"
 
 /* Room for one cast: a Volume primitive and a few arguments stay far below this. */
 #define CAST_ARENA_CAP (256 * 1024)
-#define CAST_NARGS 6
+#define CAST_NARGS 8
+/* A reply's arena: results are connection descriptions, far below this. */
+#define CALL_ARENA_CAP (2 * 1024 * 1024)
 
 /* The request context of the cast (pointers into r, ts or static strings). The role "admin"
  * that Cinder's RequestContext.to_dict adds for an admin context is added by the encoder. */
@@ -48,6 +53,12 @@ static struct pv *reservations_array(struct pv_arena *a, const struct cast_args 
 	return arr;
 }
 
+/* The connector as a value (null when absent). */
+static struct pv *connector_value(struct pv_arena *a, const json_t *connector)
+{
+	return connector != NULL ? proto_pv_from_json(a, connector) : pv_new_null(a);
+}
+
 /* Puts the arguments besides "volume". Failures show in a->failed. */
 static void put_args(struct pv_arena *a, struct pv *map, enum proto_method_id method,
 		     const struct cast_args *args)
@@ -73,16 +84,38 @@ static void put_args(struct pv_arena *a, struct pv *map, enum proto_method_id me
 		pv_map_put(a, map, "reservations", reservations_array(a, args));
 		pv_map_put_bool(a, map, "error", args->error);
 		break;
+	case PROTO_M_INITIALIZE_CONNECTION:
+		pv_map_put(a, map, "connector", connector_value(a, args->connector));
+		break;
+	case PROTO_M_TERMINATE_CONNECTION:
+		pv_map_put(a, map, "connector", connector_value(a, args->connector));
+		pv_map_put_bool(a, map, "force", args->force);
+		break;
+	case PROTO_M_ATTACH_VOLUME:
+		pv_map_put_str(a, map, "instance_uuid", args->instance_uuid);
+		pv_map_put_str(a, map, "host_name", args->host_name);
+		pv_map_put_str(a, map, "mountpoint", args->mountpoint);
+		pv_map_put_str(a, map, "mode", args->mode);
+		break;
+	case PROTO_M_DETACH_VOLUME:
+		pv_map_put_str(a, map, "attachment_id", args->attachment_id);
+		break;
 	case PROTO_M_COUNT:
 		a->failed = true;
 		break;
 	}
 }
 
+/* What makes a message a call: NULL for a cast. */
+struct call_envelope {
+	const char *msg_id;
+	int timeout_s;
+};
+
 /* Builds and encodes the message; *body is malloc'd. Returns 0 or -1. */
 static int build(const struct shim_request *r, const struct proto_method *pm,
-		 const struct vol_row *row, const struct cast_args *args, struct proto_msg *m,
-		 char **body, size_t *len)
+		 const struct vol_row *row, const struct cast_args *args,
+		 const struct call_envelope *call, struct proto_msg *m, char **body, size_t *len)
 {
 	struct proto_volume_fields f;
 	struct proto_context ctx;
@@ -92,12 +125,72 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 	cast_context(r, ts, &ctx);
 	if (proto_msg_prepare_cast(m, pm->name, pm->send_version, &ctx, CAST_NARGS) != 0)
 		return -1;
-	vol_to_proto_fields(row, &f);
-	pv_map_put(&m->arena, m->args, "volume", proto_build_volume(&m->arena, &f));
+	if (call != NULL) {
+		m->is_call = true;
+		m->msg_id = pv_arena_strndup(&m->arena, call->msg_id, strlen(call->msg_id));
+		m->reply_q = pv_arena_strndup(&m->arena, replies_queue(),
+					      strlen(replies_queue()));
+		m->timeout = call->timeout_s;
+	}
+	/* Cinder's calls of the legacy attach flow name the volume by id as well, and
+	 * terminate_connection by id only (cinder-behaviour.md §5.2). */
+	if (pm->id == PROTO_M_TERMINATE_CONNECTION || pm->id == PROTO_M_ATTACH_VOLUME ||
+	    pm->id == PROTO_M_DETACH_VOLUME)
+		pv_map_put_str(&m->arena, m->args, "volume_id", row->id);
+	if (pm->id != PROTO_M_TERMINATE_CONNECTION) {
+		vol_to_proto_fields(row, &f);
+		pv_map_put(&m->arena, m->args, "volume", proto_build_volume(&m->arena, &f));
+	}
 	put_args(&m->arena, m->args, pm->id, args);
 	if (m->arena.failed)
 		return -1;
 	return proto_msgpack_encode(m, body, len) == PROTO_OK ? 0 : -1;
+}
+
+/*
+ * Builds the message of method for row and publishes it to the volume's backend, waiting for
+ * the confirm. Returns 0, or -1 with the reason in err (for a 503).
+ */
+static int send_message(const struct shim_request *r, const struct proto_method *pm,
+			const struct vol_row *row, const struct cast_args *args,
+			const struct call_envelope *call, char *err, size_t errlen)
+{
+	char rk[PROTO_NAME_MAX], expiration[16];
+	struct proto_msg m;
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (row->host[0] == '\0' ||
+	    proto_routing_key_for_volume_host(row->host, rk, sizeof(rk)) != 0) {
+		snprintf(err, errlen, "volume %s has no backend host", row->id);
+		return -1;
+	}
+	proto_msg_init(&m, CAST_ARENA_CAP);
+	rc = build(r, pm, row, args, call, &m, &body, &len);
+	if (rc == 0) {
+		struct mq_props props = {
+			.content_type = PROTO_CONTENT_TYPE_MSGPACK,
+			.message_id = m.unique_id,
+			.persistent = true,
+		};
+
+		if (call != NULL) {
+			snprintf(expiration, sizeof(expiration), "%d", call->timeout_s * 1000);
+			props.expiration = expiration;
+		}
+		rc = publish_message(rk, body, len, &props, err, errlen);
+		if (rc == 0)
+			log_info("%s %s (%s) for volume %s to %s, _unique_id %s",
+				 call != NULL ? "call" : "cast", pm->name, pm->send_version, row->id,
+				 rk, m.unique_id);
+	} else {
+		snprintf(err, errlen, "the %s message could not be built", pm->name);
+		log_error("%s", err);
+	}
+	free(body);
+	proto_msg_destroy(&m);
+	return rc;
 }
 
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
@@ -105,10 +198,7 @@ int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 {
 	const struct proto_method *pm = proto_method_get(method);
 	struct vol_row *row = malloc(sizeof(*row));
-	char rk[PROTO_NAME_MAX], err[512];
-	struct proto_msg m;
-	char *body = NULL;
-	size_t len = 0;
+	char err[512];
 	int rc;
 
 	if (row == NULL || pm == NULL) {
@@ -120,38 +210,87 @@ int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		free(row);
 		return txn_fail(t, rc, volume_id);
 	}
-	if (row->host[0] == '\0' ||
-	    proto_routing_key_for_volume_host(row->host, rk, sizeof(rk)) != 0) {
-		snprintf(err, sizeof(err), "volume %s has no backend host", volume_id);
-		fault_unavailable(t->r, err);
-		free(row);
-		return TXN_FAULT;
-	}
-	proto_msg_init(&m, CAST_ARENA_CAP);
-	rc = build(t->r, pm, row, args, &m, &body, &len);
-	if (rc == 0) {
-		struct mq_props props = {
-			.content_type = PROTO_CONTENT_TYPE_MSGPACK,
-			.message_id = m.unique_id,
-			.persistent = true,
-		};
-
-		rc = publish_message(rk, body, len, &props, err, sizeof(err));
-		if (rc == 0) {
-			t->published = true;
-			log_info("cast %s (%s) for volume %s to %s, _unique_id %s", pm->name,
-				 pm->send_version, volume_id, rk, m.unique_id);
-		}
-	} else {
-		snprintf(err, sizeof(err), "the %s message could not be built", pm->name);
-		log_error("%s", err);
-	}
-	free(body);
-	proto_msg_destroy(&m);
+	rc = send_message(t->r, pm, row, args, NULL, err, sizeof(err));
 	free(row);
 	if (rc != 0) {
 		fault_unavailable(t->r, err);
 		return TXN_FAULT;
 	}
+	t->published = true;
 	return DB_OK;
+}
+
+/* Decodes the reply body into out. Returns 0, or -1 with a 500 set. */
+static int read_reply(struct shim_request *r, const struct proto_method *pm, const char *body,
+		      size_t len, struct call_reply *out)
+{
+	struct proto_limits lim = proto_default_limits;
+	struct pv_arena arena;
+	struct proto_reply rep;
+	char detail[256];
+	int rc = -1;
+
+	pv_arena_init(&arena, CALL_ARENA_CAP);
+	if (proto_msgpack_decode_reply(body, len, &lim, &arena, &rep, detail,
+				       sizeof(detail)) != PROTO_OK) {
+		log_error("%s: undecodable reply: %s", pm->name, detail);
+	} else if (rep.failure != NULL) {
+		out->failed = true;
+		if (proto_failure_parse(rep.failure, out->failure_class,
+					out->failure_message) != 0)
+			log_error("%s: unreadable failure in the reply: %s", pm->name, rep.failure);
+		else
+			rc = 0;
+	} else {
+		out->result = rep.result != NULL ? proto_pv_to_json(rep.result) : json_null();
+		rc = out->result != NULL ? 0 : -1;
+	}
+	pv_arena_destroy(&arena);
+	if (rc != 0)
+		fault_reply(r, 500, "%s", FAULT_MSG_INTERNAL);
+	return rc;
+}
+
+int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
+		const struct cast_args *args, struct call_reply *out)
+{
+	const struct proto_method *pm = proto_method_get(method);
+	struct call_envelope call = { .timeout_s = api_cfg.rpc_response_timeout };
+	char msg_id[33], err[512];
+	char *body = NULL;
+	size_t len = 0;
+	int slot, rc;
+
+	memset(out, 0, sizeof(*out));
+	util_hex_id(msg_id);
+	call.msg_id = msg_id;
+	slot = replies_register(msg_id);
+	if (slot < 0) {
+		fault_unavailable(r, "the reply queue is not ready (message broker unreachable?)");
+		return -1;
+	}
+	if (send_message(r, pm, row, args, &call, err, sizeof(err)) != 0) {
+		replies_cancel(slot);
+		fault_unavailable(r, err);
+		return -1;
+	}
+	rc = replies_wait(slot, util_now_ms() + (int64_t)call.timeout_s * 1000, &body, &len);
+	if (rc != REPLIES_OK) {
+		/* Cinder's API lets oslo's MessagingTimeout through as a 500; a gateway timeout
+		 * says better what happened: the request may still complete on the manager. */
+		log_warning("%s for volume %s: no reply (_msg_id %s): %s", pm->name, row->id,
+			    msg_id, rc == REPLIES_TIMEOUT ? "timed out" : "reply connection lost");
+		fault_reply(r, 504, "Timed out waiting for a reply from the volume service to %s "
+			    "(%s, %d s). The request may still complete: check the volume's status "
+			    "before retrying.", pm->name,
+			    rc == REPLIES_TIMEOUT ? "no reply" : "the reply connection was lost",
+			    call.timeout_s);
+		return -1;
+	}
+	rc = read_reply(r, pm, body, len, out);
+	free(body);
+	if (rc == 0)
+		log_info("%s for volume %s: %s", pm->name, row->id,
+			 out->failed ? out->failure_class : "ok");
+	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * cast.h - building and publishing a volume RPC cast from inside a handler's transaction.
+ * cast.h - building and publishing a volume RPC cast from inside a handler's transaction, and
+ * RPC calls with their replies from outside any transaction.
  *
  * The message is oslo's inner message (proto/msg.h) encoded as msgpack: method and version
  * from the method table (proto_method_get), the request context, and args with "volume" =
@@ -12,7 +13,9 @@
 #define VOLMGR_SHIM_CAST_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include "common/db.h"
+#include "core/volume.h"
 #include "proto/schema.h"
 #include "api-shim/txn.h"
 
@@ -22,6 +25,13 @@ struct cast_args {
 	const char *const *reservations;   /* ditto */
 	int nreservations;
 	bool error;                        /* extend_volume_completion */
+	const json_t *connector;           /* initialize/terminate_connection; NULL sends null */
+	bool force;                        /* terminate_connection */
+	const char *instance_uuid;         /* attach_volume; NULL sends null */
+	const char *host_name;             /* ditto */
+	const char *mountpoint;            /* ditto */
+	const char *mode;                  /* ditto: "rw" or "ro" */
+	const char *attachment_id;         /* detach_volume; NULL sends null */
 };
 
 /*
@@ -33,5 +43,30 @@ struct cast_args {
 __attribute__((warn_unused_result))
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		const char *volume_id, const struct cast_args *args);
+
+/* A call's reply. */
+struct call_reply {
+	json_t *result;   /* the result as JSON (null when none); the caller json_decref()s */
+	bool failed;      /* the manager raised: class and message below */
+	char failure_class[PROTO_FAILURE_CLASS_MAX];
+	char failure_message[PROTO_FAILURE_MESSAGE_MAX];
+};
+
+/*
+ * Sends method for the volume row (as loaded by the caller's committed transaction) as an RPC
+ * call and waits for its reply for at most [api] rpc_response_timeout seconds. It must run
+ * outside any transaction: no row lock is held while the manager works.
+ *
+ * The message carries _msg_id, _reply_q and _timeout, and the AMQP expiration of the same
+ * timeout, so that a call that waited in the queue until its caller gave up expires there (the
+ * broker dead-letters it) instead of running later. A call that the manager had already
+ * started when the caller gave up still completes, and its reply is dropped.
+ *
+ * Returns 0 when a reply arrived (out filled; it may be a failure), or -1 with a fault set on
+ * r: 503 when the call could not be sent, 504 when no reply came in time.
+ */
+__attribute__((warn_unused_result))
+int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
+		const struct cast_args *args, struct call_reply *out);
 
 #endif

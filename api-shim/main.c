@@ -21,11 +21,14 @@
 #include "core/settings.h"
 #include "api-shim/auth.h"
 #include "api-shim/dbpool.h"
+#include "common/http.h"
 #include "api-shim/publish.h"
+#include "api-shim/replies.h"
 #include "api-shim/server.h"
 #include "api-shim/shim.h"
 
 struct api_config api_cfg;
+struct nova_config nova_cfg;
 struct quota_defaults shim_quota_defaults;
 
 static const struct cfg_key api_keys[] = {
@@ -35,11 +38,22 @@ static const struct cfg_key api_keys[] = {
 	{ "api", "admin_users", CFG_STR, &api_cfg.admin_users, "admin", 0, 0, NULL },
 	{ "api", "token_file", CFG_STR, &api_cfg.token_file, NULL, 0, 0, NULL },
 	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
+	{ "api", "rpc_response_timeout", CFG_INT, &api_cfg.rpc_response_timeout, "60", 1, 3600,
+	  NULL },
+	{ "api", "service_roles", CFG_STR, &api_cfg.service_roles, "service", 0, 0, NULL },
 	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
 
-static const struct cfg_key *const tables[] = { cfg_common_keys, api_keys };
+/* The manager's [nova] keys (manager/mconf.c), read here for the 409 guard. */
+static const struct cfg_key nova_keys[] = {
+	{ "nova", "endpoint", CFG_STR, &nova_cfg.endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
+	{ "nova", "timeout", CFG_INT, &nova_cfg.timeout, "10", 1, 300, NULL },
+	{ "nova", "token", CFG_STR, &nova_cfg.token, NULL, 0, 0, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};
+
+static const struct cfg_key *const tables[] = { cfg_common_keys, api_keys, nova_keys };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 static volatile sig_atomic_t signals;
@@ -100,10 +114,21 @@ static int start(void)
 		.timeout_ms = api_cfg.publish_timeout * 1000,
 	};
 
+	struct replies_options ro = {
+		.url = cfg_common.transport_url,
+		.heartbeat = cfg_common.heartbeat_timeout_threshold,
+		/* A server thread waits for one call at a time. */
+		.max_pending = api_cfg.workers + 2,
+	};
+
 	/* One connection per server thread, plus room for libmicrohttpd's own. */
 	if (dbpool_init(cfg_common.db_connection, SHIM_STATEMENT_TIMEOUT_MS,
 			api_cfg.workers + 2) != 0 || publish_init(&po) != 0) {
 		log_error("out of memory");
+		return 1;
+	}
+	if (http_global_init() != 0 || replies_start(&ro) != 0) {
+		log_error("cannot start the HTTP client or the reply listener");
 		return 1;
 	}
 	probe_database();
@@ -143,6 +168,8 @@ int main(int argc, char **argv)
 		util_sleep_ms(1000, &signals);
 	drain();
 stop:
+	replies_stop();
+	http_global_cleanup();
 	publish_shutdown();
 	dbpool_shutdown();
 	log_info("api-shim stopped");

@@ -144,6 +144,9 @@ static int authenticate(struct shim_request *r)
 		fault_reply(r, 401, FAULT_MSG_UNAUTHORIZED);
 		return -1;
 	}
+	r->auth.is_service = auth_service_token(req_header(r, "X-Service-Token"),
+						req_header(r, "X-Service-Roles"),
+						api_cfg.service_roles);
 	r->authenticated = true;
 	return 0;
 }

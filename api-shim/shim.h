@@ -18,8 +18,20 @@ struct api_config {
 	char *admin_users;     /* comma-separated user ids treated as admin */
 	char *token_file;
 	int publish_timeout;   /* seconds */
+	int rpc_response_timeout; /* seconds a call waits for its reply (oslo's option name) */
 	int workers;           /* HTTP worker threads */
+	char *service_roles;   /* comma-separated roles that make a caller a service */
 };
+
+/* The [nova] section, with the manager's key names: the compute API the 409 guard of the
+ * detach actions asks (compute.h). */
+struct nova_config {
+	char *endpoint;        /* "" when no compute service is configured */
+	char *token;
+	int timeout;           /* seconds per request */
+};
+
+extern struct nova_config nova_cfg;
 
 extern struct api_config api_cfg;
 /* The quota defaults of cfg_common (settings_quota_defaults). */

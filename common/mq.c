@@ -513,6 +513,10 @@ int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const
 			p._flags |= AMQP_BASIC_REPLY_TO_FLAG;
 			p.reply_to = amqp_cstring_bytes(props->reply_to);
 		}
+		if (props->expiration != NULL) {
+			p._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+			p.expiration = amqp_cstring_bytes(props->expiration);
+		}
 		p._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
 		p.delivery_mode = props->persistent ? 2 : 1;
 		if (props->nheaders > 0) {

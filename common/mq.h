@@ -88,6 +88,7 @@ struct mq_props {
 	const char *message_id;
 	const char *correlation_id;
 	const char *reply_to;
+	const char *expiration;     /* per-message TTL in milliseconds, as text; NULL for none */
 	bool persistent;            /* delivery_mode 2 */
 	const struct mq_header *headers;
 	size_t nheaders;

@@ -120,7 +120,8 @@ static const struct vol_col vol_row_cols[] = {
 /* Every live attachment row, whatever its attach_status, oldest first. */
 static const char vol_sql_attachments[] =
 	"SELECT id, instance_uuid, attached_host, mountpoint, attach_status, attach_mode, "
-	V_TS("attach_time") " FROM volume_attachment"
+	V_TS("attach_time") ", CASE WHEN connection_info IS NULL THEN '' ELSE 't' END"
+	" FROM volume_attachment"
 	" WHERE volume_id = $1 AND deleted = false ORDER BY created_at, id";
 
 static const struct vol_col vol_attachment_cols[] = {
@@ -131,6 +132,7 @@ static const struct vol_col vol_attachment_cols[] = {
 	VOL_COL(struct vol_attachment, attach_status),
 	VOL_COL(struct vol_attachment, attach_mode),
 	VOL_COL(struct vol_attachment, attach_time),
+	VOL_COL(struct vol_attachment, connected),
 };
 
 int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out)

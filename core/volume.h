@@ -36,6 +36,7 @@ struct vol_attachment {
 	char attach_status[64];
 	char attach_mode[37];
 	char attach_time[32];     /* "YYYY-MM-DDTHH:MM:SS.ffffff" or "" */
+	char connected[2];        /* "t" when connection_info is set (an initialized connection) */
 };
 
 struct vol_row {

@@ -127,8 +127,9 @@ int consumer_check(struct consumer *c)
 	return rc;
 }
 
-static int consumer_publish_dead(struct consumer *c, const struct mq_delivery *d,
-				 const struct mq_props *props)
+/* Publishes on the confirming connection, opening it when needed. */
+static int consumer_publish(struct consumer *c, const char *exchange, const char *routing_key,
+			    const void *body, size_t len, const struct mq_props *props)
 {
 	char err[256];
 	int rc = MQ_CONN_LOST;
@@ -136,11 +137,11 @@ static int consumer_publish_dead(struct consumer *c, const struct mq_delivery *d
 	/* Two tries: the confirm connection may have been dropped by the broker while idle. */
 	for (int attempt = 0; attempt < 2 && rc == MQ_CONN_LOST; attempt++) {
 		if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
-			log_error("dead letter: cannot connect: %s", err);
+			log_error("publisher: cannot connect: %s", err);
 			return MQ_CONN_LOST;
 		}
-		rc = mq_publish(c->out, PROTO_DLX, d->routing_key != NULL ? d->routing_key : "",
-				d->body, d->len, props, true, CONSUMER_PUBLISH_TIMEOUT_MS);
+		rc = mq_publish(c->out, exchange, routing_key, body, len, props, true,
+				CONSUMER_PUBLISH_TIMEOUT_MS);
 		if (rc == MQ_CONN_LOST || rc == MQ_TIMEOUT) {
 			mq_close(c->out);
 			c->out = NULL;
@@ -167,10 +168,18 @@ int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const 
 	log_warning("dead-lettering delivery %llu (routing key %s, message id %s): %s",
 		    (unsigned long long)d->tag, d->routing_key != NULL ? d->routing_key : "-",
 		    d->message_id != NULL ? d->message_id : "-", reason);
-	int rc = consumer_publish_dead(c, d, &props);
+	int rc = consumer_publish(c, PROTO_DLX, d->routing_key != NULL ? d->routing_key : "",
+				  d->body, d->len, &props);
 	if (rc == MQ_OK)
 		return mq_ack(c->in, d->tag, false);
 	log_error("dead letter: publish failed (%s); rejecting the delivery to the queue's "
 		  "dead-letter exchange instead", mq_strerror(rc));
 	return mq_reject(c->in, d->tag, false);
+}
+
+int consumer_reply(struct consumer *c, const char *reply_q, const void *body, size_t len)
+{
+	const struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_MSGPACK };
+
+	return consumer_publish(c, "", reply_q, body, len, &props);
 }

@@ -3,7 +3,9 @@
  */
 #include "manager/dispatch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
@@ -23,6 +25,8 @@
 /* The per-delivery budget for those tries: a third of the heartbeat, within these bounds. */
 #define DISPATCH_BUDGET_MIN_MS 3000
 #define DISPATCH_BUDGET_MAX_MS 20000
+/* A reply holds a connection description at most; replies larger than this are not built. */
+#define DISPATCH_REPLY_ARENA_CAP (256 * 1024)
 
 const struct drv_ops *job_driver = &filestore_driver;
 
@@ -35,11 +39,28 @@ static const struct {
 	[PROTO_M_DELETE_VOLUME] = { h_delete_volume, NULL },
 	[PROTO_M_EXTEND_VOLUME] = { h_extend_volume, h_extend_after },
 	[PROTO_M_EXTEND_VOLUME_COMPLETION] = { h_extend_completion, NULL },
+	[PROTO_M_INITIALIZE_CONNECTION] = { h_initialize_connection, NULL },
+	[PROTO_M_TERMINATE_CONNECTION] = { h_terminate_connection, NULL },
+	[PROTO_M_ATTACH_VOLUME] = { h_attach_volume, NULL },
+	[PROTO_M_DETACH_VOLUME] = { h_detach_volume, NULL },
 };
 
 void job_outcome(struct job *job, const char *outcome)
 {
 	util_strlcpy(job->outcome, outcome, sizeof(job->outcome));
+}
+
+int job_fail(struct job *job, const char *cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	util_strlcpy(job->failure_class, cls, sizeof(job->failure_class));
+	va_start(ap, fmt);
+	vsnprintf(job->failure_message, sizeof(job->failure_message), fmt, ap);
+	va_end(ap);
+	log_warning("%s: %s: %s", job->method->name, cls, job->failure_message);
+	job_outcome(job, "failed");
+	return DB_OK;
 }
 
 int job_load_volume(db_conn *db, struct job *job, const char *id, const char *want,
@@ -68,17 +89,105 @@ int job_load_volume(db_conn *db, struct job *job, const char *id, const char *wa
 	return DB_OK;
 }
 
-/* The transaction of a delivery: claim the _unique_id, run the handler, record its outcome. */
+/* Forgets the reply state of an earlier try. */
+static void dispatch_reply_reset(struct job *job)
+{
+	pv_arena_destroy(&job->reply_arena);
+	pv_arena_init(&job->reply_arena, DISPATCH_REPLY_ARENA_CAP);
+	job->result = NULL;
+	job->failure_class[0] = '\0';
+	job->failure_message[0] = '\0';
+	free(job->reply_body);
+	job->reply_body = NULL;
+	job->reply_len = 0;
+}
+
+/* Encodes the reply of a handled call into job->reply_body. Returns DB_OK or DB_REJECT. */
+static int dispatch_reply_encode(struct job *job)
+{
+	struct proto_reply rep = { .result = job->result, .ending = true,
+				   .msg_id = job->msg->msg_id };
+	char *failure = NULL;
+	int rc;
+
+	if (job->failure_class[0] != '\0' &&
+	    (failure = proto_failure_format(job->failure_class, job->failure_message)) == NULL)
+		return DB_REJECT;
+	rep.failure = failure;
+	rc = proto_msgpack_encode_reply(&rep, &job->reply_body, &job->reply_len);
+	free(failure);
+	return rc == PROTO_OK ? DB_OK : DB_REJECT;
+}
+
+/* bytea's hex input form "\x..." of the reply; malloc'd, NULL when out of memory. */
+static char *dispatch_reply_hex(const struct job *job)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *out = malloc(2 * job->reply_len + 3);
+	const unsigned char *b = (const unsigned char *)job->reply_body;
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\\';
+	out[1] = 'x';
+	for (size_t i = 0; i < job->reply_len; i++) {
+		out[2 + 2 * i] = digits[b[i] >> 4];
+		out[3 + 2 * i] = digits[b[i] & 15];
+	}
+	out[2 + 2 * job->reply_len] = '\0';
+	return out;
+}
+
+static int hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Loads the stored reply of a call that was already handled (NULL column: none). */
+static int dispatch_reply_load(db_conn *db, struct job *job)
+{
+	const char *params[] = { job->msg->unique_id };
+	PGresult *res = NULL;
+	int rc = db_exec(db, "SELECT reply FROM volmgr_processed_messages WHERE unique_id = $1",
+			 1, params, &res);
+
+	if (rc != DB_OK || PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return rc;
+	}
+	const char *hex = PQgetvalue(res, 0, 0);
+	size_t n = strlen(hex) >= 2 ? (strlen(hex) - 2) / 2 : 0;
+
+	job->reply_body = malloc(n > 0 ? n : 1);
+	for (size_t i = 0; job->reply_body != NULL && i < n; i++) {
+		int hi = hex_value(hex[2 + 2 * i]), lo = hex_value(hex[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0) {
+			free(job->reply_body);
+			job->reply_body = NULL;
+			break;
+		}
+		job->reply_body[i] = (char)(hi << 4 | lo);
+	}
+	job->reply_len = job->reply_body != NULL ? n : 0;
+	PQclear(res);
+	return DB_OK;
+}
+
+/* The transaction of a delivery: claim the _unique_id, run the handler, record its outcome
+ * (and, for a call, its reply). */
 static int dispatch_txn(db_conn *db, void *arg)
 {
 	struct job *job = arg;
 	const char *params[] = { job->msg->unique_id, job->method->name, NULL };
 	PGresult *res = NULL;
+	char *hex = NULL;
 
 	job->duplicate = false;
 	job_outcome(job, "done");
 	job->reason[0] = '\0';
 	memset(&job->after, 0, sizeof(job->after));
+	dispatch_reply_reset(job);
 
 	/* A concurrent transaction holding the same id makes this insert wait for it, so the
 	 * same message can never run twice, even on two managers at once. */
@@ -91,16 +200,25 @@ static int dispatch_txn(db_conn *db, void *arg)
 	job->duplicate = PQntuples(res) == 0;
 	PQclear(res);
 	if (job->duplicate)
-		return DB_OK;
+		return job->msg->is_call ? dispatch_reply_load(db, job) : DB_OK;
 
 	rc = dispatch_table[job->method->id].txn(db, job);
 	if (rc != DB_OK)
 		return rc;
+	if (job->msg->is_call) {
+		rc = dispatch_reply_encode(job);
+		if (rc == DB_OK && (hex = dispatch_reply_hex(job)) == NULL)
+			rc = DB_REJECT;
+		if (rc != DB_OK)
+			return rc;
+	}
 	params[1] = job->outcome;
+	params[2] = hex;
 	res = NULL;
-	rc = db_exec(db, "UPDATE volmgr_processed_messages SET outcome = $2 WHERE unique_id = $1",
-		     2, params, &res);
+	rc = db_exec(db, "UPDATE volmgr_processed_messages SET outcome = $2, reply = $3::bytea "
+		     "WHERE unique_id = $1", 3, params, &res);
 	PQclear(res);
+	free(hex);
 	return rc;
 }
 
@@ -145,9 +263,10 @@ static int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,
 	rc = proto_args_parse(job->method, msg->args, &job->args, detail, sizeof(detail));
 	if (rc != PROTO_OK)
 		goto fail;
-	if (msg->is_call)
-		log_warning("%s was sent as a call; volmgr serves it as a cast and sends no reply",
-			    msg->method);
+	if (msg->is_call != job->method->is_call)
+		log_warning("%s was sent as a %s; volmgr serves it and %s", msg->method,
+			    msg->is_call ? "call" : "cast",
+			    msg->is_call ? "replies" : "sends no reply (there is no reply queue)");
 	return PROTO_OK;
 fail:
 	snprintf(reason, rlen, "%s: %s", proto_strerror(rc), detail);
@@ -239,6 +358,19 @@ static int dispatch_run(db_conn *db, struct job *job, volatile sig_atomic_t *sto
 	}
 }
 
+/* Publishes a call's stored reply to its reply queue. A caller that gave up has no queue
+ * or ignores the reply, so a failure here is only logged. */
+static void dispatch_reply(struct consumer *c, const struct proto_msg *msg,
+			   const struct job *job)
+{
+	if (!msg->is_call || job->reply_body == NULL)
+		return;
+	int rc = consumer_reply(c, msg->reply_q, job->reply_body, job->reply_len);
+	if (rc != MQ_OK)
+		log_warning("%s: reply to %s (_msg_id %s) not delivered: %s", msg->method,
+			    msg->reply_q, msg->msg_id, mq_strerror(rc));
+}
+
 int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery *d,
 		      volatile sig_atomic_t *stop)
 {
@@ -271,12 +403,16 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		goto out;
 	}
 	if (job.duplicate) {
-		log_info("%s: message %s was already processed; acknowledging", msg.method,
-			 msg.unique_id);
+		log_info("%s: message %s was already processed; %sacknowledging", msg.method,
+			 msg.unique_id, job.reply_body != NULL ? "replying again and " : "");
+		dispatch_reply(c, &msg, &job);
 		result = dispatch_acked(consumer_ack(c, d));
 		goto out;
 	}
 	log_info("%s: %s (message %s)", msg.method, job.outcome, msg.unique_id);
+	/* The reply goes out once the transaction is durable; a crash before it means a
+	 * redelivery, which finds the stored reply and sends it. */
+	dispatch_reply(c, &msg, &job);
 	/* The commit is durable: ack first, so that a crash during the after-commit work finds
 	 * a duplicate rather than a message to run again. The work runs even if the ack failed,
 	 * because the redelivered message will be a duplicate and skip it. */
@@ -285,6 +421,8 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		dispatch_table[job.method->id].after(db, &job);
 out:
 	log_set_request_id(NULL);
+	free(job.reply_body);
+	pv_arena_destroy(&job.reply_arena);
 	proto_msg_destroy(&msg);
 	return result;
 }

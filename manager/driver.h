@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/volume.h"
+#include "proto/value.h"
 
 enum drv_status {
 	DRV_OK = 0,
@@ -42,6 +43,14 @@ struct drv_ops {
 	/* DRV_OK when the backing store of v really holds at least size GiB, else DRV_ERROR
 	 * saying what it holds (used before committing a completion reported by compute). */
 	int (*verify_size)(const struct vol_row *v, int size, char *err, size_t errlen);
+	/* Exports v to the host of connector (a map) and describes how that host reaches it:
+	 * *info receives {"driver_volume_type": ..., "data": {...}} built in a (the manager adds
+	 * the generic keys of data). DRV_OK or DRV_ERROR. */
+	int (*initialize_connection)(const struct vol_row *v, const struct pv *connector,
+				     struct pv_arena *a, struct pv **info, char *err, size_t errlen);
+	/* Ends the export of v to connector's host (NULL: to every host). DRV_OK or DRV_ERROR. */
+	int (*terminate_connection)(const struct vol_row *v, const struct pv *connector,
+				    char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

@@ -155,6 +155,44 @@ static int fs_verify_size(const struct vol_row *v, int size, char *err, size_t e
 	return DRV_OK;
 }
 
+/*
+ * The file is reached by its path, as os-brick's "local" connector takes it (data.device_path):
+ * a host that mounts filestore_dir at the same path (NFS-like) opens the file directly, so
+ * there is nothing to export.
+ */
+static int fs_initialize_connection(const struct vol_row *v, const struct pv *connector,
+				    struct pv_arena *a, struct pv **info, char *err,
+				    size_t errlen)
+{
+	char path[PATH_MAX];
+	struct pv *data = pv_new_map(a, 8);
+
+	(void)connector;
+	*info = pv_new_map(a, 2);
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (access(path, F_OK) != 0)
+		return fs_fail(err, errlen, "cannot find", path);
+	pv_map_put_str(a, *info, "driver_volume_type", "local");
+	pv_map_put_str(a, data, "device_path", path);
+	pv_map_put(a, *info, "data", data);
+	if (a->failed) {
+		snprintf(err, errlen, "out of memory");
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+static int fs_terminate_connection(const struct vol_row *v, const struct pv *connector,
+				   char *err, size_t errlen)
+{
+	(void)v;
+	(void)connector;
+	(void)err;
+	(void)errlen;
+	return DRV_OK;
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -162,4 +200,6 @@ const struct drv_ops filestore_driver = {
 	.remove = fs_remove,
 	.extend = fs_extend,
 	.verify_size = fs_verify_size,
+	.initialize_connection = fs_initialize_connection,
+	.terminate_connection = fs_terminate_connection,
 };

@@ -23,6 +23,7 @@
 #include "core/volume.h"
 #include "manager/compute.h"
 #include "manager/driver.h"
+#include "proto/msg.h"
 #include "proto/schema.h"
 
 /* Roll back and dead-letter: the message can never succeed (job->reason says why). */
@@ -64,10 +65,30 @@ struct job {
 	char outcome[JOB_OUTCOME_MAX];  /* recorded with the _unique_id; "done" by default */
 	char reason[JOB_REASON_MAX];    /* JOB_PERMANENT: why */
 	struct job_after after;
+	/* Calls only, reset with the rest: what the reply says. A txn function sets result (a
+	 * value in reply_arena; none means null) or a failure with job_fail. Dispatch encodes
+	 * the reply into reply_body, stores it with the _unique_id and publishes it after the
+	 * commit. */
+	struct pv_arena reply_arena;
+	const struct pv *result;
+	char failure_class[PROTO_FAILURE_CLASS_MAX];   /* "" on success */
+	char failure_message[PROTO_FAILURE_MESSAGE_MAX];
+	char *reply_body;                             /* malloc'd msgpack */
+	size_t reply_len;
 };
 
 /* The storage driver of this service (set once in main). */
 extern const struct drv_ops *job_driver;
+
+/*
+ * A call's failure reply: the exception class of cinder.exception and its message, formatted
+ * as Cinder's exception formats it (e.g. "Invalid volume: %s" for InvalidVolume). Sets the
+ * outcome "failed" and returns DB_OK: a refused call is a handled message whose reply must
+ * be stored like any other (nothing written before it may stay, so txn functions check
+ * before they write).
+ */
+__attribute__((format(printf, 3, 4)))
+int job_fail(struct job *job, const char *cls, const char *fmt, ...);
 
 /* Sets job->outcome (truncated to the column's size). */
 void job_outcome(struct job *job, const char *outcome);
@@ -86,6 +107,12 @@ __attribute__((warn_unused_result)) int h_create_volume(db_conn *db, struct job 
 __attribute__((warn_unused_result)) int h_delete_volume(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_extend_volume(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_extend_completion(db_conn *db, struct job *job);
+
+/* The calls of the legacy attach flow (attach.c). */
+__attribute__((warn_unused_result)) int h_initialize_connection(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_terminate_connection(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_attach_volume(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_detach_volume(db_conn *db, struct job *job);
 
 /* After-commit work of extend_volume: the compute call, then its consequences in a new
  * transaction. Failures are logged; the deadline sweep is the safety net. */

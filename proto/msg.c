@@ -3,7 +3,9 @@
  */
 #include "proto/msg.h"
 
+#include <jansson.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,5 +93,33 @@ int proto_detail(int rc, char *detail, size_t detlen, const char *fmt, ...)
 		vsnprintf(detail, detlen, fmt, ap);
 		va_end(ap);
 	}
+	return rc;
+}
+
+char *proto_failure_format(const char *cls, const char *message)
+{
+	json_t *f = json_pack("{s:s, s:s, s:s, s:[], s:[], s:{}}", "class", cls, "module",
+			      "cinder.exception", "message", message, "tb", "args", "kwargs");
+	char *text = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
+
+	json_decref(f);
+	return text;
+}
+
+int proto_failure_parse(const char *failure, char cls[PROTO_FAILURE_CLASS_MAX],
+			char message[PROTO_FAILURE_MESSAGE_MAX])
+{
+	json_error_t err;
+	json_t *f = failure != NULL ? json_loads(failure, 0, &err) : NULL;
+	const char *c = json_string_value(json_object_get(f, "class"));
+	const char *m = json_string_value(json_object_get(f, "message"));
+	int rc = -1;
+
+	if (c != NULL) {
+		util_strlcpy(cls, c, PROTO_FAILURE_CLASS_MAX);
+		util_strlcpy(message, m != NULL ? m : "", PROTO_FAILURE_MESSAGE_MAX);
+		rc = 0;
+	}
+	json_decref(f);
 	return rc;
 }

@@ -85,4 +85,21 @@ struct proto_reply {
 	const char *msg_id;
 };
 
+/* Longest exception class name and message a failure keeps. */
+#define PROTO_FAILURE_CLASS_MAX 128
+#define PROTO_FAILURE_MESSAGE_MAX 1024
+
+/*
+ * oslo's serialised exception (oslo_messaging._drivers.common.serialize_remote_exception):
+ * {"class": cls, "module": "cinder.exception", "message": message, "tb": [], "args": [],
+ * "kwargs": {}}. Returns a malloc'd JSON text (caller frees) or NULL when out of memory.
+ */
+char *proto_failure_format(const char *cls, const char *message);
+
+/* Reads class and message of a failure text (truncated to the buffers). Returns 0, or -1
+ * when the text is not a JSON object with a string "class" (message may be missing: ""). */
+__attribute__((warn_unused_result))
+int proto_failure_parse(const char *failure, char cls[PROTO_FAILURE_CLASS_MAX],
+			char message[PROTO_FAILURE_MESSAGE_MAX]);
+
 #endif

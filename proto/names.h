@@ -46,6 +46,16 @@
 #define POLICY_EXTEND_ATTACHED "volume:extend_attached_volume"
 #define POLICY_EXTEND_COMPLETION "volume_extension:volume_admin_actions:extend_volume_completion"
 #define POLICY_RESET_STATUS "volume_extension:volume_admin_actions:reset_status"
+#define POLICY_RESERVE "volume_extension:volume_actions:reserve"
+#define POLICY_UNRESERVE "volume_extension:volume_actions:unreserve"
+#define POLICY_INITIALIZE "volume_extension:volume_actions:initialize_connection"
+#define POLICY_ATTACH "volume_extension:volume_actions:attach"
+#define POLICY_BEGIN_DETACHING "volume_extension:volume_actions:begin_detaching"
+#define POLICY_ROLL_DETACHING "volume_extension:volume_actions:roll_detaching"
+#define POLICY_TERMINATE "volume_extension:volume_actions:terminate_connection"
+#define POLICY_DETACH "volume_extension:volume_actions:detach"
+#define POLICY_FORCE_DETACH "volume_extension:volume_admin_actions:force_detach"
+#define POLICY_UPDATE_READONLY "volume:update_readonly_flag"
 
 /* Quota resources */
 #define QUOTA_RES_VOLUMES "volumes"

@@ -17,6 +17,12 @@ enum arg_kind {
 	A_SIZE,         /* int in 1..INT32_MAX */
 	A_RESERVATIONS, /* array of uuid strings: pointers at off, count (unsigned) at off_n */
 	A_ERROR,        /* bool, null (false) or a boolean string */
+	A_UUID,         /* uuid string (const char *) */
+	A_UUID_OR_NULL, /* uuid string or null (NULL) */
+	A_TEXT_OR_NULL, /* string of at most 255 bytes, or null (NULL) */
+	A_MODE,         /* "rw" or "ro" (const char *) */
+	A_CONNECTOR,    /* map (const struct pv *) */
+	A_CONNECTOR_OR_NULL, /* map or null (NULL) */
 };
 
 #define OFF(member) offsetof(union proto_args, member)
@@ -33,7 +39,7 @@ struct arg_spec {
 /* Oslo lets a sender add optional arguments, so arguments not listed here are ignored. */
 static const struct method_row {
 	struct proto_method m;
-	struct arg_spec args[5]; /* ends at the first unnamed entry */
+	struct arg_spec args[7]; /* ends at the first unnamed entry */
 } methods[PROTO_M_COUNT] = {
 	[PROTO_M_CREATE_VOLUME] = {
 		{ PROTO_M_CREATE_VOLUME, "create_volume", "3.0", 0, false }, {
@@ -62,6 +68,33 @@ static const struct method_row {
 			{ "reservations", A_RESERVATIONS, true, OFF(extend_completion.reservations),
 			  OFF(extend_completion.nreservations) },
 			{ "error", A_ERROR, true, OFF(extend_completion.error), 0 },
+		} },
+	[PROTO_M_INITIALIZE_CONNECTION] = {
+		{ PROTO_M_INITIALIZE_CONNECTION, "initialize_connection", "3.0", 0, true }, {
+			{ "volume", A_VOLUME, true, OFF(initialize_connection.volume_id), 0 },
+			{ "connector", A_CONNECTOR, true, OFF(initialize_connection.connector), 0 },
+		} },
+	[PROTO_M_TERMINATE_CONNECTION] = {
+		{ PROTO_M_TERMINATE_CONNECTION, "terminate_connection", "3.0", 0, true }, {
+			{ "volume_id", A_UUID, true, OFF(terminate_connection.volume_id), 0 },
+			{ "connector", A_CONNECTOR_OR_NULL, true,
+			  OFF(terminate_connection.connector), 0 },
+			{ "force", A_BOOL, false, OFF(terminate_connection.force), 0 },
+		} },
+	[PROTO_M_ATTACH_VOLUME] = {
+		{ PROTO_M_ATTACH_VOLUME, "attach_volume", "3.3", 0, true }, {
+			{ "volume_id", A_UUID, true, OFF(attach_volume.volume_id), 0 },
+			{ "volume", A_VOLUME, false, NOSTORE, 0 },
+			{ "instance_uuid", A_UUID_OR_NULL, true, OFF(attach_volume.instance_uuid), 0 },
+			{ "host_name", A_TEXT_OR_NULL, true, OFF(attach_volume.host_name), 0 },
+			{ "mountpoint", A_TEXT_OR_NULL, true, OFF(attach_volume.mountpoint), 0 },
+			{ "mode", A_MODE, true, OFF(attach_volume.mode), 0 },
+		} },
+	[PROTO_M_DETACH_VOLUME] = {
+		{ PROTO_M_DETACH_VOLUME, "detach_volume", "3.4", 0, true }, {
+			{ "volume_id", A_UUID, true, OFF(detach_volume.volume_id), 0 },
+			{ "volume", A_VOLUME, false, NOSTORE, 0 },
+			{ "attachment_id", A_UUID_OR_NULL, false, OFF(detach_volume.attachment_id), 0 },
 		} },
 };
 
@@ -152,9 +185,11 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 	void *dst = s->off == NOSTORE ? NULL : base + s->off;
 	const char **strs = dst;
 
+	const char *ignored;
+
 	switch (s->kind) {
 	case A_VOLUME:
-		return parse_volume(v, strs);
+		return parse_volume(v, strs != NULL ? strs : &ignored);
 	case A_MAP_OR_NULL:
 		return v->type == PV_MAP || v->type == PV_NULL ? NULL : "expected a map or null";
 	case A_BOOL:
@@ -186,8 +221,58 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 			return "expected a boolean, null or a boolean string";
 		return NULL;
 	}
+	case A_UUID:
+	case A_UUID_OR_NULL:
+		if (s->kind == A_UUID_OR_NULL && v->type == PV_NULL)
+			return NULL;
+		if (!pv_str(v) || !util_is_uuid(v->u.s))
+			return s->kind == A_UUID ? "expected a uuid" : "expected a uuid or null";
+		*strs = v->u.s;
+		return NULL;
+	case A_TEXT_OR_NULL:
+		if (v->type == PV_NULL)
+			return NULL;
+		if (v->type != PV_STR || v->n > 255)
+			return "expected a string of at most 255 bytes or null";
+		*strs = v->u.s;
+		return NULL;
+	case A_MODE:
+		if (!str_is(v, "rw") && !str_is(v, "ro"))
+			return "expected \"rw\" or \"ro\"";
+		*strs = v->u.s;
+		return NULL;
+	case A_CONNECTOR:
+	case A_CONNECTOR_OR_NULL:
+		if (s->kind == A_CONNECTOR_OR_NULL && v->type == PV_NULL)
+			return NULL;
+		if (v->type != PV_MAP)
+			return s->kind == A_CONNECTOR ? "expected a map" : "expected a map or null";
+		*(const struct pv **)dst = v;
+		return NULL;
 	}
 	return "unsupported argument kind";
+}
+
+/* What the table cannot say: attach_volume names an instance or a host, and a Volume
+ * primitive sent beside volume_id names the same volume. */
+static int check_attach_target(enum proto_method_id id, const struct pv *args,
+			       const union proto_args *out, char *detail, size_t detlen)
+{
+	const struct pv *vol = pv_get(args, "volume");
+	const char *vid = NULL, *named;
+
+	if (id != PROTO_M_ATTACH_VOLUME && id != PROTO_M_DETACH_VOLUME)
+		return PROTO_OK;
+	named = id == PROTO_M_ATTACH_VOLUME ? out->attach_volume.volume_id :
+		out->detach_volume.volume_id;
+	if (id == PROTO_M_ATTACH_VOLUME && !out->attach_volume.instance_uuid &&
+	    !out->attach_volume.host_name)
+		return proto_detail(PROTO_EARGS, detail, detlen,
+				    "args.instance_uuid: instance_uuid or host_name is required");
+	if (vol && parse_volume(vol, &vid) == NULL && strcmp(vid, named) != 0)
+		return proto_detail(PROTO_EARGS, detail, detlen,
+				    "args.volume: names another volume than volume_id");
+	return PROTO_OK;
 }
 
 int proto_args_parse(const struct proto_method *method, const struct pv *args,
@@ -213,7 +298,7 @@ int proto_args_parse(const struct proto_method *method, const struct pv *args,
 		if (v && (why = parse_arg(s, v, (char *)out)))
 			return proto_detail(PROTO_EARGS, detail, detlen, "args.%s: %s", s->name, why);
 	}
-	return PROTO_OK;
+	return check_attach_target(method->id, args, out, detail, detlen);
 }
 
 #define VOL(member) { #member, offsetof(struct proto_volume_fields, member) }
@@ -245,7 +330,6 @@ static const struct vol_member vol_bools[] = {
 struct pv *proto_build_volume(struct pv_arena *a, const struct proto_volume_fields *f)
 {
 	struct pv *data = pv_new_map(a, NELEM(vol_strs) + NELEM(vol_bools) + 3);
-	struct pv *obj = pv_new_map(a, 4);
 
 	for (size_t i = 0; i < NELEM(vol_strs); i++)
 		pv_map_put_str(a, data, vol_strs[i].key,
@@ -256,9 +340,17 @@ struct pv *proto_build_volume(struct pv_arena *a, const struct proto_volume_fiel
 	pv_map_put_int(a, data, "size", f->size);
 	pv_map_put_bool(a, data, "deleted", false);
 	pv_map_put_bool(a, data, "shared_targets", true);
-	pv_map_put_str(a, obj, "versioned_object.name", "Volume");
+	return proto_build_object(a, "Volume", "1.9", data);
+}
+
+struct pv *proto_build_object(struct pv_arena *a, const char *name, const char *version,
+			      const struct pv *data)
+{
+	struct pv *obj = pv_new_map(a, 4);
+
+	pv_map_put_str(a, obj, "versioned_object.name", name);
 	pv_map_put_str(a, obj, "versioned_object.namespace", "cinder");
-	pv_map_put_str(a, obj, "versioned_object.version", "1.9");
+	pv_map_put_str(a, obj, "versioned_object.version", version);
 	pv_map_put(a, obj, "versioned_object.data", data);
 	return a->failed ? NULL : obj;
 }

@@ -24,6 +24,10 @@ enum proto_method_id {
 	PROTO_M_DELETE_VOLUME,
 	PROTO_M_EXTEND_VOLUME,
 	PROTO_M_EXTEND_VOLUME_COMPLETION,
+	PROTO_M_INITIALIZE_CONNECTION,  /* calls from here on (cinder-behaviour.md §5.2) */
+	PROTO_M_TERMINATE_CONNECTION,
+	PROTO_M_ATTACH_VOLUME,
+	PROTO_M_DETACH_VOLUME,
 	PROTO_M_COUNT
 };
 
@@ -71,11 +75,44 @@ struct proto_args_extend_completion {
 	bool error;
 };
 
+/* connector: the connector map as sent (NULL when null: terminate_connection allows it). */
+struct proto_args_initialize_connection {
+	const char *volume_id;
+	const struct pv *connector;
+};
+
+/* Cinder sends volume_id, not a Volume primitive, for terminate_connection. */
+struct proto_args_terminate_connection {
+	const char *volume_id;
+	const struct pv *connector;
+	bool force;
+};
+
+/* attach_volume 3.3: volume_id plus the Volume primitive (checked to name the same volume);
+ * instance_uuid and host_name may be NULL (at least one is set), mode "rw" or "ro". */
+struct proto_args_attach_volume {
+	const char *volume_id;
+	const char *instance_uuid;
+	const char *host_name;
+	const char *mountpoint;
+	const char *mode;
+};
+
+/* detach_volume 3.4: attachment_id NULL means "the only attachment". */
+struct proto_args_detach_volume {
+	const char *volume_id;
+	const char *attachment_id;
+};
+
 union proto_args {
 	struct proto_args_create_volume create_volume;
 	struct proto_args_delete_volume delete_volume;
 	struct proto_args_extend_volume extend_volume;
 	struct proto_args_extend_completion extend_completion;
+	struct proto_args_initialize_connection initialize_connection;
+	struct proto_args_terminate_connection terminate_connection;
+	struct proto_args_attach_volume attach_volume;
+	struct proto_args_detach_volume detach_volume;
 };
 
 /*
@@ -119,6 +156,11 @@ struct proto_volume_fields {
 	const char *updated_at;
 	const char *launched_at;
 };
+
+/* A versioned-object primitive {versioned_object.name: name, .namespace: "cinder",
+ * .version: version, .data: data}, or NULL (arena failed). */
+struct pv *proto_build_object(struct pv_arena *a, const char *name, const char *version,
+			      const struct pv *data);
 
 /* A Cinder Volume 1.9 versioned-object primitive for f, or NULL (arena failed). */
 struct pv *proto_build_volume(struct pv_arena *a, const struct proto_volume_fields *f);

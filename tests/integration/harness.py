@@ -221,6 +221,7 @@ class StackTestCase(unittest.TestCase):
     quota_gigabytes = 1000
     max_message_bytes = 1048576
     stub_auto_complete = False
+    rpc_response_timeout = 30
     log_level = "debug"
 
     # default identities (setUp gives every test a project of its own)
@@ -373,6 +374,7 @@ class StackTestCase(unittest.TestCase):
             "auth_strategy = noauth",
             "admin_users = admin",
             "publish_timeout = 5",
+            "rpc_response_timeout = %d" % cls.rpc_response_timeout,
             "workers = 8",
             "",
         ])

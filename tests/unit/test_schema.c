@@ -52,6 +52,14 @@ static const char *const good_args[PROTO_M_COUNT] = {
 				  "\"reservations\": [\"" R1 "\", \"" R2 "\"]}",
 	[PROTO_M_EXTEND_VOLUME_COMPLETION] = "{\"volume\": " VOL ", \"new_size\": 2, "
 					     "\"reservations\": [\"" R1 "\"], \"error\": false}",
+	[PROTO_M_INITIALIZE_CONNECTION] = "{\"volume\": " VOL ", \"connector\": {\"host\": \"h\"}}",
+	[PROTO_M_TERMINATE_CONNECTION] = "{\"volume_id\": \"" VOL_ID "\", \"connector\": null, "
+					 "\"force\": true}",
+	[PROTO_M_ATTACH_VOLUME] = "{\"volume_id\": \"" VOL_ID "\", \"volume\": " VOL ", "
+				  "\"instance_uuid\": \"" R1 "\", \"host_name\": null, "
+				  "\"mountpoint\": \"/dev/vdb\", \"mode\": \"ro\"}",
+	[PROTO_M_DETACH_VOLUME] = "{\"volume_id\": \"" VOL_ID "\", \"volume\": " VOL ", "
+				  "\"attachment_id\": \"" R2 "\"}",
 };
 
 static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
@@ -91,7 +99,9 @@ Test(schema, lookups)
 	cr_expect(eq(str, (char *)mt->send_version, "3.19"));
 	cr_expect(eq(int, mt->min_minor, 19));
 	cr_expect(not(mt->is_call));
-	cr_expect(eq(ptr, (void *)proto_method_find("attach_volume"), NULL));
+	cr_expect(eq(ptr, (void *)proto_method_find("attachment_update"), NULL));
+	cr_expect(proto_method_find("attach_volume")->is_call);
+	cr_expect(eq(str, (char *)proto_method_find("detach_volume")->send_version, "3.4"));
 	cr_expect(eq(ptr, (void *)proto_method_find(NULL), NULL));
 	cr_expect(eq(ptr, (void *)proto_method_get(PROTO_M_COUNT), NULL));
 	for (int i = 0; i < PROTO_M_COUNT; i++) {
@@ -129,6 +139,46 @@ Test(schema, good_args)
 	cr_expect(eq(int, a.extend_completion.new_size, 2));
 	cr_expect(eq(uint, a.extend_completion.nreservations, 1));
 	cr_expect(not(a.extend_completion.error));
+}
+
+Test(schema, call_args)
+{
+	union proto_args a;
+
+	cr_assert(eq(int, parse(PROTO_M_INITIALIZE_CONNECTION,
+				J(good_args[PROTO_M_INITIALIZE_CONNECTION]), &a), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)pv_str(pv_get(a.initialize_connection.connector, "host")), "h"));
+	cr_assert(eq(int, parse(PROTO_M_TERMINATE_CONNECTION,
+				J(good_args[PROTO_M_TERMINATE_CONNECTION]), &a), PROTO_OK), "%s", detail);
+	cr_expect(eq(ptr, (void *)a.terminate_connection.connector, NULL));
+	cr_expect(a.terminate_connection.force);
+	cr_assert(eq(int, parse(PROTO_M_ATTACH_VOLUME, J(good_args[PROTO_M_ATTACH_VOLUME]), &a),
+		     PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)a.attach_volume.instance_uuid, R1));
+	cr_expect(eq(ptr, (void *)a.attach_volume.host_name, NULL));
+	cr_expect(eq(str, (char *)a.attach_volume.mode, "ro"));
+	cr_assert(eq(int, parse(PROTO_M_DETACH_VOLUME, J(good_args[PROTO_M_DETACH_VOLUME]), &a),
+		     PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)a.detach_volume.attachment_id, R2));
+	cr_expect(eq(str, (char *)a.detach_volume.volume_id, VOL_ID));
+}
+
+Test(schema, failure_format_and_parse)
+{
+	char cls[PROTO_FAILURE_CLASS_MAX], msg[PROTO_FAILURE_MESSAGE_MAX];
+	char *text = proto_failure_format("InvalidVolume", "Invalid volume: \"x\" busy");
+
+	cr_assert(text != NULL);
+	cr_expect(strstr(text, "\"module\":\"cinder.exception\"") != NULL, "%s", text);
+	cr_assert(eq(int, proto_failure_parse(text, cls, msg), 0));
+	cr_expect(eq(str, cls, "InvalidVolume"));
+	cr_expect(eq(str, msg, "Invalid volume: \"x\" busy"));
+	free(text);
+	cr_expect(eq(int, proto_failure_parse("{\"message\": \"m\"}", cls, msg), -1));
+	cr_expect(eq(int, proto_failure_parse("not json", cls, msg), -1));
+	cr_expect(eq(int, proto_failure_parse(NULL, cls, msg), -1));
+	cr_assert(eq(int, proto_failure_parse("{\"class\": \"VolumeNotFound\"}", cls, msg), 0));
+	cr_expect(eq(str, msg, ""));
 }
 
 Test(schema, optional_args_default)
@@ -192,6 +242,23 @@ ParameterizedTestParameters(schema, args)
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "1", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "[]", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "error", "\"Y\"", PROTO_EARGS },
+		{ PROTO_M_INITIALIZE_CONNECTION, "connector", "", PROTO_EARGS },
+		{ PROTO_M_INITIALIZE_CONNECTION, "connector", "\"host\"", PROTO_EARGS },
+		{ PROTO_M_INITIALIZE_CONNECTION, "connector", "null", PROTO_EARGS },
+		{ PROTO_M_TERMINATE_CONNECTION, "volume_id", "\"x\"", PROTO_EARGS },
+		{ PROTO_M_TERMINATE_CONNECTION, "connector", "{}", PROTO_OK },
+		{ PROTO_M_TERMINATE_CONNECTION, "connector", "[]", PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "mode", "\"rx\"", PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "mode", "", PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "instance_uuid", "\"abc\"", PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "instance_uuid", "null", PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "volume", VOL_WITH("Volume", "cinder", "\"" R2 "\""),
+		  PROTO_EARGS },
+		{ PROTO_M_ATTACH_VOLUME, "volume", "", PROTO_OK },
+		{ PROTO_M_ATTACH_VOLUME, "mountpoint", "7", PROTO_EARGS },
+		{ PROTO_M_DETACH_VOLUME, "attachment_id", "null", PROTO_OK },
+		{ PROTO_M_DETACH_VOLUME, "attachment_id", "\"x\"", PROTO_EARGS },
+		{ PROTO_M_DETACH_VOLUME, "volume_id", "", PROTO_EARGS },
 	};
 	return cr_make_param_array(struct arg_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -1,0 +1,300 @@
+/*
+ * replies.c - the reply queue, its listener thread and the table of waiting calls (see
+ * replies.h).
+ */
+#include "api-shim/replies.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/mq.h"
+#include "common/util.h"
+#include "proto/codec.h"
+
+#define REPLIES_TICK_MS 1000
+#define REPLIES_PREFETCH 64
+#define REPLIES_BACKOFF_BASE_MS 500
+#define REPLIES_BACKOFF_CAP_MS 10000
+/* A reply is a result and a short failure text; anything larger is not ours. */
+#define REPLIES_MAX_BODY (1024 * 1024)
+#define REPLIES_ARENA_CAP (2 * REPLIES_MAX_BODY)
+
+struct slot {
+	bool used;
+	bool done;            /* body set, or lost */
+	int status;           /* REPLIES_OK or REPLIES_LOST once done */
+	char msg_id[33];
+	char *body;
+	size_t len;
+	pthread_cond_t cond;
+};
+
+static struct replies_options opts;
+static char *opt_url;
+static char queue[REPLIES_QUEUE_MAX];
+static pthread_t listener;
+static bool listener_started;
+
+/* Guards everything below. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slot *slots;
+static int nslots;
+static bool ready;        /* the queue exists and is consumed */
+static bool stopping;
+
+/* The monotonic clock, as util_now_ms, in the form pthread_cond_timedwait wants. */
+static struct timespec abs_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	return ts;
+}
+
+/* Wakes every waiter with REPLIES_LOST: their replies went with the exclusive queue.
+ * Called with lock held. */
+static void fail_pending(void)
+{
+	for (int i = 0; i < nslots; i++) {
+		if (slots[i].used && !slots[i].done) {
+			slots[i].done = true;
+			slots[i].status = REPLIES_LOST;
+			pthread_cond_signal(&slots[i].cond);
+		}
+	}
+}
+
+static void set_ready(bool on)
+{
+	pthread_mutex_lock(&lock);
+	ready = on;
+	if (!on)
+		fail_pending();
+	pthread_mutex_unlock(&lock);
+}
+
+static bool should_stop(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&lock);
+	s = stopping;
+	pthread_mutex_unlock(&lock);
+	return s;
+}
+
+/* Opens the consuming connection and declares and consumes the queue. */
+static mq_conn *listen_open(void)
+{
+	struct mq_options o = { .url = opts.url, .heartbeat = opts.heartbeat };
+	struct mq_queue_options q = { .exclusive = true, .auto_delete = true };
+	char err[256];
+	mq_conn *c = mq_open(&o, err, sizeof(err));
+	int rc;
+
+	if (c == NULL) {
+		log_warning("reply queue: cannot connect to the message broker: %s", err);
+		return NULL;
+	}
+	rc = mq_declare_queue(c, queue, &q, NULL);
+	if (rc == MQ_OK)
+		rc = mq_consume(c, queue, REPLIES_PREFETCH);
+	if (rc != MQ_OK) {
+		log_warning("reply queue %s: %s", queue, mq_strerror(rc));
+		mq_close(c);
+		return NULL;
+	}
+	log_info("reply queue %s ready", queue);
+	return c;
+}
+
+/* Hands a reply to its waiter, or drops it. Takes ownership of nothing. */
+static void deliver(const struct mq_delivery *d)
+{
+	struct proto_limits lim = proto_default_limits;
+	struct pv_arena arena;
+	struct proto_reply rep;
+	char detail[256];
+	int i;
+
+	lim.max_bytes = REPLIES_MAX_BODY;
+	pv_arena_init(&arena, REPLIES_ARENA_CAP);
+	if (proto_msgpack_decode_reply(d->body, d->len, &lim, &arena, &rep, detail,
+				       sizeof(detail)) != PROTO_OK) {
+		log_warning("reply queue: dropping an undecodable reply: %s", detail);
+		goto out;
+	}
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nslots; i++)
+		if (slots[i].used && !slots[i].done && strcmp(slots[i].msg_id, rep.msg_id) == 0)
+			break;
+	if (i < nslots && (slots[i].body = malloc(d->len > 0 ? d->len : 1)) != NULL) {
+		memcpy(slots[i].body, d->body, d->len);
+		slots[i].len = d->len;
+		slots[i].done = true;
+		slots[i].status = REPLIES_OK;
+		pthread_cond_signal(&slots[i].cond);
+	} else {
+		/* The caller gave up (it answered 504) or never existed: nothing waits. */
+		log_info("reply queue: dropping a reply for _msg_id %s: no call waits for it",
+			 rep.msg_id);
+	}
+	pthread_mutex_unlock(&lock);
+out:
+	pv_arena_destroy(&arena);
+}
+
+static void *listen_main(void *arg)
+{
+	mq_conn *c = NULL;
+	int attempt = 0;
+
+	(void)arg;
+	while (!should_stop()) {
+		struct mq_delivery d;
+		int rc;
+
+		if (c == NULL) {
+			c = listen_open();
+			if (c == NULL) {
+				int64_t until = util_now_ms() +
+					util_backoff_ms(attempt++, REPLIES_BACKOFF_BASE_MS,
+							REPLIES_BACKOFF_CAP_MS);
+
+				while (util_now_ms() < until && !should_stop())
+					util_sleep_ms(100, NULL);
+				continue;
+			}
+			attempt = 0;
+			set_ready(true);
+		}
+		rc = mq_next(c, &d, REPLIES_TICK_MS);
+		if (rc == MQ_TIMEOUT)
+			continue;
+		if (rc == MQ_OK) {
+			deliver(&d);
+			rc = mq_ack(c, d.tag, false);
+			mq_delivery_free(&d);
+			if (rc == MQ_OK)
+				continue;
+		}
+		log_warning("reply queue: connection lost (%s); reconnecting", mq_strerror(rc));
+		set_ready(false);
+		mq_close(c);
+		c = NULL;
+	}
+	set_ready(false);
+	mq_close(c);
+	return NULL;
+}
+
+int replies_start(const struct replies_options *opt)
+{
+	pthread_condattr_t ca;
+	char hex[33];
+
+	opts = *opt;
+	opt_url = strdup(opt->url != NULL ? opt->url : "");
+	slots = calloc((size_t)opt->max_pending, sizeof(*slots));
+	if (opt_url == NULL || slots == NULL || pthread_condattr_init(&ca) != 0)
+		goto fail;
+	opts.url = opt_url;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (nslots = 0; nslots < opt->max_pending; nslots++)
+		pthread_cond_init(&slots[nslots].cond, &ca);
+	pthread_condattr_destroy(&ca);
+	util_hex_id(hex);
+	snprintf(queue, sizeof(queue), "reply_%s", hex);
+	if (pthread_create(&listener, NULL, listen_main, NULL) != 0)
+		goto fail;
+	listener_started = true;
+	return 0;
+fail:
+	replies_stop();
+	return -1;
+}
+
+const char *replies_queue(void)
+{
+	return queue;
+}
+
+int replies_register(const char *msg_id)
+{
+	int slot = REPLIES_NOT_READY;
+
+	pthread_mutex_lock(&lock);
+	for (int i = 0; ready && i < nslots; i++) {
+		if (!slots[i].used) {
+			slots[i].used = true;
+			slots[i].done = false;
+			slots[i].body = NULL;
+			util_strlcpy(slots[i].msg_id, msg_id, sizeof(slots[i].msg_id));
+			slot = i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return slot;
+}
+
+/* Frees slot s (its body too, unless taken). Called with lock held. */
+static void release(struct slot *s)
+{
+	free(s->body);
+	s->body = NULL;
+	s->used = false;
+	s->done = false;
+}
+
+int replies_wait(int slot, int64_t deadline_ms, char **body, size_t *len)
+{
+	struct slot *s = &slots[slot];
+	struct timespec until = abs_ms(deadline_ms);
+	int status = REPLIES_TIMEOUT;
+
+	*body = NULL;
+	*len = 0;
+	pthread_mutex_lock(&lock);
+	while (!s->done && util_now_ms() < deadline_ms)
+		pthread_cond_timedwait(&s->cond, &lock, &until);
+	if (s->done) {
+		status = s->status;
+		*body = s->body;
+		*len = s->len;
+		s->body = NULL;
+	}
+	release(s);
+	pthread_mutex_unlock(&lock);
+	return status;
+}
+
+void replies_cancel(int slot)
+{
+	pthread_mutex_lock(&lock);
+	release(&slots[slot]);
+	pthread_mutex_unlock(&lock);
+}
+
+void replies_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = true;
+	pthread_mutex_unlock(&lock);
+	if (listener_started)
+		pthread_join(listener, NULL);
+	listener_started = false;
+	for (int i = 0; i < nslots; i++) {
+		free(slots[i].body);
+		pthread_cond_destroy(&slots[i].cond);
+	}
+	free(slots);
+	slots = NULL;
+	nslots = 0;
+	free(opt_url);
+	opt_url = NULL;
+}
