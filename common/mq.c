@@ -217,6 +217,31 @@ static int mq_check_rpc(mq_conn *mq, const void *ok, const char *what)
 	return ok != NULL ? MQ_OK : mq_check_reply(mq, amqp_get_rpc_reply(mq->conn), what);
 }
 
+/*
+ * Logs in announcing the client capability consumer_cancel_notify: without it the broker
+ * silently drops a consumer whose queue was deleted, and mq_next would wait on it for ever.
+ * With it the broker sends basic.cancel, which mq_next reports as MQ_CONN_LOST so that the
+ * caller reconnects and declares its topology again. librabbitmq merges this capabilities
+ * table with its own defaults.
+ */
+static amqp_rpc_reply_t mq_login(mq_conn *mq, int heartbeat)
+{
+	amqp_table_entry_t caps[] = {
+		{ .key = amqp_cstring_bytes("consumer_cancel_notify"),
+		  .value = { .kind = AMQP_FIELD_KIND_BOOLEAN, .value = { .boolean = 1 } } },
+	};
+	amqp_table_entry_t props[] = {
+		{ .key = amqp_cstring_bytes("capabilities"),
+		  .value = { .kind = AMQP_FIELD_KIND_TABLE,
+			     .value = { .table = { .num_entries = 1, .entries = caps } } } },
+	};
+	amqp_table_t table = { .num_entries = 1, .entries = props };
+
+	return amqp_login_with_properties(mq->conn, mq->info.vhost, 0, MQ_FRAME_MAX, heartbeat,
+					  &table, AMQP_SASL_METHOD_PLAIN, mq->info.user,
+					  mq->info.password);
+}
+
 mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 {
 	static char scratch[8];
@@ -272,9 +297,7 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 	(void)amqp_set_handshake_timeout(mq->conn, &tv);
 	tv = mq_timeval(MQ_RPC_TIMEOUT_MS);
 	(void)amqp_set_rpc_timeout(mq->conn, &tv);
-	r = amqp_login(mq->conn, mq->info.vhost, 0, MQ_FRAME_MAX,
-		       opt->heartbeat > 0 ? opt->heartbeat : 0, AMQP_SASL_METHOD_PLAIN,
-		       mq->info.user, mq->info.password);
+	r = mq_login(mq, opt->heartbeat > 0 ? opt->heartbeat : 0);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		mq_reply_text(r, why, sizeof(why));
 		snprintf(err, errlen, "login to %s:%d vhost %s failed: %s", mq->info.host,

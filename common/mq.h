@@ -16,6 +16,8 @@
  * A channel error from the broker (404 no such exchange or queue, 406 mismatched declare)
  * yields MQ_REFUSED and channel 1 is reopened, so the handle stays usable; on a connection
  * with consumers that cannot be done behind the caller's back, so it yields MQ_CONN_LOST.
+ * The client announces consumer_cancel_notify, so a consumed queue that is deleted makes
+ * mq_next return MQ_CONN_LOST instead of waiting on a consumer the broker dropped.
  * With heartbeats on, a connection left idle (no mq_* call) for about two heartbeat intervals
  * is dropped by the broker, and the next call returns MQ_CONN_LOST.
  */

@@ -40,6 +40,24 @@ static int topo_step(int rc, const char *what, const char *name, char *err, size
 	return rc;
 }
 
+/* The dead-letter exchange and queue. Also run on the publishing connection when a dead
+ * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. */
+static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
+{
+	struct mq_queue_options dead_q = { .durable = true };
+	int rc;
+
+	rc = topo_step(mq_declare_exchange(mq, PROTO_DLX, "topic", true),
+		       "declare exchange", PROTO_DLX, err, errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_declare_queue(mq, PROTO_DLQ, &dead_q, NULL),
+			       "declare queue", PROTO_DLQ, err, errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_bind(mq, PROTO_DLQ, PROTO_DLX, "#"), "bind", PROTO_DLQ,
+			       err, errlen);
+	return rc;
+}
+
 static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 {
 	const char *ex = cfg_common.control_exchange;
@@ -48,20 +66,12 @@ static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 		.quorum = cfg_common.rabbit_quorum_queue,
 		.dead_letter_exchange = PROTO_DLX,
 	};
-	struct mq_queue_options dead_q = { .durable = true };
 	int rc;
 
 	rc = topo_step(mq_declare_exchange(c->in, ex, "topic", cfg_common.amqp_durable_queues),
 		       "declare exchange", ex, err, errlen);
 	if (rc == MQ_OK)
-		rc = topo_step(mq_declare_exchange(c->in, PROTO_DLX, "topic", true),
-			       "declare exchange", PROTO_DLX, err, errlen);
-	if (rc == MQ_OK)
-		rc = topo_step(mq_declare_queue(c->in, PROTO_DLQ, &dead_q, NULL),
-			       "declare queue", PROTO_DLQ, err, errlen);
-	if (rc == MQ_OK)
-		rc = topo_step(mq_bind(c->in, PROTO_DLQ, PROTO_DLX, "#"), "bind", PROTO_DLQ,
-			       err, errlen);
+		rc = consumer_declare_dead(c->in, err, errlen);
 	for (int i = 0; i < 3 && rc == MQ_OK; i++) {
 		rc = topo_step(mq_declare_queue(c->in, c->queues[i], &service_q, NULL),
 			       "declare queue", c->queues[i], err, errlen);
@@ -105,40 +115,22 @@ int consumer_ack(struct consumer *c, const struct mq_delivery *d)
 	return mq_ack(c->in, d->tag, false);
 }
 
-int consumer_check(struct consumer *c)
-{
-	const char *names[4] = { c->queues[0], c->queues[1], c->queues[2], PROTO_DLQ };
-	char err[256];
-	int rc = MQ_OK;
-
-	if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
-		log_error("broker: %s", err);
-		return MQ_CONN_LOST;
-	}
-	for (int i = 0; i < 4 && rc == MQ_OK; i++) {
-		rc = mq_declare_queue(c->out, names[i], NULL, NULL);
-		if (rc == MQ_REFUSED)
-			log_error("queue %s is gone; reconnecting to declare it again", names[i]);
-	}
-	if (rc == MQ_CONN_LOST) {
-		mq_close(c->out);
-		c->out = NULL;
-	}
-	return rc;
-}
-
 static int consumer_publish_dead(struct consumer *c, const struct mq_delivery *d,
 				 const struct mq_props *props)
 {
 	char err[256];
 	int rc = MQ_CONN_LOST;
 
-	/* Two tries: the confirm connection may have been dropped by the broker while idle. */
-	for (int attempt = 0; attempt < 2 && rc == MQ_CONN_LOST; attempt++) {
+	/* Two tries: the confirm connection may have been dropped by the broker while idle, or
+	 * the dead-letter queue deleted (unroutable), which declaring it again repairs. */
+	for (int attempt = 0; attempt < 2 && (rc == MQ_CONN_LOST || rc == MQ_UNROUTABLE);
+	     attempt++) {
 		if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
 			log_error("dead letter: cannot connect: %s", err);
 			return MQ_CONN_LOST;
 		}
+		if (rc == MQ_UNROUTABLE && consumer_declare_dead(c->out, err, sizeof(err)) != MQ_OK)
+			log_error("dead letter: %s", err);
 		rc = mq_publish(c->out, PROTO_DLX, d->routing_key != NULL ? d->routing_key : "",
 				d->body, d->len, props, true, CONSUMER_PUBLISH_TIMEOUT_MS);
 		if (rc == MQ_CONN_LOST || rc == MQ_TIMEOUT) {
