@@ -87,6 +87,7 @@ static void mgr_periodic(db_conn *db, struct mgr_timers *t)
 	}
 	if (now >= t->next_sweep) {
 		pending_sweep(db);
+		retention_sweep(db);
 		t->next_sweep = now + (int64_t)mconf.periodic_interval * 1000;
 	}
 }

@@ -22,6 +22,8 @@ static const struct cfg_key mconf_keys[] = {
 	{ "manager", "max_message_bytes", CFG_INT, &mconf.max_message_bytes,
 	  "1048576", 1024, 64 * 1024 * 1024, NULL },
 	{ "manager", "periodic_interval", CFG_INT, &mconf.periodic_interval, "5", 1, 3600, NULL },
+	{ "manager", "processed_message_retention", CFG_INT, &mconf.processed_message_retention,
+	  "604800", 60, 10 * 365 * 86400, NULL },
 	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
 	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },

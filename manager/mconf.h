@@ -25,6 +25,7 @@ struct mconf {
 	int report_interval;
 	int drain_timeout;
 	int max_message_bytes;
+	int processed_message_retention;  /* seconds a processed message id is remembered */
 	/* Derived by mconf_load: "<host>@<backend>", the services row and the queue names. */
 	char service_host[MCONF_SERVICE_HOST_MAX];
 };

@@ -220,6 +220,7 @@ class StackTestCase(unittest.TestCase):
     compute_feedback = True
     quota_gigabytes = 1000
     max_message_bytes = 1048576
+    processed_message_retention = 604800
     stub_auto_complete = False
     log_level = "debug"
 
@@ -366,6 +367,7 @@ class StackTestCase(unittest.TestCase):
             "report_interval = 1",
             "drain_timeout = 5",
             "max_message_bytes = %d" % cls.max_message_bytes,
+            "processed_message_retention = %d" % cls.processed_message_retention,
             "",
             "[api]",
             "listen = 127.0.0.1",
