@@ -64,6 +64,9 @@ struct mq_queue_options {
 	const char *dead_letter_exchange; /* x-dead-letter-exchange, or NULL */
 	int expires_ms;                  /* x-expires, 0 for none */
 	int max_length;                  /* x-max-length, 0 for none */
+	bool stream;                     /* x-queue-type = stream (implies durable) */
+	const char *max_age;             /* x-max-age ("7D", "12h"; streams), or NULL */
+	int64_t max_length_bytes;        /* x-max-length-bytes, 0 for none */
 };
 
 __attribute__((warn_unused_result))
@@ -111,6 +114,22 @@ int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const
  * several queues on one connection. */
 __attribute__((warn_unused_result))
 int mq_consume(mq_conn *mq, const char *queue, int prefetch);
+
+/* A consumer argument (basic.consume arguments table). */
+enum mq_arg_kind { MQ_ARG_STR, MQ_ARG_INT, MQ_ARG_TIMESTAMP };
+
+struct mq_arg {
+	const char *key;
+	enum mq_arg_kind kind;
+	const char *str;     /* MQ_ARG_STR */
+	int64_t num;         /* MQ_ARG_INT; MQ_ARG_TIMESTAMP: seconds since the epoch */
+};
+
+/* As mq_consume, with consumer arguments, e.g. x-stream-offset (a stream requires a prefetch,
+ * and reads from the offset, the timestamp, or "first" / "last" / "next"). */
+__attribute__((warn_unused_result))
+int mq_consume_args(mq_conn *mq, const char *queue, int prefetch, const struct mq_arg *args,
+		    size_t nargs);
 
 /* One delivered message. Every pointer is owned by the delivery and valid until
  * mq_delivery_free; strings are NUL-terminated copies; body is not NUL-terminated. */
