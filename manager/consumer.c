@@ -7,6 +7,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "manager/mconf.h"
 #include "proto/codec.h"
 
 #define CONSUMER_PUBLISH_TIMEOUT_MS 5000
@@ -58,6 +59,32 @@ static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
 	return rc;
 }
 
+/* The journal: a stream bound to the control exchange with '#', so that operators can replay
+ * what crossed it (volctl replay --from-journal) without having captured beforehand. The
+ * broker enforces the retention; a changed retention is a declare mismatch (406), which the
+ * error names: the stream must then be deleted, or its retention set by a policy. */
+static int consumer_declare_journal(mq_conn *mq, char *err, size_t errlen)
+{
+	const char *ex = cfg_common.control_exchange;
+	struct mq_queue_options journal_q = {
+		.stream = true,
+		.max_age = mconf.journal_max_age,
+		.max_length_bytes = mconf.journal_max_bytes,
+	};
+	char name[PROTO_NAME_MAX];
+	int rc;
+
+	if (proto_journal_queue(ex, name, sizeof(name)) != 0) {
+		snprintf(err, errlen, "journal name for exchange %s is too long", ex);
+		return MQ_INVALID;
+	}
+	rc = topo_step(mq_declare_queue(mq, name, &journal_q, NULL), "declare stream", name, err,
+		       errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_bind(mq, name, ex, "#"), "bind", name, err, errlen);
+	return rc;
+}
+
 static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 {
 	const char *ex = cfg_common.control_exchange;
@@ -72,6 +99,8 @@ static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 		       "declare exchange", ex, err, errlen);
 	if (rc == MQ_OK)
 		rc = consumer_declare_dead(c->in, err, errlen);
+	if (rc == MQ_OK && mconf.journal_enabled)
+		rc = consumer_declare_journal(c->in, err, errlen);
 	for (int i = 0; i < 3 && rc == MQ_OK; i++) {
 		rc = topo_step(mq_declare_queue(c->in, c->queues[i], &service_q, NULL),
 			       "declare queue", c->queues[i], err, errlen);

@@ -219,13 +219,16 @@ static int replay_journal(struct replay *r)
 		return volctl_fail("exchange name too long");
 	util_hex_id(hex);
 	snprintf(marker, sizeof(marker), "%s%s", PROTO_JOURNAL_MARKER_PREFIX, hex);
-	rc = mq_publish(r->pub, ex, marker, "", 0, NULL, true, MSGIO_PUBLISH_TIMEOUT_MS);
-	if (rc != MQ_OK)
-		return volctl_fail("cannot mark the end of journal %s: %s (is [journal] enabled?)",
-				   journal, mq_strerror(rc));
+	/* Attached first, marker second: a --since past the journal's end attaches at its end,
+	 * and the marker must still come after that point. */
 	rc = mq_consume_args(mq, journal, CAPTURE_PREFETCH, &offset, 1);
 	if (rc != MQ_OK)
-		return volctl_fail("cannot read journal %s: %s", journal, mq_strerror(rc));
+		return volctl_fail("cannot read journal %s: %s (is [journal] enabled?)", journal,
+				   mq_strerror(rc));
+	rc = mq_publish(r->pub, ex, marker, "", 0, NULL, true, MSGIO_PUBLISH_TIMEOUT_MS);
+	if (rc != MQ_OK)
+		return volctl_fail("cannot mark the end of journal %s: %s", journal,
+				   mq_strerror(rc));
 	while (!replay_done(r)) {
 		struct mq_delivery d;
 

@@ -142,9 +142,17 @@ class VolctlOpsTest(StackTestCase):
         self.assertEqual((res["read"], res["matched"], res["published"]), (2, 1, 0))
         res = self.volctl_json("replay", path, "--method", "create_volume")
         self.assertEqual((res["matched"], res["published"]), (0, 0))
-        # Unroutable (mandatory publish returned): exit 1.
-        rc, out = self.volctl("replay", path)
-        self.assertEqual(rc, 1, out)
+        # Unroutable (mandatory publish returned): exit 1. An exchange without bindings, since
+        # a journal bound with '#' would route anything on ours.
+        empty = "it-empty-" + uuid.uuid4().hex[:8]
+        with self.amqp() as ch:
+            ch.exchange_declare(exchange=empty, exchange_type="topic", auto_delete=False)
+        try:
+            rc, out = self.volctl("replay", path, "--exchange", empty)
+            self.assertEqual(rc, 1, out)
+        finally:
+            with self.amqp() as ch:
+                ch.exchange_delete(exchange=empty)
 
     # ---- dead letters ----
 
