@@ -188,60 +188,68 @@ out:
 	return rc;
 }
 
-static int run_encode(struct volctl_args *a)
+/* Writes the body to --output or stdout. */
+static int msg_write(struct volctl_args *a, struct msg_built *b)
+{
+	FILE *f = a->output != NULL ? fopen(a->output, "wb") : stdout;
+	int rc = VOLCTL_OK;
+
+	if (f == NULL || fwrite(b->body, 1, b->len, f) != b->len || fflush(f) != 0)
+		rc = volctl_fail("cannot write %s", a->output != NULL ? a->output : "stdout");
+	if (f != NULL && f != stdout)
+		fclose(f);
+	return rc;
+}
+
+/* Publishes the cast with a confirm and prints its id. */
+static int msg_publish(struct volctl_args *a, struct msg_built *b)
+{
+	const char *ex = a->exchange != NULL ? a->exchange : volctl_exchange();
+	struct mq_props props = {
+		.content_type = PROTO_CONTENT_TYPE_MSGPACK,
+		.message_id = b->m.unique_id,
+		.persistent = true,
+	};
+	mq_conn *pub;
+
+	if (b->routing_key[0] == '\0')
+		return volctl_fail("no routing key: give --volume, --host or --routing-key");
+	if ((pub = volctl_mq(true)) == NULL)
+		return VOLCTL_FAIL;
+	int rc = mq_publish(pub, ex, b->routing_key, b->body, b->len, &props, true,
+			    MSGIO_PUBLISH_TIMEOUT_MS);
+	if (rc != MQ_OK)
+		return volctl_fail("publish to %s with key %s: %s", ex, b->routing_key,
+				   mq_strerror(rc));
+	volctl_emit_one(json_pack("{s:s, s:s, s:s, s:s}", "unique_id", b->m.unique_id,
+				  "method", a->pos[0], "exchange", ex, "routing_key",
+				  b->routing_key), a->json);
+	return VOLCTL_OK;
+}
+
+/* Builds the message, hands it to send, frees it. */
+static int msg_run(struct volctl_args *a, int (*send)(struct volctl_args *, struct msg_built *))
 {
 	struct msg_built b = { .body = NULL };
 	int rc;
 
 	proto_msg_init(&b.m, MSG_ARENA_CAP);
 	rc = msg_build(a, &b);
-	if (rc == VOLCTL_OK) {
-		FILE *f = a->output != NULL ? fopen(a->output, "wb") : stdout;
-
-		if (f == NULL || fwrite(b.body, 1, b.len, f) != b.len || fflush(f) != 0)
-			rc = volctl_fail("cannot write %s", a->output != NULL ? a->output : "stdout");
-		if (f != NULL && f != stdout)
-			fclose(f);
-	}
+	if (rc == VOLCTL_OK)
+		rc = send(a, &b);
 	free(b.body);
 	proto_msg_destroy(&b.m);
 	return rc;
 }
 
+static int run_encode(struct volctl_args *a)
+{
+	return msg_run(a, msg_write);
+}
+
 static int run_cast(struct volctl_args *a)
 {
-	struct msg_built b = { .body = NULL };
-	int rc;
-
-	proto_msg_init(&b.m, MSG_ARENA_CAP);
-	rc = msg_build(a, &b);
-	if (rc == VOLCTL_OK && b.routing_key[0] == '\0')
-		rc = volctl_fail("no routing key: give --volume, --host or --routing-key");
-	mq_conn *pub = rc == VOLCTL_OK ? volctl_mq(true) : NULL;
-	if (pub != NULL) {
-		const char *ex = a->exchange != NULL ? a->exchange : volctl_exchange();
-		struct mq_props props = {
-			.content_type = PROTO_CONTENT_TYPE_MSGPACK,
-			.message_id = b.m.unique_id,
-			.persistent = true,
-		};
-		int mrc = mq_publish(pub, ex, b.routing_key, b.body, b.len, &props, true,
-				     MSGIO_PUBLISH_TIMEOUT_MS);
-
-		if (mrc != MQ_OK) {
-			rc = volctl_fail("publish to %s with key %s: %s", ex, b.routing_key,
-					 mq_strerror(mrc));
-		} else {
-			volctl_emit_one(json_pack("{s:s, s:s, s:s, s:s}", "unique_id", b.m.unique_id,
-						  "method", a->pos[0], "exchange", ex,
-						  "routing_key", b.routing_key), a->json);
-		}
-	} else if (rc == VOLCTL_OK) {
-		rc = VOLCTL_FAIL;   /* volctl_mq reported it */
-	}
-	free(b.body);
-	proto_msg_destroy(&b.m);
-	return rc;
+	return msg_run(a, msg_publish);
 }
 
 static const struct volctl_opt opts_decode[] = { VOLCTL_OPT_END };
