@@ -69,7 +69,17 @@ enum db_status db_classify(const char *sqlstate, bool connection_bad)
 	if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
 	    strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0)
 		return DB_RECONNECT;
-	if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0)
+	/* A system error (class 58: I/O error, missing file) leaves the server process that
+	 * served us in doubt; a new session is the cheapest thing that may cure it. */
+	if (strncmp(sqlstate, "58", 2) == 0)
+		return DB_RECONNECT;
+	/* Serialization failures and deadlocks by definition; a statement or lock timeout
+	 * (57014, 55P03) means another transaction held a row for a while; insufficient
+	 * resources (class 53: disk full, out of memory, too many connections) pass. The same
+	 * transaction may succeed on another try in each case. */
+	if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0 ||
+	    strcmp(sqlstate, "57014") == 0 || strcmp(sqlstate, "55P03") == 0 ||
+	    strncmp(sqlstate, "53", 2) == 0)
 		return DB_RETRY;
 	if (strcmp(sqlstate, "23505") == 0)
 		return DB_DUPLICATE;

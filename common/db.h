@@ -17,8 +17,11 @@
 enum db_status {
 	DB_OK = 0,
 	DB_DUPLICATE = -1,  /* 23505 unique_violation: the caller decides (often "already done") */
-	DB_RETRY = -2,      /* 40001 serialization_failure, 40P01 deadlock: retry the whole txn */
-	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03: reconnect, do not ack */
+	DB_RETRY = -2,      /* 40001 serialization_failure, 40P01 deadlock, 57014 statement or
+			     * lock timeout, 55P03 lock_not_available, class 53 insufficient
+			     * resources: retry the whole txn */
+	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03, class 58 system error:
+			     * reconnect, do not ack */
 	DB_REJECT = -4,     /* data, constraint or syntax error: retrying cannot help */
 };
 

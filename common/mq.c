@@ -217,6 +217,31 @@ static int mq_check_rpc(mq_conn *mq, const void *ok, const char *what)
 	return ok != NULL ? MQ_OK : mq_check_reply(mq, amqp_get_rpc_reply(mq->conn), what);
 }
 
+/*
+ * Logs in announcing the client capability consumer_cancel_notify: without it the broker
+ * silently drops a consumer whose queue was deleted, and mq_next would wait on it for ever.
+ * With it the broker sends basic.cancel, which mq_next reports as MQ_CONN_LOST so that the
+ * caller reconnects and declares its topology again. librabbitmq merges this capabilities
+ * table with its own defaults.
+ */
+static amqp_rpc_reply_t mq_login(mq_conn *mq, int heartbeat)
+{
+	amqp_table_entry_t caps[] = {
+		{ .key = amqp_cstring_bytes("consumer_cancel_notify"),
+		  .value = { .kind = AMQP_FIELD_KIND_BOOLEAN, .value = { .boolean = 1 } } },
+	};
+	amqp_table_entry_t props[] = {
+		{ .key = amqp_cstring_bytes("capabilities"),
+		  .value = { .kind = AMQP_FIELD_KIND_TABLE,
+			     .value = { .table = { .num_entries = 1, .entries = caps } } } },
+	};
+	amqp_table_t table = { .num_entries = 1, .entries = props };
+
+	return amqp_login_with_properties(mq->conn, mq->info.vhost, 0, MQ_FRAME_MAX, heartbeat,
+					  &table, AMQP_SASL_METHOD_PLAIN, mq->info.user,
+					  mq->info.password);
+}
+
 mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 {
 	static char scratch[8];
@@ -272,9 +297,7 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 	(void)amqp_set_handshake_timeout(mq->conn, &tv);
 	tv = mq_timeval(MQ_RPC_TIMEOUT_MS);
 	(void)amqp_set_rpc_timeout(mq->conn, &tv);
-	r = amqp_login(mq->conn, mq->info.vhost, 0, MQ_FRAME_MAX,
-		       opt->heartbeat > 0 ? opt->heartbeat : 0, AMQP_SASL_METHOD_PLAIN,
-		       mq->info.user, mq->info.password);
+	r = mq_login(mq, opt->heartbeat > 0 ? opt->heartbeat : 0);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		mq_reply_text(r, why, sizeof(why));
 		snprintf(err, errlen, "login to %s:%d vhost %s failed: %s", mq->info.host,
@@ -332,7 +355,7 @@ int mq_declare_exchange(mq_conn *mq, const char *name, const char *type, bool du
 int mq_declare_queue(mq_conn *mq, const char *name, const struct mq_queue_options *opt,
 		     uint32_t *message_count)
 {
-	amqp_table_entry_t args[4];
+	amqp_table_entry_t args[7];
 	amqp_queue_declare_ok_t *ok;
 	amqp_table_t table = { 0, args };
 	bool durable = false, exclusive = false, auto_delete = false;
@@ -343,13 +366,24 @@ int mq_declare_queue(mq_conn *mq, const char *name, const struct mq_queue_option
 	if (name == NULL)
 		return MQ_INVALID;
 	if (opt != NULL) {
-		durable = opt->durable || opt->quorum;
+		durable = opt->durable || opt->quorum || opt->stream;
 		exclusive = opt->exclusive;
 		auto_delete = opt->auto_delete;
-		if (opt->quorum) {
+		if (opt->quorum || opt->stream) {
 			args[table.num_entries].key = amqp_cstring_bytes("x-queue-type");
 			args[table.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
-			args[table.num_entries++].value.value.bytes = amqp_cstring_bytes("quorum");
+			args[table.num_entries++].value.value.bytes =
+				amqp_cstring_bytes(opt->stream ? "stream" : "quorum");
+		}
+		if (opt->max_age != NULL) {
+			args[table.num_entries].key = amqp_cstring_bytes("x-max-age");
+			args[table.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+			args[table.num_entries++].value.value.bytes = amqp_cstring_bytes(opt->max_age);
+		}
+		if (opt->max_length_bytes > 0) {
+			args[table.num_entries].key = amqp_cstring_bytes("x-max-length-bytes");
+			args[table.num_entries].value.kind = AMQP_FIELD_KIND_I64;
+			args[table.num_entries++].value.value.i64 = opt->max_length_bytes;
 		}
 		if (opt->dead_letter_exchange != NULL) {
 			args[table.num_entries].key = amqp_cstring_bytes("x-dead-letter-exchange");
@@ -543,19 +577,48 @@ int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const
 
 int mq_consume(mq_conn *mq, const char *queue, int prefetch)
 {
+	return mq_consume_args(mq, queue, prefetch, NULL, 0);
+}
+
+int mq_consume_args(mq_conn *mq, const char *queue, int prefetch, const struct mq_arg *args,
+		    size_t nargs)
+{
+	amqp_table_entry_t entries[MQ_HEADERS_MAX];
+	amqp_table_t table = { 0, entries };
 	const void *ok;
 	int rc;
 
 	if (mq->dead)
 		return MQ_CONN_LOST;
-	if (queue == NULL || prefetch < 0 || prefetch > 65535)
+	if (queue == NULL || prefetch < 0 || prefetch > 65535 || nargs > MQ_HEADERS_MAX ||
+	    (nargs > 0 && args == NULL))
 		return MQ_INVALID;
+	for (size_t i = 0; i < nargs; i++) {
+		amqp_field_value_t *v = &entries[i].value;
+
+		entries[i].key = mq_bytes(args[i].key);
+		switch (args[i].kind) {
+		case MQ_ARG_STR:
+			v->kind = AMQP_FIELD_KIND_UTF8;
+			v->value.bytes = mq_bytes(args[i].str);
+			break;
+		case MQ_ARG_INT:
+			v->kind = AMQP_FIELD_KIND_I64;
+			v->value.i64 = args[i].num;
+			break;
+		case MQ_ARG_TIMESTAMP:
+			v->kind = AMQP_FIELD_KIND_TIMESTAMP;
+			v->value.u64 = (uint64_t)args[i].num;
+			break;
+		}
+	}
+	table.num_entries = (int)nargs;
 	ok = amqp_basic_qos(mq->conn, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
 	rc = mq_check_rpc(mq, ok, "basic.qos");
 	if (rc != MQ_OK)
 		return rc;
 	ok = amqp_basic_consume(mq->conn, MQ_CHANNEL, mq_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-				amqp_empty_table);
+				table);
 	rc = mq_check_rpc(mq, ok, "basic.consume");
 	if (rc == MQ_OK)
 		mq->nconsumers++;

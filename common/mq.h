@@ -16,6 +16,8 @@
  * A channel error from the broker (404 no such exchange or queue, 406 mismatched declare)
  * yields MQ_REFUSED and channel 1 is reopened, so the handle stays usable; on a connection
  * with consumers that cannot be done behind the caller's back, so it yields MQ_CONN_LOST.
+ * The client announces consumer_cancel_notify, so a consumed queue that is deleted makes
+ * mq_next return MQ_CONN_LOST instead of waiting on a consumer the broker dropped.
  * With heartbeats on, a connection left idle (no mq_* call) for about two heartbeat intervals
  * is dropped by the broker, and the next call returns MQ_CONN_LOST.
  */
@@ -62,6 +64,9 @@ struct mq_queue_options {
 	const char *dead_letter_exchange; /* x-dead-letter-exchange, or NULL */
 	int expires_ms;                  /* x-expires, 0 for none */
 	int max_length;                  /* x-max-length, 0 for none */
+	bool stream;                     /* x-queue-type = stream (implies durable) */
+	const char *max_age;             /* x-max-age ("7D", "12h"; streams), or NULL */
+	int64_t max_length_bytes;        /* x-max-length-bytes, 0 for none */
 };
 
 __attribute__((warn_unused_result))
@@ -110,6 +115,22 @@ int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const
  * several queues on one connection. */
 __attribute__((warn_unused_result))
 int mq_consume(mq_conn *mq, const char *queue, int prefetch);
+
+/* A consumer argument (basic.consume arguments table). */
+enum mq_arg_kind { MQ_ARG_STR, MQ_ARG_INT, MQ_ARG_TIMESTAMP };
+
+struct mq_arg {
+	const char *key;
+	enum mq_arg_kind kind;
+	const char *str;     /* MQ_ARG_STR */
+	int64_t num;         /* MQ_ARG_INT; MQ_ARG_TIMESTAMP: seconds since the epoch */
+};
+
+/* As mq_consume, with consumer arguments, e.g. x-stream-offset (a stream requires a prefetch,
+ * and reads from the offset, the timestamp, or "first" / "last" / "next"). */
+__attribute__((warn_unused_result))
+int mq_consume_args(mq_conn *mq, const char *queue, int prefetch, const struct mq_arg *args,
+		    size_t nargs);
 
 /* One delivered message. Every pointer is owned by the delivery and valid until
  * mq_delivery_free; strings are NUL-terminated copies; body is not NUL-terminated. */

@@ -181,3 +181,70 @@ int util_parse_long(const char *s, long min, long max, long *out)
 	*out = v;
 	return 0;
 }
+
+static const char util_b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void util_base64_encode(const void *data, size_t len, char *out)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		*out++ = util_b64[v >> 18];
+		*out++ = util_b64[(v >> 12) & 63];
+		*out++ = util_b64[(v >> 6) & 63];
+		*out++ = util_b64[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
+
+		*out++ = util_b64[v >> 18];
+		*out++ = util_b64[(v >> 12) & 63];
+		*out++ = i + 1 < len ? util_b64[(v >> 6) & 63] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+static int util_b64_value(char c)
+{
+	const char *hit = c != '\0' ? strchr(util_b64, c) : NULL;
+
+	return hit != NULL ? (int)(hit - util_b64) : -1;
+}
+
+int util_base64_decode(const char *text, void *out, size_t *outlen)
+{
+	size_t n = strlen(text);
+	unsigned char *o = out;
+
+	*outlen = 0;
+	if (n % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4], pad = 0;
+
+		for (int k = 0; k < 4; k++) {
+			/* Padding only in the last group, and only at its end. */
+			if (text[i + k] == '=' && i + 4 == n && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			v[k] = pad == 0 ? util_b64_value(text[i + k]) : -1;
+			if (v[k] < 0)
+				return -1;
+		}
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
+		o[(*outlen)++] = (unsigned char)(w >> 16);
+		if (pad < 2)
+			o[(*outlen)++] = (unsigned char)(w >> 8);
+		if (pad < 1)
+			o[(*outlen)++] = (unsigned char)w;
+	}
+	return 0;
+}

@@ -39,4 +39,15 @@ size_t util_strlcpy(char *dst, const char *src, size_t size);
 __attribute__((warn_unused_result))
 int util_parse_long(const char *s, long min, long max, long *out);
 
+/*
+ * Base64 (RFC 4648, with padding). util_base64_encode writes 4 * ((len + 2) / 3) characters
+ * and a NUL into out, which must hold UTIL_BASE64_LEN(len) bytes. util_base64_decode decodes
+ * text (whitespace is not allowed) into out, which must hold 3 * (strlen(text) / 4) bytes, and
+ * sets *outlen. Returns 0, or -1 for text that is not base64.
+ */
+#define UTIL_BASE64_LEN(n) (4 * (((n) + 2) / 3) + 1)
+void util_base64_encode(const void *data, size_t len, char *out);
+__attribute__((warn_unused_result))
+int util_base64_decode(const char *text, void *out, size_t *outlen);
+
 #endif

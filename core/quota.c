@@ -22,6 +22,7 @@
 /* Bounds of one commit / rollback call and of the usage rows it may lock. */
 #define Q_MAX_UUIDS 64
 #define Q_MAX_LOCKED 256
+#define Q_AUDIT_TXN_ATTEMPTS 3
 
 /* ---- pure arithmetic ---- */
 
@@ -802,5 +803,91 @@ int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char 
 	}
 out:
 	PQclear(types);
+	return rc;
+}
+
+/* ---- audit ---- */
+
+struct q_audit_txn {
+	const char *usage_id;
+	bool repair;
+	bool gone;
+	struct quota_audit_row *row;
+};
+
+static int q_audit_txn(db_conn *db, void *arg)
+{
+	struct q_audit_txn *t = arg;
+	struct quota_audit_row *row = t->row;
+	const char *p[1] = { t->usage_id };
+	PGresult *r = NULL;
+	int rc;
+
+	t->gone = false;
+	row->repaired = false;
+	rc = db_exec(db, "SELECT in_use, reserved, until_refresh FROM quota_usages"
+		     " WHERE id = $1::integer AND deleted = false FOR UPDATE", 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		t->gone = true;     /* deleted since it was listed */
+		return DB_OK;
+	}
+	struct q_usage u = { .in_use = q_long(r, 0, 0), .reserved = q_long(r, 0, 1),
+			     .has_until = !PQgetisnull(r, 0, 2), .until_refresh = q_long(r, 0, 2) };
+	PQclear(r);
+	row->in_use = u.in_use;
+	row->reserved = u.reserved;
+	row->actual_in_use = u.in_use;
+	if (q_classify(row->resource).kind != NULL) {
+		rc = q_sync(db, row->project_id, row->resource, &row->actual_in_use);
+		if (rc != DB_OK)
+			return rc;
+	}
+	rc = db_exec(db, "SELECT coalesce(sum(delta), 0) FROM reservations WHERE usage_id ="
+		     " $1::integer AND deleted IS NOT TRUE AND delta > 0", 1, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	row->actual_reserved = q_long(r, 0, 0);
+	PQclear(r);
+	row->drift = row->actual_in_use != row->in_use || row->actual_reserved != row->reserved;
+	if (!row->drift || !t->repair)
+		return DB_OK;
+	u.id = strtol(t->usage_id, NULL, 10);
+	u.dirty = true;
+	u.in_use = row->actual_in_use;
+	u.reserved = row->actual_reserved;
+	rc = q_usage_write(db, &u);
+	row->repaired = rc == DB_OK;
+	return rc;
+}
+
+int quota_audit(db_conn *db, const char *project_id, bool repair, int max_rows,
+		quota_audit_fn fn, void *arg)
+{
+	char limit[16];
+	const char *p[2] = { project_id, limit };
+	PGresult *list = NULL;
+	int rc;
+
+	snprintf(limit, sizeof(limit), "%d", max_rows);
+	rc = db_exec(db, "SELECT id, project_id, resource FROM quota_usages WHERE deleted = false"
+		     " AND ($1::text IS NULL OR project_id = $1) ORDER BY project_id, resource, id"
+		     " LIMIT $2::integer", 2, p, &list);
+	if (rc != DB_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(list) && rc == DB_OK; i++) {
+		struct quota_audit_row row;
+		struct q_audit_txn t = { PQgetvalue(list, i, 0), repair, false, &row };
+
+		memset(&row, 0, sizeof(row));
+		snprintf(row.project_id, sizeof(row.project_id), "%s", PQgetvalue(list, i, 1));
+		snprintf(row.resource, sizeof(row.resource), "%s", PQgetvalue(list, i, 2));
+		rc = db_transaction(db, q_audit_txn, &t, Q_AUDIT_TXN_ATTEMPTS);
+		if (rc == DB_OK && !t.gone)
+			rc = fn(arg, &row);
+	}
+	PQclear(list);
 	return rc;
 }

@@ -149,4 +149,34 @@ __attribute__((warn_unused_result))
 int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char *project_id,
 			struct quota_usage_row *rows, int max, int *n);
 
+/* ---- audit (volctl quota check | sync) ---- */
+
+/* One live quota_usages row against what the tables say it should hold. */
+struct quota_audit_row {
+	char project_id[256];
+	char resource[QUOTA_RESOURCE_MAX + 1];
+	long in_use, reserved;                /* as recorded */
+	long actual_in_use, actual_reserved;  /* recomputed */
+	bool drift;
+	bool repaired;
+};
+
+/* Called once per audited row, after its transaction committed. A non-zero return stops the
+ * audit and is returned by quota_audit. */
+typedef int (*quota_audit_fn)(void *arg, const struct quota_audit_row *row);
+
+/*
+ * Recomputes every live quota_usages row (of project_id, or of every project when NULL):
+ * in_use as Cinder's sync functions count it from the volumes and snapshots (the same SQL
+ * quota_reserve uses), reserved as the sum of the positive deltas of the row's open
+ * reservations. With repair, a drifting row is set to the recomputed values. Each row is
+ * locked and handled in a transaction of its own (one row lock at a time, so it never
+ * deadlocks with quota_reserve). Resources without a table of their own (per_volume_gigabytes,
+ * backups...) keep their recorded in_use. At most max_rows rows are looked at.
+ * Returns DB_OK, a negative db status, or fn's non-zero return.
+ */
+__attribute__((warn_unused_result))
+int quota_audit(db_conn *db, const char *project_id, bool repair, int max_rows,
+		quota_audit_fn fn, void *arg);
+
 #endif

@@ -4,9 +4,11 @@
 #include "manager/consumer.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "manager/mconf.h"
 #include "proto/codec.h"
 
 #define CONSUMER_PUBLISH_TIMEOUT_MS 5000
@@ -40,6 +42,50 @@ static int topo_step(int rc, const char *what, const char *name, char *err, size
 	return rc;
 }
 
+/* The dead-letter exchange and queue. Also run on the publishing connection when a dead
+ * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. */
+static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
+{
+	struct mq_queue_options dead_q = { .durable = true };
+	int rc;
+
+	rc = topo_step(mq_declare_exchange(mq, PROTO_DLX, "topic", true),
+		       "declare exchange", PROTO_DLX, err, errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_declare_queue(mq, PROTO_DLQ, &dead_q, NULL),
+			       "declare queue", PROTO_DLQ, err, errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_bind(mq, PROTO_DLQ, PROTO_DLX, "#"), "bind", PROTO_DLQ,
+			       err, errlen);
+	return rc;
+}
+
+/* The journal: a stream bound to the control exchange with '#', so that operators can replay
+ * what crossed it (volctl replay --from-journal) without having captured beforehand. The
+ * broker enforces the retention; a changed retention is a declare mismatch (406), which the
+ * error names: the stream must then be deleted, or its retention set by a policy. */
+static int consumer_declare_journal(mq_conn *mq, char *err, size_t errlen)
+{
+	const char *ex = cfg_common.control_exchange;
+	struct mq_queue_options journal_q = {
+		.stream = true,
+		.max_age = mconf.journal_max_age,
+		.max_length_bytes = mconf.journal_max_bytes,
+	};
+	char name[PROTO_NAME_MAX];
+	int rc;
+
+	if (proto_journal_queue(ex, name, sizeof(name)) != 0) {
+		snprintf(err, errlen, "journal name for exchange %s is too long", ex);
+		return MQ_INVALID;
+	}
+	rc = topo_step(mq_declare_queue(mq, name, &journal_q, NULL), "declare stream", name, err,
+		       errlen);
+	if (rc == MQ_OK)
+		rc = topo_step(mq_bind(mq, name, ex, "#"), "bind", name, err, errlen);
+	return rc;
+}
+
 static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 {
 	const char *ex = cfg_common.control_exchange;
@@ -48,20 +94,14 @@ static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 		.quorum = cfg_common.rabbit_quorum_queue,
 		.dead_letter_exchange = PROTO_DLX,
 	};
-	struct mq_queue_options dead_q = { .durable = true };
 	int rc;
 
 	rc = topo_step(mq_declare_exchange(c->in, ex, "topic", cfg_common.amqp_durable_queues),
 		       "declare exchange", ex, err, errlen);
 	if (rc == MQ_OK)
-		rc = topo_step(mq_declare_exchange(c->in, PROTO_DLX, "topic", true),
-			       "declare exchange", PROTO_DLX, err, errlen);
-	if (rc == MQ_OK)
-		rc = topo_step(mq_declare_queue(c->in, PROTO_DLQ, &dead_q, NULL),
-			       "declare queue", PROTO_DLQ, err, errlen);
-	if (rc == MQ_OK)
-		rc = topo_step(mq_bind(c->in, PROTO_DLQ, PROTO_DLX, "#"), "bind", PROTO_DLQ,
-			       err, errlen);
+		rc = consumer_declare_dead(c->in, err, errlen);
+	if (rc == MQ_OK && mconf.journal_enabled)
+		rc = consumer_declare_journal(c->in, err, errlen);
 	for (int i = 0; i < 3 && rc == MQ_OK; i++) {
 		rc = topo_step(mq_declare_queue(c->in, c->queues[i], &service_q, NULL),
 			       "declare queue", c->queues[i], err, errlen);
@@ -105,28 +145,6 @@ int consumer_ack(struct consumer *c, const struct mq_delivery *d)
 	return mq_ack(c->in, d->tag, false);
 }
 
-int consumer_check(struct consumer *c)
-{
-	const char *names[4] = { c->queues[0], c->queues[1], c->queues[2], PROTO_DLQ };
-	char err[256];
-	int rc = MQ_OK;
-
-	if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
-		log_error("broker: %s", err);
-		return MQ_CONN_LOST;
-	}
-	for (int i = 0; i < 4 && rc == MQ_OK; i++) {
-		rc = mq_declare_queue(c->out, names[i], NULL, NULL);
-		if (rc == MQ_REFUSED)
-			log_error("queue %s is gone; reconnecting to declare it again", names[i]);
-	}
-	if (rc == MQ_CONN_LOST) {
-		mq_close(c->out);
-		c->out = NULL;
-	}
-	return rc;
-}
-
 /* Publishes on the confirming connection, opening it when needed. */
 static int consumer_publish(struct consumer *c, const char *exchange, const char *routing_key,
 			    const void *body, size_t len, const struct mq_props *props)
@@ -134,14 +152,23 @@ static int consumer_publish(struct consumer *c, const char *exchange, const char
 	char err[256];
 	int rc = MQ_CONN_LOST;
 
-	/* Two tries: the confirm connection may have been dropped by the broker while idle. */
-	for (int attempt = 0; attempt < 2 && rc == MQ_CONN_LOST; attempt++) {
+	/* Two tries: the confirm connection may have been dropped by the broker while idle, or
+	 * the dead-letter queue deleted (a dead letter comes back unroutable), which declaring
+	 * it again repairs. */
+	for (int attempt = 0; attempt < 2 && (rc == MQ_CONN_LOST || rc == MQ_UNROUTABLE);
+	     attempt++) {
 		if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
 			log_error("publisher: cannot connect: %s", err);
 			return MQ_CONN_LOST;
 		}
+		if (rc == MQ_UNROUTABLE && consumer_declare_dead(c->out, err, sizeof(err)) != MQ_OK)
+			log_error("dead letter: %s", err);
 		rc = mq_publish(c->out, exchange, routing_key, body, len, props, true,
 				CONSUMER_PUBLISH_TIMEOUT_MS);
+		/* Only a dead letter can be repaired by declaring again; an unroutable reply
+		 * means its caller's queue is gone, and the caller with it. */
+		if (rc == MQ_UNROUTABLE && strcmp(exchange, PROTO_DLX) != 0)
+			break;
 		if (rc == MQ_CONN_LOST || rc == MQ_TIMEOUT) {
 			mq_close(c->out);
 			c->out = NULL;

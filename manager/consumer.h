@@ -4,9 +4,13 @@
  * either consumes or publishes, see common/mq.h).
  *
  * consumer_connect declares the whole topology every time, so that a broker that lost it
- * (restart without durable queues, a fresh node) is usable again after a reconnect. After
- * MQ_CONN_LOST from any call here the caller consumer_close()s and connects again later;
- * deliveries of the old connection are then dead (the broker requeues them).
+ * (restart without durable queues, a fresh node) is usable again after a reconnect. A
+ * service queue deleted while the manager runs cancels its consumer (common/mq.c asks for
+ * consumer-cancel notifications), which ends the connection, so the reconnect declares it
+ * again; a deleted dead-letter queue is declared again when a dead letter comes back
+ * unroutable. After MQ_CONN_LOST from any call here the caller consumer_close()s and
+ * connects again later; deliveries of the old connection are then dead (the broker requeues
+ * them).
  */
 #ifndef VOLMGR_MANAGER_CONSUMER_H
 #define VOLMGR_MANAGER_CONSUMER_H
@@ -32,16 +36,6 @@ int consumer_init(struct consumer *c);
  * connections are then closed). */
 __attribute__((warn_unused_result))
 int consumer_connect(struct consumer *c, char *err, size_t errlen);
-
-/*
- * Checks that the service queues and the dead-letter queue still exist (passive declares on
- * the publishing connection). librabbitmq does not ask the broker for consumer-cancel
- * notifications, so a deleted queue would otherwise go unnoticed while the consumer waits
- * on it for ever. Returns MQ_OK, MQ_REFUSED (a queue is gone: reconnect to declare it again)
- * or MQ_CONN_LOST.
- */
-__attribute__((warn_unused_result))
-int consumer_check(struct consumer *c);
 
 /* Closes both connections (unacked deliveries return to their queues). Idempotent. */
 void consumer_close(struct consumer *c);

@@ -291,20 +291,6 @@ static int dispatch_acked(int mq_rc)
 	return DISPATCH_MQ_LOST;
 }
 
-/* Failures common/db.c classifies as DB_REJECT that another try can cure: a statement or lock
- * timeout (a row held by someone else for a while), insufficient resources (class 53) and
- * system errors (class 58). */
-static bool dispatch_transient_reject(db_conn *db)
-{
-	static const char *const states[] = { "57014", "55P03", "53", "58" };
-	const char *st = db_last_sqlstate(db);
-
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		if (strncmp(st, states[i], strlen(states[i])) == 0)
-			return true;
-	return false;
-}
-
 /* Runs the transaction with bounded retries. Returns DB_OK, JOB_PERMANENT (reason set) or
  * the last transient status (reason set); *db_down when the database stayed unreachable,
  * *stopped when shutdown cut the retries short. */
@@ -325,7 +311,7 @@ static int dispatch_run(db_conn *db, struct job *job, volatile sig_atomic_t *sto
 			snprintf(reason, rlen, "%s", job->reason);
 			return rc;
 		}
-		if ((rc == DB_REJECT && !dispatch_transient_reject(db)) || rc > 0) {
+		if (rc == DB_REJECT || rc > 0) {
 			if (rc > 0)
 				snprintf(reason, rlen, "unexpected handler status %d", rc);
 			else

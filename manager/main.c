@@ -77,7 +77,7 @@ static void mgr_db_wait(db_conn *db)
 		log_info("database reachable again");
 }
 
-static void mgr_periodic(db_conn *db, struct consumer *c, struct mgr_timers *t)
+static void mgr_periodic(db_conn *db, struct mgr_timers *t)
 {
 	int64_t now = util_now_ms();
 
@@ -86,9 +86,8 @@ static void mgr_periodic(db_conn *db, struct consumer *c, struct mgr_timers *t)
 		t->next_report = now + (int64_t)mconf.report_interval * 1000;
 	}
 	if (now >= t->next_sweep) {
-		if (consumer_check(c) != MQ_OK)
-			consumer_close(c);
 		pending_sweep(db);
+		retention_sweep(db);
 		t->next_sweep = now + (int64_t)mconf.periodic_interval * 1000;
 	}
 }
@@ -141,7 +140,7 @@ static void mgr_run(db_conn *db, struct consumer *c)
 		/* While the consumer is down the heartbeat stops too, so that the services row
 		 * shows a service that cannot take requests as down. */
 		if (!mgr_stop && c->in != NULL)
-			mgr_periodic(db, c, &timers);
+			mgr_periodic(db, &timers);
 	}
 	log_info("stopping: closing the consumer (unacknowledged deliveries return to the "
 		 "queues)");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/util.h"
 
 struct mconf mconf;
 
@@ -16,12 +17,18 @@ static const struct cfg_key mconf_keys[] = {
 	  "true", 0, 0, NULL },
 	{ "filestore", "filestore_dir", CFG_STR, &mconf.filestore_dir,
 	  "/var/lib/volmgr/volumes", 0, 0, NULL },
+	{ "journal", "enabled", CFG_BOOL, &mconf.journal_enabled, "true", 0, 0, NULL },
+	{ "journal", "max_age", CFG_STR, &mconf.journal_max_age, "7D", 0, 0, NULL },
+	{ "journal", "max_bytes", CFG_STR, &mconf.journal_max_bytes_text, "1073741824", 0, 0,
+	  NULL },
 	{ "manager", "drain_timeout", CFG_INT, &mconf.drain_timeout, "10", 0, 600, NULL },
 	{ "manager", "extend_feedback_timeout", CFG_INT, &mconf.extend_feedback_timeout,
 	  "600", 1, 30 * 86400, NULL },
 	{ "manager", "max_message_bytes", CFG_INT, &mconf.max_message_bytes,
 	  "1048576", 1024, 64 * 1024 * 1024, NULL },
 	{ "manager", "periodic_interval", CFG_INT, &mconf.periodic_interval, "5", 1, 3600, NULL },
+	{ "manager", "processed_message_retention", CFG_INT, &mconf.processed_message_retention,
+	  "604800", 60, 10 * 365 * 86400, NULL },
 	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
 	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },
@@ -46,6 +53,20 @@ static int check_name(const char *what, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* RabbitMQ's x-max-age: a positive number and one unit of Y, M, D, h, m, s. */
+static int check_max_age(const char *v, char *err, size_t errlen)
+{
+	size_t digits = strspn(v, "0123456789");
+
+	if (digits == 0 || digits > 9 || v[digits] == '\0' || strchr("YMDhms", v[digits]) == NULL ||
+	    v[digits + 1] != '\0' || strspn(v, "0") == digits) {
+		snprintf(err, errlen, "[journal] max_age: '%s' is not N followed by Y, M, D, h, m "
+			 "or s (e.g. 7D)", v);
+		return -1;
+	}
+	return 0;
+}
+
 int mconf_load(const char *path, char *err, size_t errlen)
 {
 	if (cfg_load(path, mconf_tables, MCONF_NTABLES, err, errlen) != 0)
@@ -53,6 +74,14 @@ int mconf_load(const char *path, char *err, size_t errlen)
 	if (check_name("host", cfg_common.host, err, errlen) != 0 ||
 	    check_name("backend", cfg_common.backend, err, errlen) != 0)
 		return -1;
+	if (check_max_age(mconf.journal_max_age, err, errlen) != 0)
+		return -1;
+	if (util_parse_long(mconf.journal_max_bytes_text, 1, 1L << 50, &mconf.journal_max_bytes)
+	    != 0) {
+		snprintf(err, errlen, "[journal] max_bytes: '%s' is not an integer in [1, 2^50]",
+			 mconf.journal_max_bytes_text);
+		return -1;
+	}
 	if (mconf.filestore_dir == NULL || mconf.filestore_dir[0] != '/') {
 		snprintf(err, errlen, "[filestore] filestore_dir: must be an absolute path");
 		return -1;

@@ -25,8 +25,13 @@ struct mconf {
 	int report_interval;
 	int drain_timeout;
 	int max_message_bytes;
+	int processed_message_retention;  /* seconds a processed message id is remembered */
+	bool journal_enabled;             /* [journal] */
+	char *journal_max_age;            /* x-max-age, e.g. "7D" */
+	char *journal_max_bytes_text;
 	/* Derived by mconf_load: "<host>@<backend>", the services row and the queue names. */
 	char service_host[MCONF_SERVICE_HOST_MAX];
+	long journal_max_bytes;           /* [journal] max_bytes, parsed */
 };
 
 extern struct mconf mconf;

@@ -1,6 +1,7 @@
 /*
  * periodic.h - the manager's periodic tasks between deliveries: the services row and its
- * heartbeat (service.c), and the deadline sweep of pending extends (pending.c).
+ * heartbeat (service.c), the deadline sweep of pending extends (pending.c) and the retention
+ * of processed message ids (retention.c).
  *
  * Database failures here are logged and never fatal: the next period tries again.
  */
@@ -26,5 +27,11 @@ void service_report(db_conn *db);
  * longer extending. Then expires old quota reservations (quota_expire).
  */
 void pending_sweep(db_conn *db);
+
+/*
+ * Deletes volmgr_processed_messages rows older than [manager] processed_message_retention, in
+ * autocommitted batches of bounded size and at most a bounded number of batches per call.
+ */
+void retention_sweep(db_conn *db);
 
 #endif

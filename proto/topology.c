@@ -30,3 +30,8 @@ int proto_routing_key_for_volume_host(const char *volume_host, char *out, size_t
 	return FIT(out, outlen, "%s.%.*s.%.*s", PROTO_TOPIC_VOLUME, (int)backend_len,
 		   volume_host, (int)(at - volume_host), volume_host);
 }
+
+int proto_journal_queue(const char *exchange, char *out, size_t outlen)
+{
+	return outlen == 0 ? -1 : FIT(out, outlen, "%s.journal", exchange);
+}

@@ -14,6 +14,10 @@
 #define PROTO_HDR_ORIG_EXCHANGE "x-volmgr-original-exchange"
 #define PROTO_HDR_ORIG_ROUTING_KEY "x-volmgr-original-routing-key"
 
+/* Routing keys under this prefix reach no service queue, only '#' bindings (the journal,
+ * captures): volctl replay --from-journal publishes one to find the journal's end. */
+#define PROTO_JOURNAL_MARKER_PREFIX "volmgr.journal-marker."
+
 /* Maximum length of any name these functions build, NUL included. */
 #define PROTO_NAME_MAX 512
 
@@ -36,5 +40,13 @@ int proto_service_queues(const char *host, const char *backend, char out[3][PROT
  */
 __attribute__((warn_unused_result))
 int proto_routing_key_for_volume_host(const char *volume_host, char *out, size_t outlen);
+
+/*
+ * The journal of an exchange: the stream "<exchange>.journal", bound to it with "#", so that
+ * every message crossing the exchange is kept for [journal] max_age / max_bytes.
+ * Returns 0, or -1 when the name would not fit outlen.
+ */
+__attribute__((warn_unused_result))
+int proto_journal_queue(const char *exchange, char *out, size_t outlen);
 
 #endif

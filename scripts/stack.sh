@@ -21,6 +21,12 @@
 #         the data start created (DIR/env, DIR/state, DIR/rabbitmq, DIR/pg).
 #         Other things in DIR (volumes, configs, nested stacks) are left alone.
 # status  Prints what runs; exit 0 when every component start started is alive.
+# broker-stop | broker-start | db-stop | db-start
+#         Fault injection for tests: stops (rabbitmqctl stop; PostgreSQL with
+#         pg_ctl -m immediate, a crash) or starts again the broker or the
+#         database of a stack that start started, on the same ports and data,
+#         and records the new pids in DIR/state and DIR/env so that stop still
+#         stops them by pid.
 #
 # Every wait is bounded: STACK_TIMEOUT (default 90 s) for start, 30 s per
 # component for stop.
@@ -31,8 +37,9 @@ CMD=${1:-}
 DIR=${2:-$REPO/.stack}
 STACK_TIMEOUT=${STACK_TIMEOUT:-90}
 
-case "$CMD" in start|stop|status) ;; *)
-    echo "usage: $0 start|stop|status [DIR]" >&2; exit 2 ;;
+case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start) ;; *)
+    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start [DIR]" >&2
+    exit 2 ;;
 esac
 
 mkdir -p "$DIR"
@@ -130,13 +137,8 @@ EOF
 
 # --- stop ------------------------------------------------------------------
 
-do_stop() {
-    if [ ! -f "$STATE" ]; then
-        rm -f "$DIR/env"
-        return 0
-    fi
-    # shellcheck disable=SC1090
-    . "$STATE"
+# Stops the RabbitMQ node of the state sourced from DIR/state (the caller's).
+stop_rabbit() {
     if [ -n "${RABBIT_SH_PID:-}" ]; then
         if [ -z "${RABBIT_PID:-}" ]; then   # start was interrupted before it looked
             RABBIT_PID=$(pgrep -P "$RABBIT_SH_PID" beam.smp 2>/dev/null | head -n 1 || true)
@@ -148,18 +150,35 @@ do_stop() {
         fi
         stop_pid "$RABBIT_SH_PID" "$RABBIT_SH_PAT" TERM 10
     fi
-    stop_pid "${EPMD_PID:-}" epmd TERM 5
+    RABBIT_SH_PID='' RABBIT_PID=''
+}
+
+# stop_pg MODE: stops the PostgreSQL of the sourced state (pg_ctl -m MODE; fast or immediate).
+stop_pg() {
     if [ -z "${PG_PID:-}" ] && [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
         PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")   # start was interrupted
     fi
     if [ -n "${PG_PID:-}" ]; then
         if alive "$PG_PID" postgres; then
-            as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 \
+            as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -m "$1" -w -t 30 stop >/dev/null 2>&1 \
                 || log "pg_ctl stop failed; signalling"
-            # SIGINT is PostgreSQL's fast shutdown.
-            stop_pid "$PG_PID" postgres INT 10
+            # SIGINT is PostgreSQL's fast shutdown, SIGQUIT its immediate one.
+            stop_pid "$PG_PID" postgres "$([ "$1" = immediate ] && echo QUIT || echo INT)" 10
         fi
     fi
+    PG_PID=''
+}
+
+do_stop() {
+    if [ ! -f "$STATE" ]; then
+        rm -f "$DIR/env"
+        return 0
+    fi
+    # shellcheck disable=SC1090
+    . "$STATE"
+    stop_rabbit
+    stop_pid "${EPMD_PID:-}" epmd TERM 5
+    stop_pg fast
     rm -rf "$DIR/rabbitmq" "$DIR/pg" "$DIR/env" "$STATE"
     if [ -n "${PG_ROOT:-}" ] && [ "$PG_ROOT" != "$DIR/pg" ]; then
         rm -rf "$PG_ROOT"
@@ -216,8 +235,14 @@ EOF
         [ $SECONDS -lt $deadline ] || die "epmd not listening on $epmd after 10s"
         sleep 0.05
     done
+    launch_rabbit
+}
+
+# Starts the node configured under DIR/rabbitmq in the background (RABBIT_SH_PID).
+launch_rabbit() {
+    local r=$DIR/rabbitmq
     ( . "$(rabbit_env_file)"; cd "$r"; exec setsid "$RABBIT_LIB/rabbitmq-server" \
-        </dev/null >"$r/log/startup.log" 2>&1 ) &
+        </dev/null >>"$r/log/startup.log" 2>&1 ) &
     RABBIT_SH_PID=$!
 }
 
@@ -267,18 +292,23 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+    launch_pg
+    "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE ROLE volmgr LOGIN SUPERUSER" \
+        -c "CREATE DATABASE volmgr OWNER volmgr" >/dev/null \
+        || die "creating role/database failed"
+}
+
+# Starts the PostgreSQL cluster in PG_DATA and waits for it (PG_PID).
+launch_pg() {
     local t=$((STACK_TIMEOUT > 10 ? STACK_TIMEOUT : 10))
     # setsid: the postmaster must not share our terminal's process group, so
     # a Ctrl-C reaches the scripts (which then stop it in order), not it.
     local runas=(); [ "$(id -u)" -ne 0 ] || runas=(runuser -u postgres --)
     ( cd /; exec setsid -w "${runas[@]}" "$PGBIN/pg_ctl" -D "$PG_DATA" \
-        -l "$root/postgres.log" -w -t "$t" start ) </dev/null >"$root/pg_ctl.log" 2>&1 \
-        || { tail -n 30 "$root/postgres.log" >&2 || true; die "PostgreSQL failed to start"; }
+        -l "$PG_ROOT/postgres.log" -w -t "$t" start ) </dev/null >"$PG_ROOT/pg_ctl.log" 2>&1 \
+        || { tail -n 30 "$PG_ROOT/postgres.log" >&2 || true; die "PostgreSQL failed to start"; }
     PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
-    "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE ROLE volmgr LOGIN SUPERUSER" \
-        -c "CREATE DATABASE volmgr OWNER volmgr" >/dev/null \
-        || die "creating role/database failed"
 }
 
 write_state() {
@@ -342,6 +372,36 @@ EOF
     log "up in $((SECONDS - t0))s: env in $DIR/env"
 }
 
+# Rewrites the pid lines of DIR/env after a component was restarted.
+write_env_pids() {
+    sed -e "s/^export VOLMGR_RABBIT_PID=.*/export VOLMGR_RABBIT_PID=${RABBIT_PID:-}/" \
+        -e "s/^export VOLMGR_PG_PID=.*/export VOLMGR_PG_PID=${PG_PID:-}/" \
+        "$DIR/env" > "$DIR/env.tmp"
+    mv "$DIR/env.tmp" "$DIR/env"
+}
+
+# do_fault broker-stop|broker-start|db-stop|db-start: see the header.
+do_fault() {
+    [ -f "$STATE" ] && [ -f "$DIR/env" ] || die "no stack in $DIR"
+    . "$STATE"
+    case "$1" in
+    broker-stop)  [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
+                  stop_rabbit ;;
+    broker-start) [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
+                  alive "${RABBIT_PID:-}" beam && die "the broker runs already"
+                  launch_rabbit
+                  wait_rabbit "$(. "$(rabbit_env_file)"; echo "$RABBITMQ_NODE_PORT")" \
+                      $((SECONDS + STACK_TIMEOUT)) ;;
+    db-stop)      [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"
+                  stop_pg immediate ;;
+    db-start)     [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"
+                  alive "${PG_PID:-}" postgres && die "the database runs already"
+                  launch_pg ;;
+    esac
+    write_state
+    write_env_pids
+}
+
 do_status() {
     local ok=0
     if [ ! -f "$STATE" ]; then echo "no stack in $DIR"; return 1; fi
@@ -366,4 +426,5 @@ case "$CMD" in
     start)  do_start ;;
     stop)   do_stop ;;
     status) do_status ;;
+    *)      do_fault "$CMD" ;;
 esac

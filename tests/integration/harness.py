@@ -220,6 +220,8 @@ class StackTestCase(unittest.TestCase):
     compute_feedback = True
     quota_gigabytes = 1000
     max_message_bytes = 1048576
+    processed_message_retention = 604800
+    journal = False
     stub_auto_complete = False
     rpc_response_timeout = 30
     log_level = "debug"
@@ -319,6 +321,8 @@ class StackTestCase(unittest.TestCase):
         cls._start("api-shim",
                    [os.path.join(BIN, "api-shim"), "--config-file", cls.config_file])
         cls._queues.extend(cls.service_queues)
+        if cls.journal:
+            cls._queues.append(cls.exchange + ".journal")
 
         cls._wait_until("api-shim answers GET /", cls._shim_ready)
         cls._wait_until("manager's services row (heartbeat)", cls._service_row_exists)
@@ -367,6 +371,12 @@ class StackTestCase(unittest.TestCase):
             "report_interval = 1",
             "drain_timeout = 5",
             "max_message_bytes = %d" % cls.max_message_bytes,
+            "processed_message_retention = %d" % cls.processed_message_retention,
+            "",
+            "[journal]",
+            "enabled = %s" % ("true" if cls.journal else "false"),
+            "max_age = 1h",
+            "max_bytes = 50000000",
             "",
             "[api]",
             "listen = 127.0.0.1",

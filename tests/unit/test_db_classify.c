@@ -39,7 +39,16 @@ ParameterizedTestParameters(db, classify)
 		{ "42601", false, DB_REJECT },      /* syntax_error */
 		{ "42P01", false, DB_REJECT },      /* undefined_table */
 		{ "40002", false, DB_REJECT },      /* integrity constraint at commit: not a retry */
-		{ "57014", false, DB_REJECT },      /* query_canceled (statement_timeout) */
+		{ "57014", false, DB_RETRY },       /* query_canceled (statement/lock timeout) */
+		{ "55P03", false, DB_RETRY },       /* lock_not_available */
+		{ "53000", false, DB_RETRY },       /* insufficient_resources */
+		{ "53100", false, DB_RETRY },       /* disk_full */
+		{ "53200", false, DB_RETRY },       /* out_of_memory */
+		{ "53300", false, DB_RETRY },       /* too_many_connections */
+		{ "58000", false, DB_RECONNECT },   /* system_error */
+		{ "58030", false, DB_RECONNECT },   /* io_error */
+		{ "55000", false, DB_REJECT },      /* object_not_in_prerequisite_state */
+		{ "57000", false, DB_REJECT },      /* operator_intervention (class 57 otherwise) */
 		{ "25P02", false, DB_REJECT },      /* in_failed_sql_transaction */
 		{ "XX000", false, DB_REJECT },      /* internal_error */
 		/* No SQLSTATE on a live connection: a client-side error retrying cannot fix. */

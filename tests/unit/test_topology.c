@@ -72,3 +72,12 @@ Test(topology, routing_key_buffer_too_small)
 	cr_expect(eq(int, proto_routing_key_for_volume_host("node1@filestore#p", key, 36), 0));
 	cr_expect(eq(int, proto_routing_key_for_volume_host("node1@filestore", key, 0), -1));
 }
+
+Test(topology, journal_queue_is_named_after_the_exchange)
+{
+	char out[PROTO_NAME_MAX];
+
+	cr_assert_eq(proto_journal_queue("openstack", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "openstack.journal");
+	cr_assert_eq(proto_journal_queue("openstack", out, 10), -1);
+}

@@ -167,3 +167,47 @@ Test(util, sleep_wakes_early_on_stop)
 	util_sleep_ms(120, &stop);
 	cr_assert(util_now_ms() - t0 >= 120);
 }
+
+/* RFC 4648 section 10 test vectors, both ways. */
+Test(util, base64_rfc4648_vectors)
+{
+	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const coded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+					     "Zm9vYmFy" };
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		char enc[UTIL_BASE64_LEN(8)], dec[8];
+		size_t n;
+
+		util_base64_encode(plain[i], strlen(plain[i]), enc);
+		cr_assert_str_eq(enc, coded[i]);
+		cr_assert_eq(util_base64_decode(coded[i], dec, &n), 0);
+		cr_assert_eq(n, strlen(plain[i]));
+		cr_assert(memcmp(dec, plain[i], n) == 0);
+	}
+}
+
+Test(util, base64_round_trips_every_byte)
+{
+	unsigned char in[256], out[256];
+	char enc[UTIL_BASE64_LEN(256)];
+	size_t n;
+
+	for (int i = 0; i < 256; i++)
+		in[i] = (unsigned char)(255 - i);
+	util_base64_encode(in, sizeof(in), enc);
+	cr_assert_eq(util_base64_decode(enc, out, &n), 0);
+	cr_assert_eq(n, sizeof(in));
+	cr_assert(memcmp(in, out, n) == 0);
+}
+
+Test(util, base64_rejects_bad_text)
+{
+	static const char *const bad[] = { "Zg=", "Zg=a", "Z===", "Zm9v!A==", "=Zm9", "Zg==Zg==",
+					   "Zm 9" };
+	unsigned char out[16];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(util_base64_decode(bad[i], out, &n), -1, "%s", bad[i]);
+}
