@@ -22,6 +22,9 @@
 #         Other things in DIR (volumes, configs, nested stacks) are left alone.
 # status  Prints what runs; exit 0 when every component start started is alive.
 #
+# VOLMGR_STACK_DURABLE=1 starts PostgreSQL with fsync and synchronous_commit on
+# (production durability, for make bench); by default both are off.
+#
 # Every wait is bounded: STACK_TIMEOUT (default 90 s) for start, 30 s per
 # component for stop.
 set -euo pipefail
@@ -263,10 +266,13 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 300
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 EOF
+    # Tests trade durability for speed; VOLMGR_STACK_DURABLE=1 (make bench) keeps
+    # PostgreSQL's production settings, so that every commit waits for its WAL fsync.
+    local sync=off
+    [ "${VOLMGR_STACK_DURABLE:-0}" != 1 ] || sync=on
+    printf 'fsync = %s\nsynchronous_commit = %s\nfull_page_writes = %s\n' \
+        "$sync" "$sync" "$sync" >> "$PG_DATA/postgresql.conf"
     local t=$((STACK_TIMEOUT > 10 ? STACK_TIMEOUT : 10))
     # setsid: the postmaster must not share our terminal's process group, so
     # a Ctrl-C reaches the scripts (which then stop it in order), not it.
