@@ -105,6 +105,11 @@ int consumer_ack(struct consumer *c, const struct mq_delivery *d)
 	return mq_ack(c->in, d->tag, false);
 }
 
+int consumer_ack_upto(struct consumer *c, uint64_t tag)
+{
+	return mq_ack(c->in, tag, true);
+}
+
 int consumer_check(struct consumer *c)
 {
 	const char *names[4] = { c->queues[0], c->queues[1], c->queues[2], PROTO_DLQ };

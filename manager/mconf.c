@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "manager/batch.h"
 
 struct mconf mconf;
 
@@ -16,6 +17,8 @@ static const struct cfg_key mconf_keys[] = {
 	  "true", 0, 0, NULL },
 	{ "filestore", "filestore_dir", CFG_STR, &mconf.filestore_dir,
 	  "/var/lib/volmgr/volumes", 0, 0, NULL },
+	{ "manager", "batch_size", CFG_INT, &mconf.batch_size, "16", 1, BATCH_MAX, NULL },
+	{ "manager", "batch_window_ms", CFG_INT, &mconf.batch_window_ms, "2", 0, 1000, NULL },
 	{ "manager", "drain_timeout", CFG_INT, &mconf.drain_timeout, "10", 0, 600, NULL },
 	{ "manager", "extend_feedback_timeout", CFG_INT, &mconf.extend_feedback_timeout,
 	  "600", 1, 30 * 86400, NULL },

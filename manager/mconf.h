@@ -25,6 +25,8 @@ struct mconf {
 	int report_interval;
 	int drain_timeout;
 	int max_message_bytes;
+	int batch_size;                   /* deliveries per group commit (1: one per txn) */
+	int batch_window_ms;              /* how long a batch waits to fill */
 	/* Derived by mconf_load: "<host>@<backend>", the services row and the queue names. */
 	char service_host[MCONF_SERVICE_HOST_MAX];
 };
