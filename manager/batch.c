@@ -63,6 +63,9 @@ struct batch {
 	char *bufs;                 /* P_COUNT buffers of BATCH_ARRAY_BYTES */
 	struct vol_row scratch;     /* what the driver and the pool name need of a volume */
 	char publisher[REC_PUBLISHER_MAX];
+	/* VOLMGR_TEST_CRASH_AFTER_COMMIT set: die (SIGKILL) after the group's commit, before
+	 * its ack, so that the integration tests can show what a crash there leaves. */
+	bool crash_after_commit;
 };
 
 struct batch *batch_new(void)
@@ -76,6 +79,7 @@ struct batch *batch_new(void)
 		return NULL;
 	}
 	rec_publisher(b->publisher);
+	b->crash_after_commit = getenv("VOLMGR_TEST_CRASH_AFTER_COMMIT") != NULL;
 	return b;
 }
 
@@ -382,8 +386,11 @@ static int batch_handle(struct batch *b, db_conn *db, struct consumer *c,
 	int ngroup;
 	int result = batch_sort(b, c, &ngroup);
 
-	if (result == BATCH_DONE && ngroup > 0)
+	if (result == BATCH_DONE && ngroup > 0) {
 		batch_commit(b, db);
+		if (b->crash_after_commit)
+			raise(SIGKILL);
+	}
 	/* In the order they arrived, after the group: a message of this batch that the group
 	 * took out sees the group's changes, as it would have one message later. */
 	for (int i = 0; i < b->n && result == BATCH_DONE; i++) {
