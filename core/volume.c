@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dbarray.h"
 #include "common/log.h"
 #include "common/utf8.h"
 #include "common/util.h"
@@ -171,36 +172,16 @@ int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out)
 	return DB_OK;
 }
 
-/*
- * Writes values as a PostgreSQL array literal ({"a","b"}), quoting every element, for a
- * text[] parameter. Returns 0, or -1 if it does not fit.
- */
+/* values as a PostgreSQL array literal for a text[] parameter. Returns 0, or -1 if it does
+ * not fit. */
 static int vol_text_array(const char *const *values, int n, char *buf, size_t len)
 {
-	size_t o = 0;
+	struct db_array a;
 
-	if (len < 3)
-		return -1;
-	buf[o++] = '{';
-	for (int i = 0; i < n; i++) {
-		if (i > 0 && o < len)
-			buf[o++] = ',';
-		if (o < len)
-			buf[o++] = '"';
-		for (const char *c = values[i]; *c != '\0' && o < len; c++) {
-			if (*c == '"' || *c == '\\')
-				buf[o++] = '\\';
-			if (o < len)
-				buf[o++] = *c;
-		}
-		if (o < len)
-			buf[o++] = '"';
-	}
-	if (o + 2 > len)
-		return -1;
-	buf[o++] = '}';
-	buf[o] = '\0';
-	return 0;
+	db_array_init(&a, buf, len);
+	for (int i = 0; i < n; i++)
+		db_array_add(&a, values[i]);
+	return db_array_text(&a) != NULL ? 0 : -1;
 }
 
 static const char vol_sql_cas_status[] =

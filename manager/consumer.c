@@ -145,6 +145,11 @@ int consumer_ack(struct consumer *c, const struct mq_delivery *d)
 	return mq_ack(c->in, d->tag, false);
 }
 
+int consumer_ack_upto(struct consumer *c, uint64_t tag)
+{
+	return mq_ack(c->in, tag, true);
+}
+
 /* Publishes on the confirming connection, opening it when needed. */
 static int consumer_publish(struct consumer *c, const char *exchange, const char *routing_key,
 			    const void *body, size_t len, const struct mq_props *props)

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/mq.h"
 #include "proto/topology.h"
@@ -46,6 +47,10 @@ int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms);
 
 __attribute__((warn_unused_result))
 int consumer_ack(struct consumer *c, const struct mq_delivery *d);
+
+/* Acknowledges every unacknowledged delivery up to and including tag (basic.ack multiple). */
+__attribute__((warn_unused_result))
+int consumer_ack_upto(struct consumer *c, uint64_t tag);
 
 /*
  * Dead-letters d: publishes its body unchanged to volmgr.dlx with its routing key and

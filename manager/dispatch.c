@@ -222,9 +222,7 @@ static int dispatch_txn(db_conn *db, void *arg)
 	return rc;
 }
 
-/* Decodes and validates d into msg and job. Returns PROTO_OK, or a proto status with the
- * dead-letter reason in reason. */
-static int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,
+int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,
 			   struct job *job, char *reason, size_t rlen)
 {
 	struct proto_limits lim = proto_default_limits;

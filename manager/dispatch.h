@@ -18,6 +18,7 @@
 #define VOLMGR_MANAGER_DISPATCH_H
 
 #include <signal.h>
+#include <stddef.h>
 
 #include "common/db.h"
 #include "common/mq.h"
@@ -37,5 +38,16 @@ enum dispatch_result {
 __attribute__((warn_unused_result))
 int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery *d,
 		      volatile sig_atomic_t *stop);
+
+/*
+ * Decodes and validates d into msg (initialised by the caller; destroyed by the caller on
+ * every path) and job (method, args). Returns PROTO_OK, or a proto status with the
+ * dead-letter reason in reason. Used by the group commit (batch.c) to sort its deliveries.
+ */
+struct job;
+struct proto_msg;
+__attribute__((warn_unused_result))
+int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg, struct job *job,
+		    char *reason, size_t rlen);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
  *
- * One thread. The loop waits at most MGR_TICK_MS for a delivery, handles it completely
- * (dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
+ * One thread. The loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
+ * else arrives within the batch window completely (batch.c, dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
  * periodic work are looked at least once a second. Nothing is consumed while the database is
  * unreachable: the consumer connection is dropped (the broker keeps the messages) until the
  * database answers again.
@@ -26,8 +26,8 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "manager/batch.h"
 #include "manager/consumer.h"
-#include "manager/dispatch.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
@@ -109,7 +109,7 @@ static bool mgr_connect(struct consumer *c, int *attempt)
 	return false;
 }
 
-static void mgr_run(db_conn *db, struct consumer *c)
+static void mgr_run(db_conn *db, struct consumer *c, struct batch *b)
 {
 	struct mgr_timers timers = { 0, 0 };
 	int attempt = 0;
@@ -120,19 +120,11 @@ static void mgr_run(db_conn *db, struct consumer *c)
 		if (c->in == NULL && !mgr_connect(c, &attempt))
 			continue;
 
-		struct mq_delivery d;
-		int rc = consumer_next(c, &d, MGR_TICK_MS);
-		if (rc == MQ_OK) {
-			rc = dispatch_delivery(db, c, &d, &mgr_stop);
-			mq_delivery_free(&d);
-			if (rc == DISPATCH_STOPPED)
-				break;
-			if (rc != DISPATCH_DONE)
-				consumer_close(c);
-		} else if (rc != MQ_TIMEOUT) {
-			log_error("broker connection lost: %s", mq_strerror(rc));
+		int rc = batch_run(b, db, c, MGR_TICK_MS, &mgr_stop);
+		if (rc == BATCH_STOPPED)
+			break;
+		if (rc < 0)
 			consumer_close(c);
-		}
 		if (!db_is_ok(db)) {
 			consumer_close(c);
 			mgr_db_wait(db);
@@ -198,11 +190,18 @@ int main(int argc, char **argv)
 		 mconf.filestore_dir, amqp_version(), MSGPACK_VERSION, PQlibVersion(),
 		 consumer.queues[0], consumer.queues[1], consumer.queues[2]);
 
+	if (cfg_common.rabbit_qos_prefetch_count < mconf.batch_size)
+		log_warning("[manager] batch_size %d is above rabbit_qos_prefetch_count %d: batches "
+			    "never fill", mconf.batch_size, cfg_common.rabbit_qos_prefetch_count);
+	struct batch *batch = batch_new();
+	if (batch == NULL)
+		goto out_http;
 	db_conn *db = mgr_db_open();
 	if (db != NULL) {
-		mgr_run(db, &consumer);
+		mgr_run(db, &consumer, batch);
 		db_close(db);
 	}
+	batch_free(batch);
 	log_info("volume-manager stopped");
 	status = 0;
 out_http:

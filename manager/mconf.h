@@ -29,6 +29,8 @@ struct mconf {
 	bool journal_enabled;             /* [journal] */
 	char *journal_max_age;            /* x-max-age, e.g. "7D" */
 	char *journal_max_bytes_text;
+	int batch_size;                   /* deliveries per group commit (1: one per txn) */
+	int batch_window_ms;              /* how long a batch waits to fill */
 	/* Derived by mconf_load: "<host>@<backend>", the services row and the queue names. */
 	char service_host[MCONF_SERVICE_HOST_MAX];
 	long journal_max_bytes;           /* [journal] max_bytes, parsed */

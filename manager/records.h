@@ -10,6 +10,7 @@
 
 #include "common/db.h"
 #include "core/volume.h"
+#include "manager/mconf.h"
 
 /* Runs sql and discards its result; *affected (may be NULL) gets the row count. */
 __attribute__((warn_unused_result))
@@ -18,18 +19,24 @@ int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *param
 
 /*
  * Queues a usage notification "volume.<suffix>" for v (cinder-behaviour.md §2.5): priority
- * INFO, publisher "volume.<host>@<backend>", the payload of _usage_from_volume as JSON with
- * status and size overridden by the arguments (the values after the change).
+ * INFO, publisher rec_publisher, the payload of _usage_from_volume as JSON with status and
+ * size overridden by the arguments (the values after the change), built by the database
+ * function volmgr_usage_payload from v's row.
  */
 __attribute__((warn_unused_result))
 int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const char *status,
 	       int size, const char *request_id);
 
-/*
- * Adds delta GiB to the allocated capacity of v's pool, creating the row when missing. The
- * pool is the part of v->host after '#', else the backend name, else "_pool0"; the host is
- * the part before '#', else this service's "<host>@<backend>".
- */
+/* The publisher_id of this service's notifications: "volume.<host>@<backend>". */
+#define REC_PUBLISHER_MAX (MCONF_SERVICE_HOST_MAX + 8)
+void rec_publisher(char out[REC_PUBLISHER_MAX]);
+
+/* The pool stats key of v: host is the part of v->host before '#', else this service's
+ * "<host>@<backend>"; pool the part after '#', else the backend name, else "_pool0". */
+void rec_pool_of(const struct vol_row *v, char host[VOL_TEXT], char pool[VOL_TEXT]);
+
+/* Adds delta GiB to the allocated capacity of v's pool (rec_pool_of), creating the row when
+ * missing. */
 __attribute__((warn_unused_result))
 int rec_pool_add(db_conn *db, const struct vol_row *v, long delta);
 

@@ -28,6 +28,9 @@
 #         and records the new pids in DIR/state and DIR/env so that stop still
 #         stops them by pid.
 #
+# VOLMGR_STACK_DURABLE=1 starts PostgreSQL with fsync and synchronous_commit on
+# (production durability, for make bench); by default both are off.
+#
 # Every wait is bounded: STACK_TIMEOUT (default 90 s) for start, 30 s per
 # component for stop.
 set -euo pipefail
@@ -288,10 +291,13 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 300
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 EOF
+    # Tests trade durability for speed; VOLMGR_STACK_DURABLE=1 (make bench) keeps
+    # PostgreSQL's production settings, so that every commit waits for its WAL fsync.
+    local sync=off
+    [ "${VOLMGR_STACK_DURABLE:-0}" != 1 ] || sync=on
+    printf 'fsync = %s\nsynchronous_commit = %s\nfull_page_writes = %s\n' \
+        "$sync" "$sync" "$sync" >> "$PG_DATA/postgresql.conf"
     launch_pg
     "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE volmgr LOGIN SUPERUSER" \

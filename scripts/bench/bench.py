@@ -1,0 +1,489 @@
+#!/usr/bin/python3
+"""make bench: the manager's throughput and latency beside the ceilings it runs under.
+
+Starts its own RabbitMQ and PostgreSQL (scripts/stack.sh, VOLMGR_STACK_DURABLE=1: fsync and
+synchronous_commit on) under build/bench-stack, quorum queues, persistent messages, publisher
+confirms on the manager's side, and measures (each figure the median of VOLMGR_BENCH_RUNS runs):
+
+  1. manager drain: N casts pre-filled, the manager started, time until N are committed
+     (counted in volmgr_processed_messages), for extend_volume_completion at batch_size 1
+     and VOLMGR_BENCH_BATCH, and for extend_volume (filestore) at VOLMGR_BENCH_BATCH;
+  2. ceilings: (a) the same N drained by tools/mqbench's no-op consumer with the same prefetch
+     and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
+     rendered by pgbench_script) with the same batch size at the manager's concurrency (1);
+  3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
+  4. cost: manager CPU microseconds per message, peak RSS, RSS before / after a soak of
+     VOLMGR_BENCH_SOAK seconds at 50 % of the drain rate.
+
+Prints a table and writes build/bench.json. The shim under wrk is not measured yet.
+"""
+import json
+import os
+import re
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from harness import (BACKEND, DEFAULT_TYPE, completion_cast, context_dict,  # noqa: E402
+                     extend_cast, pack)
+import pika      # noqa: E402
+import psycopg2  # noqa: E402
+
+N = int(os.environ.get("VOLMGR_BENCH_N", "20000"))
+RUNS = int(os.environ.get("VOLMGR_BENCH_RUNS", "3"))
+BATCH = int(os.environ.get("VOLMGR_BENCH_BATCH", "64"))
+PREFETCH = int(os.environ.get("VOLMGR_BENCH_PREFETCH", "256"))
+SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "60"))
+STEADY = int(os.environ.get("VOLMGR_BENCH_STEADY", "10"))
+PROJECTS = 200
+STACK = os.path.join(REPO, "build", "bench-stack")
+WORK = os.path.join(REPO, "build", "bench-work")
+MQBENCH = os.path.join(REPO, "build", "bench", "mqbench")
+FINALIZE_SQL = os.path.join(REPO, "manager", "finalize.sql")
+HOST = "bench"
+SERVICE = "%s@%s" % (HOST, BACKEND)
+VOLUME_HOST = "%s#%s" % (SERVICE, BACKEND)
+QUEUE = "cinder-volume.%s.%s" % (SERVICE, HOST)
+EXCHANGE = "openstack"
+CTX = context_dict("admin", "bench", is_admin=True)
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+# ---- the stack and the manager -------------------------------------------------------------
+
+def start_stack():
+    env = dict(os.environ, VOLMGR_STACK_DURABLE="1")
+    for k in ("VOLMGR_TRANSPORT_URL", "VOLMGR_DB_URL"):
+        env.pop(k, None)
+    subprocess.run([os.path.join(REPO, "scripts", "stack.sh"), "start", STACK], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    out = {}
+    with open(os.path.join(STACK, "env")) as f:
+        for line in f:
+            m = re.match(r"export (\w+)='?([^']*)'?$", line.strip())
+            if m:
+                out[m.group(1)] = m.group(2)
+    return out
+
+
+def stop_stack():
+    subprocess.run([os.path.join(REPO, "scripts", "stack.sh"), "stop", STACK],
+                   stdout=subprocess.DEVNULL, check=False)
+
+
+def write_config(env, batch):
+    path = os.path.join(WORK, "volmgr-%d.conf" % batch)
+    with open(path, "w") as f:
+        f.write("\n".join([
+            "[DEFAULT]", "transport_url = %s" % env["VOLMGR_TRANSPORT_URL"],
+            "control_exchange = %s" % EXCHANGE, "host = %s" % HOST,
+            "backend = %s" % BACKEND, "log_level = warning",
+            "default_volume_type = %s" % DEFAULT_TYPE, "quota_gigabytes = -1",
+            "[database]", "connection = %s" % env["VOLMGR_DB_URL"],
+            "[oslo_messaging_rabbit]", "amqp_durable_queues = true",
+            "rabbit_quorum_queue = true", "rabbit_qos_prefetch_count = %d" % PREFETCH,
+            "heartbeat_timeout_threshold = 60",
+            "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
+            "filestore_compute_feedback = true",
+            "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
+            "periodic_interval = 3600", "report_interval = 3600", ""]))
+    return path
+
+
+def proc_stat(pid):
+    """(cpu seconds, peak RSS KiB, RSS KiB) of pid."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    vals = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                vals[k] = int(v.split()[0])
+    return cpu, vals["VmHWM"], vals["VmRSS"]
+
+
+class Manager:
+    def __init__(self, env, batch):
+        self.log = open(os.path.join(WORK, "manager.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(REPO, "bin", "volume-manager"), "--config-file",
+             write_config(env, batch)], stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("VOLMGR_")})
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+# ---- the database --------------------------------------------------------------------------
+
+class Db:
+    def __init__(self, url):
+        self.conn = psycopg2.connect(url)
+        self.conn.autocommit = True
+
+    def q(self, sql, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+
+    def one(self, sql, params=None):
+        return self.q(sql, params)[0][0]
+
+    def reset(self):
+        self.q("TRUNCATE volumes, volume_admin_metadata, volume_attachment, reservations, "
+               "quota_usages, volmgr_processed_messages, volmgr_notifications, "
+               "volmgr_pending_extends, volmgr_pool_stats, messages CASCADE")
+
+    def seed(self, n):
+        """n volumes of 1 GiB in status extending, each with its two admin-metadata keys and
+        a live reservation of +1 GiB against its project's gigabytes usage, and a backing file
+        of 2 GiB (as compute would leave it). Returns [(volume_id, project, reservation)]."""
+        self.reset()
+        vols = [(str(uuid.uuid4()), "project-%03d" % (i % PROJECTS), str(uuid.uuid4()))
+                for i in range(n)]
+        ids, projects, res = ([v[i] for v in vols] for i in range(3))
+        type_id = self.one("SELECT id FROM volume_types WHERE name = %s", (DEFAULT_TYPE,))
+        self.q("INSERT INTO volumes (created_at, updated_at, deleted, id, user_id, project_id,"
+               " host, size, availability_zone, status, attach_status, display_name,"
+               " volume_type_id, bootable, multiattach, previous_status, shared_targets,"
+               " use_quota, launched_at) SELECT now() AT TIME ZONE 'utc', now() AT TIME ZONE"
+               " 'utc', false, v.id, 'admin', v.p, %s, 1, 'nova', 'extending', 'detached',"
+               " 'bench', %s, false, false, 'available', true, true, now() AT TIME ZONE 'utc'"
+               " FROM unnest(%s::varchar[], %s::varchar[]) AS v(id, p)",
+               (VOLUME_HOST, type_id, ids, projects))
+        self.q("INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, key, value)"
+               " SELECT now() AT TIME ZONE 'utc', false, v.id, k.key,"
+               " CASE k.key WHEN 'extend_new_size' THEN '2' ELSE '[\"' || v.r || '\"]' END"
+               " FROM unnest(%s::varchar[], %s::varchar[]) AS v(id, r),"
+               " (VALUES ('extend_new_size'), ('extend_reservations')) AS k(key)", (ids, res))
+        self.q("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use,"
+               " reserved, race_preventer) SELECT now() AT TIME ZONE 'utc', false, p,"
+               " 'gigabytes', count(*), count(*), true FROM unnest(%s::varchar[]) AS p"
+               " GROUP BY p", (projects,))
+        self.q("INSERT INTO reservations (created_at, deleted, uuid, usage_id, project_id,"
+               " resource, delta, expire) SELECT now() AT TIME ZONE 'utc', false, x.r, u.id,"
+               " x.p, 'gigabytes', 1, now() AT TIME ZONE 'utc' + interval '1 day'"
+               " FROM unnest(%s::varchar[], %s::varchar[]) AS x(r, p)"
+               " JOIN quota_usages u ON u.project_id = x.p AND u.resource = 'gigabytes'",
+               (res, projects))
+        self.q("VACUUM ANALYZE")
+        self.q("CHECKPOINT")
+        vdir = os.path.join(WORK, "volumes")
+        for name in os.listdir(vdir):
+            os.unlink(os.path.join(vdir, name))
+        for vid, _, _ in vols:
+            with open(os.path.join(vdir, "volume-" + vid), "wb") as f:
+                f.truncate(2 << 30)
+        return vols
+
+    def processed(self):
+        return self.one("SELECT count(*) FROM volmgr_processed_messages")
+
+
+# ---- the broker ----------------------------------------------------------------------------
+
+def bodies(vols, method):
+    """The casts for vols, written to a file for mqbench. Returns (path, unique ids)."""
+    path = os.path.join(WORK, "bodies-%s.bin" % method)
+    ids = []
+    with open(path, "wb") as f:
+        for vid, _, res in vols:
+            uid = uuid.uuid4().hex
+            if method == "extend_volume":
+                msg = extend_cast(vid, 2, [res], unique_id=uid, context=CTX)
+            else:
+                msg = completion_cast(vid, 2, [res], False, unique_id=uid, context=CTX)
+            body = pack(msg)
+            f.write(struct.pack(">I", len(body)) + body)
+            ids.append(uid)
+    return path, ids
+
+
+def queue_depth(env):
+    conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
+    try:
+        return conn.channel().queue_declare(queue=QUEUE, passive=True).method.message_count
+    finally:
+        conn.close()
+
+
+def fill(env, path):
+    """Publishes the bodies and waits until the queue holds them all."""
+    out = subprocess.run([MQBENCH, "fill", env["VOLMGR_TRANSPORT_URL"], EXCHANGE, QUEUE, path],
+                         check=True, stdout=subprocess.PIPE)
+    want, deadline = int(out.stdout), time.time() + 60
+    while queue_depth(env) < want and time.time() < deadline:
+        time.sleep(0.1)
+    if queue_depth(env) != want:
+        raise RuntimeError("queue holds %d of %d" % (queue_depth(env), want))
+
+
+def purge(env):
+    conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
+    try:
+        conn.channel().queue_purge(queue=QUEUE)
+    finally:
+        conn.close()
+
+
+def wait_queue(env, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
+        try:
+            conn.channel().queue_declare(queue=QUEUE, passive=True)
+            return
+        except pika.exceptions.ChannelClosedByBroker:
+            time.sleep(0.2)
+        finally:
+            if conn.is_open:
+                conn.close()
+    raise RuntimeError("the manager did not declare " + QUEUE)
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+def manager_drain(env, db, method, batch):
+    """One drain: rate (messages/s), CPU us per message, peak RSS KiB."""
+    vols = db.seed(N)
+    path, _ = bodies(vols, method)
+    purge(env)
+    fill(env, path)
+    mgr = Manager(env, batch)
+    try:
+        t0 = None
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            done = db.processed()
+            now = time.time()
+            if t0 is None and done > 0:
+                t0, base = now, done
+            if done >= N:
+                break
+            time.sleep(0.02)
+        if db.processed() < N:
+            raise RuntimeError("manager drained only %d of %d" % (db.processed(), N))
+        cpu, hwm, _ = proc_stat(mgr.proc.pid)
+    finally:
+        mgr.stop()
+    rate = (N - base) / max(now - t0, 1e-3)
+    ok = db.one("SELECT count(*) FROM volumes WHERE size = 2 AND status = 'available'")
+    if ok != N:
+        raise RuntimeError("%d of %d volumes finalized" % (ok, N))
+    return rate, cpu * 1e6 / N, hwm
+
+
+def broker_drain(env, batch):
+    vols = [(str(uuid.uuid4()), "p", str(uuid.uuid4())) for _ in range(N)]
+    path, _ = bodies(vols, "noop")
+    purge(env)
+    fill(env, path)
+    out = subprocess.run([MQBENCH, "drain", env["VOLMGR_TRANSPORT_URL"], QUEUE, str(N),
+                          str(PREFETCH), str(batch)], check=True, stdout=subprocess.PIPE)
+    return N / float(out.stdout)
+
+
+def sql_array(values):
+    return "{" + ",".join('"%s"' % v for v in values) + "}"
+
+
+def pgbench_script(db, vols, batch):
+    """manager/finalize.sql rendered for pgbench: each transaction takes the parameters of
+    the next batch of batch volumes from bench_pgb (one extra read outside the transaction)
+    and runs the statements the manager runs for a batch, $n becoming :<statement>_n."""
+    with open(FINALIZE_SQL) as f:
+        parts = re.split(r"^-- statement: (\w+)\n", f.read(), flags=re.M)[1:]
+    stmts = {}
+    for name, text in zip(parts[0::2], parts[1::2]):
+        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        stmts[name] = re.sub(r"\$(\d+)", lambda m, n=name: ":%s_%s" % (n, m.group(1)),
+                             text.strip())
+    order = ["claim", "lock_volumes", "lock_usages", "finalize"]
+    cols = {"claim_1": "text", "lock_volumes_1": "text", "lock_usages_1": "text",
+            "lock_usages_2": "text"}
+    cols.update({"finalize_%d" % i: "text" for i in range(1, 11)})
+    db.q("DROP TABLE IF EXISTS bench_pgb; DROP SEQUENCE IF EXISTS bench_pgb_n")
+    db.q("CREATE TABLE bench_pgb (n bigint PRIMARY KEY, %s)"
+         % ", ".join("%s text" % c for c in cols))
+    db.q("CREATE SEQUENCE bench_pgb_n")
+    rows = []
+    for i in range(0, len(vols) - batch + 1, batch):
+        chunk = vols[i:i + batch]
+        ids = [v[0] for v in chunk]
+        projects = [v[1] for v in chunk]
+        res = [v[2] for v in chunk]
+        rows.append((i // batch + 1, sql_array(uuid.uuid4().hex for _ in chunk), sql_array(ids),
+                     sql_array(res), sql_array(projects), sql_array(ids),
+                     sql_array(["2"] * len(chunk)), sql_array(["available"] * len(chunk)),
+                     sql_array(["req-" + str(uuid.uuid4()) for _ in chunk]), sql_array(res),
+                     sql_array(projects), sql_array([SERVICE] * len(chunk)),
+                     sql_array([BACKEND] * len(chunk)), sql_array(["1"] * len(chunk)),
+                     "volume." + SERVICE))
+    with db.conn.cursor() as cur:
+        cur.executemany("INSERT INTO bench_pgb VALUES (%s)" % ",".join(["%s"] * 15), rows)
+    db.q("VACUUM ANALYZE bench_pgb")
+    path = os.path.join(WORK, "pgbench-%d.sql" % batch)
+    with open(path, "w") as f:
+        f.write("SELECT %s FROM bench_pgb WHERE n = (SELECT nextval('bench_pgb_n'))\n\\gset\n"
+                % ", ".join(cols))
+        f.write("BEGIN;\n")
+        for name in order:
+            f.write(stmts[name].replace("\n", " ") + ";\n")
+        f.write("COMMIT;\n")
+    return path, len(rows)
+
+
+def pgbench(env, db, batch, clients=1):
+    vols = db.seed(N)
+    path, txns = pgbench_script(db, vols, batch)
+    out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j",
+                          str(clients), "-t", str(txns // clients), "-f", path,
+                          env["VOLMGR_DB_URL"]], check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
+    if m is None:
+        raise RuntimeError("pgbench: " + out.stdout[-2000:])
+    done = db.one("SELECT count(*) FROM volumes WHERE status = 'available'")
+    if done < txns * batch:
+        raise RuntimeError("pgbench finalized %d of %d" % (done, txns * batch))
+    return float(m.group(1)) * batch
+
+
+def steady(env, db, batch, rate, seconds):
+    """A publisher at rate/s for seconds against a running manager: latency from publish to
+    the finalizing transaction (processed_at is its start; the commit follows within the
+    batch's few milliseconds). Returns (achieved rate, p50 ms, p99 ms, max ms, manager)."""
+    vols = db.seed(int(rate * seconds))
+    path, ids = bodies(vols, "extend_volume_completion")
+    purge(env)
+    mgr = Manager(env, batch)
+    time.sleep(1.0)
+    rss_before = proc_stat(mgr.proc.pid)[2]
+    try:
+        t0 = time.time()
+        out = subprocess.run([MQBENCH, "steady", env["VOLMGR_TRANSPORT_URL"], EXCHANGE, QUEUE,
+                              path, str(rate)], check=True, stdout=subprocess.PIPE, text=True)
+        elapsed = time.time() - t0
+        sent = {}
+        for line in out.stdout.split("\n"):
+            if line:
+                i, us = line.split()
+                sent[ids[int(i)]] = int(us) / 1e6
+        deadline = time.time() + 120
+        while db.processed() < len(ids) and time.time() < deadline:
+            time.sleep(0.1)
+        cpu, hwm, rss_after = proc_stat(mgr.proc.pid)
+    finally:
+        mgr.stop()
+    rows = db.q("SELECT unique_id, extract(epoch FROM processed_at) FROM "
+                "volmgr_processed_messages")
+    lat = sorted((float(ts) - sent[uid]) * 1000 for uid, ts in rows if uid in sent)
+    if len(lat) < len(ids):
+        raise RuntimeError("steady: %d of %d finalized" % (len(lat), len(ids)))
+    return {"rate": len(ids) / elapsed, "p50_ms": lat[len(lat) // 2],
+            "p99_ms": lat[int(len(lat) * 0.99)], "max_ms": lat[-1],
+            "rss_before_kib": rss_before, "rss_after_kib": rss_after, "peak_rss_kib": hwm,
+            "cpu_us_per_msg": cpu * 1e6 / len(ids)}
+
+
+def median_of(fn, *args):
+    results = [fn(*args) for _ in range(RUNS)]
+    if isinstance(results[0], tuple):
+        return tuple(statistics.median(r[i] for r in results) for i in range(len(results[0])))
+    return statistics.median(results)
+
+
+def main():
+    os.makedirs(os.path.join(WORK, "volumes"), exist_ok=True)
+    open(os.path.join(WORK, "manager.log"), "wb").close()
+    log("starting a durable stack under", STACK)
+    env = start_stack()
+    try:
+        subprocess.run([os.path.join(REPO, "bin", "volctl"), "--config-file",
+                        write_config(env, 1), "db-sync"], check=True, stdout=subprocess.DEVNULL,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("VOLMGR_")})
+        db = Db(env["VOLMGR_DB_URL"])
+        declare = Manager(env, 1)   # declares the quorum queues
+        wait_queue(env)
+        declare.stop()
+        r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH}
+        log("manager drain, completions, batch_size 1")
+        r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
+            manager_drain, env, db, "extend_volume_completion", 1)
+        log("manager drain, completions, batch_size", BATCH)
+        r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"] = median_of(
+            manager_drain, env, db, "extend_volume_completion", BATCH)
+        log("manager drain, extend_volume")
+        r["drain_extend"], r["cpu_us_extend"], _ = median_of(
+            manager_drain, env, db, "extend_volume", BATCH)
+        log("broker ceiling: no-op consumer")
+        r["broker_k1"] = median_of(broker_drain, env, 1)
+        r["broker_kb"] = median_of(broker_drain, env, BATCH)
+        log("database ceiling: pgbench on manager/finalize.sql")
+        r["pgbench_k1"] = median_of(pgbench, env, db, 1)
+        r["pgbench_kb"] = median_of(pgbench, env, db, BATCH)
+        r["ratio_k1"] = r["drain_k1"] / min(r["broker_k1"], r["pgbench_k1"])
+        r["ratio_kb"] = r["drain_kb"] / min(r["broker_kb"], r["pgbench_kb"])
+        for pct in (50, 90):
+            log("steady state at %d %%" % pct)
+            r["steady_%d" % pct] = steady(env, db, BATCH, r["drain_kb"] * pct / 100, STEADY)
+        log("soak: %d s at 50 %%" % SOAK)
+        r["soak"] = steady(env, db, BATCH, r["drain_kb"] * 0.5, SOAK)
+        r["soak"]["seconds"] = SOAK
+    finally:
+        stop_stack()
+    with open(os.path.join(REPO, "build", "bench.json"), "w") as f:
+        json.dump(r, f, indent=2)
+    print_table(r)
+
+
+def print_table(r):
+    rows = [
+        ("manager drain, completions, K=1 (msg/s)", r["drain_k1"]),
+        ("manager drain, completions, K=%d (msg/s)" % BATCH, r["drain_kb"]),
+        ("manager drain, extend_volume filestore, K=%d (msg/s)" % BATCH, r["drain_extend"]),
+        ("broker no-op drain, ack every 1 (msg/s)", r["broker_k1"]),
+        ("broker no-op drain, ack every %d (msg/s)" % BATCH, r["broker_kb"]),
+        ("pgbench finalize.sql, 1 per txn (finalizations/s)", r["pgbench_k1"]),
+        ("pgbench finalize.sql, %d per txn (finalizations/s)" % BATCH, r["pgbench_kb"]),
+        ("manager / min(broker, pgbench), K=1", r["ratio_k1"]),
+        ("manager / min(broker, pgbench), K=%d" % BATCH, r["ratio_kb"]),
+        ("manager CPU us/msg, K=1 / K=%d / extend" % BATCH,
+         "%.0f / %.0f / %.0f" % (r["cpu_us_k1"], r["cpu_us_kb"], r["cpu_us_extend"])),
+        ("manager peak RSS MiB, K=1 / K=%d" % BATCH,
+         "%.1f / %.1f" % (r["rss_k1_kib"] / 1024, r["rss_kb_kib"] / 1024)),
+    ]
+    for key in ("steady_50", "steady_90", "soak"):
+        s = r[key]
+        rows.append(("%s at %.0f msg/s: latency p50 / p99 / max (ms)" % (key, s["rate"]),
+                     "%.1f / %.1f / %.1f" % (s["p50_ms"], s["p99_ms"], s["max_ms"])))
+    s = r["soak"]
+    rows.append(("soak %d s: RSS before / after (MiB)" % s["seconds"],
+                 "%.1f / %.1f" % (s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024)))
+    width = max(len(k) for k, _ in rows)
+    print("%-*s  %s" % (width, "measure (median of %d runs, N = %d)" % (RUNS, N), "value"))
+    for k, v in rows:
+        print("%-*s  %s" % (width, k, "%.2f" % v if isinstance(v, float) and v < 10 else
+                                       "%.0f" % v if isinstance(v, float) else v))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Group commit (manager/batch.c): a batch of extend_volume_completion casts is finalized in
+one transaction and acknowledged together, and stays correct under poison, a crash between
+commit and ack, and two managers on one queue.
+
+The batch window is long (400 ms) so that the casts a test publishes in a row arrive in one
+batch.
+"""
+
+import os
+import signal
+import uuid
+
+from harness import (BIN, StackTestCase,
+                     completion_cast, context_dict, pack)
+
+BATCH_CONFIG = "[manager]\nbatch_size = 16\nbatch_window_ms = 400\n"
+
+
+class GroupCommitTest(StackTestCase):
+
+    @classmethod
+    def _config_text(cls):
+        return super()._config_text().replace("[manager]\n", BATCH_CONFIG)
+
+    # ---- helpers ----
+
+    def pending_completion(self):
+        """A volume extending from 1 to 2 GiB as the API leaves it before the completion
+        cast (keys removed, file grown by compute), with a live +1 GiB reservation. Returns
+        (volume id, the cast)."""
+        self._sql("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use,"
+                  " reserved, race_preventer) VALUES (now() AT TIME ZONE 'utc', false, %s,"
+                  " 'gigabytes', 0, 0, true) ON CONFLICT DO NOTHING", (self.PROJECT,))
+        res = str(uuid.uuid4())
+        self._sql("UPDATE quota_usages SET reserved = reserved + 1"
+                  " WHERE project_id = %s AND resource = 'gigabytes' AND deleted = false",
+                  (self.PROJECT,))
+        self._sql("INSERT INTO reservations (created_at, deleted, uuid, usage_id, project_id,"
+                  " resource, delta, expire) SELECT now() AT TIME ZONE 'utc', false, %s, id,"
+                  " project_id, 'gigabytes', 1, now() AT TIME ZONE 'utc' + interval '1 day'"
+                  " FROM quota_usages WHERE project_id = %s AND resource = 'gigabytes'"
+                  " AND deleted = false", (res, self.PROJECT))
+        vid = self.insert_volume(size=1, status="extending", previous_status="available",
+                                 file_gib=2)
+        ctx = context_dict("admin", self.PROJECT, is_admin=True)
+        return vid, completion_cast(vid, 2, [res], False, context=ctx)
+
+    def batch(self, n):
+        return [self.pending_completion() for _ in range(n)]
+
+    def assert_finalized_once(self, vids):
+        for vid in vids:
+            self.assertEqual(self.status_of(vid), "available")
+            self.assertEqual(self.volume_row(vid)["size"], 2)
+            self.assertEqual(len(self.notifications(vid)), 1, "one resize.end for " + vid)
+            self.assertEqual(self.admin_md(vid), {})
+        self.assertEqual(self.usage("gigabytes"), (len(vids), 0), "(in_use, reserved)")
+        self.assertEqual(self.live_reservations(), [])
+
+    def wait_finalized(self, vids, timeout=20):
+        self.poll(lambda: all(self.status_of(v) == "available" for v in vids),
+                  timeout=timeout, msg="every volume finalized")
+
+    def stop_manager(self):
+        """Stops the class's manager and forgets it (the harness checks that every process
+        it knows of stays alive)."""
+        proc = self._proc("volume-manager")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        type(self)._procs = [p for p in self._procs if p[1] is not proc]
+
+    def start_manager(self, name, **env):
+        saved = type(self).proc_env
+        type(self).proc_env = dict(saved, **env)
+        try:
+            return self._start(name, [os.path.join(BIN, "volume-manager"), "--config-file",
+                                      self.config_file])
+        finally:
+            type(self).proc_env = saved
+
+    # ---- tests ----
+
+    def test_poison_in_a_batch_is_dead_lettered_alone(self):
+        good = self.batch(4)
+        # Not msgpack: poison at decoding. A request id longer than the notifications
+        # column: the database refuses the group, which then goes one at a time.
+        bad_vid, long_rid = self.pending_completion()
+        long_rid["_context_request_id"] = "req-" + "x" * 300
+        bodies = [pack(good[0][1]), pack(good[1][1]), b"\xc1 not msgpack",
+                  pack(long_rid), pack(good[2][1]), pack(good[3][1])]
+        for body in bodies:
+            self.publish(body)
+        self.wait_finalized([v for v, _ in good])
+        self.wait_dead_letter(b"\xc1 not msgpack")
+        self.wait_dead_letter(pack(long_rid))
+        for vid, _ in good:
+            self.assertEqual(len(self.notifications(vid)), 1)
+        self.assertEqual(self.status_of(bad_vid), "extending", "the refused one is untouched")
+        self.assertTrue(self.manager_alive())
+
+    def test_crash_between_commit_and_ack_changes_nothing(self):
+        self.stop_manager()
+        items = self.batch(5)
+        crash = self.start_manager("volume-manager-crash", VOLMGR_TEST_CRASH_AFTER_COMMIT="1")
+        type(self)._procs = [p for p in self._procs if p[1] is not crash]
+        for _, msg in items:
+            self.publish(msg)
+        crash.wait(timeout=20)
+        self.assertEqual(crash.returncode, -signal.SIGKILL)
+        vids = [v for v, _ in items]
+        self.assert_finalized_once(vids)
+        self.poll(lambda: self.queue_count(self.routing_key) == len(items), timeout=10,
+                  msg="the unacknowledged batch back in the queue")
+        snapshot = [self.volume_row(v) for v in vids]
+        # The class's manager again: it gets the batch redelivered.
+        type(self).manager_pid = self.start_manager("volume-manager").pid
+        self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
+                  msg="the redelivered batch acknowledged")
+        self.manager_barrier()
+        self.assert_finalized_once(vids)
+        self.assertEqual([self.volume_row(v) for v in vids], snapshot, "rows unchanged")
+        self.assertTrue(self.manager_alive())
+
+    def test_two_managers_finalize_every_volume_once(self):
+        second = self.start_manager("volume-manager-second")
+        items = self.batch(40)
+        # Every cast twice (a redelivery or a double publish), so both managers race on
+        # the same messages and the same rows.
+        for _, msg in items + items:
+            self.publish(msg)
+        vids = [v for v, _ in items]
+        self.wait_finalized(vids, timeout=30)
+        self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
+                  msg="both managers drained the queue")
+        self.assert_finalized_once(vids)
+        ids = [m["_unique_id"] for _, m in items]
+        self.assertEqual(self.sql_value("SELECT count(*) FROM volmgr_processed_messages "
+                                        "WHERE unique_id = ANY(%s)", (ids,)), len(ids))
+        self.assertTrue(second.poll() is None and self.manager_alive())
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=15)
