@@ -11,43 +11,26 @@
 #include "common/log.h"
 #include "api-shim/shim.h"
 
-#define NOVA_URL_MAX 2048
-#define NOVA_HDR_MAX 1100
+#define NOVA_PATH_MAX 256
 
 int nova_attachment_in_use(const char *server, const char *volume_id, const char *attachment_id,
 			   char *err, size_t errlen)
 {
-	const char *ep = nova_cfg.endpoint != NULL ? nova_cfg.endpoint : "";
-	size_t eplen = strlen(ep);
-	const char *headers[3] = { "X-OpenStack-Nova-API-Version: 2.89", NULL, NULL };
-	char url[NOVA_URL_MAX], token[NOVA_HDR_MAX];
+	char path[NOVA_PATH_MAX];
 	struct http_response resp = { 0 };
 	json_error_t jerr;
 	json_t *root = NULL;
 	const char *used;
 	int n, rc = NOVA_FAILED;
 
-	while (eplen > 0 && ep[eplen - 1] == '/')
-		eplen--;
-	if (eplen == 0) {
-		snprintf(err, errlen, "no compute endpoint configured ([nova] endpoint)");
-		return NOVA_FAILED;
+	n = snprintf(path, sizeof(path), "/servers/%s/os-volume_attachments/%s", server, volume_id);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errlen, "server or volume id is too long");
+		goto out;
 	}
-	n = snprintf(url, sizeof(url), "%.*s/servers/%s/os-volume_attachments/%s", (int)eplen, ep,
-		     server, volume_id);
-	if (n < 0 || (size_t)n >= sizeof(url)) {
-		snprintf(err, errlen, "compute endpoint is too long");
-		return NOVA_FAILED;
-	}
-	if (nova_cfg.token != NULL && nova_cfg.token[0] != '\0') {
-		n = snprintf(token, sizeof(token), "X-Auth-Token: %s", nova_cfg.token);
-		if (n < 0 || (size_t)n >= sizeof(token)) {
-			snprintf(err, errlen, "[nova] token is too long");
-			return NOVA_FAILED;
-		}
-		headers[1] = token;
-	}
-	if (http_request("GET", url, headers, NULL, nova_cfg.timeout, &resp, err, errlen) != 0)
+	if (http_service_request("GET", nova_cfg.endpoint, path, nova_cfg.token,
+				 "X-OpenStack-Nova-API-Version: 2.89", NULL, nova_cfg.timeout,
+				 &resp, err, errlen) != 0)
 		goto out;
 	if (resp.status == 404) {
 		rc = NOVA_NOT_USED;

@@ -176,3 +176,39 @@ void http_response_free(struct http_response *r)
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 }
+
+#define HTTP_URL_MAX 2048
+#define HTTP_TOKEN_HDR_MAX 1100
+
+int http_service_request(const char *method, const char *endpoint, const char *path,
+			 const char *token, const char *version_header, const char *body,
+			 int timeout_s, struct http_response *out, char *err, size_t errlen)
+{
+	size_t eplen = endpoint != NULL ? strlen(endpoint) : 0;
+	const char *headers[3] = { NULL, NULL, NULL };
+	char url[HTTP_URL_MAX], auth[HTTP_TOKEN_HDR_MAX];
+	int nh = 0, n;
+
+	while (eplen > 0 && endpoint[eplen - 1] == '/')
+		eplen--;
+	if (eplen == 0) {
+		snprintf(err, errlen, "no endpoint configured");
+		return -1;
+	}
+	n = snprintf(url, sizeof(url), "%.*s%s", (int)eplen, endpoint, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		snprintf(err, errlen, "endpoint URL is too long");
+		return -1;
+	}
+	if (version_header != NULL)
+		headers[nh++] = version_header;
+	if (token != NULL && token[0] != '\0') {
+		n = snprintf(auth, sizeof(auth), "X-Auth-Token: %s", token);
+		if (n < 0 || (size_t)n >= sizeof(auth)) {
+			snprintf(err, errlen, "token is too long");
+			return -1;
+		}
+		headers[nh++] = auth;
+	}
+	return http_request(method, url, headers, body, timeout_s, out, err, errlen);
+}

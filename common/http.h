@@ -32,4 +32,16 @@ int http_request(const char *method, const char *url, const char *const *headers
 
 void http_response_free(struct http_response *r);
 
+/*
+ * Calls an OpenStack service: method on endpoint + path (trailing slashes of endpoint are
+ * dropped; path starts with '/'), with X-Auth-Token: token when token is neither NULL nor
+ * empty, and version_header ("Name: value", e.g. a microversion) when not NULL. Returns as
+ * http_request, and -1 with a reason in err when endpoint is empty or the URL or a header
+ * would be too long.
+ */
+__attribute__((warn_unused_result))
+int http_service_request(const char *method, const char *endpoint, const char *path,
+			 const char *token, const char *version_header, const char *body,
+			 int timeout_s, struct http_response *out, char *err, size_t errlen);
+
 #endif

@@ -11,8 +11,6 @@
 #include "common/log.h"
 #include "manager/mconf.h"
 
-#define COMPUTE_URL_MAX 2048
-#define COMPUTE_HDR_MAX 1024
 
 static char *compute_body(const char *const *servers, int n, const char *volume_id)
 {
@@ -68,48 +66,22 @@ out:
 int compute_volume_extended(const char *const *servers, int n, const char *volume_id,
 			    char *err, size_t errlen)
 {
-	const char *ep = mconf.nova_endpoint;
-	size_t eplen = ep != NULL ? strlen(ep) : 0;
-	char url[COMPUTE_URL_MAX], token[COMPUTE_HDR_MAX];
-	const char *headers[4] = {
-		"Content-Type: application/json",
-		"X-OpenStack-Nova-API-Version: 2.51",
-		NULL,
-		NULL,
-	};
 	struct http_response resp = { 0 };
 	char *body = NULL;
 	int rc = COMPUTE_FAILED;
 
-	if (eplen == 0) {
-		snprintf(err, errlen, "no compute endpoint configured ([nova] endpoint)");
-		return COMPUTE_FAILED;
-	}
 	if (n < 1 || n > COMPUTE_MAX_SERVERS) {
 		snprintf(err, errlen, "%d servers to notify (1..%d)", n, COMPUTE_MAX_SERVERS);
 		return COMPUTE_FAILED;
-	}
-	while (eplen > 0 && ep[eplen - 1] == '/')
-		eplen--;
-	int len = snprintf(url, sizeof(url), "%.*s/os-server-external-events", (int)eplen, ep);
-	if (len < 0 || (size_t)len >= sizeof(url)) {
-		snprintf(err, errlen, "compute endpoint is too long");
-		return COMPUTE_FAILED;
-	}
-	if (mconf.nova_token != NULL && mconf.nova_token[0] != '\0') {
-		len = snprintf(token, sizeof(token), "X-Auth-Token: %s", mconf.nova_token);
-		if (len < 0 || (size_t)len >= sizeof(token)) {
-			snprintf(err, errlen, "[nova] token is too long");
-			return COMPUTE_FAILED;
-		}
-		headers[2] = token;
 	}
 	body = compute_body(servers, n, volume_id);
 	if (body == NULL) {
 		snprintf(err, errlen, "out of memory building the event");
 		return COMPUTE_FAILED;
 	}
-	if (http_request("POST", url, headers, body, mconf.nova_timeout, &resp, err, errlen) != 0)
+	if (http_service_request("POST", mconf.nova_endpoint, "/os-server-external-events",
+				 mconf.nova_token, "X-OpenStack-Nova-API-Version: 2.51", body,
+				 mconf.nova_timeout, &resp, err, errlen) != 0)
 		goto out;
 	if (resp.status < 200 || resp.status > 299) {
 		snprintf(err, errlen, "compute answered HTTP %ld%s", resp.status,
