@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dbarray.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/names.h"
@@ -674,6 +675,36 @@ int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids
 	int done;
 
 	return q_settle(db, project_id, uuids, n, Q_ROLLBACK, &done);
+}
+
+int quota_reservations_live(db_conn *db, const char *project_id, const char *const *uuids, int n,
+			    int *known, int *live)
+{
+	/* Room for 64 quoted uuids; a longer list does not fit and is refused. */
+	char buf[64 * 40 + 8];
+	struct db_array arr;
+	PGresult *r;
+	int rc;
+
+	*known = *live = 0;
+	if (n <= 0)
+		return DB_OK;
+	db_array_init(&arr, buf, sizeof(buf));
+	for (int i = 0; i < n; i++)
+		db_array_add(&arr, uuids[i]);
+	const char *params[] = { project_id, db_array_text(&arr) };
+	if (params[1] == NULL)
+		return DB_REJECT;
+	rc = db_exec(db,
+		     "SELECT count(*), count(*) FILTER (WHERE deleted = false) FROM reservations "
+		     "WHERE project_id = $1 AND uuid = ANY($2::varchar[])",
+		     2, params, &r);
+	if (rc == DB_OK) {
+		*known = (int)q_long(r, 0, 0);
+		*live = (int)q_long(r, 0, 1);
+		PQclear(r);
+	}
+	return rc;
 }
 
 int quota_reserve_and_commit(db_conn *db, const struct quota_defaults *d, const char *project_id,

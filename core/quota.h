@@ -115,6 +115,17 @@ int quota_commit(db_conn *db, const char *project_id, const char *const *uuids, 
 __attribute__((warn_unused_result))
 int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids, int n);
 
+/*
+ * Counts which of uuids[0..n) are reservations of project: *known gets how many exist at all
+ * (live or settled), *live how many are still live (not committed, rolled back or expired).
+ * A message that settles reservations is stale when some of them exist and none is live:
+ * the operation it belonged to was completed or reset, so acting on it would apply an old
+ * request to a newer one. Unknown uuids decide nothing (Cinder ignores them).
+ */
+__attribute__((warn_unused_result))
+int quota_reservations_live(db_conn *db, const char *project_id, const char *const *uuids, int n,
+			    int *known, int *live);
+
 /* Reserve and commit at once (create/delete volume accounting). Same results as reserve. */
 __attribute__((warn_unused_result))
 int quota_reserve_and_commit(db_conn *db, const struct quota_defaults *d, const char *project_id,

@@ -218,6 +218,28 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 	return DB_OK;
 }
 
+/*
+ * The fence of a message that settles reservations: true (with the outcome recorded) when
+ * none of its reservations is live any more. Such a message belongs to an operation that was
+ * already completed or reset; the volume may be extending again for a newer request, which
+ * the old message must not finish with its own size.
+ */
+static int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
+		     const char *const *res, unsigned n, bool *stale)
+{
+	int known = 0, live = 0;
+	int rc = quota_reservations_live(db, v->project_id, res, (int)n, &known, &live);
+
+	*stale = rc == DB_OK && known > 0 && live == 0;
+	if (*stale) {
+		log_warning("volume %s: the message's reservations (%d of %u known) are all "
+			    "settled; it belongs to an operation already completed or reset, nothing "
+			    "to do", v->id, known, n);
+		job_outcome(job, "stale");
+	}
+	return rc;
+}
+
 int h_extend_volume(db_conn *db, struct job *job)
 {
 	const struct proto_args_extend_volume *a = &job->args.extend_volume;
@@ -225,9 +247,14 @@ int h_extend_volume(db_conn *db, struct job *job)
 	char err[EXT_ERR_MAX];
 	struct vol_row v;
 
+	bool stale;
+
 	int rc = job_load_volume(db, job, a->volume_id, VOL_S_EXTENDING, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	rc = ext_stale(db, job, &v, res, a->nreservations, &stale);
+	if (rc != DB_OK || stale)
+		return rc;
 	rc = rec_notify(db, "resize.start", &v, v.status, v.size, job_request_id(job));
 	if (rc != DB_OK)
 		return rc;
@@ -273,11 +300,14 @@ int h_extend_completion(db_conn *db, struct job *job)
 	const struct proto_args_extend_completion *a = &job->args.extend_completion;
 	char err[EXT_ERR_MAX];
 	struct vol_row v;
-	bool error = a->error;
+	bool error = a->error, stale;
 
 	int rc = job_load_volume(db, job, a->volume_id, VOL_S_EXTENDING, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	rc = ext_stale(db, job, &v, a->reservations, a->nreservations, &stale);
+	if (rc != DB_OK || stale)
+		return rc;
 	if (!error && a->new_size <= v.size) {
 		log_error("volume %s: completion to %d GiB is not above the current size %d; "
 			  "completing with error", v.id, a->new_size, v.size);

@@ -82,6 +82,27 @@ class IdempotencyTest(StackTestCase):
                 self.assertEqual(self.snapshot(vid), before, "the replay changed something")
                 self.assertEqual(self.file_size(vid), 2 * GIB, "the file did not grow")
 
+    def test_old_extend_replayed_during_a_newer_extend_is_fenced(self):
+        # The volume is extending again (a newer request waits for compute feedback) when an
+        # old extend cast is replayed with a fresh id. Its reservations were settled long ago:
+        # it must not finish, fail or overwrite the newer extend.
+        vid, (msg, _, _) = self.extended_volume()
+        self.stub_mode("ok", auto_complete=False)
+        self.attach(vid)
+        st, _, doc = self.extend(vid, 3, version="3.42")
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: EXTEND_NEW_SIZE in self.admin_md(vid), timeout=10,
+                  msg="the newer extend waits for compute")
+        before = self.snapshot(vid)
+        pending = self.pending_extend(vid)
+
+        replay = dict(msg, _unique_id=uuid.uuid4().hex)
+        self.publish(pack(replay), unique_id=replay["_unique_id"])
+        self.manager_barrier()
+        self.assertEqual(self.snapshot(vid), before, "the old extend changed something")
+        self.assertEqual(self.pending_extend(vid), pending)
+        self.assertEqual([o for _, o in self.processed(replay["_unique_id"])], ["stale"])
+
     def test_completion_delivered_twice(self):
         vid = self.create_volume(1)
         _, instance = self.attach(vid)
