@@ -88,7 +88,8 @@ static int ext_parse_reservations(const char *volume_id, const char *text,
 }
 
 int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservations,
-		const char *detail_id, const char *request_id, enum ext_abandon_result *result)
+		const char *orphan_reservations, const char *detail_id, const char *request_id,
+		enum ext_abandon_result *result)
 {
 	struct vol_row v;
 	char stored[VOL_TEXT], size_text[32];
@@ -106,6 +107,10 @@ int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservati
 		return DB_OK;
 	*result = EXT_NOT_OURS;
 	rc = vol_admin_md_get(db, volume_id, ADMIN_MD_EXTEND_RESERVATIONS, stored, sizeof(stored));
+	if (rc == VOL_NOT_FOUND && orphan_reservations != NULL) {
+		util_strlcpy(stored, orphan_reservations, sizeof(stored));
+		rc = DB_OK;
+	}
 	if (rc == VOL_NOT_FOUND)
 		return DB_OK;
 	if (rc != DB_OK)
@@ -348,7 +353,7 @@ static int ext_notify_failed_txn(db_conn *db, void *arg)
 static int ext_unwind_txn(db_conn *db, void *arg)
 {
 	struct ext_followup *f = arg;
-	return ext_abandon(db, f->after->volume_id, f->after->reservations,
+	return ext_abandon(db, f->after->volume_id, f->after->reservations, NULL,
 			   UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED, f->request_id, &f->result);
 }
 

@@ -143,10 +143,14 @@ enum ext_abandon_result {
  * Rolls back the pending extend of volume_id (locked here) when it is still extending and
  * its admin metadata still holds extend_reservations (equal to expect_reservations unless
  * that is NULL): user message 007/<detail_id>, then ext_complete(error=true) with the stored
- * reservations. *result says what happened. Runs in the caller's transaction.
+ * reservations. When the keys are gone and orphan_reservations is not NULL (the pending
+ * row's list), the extend is rolled back with those instead: the caller has decided that the
+ * completion the missing keys announced is never coming. *result says what happened. Runs
+ * in the caller's transaction.
  */
 __attribute__((warn_unused_result))
 int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservations,
-		const char *detail_id, const char *request_id, enum ext_abandon_result *result);
+		const char *orphan_reservations, const char *detail_id, const char *request_id,
+		enum ext_abandon_result *result);
 
 #endif

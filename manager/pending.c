@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "core/pending_extend.h"
 #include "core/quota.h"
 #include "manager/handlers.h"
@@ -29,7 +30,8 @@ struct pending_one {
 static int pending_one_txn(db_conn *db, void *arg)
 {
 	struct pending_one *p = arg;
-	const char *params[] = { p->volume_id };
+	char timeout[16];
+	const char *params[] = { p->volume_id, timeout };
 	enum ext_abandon_result result;
 	struct vol_row v;
 	PGresult *res = NULL;
@@ -41,15 +43,26 @@ static int pending_one_txn(db_conn *db, void *arg)
 		return pending_extend_clear(db, p->volume_id);
 	if (rc != DB_OK)
 		return rc;
-	rc = db_exec(db, "SELECT 1 FROM volmgr_pending_extends WHERE volume_id = $1 AND "
-		     "deadline < now() AT TIME ZONE 'utc' FOR UPDATE SKIP LOCKED", 1, params, &res);
-	int expired = rc == DB_OK ? PQntuples(res) : 0;
-	PQclear(res);
-	if (rc != DB_OK || expired == 0)
+	snprintf(timeout, sizeof(timeout), "%d", mconf.extend_feedback_timeout);
+	rc = db_exec(db, "SELECT reservations, deadline - started_at > "
+		     "make_interval(secs => $2::integer) FROM volmgr_pending_extends "
+		     "WHERE volume_id = $1 AND deadline < now() AT TIME ZONE 'utc' "
+		     "FOR UPDATE SKIP LOCKED", 2, params, &res);
+	if (rc != DB_OK || PQntuples(res) == 0) {
+		PQclear(res);
 		return rc;   /* completed, renewed or taken by another manager meanwhile */
+	}
+	/* A row postponed once already (below) has waited a whole timeout for the completion
+	 * its missing keys announced: that cast was lost (dead-lettered or purged), so the
+	 * extend is rolled back with the row's own reservations. Should the completion still
+	 * arrive, the reservation fence makes it a no-op. */
+	char orphan[VOL_TEXT];
+	bool overdue = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	util_strlcpy(orphan, PQgetvalue(res, 0, 0), sizeof(orphan));
+	PQclear(res);
 
-	rc = ext_abandon(db, p->volume_id, NULL, UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT, NULL,
-			 &result);
+	rc = ext_abandon(db, p->volume_id, NULL, overdue ? orphan : NULL,
+			 UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT, NULL, &result);
 	if (rc != DB_OK)
 		return rc;
 	switch (result) {
@@ -62,7 +75,7 @@ static int pending_one_txn(db_conn *db, void *arg)
 		/* An admin's completion is on its way and will clean up, or it was lost. Either
 		 * way the row must leave the head of the sweep's ORDER BY deadline, or a batch of
 		 * such rows would hide every later expired extend for good; the volume is looked
-		 * at again after one more timeout. */
+		 * at again after one more timeout, and rolled back then. */
 		p->postponed = true;
 		return rec_pending_postpone(db, p->volume_id, mconf.extend_feedback_timeout);
 	}

@@ -264,11 +264,12 @@ class FeedbackDeadlineTest(FeedbackCase):
         stale = []
         for i in range(20):
             vid = self.insert_volume(size=1, status="extending", previous_status="in-use")
+            # expired for the first time: started one timeout before its deadline
             self.sql("INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size, "
-                     "reservations, instance_uuid, started_at, deadline) VALUES "
-                     "(%s, %s, 2, '[]', NULL, now() AT TIME ZONE 'utc' - interval '2 hours', "
-                     "now() AT TIME ZONE 'utc' - interval '1 hour' - make_interval(secs => %s))",
-                     (vid, self.PROJECT, i))
+                     "reservations, instance_uuid, started_at, deadline) SELECT %s, %s, 2, "
+                     "'[]', NULL, d - make_interval(secs => %s), d FROM (SELECT now() AT TIME "
+                     "ZONE 'utc' - interval '1 hour' - make_interval(secs => %s) AS d) t",
+                     (vid, self.PROJECT, self.extend_feedback_timeout, i))
             stale.append(vid)
         real = self.insert_volume(size=1, status="extending", previous_status="in-use",
                                   admin_md={EXTEND_NEW_SIZE: "2", EXTEND_RESERVATIONS: "[]"})
@@ -284,3 +285,20 @@ class FeedbackDeadlineTest(FeedbackCase):
         self.assertEqual(self.sql_value(
             "SELECT count(*) FROM volmgr_pending_extends WHERE volume_id = ANY(%s)",
             (stale,)), 20)
+
+    def test_lost_completion_is_rolled_back_after_a_second_timeout(self):
+        """The API removed the keys and cast a completion that never arrives (dead-lettered,
+        purged): after the deadline the row is postponed once, after the second the manager
+        rolls the extend back with the row's own reservations."""
+        vid, _ = self.attached_volume()
+        usages = self.gb_usages()
+        self.start_pending(vid, 2)
+        reserved = self.gb_usages()
+        self.assertNotEqual(reserved, usages)
+        # the API's half of a completion, without its cast
+        self.sql("UPDATE volume_admin_metadata SET deleted = true WHERE volume_id = %s "
+                 "AND key IN (%s, %s)", (vid, EXTEND_NEW_SIZE, EXTEND_RESERVATIONS))
+        self.wait_status(vid, "error_extending", timeout=4 * self.extend_feedback_timeout + 10)
+        self.assertEqual(self.gb_usages(), usages, "the reservations were rolled back")
+        self.assertIsNone(self.pending_extend(vid))
+        self.assertEqual(self.volume_row(vid)["size"], 1)
