@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "core/pending_extend.h"
@@ -59,6 +60,7 @@ int extend_body(db_conn *db, struct action_ctx *a)
 	struct quota_over over;
 	struct cast_args args;
 	struct vol_type type;
+	char resv_json[VOL_TEXT];
 	int new_size, inc, ndeltas = 1, rc;
 	long limit;
 
@@ -120,6 +122,18 @@ int extend_body(db_conn *db, struct action_ctx *a)
 
 	for (int i = 0; i < ndeltas; i++)
 		resv[i] = uuids[i];
+	/* The pending extend is recorded with its reservations now, so that a reset before the
+	 * manager has seen the cast gives the quota back, and the manager's fence then makes
+	 * the cast a no-op. It is due when the reservations expire: the cast cannot commit
+	 * them after that anyway. */
+	rc = pending_extend_format_reservations(resv, ndeltas, resv_json, sizeof(resv_json));
+	if (rc == 0)
+		rc = pending_extend_record(db, row->id, row->project_id, new_size, resv_json, NULL,
+					   cfg_common.reservation_expire);
+	else
+		rc = DB_REJECT;
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
 	memset(&args, 0, sizeof(args));
 	args.new_size = new_size;
 	args.reservations = resv;

@@ -28,6 +28,25 @@ enum pending_extend_parse {
 int pending_extend_parse_reservations(const char *text, char out[][37], int max, int *n);
 
 /*
+ * Writes uuids[0..n) as a JSON list (json.dumps style, as extend_reservations holds it) into
+ * out. Returns 0, or -1 when it does not fit or memory ran out.
+ */
+int pending_extend_format_reservations(const char *const *uuids, int n, char *out,
+				       size_t outlen);
+
+/*
+ * Records (or replaces) volume_id's pending extend: new_size, the reservations as a JSON list,
+ * the instance asked to grow it (NULL while nobody was asked yet), started now, due in
+ * timeout_s seconds. The API records it when it reserves the quota, so that os-reset_status
+ * can give that quota back even before the manager has seen the extend; the manager renews
+ * it when it asks compute. Runs in the caller's transaction.
+ */
+__attribute__((warn_unused_result))
+int pending_extend_record(db_conn *db, const char *volume_id, const char *project_id,
+			  int new_size, const char *reservations, const char *instance_uuid,
+			  int timeout_s);
+
+/*
  * Soft-deletes both admin-metadata keys of volume_id's pending extend, as the API's
  * completion does (the row stays until the manager completes the extend). Runs in the
  * caller's transaction. Returns DB_OK (also when they were absent) or a negative db status.

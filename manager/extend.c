@@ -163,24 +163,6 @@ static int ext_instance_attachments(const struct vol_row *v)
 
 /* The reservations of the message as the JSON list the admin metadata stores (Python's
  * json.dumps layout: ["a", "b"]). Returns 0, or -1 when it does not fit the column. */
-static int ext_reservations_json(const struct proto_args_extend_volume *a, char *out,
-				 size_t outlen)
-{
-	json_t *list = json_array();
-	for (unsigned i = 0; list != NULL && i < a->nreservations; i++)
-		if (json_array_append_new(list, json_string(a->reservations[i])) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	char *text = list != NULL ? json_dumps(list, 0) : NULL;
-	json_decref(list);
-	int rc = text != NULL && strlen(text) < outlen ? 0 : -1;
-	if (rc == 0)
-		memcpy(out, text, strlen(text) + 1);
-	free(text);
-	return rc;
-}
-
 /* The driver cannot grow this attached volume: record the pending extend and leave the
  * asking to h_extend_after, or fail the extend when the spec's conditions do not hold. */
 static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_row *v)
@@ -199,7 +181,8 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 		return ext_complete(db, v, a->new_size, res, a->nreservations, true,
 				    job_request_id(job));
 	}
-	if (ext_reservations_json(a, after->reservations, sizeof(after->reservations)) != 0) {
+	if (pending_extend_format_reservations(res, (int)a->nreservations, after->reservations,
+					       sizeof(after->reservations)) != 0) {
 		log_warning("volume %s: %u reservations do not fit the admin metadata", v->id,
 			    a->nreservations);
 		job_outcome(job, "feedback_impossible");
@@ -212,8 +195,9 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 	if (rc == DB_OK)
 		rc = vol_admin_md_set(db, v->id, ADMIN_MD_EXTEND_RESERVATIONS, after->reservations);
 	if (rc == DB_OK)
-		rc = rec_pending_insert(db, v, a->new_size, after->reservations, after->servers[0],
-					mconf.extend_feedback_timeout);
+		rc = pending_extend_record(db, v->id, v->project_id, a->new_size,
+					   after->reservations, after->servers[0],
+					   mconf.extend_feedback_timeout);
 	if (rc != DB_OK)
 		return rc;
 	after->kind = JOB_AFTER_FEEDBACK;

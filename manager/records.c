@@ -78,26 +78,6 @@ int rec_pool_add(db_conn *db, const struct vol_row *v, long delta)
 			3, params, NULL);
 }
 
-int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
-		       const char *reservations, const char *instance_uuid, int timeout_s)
-{
-	char size[16], timeout[16];
-
-	snprintf(size, sizeof(size), "%d", new_size);
-	snprintf(timeout, sizeof(timeout), "%d", timeout_s);
-	const char *params[] = { v->id, v->project_id, size, reservations, instance_uuid, timeout };
-	return rec_exec(db,
-			"INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size, "
-			"reservations, instance_uuid, started_at, deadline) "
-			"VALUES ($1, $2, $3::integer, $4, $5, now() AT TIME ZONE 'utc', "
-			"(now() AT TIME ZONE 'utc') + make_interval(secs => $6::integer)) "
-			"ON CONFLICT (volume_id) DO UPDATE SET project_id = EXCLUDED.project_id, "
-			"new_size = EXCLUDED.new_size, reservations = EXCLUDED.reservations, "
-			"instance_uuid = EXCLUDED.instance_uuid, started_at = EXCLUDED.started_at, "
-			"deadline = EXCLUDED.deadline",
-			6, params, NULL);
-}
-
 int rec_pending_postpone(db_conn *db, const char *volume_id, int timeout_s)
 {
 	char timeout[16];

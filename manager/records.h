@@ -40,12 +40,6 @@ void rec_pool_of(const struct vol_row *v, char host[VOL_TEXT], char pool[VOL_TEX
 __attribute__((warn_unused_result))
 int rec_pool_add(db_conn *db, const struct vol_row *v, long delta);
 
-/* Records an extend that waits for compute until now + timeout_s seconds (replacing a stale
- * row of the same volume). reservations is the JSON list stored in the admin metadata. */
-__attribute__((warn_unused_result))
-int rec_pending_insert(db_conn *db, const struct vol_row *v, int new_size,
-		       const char *reservations, const char *instance_uuid, int timeout_s);
-
 /* Moves the deadline of volume_id's pending extend to now + timeout_s seconds (DB_OK when there
  * is none). */
 __attribute__((warn_unused_result))

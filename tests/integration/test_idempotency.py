@@ -5,7 +5,9 @@ The casts are the shim's own: a capture queue bound to the manager's routing key
 copy of everything the shim publishes, and the test republishes those bytes.
 """
 
+import os
 import re
+import signal
 import uuid
 
 from harness import (EXTEND_NEW_SIZE, GIB, StackTestCase, completion_cast, pack)
@@ -102,6 +104,33 @@ class IdempotencyTest(StackTestCase):
         self.assertEqual(self.snapshot(vid), before, "the old extend changed something")
         self.assertEqual(self.pending_extend(vid), pending)
         self.assertEqual([o for _, o in self.processed(replay["_unique_id"])], ["stale"])
+
+    def test_reset_before_the_manager_saw_the_extend(self):
+        # os-extend is accepted while the manager is frozen; an admin resets the volume and
+        # the user extends again. When the manager wakes, the first cast finds its quota
+        # already given back by the reset and does nothing; the second one extends.
+        vid = self.create_volume(1)
+        usages = self.gb_usages()
+        os.kill(self.manager_pid, signal.SIGSTOP)
+        try:
+            st, _, doc = self.extend(vid, 5)
+            self.assertEqual(st, 202, doc)
+            self.assertIsNotNone(self.pending_extend(vid), "the API records the extend")
+            st, _, doc = self.reset_status(vid, "available")
+            self.assertEqual(st, 202, doc)
+            self.assertEqual(self.gb_usages(), usages, "the reset gave the quota back")
+            self.assertIsNone(self.pending_extend(vid))
+            st, _, doc = self.extend(vid, 2)
+            self.assertEqual(st, 202, doc)
+        finally:
+            os.kill(self.manager_pid, signal.SIGCONT)
+        self.wait_status(vid, "available")
+        self.manager_barrier()
+        self.assertEqual(self.volume_row(vid)["size"], 2)
+        self.assertEqual(self.file_size(vid), 2 * GIB)
+        for res, (in_use, reserved) in usages.items():
+            self.assertEqual(self.usage(res), (in_use + 1, 0), res)
+        self.assertEqual(self.live_reservations(), [])
 
     def test_completion_delivered_twice(self):
         vid = self.create_volume(1)
