@@ -58,4 +58,16 @@ __attribute__((warn_unused_result))
 int proto_prescan(const unsigned char *p, size_t len, const struct proto_limits *lim,
 		  size_t *end, size_t *nodes, char *detail, size_t detlen);
 
+/*
+ * prescan.c: the same bounds for JSON text p[0..len) without allocating, so that jansson
+ * never builds a tree the limits would refuse: containers nest at most
+ * min(lim->max_depth, PROTO_PRESCAN_MAX_DEPTH) deep, there are at most lim->max_nodes
+ * objects (map keys included; an upper bound, counted from the separators), and no string
+ * is longer than lim->max_string bytes as written. Syntax is left to jansson. On success
+ * *nodes is the bound. Returns PROTO_OK, PROTO_EDEPTH, PROTO_ECOUNT or PROTO_ESTRING.
+ */
+__attribute__((warn_unused_result))
+int proto_json_prescan(const char *p, size_t len, const struct proto_limits *lim,
+		       size_t *nodes, char *detail, size_t detlen);
+
 #endif
