@@ -209,9 +209,10 @@ int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const 
 	return mq_reject(c->in, d->tag, false);
 }
 
-int consumer_reply(struct consumer *c, const char *reply_q, const void *body, size_t len)
+int consumer_reply(struct consumer *c, const char *reply_q, const char *content_type,
+		   const void *body, size_t len)
 {
-	const struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_MSGPACK };
+	const struct mq_props props = { .content_type = content_type };
 
 	return consumer_publish(c, "", reply_q, body, len, &props);
 }

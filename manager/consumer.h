@@ -64,11 +64,12 @@ __attribute__((warn_unused_result))
 int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const char *reason);
 
 /*
- * Publishes a call's reply body to the default exchange with reply_q as routing key
+ * Publishes a call's reply body (of content_type) to the default exchange with reply_q as routing key
  * (oslo's direct reply), persistent off, mandatory, and waits for the confirm. Returns
  * MQ_OK, MQ_UNROUTABLE (the caller's queue is gone) or another mq status.
  */
 __attribute__((warn_unused_result))
-int consumer_reply(struct consumer *c, const char *reply_q, const void *body, size_t len);
+int consumer_reply(struct consumer *c, const char *reply_q, const char *content_type,
+		   const void *body, size_t len);
 
 #endif

@@ -25,6 +25,7 @@
 #include "manager/driver.h"
 #include "proto/msg.h"
 #include "proto/schema.h"
+#include "proto/wire.h"
 
 /* Roll back and dead-letter: the message can never succeed (job->reason says why). */
 #define JOB_PERMANENT 100
@@ -73,8 +74,9 @@ struct job {
 	const struct pv *result;
 	char failure_class[PROTO_FAILURE_CLASS_MAX];   /* "" on success */
 	char failure_message[PROTO_FAILURE_MESSAGE_MAX];
-	char *reply_body;                             /* malloc'd msgpack */
+	char *reply_body;                             /* malloc'd, in fmt */
 	size_t reply_len;
+	enum proto_format fmt;                        /* the request's encoding, the reply's */
 };
 
 /* The storage driver of this service (set once in main). */
