@@ -100,6 +100,8 @@ static void put_args(struct pv_arena *a, struct pv *map, enum proto_method_id me
 	case PROTO_M_DETACH_VOLUME:
 		pv_map_put_str(a, map, "attachment_id", args->attachment_id);
 		break;
+	case PROTO_M_PUBLISH_SERVICE_CAPABILITIES:
+		/* Never sent by the shim: a broadcast of the scheduler's. */
 	case PROTO_M_COUNT:
 		a->failed = true;
 		break;

@@ -106,7 +106,8 @@ static int start(void)
 	struct publish_options po = {
 		.url = cfg_common.transport_url,
 		.exchange = cfg_common.control_exchange,
-		.durable_exchange = cfg_common.amqp_durable_queues,
+		/* oslo.messaging's rule, which the manager follows too. */
+		.durable_exchange = cfg_common.amqp_durable_queues || cfg_common.rabbit_quorum_queue,
 		/* Heartbeats are only serviced inside a publish, so an idle publisher would miss
 		 * them and the broker would drop it; a dead connection shows at the next publish
 		 * instead, which reconnects and tries once more. */

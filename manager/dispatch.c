@@ -43,6 +43,7 @@ static const struct {
 	[PROTO_M_TERMINATE_CONNECTION] = { h_terminate_connection, NULL },
 	[PROTO_M_ATTACH_VOLUME] = { h_attach_volume, NULL },
 	[PROTO_M_DETACH_VOLUME] = { h_detach_volume, NULL },
+	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = { h_publish_service_capabilities, NULL },
 };
 
 void job_outcome(struct job *job, const char *outcome)

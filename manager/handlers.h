@@ -116,6 +116,10 @@ __attribute__((warn_unused_result)) int h_terminate_connection(db_conn *db, stru
 __attribute__((warn_unused_result)) int h_attach_volume(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_detach_volume(db_conn *db, struct job *job);
 
+/* The scheduler's fanout publish_service_capabilities (service.c): recorded, no effect. */
+__attribute__((warn_unused_result))
+int h_publish_service_capabilities(db_conn *db, struct job *job);
+
 /* After-commit work of extend_volume: the compute call, then its consequences in a new
  * transaction. Failures are logged; the deadline sweep is the safety net. */
 void h_extend_after(db_conn *db, struct job *job);

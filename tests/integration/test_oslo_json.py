@@ -128,3 +128,15 @@ class OsloJsonTest(StackTestCase):
             self.publish(body, content_type=JSON)
             self.wait_dead_letter(body=body)
         self.assertTrue(self.manager_alive())
+
+    def test_fanout_broadcast_is_acknowledged(self):
+        """The scheduler's publish_service_capabilities arrives on the fanout exchanges of both
+        topics the service listens on, and is taken off the queue without effect."""
+        for exchange in ("cinder-volume_fanout", "cinder-volume.%s_fanout" % self.service_host):
+            msg = cast_message("publish_service_capabilities", {},
+                               context=context_dict(self.USER, self.PROJECT))
+            self.publish(oslo_body(msg), exchange=exchange, routing_key="cinder-volume",
+                         unique_id=msg["_unique_id"], content_type=JSON)
+            self.poll(lambda: self.processed(msg["_unique_id"]), timeout=10,
+                      msg="broadcast via %s processed" % exchange)
+            self.assertEqual(self.processed(msg["_unique_id"])[0][1], "ignored")

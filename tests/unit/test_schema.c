@@ -60,6 +60,7 @@ static const char *const good_args[PROTO_M_COUNT] = {
 				  "\"mountpoint\": \"/dev/vdb\", \"mode\": \"ro\"}",
 	[PROTO_M_DETACH_VOLUME] = "{\"volume_id\": \"" VOL_ID "\", \"volume\": " VOL ", "
 				  "\"attachment_id\": \"" R2 "\"}",
+	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = "{}",
 };
 
 static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
