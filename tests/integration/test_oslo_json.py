@@ -8,8 +8,8 @@ import json
 import secrets
 import uuid
 
-from harness import (DLQ, HDR_REASON, StackTestCase, cast_message, context_dict, pack, unpack,
-                     volume_primitive)
+from harness import (DLQ, HDR_REASON, StackTestCase, cast_message, context_dict, oslo_unwrap,
+                     pack, unpack, volume_primitive)
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -18,12 +18,6 @@ MSGPACK = "application/msgpack"
 def oslo_body(msg):
     """oslo's serialize_msg: the envelope with the inner message as a JSON string."""
     return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(msg)}).encode()
-
-
-def oslo_unwrap(body):
-    outer = json.loads(body)
-    assert outer["oslo.version"] == "2.0", outer
-    return json.loads(outer["oslo.message"])
 
 
 class OsloJsonTest(StackTestCase):
@@ -140,3 +134,27 @@ class OsloJsonTest(StackTestCase):
             self.poll(lambda: self.processed(msg["_unique_id"]), timeout=10,
                       msg="broadcast via %s processed" % exchange)
             self.assertEqual(self.processed(msg["_unique_id"])[0][1], "ignored")
+
+
+class ShimJsonTest(StackTestCase):
+    """[api] rpc_wire_format = json: the shim casts and calls in oslo's JSON, as a real
+    cinder-volume would need them, and reads the JSON replies."""
+    rpc_wire_format = "json"
+
+    def test_casts_and_calls_in_json(self):
+        capture = self.capture_queue()
+        vid = self.create_volume()
+        msg, _, props = self.captured(capture, method="create_volume")
+        self.assertEqual(props.content_type, JSON)
+        self.assertEqual(msg["args"]["volume"]["versioned_object.data"]["id"], vid)
+        st, _, doc = self.action(vid, {"os-initialize_connection":
+                                       {"connector": {"host": "compute1"}}})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["connection_info"]["driver_volume_type"], "local")
+        msg, _, props = self.captured(capture, method="initialize_connection")
+        self.assertEqual(props.content_type, JSON)
+        self.assertTrue(msg["_reply_q"].startswith("reply_"))
+        st, _, doc = self.extend(vid, 2)
+        self.assertEqual(st, 202, doc)
+        self.wait_status(vid, "available")
+        self.assertEqual(self.volume_row(vid)["size"], 2)
