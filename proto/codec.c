@@ -10,6 +10,7 @@
 
 #include "common/utf8.h"
 #include "proto/internal.h"
+#include "proto/wire.h"
 
 const struct proto_limits proto_default_limits = {
 	.max_bytes = 1048576,
@@ -129,8 +130,7 @@ static int conv(const msgpack_object *o, struct pv_arena *a, struct pv *out,
 	return proto_detail(PROTO_ENOMEM, detail, detlen, "arena exhausted");
 }
 
-/* The hostile-body pipeline shared by every decoder. size_arena: set a->cap from the body. */
-static int decode_tree(const void *body, size_t len, const struct proto_limits *lim,
+int proto_msgpack_decode_tree(const void *body, size_t len, const struct proto_limits *lim,
 		       struct pv_arena *a, bool size_arena, struct pv **out,
 		       char *detail, size_t detlen)
 {
@@ -174,20 +174,13 @@ static int decode_tree(const void *body, size_t len, const struct proto_limits *
 int proto_msgpack_decode_value(const void *body, size_t len, const struct proto_limits *lim,
 			       struct pv_arena *arena, struct pv **out, char *detail, size_t detlen)
 {
-	return decode_tree(body, len, lim, arena, false, out, detail, detlen);
+	return proto_msgpack_decode_tree(body, len, lim, arena, false, out, detail, detlen);
 }
 
 int proto_msgpack_decode(const void *body, size_t len, const struct proto_limits *lim,
 			 struct proto_msg *m, char *detail, size_t detlen)
 {
-	struct pv *root;
-	int rc;
-
-	proto_msg_init(m, 0);
-	rc = decode_tree(body, len, lim, &m->arena, true, &root, detail, detlen);
-	if (rc)
-		return rc;
-	return proto_envelope_apply(m, root, detail, detlen);
+	return proto_decode(PROTO_FMT_MSGPACK, body, len, lim, m, detail, detlen);
 }
 
 /* --- encoding ---------------------------------------------------------------------------- */
@@ -240,40 +233,19 @@ int proto_msgpack_encode_value(const struct pv *v, char **out, size_t *outlen)
 
 int proto_msgpack_encode(const struct proto_msg *m, char **out, size_t *outlen)
 {
-	struct pv_arena a;
-	struct pv *tree;
-	int rc;
-
-	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
-	tree = proto_msg_tree(m, &a);
-	rc = tree != NULL ? proto_msgpack_encode_value(tree, out, outlen) : PROTO_ENOMEM;
-	pv_arena_destroy(&a);
-	return rc;
+	return proto_encode(PROTO_FMT_MSGPACK, m, out, outlen);
 }
 
 /* --- replies ------------------------------------------------------------------------------ */
 
 int proto_msgpack_encode_reply(const struct proto_reply *r, char **out, size_t *outlen)
 {
-	struct pv_arena a;
-	struct pv *tree;
-	int rc;
-
-	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
-	tree = proto_reply_tree(r, &a);
-	rc = tree != NULL ? proto_msgpack_encode_value(tree, out, outlen) : PROTO_ENOMEM;
-	pv_arena_destroy(&a);
-	return rc;
+	return proto_encode_reply(PROTO_FMT_MSGPACK, r, out, outlen);
 }
 
 int proto_msgpack_decode_reply(const void *body, size_t len, const struct proto_limits *lim,
 			       struct pv_arena *arena, struct proto_reply *r,
 			       char *detail, size_t detlen)
 {
-	struct pv *root;
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	rc = decode_tree(body, len, lim, arena, false, &root, detail, detlen);
-	return rc ? rc : proto_reply_apply(root, r, detail, detlen);
+	return proto_decode_reply(PROTO_FMT_MSGPACK, body, len, lim, arena, r, detail, detlen);
 }

@@ -40,6 +40,20 @@ __attribute__((warn_unused_result))
 int proto_reply_apply(const struct pv *root, struct proto_reply *r, char *detail,
 		      size_t detlen);
 
+/*
+ * The decoders of one body into a value tree in a, one per format (codec.c, wire.c), with
+ * every limit of lim (NULL: the defaults) checked before the parser allocates. size_arena:
+ * set a->cap from what the pre-scan found. PROTO_OK or a proto status with detail.
+ */
+__attribute__((warn_unused_result))
+int proto_msgpack_decode_tree(const void *body, size_t len, const struct proto_limits *lim,
+			      struct pv_arena *a, bool size_arena, struct pv **out,
+			      char *detail, size_t detlen);
+__attribute__((warn_unused_result))
+int proto_json_decode_tree(const void *body, size_t len, const struct proto_limits *lim,
+			   struct pv_arena *a, bool size_arena, struct pv **out,
+			   char *detail, size_t detlen);
+
 /* msgpack-c refuses containers nested deeper than this (MSGPACK_EMBED_STACK_SIZE). */
 #define PROTO_PRESCAN_MAX_DEPTH 32
 

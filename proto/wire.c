@@ -106,9 +106,9 @@ static int json_parse(const char *text, size_t len, const struct proto_limits *l
  * set from the inner text when size_arena). The envelope's bounds are fixed: its one string
  * may be as long as the body, nothing else is allowed.
  */
-static int decode_tree(const void *body, size_t len, const struct proto_limits *lim,
-		       struct pv_arena *a, bool size_arena, struct pv **out,
-		       char *detail, size_t detlen)
+int proto_json_decode_tree(const void *body, size_t len, const struct proto_limits *lim,
+			   struct pv_arena *a, bool size_arena, struct pv **out,
+			   char *detail, size_t detlen)
 {
 	const struct proto_limits *l = lim ? lim : &proto_default_limits;
 	const struct proto_limits outer_lim = {
@@ -155,33 +155,10 @@ out:
 	return rc;
 }
 
-int proto_json_decode(const void *body, size_t len, const struct proto_limits *lim,
-		      struct proto_msg *m, char *detail, size_t detlen)
+/* Wraps tree in the oslo envelope. */
+static int json_encode_value(const struct pv *tree, char **out, size_t *outlen)
 {
-	struct pv *root;
-	int rc;
-
-	proto_msg_init(m, 0);
-	rc = decode_tree(body, len, lim, &m->arena, true, &root, detail, detlen);
-	return rc ? rc : proto_envelope_apply(m, root, detail, detlen);
-}
-
-int proto_json_decode_reply(const void *body, size_t len, const struct proto_limits *lim,
-			    struct pv_arena *arena, struct proto_reply *r,
-			    char *detail, size_t detlen)
-{
-	struct pv *root;
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	rc = decode_tree(body, len, lim, arena, false, &root, detail, detlen);
-	return rc ? rc : proto_reply_apply(root, r, detail, detlen);
-}
-
-/* Wraps tree (NULL: the arena ran out) in the oslo envelope. */
-static int encode_tree(const struct pv *tree, char **out, size_t *outlen)
-{
-	json_t *inner = tree != NULL ? proto_pv_to_json(tree) : NULL;
+	json_t *inner = proto_pv_to_json(tree);
 	char *text = inner != NULL ? json_dumps(inner, JSON_COMPACT) : NULL;
 	json_t *outer = text != NULL ? json_pack("{s:s, s:s}", OSLO_VERSION_KEY,
 						 PROTO_OSLO_ENVELOPE_VERSION, OSLO_MESSAGE_KEY,
@@ -195,51 +172,63 @@ static int encode_tree(const struct pv *tree, char **out, size_t *outlen)
 	return *out != NULL ? PROTO_OK : PROTO_ENOMEM;
 }
 
-int proto_json_encode(const struct proto_msg *m, char **out, size_t *outlen)
-{
-	struct pv_arena a;
-	int rc;
-
-	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
-	rc = encode_tree(proto_msg_tree(m, &a), out, outlen);
-	pv_arena_destroy(&a);
-	return rc;
-}
-
-int proto_json_encode_reply(const struct proto_reply *r, char **out, size_t *outlen)
-{
-	struct pv_arena a;
-	int rc;
-
-	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
-	rc = encode_tree(proto_reply_tree(r, &a), out, outlen);
-	pv_arena_destroy(&a);
-	return rc;
-}
+/* One row per format: its tree decoder and its tree encoder. */
+static const struct {
+	int (*decode_tree)(const void *body, size_t len, const struct proto_limits *lim,
+			   struct pv_arena *a, bool size_arena, struct pv **out, char *detail,
+			   size_t detlen);
+	int (*encode_value)(const struct pv *tree, char **out, size_t *outlen);
+} codecs[] = {
+	[PROTO_FMT_MSGPACK] = { proto_msgpack_decode_tree, proto_msgpack_encode_value },
+	[PROTO_FMT_JSON] = { proto_json_decode_tree, json_encode_value },
+};
 
 int proto_decode(enum proto_format fmt, const void *body, size_t len,
 		 const struct proto_limits *lim, struct proto_msg *m, char *detail, size_t detlen)
 {
-	return (fmt == PROTO_FMT_JSON ? proto_json_decode : proto_msgpack_decode)(
-		body, len, lim, m, detail, detlen);
-}
+	struct pv *root;
+	int rc;
 
-int proto_encode(enum proto_format fmt, const struct proto_msg *m, char **out, size_t *outlen)
-{
-	return (fmt == PROTO_FMT_JSON ? proto_json_encode : proto_msgpack_encode)(m, out, outlen);
-}
-
-int proto_encode_reply(enum proto_format fmt, const struct proto_reply *r, char **out,
-		       size_t *outlen)
-{
-	return (fmt == PROTO_FMT_JSON ? proto_json_encode_reply : proto_msgpack_encode_reply)(
-		r, out, outlen);
+	proto_msg_init(m, 0);
+	rc = codecs[fmt].decode_tree(body, len, lim, &m->arena, true, &root, detail, detlen);
+	return rc ? rc : proto_envelope_apply(m, root, detail, detlen);
 }
 
 int proto_decode_reply(enum proto_format fmt, const void *body, size_t len,
 		       const struct proto_limits *lim, struct pv_arena *arena,
 		       struct proto_reply *r, char *detail, size_t detlen)
 {
-	return (fmt == PROTO_FMT_JSON ? proto_json_decode_reply : proto_msgpack_decode_reply)(
-		body, len, lim, arena, r, detail, detlen);
+	struct pv *root;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = codecs[fmt].decode_tree(body, len, lim, arena, false, &root, detail, detlen);
+	return rc ? rc : proto_reply_apply(root, r, detail, detlen);
+}
+
+/* Encodes in fmt the tree that the builder makes of m or of r (the other NULL), in a scratch
+ * arena. */
+static int encode(enum proto_format fmt, const struct proto_msg *m, const struct proto_reply *r,
+		  char **out, size_t *outlen)
+{
+	struct pv_arena a;
+	struct pv *tree;
+	int rc;
+
+	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
+	tree = m != NULL ? proto_msg_tree(m, &a) : proto_reply_tree(r, &a);
+	rc = tree != NULL ? codecs[fmt].encode_value(tree, out, outlen) : PROTO_ENOMEM;
+	pv_arena_destroy(&a);
+	return rc;
+}
+
+int proto_encode(enum proto_format fmt, const struct proto_msg *m, char **out, size_t *outlen)
+{
+	return encode(fmt, m, NULL, out, outlen);
+}
+
+int proto_encode_reply(enum proto_format fmt, const struct proto_reply *r, char **out,
+		       size_t *outlen)
+{
+	return encode(fmt, NULL, r, out, outlen);
 }

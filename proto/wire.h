@@ -39,20 +39,7 @@ const char *proto_format_name(enum proto_format fmt);
 __attribute__((warn_unused_result))
 int proto_format_parse(const char *name, enum proto_format *fmt);
 
-/* oslo JSON: the contracts of the proto_msgpack_* functions of codec.h. */
-__attribute__((warn_unused_result))
-int proto_json_decode(const void *body, size_t len, const struct proto_limits *lim,
-		      struct proto_msg *m, char *detail, size_t detlen);
-__attribute__((warn_unused_result))
-int proto_json_encode(const struct proto_msg *m, char **out, size_t *outlen);
-__attribute__((warn_unused_result))
-int proto_json_encode_reply(const struct proto_reply *r, char **out, size_t *outlen);
-__attribute__((warn_unused_result))
-int proto_json_decode_reply(const void *body, size_t len, const struct proto_limits *lim,
-			    struct pv_arena *arena, struct proto_reply *r,
-			    char *detail, size_t detlen);
-
-/* The same, in format fmt. */
+/* The contracts of the proto_msgpack_* functions of codec.h, in format fmt. */
 __attribute__((warn_unused_result))
 int proto_decode(enum proto_format fmt, const void *body, size_t len,
 		 const struct proto_limits *lim, struct proto_msg *m, char *detail, size_t detlen);

@@ -64,7 +64,7 @@ static int decode_json(const char *body)
 {
 	proto_msg_destroy(&m);
 	detail[0] = '\0';
-	return proto_json_decode(body, strlen(body), NULL, &m, detail, sizeof(detail));
+	return proto_decode(PROTO_FMT_JSON, body, strlen(body), NULL, &m, detail, sizeof(detail));
 }
 
 /* The oslo envelope around inner (a JSON text), as oslo's serialize_msg writes it. */
@@ -120,7 +120,7 @@ Test(wire, json_round_trip)
 	char *buf;
 	size_t len = encode_msg(PROTO_FMT_JSON, &buf);
 
-	cr_assert(eq(int, proto_json_decode(buf, len, NULL, &m, detail, sizeof(detail)), PROTO_OK),
+	cr_assert(eq(int, proto_decode(PROTO_FMT_JSON, buf, len, NULL, &m, detail, sizeof(detail)), PROTO_OK),
 		  "%s", detail);
 	free(buf);
 	cr_expect(eq(str, (char *)m.method, "extend_volume"));
@@ -185,7 +185,7 @@ Test(wire, cinder_shaped_message)
 static int decode_with(const char *body, const struct proto_limits *lim)
 {
 	proto_msg_destroy(&m);
-	return proto_json_decode(body, strlen(body), lim, &m, detail, sizeof(detail));
+	return proto_decode(PROTO_FMT_JSON, body, strlen(body), lim, &m, detail, sizeof(detail));
 }
 
 Test(wire, outer_envelope_rules)
