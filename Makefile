@@ -6,6 +6,8 @@
 #   make test       deps, then all + unit, then scripts/run-tests.sh
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
 #   make bench      deps, then all, then scripts/bench/bench.py (about 10 minutes)
+#   make test-interop  deps plus python3-cinder and python3-oslo.messaging, then all, then
+#                   tests/interop/run.py (the manager driven by Cinder's own RPC client)
 #   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
 #   make clean
 #
@@ -73,7 +75,7 @@ else
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all unit deps test run bench clean stack-start stack-stop stack-status
+.PHONY: all unit deps test test-interop run bench clean stack-start stack-stop stack-status
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -136,6 +138,12 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all unit
 	@scripts/run-tests.sh
+
+# Cinder's own code drives the manager: its packages are installed for this target only.
+test-interop:
+	@VOLMGR_DEPS_EXTRA="python3-cinder python3-oslo.messaging" scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 tests/interop/run.py
 
 run: deps
 	@$(MAKE) --no-print-directory all

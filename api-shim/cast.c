@@ -100,6 +100,8 @@ static void put_args(struct pv_arena *a, struct pv *map, enum proto_method_id me
 	case PROTO_M_DETACH_VOLUME:
 		pv_map_put_str(a, map, "attachment_id", args->attachment_id);
 		break;
+	case PROTO_M_PUBLISH_SERVICE_CAPABILITIES:
+		/* Never sent by the shim: a broadcast of the scheduler's. */
 	case PROTO_M_COUNT:
 		a->failed = true;
 		break;
@@ -144,7 +146,7 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 	put_args(&m->arena, m->args, pm->id, args);
 	if (m->arena.failed)
 		return -1;
-	return proto_msgpack_encode(m, body, len) == PROTO_OK ? 0 : -1;
+	return proto_encode(api_cfg.rpc_wire_format, m, body, len) == PROTO_OK ? 0 : -1;
 }
 
 /*
@@ -170,7 +172,7 @@ static int send_message(const struct shim_request *r, const struct proto_method 
 	rc = build(r, pm, row, args, call, &m, &body, &len);
 	if (rc == 0) {
 		struct mq_props props = {
-			.content_type = PROTO_CONTENT_TYPE_MSGPACK,
+			.content_type = proto_format_content_type(api_cfg.rpc_wire_format),
 			.message_id = m.unique_id,
 			.persistent = true,
 		};
@@ -231,8 +233,9 @@ static int read_reply(struct shim_request *r, const struct proto_method *pm, con
 	int rc = -1;
 
 	pv_arena_init(&arena, CALL_ARENA_CAP);
-	if (proto_msgpack_decode_reply(body, len, &lim, &arena, &rep, detail,
-				       sizeof(detail)) != PROTO_OK) {
+	/* The volume service answers in the format of the call (replies.c checked it). */
+	if (proto_decode_reply(api_cfg.rpc_wire_format, body, len, &lim, &arena, &rep, detail,
+			       sizeof(detail)) != PROTO_OK) {
 		log_error("%s: undecodable reply: %s", pm->name, detail);
 	} else if (rep.failure != NULL) {
 		out->failed = true;

@@ -40,6 +40,8 @@ static const struct cfg_key api_keys[] = {
 	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
 	{ "api", "rpc_response_timeout", CFG_INT, &api_cfg.rpc_response_timeout, "60", 1, 3600,
 	  NULL },
+	{ "api", "rpc_wire_format", CFG_STR, &api_cfg.rpc_wire_format_text, "msgpack", 0, 0,
+	  NULL },
 	{ "api", "service_roles", CFG_STR, &api_cfg.service_roles, "service", 0, 0, NULL },
 	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
@@ -92,6 +94,11 @@ static int configure(int argc, char **argv)
 	}
 	if (log_init("api-shim", (enum log_level)level, NULL) != 0)
 		return 1;
+	if (proto_format_parse(api_cfg.rpc_wire_format_text, &api_cfg.rpc_wire_format) != 0) {
+		log_error("configuration: [api] rpc_wire_format: '%s' is not msgpack or json",
+			  api_cfg.rpc_wire_format_text);
+		return 1;
+	}
 	settings_quota_defaults(&cfg_common, &shim_quota_defaults);
 	if (auth_init(api_cfg.auth_strategy, api_cfg.token_file, api_cfg.admin_users, err,
 		      sizeof(err)) != 0) {
@@ -106,7 +113,8 @@ static int start(void)
 	struct publish_options po = {
 		.url = cfg_common.transport_url,
 		.exchange = cfg_common.control_exchange,
-		.durable_exchange = cfg_common.amqp_durable_queues,
+		/* oslo.messaging's rule, which the manager follows too. */
+		.durable_exchange = cfg_common.amqp_durable_queues || cfg_common.rabbit_quorum_queue,
 		/* Heartbeats are only serviced inside a publish, so an idle publisher would miss
 		 * them and the broker would drop it; a dead connection shows at the next publish
 		 * instead, which reconnects and tries once more. */

@@ -15,6 +15,8 @@
 #include "common/mq.h"
 #include "common/util.h"
 #include "proto/codec.h"
+#include "proto/wire.h"
+#include "api-shim/shim.h"
 
 #define REPLIES_TICK_MS 1000
 #define REPLIES_PREFETCH 64
@@ -118,13 +120,20 @@ static void deliver(const struct mq_delivery *d)
 	struct proto_limits lim = proto_default_limits;
 	struct pv_arena arena;
 	struct proto_reply rep;
+	enum proto_format fmt;
 	char detail[256];
 	int i;
 
 	lim.max_bytes = REPLIES_MAX_BODY;
 	pv_arena_init(&arena, REPLIES_ARENA_CAP);
-	if (proto_msgpack_decode_reply(d->body, d->len, &lim, &arena, &rep, detail,
-				       sizeof(detail)) != PROTO_OK) {
+	if (proto_format_of(d->content_type, &fmt) != 0 || fmt != api_cfg.rpc_wire_format) {
+		log_warning("reply queue: dropping a reply of content type %s (calls are sent as "
+			    "%s)", d->content_type != NULL ? d->content_type : "(none)",
+			    proto_format_content_type(api_cfg.rpc_wire_format));
+		goto out;
+	}
+	if (proto_decode_reply(fmt, d->body, d->len, &lim, &arena, &rep, detail,
+			       sizeof(detail)) != PROTO_OK) {
 		log_warning("reply queue: dropping an undecodable reply: %s", detail);
 		goto out;
 	}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include "core/quota.h"
+#include "proto/wire.h"
 
 /* The [api] section (docs/contracts.md). Strings are owned by cfg. */
 struct api_config {
@@ -21,6 +22,8 @@ struct api_config {
 	int rpc_response_timeout; /* seconds a call waits for its reply (oslo's option name) */
 	int workers;           /* HTTP worker threads */
 	char *service_roles;   /* comma-separated roles that make a caller a service */
+	char *rpc_wire_format_text; /* "msgpack" | "json" */
+	enum proto_format rpc_wire_format; /* parsed from it: how casts and calls are encoded */
 };
 
 /* The [nova] section, with the manager's key names: the compute API the 409 guard of the

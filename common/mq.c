@@ -341,6 +341,12 @@ void mq_close(mq_conn *mq)
 
 int mq_declare_exchange(mq_conn *mq, const char *name, const char *type, bool durable)
 {
+	return mq_declare_exchange_ad(mq, name, type, durable, false);
+}
+
+int mq_declare_exchange_ad(mq_conn *mq, const char *name, const char *type, bool durable,
+			   bool auto_delete)
+{
 	const void *ok;
 
 	if (mq->dead)
@@ -348,7 +354,7 @@ int mq_declare_exchange(mq_conn *mq, const char *name, const char *type, bool du
 	if (name == NULL || type == NULL)
 		return MQ_INVALID;
 	ok = amqp_exchange_declare(mq->conn, MQ_CHANNEL, mq_bytes(name), mq_bytes(type), 0,
-				   durable, 0, 0, amqp_empty_table);
+				   durable, auto_delete, 0, amqp_empty_table);
 	return mq_check_rpc(mq, ok, "exchange.declare");
 }
 
@@ -400,6 +406,11 @@ int mq_declare_queue(mq_conn *mq, const char *name, const struct mq_queue_option
 			args[table.num_entries].key = amqp_cstring_bytes("x-max-length");
 			args[table.num_entries].value.kind = AMQP_FIELD_KIND_I32;
 			args[table.num_entries++].value.value.i32 = opt->max_length;
+		}
+		if (opt->ha_all) {
+			args[table.num_entries].key = amqp_cstring_bytes("x-ha-policy");
+			args[table.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+			args[table.num_entries++].value.value.bytes = amqp_cstring_bytes("all");
 		}
 	}
 	ok = amqp_queue_declare(mq->conn, MQ_CHANNEL, mq_bytes(name), opt == NULL, durable,

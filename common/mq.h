@@ -67,10 +67,16 @@ struct mq_queue_options {
 	bool stream;                     /* x-queue-type = stream (implies durable) */
 	const char *max_age;             /* x-max-age ("7D", "12h"; streams), or NULL */
 	int64_t max_length_bytes;        /* x-max-length-bytes, 0 for none */
+	bool ha_all;                     /* x-ha-policy = all (oslo's rabbit_ha_queues) */
 };
 
 __attribute__((warn_unused_result))
 int mq_declare_exchange(mq_conn *mq, const char *name, const char *type, bool durable);
+/* As mq_declare_exchange; auto_delete: the broker deletes the exchange when its last binding
+ * goes (oslo's fanout exchanges). */
+__attribute__((warn_unused_result))
+int mq_declare_exchange_ad(mq_conn *mq, const char *name, const char *type, bool durable,
+			   bool auto_delete);
 /* message_count may be NULL; otherwise it receives the queue's ready-message count. Passive
  * declare when opt is NULL (fails with MQ_REFUSED if the queue does not exist; the channel is
  * then reopened internally so the handle stays usable). */

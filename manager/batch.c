@@ -302,9 +302,12 @@ static int batch_sort(struct batch *b, struct consumer *c, int *ngroup)
 	*ngroup = 0;
 	for (int i = 0; i < b->n; i++) {
 		struct batch_item *it = &b->items[i];
-		if (dispatch_decode(&it->d, &it->msg, &it->job, reason, sizeof(reason)) != PROTO_OK) {
+		int rc = dispatch_decode(&it->d, &it->msg, &it->job, reason, sizeof(reason));
+		if (rc != PROTO_OK) {
 			it->state = B_DONE;
-			if (result == BATCH_DONE && consumer_dead_letter(c, &it->d, reason) != MQ_OK)
+			if (result == BATCH_DONE &&
+			    dispatch_dead_letter(c, &it->d, &it->msg, it->job.fmt, rc, reason) !=
+			    MQ_OK)
 				result = BATCH_MQ_LOST;
 			continue;
 		}

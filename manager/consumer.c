@@ -8,6 +8,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "manager/mconf.h"
 #include "proto/codec.h"
 
@@ -29,9 +30,17 @@ static int consumer_open(mq_conn **out, bool confirms, char *err, size_t errlen)
 
 int consumer_init(struct consumer *c)
 {
+	char hex[33];
+	int rc;
+
 	c->in = NULL;
 	c->out = NULL;
-	return proto_service_queues(cfg_common.host, cfg_common.backend, c->queues);
+	util_hex_id(hex);
+	rc = proto_service_queues(cfg_common.host, cfg_common.backend, c->queues);
+	for (int i = 0; i < CONSUMER_NFANOUT && rc == 0; i++)
+		rc = proto_fanout_exchange(c->queues[i], c->fanouts[i], PROTO_NAME_MAX) |
+		     proto_fanout_queue(c->queues[i], hex, c->queues[3 + i], PROTO_NAME_MAX);
+	return rc;
 }
 
 /* One step of the topology: what it is, for the error message, and its status. */
@@ -86,18 +95,50 @@ static int consumer_declare_journal(mq_conn *mq, char *err, size_t errlen)
 	return rc;
 }
 
+/* The fanout exchanges and this server's queue on each, as oslo.messaging's
+ * declare_fanout_consumer declares them: the exchange neither durable nor kept without
+ * bindings, the queue neither durable nor auto-deleted but expiring when unused. */
+static int consumer_declare_fanout(struct consumer *c, char *err, size_t errlen)
+{
+	struct mq_queue_options fanout_q = {
+		.ha_all = mconf.rabbit_ha_queues,
+		.expires_ms = mconf.rabbit_transient_queues_ttl * 1000,
+	};
+	int rc = MQ_OK;
+
+	for (int i = 0; i < CONSUMER_NFANOUT && rc == MQ_OK; i++) {
+		const char *q = c->queues[3 + i];
+
+		rc = topo_step(mq_declare_exchange_ad(c->in, c->fanouts[i], "fanout", false, true),
+			       "declare exchange", c->fanouts[i], err, errlen);
+		if (rc == MQ_OK)
+			rc = topo_step(mq_declare_queue(c->in, q, &fanout_q, NULL), "declare queue",
+				       q, err, errlen);
+		if (rc == MQ_OK)
+			rc = topo_step(mq_bind(c->in, q, c->fanouts[i], c->queues[i]), "bind", q,
+				       err, errlen);
+	}
+	return rc;
+}
+
 static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 {
 	const char *ex = cfg_common.control_exchange;
+	/* oslo.messaging's topic exchange and topic consumers: durable when
+	 * amqp_durable_queues or rabbit_quorum_queue, never auto-deleted (amqp_auto_delete's
+	 * default), with the arguments of its _get_queue_arguments. volmgr's own addition, the
+	 * dead-letter exchange, would make oslo's declaration of the same queue fail. */
+	bool durable = cfg_common.amqp_durable_queues || cfg_common.rabbit_quorum_queue;
 	struct mq_queue_options service_q = {
-		.durable = cfg_common.amqp_durable_queues || cfg_common.rabbit_quorum_queue,
+		.durable = durable,
 		.quorum = cfg_common.rabbit_quorum_queue,
-		.dead_letter_exchange = PROTO_DLX,
+		.ha_all = mconf.rabbit_ha_queues,
+		.dead_letter_exchange = mconf.oslo_compatible_topology ? NULL : PROTO_DLX,
 	};
 	int rc;
 
-	rc = topo_step(mq_declare_exchange(c->in, ex, "topic", cfg_common.amqp_durable_queues),
-		       "declare exchange", ex, err, errlen);
+	rc = topo_step(mq_declare_exchange(c->in, ex, "topic", durable), "declare exchange", ex,
+		       err, errlen);
 	if (rc == MQ_OK)
 		rc = consumer_declare_dead(c->in, err, errlen);
 	if (rc == MQ_OK && mconf.journal_enabled)
@@ -109,7 +150,9 @@ static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 			rc = topo_step(mq_bind(c->in, c->queues[i], ex, c->queues[i]), "bind",
 				       c->queues[i], err, errlen);
 	}
-	for (int i = 0; i < 3 && rc == MQ_OK; i++)
+	if (rc == MQ_OK)
+		rc = consumer_declare_fanout(c, err, errlen);
+	for (int i = 0; i < CONSUMER_NQUEUES && rc == MQ_OK; i++)
 		rc = topo_step(mq_consume(c->in, c->queues[i], cfg_common.rabbit_qos_prefetch_count),
 			       "consume", c->queues[i], err, errlen);
 	return rc;
@@ -209,9 +252,10 @@ int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const 
 	return mq_reject(c->in, d->tag, false);
 }
 
-int consumer_reply(struct consumer *c, const char *reply_q, const void *body, size_t len)
+int consumer_reply(struct consumer *c, const char *reply_q, const char *content_type,
+		   const void *body, size_t len)
 {
-	const struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_MSGPACK };
+	const struct mq_props props = { .content_type = content_type };
 
 	return consumer_publish(c, "", reply_q, body, len, &props);
 }

@@ -22,18 +22,26 @@
 #include "common/mq.h"
 #include "proto/topology.h"
 
+/* The three service queues, then the server's queue on each of the two fanout exchanges. */
+#define CONSUMER_NQUEUES 5
+#define CONSUMER_NFANOUT 2
+
 struct consumer {
 	mq_conn *in;   /* consuming; NULL while disconnected */
 	mq_conn *out;  /* confirms; opened with in, reopened on demand */
-	char queues[3][PROTO_NAME_MAX];
+	char queues[CONSUMER_NQUEUES][PROTO_NAME_MAX];
+	/* The fanout exchanges of the topics of queues[0] and queues[1], whose queues are
+	 * queues[3] and queues[4]. */
+	char fanouts[CONSUMER_NFANOUT][PROTO_NAME_MAX];
 };
 
-/* Fills c->queues from the configuration. Returns 0, or -1 when the names do not fit. */
+/* Fills c->queues and c->fanouts from the configuration; the fanout queues get a name unique
+ * to this process, as oslo's servers do. Returns 0, or -1 when the names do not fit. */
 __attribute__((warn_unused_result))
 int consumer_init(struct consumer *c);
 
-/* Opens both connections, declares the topology (docs/contracts.md, "Topology") and starts
- * consuming. Returns MQ_OK, or a negative mq status with the reason in err (both
+/* Opens both connections, declares the topology (docs/contracts.md, "Topology"; exactly
+ * oslo.messaging's with [DEFAULT] oslo_compatible_topology) and starts consuming. Returns MQ_OK, or a negative mq status with the reason in err (both
  * connections are then closed). */
 __attribute__((warn_unused_result))
 int consumer_connect(struct consumer *c, char *err, size_t errlen);
@@ -64,11 +72,12 @@ __attribute__((warn_unused_result))
 int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const char *reason);
 
 /*
- * Publishes a call's reply body to the default exchange with reply_q as routing key
+ * Publishes a call's reply body (of content_type) to the default exchange with reply_q as routing key
  * (oslo's direct reply), persistent off, mandatory, and waits for the confirm. Returns
  * MQ_OK, MQ_UNROUTABLE (the caller's queue is gone) or another mq status.
  */
 __attribute__((warn_unused_result))
-int consumer_reply(struct consumer *c, const char *reply_q, const void *body, size_t len);
+int consumer_reply(struct consumer *c, const char *reply_q, const char *content_type,
+		   const void *body, size_t len);
 
 #endif

@@ -43,6 +43,7 @@ static const struct {
 	[PROTO_M_TERMINATE_CONNECTION] = { h_terminate_connection, NULL },
 	[PROTO_M_ATTACH_VOLUME] = { h_attach_volume, NULL },
 	[PROTO_M_DETACH_VOLUME] = { h_detach_volume, NULL },
+	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = { h_publish_service_capabilities, NULL },
 };
 
 void job_outcome(struct job *job, const char *outcome)
@@ -111,10 +112,11 @@ static int dispatch_reply_encode(struct job *job)
 	int rc;
 
 	if (job->failure_class[0] != '\0' &&
-	    (failure = proto_failure_format(job->failure_class, job->failure_message)) == NULL)
+	    (failure = proto_failure_format(PROTO_FAILURE_MODULE_CINDER, job->failure_class,
+					    job->failure_message)) == NULL)
 		return DB_REJECT;
 	rep.failure = failure;
-	rc = proto_msgpack_encode_reply(&rep, &job->reply_body, &job->reply_len);
+	rc = proto_encode_reply(job->fmt, &rep, &job->reply_body, &job->reply_len);
 	free(failure);
 	return rc == PROTO_OK ? DB_OK : DB_REJECT;
 }
@@ -230,13 +232,13 @@ int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,
 	int rc;
 
 	lim.max_bytes = (size_t)mconf.max_message_bytes;
-	if (d->content_type != NULL && strcmp(d->content_type, PROTO_CONTENT_TYPE_MSGPACK) != 0) {
+	if (proto_format_of(d->content_type, &job->fmt) != 0) {
 		rc = PROTO_EPARSE;
-		snprintf(detail, sizeof(detail), "content type '%s' is not %s", d->content_type,
-			 PROTO_CONTENT_TYPE_MSGPACK);
+		snprintf(detail, sizeof(detail), "content type '%s' is neither %s nor %s",
+			 d->content_type, PROTO_CONTENT_TYPE_MSGPACK, PROTO_CONTENT_TYPE_JSON);
 		goto fail;
 	}
-	rc = proto_msgpack_decode(d->body, d->len, &lim, msg, detail, sizeof(detail));
+	rc = proto_decode(job->fmt, d->body, d->len, &lim, msg, detail, sizeof(detail));
 	if (rc != PROTO_OK)
 		goto fail;
 	job->msg = msg;
@@ -349,10 +351,68 @@ static void dispatch_reply(struct consumer *c, const struct proto_msg *msg,
 {
 	if (!msg->is_call || job->reply_body == NULL)
 		return;
-	int rc = consumer_reply(c, msg->reply_q, job->reply_body, job->reply_len);
+	int rc = consumer_reply(c, msg->reply_q, proto_format_content_type(job->fmt),
+				job->reply_body, job->reply_len);
 	if (rc != MQ_OK)
 		log_warning("%s: reply to %s (_msg_id %s) not delivered: %s", msg->method,
 			    msg->reply_q, msg->msg_id, mq_strerror(rc));
+}
+
+/* The exception a caller gets for a message that cannot be served: oslo's dispatcher's for
+ * a method or version this service does not have (as an oslo server raises them), Cinder's
+ * InvalidInput for a malformed message, CinderException when handling it failed for good. */
+static void dispatch_failure_of(int status, const struct proto_msg *msg, const char *reason,
+				const char **module, const char **cls, char *text, size_t tlen)
+{
+	*module = PROTO_FAILURE_MODULE_CINDER;
+	switch (status) {
+	case PROTO_EVERSION:
+		*module = PROTO_FAILURE_MODULE_OSLO;
+		*cls = "UnsupportedVersion";
+		snprintf(text, tlen, "Endpoint does not support RPC version %s. Attempted method: "
+			 "%s", msg->version, msg->method);
+		return;
+	case PROTO_EMETHOD:
+		*module = PROTO_FAILURE_MODULE_OSLO;
+		*cls = "NoSuchMethod";
+		snprintf(text, tlen, "Endpoint does not support RPC method %s", msg->method);
+		return;
+	case JOB_PERMANENT:
+		*cls = "CinderException";
+		break;
+	default:
+		*cls = "InvalidInput";
+		break;
+	}
+	snprintf(text, tlen, "%s", reason);
+}
+
+int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
+			 const struct proto_msg *msg, enum proto_format fmt, int status,
+			 const char *reason)
+{
+	char text[PROTO_FAILURE_MESSAGE_MAX];
+	const char *module, *cls;
+	char *failure = NULL, *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (msg->msg_id == NULL || msg->reply_q == NULL)
+		return consumer_dead_letter(c, d, reason);
+	dispatch_failure_of(status, msg, reason, &module, &cls, text, sizeof(text));
+	struct proto_reply rep = { .ending = true, .msg_id = msg->msg_id };
+
+	rep.failure = failure = proto_failure_format(module, cls, text);
+	if (failure == NULL || proto_encode_reply(fmt, &rep, &body, &len) != PROTO_OK)
+		log_error("%s: out of memory for the failure reply to _msg_id %s",
+			  msg->method != NULL ? msg->method : "call", msg->msg_id);
+	else if ((rc = consumer_reply(c, msg->reply_q, proto_format_content_type(fmt), body,
+				      len)) != MQ_OK)
+		log_warning("failure reply %s to %s (_msg_id %s) not delivered: %s", cls,
+			    msg->reply_q, msg->msg_id, mq_strerror(rc));
+	free(body);
+	free(failure);
+	return consumer_dead_letter(c, d, reason);
 }
 
 int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery *d,
@@ -367,15 +427,16 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	memset(&job, 0, sizeof(job));
 	/* Decoding initialises msg again; this makes the destroy below safe on every path. */
 	proto_msg_init(&msg, 0);
-	if (dispatch_decode(d, &msg, &job, reason, sizeof(reason)) != PROTO_OK) {
-		result = dispatch_acked(consumer_dead_letter(c, d, reason));
+	int rc = dispatch_decode(d, &msg, &job, reason, sizeof(reason));
+	if (rc != PROTO_OK) {
+		result = dispatch_acked(dispatch_dead_letter(c, d, &msg, job.fmt, rc, reason));
 		goto out;
 	}
 	log_set_request_id(msg.ctx.request_id);
 	log_debug("%s %s (delivery %llu%s, unique id %s)", msg.method, msg.version,
 		  (unsigned long long)d->tag, d->redelivered ? ", redelivered" : "", msg.unique_id);
 
-	int rc = dispatch_run(db, &job, stop, reason, sizeof(reason), &db_down, &stopped);
+	rc = dispatch_run(db, &job, stop, reason, sizeof(reason), &db_down, &stopped);
 	if (stopped || db_down) {
 		log_warning("%s: leaving the delivery unacknowledged: %s", msg.method,
 			    stopped ? "shutting down" : "the database is unreachable");
@@ -383,7 +444,8 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		goto out;
 	}
 	if (rc != DB_OK) {
-		result = dispatch_acked(consumer_dead_letter(c, d, reason));
+		result = dispatch_acked(dispatch_dead_letter(c, d, &msg, job.fmt, JOB_PERMANENT,
+							     reason));
 		goto out;
 	}
 	if (job.duplicate) {

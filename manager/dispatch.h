@@ -23,6 +23,7 @@
 #include "common/db.h"
 #include "common/mq.h"
 #include "manager/consumer.h"
+#include "proto/wire.h"
 
 enum dispatch_result {
 	DISPATCH_DONE = 0,       /* acked or dead-lettered */
@@ -49,5 +50,17 @@ struct proto_msg;
 __attribute__((warn_unused_result))
 int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg, struct job *job,
 		    char *reason, size_t rlen);
+
+/*
+ * Dead-letters d (consumer_dead_letter) for status (a proto status, or JOB_PERMANENT) with
+ * reason. When msg got as far as a call's _msg_id and _reply_q, the caller first gets a
+ * failure reply in fmt, so that it sees an error instead of waiting for its timeout:
+ * UnsupportedVersion / NoSuchMethod of oslo's dispatcher, or Cinder's InvalidInput /
+ * CinderException. Returns the status of the dead letter's ack / reject.
+ */
+__attribute__((warn_unused_result))
+int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
+			 const struct proto_msg *msg, enum proto_format fmt, int status,
+			 const char *reason);
 
 #endif

@@ -25,6 +25,7 @@
 #include "manager/driver.h"
 #include "proto/msg.h"
 #include "proto/schema.h"
+#include "proto/wire.h"
 
 /* Roll back and dead-letter: the message can never succeed (job->reason says why). */
 #define JOB_PERMANENT 100
@@ -73,8 +74,9 @@ struct job {
 	const struct pv *result;
 	char failure_class[PROTO_FAILURE_CLASS_MAX];   /* "" on success */
 	char failure_message[PROTO_FAILURE_MESSAGE_MAX];
-	char *reply_body;                             /* malloc'd msgpack */
+	char *reply_body;                             /* malloc'd, in fmt */
 	size_t reply_len;
+	enum proto_format fmt;                        /* the request's encoding, the reply's */
 };
 
 /* The storage driver of this service (set once in main). */
@@ -113,6 +115,10 @@ __attribute__((warn_unused_result)) int h_initialize_connection(db_conn *db, str
 __attribute__((warn_unused_result)) int h_terminate_connection(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_attach_volume(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_detach_volume(db_conn *db, struct job *job);
+
+/* The scheduler's fanout publish_service_capabilities (service.c): recorded, no effect. */
+__attribute__((warn_unused_result))
+int h_publish_service_capabilities(db_conn *db, struct job *job);
 
 /* After-commit work of extend_volume: the compute call, then its consequences in a new
  * transaction. Failures are logged; the deadline sweep is the safety net. */

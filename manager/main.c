@@ -98,8 +98,10 @@ static bool mgr_connect(struct consumer *c, int *attempt)
 	char err[512];
 
 	if (consumer_connect(c, err, sizeof(err)) == MQ_OK) {
-		log_info("consuming %s, %s, %s on exchange %s", c->queues[0], c->queues[1],
-			 c->queues[2], cfg_common.control_exchange);
+		log_info("consuming %s, %s, %s on exchange %s and %s, %s on %s, %s%s",
+			 c->queues[0], c->queues[1], c->queues[2], cfg_common.control_exchange,
+			 c->queues[3], c->queues[4], c->fanouts[0], c->fanouts[1],
+			 mconf.oslo_compatible_topology ? " (oslo-compatible topology)" : "");
 		*attempt = 0;
 		return true;
 	}

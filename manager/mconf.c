@@ -14,6 +14,8 @@ struct mconf mconf;
 
 /* Alphabetical within each section, as deploy/volmgr.conf.sample documents them. */
 static const struct cfg_key mconf_keys[] = {
+	{ "DEFAULT", "oslo_compatible_topology", CFG_BOOL, &mconf.oslo_compatible_topology,
+	  "false", 0, 0, NULL },
 	{ "filestore", "filestore_compute_feedback", CFG_BOOL, &mconf.filestore_compute_feedback,
 	  "true", 0, 0, NULL },
 	{ "filestore", "filestore_dir", CFG_STR, &mconf.filestore_dir,
@@ -36,6 +38,10 @@ static const struct cfg_key mconf_keys[] = {
 	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },
 	{ "nova", "token", CFG_STR, &mconf.nova_token, NULL, 0, 0, NULL },
+	{ "oslo_messaging_rabbit", "rabbit_ha_queues", CFG_BOOL, &mconf.rabbit_ha_queues,
+	  "false", 0, 0, NULL },
+	{ "oslo_messaging_rabbit", "rabbit_transient_queues_ttl", CFG_INT,
+	  &mconf.rabbit_transient_queues_ttl, "1800", 1, 24 * 86400, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
 
@@ -79,6 +85,12 @@ int mconf_load(const char *path, char *err, size_t errlen)
 		return -1;
 	if (check_max_age(mconf.journal_max_age, err, errlen) != 0)
 		return -1;
+	if (mconf.rabbit_ha_queues && cfg_common.rabbit_quorum_queue) {
+		/* oslo.messaging refuses the same combination at start-up. */
+		snprintf(err, errlen, "[oslo_messaging_rabbit] rabbit_quorum_queue and "
+			 "rabbit_ha_queues are both enabled; choose one");
+		return -1;
+	}
 	if (util_parse_long(mconf.journal_max_bytes_text, 1, 1L << 50, &mconf.journal_max_bytes)
 	    != 0) {
 		snprintf(err, errlen, "[journal] max_bytes: '%s' is not an integer in [1, 2^50]",

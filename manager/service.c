@@ -7,6 +7,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
 #include "manager/records.h"
@@ -88,4 +89,16 @@ void service_report(db_conn *db)
 		service_id[0] = '\0';
 		service_register(db);
 	}
+}
+
+/*
+ * Cinder's volume service answers by casting its backend's capabilities to the schedulers
+ * (update_service_capabilities). volmgr's filestore has none the scheduler could use yet, so
+ * the broadcast is acknowledged (it must not pile up in the fanout queue) and recorded.
+ */
+int h_publish_service_capabilities(db_conn *db, struct job *job)
+{
+	(void)db;
+	job_outcome(job, "ignored");
+	return DB_OK;
 }

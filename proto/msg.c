@@ -96,10 +96,10 @@ int proto_detail(int rc, char *detail, size_t detlen, const char *fmt, ...)
 	return rc;
 }
 
-char *proto_failure_format(const char *cls, const char *message)
+char *proto_failure_format(const char *module, const char *cls, const char *message)
 {
-	json_t *f = json_pack("{s:s, s:s, s:s, s:[], s:[], s:{}}", "class", cls, "module",
-			      "cinder.exception", "message", message, "tb", "args", "kwargs");
+	json_t *f = json_pack("{s:s, s:s, s:s, s:[], s:[s], s:{}}", "class", cls, "module",
+			      module, "message", message, "tb", "args", message, "kwargs");
 	char *text = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
 
 	json_decref(f);

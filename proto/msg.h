@@ -89,12 +89,19 @@ struct proto_reply {
 #define PROTO_FAILURE_CLASS_MAX 128
 #define PROTO_FAILURE_MESSAGE_MAX 1024
 
+/* The modules of the exceptions volmgr raises: Cinder's, which Cinder's RPC client rebuilds
+ * (its allowed_remote_exmods), and oslo's dispatcher's, which it sees as a RemoteError. */
+#define PROTO_FAILURE_MODULE_CINDER "cinder.exception"
+#define PROTO_FAILURE_MODULE_OSLO "oslo_messaging.rpc.dispatcher"
+
 /*
  * oslo's serialised exception (oslo_messaging._drivers.common.serialize_remote_exception):
- * {"class": cls, "module": "cinder.exception", "message": message, "tb": [], "args": [],
- * "kwargs": {}}. Returns a malloc'd JSON text (caller frees) or NULL when out of memory.
+ * {"class": cls, "module": module, "message": message, "tb": [], "args": [message],
+ * "kwargs": {}}. The client rebuilds it as cls(*args, **kwargs): a CinderException given its
+ * message keeps it as is. Returns a malloc'd JSON text (caller frees) or NULL when out of
+ * memory.
  */
-char *proto_failure_format(const char *cls, const char *message);
+char *proto_failure_format(const char *module, const char *cls, const char *message);
 
 /* Reads class and message of a failure text (truncated to the buffers). Returns 0, or -1
  * when the text is not a JSON object with a string "class" (message may be missing: ""). */

@@ -131,3 +131,57 @@ done:
 	*nodes = count;
 	return PROTO_OK;
 }
+
+int proto_json_prescan(const char *p, size_t len, const struct proto_limits *lim,
+		       size_t *nodes, char *detail, size_t detlen)
+{
+	unsigned maxd = lim->max_depth < PROTO_PRESCAN_MAX_DEPTH ?
+			lim->max_depth : PROTO_PRESCAN_MAX_DEPTH;
+	unsigned depth = 0;
+	size_t count = 1, str_start = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = p[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+			if (in_str && i - str_start > lim->max_string)
+				return proto_detail(PROTO_ESTRING, detail, detlen,
+						    "offset %zu: string longer than %u bytes",
+						    str_start, lim->max_string);
+			continue;
+		}
+		switch (ch) {
+		case '"':
+			in_str = true;
+			str_start = i + 1;
+			break;
+		case '{':
+		case '[':
+			if (++depth > maxd)
+				return proto_detail(PROTO_EDEPTH, detail, detlen,
+						    "offset %zu: nesting deeper than %u", i, maxd);
+			count++; /* the first element, which no separator announces */
+			break;
+		case '}':
+		case ']':
+			depth -= depth > 0;
+			break;
+		case ',':
+		case ':':
+			count++;
+			break;
+		default:
+			break;
+		}
+		if (count > lim->max_nodes)
+			return proto_detail(PROTO_ECOUNT, detail, detlen,
+					    "offset %zu: more than %u objects", i, lim->max_nodes);
+	}
+	*nodes = count;
+	return PROTO_OK;
+}

@@ -96,6 +96,9 @@ static const struct method_row {
 			{ "volume", A_VOLUME, false, NOSTORE, 0 },
 			{ "attachment_id", A_UUID_OR_NULL, false, OFF(detach_volume.attachment_id), 0 },
 		} },
+	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = {
+		{ PROTO_M_PUBLISH_SERVICE_CAPABILITIES, "publish_service_capabilities", "3.0", 0,
+		  false }, { { 0 } } },
 };
 
 const struct proto_method *proto_method_find(const char *name)

@@ -27,7 +27,8 @@ enum proto_method_id {
 	PROTO_M_INITIALIZE_CONNECTION,  /* calls from here on (cinder-behaviour.md §5.2) */
 	PROTO_M_TERMINATE_CONNECTION,
 	PROTO_M_ATTACH_VOLUME,
-	PROTO_M_DETACH_VOLUME,
+	PROTO_M_DETACH_VOLUME,          /* the last call */
+	PROTO_M_PUBLISH_SERVICE_CAPABILITIES, /* the scheduler's fanout broadcast (no args) */
 	PROTO_M_COUNT
 };
 

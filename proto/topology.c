@@ -31,6 +31,16 @@ int proto_routing_key_for_volume_host(const char *volume_host, char *out, size_t
 		   volume_host, (int)(at - volume_host), volume_host);
 }
 
+int proto_fanout_exchange(const char *topic, char *out, size_t outlen)
+{
+	return outlen == 0 ? -1 : FIT(out, outlen, "%s_fanout", topic);
+}
+
+int proto_fanout_queue(const char *topic, const char *hex, char *out, size_t outlen)
+{
+	return outlen == 0 ? -1 : FIT(out, outlen, "%s_fanout_%s", topic, hex);
+}
+
 int proto_journal_queue(const char *exchange, char *out, size_t outlen)
 {
 	return outlen == 0 ? -1 : FIT(out, outlen, "%s.journal", exchange);

@@ -42,6 +42,16 @@ __attribute__((warn_unused_result))
 int proto_routing_key_for_volume_host(const char *volume_host, char *out, size_t outlen);
 
 /*
+ * oslo's fanout for topic: the exchange "<topic>_fanout" (type fanout) and a server's own
+ * queue "<topic>_fanout_<hex>" bound to it, hex being 32 hex digits unique to the server.
+ * Returns 0, or -1 when a name would not fit outlen.
+ */
+__attribute__((warn_unused_result))
+int proto_fanout_exchange(const char *topic, char *out, size_t outlen);
+__attribute__((warn_unused_result))
+int proto_fanout_queue(const char *topic, const char *hex, char *out, size_t outlen);
+
+/*
  * The journal of an exchange: the stream "<exchange>.journal", bound to it with "#", so that
  * every message crossing the exchange is kept for [journal] max_age / max_bytes.
  * Returns 0, or -1 when the name would not fit outlen.

@@ -12,6 +12,9 @@ PACKAGES=(
     python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient
     curl
 )
+# Targets that need more (make test-interop) name it here, space-separated.
+read -r -a extra <<<"${VOLMGR_DEPS_EXTRA:-}"
+PACKAGES+=("${extra[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -194,6 +194,14 @@ def unpack(data):
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
+def oslo_unwrap(body):
+    """The inner message of oslo.messaging's JSON envelope."""
+    outer = json.loads(body)
+    if outer.get("oslo.version") != "2.0":
+        raise ValueError("not an oslo 2.0 envelope: %r" % (outer,))
+    return json.loads(outer["oslo.message"])
+
+
 def extend_cast(volume_id, new_size, reservations, unique_id=None, context=None):
     return cast_message("extend_volume",
                         {"volume": volume_primitive(volume_id), "new_size": new_size,
@@ -224,6 +232,7 @@ class StackTestCase(unittest.TestCase):
     journal = False
     stub_auto_complete = False
     rpc_response_timeout = 30
+    rpc_wire_format = "msgpack"
     log_level = "debug"
 
     # default identities (setUp gives every test a project of its own)
@@ -385,6 +394,7 @@ class StackTestCase(unittest.TestCase):
             "admin_users = admin",
             "publish_timeout = 5",
             "rpc_response_timeout = %d" % cls.rpc_response_timeout,
+            "rpc_wire_format = %s" % cls.rpc_wire_format,
             "workers = 8",
             "",
         ])
@@ -1007,7 +1017,8 @@ class StackTestCase(unittest.TestCase):
                 if m is None:
                     return False
                 props, body = m
-                msg = unpack(body)
+                msg = (oslo_unwrap(body) if props.content_type == "application/json"
+                       else unpack(body))
                 if method is None or msg.get("method") == method:
                     found.append((msg, body, props))
                     return True

@@ -60,6 +60,7 @@ static const char *const good_args[PROTO_M_COUNT] = {
 				  "\"mountpoint\": \"/dev/vdb\", \"mode\": \"ro\"}",
 	[PROTO_M_DETACH_VOLUME] = "{\"volume_id\": \"" VOL_ID "\", \"volume\": " VOL ", "
 				  "\"attachment_id\": \"" R2 "\"}",
+	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = "{}",
 };
 
 static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
@@ -166,10 +167,11 @@ Test(schema, call_args)
 Test(schema, failure_format_and_parse)
 {
 	char cls[PROTO_FAILURE_CLASS_MAX], msg[PROTO_FAILURE_MESSAGE_MAX];
-	char *text = proto_failure_format("InvalidVolume", "Invalid volume: \"x\" busy");
+	char *text = proto_failure_format(PROTO_FAILURE_MODULE_CINDER, "InvalidVolume", "Invalid volume: \"x\" busy");
 
 	cr_assert(text != NULL);
 	cr_expect(strstr(text, "\"module\":\"cinder.exception\"") != NULL, "%s", text);
+	cr_expect(strstr(text, "\"args\":[\"Invalid volume: \\\"x\\\" busy\"]") != NULL, "%s", text);
 	cr_assert(eq(int, proto_failure_parse(text, cls, msg), 0));
 	cr_expect(eq(str, cls, "InvalidVolume"));
 	cr_expect(eq(str, msg, "Invalid volume: \"x\" busy"));

@@ -81,3 +81,16 @@ Test(topology, journal_queue_is_named_after_the_exchange)
 	cr_assert_str_eq(out, "openstack.journal");
 	cr_assert_eq(proto_journal_queue("openstack", out, 10), -1);
 }
+
+/* oslo.messaging's declare_fanout_consumer: '%s_fanout' and '%s_fanout_%s' % (topic, hex). */
+Test(topology, fanout_names_are_oslos)
+{
+	char out[PROTO_NAME_MAX];
+
+	cr_assert_eq(proto_fanout_exchange("cinder-volume", out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "cinder-volume_fanout");
+	cr_assert_eq(proto_fanout_queue("cinder-volume.n1@fs", "0123456789abcdef0123456789abcdef",
+					out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "cinder-volume.n1@fs_fanout_0123456789abcdef0123456789abcdef");
+	cr_assert_eq(proto_fanout_exchange("cinder-volume", out, 20), -1);
+}

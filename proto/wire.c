@@ -1,0 +1,234 @@
+/*
+ * wire.c - oslo's JSON encoding, and the choice of encoding by content type (see wire.h).
+ */
+#include "proto/wire.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/internal.h"
+#include "proto/json.h"
+
+#define OSLO_VERSION_KEY "oslo.version"
+#define OSLO_MESSAGE_KEY "oslo.message"
+/* The outer envelope: one object, two keys, two strings. */
+#define OSLO_ENVELOPE_NODES 5
+
+static const struct {
+	const char *name;
+	const char *content_type;
+} formats[] = {
+	[PROTO_FMT_MSGPACK] = { "msgpack", PROTO_CONTENT_TYPE_MSGPACK },
+	[PROTO_FMT_JSON] = { "json", PROTO_CONTENT_TYPE_JSON },
+};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+int proto_format_of(const char *content_type, enum proto_format *fmt)
+{
+	if (content_type == NULL) {
+		*fmt = PROTO_FMT_MSGPACK;
+		return 0;
+	}
+	for (size_t i = 0; i < NFORMATS; i++)
+		if (strcmp(content_type, formats[i].content_type) == 0) {
+			*fmt = (enum proto_format)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *proto_format_content_type(enum proto_format fmt)
+{
+	return formats[fmt].content_type;
+}
+
+const char *proto_format_name(enum proto_format fmt)
+{
+	return formats[fmt].name;
+}
+
+int proto_format_parse(const char *name, enum proto_format *fmt)
+{
+	for (size_t i = 0; i < NFORMATS; i++)
+		if (strcmp(name, formats[i].name) == 0) {
+			*fmt = (enum proto_format)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The proto status of a jansson parse error. */
+static int json_status(const json_error_t *err, char *detail, size_t detlen)
+{
+	int rc;
+
+	switch (json_error_code(err)) {
+	case json_error_end_of_input_expected:
+		rc = PROTO_ETRAILING;
+		break;
+	case json_error_invalid_utf8:
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		rc = PROTO_ESTRING;
+		break;
+	case json_error_numeric_overflow:
+		rc = PROTO_ERANGE;
+		break;
+	case json_error_duplicate_key:
+		rc = PROTO_EENVELOPE;
+		break;
+	case json_error_out_of_memory:
+		rc = PROTO_ENOMEM;
+		break;
+	default:
+		rc = PROTO_EPARSE;
+		break;
+	}
+	return proto_detail(rc, detail, detlen, "offset %d: %s", err->position, err->text);
+}
+
+/* Pre-scans text with lim and parses it (duplicate keys refused). */
+static int json_parse(const char *text, size_t len, const struct proto_limits *lim,
+		      json_t **out, size_t *nodes, char *detail, size_t detlen)
+{
+	json_error_t err;
+	int rc = proto_json_prescan(text, len, lim, nodes, detail, detlen);
+
+	if (rc != PROTO_OK)
+		return rc;
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	return *out != NULL ? PROTO_OK : json_status(&err, detail, detlen);
+}
+
+/*
+ * Unwraps the oslo envelope of body and parses its inner text into a tree in a (whose cap is
+ * set from the inner text when size_arena). The envelope's bounds are fixed: its one string
+ * may be as long as the body, nothing else is allowed.
+ */
+int proto_json_decode_tree(const void *body, size_t len, const struct proto_limits *lim,
+			   struct pv_arena *a, bool size_arena, struct pv **out,
+			   char *detail, size_t detlen)
+{
+	const struct proto_limits *l = lim ? lim : &proto_default_limits;
+	const struct proto_limits outer_lim = {
+		.max_bytes = l->max_bytes, .max_depth = 1, .max_nodes = OSLO_ENVELOPE_NODES,
+		.max_string = len > UINT32_MAX ? UINT32_MAX : (unsigned)len,
+	};
+	json_t *outer = NULL, *inner = NULL;
+	const char *version, *text;
+	size_t nodes;
+	int rc;
+
+	if (len > l->max_bytes)
+		return proto_detail(PROTO_ETOOBIG, detail, detlen, "body of %zu bytes exceeds %zu",
+				    len, l->max_bytes);
+	rc = json_parse(body, len, &outer_lim, &outer, &nodes, detail, detlen);
+	if (rc != PROTO_OK)
+		return rc;
+	version = json_string_value(json_object_get(outer, OSLO_VERSION_KEY));
+	text = json_string_value(json_object_get(outer, OSLO_MESSAGE_KEY));
+	if (!json_is_object(outer) || json_object_size(outer) != 2 || !version || !text) {
+		rc = proto_detail(PROTO_EENVELOPE, detail, detlen, "not an oslo envelope {\""
+				  OSLO_VERSION_KEY "\": string, \"" OSLO_MESSAGE_KEY "\": string}");
+		goto out;
+	}
+	if (strcmp(version, PROTO_OSLO_ENVELOPE_VERSION) != 0) {
+		rc = proto_detail(PROTO_EENVELOPE, detail, detlen, OSLO_VERSION_KEY
+				  ": %.32s is not " PROTO_OSLO_ENVELOPE_VERSION, version);
+		goto out;
+	}
+	size_t tlen = json_string_length(json_object_get(outer, OSLO_MESSAGE_KEY));
+
+	rc = json_parse(text, tlen, l, &inner, &nodes, detail, detlen);
+	if (rc != PROTO_OK)
+		goto out;
+	if (size_arena)
+		a->cap = nodes * PROTO_NODE_COST + tlen + PROTO_ARENA_SLACK;
+	/* Depth is bounded by the pre-scan, so the recursive copy is too. */
+	if (!(*out = proto_pv_from_json(a, inner)))
+		rc = proto_detail(a->failed ? PROTO_ENOMEM : PROTO_ESTRING, detail, detlen,
+				  a->failed ? "arena exhausted" : "string is not UTF-8 or contains NUL");
+out:
+	json_decref(inner);
+	json_decref(outer);
+	return rc;
+}
+
+/* Wraps tree in the oslo envelope. */
+static int json_encode_value(const struct pv *tree, char **out, size_t *outlen)
+{
+	json_t *inner = proto_pv_to_json(tree);
+	char *text = inner != NULL ? json_dumps(inner, JSON_COMPACT) : NULL;
+	json_t *outer = text != NULL ? json_pack("{s:s, s:s}", OSLO_VERSION_KEY,
+						 PROTO_OSLO_ENVELOPE_VERSION, OSLO_MESSAGE_KEY,
+						 text) : NULL;
+
+	*out = outer != NULL ? json_dumps(outer, JSON_COMPACT) : NULL;
+	*outlen = *out != NULL ? strlen(*out) : 0;
+	json_decref(outer);
+	free(text);
+	json_decref(inner);
+	return *out != NULL ? PROTO_OK : PROTO_ENOMEM;
+}
+
+/* One row per format: its tree decoder and its tree encoder. */
+static const struct {
+	int (*decode_tree)(const void *body, size_t len, const struct proto_limits *lim,
+			   struct pv_arena *a, bool size_arena, struct pv **out, char *detail,
+			   size_t detlen);
+	int (*encode_value)(const struct pv *tree, char **out, size_t *outlen);
+} codecs[] = {
+	[PROTO_FMT_MSGPACK] = { proto_msgpack_decode_tree, proto_msgpack_encode_value },
+	[PROTO_FMT_JSON] = { proto_json_decode_tree, json_encode_value },
+};
+
+int proto_decode(enum proto_format fmt, const void *body, size_t len,
+		 const struct proto_limits *lim, struct proto_msg *m, char *detail, size_t detlen)
+{
+	struct pv *root;
+	int rc;
+
+	proto_msg_init(m, 0);
+	rc = codecs[fmt].decode_tree(body, len, lim, &m->arena, true, &root, detail, detlen);
+	return rc ? rc : proto_envelope_apply(m, root, detail, detlen);
+}
+
+int proto_decode_reply(enum proto_format fmt, const void *body, size_t len,
+		       const struct proto_limits *lim, struct pv_arena *arena,
+		       struct proto_reply *r, char *detail, size_t detlen)
+{
+	struct pv *root;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = codecs[fmt].decode_tree(body, len, lim, arena, false, &root, detail, detlen);
+	return rc ? rc : proto_reply_apply(root, r, detail, detlen);
+}
+
+/* Encodes in fmt the tree that the builder makes of m or of r (the other NULL), in a scratch
+ * arena. */
+static int encode(enum proto_format fmt, const struct proto_msg *m, const struct proto_reply *r,
+		  char **out, size_t *outlen)
+{
+	struct pv_arena a;
+	struct pv *tree;
+	int rc;
+
+	pv_arena_init(&a, PROTO_TREE_ARENA_CAP);
+	tree = m != NULL ? proto_msg_tree(m, &a) : proto_reply_tree(r, &a);
+	rc = tree != NULL ? codecs[fmt].encode_value(tree, out, outlen) : PROTO_ENOMEM;
+	pv_arena_destroy(&a);
+	return rc;
+}
+
+int proto_encode(enum proto_format fmt, const struct proto_msg *m, char **out, size_t *outlen)
+{
+	return encode(fmt, m, NULL, out, outlen);
+}
+
+int proto_encode_reply(enum proto_format fmt, const struct proto_reply *r, char **out,
+		       size_t *outlen)
+{
+	return encode(fmt, NULL, r, out, outlen);
+}
