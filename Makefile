@@ -3,13 +3,20 @@
 #   make            build bin/volume-manager, bin/api-shim, bin/volctl
 #   make unit       build the Criterion unit-test binaries (build/tests/test_*)
 #   make deps       install missing Debian packages (scripts/deps.sh)
-#   make test       deps, then all + unit, then scripts/run-tests.sh
+#   make test       deps, then all + unit, then scripts/run-tests.sh (unit, integration,
+#                   faults)
+#   make test-faults  only the fault-injection suites (tests/faults)
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
 #   make bench      deps, then all, then scripts/bench/bench.py (about 10 minutes)
 #   make test-interop  deps plus python3-cinder and python3-oslo.messaging, then all, then
 #                   tests/interop/run.py (the manager driven by Cinder's own RPC client)
 #   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
+#   make fuzz       libFuzzer harnesses (clang) under tests/fuzz, each run FUZZ_SECONDS
+#                   (default 60) from its seed corpus tests/fuzz/corpus/<target>/
 #   make clean
+#
+# SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/ and
+# bin-san/ (make test SANITIZE=1 runs the unit and integration suites on those binaries).
 #
 # Quiet output unless V=1.  CFLAGS (default -O2 -g) may be overridden; the
 # project's own warning/standard flags are always added.
@@ -18,6 +25,9 @@ CC      ?= cc
 AR      ?= ar
 CFLAGS  ?= -O2 -g
 LDFLAGS ?=
+SANITIZE ?=
+FUZZ_SECONDS ?= 60
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 PKGS := librabbitmq msgpack libpq libmicrohttpd jansson libcurl uuid inih
 
@@ -34,7 +44,15 @@ ALL_CFLAGS  = $(VOLMGR_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(LDFLAGS)
 ALL_LIBS    = $(PKG_LIBS) -lm
 
-BUILD := build
+ifeq ($(SANITIZE),1)
+  BUILD  := build-san
+  BINDIR := bin-san
+  CFLAGS += $(SAN_FLAGS)
+  LDFLAGS += $(SAN_FLAGS)
+else
+  BUILD  := build
+  BINDIR := bin
+endif
 OBJ   := $(BUILD)/obj
 LIB   := $(BUILD)/libvolmgr.a
 
@@ -61,9 +79,9 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 # A binary is only built once its directory has sources (lets the tree build
 # while the parts are still being written).
-BINS := $(if $(MANAGER_SRCS),bin/volume-manager) \
-        $(if $(SHIM_SRCS),bin/api-shim) \
-        $(if $(VOLCTL_SRCS),bin/volctl)
+BINS := $(if $(MANAGER_SRCS),$(BINDIR)/volume-manager) \
+        $(if $(SHIM_SRCS),$(BINDIR)/api-shim) \
+        $(if $(VOLCTL_SRCS),$(BINDIR)/volctl)
 BINS := $(strip $(BINS))
 
 ifeq ($(V),1)
@@ -75,7 +93,8 @@ else
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all unit deps test test-interop run bench clean stack-start stack-stop stack-status
+.PHONY: all unit deps test test-faults test-interop fuzz run bench clean stack-start stack-stop \
+	stack-status
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -103,11 +122,11 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)$(AR) rcs $@ $^
 
-bin/volume-manager: $(MANAGER_OBJS) $(LIB)
+$(BINDIR)/volume-manager: $(MANAGER_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(MANAGER_OBJS) $(LIB) $(ALL_LIBS)
 
-bin/api-shim: $(SHIM_OBJS) $(LIB)
+$(BINDIR)/api-shim: $(SHIM_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(SHIM_OBJS) $(LIB) $(ALL_LIBS)
 
@@ -116,7 +135,7 @@ $(BUILD)/bench/mqbench: $(OBJ)/tools/mqbench.o $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 
-bin/volctl: $(VOLCTL_OBJS) $(LIB)
+$(BINDIR)/volctl: $(VOLCTL_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(LIB) $(ALL_LIBS)
 
@@ -135,9 +154,44 @@ deps:
 
 # deps must run before anything compiles, so the build is a recursive make
 # started after deps has finished (pkg-config is re-read by the sub-make).
+# Under SANITIZE=1 the fault suites are left out: they prove properties of the whole system
+# under crashes, which the sanitizers add nothing to but time.
 test: deps
 	@$(MAKE) --no-print-directory all unit
-	@scripts/run-tests.sh
+	@VOLMGR_BUILD_DIR=$(BUILD) VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) \
+	 $(if $(filter 1,$(SANITIZE)),VOLMGR_SUITES="unit integration") scripts/run-tests.sh
+
+test-faults: deps
+	@$(MAKE) --no-print-directory all
+	@VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) VOLMGR_SUITES=faults scripts/run-tests.sh
+
+# --- fuzzing (clang's libFuzzer with ASan and UBSan) ------------------------------------
+# Its own tree, build-fuzz/: every object is instrumented for coverage.
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+# What each harness links besides the library: the shim's objects without its main.
+FUZZ_EXTRA_shim_action := $(filter-out %/main.o,$(SHIM_OBJS))
+
+ifeq ($(FUZZ),1)
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_$$*) $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	    $(FUZZ_EXTRA_$*) $(LIB) $(ALL_LIBS)
+endif
+
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS)" \
+	    fuzz-bins
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$t- \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
 
 # Cinder's own code drives the manager: its packages are installed for this target only.
 test-interop:
@@ -164,7 +218,7 @@ stack-status:
 	@scripts/stack.sh status
 
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf build bin build-san bin-san $(FUZZ_BUILD)
 
 -include $(OBJ)/tools/mqbench.d $(LIB_OBJS:.o=.d) $(MANAGER_OBJS:.o=.d) $(SHIM_OBJS:.o=.d) \
          $(VOLCTL_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

@@ -63,29 +63,41 @@ static int action_txn(db_conn *db, void *arg)
 	return a->def->body(db, a);
 }
 
-void actions_dispatch(struct shim_request *r)
+json_t *actions_parse(struct shim_request *r, struct action_ctx *a)
 {
-	struct action_ctx a = { .t = { .r = r }, .volume_id = r->captures[1] };
 	json_t *body = req_json_body(r);
 	void *iter;
 
 	if (body == NULL)
-		return;
+		return NULL;
 	if (!json_is_object(body) || json_object_size(body) != 1) {
 		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
-		goto out;
+		goto fail;
 	}
 	iter = json_object_iter(body);
-	a.name = json_object_iter_key(iter);
-	a.params = json_object_iter_value(iter);
-	a.def = action_find(a.name);
-	if (a.def == NULL) {
+	a->name = json_object_iter_key(iter);
+	a->params = json_object_iter_value(iter);
+	a->def = action_find(a->name);
+	if (a->def == NULL) {
 		fault_reply(r, 400, "There is no such action: %s. Verify the request body and "
-			    "Content-Type header and try again.", a.name);
-		goto out;
+			    "Content-Type header and try again.", a->name);
+		goto fail;
 	}
-	if (a.def->schema(r, a.name, a.params) != 0)
-		goto out;
+	if (a->def->schema(r, a->name, a->params) != 0)
+		goto fail;
+	return body;
+fail:
+	json_decref(body);
+	return NULL;
+}
+
+void actions_dispatch(struct shim_request *r)
+{
+	struct action_ctx a = { .t = { .r = r }, .volume_id = r->captures[1] };
+	json_t *body = actions_parse(r, &a);
+
+	if (body == NULL)
+		return;
 	if (strlen(a.volume_id) > VOL_STR - 1) {
 		fault_volume_not_found(r, a.volume_id);
 		goto out;

@@ -63,6 +63,15 @@ struct action_def {
 	action_after_fn after;
 };
 
+/*
+ * The part of the endpoint that needs neither the database nor the broker: parses r's body,
+ * finds the action (a->def, a->name, a->params) and runs its schema check. Returns the body
+ * (the caller json_decref()s it; a->name and a->params point into it), or NULL with a 400
+ * fault set on r. tests/fuzz/fuzz_shim_action.c drives it directly.
+ */
+__attribute__((warn_unused_result))
+json_t *actions_parse(struct shim_request *r, struct action_ctx *a);
+
 /* extend.c */
 int extend_schema(struct shim_request *r, const char *name, const json_t *params);
 const char *extend_policy(const struct action_ctx *a);

@@ -12,12 +12,18 @@
 #    -p 'test_*.py' -v, with VOLMGR_STACK_ENV=<stack dir>/env and the stack's
 #    env exported; "Ran N" / "FAILED (failures=a, errors=b, skipped=c)"
 #    parsed (errors count as failed, skipped are not counted as passed).
+# 4. Faults: the same for tests/faults (each fault class starts servers of its
+#    own with scripts/stack.sh, so it needs no shared stack).
 # Ends with exactly one line "N passed, N failed"; exits 1 when anything failed.
 #
 # Knobs: VOLMGR_UNIT_TIMEOUT (s per unit binary, default 300),
 #        VOLMGR_IT_TIMEOUT (s for the integration run, default 3600),
 #        VOLMGR_TEST_FILTER (a Criterion --filter pattern for unit tests),
-#        VOLMGR_IT_PATTERN (unittest -p pattern, default test_*.py).
+#        VOLMGR_IT_PATTERN (unittest -p pattern, default test_*.py),
+#        VOLMGR_BUILD_DIR (where the unit binaries are, default build; make test
+#        SANITIZE=1 sets build-san and VOLMGR_BIN_DIR=bin-san for the daemons),
+#        VOLMGR_SUITES (which of "unit integration faults" run; default all),
+#        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +32,8 @@ PY=/usr/bin/python3
 STACK_DIR=${VOLMGR_TEST_STACK_DIR:-$REPO/.stack/test}
 UNIT_TIMEOUT=${VOLMGR_UNIT_TIMEOUT:-300}
 IT_TIMEOUT=${VOLMGR_IT_TIMEOUT:-3600}
+FAULT_TIMEOUT=${VOLMGR_FAULT_TIMEOUT:-900}
+SUITES=" ${VOLMGR_SUITES:-unit integration faults} "
 LOGDIR=$REPO/build/test-logs
 mkdir -p "$LOGDIR"
 
@@ -72,8 +80,10 @@ EOF
 }
 
 shopt -s nullglob
-unit_srcs=(tests/unit/test_*.c)
-it_files=(tests/integration/test_*.py)
+unit_srcs=(); it_files=(); fault_files=()
+[[ $SUITES == *" unit "* ]] && unit_srcs=(tests/unit/test_*.c)
+[[ $SUITES == *" integration "* ]] && it_files=(tests/integration/test_*.py)
+[[ $SUITES == *" faults "* ]] && fault_files=(tests/faults/test_*.py)
 
 # --- stack ---------------------------------------------------------------------
 # Started when there is any test to run; its env is exported to the unit
@@ -101,7 +111,7 @@ if [ ${#unit_srcs[@]} -eq 0 ]; then
 fi
 for src in "${unit_srcs[@]}"; do
     name=$(basename "$src" .c)
-    bin=build/tests/$name
+    bin=${VOLMGR_BUILD_DIR:-build}/tests/$name
     section "unit: $name"
     if [ ! -x "$bin" ]; then
         echo "run-tests: $bin missing (did 'make unit' run?)"
@@ -127,46 +137,56 @@ for src in "${unit_srcs[@]}"; do
     passed=$((passed + p)); failed=$((failed + f))
 done
 
-# --- integration ---------------------------------------------------------------
+# --- integration and faults: Python unittest suites ------------------------------
+
+# run_unittest NAME DIR TIMEOUT PATTERN: runs the suites of DIR and adds their counts.
+run_unittest() {
+    local name=$1 dir=$2 timeout=$3 pattern=$4 log=$LOGDIR/$1.log rc ran result
+    section "$name: python3 -m unittest discover $dir"
+    (
+        export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+        exec timeout -k 10 "$timeout" "$PY" -m unittest discover -s "$dir" -t "$dir" \
+            -p "$pattern" -v
+    ) </dev/null 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    ran=$(sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | tail -n 1)
+    result=$(grep -E '^(OK|FAILED)( \(.*\))?$|^NO TESTS RAN' "$log" | tail -n 1)
+    field() { sed -n "s/.*[(, ]$1=\([0-9][0-9]*\).*/\1/p" <<<"$result"; }
+    local nf ne ns nu p f
+    nf=$(field failures); ne=$(field errors); ns=$(field skipped); nu=$(field 'unexpected successes')
+    nf=${nf:-0}; ne=${ne:-0}; ns=${ns:-0}; nu=${nu:-0}
+    if [ -z "$ran" ] || [ -z "$result" ]; then
+        echo "run-tests: $name run ended (exit $rc) without a unittest summary"
+        [ "$rc" -eq 124 ] && echo "run-tests: timed out after ${timeout}s"
+        failed=$((failed + 1))
+        return
+    fi
+    p=$((ran - nf - ne - ns - nu))
+    [ $p -ge 0 ] || p=0   # errors of setUpClass count in errors but not in "Ran"
+    f=$((nf + ne + nu))
+    if [ "$rc" -ne 0 ] && [ $f -eq 0 ] && [ "$ran" -gt 0 ]; then
+        echo "run-tests: unittest exited $rc with no failure counted; counting one"
+        f=1
+    fi
+    echo "-- $name: $p passed, $f failed, $ns skipped"
+    passed=$((passed + p)); failed=$((failed + f))
+}
 
 if [ ${#it_files[@]} -eq 0 ]; then
-    section "integration: no tests/integration/test_*.py"
+    section "integration: not run"
+elif [ "$stack_ok" != 1 ]; then
+    echo "run-tests: no stack; integration suites not run"
 else
-    if [ "$stack_ok" != 1 ]; then
-        echo "run-tests: no stack; integration suites not run"
-    else
-        section "integration: python3 -m unittest discover tests/integration"
-        itlog=$LOGDIR/integration.log
-        (
-            export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-            exec timeout -k 10 "$IT_TIMEOUT" "$PY" -m unittest discover \
-                -s tests/integration -t tests/integration \
-                -p "${VOLMGR_IT_PATTERN:-test_*.py}" -v
-        ) </dev/null 2>&1 | tee "$itlog"
-        rc=${PIPESTATUS[0]}
-        ran=$(sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1/p' "$itlog" | tail -n 1)
-        result=$(grep -E '^(OK|FAILED)( \(.*\))?$|^NO TESTS RAN' "$itlog" | tail -n 1)
-        field() { sed -n "s/.*[(, ]$1=\([0-9][0-9]*\).*/\1/p" <<<"$result"; }
-        nf=$(field failures); ne=$(field errors); ns=$(field skipped)
-        nu=$(field 'unexpected successes'); nx=$(field 'expected failures')
-        nf=${nf:-0}; ne=${ne:-0}; ns=${ns:-0}; nu=${nu:-0}; nx=${nx:-0}
-        if [ -z "$ran" ] || [ -z "$result" ]; then
-            echo "run-tests: integration run ended (exit $rc) without a unittest summary"
-            [ $rc -eq 124 ] && echo "run-tests: timed out after ${IT_TIMEOUT}s"
-            failed=$((failed + 1))
-        else
-            p=$((ran - nf - ne - ns - nu))
-            f=$((nf + ne + nu))
-            if [ $rc -ne 0 ] && [ $f -eq 0 ] && [ "$ran" -gt 0 ]; then
-                echo "run-tests: unittest exited $rc with no failure counted; counting one"
-                f=1
-            fi
-            echo "-- integration: $p passed, $f failed, $ns skipped"
-            passed=$((passed + p)); failed=$((failed + f))
-        fi
-    fi
+    run_unittest integration tests/integration "$IT_TIMEOUT" "${VOLMGR_IT_PATTERN:-test_*.py}"
 fi
+# The shared stack is not needed any more; the fault classes start their own.
 cleanup
+if [ ${#fault_files[@]} -eq 0 ]; then
+    section "faults: not run"
+else
+    run_unittest faults tests/faults "$FAULT_TIMEOUT" 'test_*.py'
+fi
+
 
 echo
 echo "$passed passed, $failed failed"

@@ -85,10 +85,10 @@ def stack_env_path():
     return os.environ.get("VOLMGR_STACK_ENV") or os.path.join(REPO, ".stack", "env")
 
 
-def load_stack_env():
-    """The variables of the stack's env file. A missing file is an error, never a skip:
-    `make test` always starts the stack first."""
-    path = stack_env_path()
+def load_stack_env(path=None):
+    """The variables of the stack's env file (default: stack_env_path()). A missing file is an
+    error, never a skip: `make test` always starts the stack first."""
+    path = path or stack_env_path()
     if not os.path.isfile(path):
         raise RuntimeError(
             "integration tests need a running stack: env file %s not found "
@@ -227,6 +227,8 @@ class StackTestCase(unittest.TestCase):
     extend_feedback_timeout = 600
     compute_feedback = True
     quota_gigabytes = 1000
+    quota_volumes = 10
+    heartbeat_timeout_threshold = 60
     max_message_bytes = 1048576
     processed_message_retention = 604800
     journal = False
@@ -263,7 +265,7 @@ class StackTestCase(unittest.TestCase):
 
     @classmethod
     def _build(cls):
-        cls.env = load_stack_env()
+        cls.env = cls.stack_env()
         rand = secrets.token_hex(4)
         cls.rand = rand
         cls.transport_url = cls.env["VOLMGR_TRANSPORT_URL"]
@@ -339,6 +341,11 @@ class StackTestCase(unittest.TestCase):
         cls.manager_pid = cls._proc("volume-manager").pid
 
     @classmethod
+    def stack_env(cls):
+        """The servers this class runs against (a subclass may start its own)."""
+        return load_stack_env()
+
+    @classmethod
     def _config_text(cls):
         return "\n".join([
             "[DEFAULT]",
@@ -349,7 +356,7 @@ class StackTestCase(unittest.TestCase):
             "log_level = %s" % cls.log_level,
             "storage_availability_zone = nova",
             "default_volume_type = %s" % DEFAULT_TYPE,
-            "quota_volumes = 10",
+            "quota_volumes = %d" % cls.quota_volumes,
             "quota_snapshots = 10",
             "quota_gigabytes = %d" % cls.quota_gigabytes,
             "per_volume_size_limit = -1",
@@ -363,7 +370,7 @@ class StackTestCase(unittest.TestCase):
             "amqp_durable_queues = true",
             "rabbit_quorum_queue = false",
             "rabbit_qos_prefetch_count = 16",
-            "heartbeat_timeout_threshold = 60",
+            "heartbeat_timeout_threshold = %d" % cls.heartbeat_timeout_threshold,
             "",
             "[filestore]",
             "filestore_dir = %s" % cls.filestore_dir,
@@ -415,7 +422,8 @@ class StackTestCase(unittest.TestCase):
 
     @classmethod
     def _proc(cls, name):
-        for n, p, _ in cls._procs:
+        """The process last started under name."""
+        for n, p, _ in reversed(cls._procs):
             if n == name:
                 return p
         raise KeyError(name)
