@@ -386,6 +386,19 @@ static int create_txn(db_conn *db, void *arg)
 		return rc;
 	json_decref(c->reply);
 	c->reply = NULL;
+	/* The id is chosen once, before the first attempt: txn_run tries again after a lost
+	 * connection, and when the lost one was the COMMIT's the first attempt may have
+	 * committed. Finding the row then means it did, and inserting a second volume (whose
+	 * twin would stay "creating" with its quota held) would be wrong. */
+	rc = view_load(db, id, false, c->vol);
+	if (rc == DB_OK) {
+		log_warning("volume %s: committed by an attempt whose COMMIT was not confirmed", id);
+		util_strlcpy(host, c->vol->row.host, sizeof(c->host));
+		c->reply = view_volume_detail(r, c->vol);
+		return c->reply != NULL ? DB_OK : txn_internal(&c->t);
+	}
+	if (rc != VOL_NOT_FOUND)
+		return txn_fail(&c->t, rc, NULL);
 	rc = vtype_for_request(db, r, c->type_name, &type);
 	if (rc == VOL_NOT_FOUND)
 		return TXN_FAULT;
@@ -401,7 +414,6 @@ static int create_txn(db_conn *db, void *arg)
 	if (rc != DB_OK)
 		return rc;
 
-	util_uuid4(id);
 	memset(&nv, 0, sizeof(nv));
 	nv.id = id;
 	nv.user_id = r->auth.user_id;
@@ -516,6 +528,7 @@ void volumes_create(struct shim_request *r)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		goto out;
 	}
+	util_uuid4(c.id);
 	if (txn_run(&c.t, create_txn) != 0)
 		goto out_vol;
 	/* Once the cast is confirmed the create stands, even if the read-only transaction
