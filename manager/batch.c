@@ -10,6 +10,7 @@
 #include "common/dbarray.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/pending_extend.h"
 #include "manager/dispatch.h"
 #include "manager/finalize_sql.h"
 #include "manager/handlers.h"
@@ -159,8 +160,18 @@ static bool batch_admit(struct batch *b, const struct batch_item *it, const PGre
 	const struct proto_args_extend_completion *a = &it->job.args.extend_completion;
 	char err[256];
 
+	char mine[VOL_TEXT];
+
 	if (row < 0 || strcmp(PQgetvalue(r, row, 1), VOL_S_EXTENDING) != 0 ||
 	    a->new_size <= atoi(PQgetvalue(r, row, 2)))
+		return false;
+	/* The fence: only the completion of the volume's current pending extend joins the
+	 * group. Any other (an old message, or one from an API that records no pending
+	 * extend) goes alone, where h_extend_completion checks its reservations. */
+	if (PQgetisnull(r, row, 6) ||
+	    pending_extend_format_reservations(a->reservations, (int)a->nreservations, mine,
+					       sizeof(mine)) != 0 ||
+	    strcmp(mine, PQgetvalue(r, row, 6)) != 0)
 		return false;
 	util_strlcpy(b->scratch.id, a->volume_id, sizeof(b->scratch.id));
 	util_strlcpy(b->scratch.host, PQgetvalue(r, row, 3), sizeof(b->scratch.host));

@@ -20,10 +20,14 @@ ON CONFLICT (unique_id) DO NOTHING
 RETURNING unique_id
 
 -- statement: lock_volumes
--- $1 volume ids. Locks the live rows, in the order the manager's binary search expects.
+-- $1 volume ids. Locks the live rows, in the order the manager's binary search expects, with
+-- the reservations of each volume's pending extend: a completion joins the group only when it
+-- settles exactly those (the fence against old messages, manager/batch.c).
 SELECT v.id, v.status, v.size, v.host, v.project_id,
        (SELECT count(*) FROM volume_attachment a
-        WHERE a.volume_id = v.id AND a.deleted = false) AS nattachments
+        WHERE a.volume_id = v.id AND a.deleted = false) AS nattachments,
+       (SELECT p.reservations FROM volmgr_pending_extends p
+        WHERE p.volume_id = v.id) AS pending_reservations
 FROM volumes v
 WHERE v.id = ANY($1::varchar[]) AND v.deleted = false
 ORDER BY v.id COLLATE "C"

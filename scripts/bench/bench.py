@@ -153,8 +153,8 @@ class Db:
                "volmgr_pending_extends, volmgr_pool_stats, messages CASCADE")
 
     def seed(self, n):
-        """n volumes of 1 GiB in status extending, each with its two admin-metadata keys and
-        a live reservation of +1 GiB against its project's gigabytes usage, and a backing file
+        """n volumes of 1 GiB in status extending, each with its two admin-metadata keys, its
+        pending-extend row and a live reservation of +1 GiB against its project's gigabytes usage, and a backing file
         of 2 GiB (as compute would leave it). Returns [(volume_id, project, reservation)]."""
         self.reset()
         vols = [(str(uuid.uuid4()), "project-%03d" % (i % PROJECTS), str(uuid.uuid4()))
@@ -174,6 +174,13 @@ class Db:
                " CASE k.key WHEN 'extend_new_size' THEN '2' ELSE '[\"' || v.r || '\"]' END"
                " FROM unnest(%s::varchar[], %s::varchar[]) AS v(id, r),"
                " (VALUES ('extend_new_size'), ('extend_reservations')) AS k(key)", (ids, res))
+        # The pending extends as the API and the manager record them (the group's fence).
+        self.q("INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size,"
+               " reservations, instance_uuid, started_at, deadline) SELECT v.id, v.p, 2,"
+               " '[\"' || v.r || '\"]', NULL, now() AT TIME ZONE 'utc',"
+               " now() AT TIME ZONE 'utc' + interval '1 day'"
+               " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS v(id, p, r)",
+               (ids, projects, res))
         self.q("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use,"
                " reserved, race_preventer) SELECT now() AT TIME ZONE 'utc', false, p,"
                " 'gigabytes', count(*), count(*), true FROM unnest(%s::varchar[]) AS p"

@@ -6,6 +6,7 @@ The batch window is long (400 ms) so that the casts a test publishes in a row ar
 batch.
 """
 
+import json
 import os
 import signal
 import uuid
@@ -42,6 +43,11 @@ class GroupCommitTest(StackTestCase):
                   " AND deleted = false", (res, self.PROJECT))
         vid = self.insert_volume(size=1, status="extending", previous_status="available",
                                  file_gib=2)
+        # the pending extend as the API and the manager record it: the group's fence
+        self._sql("INSERT INTO volmgr_pending_extends (volume_id, project_id, new_size,"
+                  " reservations, instance_uuid, started_at, deadline) VALUES (%s, %s, 2, %s,"
+                  " NULL, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc' + interval '1 hour')",
+                  (vid, self.PROJECT, json.dumps([res])))
         ctx = context_dict("admin", self.PROJECT, is_admin=True)
         return vid, completion_cast(vid, 2, [res], False, context=ctx)
 
