@@ -205,6 +205,7 @@ run: deps
 
 # Not part of test: about ten minutes against its own durable RabbitMQ and PostgreSQL.
 bench: deps
+	@scripts/deps.sh wrk
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/mqbench
 	@/usr/bin/python3 scripts/bench/bench.py
 

@@ -9,6 +9,11 @@
  * the same body: if the first copy did reach the broker, the manager recognises the second by
  * its _unique_id.
  *
+ * Confirms are pipelined: the mutex is held only to write a message and to read the confirms
+ * that have arrived, so concurrent requests wait for their confirms together (the broker
+ * settles many with one basic.ack(multiple)) instead of one after another. A returned
+ * message is matched to its publisher by props->message_id, which every caller sets.
+ *
  * On open the publisher declares the topic exchange (durable per amqp_durable_queues, as the
  * manager declares it), so that a missing consumer shows as "unroutable" instead of a channel
  * error.

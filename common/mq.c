@@ -446,10 +446,129 @@ int mq_purge(mq_conn *mq, const char *queue)
 	return mq_check_rpc(mq, ok, "queue.purge");
 }
 
-/* Does an ack or nack for delivery_tag (with multiple) cover our publish number seq? */
-static bool mq_confirm_covers(uint64_t tag, bool multiple, uint64_t seq)
+bool mq_confirm_covers(const struct mq_confirm *c, uint64_t seq)
 {
-	return tag == seq || (multiple && tag > seq);
+	if (c->kind == MQ_CONFIRM_RETURN)
+		return false;
+	return c->tag == seq || (c->multiple && c->tag > seq);
+}
+
+/* Reads the returned message that follows a basic.return and keeps its message_id in ev. */
+static int mq_on_return(mq_conn *mq, const amqp_frame_t *f, struct mq_confirm *ev)
+{
+	const amqp_basic_return_t *m = f->payload.method.decoded;
+	amqp_message_t msg;
+	amqp_rpc_reply_t r;
+	char why[256];
+
+	log_info("mq: publish to %.*s with key %.*s returned: %u %.*s",
+		 (int)m->exchange.len, (const char *)m->exchange.bytes,
+		 (int)m->routing_key.len, (const char *)m->routing_key.bytes,
+		 m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+	r = amqp_read_message(mq->conn, f->channel, &msg, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		mq_reply_text(r, why, sizeof(why));
+		return mq_lost(mq, "reading a returned message", why);
+	}
+	ev->kind = MQ_CONFIRM_RETURN;
+	ev->message_id[0] = '\0';
+	if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
+		size_t len = msg.properties.message_id.len;
+
+		if (len >= sizeof(ev->message_id))
+			len = sizeof(ev->message_id) - 1;
+		memcpy(ev->message_id, msg.properties.message_id.bytes, len);
+		ev->message_id[len] = '\0';
+	}
+	amqp_destroy_message(&msg);
+	return MQ_OK;
+}
+
+/*
+ * Reads one frame of the confirm stream, waiting until deadline. Returns MQ_OK with *got set
+ * when it was an event (into ev), MQ_OK without when it was something else (a heartbeat),
+ * or MQ_TIMEOUT, MQ_REFUSED, MQ_CONN_LOST.
+ */
+static int mq_confirm_frame(mq_conn *mq, int64_t deadline, struct mq_confirm *ev, bool *got)
+{
+	struct timeval tv = mq_timeval(deadline - util_now_ms());
+	amqp_frame_t f;
+	int rc;
+
+	*got = false;
+	amqp_maybe_release_buffers(mq->conn);
+	rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
+	if (rc == AMQP_STATUS_TIMEOUT)
+		return MQ_TIMEOUT;
+	if (rc != AMQP_STATUS_OK)
+		return mq_lost_status(mq, "waiting for a publisher confirm", rc);
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return MQ_OK;
+	switch (f.payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		const amqp_basic_ack_t *a = f.payload.method.decoded;
+
+		*ev = (struct mq_confirm){ .kind = MQ_CONFIRM_ACK, .tag = a->delivery_tag,
+					   .multiple = a->multiple };
+		*got = true;
+		return MQ_OK;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		const amqp_basic_nack_t *n = f.payload.method.decoded;
+
+		log_warning("mq: the broker nacked a publish");
+		*ev = (struct mq_confirm){ .kind = MQ_CONFIRM_NACK, .tag = n->delivery_tag,
+					   .multiple = n->multiple };
+		*got = true;
+		return MQ_OK;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		rc = mq_on_return(mq, &f, ev);
+		*got = rc == MQ_OK;
+		return rc;
+	case AMQP_CHANNEL_CLOSE_METHOD:
+		return mq_on_channel_close(mq, f.payload.method.decoded, "basic.publish");
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		return mq_on_connection_close(mq, f.payload.method.decoded, "basic.publish");
+	default:
+		return MQ_OK;
+	}
+}
+
+int mq_read_confirms(mq_conn *mq, int timeout_ms, struct mq_confirm *out, size_t max,
+		     size_t *n)
+{
+	int64_t deadline = util_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	*n = 0;
+	if (mq->dead)
+		return MQ_CONN_LOST;
+	if (!mq->confirms || out == NULL || max == 0)
+		return MQ_INVALID;
+	while (*n < max) {
+		bool got;
+		int rc = mq_confirm_frame(mq, *n > 0 ? 0 : deadline, &out[*n], &got);
+
+		if (rc == MQ_TIMEOUT)
+			break;
+		if (rc != MQ_OK)
+			return rc;
+		if (got)
+			(*n)++;
+		else if (*n == 0 && util_now_ms() >= deadline)
+			break;
+	}
+	return *n > 0 ? MQ_OK : MQ_TIMEOUT;
+}
+
+int mq_socket_fd(mq_conn *mq)
+{
+	return mq->dead ? -1 : amqp_get_sockfd(mq->conn);
+}
+
+bool mq_input_buffered(mq_conn *mq)
+{
+	return !mq->dead && (amqp_frames_enqueued(mq->conn) || amqp_data_in_buffer(mq->conn));
 }
 
 /*
@@ -463,71 +582,31 @@ static int mq_wait_confirm(mq_conn *mq, uint64_t seq, int timeout_ms)
 	bool returned = false;
 
 	for (;;) {
-		struct timeval tv = mq_timeval(deadline - util_now_ms());
-		amqp_frame_t f;
-		int rc;
+		struct mq_confirm ev;
+		size_t n;
+		int rc = mq_read_confirms(mq, (int)(deadline - util_now_ms()), &ev, 1, &n);
 
-		amqp_maybe_release_buffers(mq->conn);
-		rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
-		if (rc == AMQP_STATUS_TIMEOUT) {
+		if (rc == MQ_TIMEOUT) {
 			log_warning("mq: no publisher confirm within %d ms", timeout_ms);
 			return MQ_TIMEOUT;
 		}
-		if (rc != AMQP_STATUS_OK)
-			return mq_lost_status(mq, "waiting for a publisher confirm", rc);
-		if (f.frame_type != AMQP_FRAME_METHOD)
-			continue;
-		switch (f.payload.method.id) {
-		case AMQP_BASIC_ACK_METHOD: {
-			const amqp_basic_ack_t *a = f.payload.method.decoded;
-
-			if (mq_confirm_covers(a->delivery_tag, a->multiple, seq))
-				return returned ? MQ_UNROUTABLE : MQ_OK;
-			returned = false;
-			break;
-		}
-		case AMQP_BASIC_NACK_METHOD: {
-			const amqp_basic_nack_t *n = f.payload.method.decoded;
-
-			if (mq_confirm_covers(n->delivery_tag, n->multiple, seq)) {
-				log_warning("mq: the broker nacked a publish");
-				return MQ_NACKED;
-			}
-			returned = false;
-			break;
-		}
-		case AMQP_BASIC_RETURN_METHOD: {
-			const amqp_basic_return_t *m = f.payload.method.decoded;
-			amqp_message_t msg;
-			amqp_rpc_reply_t r;
-			char why[256];
-
-			log_info("mq: publish to %.*s with key %.*s returned: %u %.*s",
-				 (int)m->exchange.len, (const char *)m->exchange.bytes,
-				 (int)m->routing_key.len, (const char *)m->routing_key.bytes,
-				 m->reply_code, (int)m->reply_text.len,
-				 (const char *)m->reply_text.bytes);
-			r = amqp_read_message(mq->conn, f.channel, &msg, 0);
-			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-				mq_reply_text(r, why, sizeof(why));
-				return mq_lost(mq, "reading a returned message", why);
-			}
-			amqp_destroy_message(&msg);
+		if (rc != MQ_OK)
+			return rc;
+		if (ev.kind == MQ_CONFIRM_RETURN) {
 			returned = true;
-			break;
-		}
-		case AMQP_CHANNEL_CLOSE_METHOD:
-			return mq_on_channel_close(mq, f.payload.method.decoded, "basic.publish");
-		case AMQP_CONNECTION_CLOSE_METHOD:
-			return mq_on_connection_close(mq, f.payload.method.decoded, "basic.publish");
-		default:
-			break;
+		} else if (mq_confirm_covers(&ev, seq)) {
+			if (ev.kind == MQ_CONFIRM_NACK)
+				return MQ_NACKED;
+			return returned ? MQ_UNROUTABLE : MQ_OK;
+		} else {
+			returned = false;
 		}
 	}
 }
 
-int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const void *body,
-	       size_t len, const struct mq_props *props, bool mandatory, int timeout_ms)
+int mq_publish_nowait(mq_conn *mq, const char *exchange, const char *routing_key,
+		      const void *body, size_t len, const struct mq_props *props, bool mandatory,
+		      uint64_t *seq)
 {
 	amqp_table_entry_t headers[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p;
@@ -581,9 +660,19 @@ int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const
 				mandatory, 0, &p, b);
 	if (rc != AMQP_STATUS_OK)
 		return mq_lost_status(mq, "basic.publish", rc);
-	if (!mq->confirms)
-		return MQ_OK;
-	return mq_wait_confirm(mq, ++mq->publish_seq, timeout_ms);
+	*seq = mq->confirms ? ++mq->publish_seq : 0;
+	return MQ_OK;
+}
+
+int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const void *body,
+	       size_t len, const struct mq_props *props, bool mandatory, int timeout_ms)
+{
+	uint64_t seq = 0;
+	int rc = mq_publish_nowait(mq, exchange, routing_key, body, len, props, mandatory, &seq);
+
+	if (rc != MQ_OK || !mq->confirms)
+		return rc;
+	return mq_wait_confirm(mq, seq, timeout_ms);
 }
 
 int mq_consume(mq_conn *mq, const char *queue, int prefetch)

@@ -117,6 +117,53 @@ __attribute__((warn_unused_result))
 int mq_publish(mq_conn *mq, const char *exchange, const char *routing_key, const void *body,
 	       size_t len, const struct mq_props *props, bool mandatory, int timeout_ms);
 
+/*
+ * The pipelined form of mq_publish, for a confirms connection shared by several publishers:
+ * writes the message and returns without waiting, with *seq set to its confirm sequence
+ * number (1, 2, ... on the channel). The verdict arrives later through mq_read_confirms.
+ * Returns MQ_OK, MQ_INVALID or MQ_CONN_LOST (the write failed).
+ */
+__attribute__((warn_unused_result))
+int mq_publish_nowait(mq_conn *mq, const char *exchange, const char *routing_key,
+		      const void *body, size_t len, const struct mq_props *props, bool mandatory,
+		      uint64_t *seq);
+
+/* The longest message_id a returned message reports (longer ones are truncated). */
+#define MQ_MESSAGE_ID_MAX 128
+
+/* One event of the broker's confirm stream. */
+struct mq_confirm {
+	enum { MQ_CONFIRM_ACK, MQ_CONFIRM_NACK, MQ_CONFIRM_RETURN } kind;
+	uint64_t tag;        /* ACK, NACK: the sequence number confirmed ... */
+	bool multiple;       /* ... and, when set, every earlier one too */
+	char message_id[MQ_MESSAGE_ID_MAX]; /* RETURN: the returned message's message_id, or "" */
+};
+
+/* Does the ack or nack c settle publish number seq? */
+bool mq_confirm_covers(const struct mq_confirm *c, uint64_t seq);
+
+/*
+ * Reads the confirm stream of a confirms connection: waits up to timeout_ms (0: only what
+ * has already arrived) for the first event, then takes the events already received without
+ * waiting again, up to max, into out[0..*n). A basic.return always precedes the ack of the
+ * message it returns (mandatory publishes only); heartbeats are serviced on the way.
+ * Returns MQ_OK (*n >= 1), MQ_TIMEOUT (*n == 0), MQ_REFUSED (the broker closed the channel:
+ * every unconfirmed publish is lost, and the reopened channel numbers publishes from 1
+ * again) or MQ_CONN_LOST; with an error, the *n events read before it are still valid.
+ */
+__attribute__((warn_unused_result))
+int mq_read_confirms(mq_conn *mq, int timeout_ms, struct mq_confirm *out, size_t max,
+		     size_t *n);
+
+/*
+ * For a caller that waits for input itself (poll) while other threads use the handle: the
+ * socket, and whether input is already buffered in the handle (then polling the socket would
+ * wait for nothing). Both read the handle, so they need the caller's lock; the descriptor may
+ * then be polled without it. -1 when the handle is dead.
+ */
+int mq_socket_fd(mq_conn *mq);
+bool mq_input_buffered(mq_conn *mq);
+
 /* Sets basic.qos(prefetch) and starts consuming queue with manual acks. May be called for
  * several queues on one connection. */
 __attribute__((warn_unused_result))

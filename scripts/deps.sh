@@ -1,6 +1,6 @@
 #!/bin/bash
-# Install the Debian packages volmgr needs to build, test and run.
-# Fast no-op when everything is installed.  As non-root with something
+# Install the Debian packages volmgr needs to build, test and run, and any named as
+# arguments (make bench adds wrk). Fast no-op when everything is installed.  As non-root with something
 # missing, prints the apt-get command to run and exits 1.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ PACKAGES=(
     rabbitmq-server postgresql postgresql-contrib
     python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient
     curl
+    "$@"
 )
 # Targets that need more (make test-interop) name it here, space-separated.
 read -r -a extra <<<"${VOLMGR_DEPS_EXTRA:-}"

@@ -12,10 +12,16 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
      rendered by pgbench_script) with the same batch size at the manager's concurrency (1);
   3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
-  4. cost: manager CPU microseconds per message, peak RSS, RSS before / after a soak of
-     VOLMGR_BENCH_SOAK seconds at 50 % of the drain rate.
+  4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
+     202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
+     running: every request extends a volume of its own (VOLMGR_BENCH_SHIM_VOLUMES seeded
+     available, spread over the projects), and the casts wait in the queue, purged after;
+  5. cost: manager CPU microseconds per message and shim CPU microseconds per request, peak
+     RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
+     drain rate; shim: wrk at 16 connections).
 
-Prints a table and writes build/bench.json. The shim under wrk is not measured yet.
+VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak by default) runs a subset. Prints a table
+and writes build/bench.json.
 """
 import json
 import os
@@ -41,6 +47,12 @@ BATCH = int(os.environ.get("VOLMGR_BENCH_BATCH", "64"))
 PREFETCH = int(os.environ.get("VOLMGR_BENCH_PREFETCH", "256"))
 SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "60"))
 STEADY = int(os.environ.get("VOLMGR_BENCH_STEADY", "10"))
+SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
+SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
+SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "32"))
+STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,steady,shim,soak").split(",")
+SHIM_PORT = 18776
+WRK_SCRIPT = os.path.join(REPO, "scripts", "bench", "extend.lua")
 PROJECTS = 200
 STACK = os.path.join(REPO, "build", "bench-stack")
 WORK = os.path.join(REPO, "build", "bench-work")
@@ -95,7 +107,9 @@ def write_config(env, batch):
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
             "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
-            "periodic_interval = 3600", "report_interval = 3600", ""]))
+            "periodic_interval = 3600", "report_interval = 3600",
+            "[api]", "listen = 127.0.0.1", "port = %d" % SHIM_PORT, "auth_strategy = noauth",
+            "publish_timeout = 5", "workers = %d" % SHIM_WORKERS, ""]))
     return path
 
 
@@ -113,13 +127,14 @@ def proc_stat(pid):
     return cpu, vals["VmHWM"], vals["VmRSS"]
 
 
-class Manager:
-    def __init__(self, env, batch):
-        self.log = open(os.path.join(WORK, "manager.log"), "ab")
+class Daemon:
+    """bin/<binary> with the bench's configuration, its output in WORK/<binary>.log."""
+
+    def __init__(self, env, binary, batch=1):
+        self.log = open(os.path.join(WORK, binary + ".log"), "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(REPO, "bin", "volume-manager"), "--config-file",
-             write_config(env, batch)], stdin=subprocess.DEVNULL, stdout=self.log,
-            stderr=subprocess.STDOUT,
+            [os.path.join(REPO, "bin", binary), "--config-file", write_config(env, batch)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("VOLMGR_")})
 
     def stop(self):
@@ -130,6 +145,10 @@ class Manager:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def Manager(env, batch):
+    return Daemon(env, "volume-manager", batch)
 
 
 # ---- the database --------------------------------------------------------------------------
@@ -152,23 +171,30 @@ class Db:
                "quota_usages, volmgr_processed_messages, volmgr_notifications, "
                "volmgr_pending_extends, volmgr_pool_stats, messages CASCADE")
 
-    def seed(self, n):
-        """n volumes of 1 GiB in status extending, each with its two admin-metadata keys, its
-        pending-extend row and a live reservation of +1 GiB against its project's gigabytes usage, and a backing file
-        of 2 GiB (as compute would leave it). Returns [(volume_id, project, reservation)]."""
+    def seed_volumes(self, n, status):
+        """After a reset, n volumes of 1 GiB in status, spread over the projects. Returns
+        [(volume_id, project, a fresh uuid for a reservation)]."""
         self.reset()
         vols = [(str(uuid.uuid4()), "project-%03d" % (i % PROJECTS), str(uuid.uuid4()))
                 for i in range(n)]
-        ids, projects, res = ([v[i] for v in vols] for i in range(3))
         type_id = self.one("SELECT id FROM volume_types WHERE name = %s", (DEFAULT_TYPE,))
         self.q("INSERT INTO volumes (created_at, updated_at, deleted, id, user_id, project_id,"
                " host, size, availability_zone, status, attach_status, display_name,"
                " volume_type_id, bootable, multiattach, previous_status, shared_targets,"
                " use_quota, launched_at) SELECT now() AT TIME ZONE 'utc', now() AT TIME ZONE"
-               " 'utc', false, v.id, 'admin', v.p, %s, 1, 'nova', 'extending', 'detached',"
+               " 'utc', false, v.id, 'admin', v.p, %s, 1, 'nova', %s, 'detached',"
                " 'bench', %s, false, false, 'available', true, true, now() AT TIME ZONE 'utc'"
                " FROM unnest(%s::varchar[], %s::varchar[]) AS v(id, p)",
-               (VOLUME_HOST, type_id, ids, projects))
+               (VOLUME_HOST, status, type_id, [v[0] for v in vols], [v[1] for v in vols]))
+        return vols
+
+    def seed(self, n):
+        """n volumes of 1 GiB in status extending, each with its two admin-metadata keys, its
+        pending-extend row and a live reservation of +1 GiB against its project's gigabytes
+        usage, and a backing file of 2 GiB (as compute would leave it). Returns
+        [(volume_id, project, reservation)]."""
+        vols = self.seed_volumes(n, "extending")
+        ids, projects, res = ([v[i] for v in vols] for i in range(3))
         self.q("INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, key, value)"
                " SELECT now() AT TIME ZONE 'utc', false, v.id, k.key,"
                " CASE k.key WHEN 'extend_new_size' THEN '2' ELSE '[\"' || v.r || '\"]' END"
@@ -411,6 +437,48 @@ def steady(env, db, batch, rate, seconds):
             "cpu_us_per_msg": cpu * 1e6 / len(ids)}
 
 
+def wait_shim(shim, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if shim.proc.poll() is not None:
+            raise RuntimeError("api-shim exited %d" % shim.proc.returncode)
+        try:
+            subprocess.run(["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:%d/" % SHIM_PORT],
+                           check=True, timeout=5)
+            return
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            time.sleep(0.2)
+    raise RuntimeError("api-shim did not answer on port %d" % SHIM_PORT)
+
+
+def shim_load(env, db, shim, connections, seconds, volumes):
+    """One wrk run of os-extend against the running shim, each request on a volume of its
+    own (volumes seeded available). Returns (requests/s, p50 ms, p99 ms, max ms, shim CPU us
+    per request)."""
+    vols = db.seed_volumes(volumes, "available")
+    db.q("VACUUM ANALYZE")
+    path = os.path.join(WORK, "shim-volumes.txt")
+    with open(path, "w") as f:
+        f.writelines("%s %s\n" % (project, vid) for vid, project, _ in vols)
+    purge(env)
+    cpu0 = proc_stat(shim.proc.pid)[0]
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", "%ds" % seconds,
+                          "-s", WRK_SCRIPT, "http://127.0.0.1:%d" % SHIM_PORT, "--", path, "2"],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    cpu = proc_stat(shim.proc.pid)[0] - cpu0
+    w = json.loads(out.stdout.strip().splitlines()[-1])
+    extending = db.one("SELECT count(*) FROM volumes WHERE status = 'extending'")
+    purge(env)
+    if w["status_errors"] or w["socket_errors"]:
+        raise RuntimeError("wrk: %s (too few volumes for the run's length?)" % w)
+    # wrk stops counting at the deadline; the requests then in flight still extend a volume.
+    if not w["requests"] <= extending <= w["requests"] + connections:
+        raise RuntimeError("wrk counted %d answers but %d volumes are extending"
+                           % (w["requests"], extending))
+    return (w["requests"] / (w["duration_us"] / 1e6), w["p50_us"] / 1e3, w["p99_us"] / 1e3,
+            w["max_us"] / 1e3, cpu * 1e6 / extending)
+
+
 def median_of(fn, *args):
     results = [fn(*args) for _ in range(RUNS)]
     if isinstance(results[0], tuple):
@@ -432,29 +500,38 @@ def main():
         wait_queue(env)
         declare.stop()
         r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH}
-        log("manager drain, completions, batch_size 1")
-        r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
-            manager_drain, env, db, "extend_volume_completion", 1)
-        log("manager drain, completions, batch_size", BATCH)
-        r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"] = median_of(
-            manager_drain, env, db, "extend_volume_completion", BATCH)
-        log("manager drain, extend_volume")
-        r["drain_extend"], r["cpu_us_extend"], _ = median_of(
-            manager_drain, env, db, "extend_volume", BATCH)
-        log("broker ceiling: no-op consumer")
-        r["broker_k1"] = median_of(broker_drain, env, 1)
-        r["broker_kb"] = median_of(broker_drain, env, BATCH)
-        log("database ceiling: pgbench on manager/finalize.sql")
-        r["pgbench_k1"] = median_of(pgbench, env, db, 1)
-        r["pgbench_kb"] = median_of(pgbench, env, db, BATCH)
-        r["ratio_k1"] = r["drain_k1"] / min(r["broker_k1"], r["pgbench_k1"])
-        r["ratio_kb"] = r["drain_kb"] / min(r["broker_kb"], r["pgbench_kb"])
-        for pct in (50, 90):
-            log("steady state at %d %%" % pct)
-            r["steady_%d" % pct] = steady(env, db, BATCH, r["drain_kb"] * pct / 100, STEADY)
-        log("soak: %d s at 50 %%" % SOAK)
-        r["soak"] = steady(env, db, BATCH, r["drain_kb"] * 0.5, SOAK)
-        r["soak"]["seconds"] = SOAK
+        if "drain" in STAGES:
+            log("manager drain, completions, batch_size 1")
+            r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
+                manager_drain, env, db, "extend_volume_completion", 1)
+            log("manager drain, completions, batch_size", BATCH)
+            r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"] = median_of(
+                manager_drain, env, db, "extend_volume_completion", BATCH)
+            log("manager drain, extend_volume")
+            r["drain_extend"], r["cpu_us_extend"], _ = median_of(
+                manager_drain, env, db, "extend_volume", BATCH)
+        if "ceiling" in STAGES:
+            log("broker ceiling: no-op consumer")
+            r["broker_k1"] = median_of(broker_drain, env, 1)
+            r["broker_kb"] = median_of(broker_drain, env, BATCH)
+            log("database ceiling: pgbench on manager/finalize.sql")
+            r["pgbench_k1"] = median_of(pgbench, env, db, 1)
+            r["pgbench_kb"] = median_of(pgbench, env, db, BATCH)
+        if "drain" in STAGES and "ceiling" in STAGES:
+            r["ratio_k1"] = r["drain_k1"] / min(r["broker_k1"], r["pgbench_k1"])
+            r["ratio_kb"] = r["drain_kb"] / min(r["broker_kb"], r["pgbench_kb"])
+        # Without a drain run, steady state and soak go at a nominal 2,000 msg/s.
+        drain = r.get("drain_kb", 4000)
+        if "steady" in STAGES:
+            for pct in (50, 90):
+                log("steady state at %d %%" % pct)
+                r["steady_%d" % pct] = steady(env, db, BATCH, drain * pct / 100, STEADY)
+        if "soak" in STAGES:
+            log("soak: manager, %d s at 50 %%" % SOAK)
+            r["soak"] = steady(env, db, BATCH, drain * 0.5, SOAK)
+            r["soak"]["seconds"] = SOAK
+        if "shim" in STAGES or "soak" in STAGES:
+            shim_stages(env, db, r)
     finally:
         stop_stack()
     with open(os.path.join(REPO, "build", "bench.json"), "w") as f:
@@ -462,29 +539,66 @@ def main():
     print_table(r)
 
 
+def shim_stages(env, db, r):
+    """The shim under wrk at 16 and 64 connections, and its soak, on one shim process."""
+    shim = Daemon(env, "api-shim")
+    try:
+        wait_shim(shim)
+        rss_before = proc_stat(shim.proc.pid)[2]
+        if "shim" in STAGES:
+            for conns in (16, 64):
+                log("shim: os-extend under wrk, %d connections" % conns)
+                r["shim_%d" % conns] = dict(zip(
+                    ("rate", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_req"),
+                    median_of(shim_load, env, db, shim, conns, SHIM_SECONDS, SHIM_VOLUMES)))
+        if "soak" in STAGES:
+            log("soak: shim, %d s under wrk at 16 connections" % SOAK)
+            rate = r.get("shim_16", {}).get("rate", 2000)
+            s = dict(zip(("rate", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_req"),
+                         shim_load(env, db, shim, 16, SOAK, int(rate * SOAK * 1.5) + 1000)))
+            s.update(seconds=SOAK, rss_before_kib=rss_before,
+                     rss_after_kib=proc_stat(shim.proc.pid)[2])
+            r["shim_soak"] = s
+        r["shim_peak_rss_kib"] = proc_stat(shim.proc.pid)[1]
+    finally:
+        shim.stop()
+
+
 def print_table(r):
-    rows = [
-        ("manager drain, completions, K=1 (msg/s)", r["drain_k1"]),
-        ("manager drain, completions, K=%d (msg/s)" % BATCH, r["drain_kb"]),
-        ("manager drain, extend_volume filestore, K=%d (msg/s)" % BATCH, r["drain_extend"]),
-        ("broker no-op drain, ack every 1 (msg/s)", r["broker_k1"]),
-        ("broker no-op drain, ack every %d (msg/s)" % BATCH, r["broker_kb"]),
-        ("pgbench finalize.sql, 1 per txn (finalizations/s)", r["pgbench_k1"]),
-        ("pgbench finalize.sql, %d per txn (finalizations/s)" % BATCH, r["pgbench_kb"]),
-        ("manager / min(broker, pgbench), K=1", r["ratio_k1"]),
-        ("manager / min(broker, pgbench), K=%d" % BATCH, r["ratio_kb"]),
-        ("manager CPU us/msg, K=1 / K=%d / extend" % BATCH,
-         "%.0f / %.0f / %.0f" % (r["cpu_us_k1"], r["cpu_us_kb"], r["cpu_us_extend"])),
-        ("manager peak RSS MiB, K=1 / K=%d" % BATCH,
-         "%.1f / %.1f" % (r["rss_k1_kib"] / 1024, r["rss_kb_kib"] / 1024)),
-    ]
+    """The table of the stages that ran."""
+    rows = []
+
+    def row(keys, label, fmt=None):
+        if all(k in r for k in keys):
+            vals = [r[k] for k in keys]
+            rows.append((label, fmt(*vals) if fmt else vals[0]))
+
+    row(["drain_k1"], "manager drain, completions, K=1 (msg/s)")
+    row(["drain_kb"], "manager drain, completions, K=%d (msg/s)" % BATCH)
+    row(["drain_extend"], "manager drain, extend_volume filestore, K=%d (msg/s)" % BATCH)
+    row(["broker_k1"], "broker no-op drain, ack every 1 (msg/s)")
+    row(["broker_kb"], "broker no-op drain, ack every %d (msg/s)" % BATCH)
+    row(["pgbench_k1"], "pgbench finalize.sql, 1 per txn (finalizations/s)")
+    row(["pgbench_kb"], "pgbench finalize.sql, %d per txn (finalizations/s)" % BATCH)
+    row(["ratio_k1"], "manager / min(broker, pgbench), K=1")
+    row(["ratio_kb"], "manager / min(broker, pgbench), K=%d" % BATCH)
+    row(["cpu_us_k1", "cpu_us_kb", "cpu_us_extend"],
+        "manager CPU us/msg, K=1 / K=%d / extend" % BATCH,
+        lambda a, b, c: "%.0f / %.0f / %.0f" % (a, b, c))
+    row(["rss_k1_kib", "rss_kb_kib"], "manager peak RSS MiB, K=1 / K=%d" % BATCH,
+        lambda a, b: "%.1f / %.1f" % (a / 1024, b / 1024))
     for key in ("steady_50", "steady_90", "soak"):
-        s = r[key]
-        rows.append(("%s at %.0f msg/s: latency p50 / p99 / max (ms)" % (key, s["rate"]),
-                     "%.1f / %.1f / %.1f" % (s["p50_ms"], s["p99_ms"], s["max_ms"])))
-    s = r["soak"]
-    rows.append(("soak %d s: RSS before / after (MiB)" % s["seconds"],
-                 "%.1f / %.1f" % (s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024)))
+        row([key], "%s: latency p50 / p99 / max (ms)" % key, lambda s: "at %.0f msg/s: "
+            "%.1f / %.1f / %.1f" % (s["rate"], s["p50_ms"], s["p99_ms"], s["max_ms"]))
+    row(["soak"], "manager soak: RSS before / after (MiB)", lambda s: "%d s: %.1f / %.1f" % (
+        s["seconds"], s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024))
+    for key in ("shim_16", "shim_64", "shim_soak"):
+        row([key], "%s os-extend: req/s, p50 / p99 / max (ms), CPU us/req" % key,
+            lambda s: "%.0f, %.1f / %.1f / %.1f, %.0f" % (s["rate"], s["p50_ms"], s["p99_ms"],
+                                                          s["max_ms"], s["cpu_us_per_req"]))
+    row(["shim_peak_rss_kib"], "shim peak RSS (MiB)", lambda v: "%.1f" % (v / 1024))
+    row(["shim_soak"], "shim soak: RSS before / after (MiB)", lambda s: "%d s: %.1f / %.1f" % (
+        s["seconds"], s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024))
     width = max(len(k) for k, _ in rows)
     print("%-*s  %s" % (width, "measure (median of %d runs, N = %d)" % (RUNS, N), "value"))
     for k, v in rows:
