@@ -463,16 +463,21 @@ def shim_load(env, db, shim, connections, seconds, volumes):
     purge(env)
     cpu0 = proc_stat(shim.proc.pid)[0]
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", "%ds" % seconds,
+                          "--timeout", "10s",
                           "-s", WRK_SCRIPT, "http://127.0.0.1:%d" % SHIM_PORT, "--", path, "2"],
                          check=True, stdout=subprocess.PIPE, text=True)
     cpu = proc_stat(shim.proc.pid)[0] - cpu0
     w = json.loads(out.stdout.strip().splitlines()[-1])
     extending = db.one("SELECT count(*) FROM volumes WHERE status = 'extending'")
     purge(env)
-    if w["status_errors"] or w["socket_errors"]:
+    if w["status_errors"]:
         raise RuntimeError("wrk: %s (too few volumes for the run's length?)" % w)
+    if w["socket_errors"]:
+        # Timeouts under overload are a result, not a failure of the bench: reported.
+        log("wrk: %d socket errors (timeouts) at %d connections" % (w["socket_errors"],
+                                                                  connections))
     # wrk stops counting at the deadline; the requests then in flight still extend a volume.
-    if not w["requests"] <= extending <= w["requests"] + connections:
+    if not w["requests"] <= extending <= w["requests"] + connections + w["socket_errors"]:
         raise RuntimeError("wrk counted %d answers but %d volumes are extending"
                            % (w["requests"], extending))
     return (w["requests"] / (w["duration_us"] / 1e6), w["p50_us"] / 1e3, w["p99_us"] / 1e3,
@@ -491,6 +496,7 @@ def main():
     open(os.path.join(WORK, "manager.log"), "wb").close()
     log("starting a durable stack under", STACK)
     env = start_stack()
+    r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH}
     try:
         subprocess.run([os.path.join(REPO, "bin", "volctl"), "--config-file",
                         write_config(env, 1), "db-sync"], check=True, stdout=subprocess.DEVNULL,
@@ -499,7 +505,6 @@ def main():
         declare = Manager(env, 1)   # declares the quorum queues
         wait_queue(env)
         declare.stop()
-        r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH}
         if "drain" in STAGES:
             log("manager drain, completions, batch_size 1")
             r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
@@ -534,8 +539,9 @@ def main():
             shim_stages(env, db, r)
     finally:
         stop_stack()
-    with open(os.path.join(REPO, "build", "bench.json"), "w") as f:
-        json.dump(r, f, indent=2)
+        # Written even when a stage failed, so that the figures of the others are kept.
+        with open(os.path.join(REPO, "build", "bench.json"), "w") as f:
+            json.dump(r, f, indent=2)
     print_table(r)
 
 
