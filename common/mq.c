@@ -446,6 +446,20 @@ int mq_purge(mq_conn *mq, const char *queue)
 	return mq_check_rpc(mq, ok, "queue.purge");
 }
 
+/* Waits until deadline for a frame: MQ_OK with a method frame in *f, MQ_EMPTY for a frame of
+ * another kind (a heartbeat), MQ_TIMEOUT or MQ_CONN_LOST. */
+static int mq_wait_method(mq_conn *mq, int64_t deadline, amqp_frame_t *f, const char *what)
+{
+	struct timeval tv = mq_timeval(deadline - util_now_ms());
+	int rc = amqp_simple_wait_frame_noblock(mq->conn, f, &tv);
+
+	if (rc == AMQP_STATUS_TIMEOUT)
+		return MQ_TIMEOUT;
+	if (rc != AMQP_STATUS_OK)
+		return mq_lost_status(mq, what, rc);
+	return f->frame_type == AMQP_FRAME_METHOD ? MQ_OK : MQ_EMPTY;
+}
+
 bool mq_confirm_covers(const struct mq_confirm *c, uint64_t seq)
 {
 	if (c->kind == MQ_CONFIRM_RETURN)
@@ -491,19 +505,14 @@ static int mq_on_return(mq_conn *mq, const amqp_frame_t *f, struct mq_confirm *e
  */
 static int mq_confirm_frame(mq_conn *mq, int64_t deadline, struct mq_confirm *ev, bool *got)
 {
-	struct timeval tv = mq_timeval(deadline - util_now_ms());
 	amqp_frame_t f;
 	int rc;
 
 	*got = false;
 	amqp_maybe_release_buffers(mq->conn);
-	rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
-	if (rc == AMQP_STATUS_TIMEOUT)
-		return MQ_TIMEOUT;
-	if (rc != AMQP_STATUS_OK)
-		return mq_lost_status(mq, "waiting for a publisher confirm", rc);
-	if (f.frame_type != AMQP_FRAME_METHOD)
-		return MQ_OK;
+	rc = mq_wait_method(mq, deadline, &f, "waiting for a publisher confirm");
+	if (rc != MQ_OK)
+		return rc == MQ_EMPTY ? MQ_OK : rc;
 	switch (f.payload.method.id) {
 	case AMQP_BASIC_ACK_METHOD: {
 		const amqp_basic_ack_t *a = f.payload.method.decoded;
@@ -857,17 +866,13 @@ static int mq_out_of_memory(mq_conn *mq, struct mq_delivery *out)
 /* A frame other than basic.deliver arrived while consuming. Returns MQ_OK to go on waiting. */
 static int mq_consumer_frame(mq_conn *mq, int64_t deadline)
 {
-	struct timeval tv = mq_timeval(deadline - util_now_ms());
 	amqp_frame_t f;
-	int rc;
+	int rc = mq_wait_method(mq, deadline, &f, "reading a frame");
 
-	rc = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
-	if (rc == AMQP_STATUS_TIMEOUT)
+	if (rc == MQ_TIMEOUT || rc == MQ_EMPTY)
 		return MQ_OK;
-	if (rc != AMQP_STATUS_OK)
-		return mq_lost_status(mq, "reading a frame", rc);
-	if (f.frame_type != AMQP_FRAME_METHOD)
-		return MQ_OK;
+	if (rc != MQ_OK)
+		return rc;
 	switch (f.payload.method.id) {
 	case AMQP_CHANNEL_CLOSE_METHOD:
 		rc = mq_on_channel_close(mq, f.payload.method.decoded, "consuming");
