@@ -792,8 +792,10 @@ static char *mq_field_text(const amqp_field_value_t *v, bool *is_int, long long 
 	return strdup(buf);
 }
 
-/* Copies the message's properties, headers and body into d. Returns 0 or -1 (no memory). */
-static int mq_fill_message(struct mq_delivery *d, const amqp_message_t *m)
+/* Copies the message's properties and headers into d, and takes its body: librabbitmq
+ * mallocs a message body of its own (amqp_read_message) and frees it with the message, so
+ * the body is handed over instead of copied, once per delivery. Returns 0 or -1 (no memory). */
+static int mq_fill_message(struct mq_delivery *d, amqp_message_t *m)
 {
 	const amqp_basic_properties_t *p = &m->properties;
 	const struct {
@@ -811,16 +813,17 @@ static int mq_fill_message(struct mq_delivery *d, const amqp_message_t *m)
 		if ((p->_flags & strs[i].flag) && (*strs[i].dst = mq_strdup_bytes(*strs[i].src)) == NULL)
 			return -1;
 	}
-	d->body = malloc(m->body.len > 0 ? m->body.len : 1);
+	/* An empty body has no buffer; callers get a valid pointer all the same. */
+	d->body = m->body.bytes != NULL ? m->body.bytes : malloc(1);
 	if (d->body == NULL)
 		return -1;
-	if (m->body.len > 0)
-		memcpy(d->body, m->body.bytes, m->body.len);
 	d->len = m->body.len;
+	m->body = amqp_empty_bytes;
 
 	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG) || p->headers.num_entries <= 0)
 		return 0;
-	d->headers = calloc(MQ_HEADERS_MAX, sizeof(*d->headers));
+	d->headers = calloc(p->headers.num_entries < MQ_HEADERS_MAX ?
+			    (size_t)p->headers.num_entries : MQ_HEADERS_MAX, sizeof(*d->headers));
 	if (d->headers == NULL)
 		return -1;
 	for (int i = 0; i < p->headers.num_entries && d->nheaders < MQ_HEADERS_MAX; i++) {
