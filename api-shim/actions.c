@@ -48,7 +48,9 @@ static int action_txn(db_conn *db, void *arg)
 
 	if (rc != DB_OK)
 		return rc;
-	rc = view_load(db, a->volume_id, true, a->vol);
+	/* No action reads the volume's metadata: the row and its attachments are enough. */
+	a->vol->nmd = a->vol->namd = 0;
+	rc = vol_get(db, a->volume_id, true, &a->vol->row);
 	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(a->t.r, &a->vol->row))) {
 		fault_volume_not_found(a->t.r, a->volume_id);
 		return TXN_FAULT;

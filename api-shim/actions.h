@@ -30,7 +30,8 @@ struct action_ctx {
 	const char *volume_id;
 	const char *name;             /* the action name */
 	json_t *params;               /* body[name], schema-checked */
-	struct vol_full *vol;         /* the locked volume, loaded in this attempt */
+	struct vol_full *vol;         /* the locked volume and its attachments (not its
+				       * metadata), loaded in this attempt */
 	const struct action_def *def;
 	struct action_guard guard;    /* set by the bodies of the detaching actions */
 };

@@ -32,12 +32,13 @@ struct vol_col {
 };
 #define VOL_COL(type, field) { offsetof(type, field), sizeof(((type *)0)->field) }
 
-static void vol_copy_cols(const PGresult *r, int row, const struct vol_col *cols, int ncols,
-			  void *dst)
+/* Copies columns first .. first + ncols - 1 of a row into the fields cols name. */
+static void vol_copy_cols(const PGresult *r, int row, int first, const struct vol_col *cols,
+			  int ncols, void *dst)
 {
 	for (int i = 0; i < ncols; i++)
-		utf8_strlcpy((char *)dst + cols[i].off,
-			     PQgetisnull(r, row, i) ? "" : PQgetvalue(r, row, i), cols[i].len);
+		utf8_strlcpy((char *)dst + cols[i].off, PQgetisnull(r, row, first + i) ? "" :
+			     PQgetvalue(r, row, first + i), cols[i].len);
 }
 
 static bool vol_bool(const PGresult *r, int row, int col, bool dflt)
@@ -83,18 +84,39 @@ static void vol_iso_z(const char *iso, char out[24])
 /* ---- volumes ---- */
 
 /* The text columns first, in the order of vol_row_cols; then size and the booleans. */
-#define VOL_SELECT \
+#define VOL_COLUMNS \
 	"SELECT v.id, v.user_id, v.project_id, v.host, v.cluster_name, v.availability_zone," \
 	" v.status, v.previous_status, v.attach_status, v.migration_status, v.display_name," \
 	" v.display_description, v.volume_type_id, t.name, " V_TS("v.created_at") ", " \
 	V_TS("v.updated_at") ", " V_TS("v.launched_at") ", v.provider_location," \
-	" v.size, v.bootable, v.multiattach, v.use_quota" \
-	" FROM volumes v LEFT JOIN volume_types t ON t.id = v.volume_type_id" \
-	" WHERE v.id = $1 AND v.deleted = false"
+	" v.size, v.bootable, v.multiattach, v.use_quota"
+#define VOL_FROM " FROM volumes v LEFT JOIN volume_types t ON t.id = v.volume_type_id"
+#define VOL_WHERE " WHERE v.id = $1 AND v.deleted = false"
+#define VOL_NCOLUMNS (VOL_NTEXT + 4)
 
-static const char vol_sql_get[] = VOL_SELECT;
+/* The columns of vol_attachment_cols, for an attachment table aliased a. */
+#define VOL_ATTACHMENT_COLUMNS \
+	"a.id, a.instance_uuid, a.attached_host, a.mountpoint, a.attach_status, a.attach_mode, " \
+	V_TS("a.attach_time") ", CASE WHEN a.connection_info IS NULL THEN '' ELSE 't' END"
+/* Every live attachment row, whatever its attach_status, oldest first. */
+#define VOL_ATTACHMENT_ORDER " ORDER BY a.created_at, a.id"
+
+/*
+ * Unlocked, the volume and its attachments come in one statement: one row per attachment, or
+ * one row with null attachment columns. Locked, the attachments are read by a second
+ * statement once the lock is granted: a statement that waited for the lock re-reads only the
+ * volume row, so attachments joined into it would be those from before the transaction it
+ * waited for (an attach that just committed would be missed).
+ */
+static const char vol_sql_get[] =
+	VOL_COLUMNS ", " VOL_ATTACHMENT_COLUMNS VOL_FROM
+	" LEFT JOIN volume_attachment a ON a.volume_id = v.id AND a.deleted = false"
+	VOL_WHERE VOL_ATTACHMENT_ORDER;
 /* The type row is on the nullable side of the join, so only the volume is locked. */
-static const char vol_sql_get_locked[] = VOL_SELECT " FOR UPDATE OF v";
+static const char vol_sql_get_locked[] = VOL_COLUMNS VOL_FROM VOL_WHERE " FOR UPDATE OF v";
+static const char vol_sql_attachments[] =
+	"SELECT " VOL_ATTACHMENT_COLUMNS " FROM volume_attachment a"
+	" WHERE a.volume_id = $1 AND a.deleted = false" VOL_ATTACHMENT_ORDER;
 
 static const struct vol_col vol_row_cols[] = {
 	VOL_COL(struct vol_row, id),
@@ -118,13 +140,6 @@ static const struct vol_col vol_row_cols[] = {
 };
 #define VOL_NTEXT ((int)(sizeof(vol_row_cols) / sizeof(vol_row_cols[0])))
 
-/* Every live attachment row, whatever its attach_status, oldest first. */
-static const char vol_sql_attachments[] =
-	"SELECT id, instance_uuid, attached_host, mountpoint, attach_status, attach_mode, "
-	V_TS("attach_time") ", CASE WHEN connection_info IS NULL THEN '' ELSE 't' END"
-	" FROM volume_attachment"
-	" WHERE volume_id = $1 AND deleted = false ORDER BY created_at, id";
-
 static const struct vol_col vol_attachment_cols[] = {
 	VOL_COL(struct vol_attachment, id),
 	VOL_COL(struct vol_attachment, instance_uuid),
@@ -135,6 +150,22 @@ static const struct vol_col vol_attachment_cols[] = {
 	VOL_COL(struct vol_attachment, attach_time),
 	VOL_COL(struct vol_attachment, connected),
 };
+#define VOL_NATTACHMENT ((int)(sizeof(vol_attachment_cols) / sizeof(vol_attachment_cols[0])))
+
+/* Copies the attachments of r, whose attachment columns start at column first, into out;
+ * a row whose attachment id is null (the outer join's row of a volume without any) is none. */
+static void vol_copy_attachments(const PGresult *r, int first, struct vol_row *out)
+{
+	out->nattachments = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (PQgetisnull(r, i, first))
+			continue;
+		if (out->nattachments < VOL_MAX_ATTACHMENTS)
+			vol_copy_cols(r, i, first, vol_attachment_cols, VOL_NATTACHMENT,
+				      &out->attachments[out->nattachments]);
+		out->nattachments++;
+	}
+}
 
 int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out)
 {
@@ -150,24 +181,24 @@ int vol_get(db_conn *db, const char *id, bool for_update, struct vol_row *out)
 		PQclear(r);
 		return VOL_NOT_FOUND;
 	}
-	vol_copy_cols(r, 0, vol_row_cols, VOL_NTEXT, out);
+	vol_copy_cols(r, 0, 0, vol_row_cols, VOL_NTEXT, out);
 	out->size = PQgetisnull(r, 0, VOL_NTEXT) ? 0 : atoi(PQgetvalue(r, 0, VOL_NTEXT));
 	out->bootable = vol_bool(r, 0, VOL_NTEXT + 1, false);
 	out->multiattach = vol_bool(r, 0, VOL_NTEXT + 2, false);
 	out->use_quota = vol_bool(r, 0, VOL_NTEXT + 3, true);
-	PQclear(r);
 	vol_iso_z(out->created_at, out->created_at_z);
 	vol_iso_z(out->updated_at, out->updated_at_z);
 	vol_iso_z(out->launched_at, out->launched_at_z);
-
+	if (!for_update) {
+		vol_copy_attachments(r, VOL_NCOLUMNS, out);
+		PQclear(r);
+		return DB_OK;
+	}
+	PQclear(r);
 	rc = db_exec(db, vol_sql_attachments, 1, p, &r);
 	if (rc != DB_OK)
 		return rc;
-	out->nattachments = PQntuples(r);
-	for (int i = 0; i < out->nattachments && i < VOL_MAX_ATTACHMENTS; i++)
-		vol_copy_cols(r, i, vol_attachment_cols,
-			      (int)(sizeof(vol_attachment_cols) / sizeof(vol_attachment_cols[0])),
-			      &out->attachments[i]);
+	vol_copy_attachments(r, 0, out);
 	PQclear(r);
 	return DB_OK;
 }
@@ -348,7 +379,7 @@ static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, stru
 	if (rc != DB_OK)
 		return rc;
 	for (int i = 0; i < PQntuples(r) && *n < max; i++)
-		vol_copy_cols(r, i, cols, 2, &out[(*n)++]);
+		vol_copy_cols(r, i, 0, cols, 2, &out[(*n)++]);
 	PQclear(r);
 	return DB_OK;
 }
@@ -403,13 +434,14 @@ int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 #define VOL_SPEC_MULTIATTACH "multiattach"
 
 /* A live type by id, else by name. */
+/* The type and its extra specs: one row per spec, or one row with a null key. */
 static const char vol_sql_type_find[] =
-	"SELECT id, name FROM volume_types WHERE (id = $1 OR name = $1) AND deleted = false"
-	" ORDER BY (id = $1) DESC, created_at DESC LIMIT 1";
-
-static const char vol_sql_type_specs[] =
-	"SELECT key, value FROM volume_type_extra_specs"
-	" WHERE volume_type_id = $1 AND deleted = false ORDER BY id";
+	"WITH t AS (SELECT id, name FROM volume_types"
+	" WHERE (id = $1 OR name = $1) AND deleted = false"
+	" ORDER BY (id = $1) DESC, created_at DESC LIMIT 1)"
+	" SELECT t.id, t.name, s.key, s.value FROM t"
+	" LEFT JOIN volume_type_extra_specs s ON s.volume_type_id = t.id AND s.deleted = false"
+	" ORDER BY s.id";
 
 /* A size limit extra spec: its integer value, or -1 when it is not a number (logged). */
 static int vol_spec_size(const char *type_name, const char *key, const char *value)
@@ -446,15 +478,9 @@ int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out)
 	}
 	util_strlcpy(out->id, PQgetvalue(r, 0, 0), sizeof(out->id));
 	utf8_strlcpy(out->name, PQgetvalue(r, 0, 1), sizeof(out->name));
-	PQclear(r);
-
-	p[0] = out->id;
-	rc = db_exec(db, vol_sql_type_specs, 1, p, &r);
-	if (rc != DB_OK)
-		return rc;
-	for (int i = 0; i < PQntuples(r); i++) {
-		const char *key = PQgetvalue(r, i, 0);
-		const char *value = PQgetisnull(r, i, 1) ? "" : PQgetvalue(r, i, 1);
+	for (int i = 0; i < PQntuples(r) && !PQgetisnull(r, i, 2); i++) {
+		const char *key = PQgetvalue(r, i, 2);
+		const char *value = PQgetisnull(r, i, 3) ? "" : PQgetvalue(r, i, 3);
 
 		/* Cinder skips an empty limit ("if min_size and ..."). */
 		if (strcmp(key, VOL_SPEC_MIN_SIZE) == 0 && value[0] != '\0')
