@@ -176,23 +176,40 @@ static const char q_sql_usage_lock[] =
 	"SELECT id, in_use, reserved, until_refresh FROM quota_usages"
 	" WHERE project_id = $1 AND resource = $2 AND deleted = false ORDER BY id FOR UPDATE";
 
+/* The live usage rows of several resources, each resource's rows in id order, the resources
+ * in strcmp order (the order reserve locks them in). */
+static const char q_sql_usages_lock[] =
+	"SELECT resource, id, in_use, reserved, until_refresh FROM quota_usages"
+	" WHERE project_id = $1 AND resource = ANY($2::varchar[]) AND deleted = false"
+	" ORDER BY resource COLLATE \"C\", id FOR UPDATE";
+
 static const char q_sql_usage_update[] =
-	"UPDATE quota_usages SET in_use = $2::integer, reserved = $3::integer,"
-	" until_refresh = $4::integer, updated_at = " Q_NOW " WHERE id = $1::integer";
+	"UPDATE quota_usages q SET in_use = x.in_use, reserved = x.reserved,"
+	" until_refresh = x.until_refresh, updated_at = " Q_NOW
+	" FROM unnest($1::integer[], $2::integer[], $3::integer[], $4::integer[])"
+	"  AS x(id, in_use, reserved, until_refresh)"
+	" WHERE q.id = x.id";
 
-static const char q_sql_limit[] =
-	"SELECT s.hard_limit FROM ("
-	" SELECT 1 AS src, q.id, q.hard_limit FROM quotas q"
-	"  WHERE q.project_id = $1 AND q.resource = $2 AND q.deleted = false"
+/* Per resource of $2: the project's own limit (the last by id), else the default class's. */
+static const char q_sql_limits[] =
+	"SELECT DISTINCT ON (s.resource) s.resource, s.hard_limit FROM ("
+	" SELECT 1 AS src, q.id, q.resource, q.hard_limit FROM quotas q"
+	"  WHERE q.project_id = $1 AND q.resource = ANY($2::varchar[]) AND q.deleted = false"
 	" UNION ALL"
-	" SELECT 2, c.id, c.hard_limit FROM quota_classes c"
-	"  WHERE c.class_name = 'default' AND c.resource = $2 AND c.deleted = false"
-	") s ORDER BY s.src, s.id DESC LIMIT 1";
+	" SELECT 2, c.id, c.resource, c.hard_limit FROM quota_classes c"
+	"  WHERE c.class_name = 'default' AND c.resource = ANY($2::varchar[])"
+	"  AND c.deleted = false"
+	") s ORDER BY s.resource, s.src, s.id DESC";
 
-static const char q_sql_reservation_create[] =
+/* The reservations of one reserve call, ids in the order of the arrays. */
+static const char q_sql_reservations_create[] =
 	"INSERT INTO reservations (created_at, deleted, uuid, usage_id, project_id, resource, delta,"
-	" expire) VALUES (" Q_NOW ", false, $1, $2::integer, $3, $4, $5::integer,"
-	" " Q_NOW " + $6::integer * interval '1 second')";
+	" expire)"
+	" SELECT " Q_NOW ", false, x.uuid, x.usage_id, $1::varchar, x.resource, x.delta,"
+	" " Q_NOW " + $2::integer * interval '1 second'"
+	" FROM unnest($3::varchar[], $4::integer[], $5::varchar[], $6::integer[])"
+	"  WITH ORDINALITY AS x(uuid, usage_id, resource, delta, i)"
+	" ORDER BY x.i";
 
 static const char q_sql_reservation_resource[] =
 	"SELECT DISTINCT resource FROM reservations WHERE uuid = $1 AND deleted = false";
@@ -237,18 +254,15 @@ struct q_usage {
 	bool dirty;
 };
 
-static int q_usage_write(db_conn *db, const struct q_usage *u)
+/* Columns first .. first + 3 of a row: id, in_use, reserved, until_refresh. */
+static void q_usage_from_row(const PGresult *r, int row, int first, struct q_usage *u)
 {
-	char id[24], in_use[24], reserved[24], until[24];
-	const char *p[4] = { id, in_use, reserved, u->has_until ? until : NULL };
-
-	if (!u->dirty)
-		return DB_OK;
-	q_fmt(id, sizeof(id), u->id);
-	q_fmt(in_use, sizeof(in_use), u->in_use);
-	q_fmt(reserved, sizeof(reserved), u->reserved);
-	q_fmt(until, sizeof(until), u->until_refresh);
-	return db_exec(db, q_sql_usage_update, 4, p, NULL);
+	memset(u, 0, sizeof(*u));
+	u->id = q_long(r, row, first);
+	u->in_use = q_long(r, row, first + 1);
+	u->reserved = q_long(r, row, first + 2);
+	u->has_until = !PQgetisnull(r, row, first + 3);
+	u->until_refresh = u->has_until ? q_long(r, row, first + 3) : 0;
 }
 
 /* The real usage of resource for project, as Cinder's sync function counts it. */
@@ -283,14 +297,8 @@ static int q_usage_lock(db_conn *db, const char *project_id, const char *resourc
 		return rc;
 	n = PQntuples(r);
 	*found = n > 0;
-	if (n > 0) {
-		memset(u, 0, sizeof(*u));
-		u->id = q_long(r, n - 1, 0);
-		u->in_use = q_long(r, n - 1, 1);
-		u->reserved = q_long(r, n - 1, 2);
-		u->has_until = !PQgetisnull(r, n - 1, 3);
-		u->until_refresh = u->has_until ? q_long(r, n - 1, 3) : 0;
-	}
+	if (n > 0)
+		q_usage_from_row(r, n - 1, 0, u);
 	PQclear(r);
 	return DB_OK;
 }
@@ -371,24 +379,43 @@ static long q_default_limit(const struct quota_defaults *d, const char *resource
 	return -1;
 }
 
-int quota_get_limit(db_conn *db, const struct quota_defaults *d, const char *project_id,
-		    const char *resource, long *limit)
+/* Room in a text array literal for QUOTA_MAX_DELTAS resource names, quoted and escaped. */
+#define Q_RES_ARRAY_CAP (QUOTA_MAX_DELTAS * (2 * QUOTA_RESOURCE_MAX + 3) + 8)
+
+/* The limits of resources[0..n) for project, in one statement. */
+static int q_limits(db_conn *db, const struct quota_defaults *d, const char *project_id,
+		    const char *const *resources, int n, long *limits)
 {
-	const char *p[2] = { project_id, resource };
+	char buf[Q_RES_ARRAY_CAP];
+	struct db_array a;
+	const char *p[2] = { project_id, NULL };
 	PGresult *r;
 	int rc;
 
-	rc = db_exec(db, q_sql_limit, 2, p, &r);
+	if (n > QUOTA_MAX_DELTAS)
+		return DB_REJECT;
+	db_array_init(&a, buf, sizeof(buf));
+	for (int i = 0; i < n; i++) {
+		db_array_add(&a, resources[i]);
+		limits[i] = q_default_limit(d, resources[i]);
+	}
+	if ((p[1] = db_array_text(&a)) == NULL)
+		return DB_REJECT;
+	rc = db_exec(db, q_sql_limits, 2, p, &r);
 	if (rc != DB_OK)
 		return rc;
-	if (PQntuples(r) == 0)
-		*limit = q_default_limit(d, resource);
-	else if (PQgetisnull(r, 0, 0))
-		*limit = -1;
-	else
-		*limit = q_long(r, 0, 0);
+	for (int row = 0; row < PQntuples(r); row++)
+		for (int i = 0; i < n; i++)
+			if (strcmp(PQgetvalue(r, row, 0), resources[i]) == 0)
+				limits[i] = PQgetisnull(r, row, 1) ? -1 : q_long(r, row, 1);
 	PQclear(r);
 	return DB_OK;
+}
+
+int quota_get_limit(db_conn *db, const struct quota_defaults *d, const char *project_id,
+		    const char *resource, long *limit)
+{
+	return q_limits(db, d, project_id, &resource, 1, limit);
 }
 
 /* ---- reserve ---- */
@@ -435,21 +462,121 @@ static int q_sort_deltas(const struct quota_delta *deltas, int n, int *order)
 	return 0;
 }
 
+/* Room in an integer array literal for each of Q_MAX_LOCKED elements. */
+#define Q_INT_ARRAY_CAP (Q_MAX_LOCKED * 24 + 8)
+
+/* Writes the dirty rows among u[0..n) back, in one statement. */
 static int q_write_all(db_conn *db, const struct q_usage *u, int n)
 {
-	for (int i = 0; i < n; i++) {
-		int rc = q_usage_write(db, &u[i]);
+	char bufs[4][Q_INT_ARRAY_CAP];
+	struct db_array a[4];
+	const char *p[4];
+	int dirty = 0;
 
-		if (rc != DB_OK)
-			return rc;
+	if (n > Q_MAX_LOCKED)
+		return DB_REJECT;
+	for (int k = 0; k < 4; k++)
+		db_array_init(&a[k], bufs[k], sizeof(bufs[k]));
+	for (int i = 0; i < n; i++) {
+		if (!u[i].dirty)
+			continue;
+		db_array_add_long(&a[0], u[i].id);
+		db_array_add_long(&a[1], u[i].in_use);
+		db_array_add_long(&a[2], u[i].reserved);
+		if (u[i].has_until)
+			db_array_add_long(&a[3], u[i].until_refresh);
+		else
+			db_array_add(&a[3], NULL);
+		dirty++;
+	}
+	if (dirty == 0)
+		return DB_OK;
+	for (int k = 0; k < 4; k++)
+		if ((p[k] = db_array_text(&a[k])) == NULL)
+			return DB_REJECT;
+	return db_exec(db, q_sql_usage_update, 4, p, NULL);
+}
+
+/*
+ * Locks the usage rows of the deltas' resources, in resource order so that reservers never
+ * deadlock, and loads the one Cinder would use of each into u. The rows that exist are locked
+ * by one statement; a resource without a live row (its first use by the project) has it
+ * created from its real usage and locked afterwards.
+ */
+static int q_usages_lock(db_conn *db, const char *project_id, const struct quota_delta *deltas,
+			 const int *order, int n, struct q_usage *u)
+{
+	char buf[Q_RES_ARRAY_CAP];
+	bool found[QUOTA_MAX_DELTAS] = { false };
+	struct db_array a;
+	const char *p[2] = { project_id, NULL };
+	PGresult *r;
+	int rc;
+
+	db_array_init(&a, buf, sizeof(buf));
+	for (int k = 0; k < n; k++)
+		db_array_add(&a, deltas[order[k]].resource);
+	if ((p[1] = db_array_text(&a)) == NULL)
+		return DB_REJECT;
+	rc = db_exec(db, q_sql_usages_lock, 2, p, &r);
+	if (rc != DB_OK)
+		return rc;
+	/* Rows come in id order within a resource: the last one read is the one to use. */
+	for (int row = 0; row < PQntuples(r); row++)
+		for (int i = 0; i < n; i++)
+			if (strcmp(PQgetvalue(r, row, 0), deltas[i].resource) == 0) {
+				q_usage_from_row(r, row, 1, &u[i]);
+				found[i] = true;
+			}
+	PQclear(r);
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+
+		if (!found[i]) {
+			rc = q_usage_lock_or_create(db, project_id, deltas[i].resource, &u[i]);
+			if (rc != DB_OK)
+				return rc;
+		}
 	}
 	return DB_OK;
+}
+
+/* Inserts the reservations of deltas[0..n) (uuids[i] against u[i]) in one statement. */
+static int q_reservations_create(db_conn *db, const struct quota_defaults *d,
+				 const char *project_id, const struct quota_delta *deltas,
+				 const struct q_usage *u, int n, char uuids[][37])
+{
+	char ubuf[QUOTA_MAX_DELTAS * 40 + 8], ibuf[QUOTA_MAX_DELTAS * 24 + 8];
+	char rbuf[Q_RES_ARRAY_CAP], dbuf[QUOTA_MAX_DELTAS * 24 + 8], expire[24];
+	struct db_array au, ai, ar, ad;
+	const char *p[6] = { project_id, expire };
+
+	db_array_init(&au, ubuf, sizeof(ubuf));
+	db_array_init(&ai, ibuf, sizeof(ibuf));
+	db_array_init(&ar, rbuf, sizeof(rbuf));
+	db_array_init(&ad, dbuf, sizeof(dbuf));
+	for (int i = 0; i < n; i++) {
+		util_uuid4(uuids[i]);
+		db_array_add(&au, uuids[i]);
+		db_array_add_long(&ai, u[i].id);
+		db_array_add(&ar, deltas[i].resource);
+		db_array_add_long(&ad, deltas[i].delta);
+	}
+	q_fmt(expire, sizeof(expire), d->reservation_expire);
+	p[2] = db_array_text(&au);
+	p[3] = db_array_text(&ai);
+	p[4] = db_array_text(&ar);
+	p[5] = db_array_text(&ad);
+	if (p[2] == NULL || p[3] == NULL || p[4] == NULL || p[5] == NULL)
+		return DB_REJECT;
+	return db_exec(db, q_sql_reservations_create, 6, p, NULL);
 }
 
 int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *project_id,
 		  const struct quota_delta *deltas, int ndeltas, char uuids[][37],
 		  struct quota_over *over)
 {
+	const char *resources[QUOTA_MAX_DELTAS] = { NULL };
 	struct q_usage u[QUOTA_MAX_DELTAS];
 	long limits[QUOTA_MAX_DELTAS];
 	int order[QUOTA_MAX_DELTAS];
@@ -461,16 +588,16 @@ int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *proje
 		log_error("quota: reserve called with invalid deltas");
 		return DB_REJECT;
 	}
-	/* Lock (creating where missing) in resource order, so reservers never deadlock. */
-	for (int k = 0; k < ndeltas; k++) {
+	if (ndeltas == 0)
+		return DB_OK;
+	rc = q_usages_lock(db, project_id, deltas, order, ndeltas, u);
+	for (int k = 0; k < ndeltas && rc == DB_OK; k++) {
 		int i = order[k];
 
-		rc = q_usage_lock_or_create(db, project_id, deltas[i].resource, &u[i]);
-		if (rc == DB_OK)
-			rc = q_usage_refresh(db, project_id, deltas[i].resource, &u[i]);
-		if (rc != DB_OK)
-			return rc;
+		rc = q_usage_refresh(db, project_id, deltas[i].resource, &u[i]);
 	}
+	if (rc != DB_OK)
+		return rc;
 	for (int k = 0; k < ndeltas; k++) {
 		int i = order[k];
 
@@ -492,13 +619,11 @@ int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *proje
 			return QUOTA_OVERFLOW;
 		}
 	}
-	for (int k = 0; k < ndeltas; k++) {
-		int i = order[k];
-
-		rc = quota_get_limit(db, d, project_id, deltas[i].resource, &limits[i]);
-		if (rc != DB_OK)
-			return rc;
-	}
+	for (int i = 0; i < ndeltas; i++)
+		resources[i] = deltas[i].resource;
+	rc = q_limits(db, d, project_id, resources, ndeltas, limits);
+	if (rc != DB_OK)
+		return rc;
 	for (int k = 0; k < ndeltas && first_over < 0; k++) {
 		int i = order[k];
 
@@ -513,18 +638,10 @@ int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *proje
 		q_fill_over(over, deltas, u, limits, ndeltas, first_over);
 		return QUOTA_OVER;
 	}
+	rc = q_reservations_create(db, d, project_id, deltas, u, ndeltas, uuids);
+	if (rc != DB_OK)
+		return rc;
 	for (int i = 0; i < ndeltas; i++) {
-		char usage_id[24], delta[24], expire[24];
-		const char *p[6] = { uuids[i], usage_id, project_id, deltas[i].resource, delta,
-				     expire };
-
-		util_uuid4(uuids[i]);
-		q_fmt(usage_id, sizeof(usage_id), u[i].id);
-		q_fmt(delta, sizeof(delta), deltas[i].delta);
-		q_fmt(expire, sizeof(expire), d->reservation_expire);
-		rc = db_exec(db, q_sql_reservation_create, 6, p, NULL);
-		if (rc != DB_OK)
-			return rc;
 		/* Only increments are held back: a failed shrink must not push a project over. */
 		if (deltas[i].delta > 0) {
 			u[i].reserved += deltas[i].delta;
@@ -555,20 +672,12 @@ static int q_lock_all(db_conn *db, const char *project_id, const char *resource,
 	if (rc != DB_OK)
 		return rc;
 	for (int row = 0; row < PQntuples(r); row++) {
-		struct q_usage *u;
-
 		if (set->n == Q_MAX_LOCKED) {
 			PQclear(r);
 			log_error("quota: more than %d usage rows to settle", Q_MAX_LOCKED);
 			return DB_REJECT;
 		}
-		u = &set->u[set->n++];
-		memset(u, 0, sizeof(*u));
-		u->id = q_long(r, row, 0);
-		u->in_use = q_long(r, row, 1);
-		u->reserved = q_long(r, row, 2);
-		u->has_until = !PQgetisnull(r, row, 3);
-		u->until_refresh = u->has_until ? q_long(r, row, 3) : 0;
+		q_usage_from_row(r, row, 0, &set->u[set->n++]);
 	}
 	PQclear(r);
 	return DB_OK;
@@ -889,7 +998,7 @@ static int q_audit_txn(db_conn *db, void *arg)
 	u.dirty = true;
 	u.in_use = row->actual_in_use;
 	u.reserved = row->actual_reserved;
-	rc = q_usage_write(db, &u);
+	rc = q_write_all(db, &u, 1);
 	row->repaired = rc == DB_OK;
 	return rc;
 }
