@@ -1,9 +1,29 @@
 -- wrk script for make bench (scripts/bench/bench.py): every request is an os-extend of a
 -- volume of its own, so that each one does the real work (transition, reservation, confirmed
--- publish). Arguments after "--": the file of "<project> <volume id>" lines and the number of
--- wrk threads; thread t takes lines t, t + threads, ... When a thread runs out of volumes it
--- repeats its last one, which answers 400 and shows as status errors in the summary.
+-- publish). Arguments after "--": the file of "<project> <volume id>" lines, the number of
+-- wrk threads, and optionally a rate in requests per second for the whole run; thread t takes
+-- lines t, t + threads, ... When a thread runs out of volumes it repeats its last one, which
+-- answers 400 and shows as status errors in the summary.
+--
+-- Without a rate, each connection sends its next request as soon as the answer arrives (the
+-- peak). With one, each thread follows a fixed schedule of rate / threads requests per second
+-- and a connection waits for its slot: the schedule never slips, so an answer that comes late
+-- makes the following requests go out at once rather than silently lowering the rate (the
+-- latency measured is then the service's, not the load generator's back-off).
 -- done() prints one JSON line: counts and latency percentiles in microseconds.
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new("bench_timespec")
+
+local function now_ms()
+   ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
 
 local counter = 0
 
@@ -23,6 +43,22 @@ function init(args)
       k = k + 1
    end
    taken = 0
+   if args[3] then
+      interval = 1000 * nthreads / tonumber(args[3])
+      next_slot = now_ms()
+   end
+end
+
+function delay()
+   if not interval then
+      return 0
+   end
+   local wait = next_slot - now_ms()
+   next_slot = next_slot + interval
+   if wait < 0 then
+      return 0
+   end
+   return math.floor(wait)
 end
 
 function request()
