@@ -17,6 +17,7 @@ from harness import BIN, StackTestCase
 
 WORKERS = 3
 BURST = 300
+PREFETCH = 16   # the harness's rabbit_qos_prefetch_count
 # The supervisor's drain deadline for the harness's drain_timeout = 5: the drain, a statement
 # timeout (5 s) and a tick (1 s) of the worker's loop.
 DRAIN_DEADLINE = 5 + 5 + 1
@@ -78,16 +79,26 @@ class WorkersTest(StackTestCase):
 
     # ---- helpers ----
 
-    def workers_of(self, proc, n=WORKERS):
-        """Waits until proc has n live worker children and returns their pids."""
-        kids = self.poll(lambda: (lambda k: k if len(k) == n else None)(children(proc.pid)),
-                         timeout=15, msg="%d workers under pid %d" % (n, proc.pid))
+    def workers_of(self, proc, without=None):
+        """Waits until proc has WORKERS live worker children, none of them pid without, and
+        returns their pids."""
+        def ready():
+            kids = children(proc.pid)
+            return kids if len(kids) == WORKERS and without not in kids else None
+        kids = self.poll(ready, timeout=15, msg="%d workers under pid %d" % (WORKERS, proc.pid))
         type(self)._worker_pids.update(kids)
         return kids
 
     def consumers(self, queue):
         with self.amqp() as ch:
             return ch.queue_declare(queue=queue, passive=True).method.consumer_count
+
+    def wait_consumers(self):
+        """Waits until each worker of the class's supervisor consumes every service queue,
+        on a connection of its own (and no other test's supervisor does)."""
+        for q in self.service_queues:
+            self.poll(lambda q=q: self.consumers(q) == WORKERS, timeout=15,
+                      msg="%d consumers on %s" % (WORKERS, q))
 
     def forget(self, proc):
         """Drops a process this test stopped from the ones the harness stops."""
@@ -100,6 +111,21 @@ class WorkersTest(StackTestCase):
                     return f.read()
         raise KeyError(proc.pid)
 
+    def processed_count(self, items):
+        ids = [m["_unique_id"] for _, m in items]
+        return self.sql_value("SELECT count(*) FROM volmgr_processed_messages "
+                              "WHERE unique_id = ANY(%s)", (ids,))
+
+    def assert_burst_done_once(self, items):
+        """Waits until the workers finalized every volume of items and emptied the queue,
+        then checks that each was finalized once and each message recorded once."""
+        vids = [v for v, _ in items]
+        self.wait_finalized(vids, timeout=60)
+        self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
+                  msg="the workers drained the queue")
+        self.assert_finalized_once(vids)
+        self.assertEqual(self.processed_count(items), len(items))
+
     def wait_exit(self, proc, timeout):
         """proc's exit status, failing the test when it runs past timeout."""
         self.poll(lambda: proc.poll() is not None, timeout=timeout,
@@ -109,46 +135,30 @@ class WorkersTest(StackTestCase):
     # ---- tests ----
 
     def test_burst_is_finalized_once_by_competing_workers(self):
-        supervisor = self._proc("volume-manager")
-        self.workers_of(supervisor)
-        # Each worker consumes every service queue on a connection of its own.
-        for q in self.service_queues:
-            self.poll(lambda q=q: self.consumers(q) == WORKERS, timeout=15,
-                      msg="%d consumers on %s" % (WORKERS, q))
+        self.workers_of(self._proc("volume-manager"))
+        self.wait_consumers()
         items = self.batch(BURST)
         self.publish_many([m for _, m in items])
-        vids = [v for v, _ in items]
-        self.wait_finalized(vids, timeout=60)
-        self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
-                  msg="the workers drained the queue")
-        self.assert_finalized_once(vids)
-        ids = [m["_unique_id"] for _, m in items]
-        self.assertEqual(self.sql_value("SELECT count(*) FROM volmgr_processed_messages "
-                                        "WHERE unique_id = ANY(%s)", (ids,)), len(ids))
+        self.assert_burst_done_once(items)
         self.assertTrue(self.manager_alive())
 
     def test_killed_worker_is_replaced_and_its_work_done_once(self):
         supervisor = self._proc("volume-manager")
         before = self.workers_of(supervisor)
-        items = self.batch(BURST)
-        ids = [m["_unique_id"] for _, m in items]
-        self.publish_many([m for _, m in items[:BURST // 2]])
-        self.poll(lambda: self.sql_value("SELECT count(*) FROM volmgr_processed_messages "
-                                         "WHERE unique_id = ANY(%s)", (ids,)) > 0,
-                  timeout=20, msg="the burst under way")
+        self.wait_consumers()
+        # A stopped worker still gets its prefetch of the burst and never acknowledges it:
+        # that is the work in flight that its death hands back to the queue.
         victim = before[0]
+        os.kill(victim, signal.SIGSTOP)
+        items = self.batch(BURST)
+        self.publish_many([m for _, m in items])
+        self.poll(lambda: self.queue_count(self.routing_key) == 0 and
+                  self.processed_count(items) == BURST - PREFETCH, timeout=60,
+                  msg="all but the stopped worker's prefetch finalized")
         os.kill(victim, signal.SIGKILL)
-        self.publish_many([m for _, m in items[BURST // 2:]])
-        after = self.workers_of(supervisor)
-        self.assertNotIn(victim, after)
+        after = self.workers_of(supervisor, without=victim)
         self.assertEqual(len(set(after) & set(before)), WORKERS - 1)
-        vids = [v for v, _ in items]
-        self.wait_finalized(vids, timeout=60)
-        self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
-                  msg="the workers drained the queue")
-        self.assert_finalized_once(vids)
-        self.assertEqual(self.sql_value("SELECT count(*) FROM volmgr_processed_messages "
-                                        "WHERE unique_id = ANY(%s)", (ids,)), len(ids))
+        self.assert_burst_done_once(items)
         self.assertIn("died of signal %d; restarting it" % signal.SIGKILL,
                       self.log_of(supervisor))
         self.assertTrue(self.manager_alive())
