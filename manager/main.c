@@ -7,8 +7,12 @@
  * unreachable: the consumer connection is dropped (the broker keeps the messages) until the
  * database answers again.
  *
+ * With [manager] workers above 1 the process becomes the supervisor of that many workers
+ * (manager/workers.h) right after the configuration is read, and each worker goes on from
+ * there as a single manager would.
+ *
  * Exit status: 0 after a clean stop, 1 when the configuration or the backend is unusable at
- * start-up, 2 on a usage error.
+ * start-up (WORKERS_EXIT_STARTUP), 2 on a usage error.
  */
 #if __has_include(<rabbitmq-c/amqp.h>)
 #include <rabbitmq-c/amqp.h>
@@ -31,6 +35,7 @@
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
+#include "manager/workers.h"
 
 #define MGR_TICK_MS 1000
 #define MGR_BACKOFF_BASE_MS 500
@@ -39,6 +44,8 @@
 #define MGR_STATEMENT_TIMEOUT_MS 5000
 
 static volatile sig_atomic_t mgr_stop;
+/* This process's worker slot; 0 when it is the only manager process. */
+static int mgr_slot;
 
 struct mgr_timers {
 	int64_t next_report;
@@ -85,7 +92,13 @@ static void mgr_periodic(db_conn *db, struct mgr_timers *t)
 		service_report(db);
 		t->next_report = now + (int64_t)mconf.report_interval * 1000;
 	}
-	if (now >= t->next_sweep) {
+	/* Every worker sends the heartbeat above, so that the services row shows the service up
+	 * while any of its workers consumes. The sweeps below need doing once per service, not
+	 * once per worker: they are safe beside other managers (row locks, SKIP LOCKED), but N
+	 * workers sweeping at once would only queue up on the same rows. Worker 0 runs them; a
+	 * dead worker 0 is restarted in its slot, which delays a sweep by seconds against
+	 * periods of minutes (extend_feedback_timeout, processed_message_retention). */
+	if (mgr_slot == 0 && now >= t->next_sweep) {
 		pending_sweep(db);
 		retention_sweep(db);
 		t->next_sweep = now + (int64_t)mconf.periodic_interval * 1000;
@@ -145,7 +158,7 @@ int main(int argc, char **argv)
 {
 	struct consumer consumer;
 	char err[512];
-	int next, status = 1;
+	int next, status = WORKERS_EXIT_STARTUP;
 
 	/* First, so that a signal during start-up already means "stop cleanly". */
 	util_install_signals(&mgr_stop);
@@ -174,6 +187,15 @@ int main(int argc, char **argv)
 		log_warning("[nova] timeout %d s is capped at %d s (a third of "
 			    "heartbeat_timeout_threshold)", mconf.nova_timeout, hb / 3 > 0 ? hb / 3 : 1);
 		mconf.nova_timeout = hb / 3 > 0 ? hb / 3 : 1;
+	}
+	if (mconf.workers > 1) {
+		/* The drain of a worker, plus a statement it may be in and one tick of its loop. */
+		int drain_ms = mconf.drain_timeout * 1000 + MGR_STATEMENT_TIMEOUT_MS + MGR_TICK_MS;
+		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot);
+		if (rc != WORKERS_CHILD) {
+			status = rc;
+			goto out_conf;
+		}
 	}
 	if (http_global_init() != 0) {
 		log_error("cannot initialise the HTTP client");

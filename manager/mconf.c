@@ -9,6 +9,7 @@
 #include "common/cfg.h"
 #include "common/util.h"
 #include "manager/batch.h"
+#include "manager/workers.h"
 
 struct mconf mconf;
 
@@ -35,6 +36,7 @@ static const struct cfg_key mconf_keys[] = {
 	{ "manager", "processed_message_retention", CFG_INT, &mconf.processed_message_retention,
 	  "604800", 60, 10 * 365 * 86400, NULL },
 	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
+	{ "manager", "workers", CFG_INT, &mconf.workers, "1", 1, WORKERS_MAX, NULL },
 	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },
 	{ "nova", "token", CFG_STR, &mconf.nova_token, NULL, 0, 0, NULL },

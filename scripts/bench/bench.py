@@ -10,7 +10,8 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      and VOLMGR_BENCH_BATCH, and for extend_volume (filestore) at VOLMGR_BENCH_BATCH;
   2. ceilings: (a) the same N drained by tools/mqbench's no-op consumer with the same prefetch
      and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
-     rendered by pgbench_script) with the same batch size at the manager's concurrency (1);
+     rendered by pgbench_script) with the same batch size at the manager's concurrency
+     (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 1);
   3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
@@ -51,6 +52,8 @@ STEADY_ROUND = 60
 SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
 SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
 SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "32"))
+# [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
+WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "1"))
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,steady,shim,soak").split(",")
 SHIM_PORT = 18776
 WRK_SCRIPT = os.path.join(REPO, "scripts", "bench", "extend.lua")
@@ -108,6 +111,7 @@ def write_config(env, batch):
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
             "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
+            "workers = %d" % WORKERS,
             "periodic_interval = 3600", "report_interval = 3600",
             "[api]", "listen = 127.0.0.1", "port = %d" % SHIM_PORT, "auth_strategy = noauth",
             "publish_timeout = 5", "workers = %d" % SHIM_WORKERS, ""]))
@@ -115,17 +119,23 @@ def write_config(env, batch):
 
 
 def proc_stat(pid):
-    """(cpu seconds, peak RSS KiB, RSS KiB) of pid."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    vals = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmHWM", "VmRSS"):
-                vals[k] = int(v.split()[0])
-    return cpu, vals["VmHWM"], vals["VmRSS"]
+    """(cpu seconds, peak RSS KiB, RSS KiB) of pid and its children (a manager with workers
+    > 1 is a supervisor: its workers do the work), summed."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        pids = [pid] + [int(child) for child in f.read().split()]
+    cpu = hwm = rss = 0
+    for p in pids:
+        with open("/proc/%d/stat" % p) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/%d/status" % p) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k == "VmHWM":
+                    hwm += int(v.split()[0])
+                elif k == "VmRSS":
+                    rss += int(v.split()[0])
+    return cpu, hwm, rss
 
 
 class Daemon:
@@ -385,7 +395,7 @@ def pgbench_script(db, vols, batch):
     return path, len(rows)
 
 
-def pgbench(env, db, batch, clients=1):
+def pgbench(env, db, batch, clients=WORKERS):
     vols = db.seed(N)
     path, txns = pgbench_script(db, vols, batch)
     out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j",
@@ -531,7 +541,7 @@ def main():
     open(os.path.join(WORK, "manager.log"), "wb").close()
     log("starting a durable stack under", STACK)
     env = start_stack()
-    r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH}
+    r = {"n": N, "runs": RUNS, "batch_size": BATCH, "prefetch": PREFETCH, "workers": WORKERS}
     try:
         subprocess.run([os.path.join(REPO, "bin", "volctl"), "--config-file",
                         write_config(env, 1), "db-sync"], check=True, stdout=subprocess.DEVNULL,
@@ -645,7 +655,8 @@ def print_table(r):
     row(["shim_soak"], "shim soak: RSS before / after (MiB)", lambda s: "%d s: %.1f / %.1f" % (
         s["seconds"], s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024))
     width = max(len(k) for k, _ in rows)
-    print("%-*s  %s" % (width, "measure (median of %d runs, N = %d)" % (RUNS, N), "value"))
+    print("%-*s  %s" % (width, "measure (median of %d runs, N = %d, %d manager workers)"
+                        % (RUNS, N, WORKERS), "value"))
     for k, v in rows:
         print("%-*s  %s" % (width, k, "%.2f" % v if isinstance(v, float) and v < 10 else
                                        "%.0f" % v if isinstance(v, float) else v))

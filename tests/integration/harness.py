@@ -944,17 +944,28 @@ class StackTestCase(unittest.TestCase):
     def publish(self, body, routing_key=None, exchange=None, unique_id=None,
                 content_type="application/msgpack", headers=None):
         """Publishes raw bytes (or a dict, msgpack-encoded) with publisher confirms."""
+        with self.amqp() as ch:
+            ch.confirm_delivery()
+            self._publish_on(ch, body, routing_key, exchange, unique_id, content_type, headers)
+
+    def publish_many(self, bodies, routing_key=None):
+        """Publishes each of bodies as publish() does, on one connection (a burst)."""
+        with self.amqp() as ch:
+            ch.confirm_delivery()
+            for body in bodies:
+                self._publish_on(ch, body, routing_key)
+
+    def _publish_on(self, ch, body, routing_key=None, exchange=None, unique_id=None,
+                    content_type="application/msgpack", headers=None):
         if isinstance(body, dict):
             if unique_id is None:
                 unique_id = body.get("_unique_id")
             body = pack(body)
         props = pika.BasicProperties(content_type=content_type, delivery_mode=2,
                                      message_id=unique_id, headers=headers)
-        with self.amqp() as ch:
-            ch.confirm_delivery()
-            ch.basic_publish(exchange=self.exchange if exchange is None else exchange,
-                             routing_key=routing_key or self.routing_key, body=body,
-                             properties=props, mandatory=True)
+        ch.basic_publish(exchange=self.exchange if exchange is None else exchange,
+                         routing_key=routing_key or self.routing_key, body=body,
+                         properties=props, mandatory=True)
 
     def purge(self, queue):
         with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
