@@ -28,6 +28,7 @@ import json
 import os
 import re
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -55,7 +56,16 @@ SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "32"))
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "1"))
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,steady,shim,soak").split(",")
-SHIM_PORT = 18776
+
+
+def free_port():
+    """A loopback port free now, so that a shim left over from elsewhere cannot answer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SHIM_PORT = free_port()
 WRK_SCRIPT = os.path.join(REPO, "scripts", "bench", "extend.lua")
 PROJECTS = 200
 STACK = os.path.join(REPO, "build", "bench-stack")
@@ -412,12 +422,13 @@ def pgbench(env, db, batch, clients=WORKERS):
 
 
 def wait_consumer(env, timeout=30):
-    """Waits until a consumer (the manager just started) is attached to the queue."""
+    """Waits until the manager just started has a consumer on the queue in each worker."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
         try:
-            if conn.channel().queue_declare(queue=QUEUE, passive=True).method.consumer_count:
+            q = conn.channel().queue_declare(queue=QUEUE, passive=True)
+            if q.method.consumer_count >= WORKERS:
                 return
         finally:
             conn.close()
@@ -596,7 +607,6 @@ def shim_stages(env, db, r):
     shim = Daemon(env, "api-shim")
     try:
         wait_shim(shim)
-        rss_before = proc_stat(shim.proc.pid)[2]
         if "shim" in STAGES:
             for conns in (16, 64):
                 log("shim: os-extend under wrk, %d connections" % conns)
@@ -610,6 +620,9 @@ def shim_stages(env, db, r):
                 shim_load, env, db, shim, 16, SHIM_SECONDS, half)))
         if "soak" in STAGES:
             log("soak: shim, %d s at %.0f req/s" % (SOAK, half))
+            # Taken after the other runs have warmed the shim up (its threads' connections
+            # and allocator arenas), so that before / after shows growth under load alone.
+            rss_before = proc_stat(shim.proc.pid)[2]
             s = dict(zip(SHIM_FIELDS, shim_load(env, db, shim, 16, SOAK, half)))
             s.update(seconds=SOAK, rss_before_kib=rss_before,
                      rss_after_kib=proc_stat(shim.proc.pid)[2])

@@ -73,6 +73,14 @@ function request()
                      '{"os-extend": {"new_size": 2}}')
 end
 
+-- The first refusal of each thread goes to stderr, so that a failed run says why.
+function response(status, headers, body)
+   if status >= 400 and not refused then
+      refused = true
+      io.stderr:write(string.format("wrk thread %d: %d %s\n", tid, status, body))
+   end
+end
+
 function done(summary, latency, requests)
    local e = summary.errors
    io.write(string.format('{"requests": %d, "duration_us": %d, "status_errors": %d, ' ..
