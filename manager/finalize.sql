@@ -53,8 +53,9 @@ FOR UPDATE
 -- per message); $10 the notifications' publisher_id.
 -- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
--- Every sub-statement sees the rows as they were before this statement, so the payload
--- function reads the pre-change row and takes status and size from the batch.
+-- Every sub-statement sees the rows as they were before this statement, so the payloads
+-- (volmgr_usage_payloads, inlined: one query for the batch) read the pre-change rows and take
+-- status and size from the batch. Volume ids are unique within a batch (batch.c).
 WITH b AS (
     SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::varchar[])
         WITH ORDINALITY AS b(volume_id, new_size, status, request_id, n)
