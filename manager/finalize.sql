@@ -53,11 +53,12 @@ FOR UPDATE
 -- per message); $10 the notifications' publisher_id.
 -- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
--- Every sub-statement sees the rows as they were before this statement, so the payload
--- function reads the pre-change row and takes status and size from the batch.
+-- Every sub-statement sees the rows as they were before this statement, so the payloads
+-- (volmgr_usage_payloads, inlined: one query for the batch) read the pre-change rows and take
+-- status and size from the batch. Volume ids are unique within a batch (batch.c).
 WITH b AS (
     SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::varchar[])
-        AS b(volume_id, new_size, status, request_id)
+        WITH ORDINALITY AS b(volume_id, new_size, status, request_id, n)
 ), settled AS (
     UPDATE reservations r
     SET deleted = true, deleted_at = now() AT TIME ZONE 'utc',
@@ -93,10 +94,11 @@ WITH b AS (
 ), notes AS (
     INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload,
                                       request_id, created_at)
-    SELECT 'volume.resize.end', $10::varchar, 'INFO',
-           volmgr_usage_payload(b.volume_id, b.status, b.new_size), b.request_id,
+    SELECT 'volume.resize.end', $10::varchar, 'INFO', p.payload, b.request_id,
            now() AT TIME ZONE 'utc'
-    FROM b
+    FROM b JOIN volmgr_usage_payloads($1::varchar[], $3::varchar[], $2::integer[]) p
+      ON p.volume_id = b.volume_id
+    ORDER BY b.n
     RETURNING 1
 ), pending AS (
     DELETE FROM volmgr_pending_extends p USING b WHERE p.volume_id = b.volume_id

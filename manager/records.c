@@ -35,8 +35,8 @@ int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const c
 	snprintf(event, sizeof(event), "volume.%s", suffix);
 	snprintf(sz, sizeof(sz), "%d", size);
 	rec_publisher(publisher);
-	/* The payload comes from the row itself (sql/004_volmgr_usage_payload.sql), the
-	 * function the group commit uses too. */
+	/* The payload comes from the row itself (sql/005_volmgr_usage_payloads.sql): the
+	 * group commit builds its payloads with the same query, for a whole batch at once. */
 	const char *params[] = { event, publisher, v->id, status, sz, request_id };
 	return rec_exec(db,
 			"INSERT INTO volmgr_notifications (event_type, publisher_id, priority, "
