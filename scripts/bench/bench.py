@@ -11,7 +11,8 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
   2. ceilings: (a) the same N drained by tools/mqbench's no-op consumer with the same prefetch
      and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
      rendered by pgbench_script) with the same batch size at the manager's concurrency
-     (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 1);
+     (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2, one per
+     core of this machine);
   3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
@@ -54,7 +55,7 @@ SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
 SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
 SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "32"))
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
-WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "1"))
+WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,steady,shim,soak").split(",")
 
 
@@ -130,7 +131,8 @@ def write_config(env, batch):
 
 def proc_stat(pid):
     """(cpu seconds, peak RSS KiB, RSS KiB) of pid and its children (a manager with workers
-    > 1 is a supervisor: its workers do the work), summed."""
+    > 1 is a supervisor: its workers do the work): CPU summed, RSS of the largest process,
+    since each worker is a whole manager and the memory target is per manager."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         pids = [pid] + [int(child) for child in f.read().split()]
     cpu = hwm = rss = 0
@@ -142,9 +144,9 @@ def proc_stat(pid):
             for line in f:
                 k, _, v = line.partition(":")
                 if k == "VmHWM":
-                    hwm += int(v.split()[0])
+                    hwm = max(hwm, int(v.split()[0]))
                 elif k == "VmRSS":
-                    rss += int(v.split()[0])
+                    rss = max(rss, int(v.split()[0]))
     return cpu, hwm, rss
 
 
