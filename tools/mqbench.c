@@ -3,15 +3,16 @@
  *
  *   mqbench fill URL EXCHANGE KEY FILE
  *       publishes every body of FILE (each a 4-byte big-endian length, then the bytes),
- *       persistent, without waiting for confirms (common/mq waits for each one, which
- *       would bound the rate by the broker's fsync); the driver checks the queue depth.
+ *       persistent, with publisher confirms read as they come (up to MQB_MAX_UNCONFIRMED
+ *       outstanding) rather than waited for one at a time, which would bound the rate by
+ *       the broker's fsync; fails unless every message is acked.
  *   mqbench drain URL QUEUE N PREFETCH ACK_EVERY
  *       the no-op consumer: takes N deliveries with manual acks (a multiple ack every
  *       ACK_EVERY, as the manager acks a batch) and prints the seconds from the first
  *       delivery to the last ack.
  *   mqbench steady URL EXCHANGE KEY FILE RATE
- *       publishes the bodies of FILE at RATE per second (persistent, as fill) and prints
- *       "index epoch_microseconds" for each.
+ *       publishes the bodies of FILE at RATE per second (persistent and confirmed, as
+ *       fill) and prints "index epoch_microseconds" for each.
  *
  * Exit status 0, 1 on a broker failure, 2 on a usage error.
  */
@@ -64,14 +65,50 @@ static int64_t mqb_epoch_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-/* fill (rate 0) and steady (rate > 0). */
+/* Publishes not yet confirmed, at most; the final wait for the confirms, at most. */
+#define MQB_MAX_UNCONFIRMED 4096
+#define MQB_CONFIRM_WAIT_MS 60000
+
+/*
+ * Reads the confirms that arrived (waiting up to timeout_ms for the first) and raises
+ * *confirmed to the highest sequence number acked so far. Returns 0, or -1 on a nack or a
+ * broken connection: a message the broker refused would never reach the consumer.
+ */
+static int mqb_confirms(mq_conn *mq, int timeout_ms, uint64_t *confirmed)
+{
+	struct mq_confirm ev[64];
+	size_t n = 0;
+	int rc = mq_read_confirms(mq, timeout_ms, ev, sizeof(ev) / sizeof(ev[0]), &n);
+
+	if (rc != MQ_OK && rc != MQ_TIMEOUT) {
+		fprintf(stderr, "mqbench: reading confirms: %s\n", mq_strerror(rc));
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].kind == MQ_CONFIRM_NACK) {
+			fprintf(stderr, "mqbench: the broker refused message %llu\n",
+				(unsigned long long)ev[i].tag);
+			return -1;
+		}
+		/* Acks come in order, each (multiple or not) confirming up to its tag. */
+		if (ev[i].kind == MQ_CONFIRM_ACK && ev[i].tag > *confirmed)
+			*confirmed = ev[i].tag;
+	}
+	return 0;
+}
+
+/*
+ * fill (rate 0) and steady (rate > 0). Publishes are confirmed, as the shim's are: at most
+ * MQB_MAX_UNCONFIRMED outstanding, and the run fails unless every message is acked.
+ */
 static int mqb_publish(char **argv, double rate)
 {
 	const struct mq_props props = { .content_type = "application/msgpack", .persistent = true };
 	unsigned char *buf = malloc(MQB_MAX_BODY);
 	FILE *f = fopen(argv[4], "rb");
-	mq_conn *mq = mqb_open(argv[1], false);
-	int64_t start = util_now_ms();
+	mq_conn *mq = mqb_open(argv[1], true);
+	int64_t start = util_now_ms(), deadline;
+	uint64_t seq = 0, confirmed = 0;
 	long count = 0, len;
 	int status = 1;
 
@@ -85,15 +122,29 @@ static int mqb_publish(char **argv, double rate)
 				util_sleep_ms((int)(due - now), NULL);
 			printf("%ld %lld\n", count, (long long)mqb_epoch_us());
 		}
-		int rc = mq_publish(mq, argv[2], argv[3], buf, (size_t)len, &props, false, 0);
+		int rc = mq_publish_nowait(mq, argv[2], argv[3], buf, (size_t)len, &props, false,
+					   &seq);
 		if (rc != MQ_OK) {
 			fprintf(stderr, "mqbench: publish %ld: %s\n", count, mq_strerror(rc));
 			goto out;
 		}
 		count++;
+		if (mqb_confirms(mq, seq - confirmed >= MQB_MAX_UNCONFIRMED ? 100 : 0,
+				 &confirmed) != 0)
+			goto out;
 	}
 	if (len < 0) {
 		fprintf(stderr, "mqbench: %s: malformed body file\n", argv[4]);
+		goto out;
+	}
+	deadline = util_now_ms() + MQB_CONFIRM_WAIT_MS;
+	while (confirmed < seq && util_now_ms() < deadline)
+		if (mqb_confirms(mq, 100, &confirmed) != 0)
+			goto out;
+	if (confirmed < seq) {
+		fprintf(stderr, "mqbench: %llu of %llu publishes unconfirmed after %d ms\n",
+			(unsigned long long)(seq - confirmed), (unsigned long long)seq,
+			MQB_CONFIRM_WAIT_MS);
 		goto out;
 	}
 	if (rate <= 0)
