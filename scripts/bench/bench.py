@@ -274,12 +274,17 @@ def bodies(vols, method):
     return path, ids
 
 
-def queue_depth(env):
+def queue_state(env):
+    """The queue's passive declare-ok: message_count and consumer_count."""
     conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
     try:
-        return conn.channel().queue_declare(queue=QUEUE, passive=True).method.message_count
+        return conn.channel().queue_declare(queue=QUEUE, passive=True).method
     finally:
         conn.close()
+
+
+def queue_depth(env):
+    return queue_state(env).message_count
 
 
 def fill(env, path):
@@ -428,13 +433,8 @@ def wait_consumer(env, timeout=30):
     """Waits until the manager just started has a consumer on the queue in each worker."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        conn = pika.BlockingConnection(pika.URLParameters(env["VOLMGR_TRANSPORT_URL"]))
-        try:
-            q = conn.channel().queue_declare(queue=QUEUE, passive=True)
-            if q.method.consumer_count >= WORKERS:
-                return
-        finally:
-            conn.close()
+        if queue_state(env).consumer_count >= WORKERS:
+            return
         time.sleep(0.1)
     raise RuntimeError("no consumer on %s after %d s" % (QUEUE, timeout))
 
