@@ -118,9 +118,9 @@ int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids
 /*
  * Counts which of uuids[0..n) are reservations of project: *known gets how many exist at all
  * (live or settled), *live how many are still live (not committed, rolled back or expired).
- * A message that settles reservations is stale when some of them exist and none is live:
- * the operation it belonged to was completed or reset, so acting on it would apply an old
- * request to a newer one. Unknown uuids decide nothing (Cinder ignores them).
+ * A message that settles reservations is stale when none of them is live: the operation it
+ * belonged to was completed or reset (known > 0), or never committed (known == 0), so acting
+ * on it would apply an old or abandoned request to a newer one.
  */
 __attribute__((warn_unused_result))
 int quota_reservations_live(db_conn *db, const char *project_id, const char *const *uuids, int n,

@@ -22,6 +22,9 @@
 #define DISPATCH_ATTEMPTS 5
 #define DISPATCH_BACKOFF_BASE_MS 100
 #define DISPATCH_BACKOFF_CAP_MS 2000
+/* Deliveries of one message whose tries all lost the database connection, after which it is
+ * dead-lettered (x-delivery-count, quorum queues): RabbitMQ 4's default delivery-limit. */
+#define DISPATCH_CONN_LOST_DELIVERIES_MAX 20
 /* The per-delivery budget for those tries: a third of the heartbeat, within these bounds. */
 #define DISPATCH_BUDGET_MIN_MS 3000
 #define DISPATCH_BUDGET_MAX_MS 20000
@@ -292,8 +295,8 @@ static int dispatch_acked(int mq_rc)
 }
 
 /* Runs the transaction with bounded retries. Returns DB_OK, JOB_PERMANENT (reason set) or
- * the last transient status (reason set); *db_down when the database stayed unreachable,
- * *stopped when shutdown cut the retries short. */
+ * the last transient status (reason set); *db_down when the last try lost the connection or
+ * found the database unreachable, *stopped when shutdown cut the retries short. */
 static int dispatch_run(db_conn *db, struct job *job, volatile sig_atomic_t *stop,
 			char *reason, size_t rlen, bool *db_down, bool *stopped)
 {
@@ -337,7 +340,11 @@ static int dispatch_run(db_conn *db, struct job *job, volatile sig_atomic_t *sto
 			return rc;
 		}
 		if (attempt >= DISPATCH_ATTEMPTS || now + delay - start > budget) {
-			*db_down = !db_is_ok(db);
+			/* A lost connection says nothing against the message, even when the
+			 * reconnect after it worked: the database was restarting or dropping
+			 * sessions, and the message waits in its queue for a database that
+			 * answers, as it does while the database is down. */
+			*db_down = rc == DB_RECONNECT || !db_is_ok(db);
 			return rc;
 		}
 		util_sleep_ms(delay, NULL);
@@ -437,6 +444,16 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		  (unsigned long long)d->tag, d->redelivered ? ", redelivered" : "", msg.unique_id);
 
 	rc = dispatch_run(db, &job, stop, reason, sizeof(reason), &db_down, &stopped);
+	if (db_down && !stopped && d->delivery_count >= DISPATCH_CONN_LOST_DELIVERIES_MAX) {
+		/* The bound on a message that loses the connection every time it runs (one
+		 * that makes its backend fail, say): it must not cycle through the queue for
+		 * ever. A database down for long redelivers nothing, as nothing is consumed. */
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+			 " (on each of %ld deliveries)", d->delivery_count);
+		result = dispatch_acked(dispatch_dead_letter(c, d, &msg, job.fmt, JOB_PERMANENT,
+							     reason));
+		goto out;
+	}
 	if (stopped || db_down) {
 		log_warning("%s: leaving the delivery unacknowledged: %s", msg.method,
 			    stopped ? "shutting down" : "the database is unreachable");

@@ -209,9 +209,11 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 
 /*
  * The fence of a message that settles reservations: true (with the outcome recorded) when
- * none of its reservations is live any more. Such a message belongs to an operation that was
- * already completed or reset; the volume may be extending again for a newer request, which
- * the old message must not finish with its own size.
+ * none of its reservations is live. Either they were all settled, and the message belongs to
+ * an operation already completed or reset; or none of them exists, and the message is the
+ * cast of an API transaction that published and then failed to commit (its client got a
+ * 503), which no committed state asked for. In both cases the volume may be extending again
+ * for another request, which this message must not finish with its own size.
  */
 static int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
 		     const char *const *res, unsigned n, bool *stale)
@@ -219,11 +221,16 @@ static int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
 	int known = 0, live = 0;
 	int rc = quota_reservations_live(db, v->project_id, res, (int)n, &known, &live);
 
-	*stale = rc == DB_OK && known > 0 && live == 0;
+	*stale = rc == DB_OK && n > 0 && live == 0;
 	if (*stale) {
-		log_warning("volume %s: the message's reservations (%d of %u known) are all "
-			    "settled; it belongs to an operation already completed or reset, nothing "
-			    "to do", v->id, known, n);
+		if (known > 0)
+			log_warning("volume %s: the message's reservations (%d of %u known) are all "
+				    "settled; it belongs to an operation already completed or reset, "
+				    "nothing to do", v->id, known, n);
+		else
+			log_warning("volume %s: none of the message's %u reservations exists; it "
+				    "was cast by a request that never committed, nothing to do",
+				    v->id, n);
 		job_outcome(job, "stale");
 	}
 	return rc;

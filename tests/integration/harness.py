@@ -787,6 +787,24 @@ class StackTestCase(unittest.TestCase):
             self.grow_file(vid, file_gib)
         return vid
 
+    def live_reservation(self, project=None, gib=1):
+        """A live reservation of gib gigabytes for project, as os-extend leaves it (the usage
+        row's reserved raised with it). Returns its uuid."""
+        project = project or self.PROJECT
+        self._sql("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use,"
+                  " reserved, race_preventer) VALUES (now() AT TIME ZONE 'utc', false, %s,"
+                  " 'gigabytes', 0, 0, true) ON CONFLICT DO NOTHING", (project,))
+        res = str(uuid.uuid4())
+        self._sql("UPDATE quota_usages SET reserved = reserved + %s"
+                  " WHERE project_id = %s AND resource = 'gigabytes' AND deleted = false",
+                  (gib, project))
+        self._sql("INSERT INTO reservations (created_at, deleted, uuid, usage_id, project_id,"
+                  " resource, delta, expire) SELECT now() AT TIME ZONE 'utc', false, %s, id,"
+                  " project_id, 'gigabytes', %s, now() AT TIME ZONE 'utc' + interval '1 day'"
+                  " FROM quota_usages WHERE project_id = %s AND resource = 'gigabytes'"
+                  " AND deleted = false", (res, gib, project))
+        return res
+
     def set_admin_md(self, volume_id, key, value):
         self._sql("INSERT INTO volume_admin_metadata (created_at, updated_at, deleted, "
                   "volume_id, key, value) VALUES (now() AT TIME ZONE 'utc', "

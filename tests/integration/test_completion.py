@@ -7,6 +7,7 @@ action has no microversion gate). The backing file is grown beforehand where the
 expected to finalize, since the filestore verifies the size before committing.
 """
 
+import json
 import threading
 import uuid
 
@@ -21,16 +22,26 @@ class CompletionTest(StackTestCase):
 
     # ---- helpers ----
 
+    def setUp(self):
+        super().setUp()
+        self.keys = {}
+
     def extending(self, size=1, status="extending", md=None, file_gib=None):
-        return self.insert_volume(size=size, status=status, previous_status="available",
-                                  admin_md=KEYS if md is None else md, file_gib=file_gib)
+        """A volume with the admin-metadata keys md; by default those of an extend 1 -> 2 GiB
+        whose reservation is live, as os-extend and the manager leave them."""
+        if md is None:
+            md = {EXTEND_NEW_SIZE: "2", EXTEND_RESERVATIONS: json.dumps([self.live_reservation()])}
+        vid = self.insert_volume(size=size, status=status, previous_status="available",
+                                 admin_md=md, file_gib=file_gib)
+        self.keys[vid] = md
+        return vid
 
     def assert_refused(self, vid, st, doc, code=400, contains=None, md=None, status="extending"):
         """A refused completion changes nothing: status, size and keys stay."""
         name = {400: "badRequest", 403: "forbidden", 404: "itemNotFound"}[code]
         self.assertFault(st, doc, code, name, contains)
         self.assertEqual(self.status_of(vid), status)
-        self.assertEqual(self.admin_md(vid), KEYS if md is None else md, "keys kept")
+        self.assertEqual(self.admin_md(vid), self.keys[vid] if md is None else md, "keys kept")
 
     def assert_finalized(self, vid, new_size=2, status="available"):
         self.wait_status(vid, (status, "error_extending"))

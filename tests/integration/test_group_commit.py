@@ -9,7 +9,6 @@ batch.
 import json
 import os
 import signal
-import uuid
 
 from harness import (BIN, StackTestCase,
                      completion_cast, context_dict, pack)
@@ -29,18 +28,7 @@ class GroupCommitTest(StackTestCase):
         """A volume extending from 1 to 2 GiB as the API leaves it before the completion
         cast (keys removed, file grown by compute), with a live +1 GiB reservation. Returns
         (volume id, the cast)."""
-        self._sql("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use,"
-                  " reserved, race_preventer) VALUES (now() AT TIME ZONE 'utc', false, %s,"
-                  " 'gigabytes', 0, 0, true) ON CONFLICT DO NOTHING", (self.PROJECT,))
-        res = str(uuid.uuid4())
-        self._sql("UPDATE quota_usages SET reserved = reserved + 1"
-                  " WHERE project_id = %s AND resource = 'gigabytes' AND deleted = false",
-                  (self.PROJECT,))
-        self._sql("INSERT INTO reservations (created_at, deleted, uuid, usage_id, project_id,"
-                  " resource, delta, expire) SELECT now() AT TIME ZONE 'utc', false, %s, id,"
-                  " project_id, 'gigabytes', 1, now() AT TIME ZONE 'utc' + interval '1 day'"
-                  " FROM quota_usages WHERE project_id = %s AND resource = 'gigabytes'"
-                  " AND deleted = false", (res, self.PROJECT))
+        res = self.live_reservation()
         vid = self.insert_volume(size=1, status="extending", previous_status="available",
                                  file_gib=2)
         # the pending extend as the API and the manager record it: the group's fence

@@ -84,10 +84,12 @@ class IdempotencyTest(StackTestCase):
                 self.assertEqual(self.snapshot(vid), before, "the replay changed something")
                 self.assertEqual(self.file_size(vid), 2 * GIB, "the file did not grow")
 
-    def test_old_extend_replayed_during_a_newer_extend_is_fenced(self):
+    def test_old_or_abandoned_extend_during_a_newer_extend_is_fenced(self):
         # The volume is extending again (a newer request waits for compute feedback) when an
-        # old extend cast is replayed with a fresh id. Its reservations were settled long ago:
-        # it must not finish, fail or overwrite the newer extend.
+        # extend cast of another request arrives with a fresh id: an old one, whose
+        # reservations were settled long ago, or one whose API transaction published and
+        # then failed to commit (a 503 to its client; its reservations exist nowhere). It
+        # must not finish, fail or overwrite the newer extend.
         vid, (msg, _, _) = self.extended_volume()
         self.stub_mode("ok", auto_complete=False)
         self.attach(vid)
@@ -98,12 +100,18 @@ class IdempotencyTest(StackTestCase):
         before = self.snapshot(vid)
         pending = self.pending_extend(vid)
 
-        replay = dict(msg, _unique_id=uuid.uuid4().hex)
-        self.publish(pack(replay), unique_id=replay["_unique_id"])
-        self.manager_barrier()
-        self.assertEqual(self.snapshot(vid), before, "the old extend changed something")
-        self.assertEqual(self.pending_extend(vid), pending)
-        self.assertEqual([o for _, o in self.processed(replay["_unique_id"])], ["stale"])
+        never_committed = [str(uuid.uuid4()) for _ in msg["args"]["reservations"]]
+        for kind, reservations in (("old", msg["args"]["reservations"]),
+                                   ("never committed", never_committed)):
+            with self.subTest(kind):
+                replay = dict(msg, _unique_id=uuid.uuid4().hex,
+                              args=dict(msg["args"], reservations=reservations))
+                self.publish(pack(replay), unique_id=replay["_unique_id"])
+                self.manager_barrier()
+                self.assertEqual(self.snapshot(vid), before, "the extend changed something")
+                self.assertEqual(self.pending_extend(vid), pending)
+                self.assertEqual([o for _, o in self.processed(replay["_unique_id"])],
+                                 ["stale"])
 
     def test_reset_before_the_manager_saw_the_extend(self):
         # os-extend is accepted while the manager is frozen; an admin resets the volume and
