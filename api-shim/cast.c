@@ -195,29 +195,40 @@ static int send_message(const struct shim_request *r, const struct proto_method 
 	return rc;
 }
 
+int cast_volume_row(struct shim_request *r, enum proto_method_id method,
+		    const struct vol_row *row, const struct cast_args *args)
+{
+	const struct proto_method *pm = proto_method_get(method);
+	char err[512];
+
+	if (pm == NULL) {
+		fault_reply(r, 500, "%s", FAULT_MSG_INTERNAL);
+		return -1;
+	}
+	if (send_message(r, pm, row, args, NULL, err, sizeof(err)) != 0) {
+		fault_unavailable(r, err);
+		return -1;
+	}
+	return 0;
+}
+
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		const char *volume_id, const struct cast_args *args)
 {
-	const struct proto_method *pm = proto_method_get(method);
 	struct vol_row *row = malloc(sizeof(*row));
-	char err[512];
 	int rc;
 
-	if (row == NULL || pm == NULL) {
-		free(row);
+	if (row == NULL)
 		return txn_internal(t);
-	}
 	rc = vol_get(db, volume_id, false, row);
 	if (rc != DB_OK) {
 		free(row);
 		return txn_fail(t, rc, volume_id);
 	}
-	rc = send_message(t->r, pm, row, args, NULL, err, sizeof(err));
+	rc = cast_volume_row(t->r, method, row, args);
 	free(row);
-	if (rc != 0) {
-		fault_unavailable(t->r, err);
+	if (rc != 0)
 		return TXN_FAULT;
-	}
 	t->published = true;
 	return DB_OK;
 }

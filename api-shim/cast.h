@@ -1,6 +1,6 @@
 /*
- * cast.h - building and publishing a volume RPC cast from inside a handler's transaction, and
- * RPC calls with their replies from outside any transaction.
+ * cast.h - building and publishing a volume RPC cast from inside a handler's transaction (or
+ * after it committed), and RPC calls with their replies from outside any transaction.
  *
  * The message is oslo's inner message (proto/msg.h) encoded as msgpack: method and version
  * from the method table (proto_method_get), the request context, and args with "volume" =
@@ -43,6 +43,15 @@ struct cast_args {
 __attribute__((warn_unused_result))
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		const char *volume_id, const struct cast_args *args);
+
+/*
+ * Outside any transaction: builds the cast of method with args for row (as its caller's
+ * committed transaction loaded it) and publishes it. Returns 0 once the broker confirmed, or
+ * -1 with a fault set on r (503 when the message could not be built, routed or confirmed).
+ */
+__attribute__((warn_unused_result))
+int cast_volume_row(struct shim_request *r, enum proto_method_id method,
+		    const struct vol_row *row, const struct cast_args *args);
 
 /* A call's reply. */
 struct call_reply {

@@ -449,15 +449,6 @@ static int create_txn(db_conn *db, void *arg)
 	return DB_OK;
 }
 
-/* Second step: publish create_volume for the committed volume. */
-static int create_cast_txn(db_conn *db, void *arg)
-{
-	struct create_req *c = arg;
-	int rc = txn_attempt(&c->t);
-
-	return rc != DB_OK ? rc : cast_volume(&c->t, db, PROTO_M_CREATE_VOLUME, c->id, NULL);
-}
-
 /*
  * After a failed publish: the volume goes away again unless something already moved it on.
  * A volume no longer creating was taken by the manager (the cast reached the broker although
@@ -531,9 +522,11 @@ void volumes_create(struct shim_request *r)
 	util_uuid4(c.id);
 	if (txn_run(&c.t, create_txn) != 0)
 		goto out_vol;
-	/* Once the cast is confirmed the create stands, even if the read-only transaction
-	 * around it then failed to end cleanly. */
-	if (c.host[0] != '\0' && txn_run(&c.t, create_cast_txn) != 0 && !c.t.published &&
+	/* The cast is built from the row the committed transaction read, so publishing it
+	 * needs no database: an outage of the database from here on cannot leave the volume
+	 * "creating" without its cast. */
+	if (c.host[0] != '\0' &&
+	    cast_volume_row(r, PROTO_M_CREATE_VOLUME, &c.vol->row, NULL) != 0 &&
 	    !create_undo(&c))
 		goto out_vol;
 	req_reply(r, 202, json_pack("{s:o}", "volume", c.reply));

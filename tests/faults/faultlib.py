@@ -371,6 +371,7 @@ class Client(threading.Thread):
             while len(self.log) < self.budget and not self.s.expired():
                 if not self.step(False):
                     self.s.idle()
+            self.s.budget_spent()
             # Finish: complete what waits for feedback, confirm every cast.
             while not self.settled() and not self.s.expired():
                 if not self.step(True):
@@ -391,6 +392,7 @@ class Stream:
         self.clients = [Client(self, i, -(-tc.requests // n)) for i in range(n)]
         self.cond = threading.Condition()
         self.count = 0
+        self.spent = 0            # clients past their budget: they only finish what is open
         self.deadline = None
         self.figures = {}
         self.faults = 0
@@ -410,10 +412,18 @@ class Stream:
             self.count += 1
             self.cond.notify_all()
 
-    def wait_sent(self, n, timeout=120):
-        """Waits until n requests were sent (the fault thread's way to pick its moment)."""
+    def budget_spent(self):
         with self.cond:
-            ok = self.cond.wait_for(lambda: self.count >= n, timeout=timeout)
+            self.spent += 1
+            self.cond.notify_all()
+
+    def wait_sent(self, n, timeout=120):
+        """Waits until n requests were sent (the fault thread's way to pick its moment), or
+        until every client spent its budget: from then on they send only what finishes open
+        operations, which an outage may hold up until it ends."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: self.count >= n or self.spent == len(self.clients),
+                                    timeout=timeout)
         if not ok:
             raise AssertionError("the stream did not reach %d requests in %ds" % (n, timeout))
 
