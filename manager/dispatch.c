@@ -33,13 +33,15 @@
 
 const struct drv_ops *job_driver = &filestore_driver;
 
-/* One row per method; the index is enum proto_method_id. */
+/* One row per method; the index is enum proto_method_id. failed runs in a transaction of
+ * its own after the message was dead-lettered for good. */
 static const struct {
 	int (*txn)(db_conn *db, struct job *job);
 	void (*after)(db_conn *db, struct job *job);
+	int (*failed)(db_conn *db, struct job *job);
 } dispatch_table[PROTO_M_COUNT] = {
-	[PROTO_M_CREATE_VOLUME] = { h_create_volume, NULL },
-	[PROTO_M_DELETE_VOLUME] = { h_delete_volume, NULL },
+	[PROTO_M_CREATE_VOLUME] = { h_create_volume, NULL, h_create_volume_failed },
+	[PROTO_M_DELETE_VOLUME] = { h_delete_volume, NULL, h_delete_volume_failed },
 	[PROTO_M_EXTEND_VOLUME] = { h_extend_volume, h_extend_after },
 	[PROTO_M_EXTEND_VOLUME_COMPLETION] = { h_extend_completion, NULL },
 	[PROTO_M_INITIALIZE_CONNECTION] = { h_initialize_connection, NULL },
@@ -422,6 +424,31 @@ int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
 	return consumer_dead_letter(c, d, reason);
 }
 
+static int dispatch_failed_txn(db_conn *db, void *arg)
+{
+	struct job *job = arg;
+
+	return dispatch_table[job->method->id].failed(db, job);
+}
+
+/* Dead-letters a decoded message whose handling failed for good, then gives its volume the
+ * method's failure status. Returns as dispatch_acked. */
+static int dispatch_give_up(db_conn *db, struct consumer *c, const struct mq_delivery *d,
+			    const struct proto_msg *msg, struct job *job, const char *reason)
+{
+	int result = dispatch_acked(dispatch_dead_letter(c, d, msg, job->fmt, JOB_PERMANENT,
+							 reason));
+
+	/* Not when the dead letter failed: the delivery comes back and is handled again. */
+	if (result != DISPATCH_DONE || dispatch_table[job->method->id].failed == NULL)
+		return result;
+	int rc = db_transaction(db, dispatch_failed_txn, job, DISPATCH_TXN_ATTEMPTS);
+	if (rc != DB_OK)
+		log_error("%s: the volume's failure status could not be recorded: %s: %s",
+			  msg->method, db_strerror(rc), db_last_error(db));
+	return result;
+}
+
 int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery *d,
 		      volatile sig_atomic_t *stop)
 {
@@ -450,8 +477,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		 * ever. A database down for long redelivers nothing, as nothing is consumed. */
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 			 " (on each of %ld deliveries)", d->delivery_count);
-		result = dispatch_acked(dispatch_dead_letter(c, d, &msg, job.fmt, JOB_PERMANENT,
-							     reason));
+		result = dispatch_give_up(db, c, d, &msg, &job, reason);
 		goto out;
 	}
 	if (stopped || db_down) {
@@ -461,8 +487,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		goto out;
 	}
 	if (rc != DB_OK) {
-		result = dispatch_acked(dispatch_dead_letter(c, d, &msg, job.fmt, JOB_PERMANENT,
-							     reason));
+		result = dispatch_give_up(db, c, d, &msg, &job, reason);
 		goto out;
 	}
 	if (job.duplicate) {

@@ -45,6 +45,40 @@ int h_create_volume(db_conn *db, struct job *job)
 	return rc;
 }
 
+int h_create_volume_failed(db_conn *db, struct job *job)
+{
+	static const char *const from[] = { VOL_S_CREATING };
+	const char *id = job->args.create_volume.volume_id;
+	struct vol_row v;
+
+	int rc = vol_get(db, id, true, &v);
+	if (rc == VOL_NOT_FOUND)
+		return DB_OK;
+	if (rc == DB_OK)
+		rc = vol_cas_status(db, id, from, 1, VOL_S_ERROR, NULL);
+	if (rc == VOL_CONFLICT)
+		return DB_OK;
+	if (rc == DB_OK)
+		rc = usermsg_create(db, v.project_id, job->msg->ctx.request_id, id,
+				    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
+				    cfg_common.message_ttl);
+	if (rc == DB_OK)
+		log_error("Volume %s: create failed for good; status set to %s.", id, VOL_S_ERROR);
+	return rc;
+}
+
+int h_delete_volume_failed(db_conn *db, struct job *job)
+{
+	static const char *const from[] = { VOL_S_DELETING };
+	const char *id = job->args.delete_volume.volume_id;
+
+	int rc = vol_cas_status(db, id, from, 1, VOL_S_ERROR_DELETING, NULL);
+	if (rc == DB_OK)
+		log_error("Volume %s: delete failed for good; status set to %s.", id,
+			  VOL_S_ERROR_DELETING);
+	return rc == VOL_CONFLICT ? DB_OK : rc;
+}
+
 int h_delete_volume(db_conn *db, struct job *job)
 {
 	const struct proto_args_delete_volume *a = &job->args.delete_volume;

@@ -7,6 +7,8 @@ volmgr.dead-letter with x-volmgr-reason (naming the problem) and the original ex
 routing key.
 """
 
+import os
+import signal
 import struct
 import uuid
 
@@ -166,3 +168,50 @@ class PoisonTest(StackTestCase):
         self.manager_barrier()
         self.assertEqual(self.queue_count(self.routing_key), 0)
         self.assertTrue(self.manager_alive())
+
+
+class FailedForGoodTest(StackTestCase):
+    """A create or delete whose transaction fails for good (here PostgreSQL refuses the row's
+    change) is dead-lettered with the reason, and its volume goes to error / error_deleting,
+    as Cinder's manager leaves a volume whose operation raised, instead of staying creating /
+    deleting for ever."""
+
+    def setUp(self):
+        super().setUp()
+        self.purge(DLQ)
+
+    def refuse(self, vid, when):
+        """From now to the end of the test, PostgreSQL refuses any update of volume vid whose
+        new row satisfies the SQL condition when."""
+        name = "it_refuse_" + vid.replace("-", "")
+        self.sql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$" % name)
+        self.addCleanup(self.sql, "DROP FUNCTION %s() CASCADE" % name)
+        self.sql("CREATE TRIGGER %s BEFORE UPDATE ON volumes FOR EACH ROW WHEN "
+                 "(NEW.id = '%s' AND %s) EXECUTE FUNCTION %s()" % (name, vid, when, name))
+
+    def assert_given_up(self, vid, status):
+        props, _ = self.wait_dead_letter()
+        self.assertIn("refused by the test", text((props.headers or {}).get(HDR_REASON)))
+        self.wait_status(vid, status)
+        self.assertTrue(self.manager_alive())
+
+    def test_create_failed_for_good_leaves_error(self):
+        # The manager is held while the create is accepted, so that the refusal is in place
+        # before it runs.
+        os.kill(self.manager_pid, signal.SIGSTOP)
+        try:
+            vid = self.create_volume(1, wait=False)
+            self.refuse(vid, "NEW.status = 'available'")
+        finally:
+            os.kill(self.manager_pid, signal.SIGCONT)
+        self.assert_given_up(vid, "error")
+        self.assertEqual(self.user_messages(vid), [("008", "001", "VOLUME_VOLUME_008_001")])
+
+    def test_delete_failed_for_good_leaves_error_deleting(self):
+        vid = self.create_volume(1)
+        self.refuse(vid, "NEW.deleted")
+        st, _, doc = self.http("DELETE", self.vpath(vid))
+        self.assertEqual(st, 202, doc)
+        self.assert_given_up(vid, "error_deleting")
+        self.assertEqual(self.volume_row(vid)["deleted"], False)
