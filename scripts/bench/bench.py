@@ -18,6 +18,7 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
      running: every request extends a volume of its own (VOLMGR_BENCH_SHIM_VOLUMES seeded
      available, spread over the projects), and the casts wait in the queue, purged after;
+     each wrk run follows an uncounted warm-up of VOLMGR_BENCH_SHIM_WARMUP seconds;
   5. cost: manager CPU microseconds per message and shim CPU microseconds per request, peak
      RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
      drain rate; shim: wrk at 16 connections).
@@ -53,7 +54,10 @@ STEADY = int(os.environ.get("VOLMGR_BENCH_STEADY", "10"))
 STEADY_ROUND = 60
 SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
 SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
-SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "32"))
+SHIM_WARMUP = int(os.environ.get("VOLMGR_BENCH_SHIM_WARMUP", "3"))
+# Volumes for a warm-up at the peak: above any peak measured here (900 req/s).
+SHIM_PEAK_GUESS = 2000
+SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "8"))
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES",
@@ -504,27 +508,40 @@ def wait_shim(shim, timeout=30):
     raise RuntimeError("api-shim did not answer on port %d" % SHIM_PORT)
 
 
-def shim_load(env, db, shim, connections, seconds, rate=None):
-    """One wrk run of os-extend against the running shim, each request on a volume of its
-    own (volumes seeded available): as fast as the connections go, or at a fixed rate.
-    Returns (requests/s, p50 ms, p99 ms, max ms, shim CPU us per request)."""
-    # Enough volumes for the run: the peak is not known beforehand, the fixed rate is.
-    volumes = SHIM_VOLUMES if rate is None else int(rate * seconds * 1.1) + 1000
-    vols = db.seed_volumes(volumes, "available")
-    db.q("VACUUM ANALYZE")
-    path = os.path.join(WORK, "shim-volumes.txt")
+def wrk_run(vols, name, connections, seconds, rate):
+    """wrk with extend.lua on vols [(volume id, project, _)] for seconds; returns its JSON
+    summary line."""
+    path = os.path.join(WORK, name)
     with open(path, "w") as f:
         f.writelines("%s %s\n" % (project, vid) for vid, project, _ in vols)
-    purge(env)
-    cpu0 = proc_stat(shim.proc.pid)[0]
     args = [path, "2"] + ([] if rate is None else ["%.1f" % rate])
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", "%ds" % seconds,
                           "--timeout", "10s", "-s", WRK_SCRIPT,
                           "http://127.0.0.1:%d" % SHIM_PORT, "--"] + args,
                          check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def shim_load(env, db, shim, connections, seconds, rate=None):
+    """One wrk run of os-extend against the running shim, each request on a volume of its
+    own (volumes seeded available): as fast as the connections go, or at a fixed rate. A
+    warm-up run of SHIM_WARMUP seconds on volumes of its own goes first and is not counted.
+    Returns (requests/s, p50 ms, p99 ms, max ms, shim CPU us per request)."""
+    # Enough volumes for the run: the peak is not known beforehand, the fixed rate is.
+    volumes = SHIM_VOLUMES if rate is None else int(rate * seconds * 1.1) + 1000
+    warm = int((rate or SHIM_PEAK_GUESS) * SHIM_WARMUP * 1.5) + 1000
+    vols = db.seed_volumes(warm + volumes, "available")
+    db.q("VACUUM ANALYZE")
+    purge(env)
+    # The first second after the seeding runs slow (measured: the shim's own request times
+    # of 15-25 ms, as at its peak, for about 0.7 s), which is the seeding's aftermath and not
+    # the shim's steady state.
+    wrk_run(vols[:warm], "shim-warmup.txt", connections, SHIM_WARMUP, rate)
+    warmed = db.one("SELECT count(*) FROM volumes WHERE status = 'extending'")
+    cpu0 = proc_stat(shim.proc.pid)[0]
+    w = wrk_run(vols[warm:], "shim-volumes.txt", connections, seconds, rate)
     cpu = proc_stat(shim.proc.pid)[0] - cpu0
-    w = json.loads(out.stdout.strip().splitlines()[-1])
-    extending = db.one("SELECT count(*) FROM volumes WHERE status = 'extending'")
+    extending = db.one("SELECT count(*) FROM volumes WHERE status = 'extending'") - warmed
     purge(env)
     if w["status_errors"]:
         raise RuntimeError("wrk: %s (too few volumes for the run's length?)" % w)
@@ -532,8 +549,9 @@ def shim_load(env, db, shim, connections, seconds, rate=None):
         # Timeouts under overload are a result, not a failure of the bench: reported.
         log("wrk: %d socket errors (timeouts) at %d connections" % (w["socket_errors"],
                                                                   connections))
-    # wrk stops counting at the deadline; the requests then in flight still extend a volume.
-    if not w["requests"] <= extending <= w["requests"] + connections + w["socket_errors"]:
+    # wrk stops counting at the deadline; the requests then in flight still extend a volume
+    # (the warm-up's may land after its count too).
+    if not w["requests"] <= extending <= w["requests"] + 2 * connections + w["socket_errors"]:
         raise RuntimeError("wrk counted %d answers but %d volumes are extending"
                            % (w["requests"], extending))
     return (w["requests"] / (w["duration_us"] / 1e6), w["p50_us"] / 1e3, w["p99_us"] / 1e3,

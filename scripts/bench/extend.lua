@@ -45,13 +45,18 @@ function init(args)
    taken = 0
    if args[3] then
       interval = 1000 * nthreads / tonumber(args[3])
-      next_slot = now_ms()
    end
 end
 
 function delay()
    if not interval then
       return 0
+   end
+   -- The schedule starts when the thread's first connection is ready to send, not at init:
+   -- started earlier, the time wrk takes to set its connections up would be made up by a
+   -- burst at the peak rate, measured as the latency of the fixed rate.
+   if not next_slot then
+      next_slot = now_ms()
    end
    local wait = next_slot - now_ms()
    next_slot = next_slot + interval
