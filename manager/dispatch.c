@@ -42,8 +42,9 @@ static const struct {
 } dispatch_table[PROTO_M_COUNT] = {
 	[PROTO_M_CREATE_VOLUME] = { h_create_volume, NULL, h_create_volume_failed },
 	[PROTO_M_DELETE_VOLUME] = { h_delete_volume, NULL, h_delete_volume_failed },
-	[PROTO_M_EXTEND_VOLUME] = { h_extend_volume, h_extend_after },
-	[PROTO_M_EXTEND_VOLUME_COMPLETION] = { h_extend_completion, NULL },
+	[PROTO_M_EXTEND_VOLUME] = { h_extend_volume, h_extend_after, h_extend_volume_failed },
+	[PROTO_M_EXTEND_VOLUME_COMPLETION] = { h_extend_completion, NULL,
+					       h_extend_completion_failed },
 	[PROTO_M_INITIALIZE_CONNECTION] = { h_initialize_connection, NULL },
 	[PROTO_M_TERMINATE_CONNECTION] = { h_terminate_connection, NULL },
 	[PROTO_M_ATTACH_VOLUME] = { h_attach_volume, NULL },

@@ -291,6 +291,40 @@ int h_extend_volume(db_conn *db, struct job *job)
 	}
 }
 
+/* After a dead letter for good: the extend fails as a driver failure would (error_extending,
+ * reservations rolled back, user message), unless the message was stale or the volume moved
+ * on. */
+static int ext_give_up(db_conn *db, struct job *job, const char *volume_id, int new_size,
+		       const char *const *res, unsigned n)
+{
+	struct vol_row v;
+	bool stale;
+
+	int rc = job_load_volume(db, job, volume_id, VOL_S_EXTENDING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	rc = ext_stale(db, job, &v, res, n, &stale);
+	if (rc != DB_OK || stale)
+		return rc;
+	return ext_complete(db, &v, new_size, res, (int)n, true, job_request_id(job));
+}
+
+int h_extend_volume_failed(db_conn *db, struct job *job)
+{
+	const struct proto_args_extend_volume *a = &job->args.extend_volume;
+
+	return ext_give_up(db, job, a->volume_id, a->new_size, a->reservations,
+			   a->nreservations);
+}
+
+int h_extend_completion_failed(db_conn *db, struct job *job)
+{
+	const struct proto_args_extend_completion *a = &job->args.extend_completion;
+
+	return ext_give_up(db, job, a->volume_id, a->new_size, a->reservations,
+			   a->nreservations);
+}
+
 int h_extend_completion(db_conn *db, struct job *job)
 {
 	const struct proto_args_extend_completion *a = &job->args.extend_completion;

@@ -111,13 +111,18 @@ __attribute__((warn_unused_result)) int h_extend_volume(db_conn *db, struct job 
 __attribute__((warn_unused_result)) int h_extend_completion(db_conn *db, struct job *job);
 
 /*
- * Transaction bodies for a create_volume / delete_volume that was dead-lettered (lifecycle.c):
- * the volume leaves creating / deleting for error / error_deleting (and a create gets its
- * user message), as Cinder's manager leaves a volume whose operation raised, instead of
- * staying in a status that only the manager moves it out of. Any other status is left alone.
+ * Transaction bodies for a message that was dead-lettered for good (lifecycle.c, extend.c):
+ * the volume leaves creating / deleting / extending for error / error_deleting /
+ * error_extending (a create and an extend get their user message, an extend's reservations
+ * are rolled back), as Cinder's manager leaves a volume whose operation raised, instead of
+ * staying in a status that only the manager moves it out of. Any other status, and a stale
+ * extend, are left alone.
  */
 __attribute__((warn_unused_result)) int h_create_volume_failed(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_delete_volume_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_extend_volume_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result))
+int h_extend_completion_failed(db_conn *db, struct job *job);
 
 /* The calls of the legacy attach flow (attach.c). */
 __attribute__((warn_unused_result)) int h_initialize_connection(db_conn *db, struct job *job);

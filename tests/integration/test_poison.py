@@ -171,10 +171,10 @@ class PoisonTest(StackTestCase):
 
 
 class FailedForGoodTest(StackTestCase):
-    """A create or delete whose transaction fails for good (here PostgreSQL refuses the row's
-    change) is dead-lettered with the reason, and its volume goes to error / error_deleting,
-    as Cinder's manager leaves a volume whose operation raised, instead of staying creating /
-    deleting for ever."""
+    """A create, delete or extend whose transaction fails for good (here PostgreSQL refuses
+    the row's change) is dead-lettered with the reason, and its volume goes to error /
+    error_deleting / error_extending, as Cinder's manager leaves a volume whose operation
+    raised, instead of staying creating / deleting / extending."""
 
     def setUp(self):
         super().setUp()
@@ -215,3 +215,16 @@ class FailedForGoodTest(StackTestCase):
         self.assertEqual(st, 202, doc)
         self.assert_given_up(vid, "error_deleting")
         self.assertEqual(self.volume_row(vid)["deleted"], False)
+
+    def test_extend_failed_for_good_leaves_error_extending(self):
+        vid = self.create_volume(1)
+        usages = self.gb_usages()
+        self.refuse(vid, "NEW.status = 'available' AND NEW.size = 2")
+        st, _, doc = self.extend(vid, 2)
+        self.assertEqual(st, 202, doc)
+        self.assert_given_up(vid, "error_extending")
+        self.assertEqual(self.volume_row(vid)["size"], 1)
+        self.assertEqual(self.gb_usages(), usages, "the reservations were rolled back")
+        self.assertEqual(self.live_reservations(), [])
+        self.assertIsNone(self.pending_extend(vid))
+        self.assertEqual(self.user_messages(vid), [("007", "010", "VOLUME_VOLUME_007_010")])
