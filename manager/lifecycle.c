@@ -15,6 +15,18 @@
 
 #define LC_ERR_MAX 512
 
+/* A create that failed, by its driver or for good: status error and the user message. */
+static int lc_create_error(db_conn *db, struct job *job, const struct vol_row *v)
+{
+	int rc = vol_set_status(db, v->id, VOL_S_ERROR, -1);
+
+	if (rc == DB_OK)
+		rc = usermsg_create(db, v->project_id, job->msg->ctx.request_id, v->id,
+				    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
+				    cfg_common.message_ttl);
+	return rc;
+}
+
 int h_create_volume(db_conn *db, struct job *job)
 {
 	const struct proto_args_create_volume *a = &job->args.create_volume;
@@ -27,12 +39,7 @@ int h_create_volume(db_conn *db, struct job *job)
 	if (job_driver->create(&v, location, sizeof(location), err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: create failed: %s", v.id, err);
 		job_outcome(job, "driver_error");
-		rc = vol_set_status(db, v.id, VOL_S_ERROR, -1);
-		if (rc == DB_OK)
-			rc = usermsg_create(db, v.project_id, job->msg->ctx.request_id, v.id,
-					    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
-					    cfg_common.message_ttl);
-		return rc;
+		return lc_create_error(db, job, &v);
 	}
 	rc = vol_mark_created(db, v.id, location);
 	/* Cinder counts a created volume in its pool's allocated capacity; delete takes it
@@ -47,36 +54,25 @@ int h_create_volume(db_conn *db, struct job *job)
 
 int h_create_volume_failed(db_conn *db, struct job *job)
 {
-	static const char *const from[] = { VOL_S_CREATING };
-	const char *id = job->args.create_volume.volume_id;
 	struct vol_row v;
 
-	int rc = vol_get(db, id, true, &v);
-	if (rc == VOL_NOT_FOUND)
-		return DB_OK;
-	if (rc == DB_OK)
-		rc = vol_cas_status(db, id, from, 1, VOL_S_ERROR, NULL);
-	if (rc == VOL_CONFLICT)
-		return DB_OK;
-	if (rc == DB_OK)
-		rc = usermsg_create(db, v.project_id, job->msg->ctx.request_id, id,
-				    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
-				    cfg_common.message_ttl);
-	if (rc == DB_OK)
-		log_error("Volume %s: create failed for good; status set to %s.", id, VOL_S_ERROR);
-	return rc;
+	int rc = job_load_volume(db, job, job->args.create_volume.volume_id, VOL_S_CREATING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	log_error("Volume %s: create failed for good; status set to %s.", v.id, VOL_S_ERROR);
+	return lc_create_error(db, job, &v);
 }
 
 int h_delete_volume_failed(db_conn *db, struct job *job)
 {
-	static const char *const from[] = { VOL_S_DELETING };
-	const char *id = job->args.delete_volume.volume_id;
+	struct vol_row v;
 
-	int rc = vol_cas_status(db, id, from, 1, VOL_S_ERROR_DELETING, NULL);
-	if (rc == DB_OK)
-		log_error("Volume %s: delete failed for good; status set to %s.", id,
-			  VOL_S_ERROR_DELETING);
-	return rc == VOL_CONFLICT ? DB_OK : rc;
+	int rc = job_load_volume(db, job, job->args.delete_volume.volume_id, VOL_S_DELETING, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
+	log_error("Volume %s: delete failed for good; status set to %s.", v.id,
+		  VOL_S_ERROR_DELETING);
+	return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
 }
 
 int h_delete_volume(db_conn *db, struct job *job)
