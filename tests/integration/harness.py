@@ -931,6 +931,16 @@ class StackTestCase(unittest.TestCase):
         self.assertEqual(rc, 0, "volctl %s exited %d:\n%s" % (" ".join(args), rc, out))
         return out
 
+    @contextlib.contextmanager
+    def manager_held(self):
+        """The manager stopped (SIGSTOP) for the block and continued after it, whatever
+        happens: what the block sends waits in the queue meanwhile."""
+        os.kill(self.manager_pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.manager_pid, signal.SIGCONT)
+
     # ---- AMQP ----
 
     @classmethod

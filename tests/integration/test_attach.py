@@ -224,15 +224,12 @@ class CallTimeoutTest(AttachCase):
     def test_1_late_reply_is_dropped(self):
         vid = self.create_volume()
         self.ok(vid, "os-reserve")
-        os.kill(self.manager_pid, signal.SIGSTOP)
-        try:
+        with self.manager_held():
             start = time.monotonic()
             st, _, doc = self.act(vid, "os-attach", {"instance_uuid": str(uuid.uuid4()),
                                                       "mountpoint": "/dev/vdb"})
             self.assertFault(st, doc, 504, "computeFault", "Timed out waiting for a reply")
             self.assertLess(time.monotonic() - start, 5)
-        finally:
-            os.kill(self.manager_pid, signal.SIGCONT)
         # The manager either ran the call late (its reply is dropped) or the call expired in
         # the queue; either way the volume is consistent.
         time.sleep(2)

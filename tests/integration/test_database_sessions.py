@@ -6,7 +6,6 @@ came back between the manager's last try and its verdict).
 """
 
 import os
-import signal
 import threading
 
 import psycopg2
@@ -62,14 +61,11 @@ class DatabaseSessionLossTest(StackTestCase):
         dropper = SessionDropper(self.admin_url, self._dbname)
         # The create waits in its queue while the manager is stopped, so that every try of
         # it runs while the sessions are being dropped.
-        os.kill(self.manager_pid, signal.SIGSTOP)
-        try:
+        with self.manager_held():
             vid = self.create_volume(1, wait=False)
             dropper.start()
             self.poll(lambda: dropper.dropped > 0 or dropper.error, timeout=10,
                       msg="the manager's session dropped")
-        finally:
-            os.kill(self.manager_pid, signal.SIGCONT)
         try:
             self.poll(lambda: (self.manager_gave_up_a_try() or dropper.error or
                                self.queue_count(DLQ) != dead_letters),

@@ -5,9 +5,7 @@ The casts are the shim's own: a capture queue bound to the manager's routing key
 copy of everything the shim publishes, and the test republishes those bytes.
 """
 
-import os
 import re
-import signal
 import uuid
 
 from harness import (EXTEND_NEW_SIZE, GIB, StackTestCase, completion_cast, pack)
@@ -119,8 +117,7 @@ class IdempotencyTest(StackTestCase):
         # already given back by the reset and does nothing; the second one extends.
         vid = self.create_volume(1)
         usages = self.gb_usages()
-        os.kill(self.manager_pid, signal.SIGSTOP)
-        try:
+        with self.manager_held():
             st, _, doc = self.extend(vid, 5)
             self.assertEqual(st, 202, doc)
             self.assertIsNotNone(self.pending_extend(vid), "the API records the extend")
@@ -130,8 +127,6 @@ class IdempotencyTest(StackTestCase):
             self.assertIsNone(self.pending_extend(vid))
             st, _, doc = self.extend(vid, 2)
             self.assertEqual(st, 202, doc)
-        finally:
-            os.kill(self.manager_pid, signal.SIGCONT)
         self.wait_status(vid, "available")
         self.manager_barrier()
         self.assertEqual(self.volume_row(vid)["size"], 2)

@@ -7,8 +7,6 @@ volmgr.dead-letter with x-volmgr-reason (naming the problem) and the original ex
 routing key.
 """
 
-import os
-import signal
 import struct
 import uuid
 
@@ -199,12 +197,9 @@ class FailedForGoodTest(StackTestCase):
     def test_create_failed_for_good_leaves_error(self):
         # The manager is held while the create is accepted, so that the refusal is in place
         # before it runs.
-        os.kill(self.manager_pid, signal.SIGSTOP)
-        try:
+        with self.manager_held():
             vid = self.create_volume(1, wait=False)
             self.refuse(vid, "NEW.status = 'available'")
-        finally:
-            os.kill(self.manager_pid, signal.SIGCONT)
         self.assert_given_up(vid, "error")
         self.assertEqual(self.user_messages(vid), [("008", "001", "VOLUME_VOLUME_008_001")])
 
