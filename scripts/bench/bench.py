@@ -55,7 +55,7 @@ STEADY_ROUND = 60
 SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
 SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
 SHIM_WARMUP = int(os.environ.get("VOLMGR_BENCH_SHIM_WARMUP", "3"))
-# Volumes for a warm-up at the peak: above any peak measured here (900 req/s).
+# Volumes for a warm-up at the peak: above any peak measured here (about 1,000 req/s).
 SHIM_PEAK_GUESS = 2000
 SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "8"))
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
