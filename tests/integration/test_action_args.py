@@ -60,9 +60,9 @@ class SetBootableTest(StackTestCase):
     def test_policy_and_state(self):
         vid = self.create_volume()
         # Another project's member does not even see the volume; an admin may change it.
-        st, _, doc = self.set_bootable(vid, True, token="mallory:other")
+        st, _, doc = self.set_bootable(vid, True, project="other", token="mallory:other")
         self.assertFault(st, doc, 404, "itemNotFound")
-        st, _, _ = self.set_bootable(vid, True, token="admin:other")
+        st, _, _ = self.set_bootable(vid, True, project="other", token="admin:other")
         self.assertEqual(st, 200)
         self.assertIs(self.bootable_row(vid), True)
         # Cinder's update refuses a volume in maintenance.
