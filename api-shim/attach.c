@@ -34,7 +34,6 @@ int attach_check(struct shim_request *r, const char *name, const json_t *params)
 {
 	char repr[VALIDATE_REPR_MAX];
 
-	(void)name;
 	if (json_object_get(params, "instance_uuid") != NULL ||
 	    json_object_get(params, "host_name") != NULL)
 		return 0;
@@ -261,7 +260,7 @@ static bool guard_allows(struct action_ctx *a)
 
 /* terminate_connection then, as Cinder's API does after it, unreserve. */
 static const struct action_failure_map terminate_map = {
-	NULL, (const char *const[]){ NULL }, "Unable to terminate volume connection from backend.",
+	NULL, NULL, "Unable to terminate volume connection from backend.",
 };
 
 static int unreserve_txn(db_conn *db, void *arg)

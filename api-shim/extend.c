@@ -17,7 +17,6 @@
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/shim.h"
-#include "api-shim/validate.h"
 #include "api-shim/vtype.h"
 
 /* ---- os-extend ---- */

@@ -18,7 +18,6 @@
 #include "proto/schema.h"
 #include "api-shim/actions.h"
 #include "api-shim/fault.h"
-#include "api-shim/validate.h"
 
 /* cinder.objects.fields.VolumeStatus.ALL, VolumeAttachStatus (attached, detached) and
  * VolumeMigrationStatus.ALL, in Cinder's order (the messages print them). */
