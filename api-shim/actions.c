@@ -3,47 +3,135 @@
  */
 #include "api-shim/actions.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "core/volume.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
-#include "api-shim/policy.h"
 
-/* attach_policy reads the policy of the legacy attach actions from the name. */
+/* Room for the RPC arguments of one action: a connector is far smaller. */
+#define ACTION_ARENA_CAP (256 * 1024)
+
+#define V3_0 { 3, 0 }
+#define NO_MAX { 0, 0 }
+#define RPC(ID) .has_rpc = true, .method = PROTO_M_##ID
+#define OWNER(name) { name, POLICY_ADMIN_OR_OWNER }
+#define ADMIN(name) { name, POLICY_ADMIN_API }
+
+/* The valid values of os-attach's mode (cinder.objects.fields.VolumeAttachMode). */
+static const char *const attach_modes[] = { "rw", "ro", NULL };
+
+/* Cinder's policies and schemas for each action (docs/cinder.md). */
 static const struct action_def actions[] = {
-	{ "os-extend", extend_schema, extend_policy, extend_body, NULL },
-	{ "os-extend_volume_completion", completion_schema, completion_policy, completion_body,
-	  NULL },
-	{ "os-reset_status", reset_schema, reset_policy, reset_body, NULL },
-	{ "os-reserve", noparams_schema, attach_policy, reserve_body, NULL },
-	{ "os-unreserve", noparams_schema, attach_policy, unreserve_body, NULL },
-	{ "os-initialize_connection", initialize_schema, attach_policy, initialize_body,
-	  initialize_after },
-	{ "os-attach", attach_schema, attach_policy, attach_body, attach_after },
-	{ "os-begin_detaching", noparams_schema, attach_policy, begin_detaching_body, NULL },
-	{ "os-roll_detaching", noparams_schema, attach_policy, roll_detaching_body, NULL },
-	{ "os-terminate_connection", terminate_schema, attach_policy, guard_body,
-	  terminate_after },
-	{ "os-detach", detach_schema, attach_policy, guard_body, detach_after },
-	{ "os-force_detach", force_detach_schema, attach_policy, guard_body, force_detach_after },
-	{ "os-update_readonly_flag", readonly_schema, attach_policy, readonly_body, NULL },
+	{ .name = "os-extend", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "new_size", PARAM_SIZE, .required = true } } },
+	  .policy = OWNER("volume:extend"), .choose_policy = extend_policy,
+	  .body = extend_body, RPC(EXTEND_VOLUME), .status = 202 },
+	{ .name = "os-extend_volume_completion", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "error", PARAM_ERROR_FLAG } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:extend_volume_completion"),
+	  .body = completion_body, RPC(EXTEND_VOLUME_COMPLETION), .status = 202 },
+	{ .name = "os-reset_status", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .precheck = reset_check, .args = {
+		  { "status", PARAM_STATUS, .values = reset_volume_statuses,
+		    .label = "Volume status" },
+		  { "attach_status", PARAM_STATUS, .values = reset_attach_statuses,
+		    .label = "Volume attach status", .list = true },
+		  { "migration_status", PARAM_STATUS, .values = reset_migration_statuses,
+		    .label = "Volume migration status" } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:reset_status"),
+	  .body = reset_body, .status = 202 },
+	{ .name = "os-reserve", .min_ver = V3_0, .max_ver = NO_MAX, .params = { .any = true },
+	  .policy = OWNER("volume_extension:volume_actions:reserve"), .body = reserve_body,
+	  .status = 202 },
+	{ .name = "os-unreserve", .min_ver = V3_0, .max_ver = NO_MAX, .params = { .any = true },
+	  .policy = OWNER("volume_extension:volume_actions:unreserve"), .body = unreserve_body,
+	  .status = 202 },
+	{ .name = "os-initialize_connection", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "connector", PARAM_CONNECTOR, .required = true } } },
+	  .policy = OWNER("volume_extension:volume_actions:initialize_connection"),
+	  .body = initialize_body, RPC(INITIALIZE_CONNECTION), .after = initialize_after },
+	{ .name = "os-attach", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .postcheck = attach_check, .args = {
+		  { "instance_uuid", PARAM_UUID },
+		  { "mountpoint", PARAM_TEXT, .required = true, .min = 1, .max = 255 },
+		  { "host_name", PARAM_TEXT, .min = 0, .max = 255 },
+		  { "mode", PARAM_ENUM, .values = attach_modes } } },
+	  .policy = OWNER("volume_extension:volume_actions:attach"), .body = attach_body,
+	  RPC(ATTACH_VOLUME), .after = attach_after },
+	{ .name = "os-begin_detaching", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = OWNER("volume_extension:volume_actions:begin_detaching"),
+	  .body = begin_detaching_body, .status = 202 },
+	{ .name = "os-roll_detaching", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = OWNER("volume_extension:volume_actions:roll_detaching"),
+	  .body = roll_detaching_body, .status = 202 },
+	{ .name = "os-terminate_connection", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "connector", PARAM_CONNECTOR_OR_NULL, .required = true } } },
+	  .policy = OWNER("volume_extension:volume_actions:terminate_connection"),
+	  .body = guard_body, RPC(TERMINATE_CONNECTION), .after = terminate_after },
+	{ .name = "os-detach", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .null_ok = true, .args = { { "attachment_id", PARAM_UUID_OR_NULL } } },
+	  .policy = OWNER("volume_extension:volume_actions:detach"), .body = guard_body,
+	  RPC(DETACH_VOLUME), .after = detach_after },
+	{ .name = "os-force_detach", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "connector", PARAM_CONNECTOR_OR_NULL },
+				{ "attachment_id", PARAM_STRING_OR_NULL } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:force_detach"),
+	  .body = guard_body, RPC(DETACH_VOLUME), .after = force_detach_after },
+	{ .name = "os-update_readonly_flag", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "readonly", PARAM_BOOLEAN, .required = true } } },
+	  .policy = OWNER("volume:update_readonly_flag"), .body = readonly_body,
+	  .status = 202 },
+	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
+	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
 };
+
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
 static const struct action_def *action_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+	for (size_t i = 0; i < NACTIONS; i++)
 		if (strcmp(actions[i].name, name) == 0)
 			return &actions[i];
 	return NULL;
 }
 
-/* Lookup (404, also for a volume the caller may not see), policy (403), then the action. */
+static bool in_range(const struct shim_request *r, const struct action_def *def)
+{
+	return req_ver_ge(r, def->min_ver.major, def->min_ver.minor) &&
+	       (def->max_ver.major == 0 ||
+		!req_ver_ge(r, def->max_ver.major, def->max_ver.minor + 1));
+}
+
+const struct param_value *action_arg(const struct action_ctx *a, const char *key)
+{
+	static const struct param_value absent;
+
+	for (int i = 0; i < PARAMS_MAX && a->def->params.args[i].key != NULL; i++)
+		if (strcmp(a->def->params.args[i].key, key) == 0)
+			return &a->arg[i];
+	log_error("action %s has no argument %s", a->def->name, key);
+	return &absent;
+}
+
+int action_status(struct action_ctx *a, int rc)
+{
+	return rc == DB_OK || rc == VOL_CONFLICT ? DB_OK : txn_fail(&a->t, rc, a->volume_id);
+}
+
+/* Lookup (404, also for a volume the caller may not see), policy (403), the body, then the
+ * row's cast. */
 static int action_txn(db_conn *db, void *arg)
 {
 	struct action_ctx *a = arg;
-	const char *policy;
+	const struct action_def *def = a->def;
+	const struct policy *policy;
 	int rc = txn_attempt(&a->t);
 
 	if (rc != DB_OK)
@@ -57,17 +145,20 @@ static int action_txn(db_conn *db, void *arg)
 	}
 	if (rc != DB_OK)
 		return txn_fail(&a->t, rc, a->volume_id);
-	policy = a->def->policy(a);
-	if (!policy_allowed(&a->t.r->auth, policy, a->vol->row.project_id)) {
-		fault_policy(a->t.r, policy);
+	policy = def->choose_policy != NULL ? def->choose_policy(a) : &def->policy;
+	if (!policy_enforce(a->t.r, policy, a->vol->row.project_id))
 		return TXN_FAULT;
-	}
-	return a->def->body(db, a);
+	memset(&a->rpc, 0, sizeof(a->rpc));
+	rc = def->body != NULL ? def->body(db, a) : DB_OK;
+	if (rc != DB_OK || !def->has_rpc || proto_method_get(def->method)->is_call)
+		return rc;
+	return cast_volume(&a->t, db, def->method, a->volume_id, &a->rpc);
 }
 
 json_t *actions_parse(struct shim_request *r, struct action_ctx *a)
 {
 	json_t *body = req_json_body(r);
+	const char *name;
 	void *iter;
 
 	if (body == NULL)
@@ -77,15 +168,21 @@ json_t *actions_parse(struct shim_request *r, struct action_ctx *a)
 		goto fail;
 	}
 	iter = json_object_iter(body);
-	a->name = json_object_iter_key(iter);
+	name = json_object_iter_key(iter);
 	a->params = json_object_iter_value(iter);
-	a->def = action_find(a->name);
+	a->def = action_find(name);
 	if (a->def == NULL) {
 		fault_reply(r, 400, "There is no such action: %s. Verify the request body and "
-			    "Content-Type header and try again.", a->name);
+			    "Content-Type header and try again.", name);
 		goto fail;
 	}
-	if (a->def->schema(r, a->name, a->params) != 0)
+	/* Cinder's VersionNotFoundForAPIMethod. */
+	if (!in_range(r, a->def)) {
+		fault_reply(r, 404, "API version %d.%d is not supported on this method.",
+			    r->ver.major, r->ver.minor);
+		goto fail;
+	}
+	if (params_parse(r, name, a->params, &a->def->params, a->arg) != 0)
 		goto fail;
 	return body;
 fail:
@@ -95,27 +192,96 @@ fail:
 
 void actions_dispatch(struct shim_request *r)
 {
-	struct action_ctx a = { .t = { .r = r }, .volume_id = r->captures[1] };
-	json_t *body = actions_parse(r, &a);
+	struct action_ctx *a = calloc(1, sizeof(*a));
+	json_t *body = NULL;
 
-	if (body == NULL)
+	if (a == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
-	if (strlen(a.volume_id) > VOL_STR - 1) {
-		fault_volume_not_found(r, a.volume_id);
+	}
+	a->t.r = r;
+	a->volume_id = r->captures[1];
+	pv_arena_init(&a->arena, ACTION_ARENA_CAP);
+	body = actions_parse(r, a);
+	if (body == NULL)
+		goto out;
+	if (strlen(a->volume_id) > VOL_STR - 1) {
+		fault_volume_not_found(r, a->volume_id);
 		goto out;
 	}
-	a.vol = malloc(sizeof(*a.vol));
-	if (a.vol == NULL) {
+	a->vol = malloc(sizeof(*a->vol));
+	if (a->vol == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		goto out;
 	}
-	if (txn_run(&a.t, action_txn) == 0) {
-		if (a.def->after != NULL)
-			a.def->after(&a);
+	if (txn_run(&a->t, action_txn) == 0) {
+		if (a->def->after != NULL)
+			a->def->after(a);
 		else
-			req_reply(r, 202, NULL);
+			req_reply(r, a->def->status, NULL);
 	}
-	free(a.vol);
 out:
+	free(a->vol);
 	json_decref(body);
+	pv_arena_destroy(&a->arena);
+	free(a);
+}
+
+/* Maps reply to the client's answer. Returns true when the call succeeded. */
+static bool call_ok(struct shim_request *r, const struct call_reply *reply,
+		    const struct action_failure_map *map)
+{
+	if (!reply->failed)
+		return true;
+	if (strcmp(reply->failure_class, "VolumeNotFound") == 0) {
+		fault_reply(r, 404, "%s", reply->failure_message);
+		return false;
+	}
+	for (const char *const *c = map->bad_request; c != NULL && *c != NULL; c++) {
+		if (strcmp(*c, reply->failure_class) != 0)
+			continue;
+		if (map->prefix == NULL)
+			fault_reply(r, 400, "%s", reply->failure_message);
+		else
+			fault_reply(r, 400, "%s - %s: %s", map->prefix, reply->failure_class,
+				    reply->failure_message);
+		return false;
+	}
+	log_error("call failed: %s: %s", reply->failure_class, reply->failure_message);
+	fault_reply(r, 500, "%s", map->text500 != NULL ? map->text500 : FAULT_MSG_INTERNAL);
+	return false;
+}
+
+bool action_call(struct action_ctx *a, enum proto_method_id method,
+		 const struct action_failure_map *map, json_t **result)
+{
+	struct call_reply reply;
+	bool ok;
+
+	if (call_volume(a->t.r, &a->vol->row, method, &a->rpc, &reply) != 0)
+		return false;
+	ok = call_ok(a->t.r, &reply, map);
+	if (ok && result != NULL)
+		*result = reply.result;
+	else
+		json_decref(reply.result);
+	return ok;
+}
+
+static void print_version(char *out, size_t outlen, struct apiver min, struct apiver max)
+{
+	if (max.major == 0)
+		snprintf(out, outlen, "%d.%d-", min.major, min.minor);
+	else
+		snprintf(out, outlen, "%d.%d-%d.%d", min.major, min.minor, max.major, max.minor);
+}
+
+void actions_print_table(void)
+{
+	char ver[32];
+
+	for (size_t i = 0; i < NACTIONS; i++) {
+		print_version(ver, sizeof(ver), actions[i].min_ver, actions[i].max_ver);
+		printf("action %s %s %s\n", actions[i].name, ver, actions[i].policy.name);
+	}
 }

@@ -1,16 +1,28 @@
 /*
  * actions.h - the volume action table (POST /v3/{p}/volumes/{id}/action).
  *
- * actions.c reads the body (a JSON object with exactly one key, the action name), finds the
- * action, runs its schema check, then one transaction that loads and locks the volume (404
- * when it is missing or not visible to the caller), checks the action's policy (403) and runs
- * the action's body. Adding an action means one row in the table and one handler.
+ * An action is one row of the table in actions.c: its name, its microversion range, its
+ * argument spec (params.h), its policy, the body that runs in the action's transaction, the
+ * RPC method it casts or calls, and the step after the commit. The generic code in actions.c
+ * reads the body (a JSON object with exactly one key, the action name), finds the row (400 for
+ * an unknown name, 404 outside the row's microversions), parses and validates the arguments
+ * once into typed values (400), then runs one transaction that loads and locks the volume (404
+ * when it is missing or not visible to the caller), checks the policy (403), runs the body and,
+ * for an action that casts, publishes the cast built from the body's typed RPC arguments before
+ * the commit. After the commit it runs the row's after step, or answers the row's status.
+ *
+ * Adding an action is one row, one body (declared below) and its tests.
  */
 #ifndef VOLMGR_SHIM_ACTIONS_H
 #define VOLMGR_SHIM_ACTIONS_H
 
+#include <stdbool.h>
 #include <jansson.h>
 #include "common/db.h"
+#include "proto/schema.h"
+#include "api-shim/cast.h"
+#include "api-shim/params.h"
+#include "api-shim/policy.h"
 #include "api-shim/request.h"
 #include "api-shim/txn.h"
 #include "api-shim/view.h"
@@ -24,89 +36,124 @@ struct action_guard {
 	char attachment_id[37];
 };
 
-/* What an action's body receives. */
+/* What an action's body and after step receive. */
 struct action_ctx {
 	struct txn_ctx t;             /* first: the transaction's argument */
 	const char *volume_id;
-	const char *name;             /* the action name */
-	json_t *params;               /* body[name], schema-checked */
+	const struct action_def *def;
+	json_t *params;               /* body[name] as sent */
+	struct param_value arg[PARAMS_MAX]; /* the parsed arguments, in the order of def's spec */
 	struct vol_full *vol;         /* the locked volume and its attachments (not its
 				       * metadata), loaded in this attempt */
-	const struct action_def *def;
+	union proto_args rpc;         /* the RPC method's arguments: filled by the body for a
+				       * cast, by the after step for a call */
+	struct pv_arena arena;        /* room for RPC argument values (a connector) */
+	char reservations[PROTO_MAX_RESERVATIONS][37]; /* room for the reservation uuids that
+						       * rpc points at */
 	struct action_guard guard;    /* set by the bodies of the detaching actions */
 };
 
-/* Schema check of params (the value under the action name). 0, or -1 with a 400 set. */
-typedef int (*action_schema_fn)(struct shim_request *r, const char *name, const json_t *params);
-
 /*
- * The policy of an action for a loaded volume (it may depend on the volume and the
- * microversion, as os-extend's does). Returns a policy name.
+ * The policy of an action for its loaded volume, where the rule depends on the volume and the
+ * microversion (os-extend's does). Returns the policy to check.
  */
-typedef const char *(*action_policy_fn)(const struct action_ctx *a);
+typedef const struct policy *(*action_policy_fn)(const struct action_ctx *a);
 
-/* The action inside the transaction, after lookup and policy: DB_OK to commit, TXN_FAULT with
- * a fault set, or a negative db status. */
+/* The action inside the transaction, after lookup and policy: DB_OK to commit (after the
+ * row's cast, if any), TXN_FAULT with a fault set, or a negative db status. */
 typedef int (*action_body_fn)(db_conn *db, struct action_ctx *a);
 
 /*
  * The part of an action that runs after its transaction committed, outside any transaction:
  * the RPC calls, which wait for the manager, and the compute API check. It sets the reply.
- * NULL means a bare 202.
  */
 typedef void (*action_after_fn)(struct action_ctx *a);
 
 struct action_def {
 	const char *name;
-	action_schema_fn schema;
-	action_policy_fn policy;
-	action_body_fn body;
-	action_after_fn after;
+	struct apiver min_ver;        /* the first microversion that has the action */
+	struct apiver max_ver;        /* the last one; {0, 0}: no upper bound */
+	struct param_spec params;
+	struct policy policy;
+	action_policy_fn choose_policy; /* NULL: policy */
+	action_body_fn body;          /* NULL: lookup and policy are the whole transaction */
+	bool has_rpc;
+	enum proto_method_id method;  /* when has_rpc: a cast is published by the transaction,
+				       * a call is made by the after step (action_call) */
+	action_after_fn after;        /* NULL: answer status with an empty body */
+	unsigned status;              /* the answer without an after step */
 };
 
 /*
  * The part of the endpoint that needs neither the database nor the broker: parses r's body,
- * finds the action (a->def, a->name, a->params) and runs its schema check. Returns the body
- * (the caller json_decref()s it; a->name and a->params point into it), or NULL with a 400
+ * finds the action (a->def, a->params) and parses its arguments (a->arg). Returns the body
+ * (the caller json_decref()s it; a->params and the arguments point into it), or NULL with a
  * fault set on r. tests/fuzz/fuzz_shim_action.c drives it directly.
  */
 __attribute__((warn_unused_result))
 json_t *actions_parse(struct shim_request *r, struct action_ctx *a);
 
+/* The parsed argument key of a's spec (an all-absent value for a key the spec lacks). */
+const struct param_value *action_arg(const struct action_ctx *a, const char *key);
+
+/* How a call's failure reaches the client: classes answered 400 with "<prefix> -
+ * <class>: <message>" (prefix NULL: the message alone), the others 500 with text500
+ * (NULL: Cinder's generic text). VolumeNotFound is always a 404. */
+struct action_failure_map {
+	const char *prefix;
+	const char *const *bad_request;
+	const char *text500;
+};
+
+/*
+ * For an after step: sends method with a->rpc as an RPC call for the volume and maps the
+ * reply's failure with map. Returns true on success, with *result (when not NULL) the result
+ * (the caller json_decref()s it); otherwise the reply is set.
+ */
+__attribute__((warn_unused_result))
+bool action_call(struct action_ctx *a, enum proto_method_id method,
+		 const struct action_failure_map *map, json_t **result);
+
+/* An InvalidVolume as Cinder's API answers it: 400 "Invalid volume: <reason>". */
+#define ACTION_INVALID_VOLUME(a, ...) \
+	(fault_reply((a)->t.r, 400, "Invalid volume: " __VA_ARGS__), TXN_FAULT)
+
+/* Returns DB_OK, or the body's result for a status met inside a body (VOL_CONFLICT, a
+ * compare-and-set that found another status, counts as done). */
+int action_status(struct action_ctx *a, int rc);
+
+/* Prints the action table (name, microversions, policy) for docs/api.md's check. */
+void actions_print_table(void);
+
 /* extend.c */
-int extend_schema(struct shim_request *r, const char *name, const json_t *params);
-const char *extend_policy(const struct action_ctx *a);
+const struct policy *extend_policy(const struct action_ctx *a);
 int extend_body(db_conn *db, struct action_ctx *a);
-int completion_schema(struct shim_request *r, const char *name, const json_t *params);
-const char *completion_policy(const struct action_ctx *a);
 int completion_body(db_conn *db, struct action_ctx *a);
 
 /* reset.c */
-int reset_schema(struct shim_request *r, const char *name, const json_t *params);
-const char *reset_policy(const struct action_ctx *a);
+int reset_check(struct shim_request *r, const char *name, const json_t *params);
 int reset_body(db_conn *db, struct action_ctx *a);
+extern const char *const reset_volume_statuses[];
+extern const char *const reset_attach_statuses[];
+extern const char *const reset_migration_statuses[];
 
 /* attach.c: the legacy attach and detach actions. */
-int noparams_schema(struct shim_request *r, const char *name, const json_t *params);
-const char *attach_policy(const struct action_ctx *a);
 int reserve_body(db_conn *db, struct action_ctx *a);
 int unreserve_body(db_conn *db, struct action_ctx *a);
 int begin_detaching_body(db_conn *db, struct action_ctx *a);
 int roll_detaching_body(db_conn *db, struct action_ctx *a);
-int readonly_schema(struct shim_request *r, const char *name, const json_t *params);
 int readonly_body(db_conn *db, struct action_ctx *a);
-int initialize_schema(struct shim_request *r, const char *name, const json_t *params);
 int initialize_body(db_conn *db, struct action_ctx *a);
 void initialize_after(struct action_ctx *a);
-int attach_schema(struct shim_request *r, const char *name, const json_t *params);
+int attach_check(struct shim_request *r, const char *name, const json_t *params);
 int attach_body(db_conn *db, struct action_ctx *a);
 void attach_after(struct action_ctx *a);
-int terminate_schema(struct shim_request *r, const char *name, const json_t *params);
-int detach_schema(struct shim_request *r, const char *name, const json_t *params);
-int force_detach_schema(struct shim_request *r, const char *name, const json_t *params);
 int guard_body(db_conn *db, struct action_ctx *a);
 void terminate_after(struct action_ctx *a);
 void detach_after(struct action_ctx *a);
 void force_detach_after(struct action_ctx *a);
+
+/* update.c: actions that change a volume's own attributes. */
+int bootable_body(db_conn *db, struct action_ctx *a);
 
 #endif

@@ -44,70 +44,6 @@ static void cast_context(const struct shim_request *r, const char *ts, struct pr
 		ctx->roles[ctx->nroles++] = r->auth.roles[i];
 }
 
-static struct pv *reservations_array(struct pv_arena *a, const struct cast_args *args)
-{
-	struct pv *arr = pv_new_array(a, (uint32_t)args->nreservations);
-
-	for (int i = 0; arr != NULL && i < args->nreservations; i++)
-		pv_array_push(a, arr, pv_new_str(a, args->reservations[i]));
-	return arr;
-}
-
-/* The connector as a value (null when absent). */
-static struct pv *connector_value(struct pv_arena *a, const json_t *connector)
-{
-	return connector != NULL ? proto_pv_from_json(a, connector) : pv_new_null(a);
-}
-
-/* Puts the arguments besides "volume". Failures show in a->failed. */
-static void put_args(struct pv_arena *a, struct pv *map, enum proto_method_id method,
-		     const struct cast_args *args)
-{
-	switch (method) {
-	case PROTO_M_CREATE_VOLUME:
-		/* The manager reads everything from the database; Cinder's manager accepts
-		 * request_spec and filter_properties None. */
-		pv_map_put(a, map, "request_spec", pv_new_null(a));
-		pv_map_put(a, map, "filter_properties", pv_new_null(a));
-		pv_map_put_bool(a, map, "allow_reschedule", true);
-		break;
-	case PROTO_M_DELETE_VOLUME:
-		pv_map_put_bool(a, map, "unmanage_only", false);
-		pv_map_put_bool(a, map, "cascade", false);
-		break;
-	case PROTO_M_EXTEND_VOLUME:
-		pv_map_put_int(a, map, "new_size", args->new_size);
-		pv_map_put(a, map, "reservations", reservations_array(a, args));
-		break;
-	case PROTO_M_EXTEND_VOLUME_COMPLETION:
-		pv_map_put_int(a, map, "new_size", args->new_size);
-		pv_map_put(a, map, "reservations", reservations_array(a, args));
-		pv_map_put_bool(a, map, "error", args->error);
-		break;
-	case PROTO_M_INITIALIZE_CONNECTION:
-		pv_map_put(a, map, "connector", connector_value(a, args->connector));
-		break;
-	case PROTO_M_TERMINATE_CONNECTION:
-		pv_map_put(a, map, "connector", connector_value(a, args->connector));
-		pv_map_put_bool(a, map, "force", args->force);
-		break;
-	case PROTO_M_ATTACH_VOLUME:
-		pv_map_put_str(a, map, "instance_uuid", args->instance_uuid);
-		pv_map_put_str(a, map, "host_name", args->host_name);
-		pv_map_put_str(a, map, "mountpoint", args->mountpoint);
-		pv_map_put_str(a, map, "mode", args->mode);
-		break;
-	case PROTO_M_DETACH_VOLUME:
-		pv_map_put_str(a, map, "attachment_id", args->attachment_id);
-		break;
-	case PROTO_M_PUBLISH_SERVICE_CAPABILITIES:
-		/* Never sent by the shim: a broadcast of the scheduler's. */
-	case PROTO_M_COUNT:
-		a->failed = true;
-		break;
-	}
-}
-
 /* What makes a message a call: NULL for a cast. */
 struct call_envelope {
 	const char *msg_id;
@@ -116,7 +52,7 @@ struct call_envelope {
 
 /* Builds and encodes the message; *body is malloc'd. Returns 0 or -1. */
 static int build(const struct shim_request *r, const struct proto_method *pm,
-		 const struct vol_row *row, const struct cast_args *args,
+		 const struct vol_row *row, const union proto_args *args,
 		 const struct call_envelope *call, struct proto_msg *m, char **body, size_t *len)
 {
 	struct proto_volume_fields f;
@@ -134,17 +70,8 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 					      strlen(replies_queue()));
 		m->timeout = call->timeout_s;
 	}
-	/* Cinder's calls of the legacy attach flow name the volume by id as well, and
-	 * terminate_connection by id only (cinder-behaviour.md §5.2). */
-	if (pm->id == PROTO_M_TERMINATE_CONNECTION || pm->id == PROTO_M_ATTACH_VOLUME ||
-	    pm->id == PROTO_M_DETACH_VOLUME)
-		pv_map_put_str(&m->arena, m->args, "volume_id", row->id);
-	if (pm->id != PROTO_M_TERMINATE_CONNECTION) {
-		vol_to_proto_fields(row, &f);
-		pv_map_put(&m->arena, m->args, "volume", proto_build_volume(&m->arena, &f));
-	}
-	put_args(&m->arena, m->args, pm->id, args);
-	if (m->arena.failed)
+	vol_to_proto_fields(row, &f);
+	if (proto_args_build(pm, args, &f, &m->arena, m->args) != PROTO_OK)
 		return -1;
 	return proto_encode(api_cfg.rpc_wire_format, m, body, len) == PROTO_OK ? 0 : -1;
 }
@@ -154,7 +81,7 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
  * the confirm. Returns 0, or -1 with the reason in err (for a 503).
  */
 static int send_message(const struct shim_request *r, const struct proto_method *pm,
-			const struct vol_row *row, const struct cast_args *args,
+			const struct vol_row *row, const union proto_args *args,
 			const struct call_envelope *call, char *err, size_t errlen)
 {
 	char rk[PROTO_NAME_MAX], expiration[16];
@@ -196,7 +123,7 @@ static int send_message(const struct shim_request *r, const struct proto_method 
 }
 
 int cast_volume_row(struct shim_request *r, enum proto_method_id method,
-		    const struct vol_row *row, const struct cast_args *args)
+		    const struct vol_row *row, const union proto_args *args)
 {
 	const struct proto_method *pm = proto_method_get(method);
 	char err[512];
@@ -213,7 +140,7 @@ int cast_volume_row(struct shim_request *r, enum proto_method_id method,
 }
 
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
-		const char *volume_id, const struct cast_args *args)
+		const char *volume_id, const union proto_args *args)
 {
 	struct vol_row *row = malloc(sizeof(*row));
 	int rc;
@@ -266,7 +193,7 @@ static int read_reply(struct shim_request *r, const struct proto_method *pm, con
 }
 
 int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
-		const struct cast_args *args, struct call_reply *out)
+		const union proto_args *args, struct call_reply *out)
 {
 	const struct proto_method *pm = proto_method_get(method);
 	struct call_envelope call = { .timeout_s = api_cfg.rpc_response_timeout };

@@ -3,9 +3,10 @@
  * after it committed), and RPC calls with their replies from outside any transaction.
  *
  * The message is oslo's inner message (proto/msg.h) encoded as msgpack: method and version
- * from the method table (proto_method_get), the request context, and args with "volume" =
- * the Volume primitive of the row as it stands in the transaction (read after the handler's
- * updates), plus the method's other arguments. It is published to control_exchange with the
+ * from the method's row (proto/methods.h), the request context, and args built by the
+ * method's schema (proto_args_build) from the typed arguments the caller fills: the Volume
+ * primitive (and volume_id) from the row as it stands in the transaction (read after the
+ * handler's updates), the others from args. It is published to control_exchange with the
  * routing key of the volume's backend (proto_routing_key_for_volume_host), content type
  * application/msgpack, message_id = _unique_id, persistent, mandatory.
  */
@@ -19,21 +20,6 @@
 #include "proto/schema.h"
 #include "api-shim/txn.h"
 
-/* The arguments besides "volume", per method; unused fields are ignored. */
-struct cast_args {
-	int new_size;                      /* extend_volume, extend_volume_completion */
-	const char *const *reservations;   /* ditto */
-	int nreservations;
-	bool error;                        /* extend_volume_completion */
-	const json_t *connector;           /* initialize/terminate_connection; NULL sends null */
-	bool force;                        /* terminate_connection */
-	const char *instance_uuid;         /* attach_volume; NULL sends null */
-	const char *host_name;             /* ditto */
-	const char *mountpoint;            /* ditto */
-	const char *mode;                  /* ditto: "rw" or "ro" */
-	const char *attachment_id;         /* detach_volume; NULL sends null */
-};
-
 /*
  * Inside t's transaction: reads volume_id, builds the cast of method with args and publishes
  * it. Returns DB_OK once the broker confirmed (t->published is then set), TXN_FAULT with a 503
@@ -42,7 +28,7 @@ struct cast_args {
  */
 __attribute__((warn_unused_result))
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
-		const char *volume_id, const struct cast_args *args);
+		const char *volume_id, const union proto_args *args);
 
 /*
  * Outside any transaction: builds the cast of method with args for row (as its caller's
@@ -51,7 +37,7 @@ int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
  */
 __attribute__((warn_unused_result))
 int cast_volume_row(struct shim_request *r, enum proto_method_id method,
-		    const struct vol_row *row, const struct cast_args *args);
+		    const struct vol_row *row, const union proto_args *args);
 
 /* A call's reply. */
 struct call_reply {
@@ -76,6 +62,6 @@ struct call_reply {
  */
 __attribute__((warn_unused_result))
 int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
-		const struct cast_args *args, struct call_reply *out);
+		const union proto_args *args, struct call_reply *out);
 
 #endif

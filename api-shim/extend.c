@@ -17,26 +17,9 @@
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/shim.h"
-#include "api-shim/validate.h"
 #include "api-shim/vtype.h"
 
 /* ---- os-extend ---- */
-
-int extend_schema(struct shim_request *r, const char *name, const json_t *params)
-{
-	static const char *const keys[] = { "new_size", NULL };
-	const json_t *ns;
-	int size;
-
-	if (validate_object(r, name, params) != 0)
-		return -1;
-	ns = json_object_get(params, "new_size");
-	if (ns != NULL && validate_volume_size(r, "new_size", ns, false, &size) != 0)
-		return -1;
-	if (validate_required(r, name, params, keys) != 0)
-		return -1;
-	return validate_no_extra(r, name, params, keys);
-}
 
 /* Cinder's 3.42 rule: an in-use volume goes through extend_attached_volume from 3.42 on. */
 static bool extend_attached(const struct action_ctx *a)
@@ -44,9 +27,12 @@ static bool extend_attached(const struct action_ctx *a)
 	return req_ver_ge(a->t.r, 3, 42) && strcmp(a->vol->row.status, VOL_S_IN_USE) == 0;
 }
 
-const char *extend_policy(const struct action_ctx *a)
+const struct policy *extend_policy(const struct action_ctx *a)
 {
-	return extend_attached(a) ? POLICY_EXTEND_ATTACHED : POLICY_EXTEND;
+	static const struct policy attached = { "volume:extend_attached_volume",
+						POLICY_ADMIN_OR_OWNER };
+
+	return extend_attached(a) ? &attached : &a->def->policy;
 }
 
 int extend_body(db_conn *db, struct action_ctx *a)
@@ -55,18 +41,14 @@ int extend_body(db_conn *db, struct action_ctx *a)
 	struct shim_request *r = a->t.r;
 	const char *expected = extend_attached(a) ? VOL_S_IN_USE : VOL_S_AVAILABLE;
 	struct quota_delta deltas[2];
-	const char *resv[2];
-	char uuids[2][37];
+	char (*uuids)[37] = a->reservations;
+	struct proto_args_extend_volume *args = &a->rpc.extend_volume;
 	struct quota_over over;
-	struct cast_args args;
 	struct vol_type type;
 	char resv_json[VOL_TEXT];
-	int new_size, inc, ndeltas = 1, rc;
+	int new_size = action_arg(a, "new_size")->i, inc, ndeltas = 1, rc;
 	long limit;
 
-	if (validate_volume_size(r, "new_size", json_object_get(a->params, "new_size"), false,
-				 &new_size) != 0)
-		return TXN_FAULT;
 	inc = new_size - row->size;
 	if (inc <= 0) {
 		fault_reply(r, 400, "Invalid input received: New size for extend must be greater "
@@ -121,12 +103,15 @@ int extend_body(db_conn *db, struct action_ctx *a)
 		return txn_fail(&a->t, rc, NULL);
 
 	for (int i = 0; i < ndeltas; i++)
-		resv[i] = uuids[i];
+		args->reservations[i] = uuids[i];
+	args->nreservations = (unsigned)ndeltas;
+	args->new_size = new_size;
 	/* The pending extend is recorded with its reservations now, so that a reset before the
 	 * manager has seen the cast gives the quota back, and the manager's fence then makes
 	 * the cast a no-op. It is due when the reservations expire: the cast cannot commit
 	 * them after that anyway. */
-	rc = pending_extend_format_reservations(resv, ndeltas, resv_json, sizeof(resv_json));
+	rc = pending_extend_format_reservations(args->reservations, ndeltas, resv_json,
+						sizeof(resv_json));
 	if (rc == 0)
 		rc = pending_extend_record(db, row->id, row->project_id, new_size, resv_json, NULL,
 					   cfg_common.reservation_expire);
@@ -134,61 +119,12 @@ int extend_body(db_conn *db, struct action_ctx *a)
 		rc = DB_REJECT;
 	if (rc != DB_OK)
 		return txn_fail(&a->t, rc, NULL);
-	memset(&args, 0, sizeof(args));
-	args.new_size = new_size;
-	args.reservations = resv;
-	args.nreservations = ndeltas;
 	log_info("extending volume %s from %dG to %dG (%s)", row->id, row->size, new_size,
 		 expected);
-	return cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME, row->id, &args);
+	return DB_OK;
 }
 
 /* ---- os-extend_volume_completion ---- */
-
-int completion_schema(struct shim_request *r, const char *name, const json_t *params)
-{
-	static const char *const keys[] = { "error", NULL };
-	const json_t *err;
-
-	if (validate_object(r, name, params) != 0)
-		return -1;
-	err = json_object_get(params, "error");
-	if (err != NULL && !json_is_string(err) && !json_is_null(err) && !json_is_boolean(err))
-		return validate_type_fail(r, "error", err, "'string', 'null', 'boolean'");
-	return validate_no_extra(r, name, params, keys);
-}
-
-const char *completion_policy(const struct action_ctx *a)
-{
-	(void)a;
-	return POLICY_EXTEND_COMPLETION;
-}
-
-/*
- * Reads "error". Upstream passes the raw JSON value on and the manager tests its truthiness,
- * so any non-empty string, "false" and "0" included, rolls the extend back. volmgr reads a
- * string with Cinder's boolean-string rules instead (proto_parse_bool_string: "false", "0",
- * "no", ... are false), answers 400 for a string that is no boolean, and takes "" as false as
- * upstream does; absent and null are false. Returns 0 or -1 with a 400 set.
- */
-static int completion_error(struct shim_request *r, const json_t *params, bool *out)
-{
-	const json_t *e = json_object_get(params, "error");
-	const char *s;
-
-	*out = false;
-	if (e == NULL || json_is_null(e))
-		return 0;
-	if (json_is_boolean(e)) {
-		*out = json_is_true(e);
-		return 0;
-	}
-	s = json_string_value(e);
-	if (s[0] == '\0' || proto_parse_bool_string(s, out) == 0)
-		return 0;
-	fault_reply(r, 400, "Value '%s' for 'error' is not a boolean.", s);
-	return -1;
-}
 
 #define MSG_MD_MALFORMED "Invalid volume: Required volume admin metadata is malformed or missing."
 
@@ -248,15 +184,11 @@ static int completion_metadata(db_conn *db, struct action_ctx *a, long *new_size
 int completion_body(db_conn *db, struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
-	const char *resv[PROTO_MAX_RESERVATIONS];
-	char uuids[PROTO_MAX_RESERVATIONS][37];
-	struct cast_args args;
+	struct proto_args_extend_volume_completion *args = &a->rpc.extend_volume_completion;
+	char (*uuids)[37] = a->reservations;
 	long new_size;
-	bool error;
 	int n, rc;
 
-	if (completion_error(a->t.r, a->params, &error) != 0)
-		return TXN_FAULT;
 	if (strcmp(row->status, VOL_S_EXTENDING) != 0) {
 		fault_reply(a->t.r, 400, "Invalid volume: Volume is not being extended.");
 		return TXN_FAULT;
@@ -267,14 +199,12 @@ int completion_body(db_conn *db, struct action_ctx *a)
 	rc = pending_extend_clear_keys(db, row->id);
 	if (rc != DB_OK)
 		return txn_fail(&a->t, rc, NULL);
-	memset(&args, 0, sizeof(args));
 	for (int i = 0; i < n; i++)
-		resv[i] = uuids[i];
-	args.new_size = (int)new_size;
-	args.reservations = resv;
-	args.nreservations = n;
-	args.error = error;
+		args->reservations[i] = uuids[i];
+	args->nreservations = (unsigned)n;
+	args->new_size = (int)new_size;
+	args->error = action_arg(a, "error")->b;
 	log_info("completing the extend of volume %s to %ldG (error=%s)", row->id, new_size,
-		 error ? "true" : "false");
-	return cast_volume(&a->t, db, PROTO_M_EXTEND_VOLUME_COMPLETION, row->id, &args);
+		 args->error ? "true" : "false");
+	return DB_OK;
 }

@@ -84,11 +84,6 @@ void fault_quota(struct shim_request *r, const char *exc_class, const char *fmt,
 	va_end(ap);
 }
 
-void fault_policy(struct shim_request *r, const char *policy)
-{
-	fault_reply(r, 403, "Policy doesn't allow %s to be performed.", policy);
-}
-
 void fault_volume_not_found(struct shim_request *r, const char *volume_id)
 {
 	fault_reply(r, 404, "Volume %s could not be found.", volume_id);

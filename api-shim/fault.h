@@ -29,8 +29,6 @@ void fault_reply(struct shim_request *r, unsigned code, const char *fmt, ...)
 void fault_quota(struct shim_request *r, const char *exc_class, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* 403 "Policy doesn't allow <policy> to be performed." */
-void fault_policy(struct shim_request *r, const char *policy);
 
 /* 404 "Volume <id> could not be found." */
 void fault_volume_not_found(struct shim_request *r, const char *volume_id);

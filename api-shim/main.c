@@ -1,6 +1,7 @@
 /*
  * main.c - bin/api-shim [--config-file F]: configuration, start-up, the signal wait loop and
- * the drain.
+ * the drain. bin/api-shim --print-api prints the routes, actions and RPC methods it serves
+ * (from their tables, which docs/api.md must list) and exits.
  *
  * Start-up order: configuration (exit 2 on a usage error, 1 on a bad file), logging, auth,
  * then the lazily connecting database pool and publisher, then the HTTP server. Neither
@@ -19,6 +20,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/settings.h"
+#include "proto/schema.h"
+#include "api-shim/actions.h"
 #include "api-shim/auth.h"
 #include "api-shim/dbpool.h"
 #include "common/http.h"
@@ -157,10 +160,26 @@ static void drain(void)
 	server_stop();
 }
 
+/* One line per route, action and RPC method, as the tables say. */
+static void print_api(void)
+{
+	server_print_routes();
+	actions_print_table();
+	for (int i = 0; i < PROTO_M_COUNT; i++) {
+		const struct proto_method *m = proto_method_get((enum proto_method_id)i);
+
+		printf("method %s %s %s\n", m->name, m->send_version, m->is_call ? "call" : "cast");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
 
+	if (argc == 2 && strcmp(argv[1], "--print-api") == 0) {
+		print_api();
+		return 0;
+	}
 	if (log_init("api-shim", LOGL_INFO, NULL) != 0)
 		return 1;
 	util_install_signals(&signals);

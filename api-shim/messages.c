@@ -17,6 +17,8 @@
 
 #define TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS.US'"
 
+static const struct policy get_all_policy = { "message:get_all", POLICY_ANY };
+
 static const char sql_messages[] =
 	"SELECT id, message_level, event_id, action_id, detail_id, resource_type, resource_uuid, "
 	"request_id, to_char(created_at, " TS_FMT "), to_char(expires_at, " TS_FMT ") "
@@ -88,15 +90,8 @@ void messages_list(struct shim_request *r)
 	long limit = SHIM_MAX_LIMIT;
 	const char *lim = req_query(r, "limit");
 
-	/* The messages API exists from 3.3 on (VersionNotFoundForAPIMethod is a 404). */
-	if (!req_ver_ge(r, 3, 3)) {
-		fault_reply(r, 404, FAULT_MSG_NOT_FOUND);
+	if (!policy_enforce(r, &get_all_policy, NULL))
 		return;
-	}
-	if (!policy_allowed(&r->auth, POLICY_MESSAGE_GET_ALL, NULL)) {
-		fault_policy(r, POLICY_MESSAGE_GET_ALL);
-		return;
-	}
 	if (req_query_bool(r, "all_tenants", false, &all_tenants) != 0)
 		return;
 	/* Pagination arrived in 3.5. */

@@ -21,6 +21,9 @@ struct quotas_req {
 	int nrows;
 };
 
+static const struct policy show_policy = { "volume_extension:quotas:show",
+					   POLICY_ADMIN_OR_OWNER };
+
 static int quotas_txn(db_conn *db, void *arg)
 {
 	struct quotas_req *q = arg;
@@ -35,10 +38,8 @@ void quotas_show(struct shim_request *r)
 	bool usage = false;
 	json_t *set;
 
-	if (!policy_allowed(&r->auth, POLICY_QUOTA_SHOW, q.target)) {
-		fault_policy(r, POLICY_QUOTA_SHOW);
+	if (!policy_enforce(r, &show_policy, q.target))
 		return;
-	}
 	if (req_query_bool(r, "usage", false, &usage) != 0)
 		return;
 	if (strlen(q.target) >= AUTH_ID_MAX) {

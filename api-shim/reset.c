@@ -6,7 +6,6 @@
  * extend-completion spec planned: its reservations are rolled back, both admin-metadata keys
  * removed and volmgr's pending-extend row deleted, in the same transaction as the reset.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,83 +18,19 @@
 #include "proto/schema.h"
 #include "api-shim/actions.h"
 #include "api-shim/fault.h"
-#include "api-shim/validate.h"
-
-#define STATUS_MAX 64
 
 /* cinder.objects.fields.VolumeStatus.ALL, VolumeAttachStatus (attached, detached) and
  * VolumeMigrationStatus.ALL, in Cinder's order (the messages print them). */
-static const char *const volume_statuses[] = {
+const char *const reset_volume_statuses[] = {
 	"creating", "available", "deleting", "error", "error_deleting", "error_managing",
 	"managing", "attaching", "in-use", "detaching", "maintenance", "restoring-backup",
 	"error_restoring", "reserved", "awaiting-transfer", "backing-up", "error_backing-up",
 	"error_extending", "downloading", "uploading", "retyping", "extending", NULL,
 };
-static const char *const attach_statuses[] = { VOL_AS_ATTACHED, VOL_AS_DETACHED, NULL };
-static const char *const migration_statuses[] = {
+const char *const reset_attach_statuses[] = { VOL_AS_ATTACHED, VOL_AS_DETACHED, NULL };
+const char *const reset_migration_statuses[] = {
 	"migrating", "error", "success", "completing", "none", "starting", NULL,
 };
-
-struct reset_field {
-	const char *key;
-	const char *label;               /* "Volume status", ... */
-	const char *const *valid;
-	bool list;                       /* printed as a Python list, else a tuple */
-};
-
-static const struct reset_field reset_fields[] = {
-	{ "status", "Volume status", volume_statuses, false },
-	{ "attach_status", "Volume attach status", attach_statuses, true },
-	{ "migration_status", "Volume migration status", migration_statuses, false },
-};
-
-#define NFIELDS (sizeof(reset_fields) / sizeof(reset_fields[0]))
-
-/* Lower-cases s into out (ASCII, as the valid values are). Returns false if it does not fit. */
-static bool lower(const char *s, char *out, size_t outlen)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i + 1 >= outlen)
-			return false;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[i] = '\0';
-	return true;
-}
-
-static bool valid_value(const char *v, const char *const *valid)
-{
-	for (; *valid != NULL; valid++)
-		if (strcmp(v, *valid) == 0)
-			return true;
-	return false;
-}
-
-/* The field's value in lower case, or "" when absent, null or empty (Cinder's truthiness). */
-static void field_value(const json_t *params, const char *key, char *out, size_t outlen)
-{
-	const char *s = json_string_value(json_object_get(params, key));
-
-	out[0] = '\0';
-	if (s != NULL && !lower(s, out, outlen))
-		util_strlcpy(out, s, outlen); /* too long to be valid: kept for the message */
-}
-
-/* "Volume status: X is invalid, valid statuses are: ('creating', ...)." */
-static void invalid_value(struct shim_request *r, const struct reset_field *f, const char *s)
-{
-	char list[1024];
-	size_t off = 0;
-
-	list[off++] = f->list ? '[' : '(';
-	for (const char *const *v = f->valid; *v != NULL && off < sizeof(list) - 64; v++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s'%s'",
-					v == f->valid ? "" : ", ", *v);
-	snprintf(list + off, sizeof(list) - off, "%c", f->list ? ']' : ')');
-	fault_reply(r, 400, "%s: %s is invalid, valid statuses are: %s.", f->label, s, list);
-}
 
 /* Python's truth value of a JSON value (NULL, as absent, is false). */
 static bool py_truthy(const json_t *v)
@@ -120,47 +55,18 @@ static bool py_truthy(const json_t *v)
 	return false;
 }
 
-int reset_schema(struct shim_request *r, const char *name, const json_t *params)
+/* format validate_volume_reset_body: at least one of the fields is truthy. */
+int reset_check(struct shim_request *r, const char *name, const json_t *params)
 {
-	static const char *const keys[] = { "status", "attach_status", "migration_status", NULL };
-	bool any = false;
+	static const char *const keys[] = { "status", "attach_status", "migration_status" };
 
-	if (validate_object(r, name, params) != 0)
-		return -1;
-	/* format validate_volume_reset_body: at least one truthy field. */
-	for (size_t i = 0; i < NFIELDS; i++) {
-		const json_t *v = json_object_get(params, reset_fields[i].key);
-
-		if (py_truthy(v))
-			any = true;
-	}
-	if (!any) {
-		fault_reply(r, 400, "Must specify 'status', 'attach_status' or 'migration_status' "
-			    "for update.");
-		return -1;
-	}
-	for (size_t i = 0; i < NFIELDS; i++) {
-		const struct reset_field *f = &reset_fields[i];
-		const json_t *v = json_object_get(params, f->key);
-		char low[STATUS_MAX];
-
-		if (v == NULL)
-			continue;
-		if (!json_is_string(v) && !json_is_null(v))
-			return validate_type_fail(r, f->key, v, "'string', 'null'");
-		field_value(params, f->key, low, sizeof(low));
-		if (low[0] != '\0' && !valid_value(low, f->valid)) {
-			invalid_value(r, f, json_string_value(v));
-			return -1;
-		}
-	}
-	return validate_no_extra(r, name, params, keys);
-}
-
-const char *reset_policy(const struct action_ctx *a)
-{
-	(void)a;
-	return POLICY_RESET_STATUS;
+	(void)name;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (py_truthy(json_object_get(params, keys[i])))
+			return 0;
+	fault_reply(r, 400, "Must specify 'status', 'attach_status' or 'migration_status' for "
+		    "update.");
+	return -1;
 }
 
 /* Reservation uuids of a JSON list text; what cannot be read is not rolled back (logged). */
@@ -236,13 +142,12 @@ static const char sql_worker_delete[] =
 int reset_body(db_conn *db, struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
-	char status[STATUS_MAX], attach[STATUS_MAX], migration[STATUS_MAX];
+	const char *status = action_arg(a, "status")->s;
+	const char *attach = action_arg(a, "attach_status")->s;
+	const char *migration = action_arg(a, "migration_status")->s;
 	const char *params[5];
 	int rc;
 
-	field_value(a->params, "status", status, sizeof(status));
-	field_value(a->params, "attach_status", attach, sizeof(attach));
-	field_value(a->params, "migration_status", migration, sizeof(migration));
 	if (strcmp(status, VOL_S_DELETING) == 0) {
 		fault_reply(a->t.r, 400, "Cannot reset-state to %s", status);
 		return TXN_FAULT;

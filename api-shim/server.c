@@ -25,6 +25,7 @@
 #define SERVER_CONNECTION_LIMIT 256
 #define SERVER_CONNECTION_TIMEOUT_S 30
 #define ROUTE_MAX_SEGMENTS 8
+#define ROUTE_PROJECT "{project_id}"
 
 enum route_flags {
 	ROUTE_PUBLIC = 1,   /* no authentication (version discovery) */
@@ -32,26 +33,40 @@ enum route_flags {
 
 struct route {
 	const char *method;
-	/* "{}" matches any one segment and is captured; "{p}" is the project id, which a URL
-	 * may leave out (microversion 3.67 made it optional; Cinder accepts both forms). */
+	/* "{name}" matches any one segment and is captured; "{project_id}" is the project id,
+	 * which a URL may leave out (microversion 3.67 made it optional; Cinder accepts both
+	 * forms). */
 	const char *pattern;
 	void (*fn)(struct shim_request *r);
 	unsigned flags;
+	struct apiver min_ver;   /* older microversions get 404, as Cinder's versioned methods */
 };
 
-/* Literal segments are tried in table order, so "volumes/detail" comes before "volumes/{}". */
+/* Literal segments are tried in table order, so "volumes/detail" comes before "volumes/{volume_id}". */
 static const struct route routes[] = {
-	{ "GET", "/", version_root, ROUTE_PUBLIC },
-	{ "GET", "/v3", version_v3, ROUTE_PUBLIC },
-	{ "POST", "/v3/{p}/volumes", volumes_create, 0 },
-	{ "GET", "/v3/{p}/volumes", volumes_list, 0 },
-	{ "GET", "/v3/{p}/volumes/detail", volumes_list_detail, 0 },
-	{ "GET", "/v3/{p}/volumes/{}", volumes_show, 0 },
-	{ "DELETE", "/v3/{p}/volumes/{}", volumes_delete, 0 },
-	{ "POST", "/v3/{p}/volumes/{}/action", actions_dispatch, 0 },
-	{ "GET", "/v3/{p}/messages", messages_list, 0 },
-	{ "GET", "/v3/{p}/os-quota-sets/{}", quotas_show, 0 },
+	{ "GET", "/", version_root, ROUTE_PUBLIC, { 3, 0 } },
+	{ "GET", "/v3", version_v3, ROUTE_PUBLIC, { 3, 0 } },
+	{ "POST", "/v3/{project_id}/volumes", volumes_create, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/volumes", volumes_list, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/volumes/detail", volumes_list_detail, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/volumes/{volume_id}", volumes_show, 0, { 3, 0 } },
+	{ "DELETE", "/v3/{project_id}/volumes/{volume_id}", volumes_delete, 0, { 3, 0 } },
+	{ "POST", "/v3/{project_id}/volumes/{volume_id}/action", actions_dispatch, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/messages", messages_list, 0, { 3, 3 } },
+	{ "GET", "/v3/{project_id}/os-quota-sets/{target_project_id}", quotas_show, 0, { 3, 0 } },
 };
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+void server_print_routes(void)
+{
+	for (size_t i = 0; i < NROUTES; i++) {
+		const struct route *rt = &routes[i];
+
+		printf("route %s %s %d.%d-\n", rt->method, rt->pattern, rt->min_ver.major,
+		       rt->min_ver.minor);
+	}
+}
 
 static struct MHD_Daemon *daemon_handle;
 static MHD_socket quiesced_socket = MHD_INVALID_SOCKET;
@@ -87,7 +102,7 @@ static int split_path(const char *path, char *buf, size_t buflen, const char **s
 	}
 }
 
-/* Matches the path's segments against pattern, filling the captures. A "{p}" segment is
+/* Matches the path's segments against pattern, filling the captures. A "{project_id}" segment is
  * captured when present; when the path has one segment less, it is taken as left out and
  * captures[0] stays NULL until authentication fills in the caller's project. */
 static bool route_match(struct shim_request *r, const char *pattern, const char **seg, int nseg)
@@ -97,20 +112,20 @@ static bool route_match(struct shim_request *r, const char *pattern, const char 
 	int np = split_path(pattern, pbuf, sizeof(pbuf), pseg, ROUTE_MAX_SEGMENTS);
 	bool skip_project = false;
 
-	if (np == nseg + 1 && np > 1 && strcmp(pseg[1], "{p}") == 0)
+	if (np == nseg + 1 && np > 1 && strcmp(pseg[1], ROUTE_PROJECT) == 0)
 		skip_project = true;
 	else if (np != nseg)
 		return false;
 	r->ncaptures = 0;
 	r->project_in_url = !skip_project;
 	for (int i = 0, j = 0; i < np; i++) {
-		bool project = strcmp(pseg[i], "{p}") == 0;
+		bool project = strcmp(pseg[i], ROUTE_PROJECT) == 0;
 
 		if (project && skip_project) {
 			r->captures[r->ncaptures++] = NULL;
 			continue;
 		}
-		if (project || strcmp(pseg[i], "{}") == 0) {
+		if (project || pseg[i][0] == '{') {
 			if (r->ncaptures == REQ_MAX_CAPTURES)
 				return false;
 			r->captures[r->ncaptures++] = seg[j++];
@@ -128,7 +143,7 @@ static const struct route *route_find(struct shim_request *r)
 
 	if (nseg < 0)
 		return NULL;
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+	for (size_t i = 0; i < NROUTES; i++)
 		if (strcmp(routes[i].method, r->method) == 0 &&
 		    route_match(r, routes[i].pattern, seg, nseg))
 			return &routes[i];
@@ -256,6 +271,10 @@ static void process(struct shim_request *r)
 	}
 	if (r->authenticated && check_project(r) != 0)
 		return;
+	if (!req_ver_ge(r, rt->min_ver.major, rt->min_ver.minor)) {
+		fault_reply(r, 404, FAULT_MSG_NOT_FOUND);
+		return;
+	}
 	rt->fn(r);
 	if (!r->replied) {
 		log_error("a handler set no reply");

@@ -18,6 +18,10 @@ void server_quiesce(void);
 /* Requests received and not yet answered. */
 int server_inflight(void);
 
+/* Prints the route table, one "route <method> <pattern> <microversions>" line each, for
+ * docs/api.md's check (api-shim --print-api). */
+void server_print_routes(void);
+
 /* Stops the server and joins its threads. */
 void server_stop(void);
 

@@ -13,6 +13,15 @@
 
 /* Admin-metadata keys shown to everyone in "metadata" (cinder/api/api_utils.py), plus the key
  * the extend-completion spec planned to show so that the compute side reads the target size. */
+/* The extension attributes of a volume's view, each shown to whom its policy allows. */
+static const struct policy tenant_attribute = { "volume_extension:volume_tenant_attribute",
+						POLICY_ADMIN_API };
+static const struct policy host_attribute = { "volume_extension:volume_host_attribute",
+					      POLICY_ADMIN_API };
+static const struct policy mig_status_attribute = {
+	"volume_extension:volume_mig_status_attribute", POLICY_ADMIN_API,
+};
+
 static const char *const visible_admin_keys[] = {
 	ADMIN_MD_READONLY,
 	ADMIN_MD_ATTACHED_MODE,
@@ -34,7 +43,9 @@ int view_load(db_conn *db, const char *id, bool for_update, struct vol_full *out
 
 bool view_visible(const struct shim_request *r, const struct vol_row *row)
 {
-	return policy_allowed(&r->auth, POLICY_GET, row->project_id);
+	static const struct policy get = { "volume:get", POLICY_ADMIN_OR_OWNER };
+
+	return policy_allowed(&r->auth, &get, row->project_id);
 }
 
 json_t *view_time(const char *iso)
@@ -190,11 +201,11 @@ json_t *view_volume_detail(const struct shim_request *r, const struct vol_full *
 		set(o, "volume_type_id", json_string(row->volume_type_id), &ok);
 	if (req_ver_ge(r, 3, 65))
 		set(o, "consumes_quota", json_boolean(row->use_quota), &ok);
-	if (policy_allowed(&r->auth, POLICY_TENANT_ATTRIBUTE, row->project_id))
+	if (policy_allowed(&r->auth, &tenant_attribute, row->project_id))
 		set(o, "os-vol-tenant-attr:tenant_id", str_or_null(row->project_id), &ok);
-	if (policy_allowed(&r->auth, POLICY_HOST_ATTRIBUTE, row->project_id))
+	if (policy_allowed(&r->auth, &host_attribute, row->project_id))
 		set(o, "os-vol-host-attr:host", str_or_null(row->host), &ok);
-	if (policy_allowed(&r->auth, POLICY_MIG_STATUS_ATTRIBUTE, row->project_id)) {
+	if (policy_allowed(&r->auth, &mig_status_attribute, row->project_id)) {
 		set(o, "os-vol-mig-status-attr:migstat", str_or_null(row->migration_status), &ok);
 		set(o, "os-vol-mig-status-attr:name_id", json_null(), &ok);
 	}

@@ -44,6 +44,13 @@
 static const char *const metadata_key_chars =
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /";
 
+/* The cast arguments Cinder's API sends: it lets the scheduler reschedule a create, and deletes
+ * a volume plainly (neither unmanaged nor with its snapshots). */
+static const union proto_args create_args = { .create_volume = { .allow_reschedule = true } };
+static const union proto_args delete_args = { .delete_volume = { .unmanage_only = false } };
+
+static const struct policy delete_policy = { "volume:delete", POLICY_ADMIN_OR_OWNER };
+
 /* ======================================================================== create */
 
 /* Soft-deletes a volume and gives its quota back (volumes -1, gigabytes -size and their
@@ -526,7 +533,7 @@ void volumes_create(struct shim_request *r)
 	 * needs no database: an outage of the database from here on cannot leave the volume
 	 * "creating" without its cast. */
 	if (c.host[0] != '\0' &&
-	    cast_volume_row(r, PROTO_M_CREATE_VOLUME, &c.vol->row, NULL) != 0 &&
+	    cast_volume_row(r, PROTO_M_CREATE_VOLUME, &c.vol->row, &create_args) != 0 &&
 	    !create_undo(&c))
 		goto out_vol;
 	req_reply(r, 202, json_pack("{s:o}", "volume", c.reply));
@@ -907,10 +914,8 @@ static int delete_txn(db_conn *db, void *arg)
 	}
 	if (rc != DB_OK)
 		return txn_fail(&d->t, rc, d->id);
-	if (!policy_allowed(&r->auth, POLICY_DELETE, row->project_id)) {
-		fault_policy(r, POLICY_DELETE);
+	if (!policy_enforce(r, &delete_policy, row->project_id))
 		return TXN_FAULT;
-	}
 	if (row->host[0] == '\0')
 		return delete_unscheduled(db, d);
 	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
@@ -932,7 +937,7 @@ static int delete_txn(db_conn *db, void *arg)
 	}
 	if (rc != DB_OK)
 		return txn_fail(&d->t, rc, d->id);
-	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, NULL);
+	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &delete_args);
 }
 
 void volumes_delete(struct shim_request *r)

@@ -157,7 +157,7 @@ static int batch_find_volume(const PGresult *r, const char *id)
 static bool batch_admit(struct batch *b, const struct batch_item *it, const PGresult *r,
 			int row)
 {
-	const struct proto_args_extend_completion *a = &it->job.args.extend_completion;
+	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
 	char err[256];
 
 	char mine[VOL_TEXT];
@@ -185,7 +185,7 @@ static bool batch_admit(struct batch *b, const struct batch_item *it, const PGre
 /* Adds the finalization of it (admitted, row locked) to the finalize parameters. */
 static void batch_add(struct batch *b, const struct batch_item *it, const PGresult *r, int row)
 {
-	const struct proto_args_extend_completion *a = &it->job.args.extend_completion;
+	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
 	char host[VOL_TEXT], pool[VOL_TEXT];
 
 	db_array_add(&b->p[P_VOLUMES], a->volume_id);
@@ -235,7 +235,7 @@ static int batch_lock(db_conn *db, struct batch *b)
 
 	for (int i = 0; i < b->n; i++)
 		if (b->items[i].state == B_GROUP)
-			db_array_add(vols, b->items[i].job.args.extend_completion.volume_id);
+			db_array_add(vols, b->items[i].job.args.extend_volume_completion.volume_id);
 	int rc = batch_exec(db, b, FIN_LOCK_VOLUMES, ps, 1, &r);
 	if (rc != DB_OK)
 		return rc;
@@ -245,7 +245,7 @@ static int batch_lock(db_conn *db, struct batch *b)
 		struct batch_item *it = &b->items[i];
 		if (it->state != B_GROUP)
 			continue;
-		int row = batch_find_volume(r, it->job.args.extend_completion.volume_id);
+		int row = batch_find_volume(r, it->job.args.extend_volume_completion.volume_id);
 		if (batch_admit(b, it, r, row)) {
 			batch_add(b, it, r, row);
 		} else {
@@ -289,7 +289,7 @@ static int batch_txn(db_conn *db, void *arg)
 static bool batch_groupable(const struct batch *b, int i)
 {
 	const struct batch_item *it = &b->items[i];
-	const struct proto_args_extend_completion *a = &it->job.args.extend_completion;
+	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
 
 	if (it->job.method->id != PROTO_M_EXTEND_VOLUME_COMPLETION || a->error)
 		return false;
@@ -297,7 +297,7 @@ static bool batch_groupable(const struct batch *b, int i)
 		const struct batch_item *o = &b->items[j];
 		if (o->state == B_GROUP &&
 		    (strcmp(o->msg.unique_id, it->msg.unique_id) == 0 ||
-		     strcmp(o->job.args.extend_completion.volume_id, a->volume_id) == 0))
+		     strcmp(o->job.args.extend_volume_completion.volume_id, a->volume_id) == 0))
 			return false;
 	}
 	return true;
@@ -343,7 +343,7 @@ static void batch_commit(struct batch *b, db_conn *db)
 			it->state = B_SINGLE;
 		if (it->state == B_GROUP)
 			log_debug("extend_volume_completion: completed (volume %s, message %s)",
-				  it->job.args.extend_completion.volume_id, it->msg.unique_id);
+				  it->job.args.extend_volume_completion.volume_id, it->msg.unique_id);
 		counts[it->state]++;
 		if (it->state == B_OUT)
 			it->state = B_SINGLE;

@@ -33,24 +33,22 @@
 
 const struct drv_ops *job_driver = &filestore_driver;
 
-/* One row per method; the index is enum proto_method_id. failed runs in a transaction of
- * its own after the message was dead-lettered for good. */
+/* The manager's columns of the method rows (proto/methods.h); the index is enum
+ * proto_method_id. failed runs in a transaction of its own after the message was
+ * dead-lettered for good. */
+#define DISPATCH_ROW(ID, name, send_version, min_minor, kind, group, args, handler, failed, \
+		     after) \
+	[PROTO_M_##ID] = { handler, after, failed },
+
 static const struct {
 	int (*txn)(db_conn *db, struct job *job);
 	void (*after)(db_conn *db, struct job *job);
 	int (*failed)(db_conn *db, struct job *job);
 } dispatch_table[PROTO_M_COUNT] = {
-	[PROTO_M_CREATE_VOLUME] = { h_create_volume, NULL, h_create_volume_failed },
-	[PROTO_M_DELETE_VOLUME] = { h_delete_volume, NULL, h_delete_volume_failed },
-	[PROTO_M_EXTEND_VOLUME] = { h_extend_volume, h_extend_after, h_extend_volume_failed },
-	[PROTO_M_EXTEND_VOLUME_COMPLETION] = { h_extend_completion, NULL,
-					       h_extend_completion_failed },
-	[PROTO_M_INITIALIZE_CONNECTION] = { h_initialize_connection, NULL },
-	[PROTO_M_TERMINATE_CONNECTION] = { h_terminate_connection, NULL },
-	[PROTO_M_ATTACH_VOLUME] = { h_attach_volume, NULL },
-	[PROTO_M_DETACH_VOLUME] = { h_detach_volume, NULL },
-	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = { h_publish_service_capabilities, NULL },
+	PROTO_METHODS(DISPATCH_ROW)
 };
+
+#undef DISPATCH_ROW
 
 void job_outcome(struct job *job, const char *outcome)
 {

@@ -319,7 +319,7 @@ int h_extend_volume_failed(db_conn *db, struct job *job)
 
 int h_extend_completion_failed(db_conn *db, struct job *job)
 {
-	const struct proto_args_extend_completion *a = &job->args.extend_completion;
+	const struct proto_args_extend_volume_completion *a = &job->args.extend_volume_completion;
 
 	return ext_give_up(db, job, a->volume_id, a->new_size, a->reservations,
 			   a->nreservations);
@@ -327,7 +327,7 @@ int h_extend_completion_failed(db_conn *db, struct job *job)
 
 int h_extend_completion(db_conn *db, struct job *job)
 {
-	const struct proto_args_extend_completion *a = &job->args.extend_completion;
+	const struct proto_args_extend_volume_completion *a = &job->args.extend_volume_completion;
 	char err[EXT_ERR_MAX];
 	struct vol_row v;
 	bool error = a->error, stale;

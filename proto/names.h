@@ -1,6 +1,6 @@
 /*
  * names.h - literal values both sides must agree on: statuses, admin-metadata keys, user
- * message ids, policy names. Values are Cinder's (cinder-behaviour.md).
+ * message ids. Values are Cinder's (docs/cinder.md).
  */
 #ifndef VOLMGR_PROTO_NAMES_H
 #define VOLMGR_PROTO_NAMES_H
@@ -40,22 +40,6 @@
 #define UMSG_DETAIL_DRIVER_FAILED_EXTEND "010"
 /* volmgr's own: the compute service did not report back before the deadline */
 #define UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT "volmgr-001"
-
-/* Policies */
-#define POLICY_EXTEND "volume:extend"
-#define POLICY_EXTEND_ATTACHED "volume:extend_attached_volume"
-#define POLICY_EXTEND_COMPLETION "volume_extension:volume_admin_actions:extend_volume_completion"
-#define POLICY_RESET_STATUS "volume_extension:volume_admin_actions:reset_status"
-#define POLICY_RESERVE "volume_extension:volume_actions:reserve"
-#define POLICY_UNRESERVE "volume_extension:volume_actions:unreserve"
-#define POLICY_INITIALIZE "volume_extension:volume_actions:initialize_connection"
-#define POLICY_ATTACH "volume_extension:volume_actions:attach"
-#define POLICY_BEGIN_DETACHING "volume_extension:volume_actions:begin_detaching"
-#define POLICY_ROLL_DETACHING "volume_extension:volume_actions:roll_detaching"
-#define POLICY_TERMINATE "volume_extension:volume_actions:terminate_connection"
-#define POLICY_DETACH "volume_extension:volume_actions:detach"
-#define POLICY_FORCE_DETACH "volume_extension:volume_admin_actions:force_detach"
-#define POLICY_UPDATE_READONLY "volume:update_readonly_flag"
 
 /* Quota resources */
 #define QUOTA_RES_VOLUMES "volumes"

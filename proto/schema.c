@@ -12,12 +12,13 @@
 
 enum arg_kind {
 	A_VOLUME,       /* Volume primitive; stores data.id (const char *) */
-	A_MAP_OR_NULL,  /* validated only */
+	A_VOLUME_ID,    /* the volume's id, a uuid string (const char *) */
+	A_MAP_OR_NULL,  /* validated only; sent as null */
 	A_BOOL,         /* bool */
 	A_SIZE,         /* int in 1..INT32_MAX */
-	A_RESERVATIONS, /* array of uuid strings: pointers at off, count (unsigned) at off_n */
-	A_ERROR,        /* bool, null (false) or a boolean string */
-	A_UUID,         /* uuid string (const char *) */
+	A_RESERVATIONS, /* array of uuid strings: const char *[PROTO_MAX_RESERVATIONS] followed by
+			 * its count (unsigned), as in every argument struct that has one */
+	A_ERROR,        /* bool, null (false) or a boolean string; sent as a bool */
 	A_UUID_OR_NULL, /* uuid string or null (NULL) */
 	A_TEXT_OR_NULL, /* string of at most 255 bytes, or null (NULL) */
 	A_MODE,         /* "rw" or "ro" (const char *) */
@@ -25,81 +26,47 @@ enum arg_kind {
 	A_CONNECTOR_OR_NULL, /* map or null (NULL) */
 };
 
-#define OFF(member) offsetof(union proto_args, member)
 #define NOSTORE SIZE_MAX
 
 struct arg_spec {
 	const char *name;
 	enum arg_kind kind;
 	bool required;
-	size_t off;
-	size_t off_n;
+	size_t off;     /* into union proto_args, or NOSTORE */
 };
 
-/* Oslo lets a sender add optional arguments, so arguments not listed here are ignored. */
+/* The row of methods.h, as this module reads it. */
+#define PROTO_ARG(key, kind, required, member) \
+	{ key, kind, required, offsetof(union proto_args, member) }
+#define PROTO_ARG_IGNORED(key, kind, required) { key, kind, required, NOSTORE }
+#define UNPAREN(...) __VA_ARGS__
+#define METHOD_ROW(ID, name, send_version, min_minor, kind, group, args, ...) \
+	[PROTO_M_##ID] = { { PROTO_M_##ID, #name, send_version, min_minor, kind == PROTO_CALL, \
+			     group }, { UNPAREN args } },
+
 static const struct method_row {
 	struct proto_method m;
 	struct arg_spec args[7]; /* ends at the first unnamed entry */
 } methods[PROTO_M_COUNT] = {
-	[PROTO_M_CREATE_VOLUME] = {
-		{ PROTO_M_CREATE_VOLUME, "create_volume", "3.0", 0, false }, {
-			{ "volume", A_VOLUME, true, OFF(create_volume.volume_id), 0 },
-			{ "request_spec", A_MAP_OR_NULL, false, NOSTORE, 0 },
-			{ "filter_properties", A_MAP_OR_NULL, false, NOSTORE, 0 },
-			{ "allow_reschedule", A_BOOL, false, NOSTORE, 0 },
-		} },
-	[PROTO_M_DELETE_VOLUME] = {
-		{ PROTO_M_DELETE_VOLUME, "delete_volume", "3.0", 0, false }, {
-			{ "volume", A_VOLUME, true, OFF(delete_volume.volume_id), 0 },
-			{ "unmanage_only", A_BOOL, false, OFF(delete_volume.unmanage_only), 0 },
-			{ "cascade", A_BOOL, false, OFF(delete_volume.cascade), 0 },
-		} },
-	[PROTO_M_EXTEND_VOLUME] = {
-		{ PROTO_M_EXTEND_VOLUME, "extend_volume", "3.0", 0, false }, {
-			{ "volume", A_VOLUME, true, OFF(extend_volume.volume_id), 0 },
-			{ "new_size", A_SIZE, true, OFF(extend_volume.new_size), 0 },
-			{ "reservations", A_RESERVATIONS, true, OFF(extend_volume.reservations),
-			  OFF(extend_volume.nreservations) },
-		} },
-	[PROTO_M_EXTEND_VOLUME_COMPLETION] = {
-		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "extend_volume_completion", "3.19", 19, false }, {
-			{ "volume", A_VOLUME, true, OFF(extend_completion.volume_id), 0 },
-			{ "new_size", A_SIZE, true, OFF(extend_completion.new_size), 0 },
-			{ "reservations", A_RESERVATIONS, true, OFF(extend_completion.reservations),
-			  OFF(extend_completion.nreservations) },
-			{ "error", A_ERROR, true, OFF(extend_completion.error), 0 },
-		} },
-	[PROTO_M_INITIALIZE_CONNECTION] = {
-		{ PROTO_M_INITIALIZE_CONNECTION, "initialize_connection", "3.0", 0, true }, {
-			{ "volume", A_VOLUME, true, OFF(initialize_connection.volume_id), 0 },
-			{ "connector", A_CONNECTOR, true, OFF(initialize_connection.connector), 0 },
-		} },
-	[PROTO_M_TERMINATE_CONNECTION] = {
-		{ PROTO_M_TERMINATE_CONNECTION, "terminate_connection", "3.0", 0, true }, {
-			{ "volume_id", A_UUID, true, OFF(terminate_connection.volume_id), 0 },
-			{ "connector", A_CONNECTOR_OR_NULL, true,
-			  OFF(terminate_connection.connector), 0 },
-			{ "force", A_BOOL, false, OFF(terminate_connection.force), 0 },
-		} },
-	[PROTO_M_ATTACH_VOLUME] = {
-		{ PROTO_M_ATTACH_VOLUME, "attach_volume", "3.3", 0, true }, {
-			{ "volume_id", A_UUID, true, OFF(attach_volume.volume_id), 0 },
-			{ "volume", A_VOLUME, false, NOSTORE, 0 },
-			{ "instance_uuid", A_UUID_OR_NULL, true, OFF(attach_volume.instance_uuid), 0 },
-			{ "host_name", A_TEXT_OR_NULL, true, OFF(attach_volume.host_name), 0 },
-			{ "mountpoint", A_TEXT_OR_NULL, true, OFF(attach_volume.mountpoint), 0 },
-			{ "mode", A_MODE, true, OFF(attach_volume.mode), 0 },
-		} },
-	[PROTO_M_DETACH_VOLUME] = {
-		{ PROTO_M_DETACH_VOLUME, "detach_volume", "3.4", 0, true }, {
-			{ "volume_id", A_UUID, true, OFF(detach_volume.volume_id), 0 },
-			{ "volume", A_VOLUME, false, NOSTORE, 0 },
-			{ "attachment_id", A_UUID_OR_NULL, false, OFF(detach_volume.attachment_id), 0 },
-		} },
-	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = {
-		{ PROTO_M_PUBLISH_SERVICE_CAPABILITIES, "publish_service_capabilities", "3.0", 0,
-		  false }, { { 0 } } },
+	PROTO_METHODS(METHOD_ROW)
 };
+
+#undef METHOD_ROW
+#undef PROTO_ARG
+#undef PROTO_ARG_IGNORED
+
+/* A_RESERVATIONS finds the count right after the array. */
+#define RESERVATIONS_COUNT_FOLLOWS(s) \
+	_Static_assert(offsetof(struct s, nreservations) == \
+		       offsetof(struct s, reservations) + sizeof(((struct s *)0)->reservations), \
+		       #s ": nreservations must follow reservations")
+RESERVATIONS_COUNT_FOLLOWS(proto_args_extend_volume);
+RESERVATIONS_COUNT_FOLLOWS(proto_args_extend_volume_completion);
+
+static unsigned *reservations_count(char *base, const struct arg_spec *s)
+{
+	return (unsigned *)(base + s->off + PROTO_MAX_RESERVATIONS * sizeof(const char *));
+}
 
 const struct proto_method *proto_method_find(const char *name)
 {
@@ -124,21 +91,33 @@ int proto_version_check(const char *version, const struct proto_method *method)
 	return PROTO_OK;
 }
 
+/* cinder.api.validation.parameter_types.boolean, verbatim and in its order. */
+const char *const proto_bool_strings_true[] = {
+	"True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t", NULL,
+};
+const char *const proto_bool_strings_false[] = {
+	"False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f", NULL,
+};
+
+static bool listed(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
 int proto_parse_bool_string(const char *s, bool *out)
 {
-	/* cinder.api.validation.parameter_types.boolean, verbatim. */
-	static const char *const yes[] = {
-		"True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
-	};
-	static const char *const no[] = {
-		"False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f",
-	};
-
-	for (size_t i = 0; s && i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
-			*out = strcmp(s, yes[i]) == 0;
-			return 0;
-		}
+	if (s == NULL)
+		return -1;
+	if (listed(s, proto_bool_strings_true)) {
+		*out = true;
+		return 0;
+	}
+	if (listed(s, proto_bool_strings_false)) {
+		*out = false;
+		return 0;
 	}
 	return -1;
 }
@@ -212,7 +191,7 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 		for (uint32_t i = 0; i < v->n; i++)
 			if (!(strs[i] = pv_str(&v->u.items[i])) || !util_is_uuid(strs[i]))
 				return "expected an array of at most 16 uuid strings";
-		*(unsigned *)(base + s->off_n) = v->n;
+		*reservations_count(base, s) = v->n;
 		return NULL;
 	case A_ERROR: {
 		bool *b = dst;
@@ -224,12 +203,12 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 			return "expected a boolean, null or a boolean string";
 		return NULL;
 	}
-	case A_UUID:
+	case A_VOLUME_ID:
 	case A_UUID_OR_NULL:
 		if (s->kind == A_UUID_OR_NULL && v->type == PV_NULL)
 			return NULL;
 		if (!pv_str(v) || !util_is_uuid(v->u.s))
-			return s->kind == A_UUID ? "expected a uuid" : "expected a uuid or null";
+			return s->kind == A_VOLUME_ID ? "expected a uuid" : "expected a uuid or null";
 		*strs = v->u.s;
 		return NULL;
 	case A_TEXT_OR_NULL:
@@ -256,23 +235,27 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 	return "unsupported argument kind";
 }
 
-/* What the table cannot say: attach_volume names an instance or a host, and a Volume
- * primitive sent beside volume_id names the same volume. */
-static int check_attach_target(enum proto_method_id id, const struct pv *args,
-			       const union proto_args *out, char *detail, size_t detlen)
+/*
+ * What the table cannot say: a Volume primitive sent beside volume_id must name the same
+ * volume, and attach_volume names an instance or a host.
+ */
+static int check_args(const struct proto_method *method, const struct pv *args,
+		      const union proto_args *out, char *detail, size_t detlen)
 {
-	const struct pv *vol = pv_get(args, "volume");
-	const char *vid = NULL, *named;
+	const char *named = NULL, *vid = NULL;
+	const struct pv *vol = NULL;
 
-	if (id != PROTO_M_ATTACH_VOLUME && id != PROTO_M_DETACH_VOLUME)
-		return PROTO_OK;
-	named = id == PROTO_M_ATTACH_VOLUME ? out->attach_volume.volume_id :
-		out->detach_volume.volume_id;
-	if (id == PROTO_M_ATTACH_VOLUME && !out->attach_volume.instance_uuid &&
+	for (const struct arg_spec *s = methods[method->id].args; s->name; s++) {
+		if (s->kind == A_VOLUME_ID)
+			named = *(const char *const *)((const char *)out + s->off);
+		else if (s->kind == A_VOLUME)
+			vol = pv_get(args, s->name);
+	}
+	if (method->id == PROTO_M_ATTACH_VOLUME && !out->attach_volume.instance_uuid &&
 	    !out->attach_volume.host_name)
 		return proto_detail(PROTO_EARGS, detail, detlen,
 				    "args.instance_uuid: instance_uuid or host_name is required");
-	if (vol && parse_volume(vol, &vid) == NULL && strcmp(vid, named) != 0)
+	if (named && vol && parse_volume(vol, &vid) == NULL && strcmp(vid, named) != 0)
 		return proto_detail(PROTO_EARGS, detail, detlen,
 				    "args.volume: names another volume than volume_id");
 	return PROTO_OK;
@@ -301,7 +284,70 @@ int proto_args_parse(const struct proto_method *method, const struct pv *args,
 		if (v && (why = parse_arg(s, v, (char *)out)))
 			return proto_detail(PROTO_EARGS, detail, detlen, "args.%s: %s", s->name, why);
 	}
-	return check_attach_target(method->id, args, out, detail, detlen);
+	return check_args(method, args, out, detail, detlen);
+}
+
+/* The value of one argument for a sender; NULL when the arena failed or a required value is
+ * missing. */
+static const struct pv *build_arg(const struct arg_spec *s, const char *base,
+			    const struct proto_volume_fields *vol, struct pv_arena *a)
+{
+	const void *src = s->off == NOSTORE ? NULL : base + s->off;
+	const char *str = src != NULL ? *(const char *const *)src : NULL;
+
+	switch (s->kind) {
+	case A_VOLUME:
+		return proto_build_volume(a, vol);
+	case A_VOLUME_ID:
+		return vol->id != NULL ? pv_new_str(a, vol->id) : NULL;
+	case A_MAP_OR_NULL:
+		return pv_new_null(a);
+	case A_BOOL:
+	case A_ERROR:
+		return pv_new_bool(a, *(const bool *)src);
+	case A_SIZE:
+		return pv_new_int(a, *(const int *)src);
+	case A_RESERVATIONS: {
+		const char *const *ids = src;
+		unsigned n = *reservations_count((char *)base, s);
+		struct pv *arr = pv_new_array(a, n);
+
+		for (unsigned i = 0; arr != NULL && i < n && i < PROTO_MAX_RESERVATIONS; i++)
+			if (pv_array_push(a, arr, pv_new_str(a, ids[i])) != 0)
+				return NULL;
+		return arr;
+	}
+	case A_UUID_OR_NULL:
+	case A_TEXT_OR_NULL:
+		return pv_new_str(a, str);
+	case A_MODE:
+		return str != NULL ? pv_new_str(a, str) : NULL;
+	case A_CONNECTOR:
+	case A_CONNECTOR_OR_NULL: {
+		const struct pv *c = *(const struct pv *const *)src;
+
+		/* pv_map_put copies the value's top level only: the connector's entries stay
+		 * where the caller built them, which must outlive the encoding. */
+		if (c == NULL)
+			return s->kind == A_CONNECTOR ? NULL : pv_new_null(a);
+		return c;
+	}
+	}
+	return NULL;
+}
+
+int proto_args_build(const struct proto_method *method, const union proto_args *in,
+		     const struct proto_volume_fields *vol, struct pv_arena *a, struct pv *args)
+{
+	if (!method || (unsigned)method->id >= PROTO_M_COUNT || !args || args->type != PV_MAP)
+		return PROTO_EARGS;
+	for (const struct arg_spec *s = methods[method->id].args; s->name; s++) {
+		const struct pv *v = build_arg(s, (const char *)in, vol, a);
+
+		if (v == NULL || pv_map_put(a, args, s->name, v) != 0)
+			return PROTO_EARGS;
+	}
+	return a->failed ? PROTO_EARGS : PROTO_OK;
 }
 
 #define VOL(member) { #member, offsetof(struct proto_volume_fields, member) }

@@ -2,14 +2,15 @@
  * schema.h - the volume RPC methods volmgr serves: names, versions, and typed arguments.
  *
  * The dispatch side looks a method up by name, checks the message version against the
- * method, then parses args into the method's struct. The sending side builds args with the
- * proto_build_* helpers. Adding a method means one row in the table (schema.c) and one
- * argument struct here.
+ * method, then parses args into the method's struct (proto_args_parse). The sending side fills
+ * the same struct and builds args from it (proto_args_build). Both follow the method's row in
+ * methods.h; adding a method means that row and one argument struct here.
  */
 #ifndef VOLMGR_PROTO_SCHEMA_H
 #define VOLMGR_PROTO_SCHEMA_H
 
 #include <stdbool.h>
+#include "proto/methods.h"
 #include "proto/msg.h"
 
 /* The volume RPC API version volmgr implements (cinder HEAD). */
@@ -20,17 +21,13 @@
 #define PROTO_MAX_RESERVATIONS 16
 
 enum proto_method_id {
-	PROTO_M_CREATE_VOLUME,
-	PROTO_M_DELETE_VOLUME,
-	PROTO_M_EXTEND_VOLUME,
-	PROTO_M_EXTEND_VOLUME_COMPLETION,
-	PROTO_M_INITIALIZE_CONNECTION,  /* calls from here on (cinder-behaviour.md §5.2) */
-	PROTO_M_TERMINATE_CONNECTION,
-	PROTO_M_ATTACH_VOLUME,
-	PROTO_M_DETACH_VOLUME,          /* the last call */
-	PROTO_M_PUBLISH_SERVICE_CAPABILITIES, /* the scheduler's fanout broadcast (no args) */
+#define PROTO_METHOD_ID(ID, name, ...) PROTO_M_##ID,
+	PROTO_METHODS(PROTO_METHOD_ID)
+#undef PROTO_METHOD_ID
 	PROTO_M_COUNT
 };
+
+enum proto_kind { PROTO_CAST, PROTO_CALL };
 
 struct proto_method {
 	enum proto_method_id id;
@@ -38,6 +35,7 @@ struct proto_method {
 	const char *send_version; /* version the sender stamps, e.g. "3.19" */
 	int min_minor;            /* lowest 3.x a receiver must support to serve it */
 	bool is_call;
+	bool group_commit;        /* the manager may finalize several in one transaction */
 };
 
 /* The method called name, or NULL. */
@@ -53,6 +51,7 @@ int proto_version_check(const char *version, const struct proto_method *method);
 
 struct proto_args_create_volume {
 	const char *volume_id;
+	bool allow_reschedule;
 };
 
 struct proto_args_delete_volume {
@@ -68,7 +67,7 @@ struct proto_args_extend_volume {
 	unsigned nreservations;
 };
 
-struct proto_args_extend_completion {
+struct proto_args_extend_volume_completion {
 	const char *volume_id;
 	int new_size;
 	const char *reservations[PROTO_MAX_RESERVATIONS];
@@ -105,15 +104,15 @@ struct proto_args_detach_volume {
 	const char *attachment_id;
 };
 
+/* The scheduler's broadcast carries no arguments. */
+struct proto_args_publish_service_capabilities {
+	char none;
+};
+
 union proto_args {
-	struct proto_args_create_volume create_volume;
-	struct proto_args_delete_volume delete_volume;
-	struct proto_args_extend_volume extend_volume;
-	struct proto_args_extend_completion extend_completion;
-	struct proto_args_initialize_connection initialize_connection;
-	struct proto_args_terminate_connection terminate_connection;
-	struct proto_args_attach_volume attach_volume;
-	struct proto_args_detach_volume detach_volume;
+#define PROTO_ARGS_MEMBER(ID, name, ...) struct proto_args_##name name;
+	PROTO_METHODS(PROTO_ARGS_MEMBER)
+#undef PROTO_ARGS_MEMBER
 };
 
 /*
@@ -128,11 +127,26 @@ int proto_args_parse(const struct proto_method *method, const struct pv *args,
 		     union proto_args *out, char *detail, size_t detlen);
 
 /*
+ * Puts the arguments of method, as its schema lists them, into the map args: typed values
+ * from in, the Volume primitive (and volume_id) from vol, null for arguments the receiver
+ * ignores. Values are copied into a. Returns PROTO_OK, or PROTO_EARGS when the arena failed
+ * or a value cannot be sent (a NULL where the schema wants a value).
+ */
+struct proto_volume_fields;
+__attribute__((warn_unused_result))
+int proto_args_build(const struct proto_method *method, const union proto_args *in,
+		     const struct proto_volume_fields *vol, struct pv_arena *a, struct pv *args);
+
+/*
  * Cinder's boolean strings (parameter_types.boolean): "true", "1", "yes", "on", "y", "t" and
  * their listed case variants are true; "false", "0", "no", "off", "n", "f" false.
  * Returns 0 with *out set, or -1 for anything else.
  */
 int proto_parse_bool_string(const char *s, bool *out);
+
+/* Those strings, true ones and false ones, NULL-ended, in Cinder's order. */
+extern const char *const proto_bool_strings_true[];
+extern const char *const proto_bool_strings_false[];
 
 /* The fields of a Volume primitive that volmgr sends (NULL strings are sent as null). */
 struct proto_volume_fields {

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the api-shim's policy table and authentication rules.
+ * Unit tests of the api-shim's policy rules and authentication.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -9,7 +9,6 @@
 
 #include "api-shim/auth.h"
 #include "api-shim/policy.h"
-#include "proto/names.h"
 
 static struct auth_ctx ctx_of(const char *user, const char *project, bool admin)
 {
@@ -24,43 +23,44 @@ static struct auth_ctx ctx_of(const char *user, const char *project, bool admin)
 
 /* Criterion runs each parameter in a fresh process, so the strings live inline. */
 struct policy_case {
-	char policy[96];
+	enum policy_rule rule;
 	bool admin;
 	char target[16];   /* "" means a target without an owner */
 	bool allowed;
 };
 
-ParameterizedTestParameters(policy, defaults)
+ParameterizedTestParameters(policy, rules)
 {
 	static struct policy_case cases[] = {
-		{ POLICY_EXTEND, false, "p1", true },
-		{ POLICY_EXTEND, false, "p2", false },
-		{ POLICY_EXTEND, true, "p2", true },
-		{ POLICY_EXTEND_ATTACHED, false, "p1", true },
-		{ POLICY_EXTEND_ATTACHED, false, "p2", false },
-		{ POLICY_EXTEND_COMPLETION, false, "p1", false },
-		{ POLICY_EXTEND_COMPLETION, true, "p2", true },
-		{ POLICY_RESET_STATUS, false, "p1", false },
-		{ POLICY_RESET_STATUS, true, "p1", true },
-		{ POLICY_GET, false, "p1", true },
-		{ POLICY_GET, false, "p2", false },
-		{ POLICY_DELETE, false, "p2", false },
-		{ POLICY_CREATE, false, "", true },
-		{ POLICY_QUOTA_SHOW, false, "p2", false },
-		{ POLICY_QUOTA_SHOW, true, "p2", true },
-		{ POLICY_HOST_ATTRIBUTE, false, "p1", false },
-		{ "volume:no_such_policy", true, "p1", false },
+		{ POLICY_ADMIN_OR_OWNER, false, "p1", true },
+		{ POLICY_ADMIN_OR_OWNER, false, "p2", false },
+		{ POLICY_ADMIN_OR_OWNER, true, "p2", true },
+		{ POLICY_ADMIN_OR_OWNER, false, "", true },
+		{ POLICY_ADMIN_API, false, "p1", false },
+		{ POLICY_ADMIN_API, true, "p2", true },
+		{ POLICY_ADMIN_API, false, "", false },
+		{ POLICY_ANY, false, "p2", true },
+		{ POLICY_ANY, false, "", true },
 	};
 	return cr_make_param_array(struct policy_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-ParameterizedTest(struct policy_case *c, policy, defaults)
+ParameterizedTest(struct policy_case *c, policy, rules)
 {
 	struct auth_ctx ctx = ctx_of("u1", "p1", c->admin);
+	const struct policy p = { "volume:test", c->rule };
 	const char *target = c->target[0] ? c->target : NULL;
 
-	cr_assert_eq(policy_allowed(&ctx, c->policy, target), c->allowed,
-		     "%s admin=%d target=%s", c->policy, c->admin, c->target);
+	cr_assert_eq(policy_allowed(&ctx, &p, target), c->allowed, "rule %d admin=%d target=%s",
+		     (int)c->rule, c->admin, c->target);
+}
+
+Test(policy, unknown_rule_is_denied)
+{
+	struct auth_ctx ctx = ctx_of("u1", "p1", true);
+	const struct policy p = { "volume:test", (enum policy_rule)42 };
+
+	cr_assert_not(policy_allowed(&ctx, &p, "p1"), "an impossible rule fails closed");
 }
 
 Test(auth, noauth_user_and_project)

@@ -136,10 +136,10 @@ Test(schema, good_args)
 
 	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME_COMPLETION, J(good_args[3]), &a), PROTO_OK),
 		  "%s", detail);
-	cr_expect(eq(str, (char *)a.extend_completion.volume_id, VOL_ID));
-	cr_expect(eq(int, a.extend_completion.new_size, 2));
-	cr_expect(eq(uint, a.extend_completion.nreservations, 1));
-	cr_expect(not(a.extend_completion.error));
+	cr_expect(eq(str, (char *)a.extend_volume_completion.volume_id, VOL_ID));
+	cr_expect(eq(int, a.extend_volume_completion.new_size, 2));
+	cr_expect(eq(uint, a.extend_volume_completion.nreservations, 1));
+	cr_expect(not(a.extend_volume_completion.error));
 }
 
 Test(schema, call_args)
@@ -335,7 +335,7 @@ ParameterizedTest(struct error_case *c, schema, completion_error_values)
 	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME_COMPLETION,
 				mutate(PROTO_M_EXTEND_VOLUME_COMPLETION, "error", c->json), &a),
 		     PROTO_OK), "%s: %s", c->json, detail);
-	cr_expect(eq(int, a.extend_completion.error, c->val), "%s", c->json);
+	cr_expect(eq(int, a.extend_volume_completion.error, c->val), "%s", c->json);
 }
 
 Test(schema, bool_strings)
@@ -469,10 +469,91 @@ Test(schema, completion_cast_pipeline)
 	cr_expect(eq(int, proto_version_check(in.version, mt), PROTO_OK));
 	cr_assert(eq(int, proto_args_parse(mt, in.args, &a, detail, sizeof(detail)), PROTO_OK),
 		  "%s", detail);
-	cr_expect(eq(str, (char *)a.extend_completion.volume_id, VOL_ID));
-	cr_expect(eq(int, a.extend_completion.new_size, 2));
-	cr_expect(eq(str, (char *)a.extend_completion.reservations[0], R1));
-	cr_expect(a.extend_completion.error);
+	cr_expect(eq(str, (char *)a.extend_volume_completion.volume_id, VOL_ID));
+	cr_expect(eq(int, a.extend_volume_completion.new_size, 2));
+	cr_expect(eq(str, (char *)a.extend_volume_completion.reservations[0], R1));
+	cr_expect(a.extend_volume_completion.error);
 	proto_msg_destroy(&in);
 	proto_msg_destroy(&out);
+}
+
+/* What proto_args_build sends, read back by proto_args_parse: both follow the same row. */
+static struct pv *build(enum proto_method_id id, const union proto_args *in)
+{
+	struct proto_volume_fields f = { .id = VOL_ID, .project_id = "p1", .size = 1 };
+	struct pv *args = pv_new_map(&ta, 8);
+
+	cr_assert(eq(int, proto_args_build(proto_method_get(id), in, &f, &ta, args), PROTO_OK));
+	return args;
+}
+
+Test(schema, built_args_parse_back)
+{
+	const struct pv *connector = J("{\"host\": \"h1\"}");
+	union proto_args in, out;
+
+	memset(&in, 0, sizeof(in));
+	in.create_volume.allow_reschedule = true;
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, build(PROTO_M_CREATE_VOLUME, &in), &out),
+		     PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.create_volume.volume_id, VOL_ID));
+	cr_expect(out.create_volume.allow_reschedule);
+
+	memset(&in, 0, sizeof(in));
+	in.extend_volume_completion = (struct proto_args_extend_volume_completion){
+		.new_size = 3, .reservations = { R1, R2 }, .nreservations = 2, .error = true,
+	};
+	cr_assert(eq(int, parse(PROTO_M_EXTEND_VOLUME_COMPLETION,
+				build(PROTO_M_EXTEND_VOLUME_COMPLETION, &in), &out), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(int, out.extend_volume_completion.new_size, 3));
+	cr_expect(eq(u32, out.extend_volume_completion.nreservations, 2));
+	cr_expect(eq(str, (char *)out.extend_volume_completion.reservations[1], R2));
+	cr_expect(out.extend_volume_completion.error);
+
+	memset(&in, 0, sizeof(in));
+	in.terminate_connection.connector = connector;
+	in.terminate_connection.force = true;
+	cr_assert(eq(int, parse(PROTO_M_TERMINATE_CONNECTION,
+				build(PROTO_M_TERMINATE_CONNECTION, &in), &out), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(str, (char *)out.terminate_connection.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)pv_str(pv_get(out.terminate_connection.connector, "host")),
+		     "h1"));
+	cr_expect(out.terminate_connection.force);
+
+	memset(&in, 0, sizeof(in));
+	in.attach_volume = (struct proto_args_attach_volume){
+		.instance_uuid = R1, .mountpoint = "/dev/vdb", .mode = "ro",
+	};
+	cr_assert(eq(int, parse(PROTO_M_ATTACH_VOLUME, build(PROTO_M_ATTACH_VOLUME, &in), &out),
+		     PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.attach_volume.volume_id, VOL_ID));
+	cr_expect(eq(ptr, (void *)out.attach_volume.host_name, NULL));
+	cr_expect(eq(str, (char *)out.attach_volume.mode, "ro"));
+}
+
+/* A sender cannot leave out what the schema requires: a call without its connector. */
+Test(schema, build_refuses_a_missing_required_value)
+{
+	struct proto_volume_fields f = { .id = VOL_ID };
+	union proto_args in;
+	struct pv *args = pv_new_map(&ta, 8);
+
+	memset(&in, 0, sizeof(in));
+	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_INITIALIZE_CONNECTION), &in,
+					   &f, &ta, args), PROTO_EARGS));
+}
+
+/* The method rows say which methods the manager may group-commit. */
+Test(schema, group_commit_flags)
+{
+	cr_expect(proto_method_get(PROTO_M_EXTEND_VOLUME_COMPLETION)->group_commit);
+	cr_expect(not(proto_method_get(PROTO_M_CREATE_VOLUME)->group_commit));
+	for (int i = 0; i < PROTO_M_COUNT; i++) {
+		const struct proto_method *m = proto_method_get((enum proto_method_id)i);
+
+		cr_expect(not(m->is_call && m->group_commit), "%s: a call is never grouped",
+			  m->name);
+	}
 }
