@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/quota.h"
+#include "core/settings.h"
 #include "core/usermsg.h"
 #include "core/volume.h"
 #include "proto/names.h"
@@ -282,11 +283,11 @@ static const char sql_metadata_insert[] =
 /* Validates the zone. Returns DB_OK, TXN_FAULT (400) or a negative status. */
 static int check_zone(db_conn *db, struct create_req *c, const char *az)
 {
-	const char *params[2] = { az, cfg_common.storage_availability_zone };
+	const char *params[2] = { az, settings.storage_availability_zone };
 	PGresult *res = NULL;
 	int rc, n;
 
-	if (strcmp(az, cfg_common.storage_availability_zone) == 0)
+	if (strcmp(az, settings.storage_availability_zone) == 0)
 		return DB_OK;
 	rc = db_exec(db, sql_az_known, 2, params, &res);
 	if (rc != DB_OK)
@@ -304,7 +305,7 @@ static int check_zone(db_conn *db, struct create_req *c, const char *az)
  * there is none. */
 static int pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
 {
-	const char *params[2] = { az, cfg_common.storage_availability_zone };
+	const char *params[2] = { az, settings.storage_availability_zone };
 	PGresult *res = NULL;
 	int rc = db_exec(db, sql_backend, 2, params, &res);
 
@@ -376,7 +377,7 @@ static int create_txn(db_conn *db, void *arg)
 {
 	struct create_req *c = arg;
 	struct shim_request *r = c->t.r;
-	const char *az = c->az != NULL ? c->az : cfg_common.storage_availability_zone;
+	const char *az = c->az != NULL ? c->az : settings.storage_availability_zone;
 	char *id = c->id, *host = c->host;
 	struct vol_type type;
 	struct vol_new nv;
@@ -437,7 +438,7 @@ static int create_txn(db_conn *db, void *arg)
 			rc = usermsg_create(db, r->auth.project_id, r->request_id, id,
 					    UMSG_ACTION_SCHEDULE_ALLOCATE_VOLUME,
 					    UMSG_DETAIL_NO_BACKEND_AVAILABLE,
-					    cfg_common.message_ttl);
+					    settings.message_ttl);
 	}
 	if (rc == DB_OK)
 		rc = view_load(db, id, false, c->vol);

@@ -21,7 +21,7 @@
 
 #include "common/db.h"
 #include "core/volume.h"
-#include "manager/compute.h"
+#include "core/nova.h"
 #include "manager/driver.h"
 #include "proto/msg.h"
 #include "proto/schema.h"
@@ -50,7 +50,7 @@ struct job_after {
 	enum job_after_kind kind;
 	char volume_id[37];
 	char project_id[VOL_STR];
-	char servers[COMPUTE_MAX_SERVERS][37];
+	char servers[NOVA_MAX_SERVERS][37];
 	int nservers;
 	/* JOB_AFTER_FEEDBACK: the extend_reservations value stored, to recognise our own
 	 * pending extend when rolling it back. */
