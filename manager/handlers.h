@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "common/db.h"
+#include "core/status.h"
 #include "core/volume.h"
 #include "core/nova.h"
 #include "manager/driver.h"
@@ -27,10 +28,7 @@
 #include "proto/schema.h"
 #include "proto/wire.h"
 
-/* Roll back and dead-letter: the message can never succeed (job->reason says why). */
-#define JOB_PERMANENT 100
-/* Internal to txn functions: the volume cannot be handled; job->outcome says why. */
-#define JOB_SKIP 101
+/* The positive job codes JOB_PERMANENT and JOB_SKIP are declared in core/status.h. */
 
 /* volmgr_processed_messages.outcome is varchar(32). */
 #define JOB_OUTCOME_MAX 33
