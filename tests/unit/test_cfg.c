@@ -286,7 +286,8 @@ Test(cfg, unknown_key_warns_only)
 	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
 	log = read_log();
 	cr_assert(strstr(log, "WARNING") != NULL, "%s", log);
-	cr_assert(strstr(log, "unknown option [DEFAULT] no_such_option ignored") != NULL, "%s", log);
+	cr_assert(strstr(log, "unknown option [DEFAULT] no_such_option ignored") != NULL, "%s",
+		  log);
 	cr_assert(strstr(log, "unknown option [api] prot ignored") != NULL, "%s", log);
 	cr_assert(strstr(log, "unknown option [no_such_section] y ignored") != NULL, "%s", log);
 }
@@ -300,7 +301,7 @@ Test(cfg, another_programs_key_is_known_but_not_applied)
 	write_file("[DEFAULT]\ntheirs = 99\nhost = mine\n[other_program]\nx = not a number\n");
 	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(cfg_common.host, "mine");
-	cr_assert_eq(t_theirs, 7, "neither the default nor the value of a table not applied is set");
+	cr_assert_eq(t_theirs, 7, "a table not applied gets neither its default nor the value");
 	log = read_log();
 	cr_assert(strstr(log, "unknown option") == NULL, "%s", log);
 }
