@@ -83,9 +83,22 @@ class ConfigSampleTest(unittest.TestCase):
         self.assertEqual(sorted(set(source_tables()) - set(registry_tables())), [],
                          "key tables missing in conf/registry.c")
 
-    def volctl_stderr(self, extra):
-        """stderr of a volctl command that reads the sample (plus extra lines) and then fails
-        fast on a database that refuses connections."""
+    # Each program reads the sample (plus lines of the test's) and stops right after its
+    # configuration, with no server needed: volctl on a database that refuses connections,
+    # the daemons on a value their own checks refuse once the file has been read.
+    PROGRAMS = {
+        "volctl": (["encode", "extend_volume", "new_size=2", "--volume",
+                    "11111111-2222-3333-4444-555555555555"], "",
+                   "cannot connect to the database"),
+        "api-shim": ([], "\n[api]\nrpc_wire_format = none_such\n",
+                     "rpc_wire_format: 'none_such' is not msgpack or json"),
+        "volume-manager": ([], "\n[journal]\nmax_age = never\n",
+                           "[journal] max_age: 'never' is not N followed by"),
+    }
+
+    def program_stderr(self, program, extra):
+        """stderr of program run on the sample plus extra lines (see PROGRAMS)."""
+        args, stop, stopped = self.PROGRAMS[program]
         with open(SAMPLE) as f:
             text = f.read()
         text = re.sub(r"(?m)^connection = .*$",
@@ -95,20 +108,24 @@ class ConfigSampleTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "volmgr.conf")
             with open(path, "w") as f:
-                f.write(text + extra)
-            p = subprocess.run([os.path.join(BIN, "volctl"), "--config-file", path, "encode",
-                                "extend_volume", "new_size=2", "--volume",
-                                "11111111-2222-3333-4444-555555555555"],
+                f.write(text + stop + extra)
+            p = subprocess.run([os.path.join(BIN, program), "--config-file", path] + args,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                                timeout=30, text=True)
-        self.assertIn("cannot connect to the database", p.stderr)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(stopped, p.stderr)
         return p.stderr
 
-    def test_volctl_knows_every_key_of_the_shared_file(self):
-        err = self.volctl_stderr("")
-        self.assertNotIn("unknown option", err)
+    def test_every_program_knows_every_key_of_the_shared_file(self):
+        for program in self.PROGRAMS:
+            with self.subTest(program=program):
+                self.assertNotIn("unknown option", self.program_stderr(program, ""))
 
-    def test_volctl_warns_about_a_typo(self):
-        err = self.volctl_stderr("\n[DEFAULT]\nhots = node2\n[manager]\nbatch_sise = 4\n")
-        self.assertIn("unknown option [DEFAULT] hots ignored", err)
-        self.assertIn("unknown option [manager] batch_sise ignored", err)
+    def test_every_program_warns_about_a_typo(self):
+        typos = "\n[DEFAULT]\nhots = node2\n[manager]\nbatch_sise = 4\n[nova]\ntimout = 3\n"
+        for program in self.PROGRAMS:
+            with self.subTest(program=program):
+                err = self.program_stderr(program, typos)
+                self.assertIn("unknown option [DEFAULT] hots ignored", err)
+                self.assertIn("unknown option [manager] batch_sise ignored", err)
+                self.assertIn("unknown option [nova] timout ignored", err)
