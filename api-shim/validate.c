@@ -388,7 +388,9 @@ int validate_name(struct shim_request *r, const char *field, const json_t *v)
 			    field, n, VALIDATE_NAME_MAX_CHARS);
 		return -1;
 	}
-	return 0;
+	/* The value is stored as sent, so the whitespace counts too: the schema's maxLength
+	 * refuses what the varchar(255) column would (a 500 otherwise). */
+	return validate_string_or_null(r, field, v, VALIDATE_NAME_MAX_CHARS);
 }
 
 int validate_availability_zone(struct shim_request *r, const char *field, const json_t *v)

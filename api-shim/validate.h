@@ -85,7 +85,7 @@ int validate_boolean(struct shim_request *r, const char *field, const json_t *v,
 		     bool allow_null, bool *out);
 
 /* Cinder's name and description formats: a string or null, at most 255 characters once
- * stripped of leading and trailing whitespace. */
+ * stripped of leading and trailing whitespace, and at most 255 as sent (maxLength). */
 __attribute__((warn_unused_result))
 int validate_name(struct shim_request *r, const char *field, const json_t *v);
 
