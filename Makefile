@@ -57,8 +57,11 @@ OBJ   := $(BUILD)/obj
 LIB   := $(BUILD)/libvolmgr.a
 
 LIB_SRCS     := $(sort $(wildcard common/*.c proto/*.c core/*.c))
-MANAGER_SRCS := $(sort $(wildcard manager/*.c))
-SHIM_SRCS    := $(sort $(wildcard api-shim/*.c))
+# Every program's key table, linked into all three programs: conf/registry.c lists them so
+# that each program knows every key of the one configuration file they share.
+CONF_SRCS    := conf/registry.c api-shim/conf.c manager/mconf.c
+MANAGER_SRCS := $(filter-out $(CONF_SRCS),$(sort $(wildcard manager/*.c)))
+SHIM_SRCS    := $(filter-out $(CONF_SRCS),$(sort $(wildcard api-shim/*.c)))
 VOLCTL_SRCS  := $(sort $(wildcard volctl/*.c))
 UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -69,6 +72,7 @@ LIB_OBJS     := $(call obj,$(LIB_SRCS))
 SQL_FILES      := $(sort $(wildcard sql/*.sql))
 GEN_MIGRATIONS := $(BUILD)/gen/migrations.c
 LIB_OBJS       += $(OBJ)/gen/migrations.o
+CONF_OBJS    := $(call obj,$(CONF_SRCS))
 MANAGER_OBJS := $(call obj,$(MANAGER_SRCS))
 # The group commit's SQL is embedded with .incbin, which -MMD does not see.
 $(OBJ)/manager/finalize_sql.o: manager/finalize.sql
@@ -122,22 +126,22 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)$(AR) rcs $@ $^
 
-$(BINDIR)/volume-manager: $(MANAGER_OBJS) $(LIB)
+$(BINDIR)/volume-manager: $(MANAGER_OBJS) $(CONF_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(MANAGER_OBJS) $(LIB) $(ALL_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(MANAGER_OBJS) $(CONF_OBJS) $(LIB) $(ALL_LIBS)
 
-$(BINDIR)/api-shim: $(SHIM_OBJS) $(LIB)
+$(BINDIR)/api-shim: $(SHIM_OBJS) $(CONF_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(SHIM_OBJS) $(LIB) $(ALL_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(SHIM_OBJS) $(CONF_OBJS) $(LIB) $(ALL_LIBS)
 
 # make bench's broker client (tools/mqbench.c); not part of all.
 $(BUILD)/bench/mqbench: $(OBJ)/tools/mqbench.o $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS)
 
-$(BINDIR)/volctl: $(VOLCTL_OBJS) $(LIB)
+$(BINDIR)/volctl: $(VOLCTL_OBJS) $(CONF_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(LIB) $(ALL_LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(VOLCTL_OBJS) $(CONF_OBJS) $(LIB) $(ALL_LIBS)
 
 # A unit test of a daemon's pure modules links those modules' objects as well.
 UNIT_EXTRA_policy := $(OBJ)/api-shim/policy.o $(OBJ)/api-shim/auth.o

@@ -24,7 +24,7 @@
 #include "api-shim/actions.h"
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
-#include "api-shim/nova.h"
+#include "core/nova.h"
 #include "api-shim/validate.h"
 
 /* ---- argument rules the spec cannot express ---- */

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "core/pending_extend.h"
 #include "core/quota.h"
+#include "core/settings.h"
 #include "core/volume.h"
 #include "proto/names.h"
 #include "api-shim/actions.h"
@@ -114,7 +115,7 @@ int extend_body(db_conn *db, struct action_ctx *a)
 						sizeof(resv_json));
 	if (rc == 0)
 		rc = pending_extend_record(db, row->id, row->project_id, new_size, resv_json, NULL,
-					   cfg_common.reservation_expire);
+					   settings.reservation_expire);
 	else
 		rc = DB_REJECT;
 	if (rc != DB_OK)

@@ -19,6 +19,8 @@
 #include "common/db.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "conf/registry.h"
+#include "core/nova.h"
 #include "core/settings.h"
 #include "proto/schema.h"
 #include "api-shim/actions.h"
@@ -30,36 +32,11 @@
 #include "api-shim/server.h"
 #include "api-shim/shim.h"
 
-struct api_config api_cfg;
-struct nova_config nova_cfg;
 struct quota_defaults shim_quota_defaults;
 
-static const struct cfg_key api_keys[] = {
-	{ "api", "listen", CFG_STR, &api_cfg.listen, "127.0.0.1", 0, 0, NULL },
-	{ "api", "port", CFG_INT, &api_cfg.port, "8776", 1, 65535, NULL },
-	{ "api", "auth_strategy", CFG_STR, &api_cfg.auth_strategy, "noauth", 0, 0, NULL },
-	{ "api", "admin_users", CFG_STR, &api_cfg.admin_users, "admin", 0, 0, NULL },
-	{ "api", "token_file", CFG_STR, &api_cfg.token_file, NULL, 0, 0, NULL },
-	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
-	{ "api", "rpc_response_timeout", CFG_INT, &api_cfg.rpc_response_timeout, "60", 1, 3600,
-	  NULL },
-	{ "api", "rpc_wire_format", CFG_STR, &api_cfg.rpc_wire_format_text, "msgpack", 0, 0,
-	  NULL },
-	{ "api", "service_roles", CFG_STR, &api_cfg.service_roles, "service", 0, 0, NULL },
-	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
-	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
-};
-
-/* The manager's [nova] keys (manager/mconf.c), read here for the 409 guard. */
-static const struct cfg_key nova_keys[] = {
-	{ "nova", "endpoint", CFG_STR, &nova_cfg.endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
-	{ "nova", "timeout", CFG_INT, &nova_cfg.timeout, "10", 1, 300, NULL },
-	{ "nova", "token", CFG_STR, &nova_cfg.token, NULL, 0, 0, NULL },
-	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
-};
-
-static const struct cfg_key *const tables[] = { cfg_common_keys, api_keys, nova_keys };
-#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, nova_keys,
+						api_keys };
+static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;
 
@@ -85,7 +62,7 @@ static int configure(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--config-file PATH]\n", argv[0]);
 		return 2;
 	}
-	if (cfg_load(path, tables, NTABLES, err, sizeof(err)) != 0) {
+	if (cfg_load(path, applied, conf_registry, err, sizeof(err)) != 0) {
 		log_error("configuration: %s", err);
 		return 1;
 	}
@@ -102,7 +79,7 @@ static int configure(int argc, char **argv)
 			  api_cfg.rpc_wire_format_text);
 		return 1;
 	}
-	settings_quota_defaults(&cfg_common, &shim_quota_defaults);
+	settings_quota_defaults(&settings, &shim_quota_defaults);
 	if (auth_init(api_cfg.auth_strategy, api_cfg.token_file, api_cfg.admin_users, err,
 		      sizeof(err)) != 0) {
 		log_error("configuration: %s", err);
@@ -202,6 +179,6 @@ stop:
 	log_info("api-shim stopped");
 out:
 	auth_shutdown();
-	cfg_free(tables, NTABLES);
+	cfg_free(applied);
 	return rc;
 }

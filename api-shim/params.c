@@ -12,24 +12,6 @@
 #include "api-shim/fault.h"
 #include "api-shim/validate.h"
 
-/* "[True, 'True', ..., False, 'False', ...]": the enum of parameter_types.boolean as
- * jsonschema prints it. */
-static void boolean_enum(char *out, size_t outlen)
-{
-	const char *const *lists[] = { proto_bool_strings_true, proto_bool_strings_false };
-	size_t off = 0;
-
-	off += (size_t)snprintf(out, outlen, "[");
-	for (int l = 0; l < 2; l++) {
-		off += (size_t)snprintf(out + off, outlen - off, "%s%s", l ? ", " : "",
-					l ? "False" : "True");
-		for (const char *const *s = lists[l]; *s != NULL && off < outlen; s++)
-			off += (size_t)snprintf(out + off, outlen - off, ", '%s'", *s);
-	}
-	if (off < outlen)
-		snprintf(out + off, outlen - off, "]");
-}
-
 /* "<repr> is not one of <values>" for a value outside an enum. */
 static int not_one_of(struct shim_request *r, const char *field, const json_t *v,
 		      const char *values)
@@ -131,16 +113,7 @@ static int parse_arg(struct shim_request *r, const struct param_arg *arg, const 
 	case PARAM_SIZE:
 		return validate_volume_size(r, arg->key, v, false, &out->i);
 	case PARAM_BOOLEAN:
-		if (json_is_boolean(v)) {
-			out->b = json_is_true(v);
-			return 0;
-		}
-		if (!json_is_string(v))
-			return validate_type_fail(r, arg->key, v, "'boolean', 'string'");
-		if (proto_parse_bool_string(s, &out->b) == 0)
-			return 0;
-		boolean_enum(text, sizeof(text));
-		return not_one_of(r, arg->key, v, text);
+		return validate_boolean(r, arg->key, v, false, &out->b);
 	case PARAM_ERROR_FLAG:
 		if (json_is_null(v))
 			return 0;

@@ -1,13 +1,16 @@
 /*
- * shim.h - the api-shim's configuration ([api] keys on top of cfg_common) and its fixed limits.
+ * shim.h - the api-shim's configuration (its [api] keys on top of cfg_common, settings and
+ * nova_cfg) and its fixed limits.
  *
- * main.c owns and fills api_cfg and shim_quota_defaults before the server starts; every other
- * file only reads them.
+ * main.c fills api_cfg (table in conf.c) and shim_quota_defaults before the server starts;
+ * every other file only reads them.
  */
 #ifndef VOLMGR_SHIM_SHIM_H
 #define VOLMGR_SHIM_SHIM_H
 
 #include <stdbool.h>
+
+#include "common/cfg.h"
 #include "core/quota.h"
 #include "proto/wire.h"
 
@@ -26,18 +29,10 @@ struct api_config {
 	enum proto_format rpc_wire_format; /* parsed from it: how casts and calls are encoded */
 };
 
-/* The [nova] section, with the manager's key names: the compute API the 409 guard of the
- * detach actions asks (compute.h). */
-struct nova_config {
-	char *endpoint;        /* "" when no compute service is configured */
-	char *token;
-	int timeout;           /* seconds per request */
-};
-
-extern struct nova_config nova_cfg;
-
 extern struct api_config api_cfg;
-/* The quota defaults of cfg_common (settings_quota_defaults). */
+/* The [api] keys, terminated by an entry whose name is NULL. */
+extern const struct cfg_key api_keys[];
+/* The quota defaults of the settings (settings_quota_defaults). */
 extern struct quota_defaults shim_quota_defaults;
 
 /* A request body larger than this is answered 413 without being kept. */

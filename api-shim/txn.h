@@ -18,14 +18,11 @@
 
 #include <stdbool.h>
 #include "common/db.h"
+#include "core/status.h"
 #include "api-shim/request.h"
 
-/* Positive body results (rolled back), above the core modules' own codes (quota 1-2,
- * volume 10-11). */
-enum txn_code {
-	TXN_FAULT = 100,      /* a fault is set on the request */
-	TXN_REPUBLISH = 101,  /* a retry after a confirmed publish: refused */
-};
+/* The positive body results TXN_FAULT and TXN_REPUBLISH (rolled back) are declared in
+ * core/status.h. */
 
 struct txn_ctx {
 	struct shim_request *r;

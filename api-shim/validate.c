@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api-shim/fault.h"
+#include "proto/schema.h"
 
 #define MSG_MAX 1024
 #define SIZE_MAX_VALUE 0x7FFFFFFF
@@ -336,6 +337,140 @@ int validate_string_or_null(struct shim_request *r, const char *field, const jso
 	if (maxlen > 0 && validate_utf8_chars(json_string_value(v)) > maxlen) {
 		validate_pyrepr(v, val, sizeof(val));
 		validate_fail(r, field, v, "%s is too long", val);
+		return -1;
+	}
+	return 0;
+}
+
+/* "[True, 'True', ..., False, 'False', ...]": the enum of parameter_types.boolean as
+ * jsonschema prints it. */
+static void boolean_enum(char *out, size_t outlen)
+{
+	const char *const *lists[] = { proto_bool_strings_true, proto_bool_strings_false };
+	size_t off = 0;
+
+	off += (size_t)snprintf(out, outlen, "[");
+	for (int l = 0; l < 2; l++) {
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", l ? ", " : "",
+					l ? "False" : "True");
+		for (const char *const *s = lists[l]; *s != NULL && off < outlen; s++)
+			off += (size_t)snprintf(out + off, outlen - off, ", '%s'", *s);
+	}
+	if (off < outlen)
+		snprintf(out + off, outlen - off, "]");
+}
+
+int validate_boolean(struct shim_request *r, const char *field, const json_t *v,
+		     bool allow_null, bool *out)
+{
+	char repr[VALIDATE_REPR_MAX], values[VALIDATE_REPR_MAX];
+
+	*out = false;
+	if (v == NULL || (allow_null && json_is_null(v)))
+		return 0;
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	if (json_is_string(v) && proto_parse_bool_string(json_string_value(v), out) == 0)
+		return 0;
+	validate_pyrepr(v, repr, sizeof(repr));
+	if (allow_null) {
+		validate_fail(r, field, v, "%s is not valid under any of the given schemas", repr);
+		return -1;
+	}
+	if (!json_is_string(v))
+		return validate_type_fail(r, field, v, "'boolean', 'string'");
+	boolean_enum(values, sizeof(values));
+	validate_fail(r, field, v, "%s is not one of %s", repr, values);
+	return -1;
+}
+
+/* The characters of s without leading and trailing whitespace (Python's len(s.strip())). */
+static size_t stripped_chars(const char *s)
+{
+	size_t len;
+
+	while (*s != '\0' && strchr(" \t\n\r", *s) != NULL)
+		s++;
+	len = strlen(s);
+	while (len > 0 && strchr(" \t\n\r", s[len - 1]) != NULL)
+		len--;
+	return validate_utf8_chars(s) - (strlen(s) - len);
+}
+
+int validate_name(struct shim_request *r, const char *field, const json_t *v)
+{
+	size_t n;
+
+	if (validate_string_or_null(r, field, v, 0) != 0)
+		return -1;
+	if (json_is_null(v))
+		return 0;
+	n = stripped_chars(json_string_value(v));
+	if (n > VALIDATE_NAME_MAX_CHARS) {
+		fault_reply(r, 400, "Invalid input received: %s has %zu characters, more than %d.",
+			    field, n, VALIDATE_NAME_MAX_CHARS);
+		return -1;
+	}
+	/* The value is stored as sent, so the whitespace counts too: the schema's maxLength
+	 * refuses what the varchar(255) column would (a 500 otherwise). */
+	return validate_string_or_null(r, field, v, VALIDATE_NAME_MAX_CHARS);
+}
+
+int validate_availability_zone(struct shim_request *r, const char *field, const json_t *v)
+{
+	size_t n;
+
+	if (validate_string_or_null(r, field, v, 0) != 0)
+		return -1;
+	if (json_is_null(v))
+		return 0;
+	if (json_string_length(v) == 0) {
+		fault_reply(r, 400, "The '%s' can not be None.", field);
+		return -1;
+	}
+	n = stripped_chars(json_string_value(v));
+	if (n < 1 || n > VALIDATE_NAME_MAX_CHARS) {
+		fault_reply(r, 400, "Invalid input received: %s has %zu characters, %s %d.", field, n,
+			    n < 1 ? "less than" : "more than", n < 1 ? 1 : VALIDATE_NAME_MAX_CHARS);
+		return -1;
+	}
+	return 0;
+}
+
+int validate_metadata(struct shim_request *r, const char *field, const json_t *md)
+{
+	static const char key_chars[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /";
+	const char *key;
+	json_t *val;
+
+	if (md == NULL || json_is_null(md))
+		return 0;
+	if (!json_is_object(md))
+		return validate_type_fail(r, field, md, "'object', 'null'");
+	json_object_foreach((json_t *)md, key, val) {
+		size_t n = strlen(key);
+		char repr[VALIDATE_REPR_MAX];
+
+		if (n == 0 || n > VALIDATE_NAME_MAX_CHARS || strspn(key, key_chars) != n) {
+			json_t *k = json_string(key);
+
+			validate_pyrepr(k, repr, sizeof(repr));
+			json_decref(k);
+			validate_fail(r, field, md, "Additional properties are not allowed (%s "
+				      "was unexpected)", repr);
+			return -1;
+		}
+		if (!json_is_string(val))
+			return validate_type_fail(r, key, val, "'string'");
+		if (validate_string_or_null(r, key, val, VALIDATE_NAME_MAX_CHARS) != 0)
+			return -1;
+	}
+	if (json_object_size(md) > VALIDATE_METADATA_MAX) {
+		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
+			    "supported.", VALIDATE_METADATA_MAX);
 		return -1;
 	}
 	return 0;

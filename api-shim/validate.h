@@ -69,4 +69,37 @@ __attribute__((warn_unused_result))
 int validate_string_or_null(struct shim_request *r, const char *field, const json_t *v,
 			    size_t maxlen);
 
+/* The longest name, description, availability zone, metadata key or value (varchar(255)). */
+#define VALIDATE_NAME_MAX_CHARS 255
+/* Metadata items one request may set (volmgr's bound; Cinder has none). */
+#define VALIDATE_METADATA_MAX 64
+
+/*
+ * A boolean argument as Cinder's parameter_types.boolean accepts it: true/false, or a string
+ * of Cinder's boolean words (proto_parse_bool_string: "True", "yes", "0", ...); anything else
+ * gets jsonschema's type or enum message. With allow_null, parameter_types.optional_boolean
+ * (oneOf boolean, null): null is false, and anything else "is not valid under any of the
+ * given schemas". *out gets the value; an absent value (v NULL) gives false.
+ */
+__attribute__((warn_unused_result))
+int validate_boolean(struct shim_request *r, const char *field, const json_t *v,
+		     bool allow_null, bool *out);
+
+/* Cinder's name and description formats: a string or null, at most 255 characters once
+ * stripped of leading and trailing whitespace, and at most 255 as sent (maxLength). */
+__attribute__((warn_unused_result))
+int validate_name(struct shim_request *r, const char *field, const json_t *v);
+
+/* availability_zone: null, or a string of 1..255 characters once stripped. */
+__attribute__((warn_unused_result))
+int validate_availability_zone(struct shim_request *r, const char *field, const json_t *v);
+
+/*
+ * parameter_types.metadata_allows_null: absent (md NULL), null, or an object whose keys match
+ * ^[a-zA-Z0-9-_:. /]{1,255}$ and whose values are strings of at most 255 characters; volmgr
+ * also bounds the count (VALIDATE_METADATA_MAX).
+ */
+__attribute__((warn_unused_result))
+int validate_metadata(struct shim_request *r, const char *field, const json_t *md);
+
 #endif

@@ -1,11 +1,12 @@
 /*
- * volumes.c - create, show, list and delete (cinder/api/v3/volumes.py, cinder/volume/api.py).
+ * volumes.c - the volume routes: create, show, list and delete (Cinder's v3 volumes
+ * controller and its volume API). Backend choice is schedule.c's, the list query listing.c's,
+ * the argument checks validate.c's.
  *
- * volmgr has no scheduler: create picks the backend itself, a live cinder-volume service of
- * the requested availability zone (heartbeat within Cinder's service_down_time, 60 s), and
- * casts create_volume straight to it. With no live backend the volume is created in status
- * "error" with the user message Cinder's scheduler would leave, and the answer is still 202,
- * as Cinder's API answers before its scheduler fails.
+ * Create casts create_volume straight to the backend schedule_pick_backend finds. With no
+ * live backend the volume is created in status "error" with the user message Cinder's
+ * scheduler would leave, and the answer is still 202, as Cinder's API answers before its
+ * scheduler fails.
  *
  * Create is the one cast that cannot be published inside the transaction that makes its row:
  * the manager could take the message before the commit and find no volume (an inserted row
@@ -19,30 +20,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "core/quota.h"
+#include "core/settings.h"
 #include "core/usermsg.h"
 #include "core/volume.h"
 #include "proto/names.h"
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
+#include "api-shim/listing.h"
 #include "api-shim/policy.h"
+#include "api-shim/schedule.h"
 #include "api-shim/shim.h"
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
 #include "api-shim/view.h"
 #include "api-shim/vtype.h"
-
-#define NAME_MAX_CHARS 255
-#define MAX_METADATA 64
-#define SERVICE_DOWN_TIME "60 seconds"
-#define SORT_KEYS_MAX 3
-
-static const char *const metadata_key_chars =
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /";
 
 /* The cast arguments Cinder's API sends: it lets the scheduler reschedule a create, and deletes
  * a volume plainly (neither unmanaged nor with its snapshots). */
@@ -88,116 +83,6 @@ struct create_req {
 	bool stands;                 /* the undo found the volume taken by the manager */
 };
 
-/* parameter_types.metadata_allows_null: keys ^[a-zA-Z0-9-_:. /]{1,255}$, string values of at
- * most 255 characters. volmgr also bounds the count (MAX_METADATA). */
-static int check_metadata(struct shim_request *r, const json_t *md)
-{
-	const char *key;
-	json_t *val;
-
-	if (md == NULL || json_is_null(md))
-		return 0;
-	if (!json_is_object(md))
-		return validate_type_fail(r, "metadata", md, "'object', 'null'");
-	json_object_foreach((json_t *)md, key, val) {
-		size_t n = strlen(key);
-		char repr[VALIDATE_REPR_MAX];
-
-		if (n == 0 || n > NAME_MAX_CHARS || strspn(key, metadata_key_chars) != n) {
-			json_t *k = json_string(key);
-
-			validate_pyrepr(k, repr, sizeof(repr));
-			json_decref(k);
-			validate_fail(r, "metadata", md, "Additional properties are not allowed (%s "
-				      "was unexpected)", repr);
-			return -1;
-		}
-		if (!json_is_string(val))
-			return validate_type_fail(r, key, val, "'string'");
-		if (validate_string_or_null(r, key, val, NAME_MAX_CHARS) != 0)
-			return -1;
-	}
-	if (json_object_size(md) > MAX_METADATA) {
-		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
-			    "supported.", MAX_METADATA);
-		return -1;
-	}
-	return 0;
-}
-
-/* The characters of s without leading and trailing whitespace (Python's len(s.strip())). */
-static size_t stripped_chars(const char *s)
-{
-	size_t len;
-
-	while (*s != '\0' && strchr(" \t\n\r", *s) != NULL)
-		s++;
-	len = strlen(s);
-	while (len > 0 && strchr(" \t\n\r", s[len - 1]) != NULL)
-		len--;
-	return validate_utf8_chars(s) - (strlen(s) - len);
-}
-
-/* Cinder's name and description formats: at most 255 characters once stripped. */
-static int check_name(struct shim_request *r, const char *field, const json_t *v)
-{
-	size_t n;
-
-	if (validate_string_or_null(r, field, v, 0) != 0)
-		return -1;
-	if (json_is_null(v))
-		return 0;
-	n = stripped_chars(json_string_value(v));
-	if (n > NAME_MAX_CHARS) {
-		fault_reply(r, 400, "Invalid input received: %s has %zu characters, more than %d.",
-			    field, n, NAME_MAX_CHARS);
-		return -1;
-	}
-	return 0;
-}
-
-/* availability_zone: null, or a string of 1..255 characters once stripped. */
-static int check_az(struct shim_request *r, const json_t *v)
-{
-	const char *field = "availability_zone";
-	size_t n;
-
-	if (validate_string_or_null(r, field, v, 0) != 0)
-		return -1;
-	if (json_is_null(v))
-		return 0;
-	if (json_string_length(v) == 0) {
-		fault_reply(r, 400, "The '%s' can not be None.", field);
-		return -1;
-	}
-	n = stripped_chars(json_string_value(v));
-	if (n < 1 || n > NAME_MAX_CHARS) {
-		fault_reply(r, 400, "Invalid input received: %s has %zu characters, %s %d.", field, n,
-			    n < 1 ? "less than" : "more than", n < 1 ? 1 : NAME_MAX_CHARS);
-		return -1;
-	}
-	return 0;
-}
-
-/* parameter_types.optional_boolean: a boolean, a boolean string, or null. */
-static int check_bool(struct shim_request *r, const char *field, const json_t *v, bool *out)
-{
-	char repr[VALIDATE_REPR_MAX];
-
-	*out = false;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (json_is_boolean(v)) {
-		*out = json_is_true(v);
-		return 0;
-	}
-	if (json_is_string(v) && proto_parse_bool_string(json_string_value(v), out) == 0)
-		return 0;
-	validate_pyrepr(v, repr, sizeof(repr));
-	validate_fail(r, field, v, "%s is not valid under any of the given schemas", repr);
-	return -1;
-}
-
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
 	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id",
@@ -222,14 +107,15 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 		return -1;
 	for (const char *const *f = string_fields; *f != NULL; f++) {
 		v = json_object_get(vol, *f);
-		if (v != NULL && check_name(r, *f, v) != 0)
+		if (v != NULL && validate_name(r, *f, v) != 0)
 			return -1;
 	}
 	v = json_object_get(vol, "volume_type");
-	if (v != NULL && validate_string_or_null(r, "volume_type", v, NAME_MAX_CHARS) != 0)
+	if (v != NULL && validate_string_or_null(r, "volume_type", v,
+						 VALIDATE_NAME_MAX_CHARS) != 0)
 		return -1;
 	c->metadata = json_object_get(vol, "metadata");
-	if (check_metadata(r, c->metadata) != 0)
+	if (validate_metadata(r, "metadata", c->metadata) != 0)
 		return -1;
 	v = json_object_get(vol, "size");
 	if (v != NULL && validate_volume_size(r, "size", v, true, &c->size) != 0)
@@ -237,10 +123,10 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 	if (v == NULL)
 		c->size = -1;
 	v = json_object_get(vol, "availability_zone");
-	if (v != NULL && check_az(r, v) != 0)
+	if (v != NULL && validate_availability_zone(r, "availability_zone", v) != 0)
 		return -1;
-	if (check_bool(r, "multiattach", json_object_get(vol, "multiattach"),
-		       &c->multiattach) != 0)
+	if (validate_boolean(r, "multiattach", json_object_get(vol, "multiattach"), true,
+			     &c->multiattach) != 0)
 		return -1;
 	for (const char *const *f = unsupported_sources; *f != NULL; f++) {
 		v = json_object_get(vol, *f);
@@ -269,64 +155,9 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 	return 0;
 }
 
-/* A known availability zone: the configured one, or one a cinder-volume service reports. */
-static const char sql_az_known[] =
-	"SELECT 1 FROM services WHERE \"binary\" = 'cinder-volume' AND NOT COALESCE(deleted, false) "
-	"AND COALESCE(availability_zone, $2) = $1 LIMIT 1";
-
-/* A live, enabled backend of the zone: the most recent heartbeat wins. */
-static const char sql_backend[] =
-	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' "
-	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
-	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' "
-	"AND COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '"
-	SERVICE_DOWN_TIME "' ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
-
 static const char sql_metadata_insert[] =
 	"INSERT INTO volume_metadata (created_at, updated_at, deleted, volume_id, key, value) "
 	"VALUES (now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', false, $1, $2, $3)";
-
-/* Validates the zone. Returns DB_OK, TXN_FAULT (400) or a negative status. */
-static int check_zone(db_conn *db, struct create_req *c, const char *az)
-{
-	const char *params[2] = { az, cfg_common.storage_availability_zone };
-	PGresult *res = NULL;
-	int rc, n;
-
-	if (strcmp(az, cfg_common.storage_availability_zone) == 0)
-		return DB_OK;
-	rc = db_exec(db, sql_az_known, 2, params, &res);
-	if (rc != DB_OK)
-		return rc;
-	n = PQntuples(res);
-	PQclear(res);
-	if (n == 0) {
-		fault_reply(c->t.r, 400, "Availability zone '%s' is invalid.", az);
-		return TXN_FAULT;
-	}
-	return DB_OK;
-}
-
-/* The volume host for a live backend of the zone ("<host>@<backend>#<backend>"), or "" when
- * there is none. */
-static int pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
-{
-	const char *params[2] = { az, cfg_common.storage_availability_zone };
-	PGresult *res = NULL;
-	int rc = db_exec(db, sql_backend, 2, params, &res);
-
-	host[0] = '\0';
-	if (rc != DB_OK)
-		return rc;
-	if (PQntuples(res) > 0) {
-		const char *svc = PQgetvalue(res, 0, 0);
-
-		/* Cinder's pools: volmgr's backends have one pool named after the backend. */
-		snprintf(host, hostlen, "%s#%s", svc, strchr(svc, '@') + 1);
-	}
-	PQclear(res);
-	return DB_OK;
-}
 
 /* Quota for a new volume (Cinder's QuotaReserveTask): the per-volume limit, then volumes and
  * gigabytes with their per-type forms, reserved and committed at once. */
@@ -383,10 +214,11 @@ static int create_txn(db_conn *db, void *arg)
 {
 	struct create_req *c = arg;
 	struct shim_request *r = c->t.r;
-	const char *az = c->az != NULL ? c->az : cfg_common.storage_availability_zone;
+	const char *az = c->az != NULL ? c->az : settings.storage_availability_zone;
 	char *id = c->id, *host = c->host;
 	struct vol_type type;
 	struct vol_new nv;
+	bool known;
 	int rc = txn_attempt(&c->t);
 
 	if (rc != DB_OK)
@@ -413,11 +245,15 @@ static int create_txn(db_conn *db, void *arg)
 		return rc;
 	if (vtype_check_size(r, &type, c->size) != 0)
 		return TXN_FAULT;
-	rc = check_zone(db, c, az);
+	rc = schedule_zone_known(db, az, &known);
+	if (rc == DB_OK && !known) {
+		fault_reply(r, 400, "Availability zone '%s' is invalid.", az);
+		return TXN_FAULT;
+	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
 	if (rc == DB_OK)
-		rc = pick_backend(db, az, host, sizeof(c->host));
+		rc = schedule_pick_backend(db, az, host, sizeof(c->host));
 	if (rc != DB_OK)
 		return rc;
 
@@ -444,7 +280,7 @@ static int create_txn(db_conn *db, void *arg)
 			rc = usermsg_create(db, r->auth.project_id, r->request_id, id,
 					    UMSG_ACTION_SCHEDULE_ALLOCATE_VOLUME,
 					    UMSG_DETAIL_NO_BACKEND_AVAILABLE,
-					    cfg_common.message_ttl);
+					    settings.message_ttl);
 	}
 	if (rc == DB_OK)
 		rc = view_load(db, id, false, c->vol);
@@ -591,273 +427,14 @@ void volumes_show(struct shim_request *r)
 
 /* ======================================================================== list */
 
-struct sort_key {
-	const char *api;     /* as the API names it */
-	const char *column;
-};
-
-/* Sort keys of Cinder's volume listing that volmgr keeps; "name" is display_name. */
-static const struct sort_key sort_keys[] = {
-	{ "created_at", "created_at" }, { "updated_at", "updated_at" }, { "id", "id" },
-	{ "name", "display_name" }, { "display_name", "display_name" }, { "size", "size" },
-	{ "status", "status" }, { "availability_zone", "availability_zone" },
-	{ "bootable", "bootable" },
-};
-
-struct list_req {
-	struct txn_ctx t;
-	bool detail;
-	char order[256];            /* the ORDER BY clause */
-	bool order_has_id;
-	const char *last_dir;
-	const char *params[7];      /* project, status, name, az, marker, limit, offset */
-	char limit_text[24], offset_text[24];
-	int limit;
-	bool with_count;
-	json_t *items;
-	long count;
-	char last_id[37];
-	int returned;
-};
-
-/* Appends "<column> <dir>" for one key. Returns 0, or -1 with a 400 set. */
-static int add_sort(struct list_req *l, const char *key, size_t keylen, const char *dir,
-		    size_t dirlen)
-{
-	const char *col = NULL;
-	size_t off = strlen(l->order);
-
-	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
-		if (strlen(sort_keys[i].api) == keylen && strncmp(sort_keys[i].api, key, keylen) == 0)
-			col = sort_keys[i].column;
-	if (col == NULL) {
-		fault_reply(l->t.r, 400, "Invalid input received: Invalid sort key");
-		return -1;
-	}
-	if (dirlen == 0) {
-		dir = "desc";
-		dirlen = 4;
-	}
-	if (!((dirlen == 3 && strncmp(dir, "asc", 3) == 0) ||
-	      (dirlen == 4 && strncmp(dir, "desc", 4) == 0))) {
-		fault_reply(l->t.r, 400, "Invalid input received: Unknown sort direction, must be "
-			    "'desc' or 'asc'");
-		return -1;
-	}
-	snprintf(l->order + off, sizeof(l->order) - off, "%s%s %.*s", off > 0 ? ", " : "", col,
-		 (int)dirlen, dir);
-	l->order_has_id = l->order_has_id || strcmp(col, "id") == 0;
-	l->last_dir = dirlen == 3 ? "asc" : "desc";
-	return 0;
-}
-
-/* Cinder's get_sort_params: "sort=k1:d1,k2" or sort_key/sort_dir (comma-separated), default
- * created_at desc; volmgr adds id as the last key so that pages are stable. */
-static int parse_sort(struct shim_request *r, struct list_req *l)
-{
-	const char *sort = req_query(r, "sort");
-	const char *keys = req_query(r, "sort_key"), *dirs = req_query(r, "sort_dir");
-	int n = 0;
-
-	l->order[0] = '\0';
-	if (sort != NULL && sort[0] != '\0') {
-		for (const char *p = sort; p != NULL && *p != '\0'; n++) {
-			const char *end = strchr(p, ','), *colon;
-			size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-			colon = memchr(p, ':', len);
-			if (n == SORT_KEYS_MAX) {
-				fault_reply(r, 400, "Invalid input received: at most %d sort keys are "
-					    "supported.", SORT_KEYS_MAX);
-				return -1;
-			}
-			if (add_sort(l, p, colon != NULL ? (size_t)(colon - p) : len,
-				     colon != NULL ? colon + 1 : "",
-				     colon != NULL ? len - (size_t)(colon - p) - 1 : 0) != 0)
-				return -1;
-			p = end != NULL ? end + 1 : NULL;
-		}
-	} else if (keys != NULL && keys[0] != '\0') {
-		if (strchr(keys, ',') != NULL || (dirs != NULL && strchr(dirs, ',') != NULL)) {
-			fault_reply(r, 400, "Invalid input received: at most one sort_key is "
-				    "supported.");
-			return -1;
-		}
-		if (add_sort(l, keys, strlen(keys), dirs != NULL ? dirs : "",
-			     dirs != NULL ? strlen(dirs) : 0) != 0)
-			return -1;
-	} else if (add_sort(l, "created_at", 10, dirs != NULL ? dirs : "desc",
-			    dirs != NULL ? strlen(dirs) : 4) != 0) {
-		return -1;
-	}
-	if (!l->order_has_id) {
-		size_t off = strlen(l->order);
-
-		snprintf(l->order + off, sizeof(l->order) - off, ", id %s", l->last_dir);
-	}
-	return 0;
-}
-
-/* limit / offset as Cinder's _get_limit_param / _get_offset_param read them. */
-static int parse_count(struct shim_request *r, const char *key, long def, long *out)
-{
-	const char *v = req_query(r, key);
-
-	*out = def;
-	if (v == NULL)
-		return 0;
-	if (util_parse_long(v, -2147483648L, 2147483647L, out) != 0) {
-		fault_reply(r, 400, "%s param must be an integer", key);
-		return -1;
-	}
-	if (*out < 0) {
-		fault_reply(r, 400, "%s param must be positive", key);
-		return -1;
-	}
-	return 0;
-}
-
-/* Filters are NULL-tolerant parameters so that one statement text serves every combination;
- * the marker is found by its row number in the same ordering. */
-#define LIST_FROM \
-	"FROM volumes WHERE NOT deleted AND ($1::text IS NULL OR project_id = $1) " \
-	"AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR display_name = $3) " \
-	"AND ($4::text IS NULL OR availability_zone = $4)"
-
-static const char sql_marker_visible[] =
-	"SELECT 1 " LIST_FROM " AND id = $5";
-static const char sql_count[] =
-	"SELECT count(*) " LIST_FROM;
-
-static int list_txn(db_conn *db, void *arg)
-{
-	struct list_req *l = arg;
-	struct shim_request *r = l->t.r;
-	char sql[1024];
-	struct vol_full *vol = NULL;
-	PGresult *res = NULL;
-	int rc, n;
-
-	json_decref(l->items);
-	l->items = json_array();
-	l->returned = 0;
-	if (l->items == NULL)
-		return txn_internal(&l->t);
-	if (l->params[4] != NULL) {
-		rc = db_exec(db, sql_marker_visible, 5, l->params, &res);
-		if (rc != DB_OK)
-			return rc;
-		n = PQntuples(res);
-		PQclear(res);
-		if (n == 0) {
-			fault_reply(r, 404, "Marker %s could not be found.", l->params[4]);
-			return TXN_FAULT;
-		}
-	}
-	if (l->with_count) {
-		rc = db_exec(db, sql_count, 4, l->params, &res);
-		if (rc != DB_OK)
-			return rc;
-		l->count = atol(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	snprintf(sql, sizeof(sql),
-		 "WITH ordered AS (SELECT id, display_name, row_number() OVER (ORDER BY %s) AS rn "
-		 LIST_FROM ") SELECT id, display_name FROM ordered WHERE rn > COALESCE("
-		 "(SELECT rn FROM ordered WHERE id = $5), 0) ORDER BY rn LIMIT $6::integer "
-		 "OFFSET $7::integer", l->order);
-	rc = db_exec(db, sql, 7, l->params, &res);
-	if (rc != DB_OK)
-		return rc;
-	if (l->detail)
-		vol = malloc(sizeof(*vol));
-	n = PQntuples(res);
-	for (int i = 0; i < n && rc == DB_OK; i++) {
-		const char *id = PQgetvalue(res, i, 0);
-		json_t *item;
-
-		if (l->detail) {
-			rc = vol == NULL ? txn_internal(&l->t) : view_load(db, id, false, vol);
-			if (rc == VOL_NOT_FOUND) { /* deleted since the listing: skip it */
-				rc = DB_OK;
-				continue;
-			}
-			if (rc != DB_OK)
-				break;
-			item = view_volume_detail(r, vol);
-		} else {
-			item = view_volume_summary(r, id, PQgetisnull(res, i, 1) ? NULL :
-						   PQgetvalue(res, i, 1));
-		}
-		if (item == NULL || json_array_append_new(l->items, item) != 0) {
-			rc = txn_internal(&l->t);
-			break;
-		}
-		util_strlcpy(l->last_id, id, sizeof(l->last_id));
-	}
-	l->returned = n;
-	PQclear(res);
-	free(vol);
-	return rc;
-}
-
-static void list(struct shim_request *r, bool detail)
-{
-	struct list_req l = { .t = { .r = r }, .detail = detail };
-	bool all_tenants = false;
-	long limit, offset;
-	json_t *out;
-
-	if (req_query_bool(r, "all_tenants", false, &all_tenants) != 0 ||
-	    parse_count(r, "limit", SHIM_MAX_LIMIT, &limit) != 0 ||
-	    parse_count(r, "offset", 0, &offset) != 0 || parse_sort(r, &l) != 0)
-		return;
-	if (req_ver_ge(r, 3, 45) && req_query_bool(r, "with_count", false, &l.with_count) != 0)
-		return;
-	if (limit > SHIM_MAX_LIMIT)
-		limit = SHIM_MAX_LIMIT;
-	l.limit = (int)limit;
-	snprintf(l.limit_text, sizeof(l.limit_text), "%ld", limit);
-	snprintf(l.offset_text, sizeof(l.offset_text), "%ld", offset);
-	/* Non-admins see their project; admins theirs, or every project with all_tenants
-	 * (optionally narrowed by project_id). */
-	if (r->auth.is_admin && all_tenants)
-		l.params[0] = req_query(r, "project_id");
-	else
-		l.params[0] = r->auth.project_id;
-	l.params[1] = req_query(r, "status");
-	l.params[2] = req_query(r, "name");
-	l.params[3] = req_query(r, "availability_zone");
-	l.params[4] = req_query(r, "marker");
-	l.params[5] = l.limit_text;
-	l.params[6] = l.offset_text;
-	if (txn_run(&l.t, list_txn) != 0) {
-		json_decref(l.items);
-		return;
-	}
-	out = json_pack("{s:o}", "volumes", l.items);
-	if (out != NULL && l.returned > 0 && l.returned == l.limit) {
-		char rest[128], href[1024];
-
-		snprintf(rest, sizeof(rest), "volumes%s?limit=%d&marker=%s", detail ? "/detail" : "",
-			 l.limit, l.last_id);
-		view_v3_url(r, rest, href, sizeof(href));
-		json_object_set_new(out, "volumes_links",
-				    json_pack("[{s:s, s:s}]", "rel", "next", "href", href));
-	}
-	if (out != NULL && l.with_count)
-		json_object_set_new(out, "count", json_integer(l.count));
-	req_reply(r, 200, out);
-}
-
 void volumes_list(struct shim_request *r)
 {
-	list(r, false);
+	listing_volumes(r, false);
 }
 
 void volumes_list_detail(struct shim_request *r)
 {
-	list(r, true);
+	listing_volumes(r, true);
 }
 
 /* ======================================================================== delete */

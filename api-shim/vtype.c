@@ -5,6 +5,7 @@
 
 #include "common/cfg.h"
 #include "common/util.h"
+#include "core/settings.h"
 #include "api-shim/fault.h"
 
 int vtype_for_request(db_conn *db, struct shim_request *r, const char *name,
@@ -13,10 +14,10 @@ int vtype_for_request(db_conn *db, struct shim_request *r, const char *name,
 	int rc;
 
 	if (name == NULL || name[0] == '\0') {
-		rc = vol_type_default(db, cfg_common.default_volume_type, out);
+		rc = vol_type_default(db, settings.default_volume_type, out);
 		if (rc == VOL_NOT_FOUND)
 			fault_reply(r, 500, "The request cannot be fulfilled as the default volume "
-				    "type %s cannot be found.", cfg_common.default_volume_type);
+				    "type %s cannot be found.", settings.default_volume_type);
 		return rc;
 	}
 	rc = vol_type_find(db, name, out);
@@ -34,7 +35,7 @@ int vtype_for_volume(db_conn *db, const char *type_id, struct vol_type *out)
 	int rc = vol_type_find(db, type_id, out);
 
 	if (rc == VOL_NOT_FOUND)
-		rc = vol_type_default(db, cfg_common.default_volume_type, out);
+		rc = vol_type_default(db, settings.default_volume_type, out);
 	return rc;
 }
 

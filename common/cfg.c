@@ -30,27 +30,10 @@
 struct cfg_common cfg_common;
 
 const struct cfg_key cfg_common_keys[] = {
-	{ "DEFAULT", "backend", CFG_STR, &cfg_common.backend, "filestore", 0, 0, NULL },
 	{ "DEFAULT", "control_exchange", CFG_STR, &cfg_common.control_exchange, "openstack",
 	  0, 0, NULL },
-	{ "DEFAULT", "default_volume_type", CFG_STR, &cfg_common.default_volume_type,
-	  "__DEFAULT__", 0, 0, NULL },
 	{ "DEFAULT", "host", CFG_STR, &cfg_common.host, "node1", 0, 0, NULL },
 	{ "DEFAULT", "log_level", CFG_STR, &cfg_common.log_level, "info", 0, 0, NULL },
-	{ "DEFAULT", "message_ttl", CFG_INT, &cfg_common.message_ttl, "2592000", 1, INT_MAX,
-	  NULL },
-	{ "DEFAULT", "per_volume_size_limit", CFG_INT, &cfg_common.per_volume_size_limit, "-1",
-	  -1, INT_MAX, NULL },
-	{ "DEFAULT", "quota_gigabytes", CFG_INT, &cfg_common.quota_gigabytes, "1000", -1,
-	  INT_MAX, NULL },
-	{ "DEFAULT", "quota_snapshots", CFG_INT, &cfg_common.quota_snapshots, "10", -1, INT_MAX,
-	  NULL },
-	{ "DEFAULT", "quota_volumes", CFG_INT, &cfg_common.quota_volumes, "10", -1, INT_MAX,
-	  NULL },
-	{ "DEFAULT", "reservation_expire", CFG_INT, &cfg_common.reservation_expire, "86400", 1,
-	  INT_MAX, NULL },
-	{ "DEFAULT", "storage_availability_zone", CFG_STR,
-	  &cfg_common.storage_availability_zone, "nova", 0, 0, NULL },
 	{ "DEFAULT", "transport_url", CFG_STR, &cfg_common.transport_url,
 	  "amqp://guest:guest@127.0.0.1:5672/", 0, 0, "VOLMGR_TRANSPORT_URL" },
 	{ "database", "connection", CFG_STR, &cfg_common.db_connection,
@@ -67,8 +50,8 @@ const struct cfg_key cfg_common_keys[] = {
 };
 
 struct cfg_parse {
-	const struct cfg_key *const *tables;
-	size_t ntables;
+	struct cfg_tables apply;
+	struct cfg_tables known;
 	const char *path;
 	FILE *file;
 	int lineno;
@@ -263,11 +246,11 @@ static char *cfg_read_line(char *buf, int num, void *stream)
 	return buf;
 }
 
-static bool cfg_section_known(const struct cfg_parse *p, const char *section)
+static bool cfg_key_in(struct cfg_tables set, const char *section, const char *name)
 {
-	for (size_t t = 0; t < p->ntables; t++) {
-		for (const struct cfg_key *k = p->tables[t]; k->name != NULL; k++) {
-			if (strcmp(k->section, section) == 0)
+	for (size_t t = 0; t < set.n; t++) {
+		for (const struct cfg_key *k = set.v[t]; k->name != NULL; k++) {
+			if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0)
 				return true;
 		}
 	}
@@ -300,16 +283,16 @@ static int cfg_on_pair(void *user, const char *section, const char *name, const 
 		return 1;
 	}
 
-	for (size_t t = 0; t < p->ntables; t++) {
-		for (const struct cfg_key *k = p->tables[t]; k->name != NULL; k++) {
+	for (size_t t = 0; t < p->apply.n; t++) {
+		for (const struct cfg_key *k = p->apply.v[t]; k->name != NULL; k++) {
 			if (strcmp(k->section, section) == 0 && strcmp(k->name, name) == 0) {
 				found = true;
 				(void)cfg_apply(p, k, text, NULL);
 			}
 		}
 	}
-	/* Sections no table knows belong to other programs sharing the file. */
-	if (!found && cfg_section_known(p, section))
+	/* A key only another program applies is no mistake: the file serves them all. */
+	if (!found && !cfg_key_in(p->known, section, name))
 		log_warning("%s: unknown option [%s] %s ignored", p->path, section, name);
 	free(text);
 	return 1;
@@ -340,26 +323,26 @@ static void cfg_read_file(struct cfg_parse *p, const char *path)
 	p->file = NULL;
 }
 
-int cfg_load(const char *path, const struct cfg_key *const *tables, size_t ntables,
-	     char *err, size_t errlen)
+int cfg_load(const char *path, struct cfg_tables apply, struct cfg_tables known, char *err,
+	     size_t errlen)
 {
 	static char scratch[8];
 	struct cfg_parse p = {
-		.tables = tables,
-		.ntables = ntables,
+		.apply = apply,
+		.known = known,
 		.err = err != NULL && errlen > 0 ? err : scratch,
 		.errlen = err != NULL && errlen > 0 ? errlen : sizeof(scratch),
 	};
 
 	p.err[0] = '\0';
-	for (size_t t = 0; t < ntables; t++) {
-		for (const struct cfg_key *k = tables[t]; k->name != NULL; k++)
+	for (size_t t = 0; t < apply.n; t++) {
+		for (const struct cfg_key *k = apply.v[t]; k->name != NULL; k++)
 			(void)cfg_apply(&p, k, k->def != NULL ? k->def : "", "default");
 	}
 	if (!p.failed)
 		cfg_read_file(&p, path);
-	for (size_t t = 0; t < ntables && !p.failed; t++) {
-		for (const struct cfg_key *k = tables[t]; k->name != NULL; k++) {
+	for (size_t t = 0; t < apply.n && !p.failed; t++) {
+		for (const struct cfg_key *k = apply.v[t]; k->name != NULL; k++) {
 			const char *v = k->env != NULL ? getenv(k->env) : NULL;
 			char origin[80];
 
@@ -376,10 +359,10 @@ int cfg_load(const char *path, const struct cfg_key *const *tables, size_t ntabl
 	return p.failed ? -1 : 0;
 }
 
-void cfg_free(const struct cfg_key *const *tables, size_t ntables)
+void cfg_free(struct cfg_tables apply)
 {
-	for (size_t t = 0; t < ntables; t++) {
-		for (const struct cfg_key *k = tables[t]; k->name != NULL; k++) {
+	for (size_t t = 0; t < apply.n; t++) {
+		for (const struct cfg_key *k = apply.v[t]; k->name != NULL; k++) {
 			if (k->type == CFG_STR) {
 				char **target = k->target;
 

@@ -1,11 +1,13 @@
 /*
- * cfg.h - table-driven configuration in the style of cinder.conf.
+ * cfg.h - a table-driven reader of ini configuration files (inih).
  *
- * A program describes its keys as arrays of struct cfg_key (one array per concern; the
- * common keys every daemon needs are cfg_common_keys below) and calls cfg_load once with all
- * its arrays. cfg_load first applies every default, then the file (inih), then the
- * environment overrides named in the table, and validates types and bounds before the
- * program touches the network.
+ * Every layer describes its keys as arrays of struct cfg_key (one array per concern); this
+ * module knows none of them except the infrastructure keys of cfg_common_keys below (broker,
+ * database, logging). One file serves several programs, so cfg_load is given two sets of
+ * tables: the ones the program applies, and every table of every program sharing the file,
+ * which only decides whether a key of the file is known. cfg_load first applies every
+ * default, then the file, then the environment overrides named in the table, and validates
+ * types and bounds before the program touches the network.
  */
 #ifndef VOLMGR_COMMON_CFG_H
 #define VOLMGR_COMMON_CFG_H
@@ -30,21 +32,19 @@ struct cfg_key {
 	const char *env;      /* environment variable that overrides the file, or NULL */
 };
 
-/* The keys every binary shares. */
+/* A set of key tables: v[0..n-1], each terminated by an entry whose name is NULL. */
+struct cfg_tables {
+	const struct cfg_key *const *v;
+	size_t n;
+};
+
+/* The infrastructure keys every binary shares: where the broker and the database are, how
+ * to log, the name this node goes by. */
 struct cfg_common {
 	char *transport_url;
 	char *control_exchange;
 	char *host;
-	char *backend;
 	char *log_level;
-	char *storage_availability_zone;
-	char *default_volume_type;
-	int quota_volumes;
-	int quota_snapshots;
-	int quota_gigabytes;
-	int per_volume_size_limit;
-	int reservation_expire;
-	int message_ttl;
 	char *db_connection;            /* [database] connection */
 	bool amqp_durable_queues;       /* [oslo_messaging_rabbit] */
 	bool rabbit_quorum_queue;
@@ -60,17 +60,19 @@ extern const struct cfg_key cfg_common_keys[];
 #define CFG_DEFAULT_PATH "/etc/volmgr/volmgr.conf"
 
 /*
- * Loads the configuration. tables is an array of ntables key arrays, each terminated by a
- * NULL name. path NULL means CFG_DEFAULT_PATH, which may be missing; an explicit path must
- * exist. Unknown keys in known sections are logged as warnings and ignored.
+ * Loads the configuration into the targets of apply. path NULL means CFG_DEFAULT_PATH, which
+ * may be missing; an explicit path must exist. A key of the file that is in apply is set; one
+ * that is only in known belongs to another program sharing the file and is skipped silently;
+ * one in neither (a typo, a key no program reads) is logged as a warning and ignored. known
+ * should hold every table of apply as well.
  * Returns 0, or -1 with a readable message in err (e.g. "[api] port: 70000 is above 65535").
  */
 __attribute__((warn_unused_result))
-int cfg_load(const char *path, const struct cfg_key *const *tables, size_t ntables,
-	     char *err, size_t errlen);
+int cfg_load(const char *path, struct cfg_tables apply, struct cfg_tables known, char *err,
+	     size_t errlen);
 
-/* Frees every CFG_STR target that cfg_load set in those tables. */
-void cfg_free(const struct cfg_key *const *tables, size_t ntables);
+/* Frees every CFG_STR target that cfg_load set in the tables of apply. */
+void cfg_free(struct cfg_tables apply);
 
 /* Pure parsers used by cfg_load, exposed for unit tests. Return 0 or -1. */
 __attribute__((warn_unused_result)) int cfg_parse_bool(const char *text, bool *out);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include "common/db.h"
+#include "core/status.h"
 
 #define QUOTA_MAX_DELTAS 8
 #define QUOTA_RESOURCE_MAX 300
@@ -39,11 +40,7 @@ struct quota_over {
 	long requested;
 };
 
-/* Quota codes (positive, so that a db_transaction body can return them). */
-enum quota_status {
-	QUOTA_OVER = 1,        /* a limit would be exceeded; *over says which */
-	QUOTA_OVERFLOW = 2,    /* in_use + reserved + delta would pass INT32_MAX */
-};
+/* The quota codes QUOTA_OVER and QUOTA_OVERFLOW are declared in core/status.h. */
 
 /* ---- pure arithmetic ---- */
 

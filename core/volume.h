@@ -3,19 +3,16 @@
  * volume_metadata, volume_attachment and volume_types, with Cinder's columns and soft delete.
  *
  * Every function runs on the caller's connection, normally inside db_transaction.
- * Status convention: DB_OK, a negative db status, or one of the positive codes below.
+ * Status convention: DB_OK, a negative db status, or VOL_NOT_FOUND or VOL_CONFLICT
+ * (core/status.h).
  */
 #ifndef VOLMGR_CORE_VOLUME_H
 #define VOLMGR_CORE_VOLUME_H
 
 #include <stdbool.h>
 #include "common/db.h"
+#include "core/status.h"
 #include "proto/schema.h"
-
-enum vol_status_code {
-	VOL_NOT_FOUND = 10,   /* no live row */
-	VOL_CONFLICT = 11,    /* a compare-and-swap matched no row */
-};
 
 /*
  * Text column buffers. Cinder's varchar(255) counts characters, so a column that holds

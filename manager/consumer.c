@@ -9,6 +9,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/settings.h"
 #include "manager/mconf.h"
 #include "proto/codec.h"
 
@@ -36,7 +37,7 @@ int consumer_init(struct consumer *c)
 	c->in = NULL;
 	c->out = NULL;
 	util_hex_id(hex);
-	rc = proto_service_queues(cfg_common.host, cfg_common.backend, c->queues);
+	rc = proto_service_queues(cfg_common.host, settings.backend, c->queues);
 	for (int i = 0; i < CONSUMER_NFANOUT && rc == 0; i++)
 		rc = proto_fanout_exchange(c->queues[i], c->fanouts[i], PROTO_NAME_MAX) |
 		     proto_fanout_queue(c->queues[i], hex, c->queues[3 + i], PROTO_NAME_MAX);

@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "core/pending_extend.h"
 #include "core/quota.h"
+#include "core/settings.h"
 #include "core/usermsg.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
@@ -49,7 +50,7 @@ int ext_complete(db_conn *db, const struct vol_row *v, int new_size,
 		log_error("Failed to extend volume %s to %d GiB.", v->id, new_size);
 		rc = usermsg_create(db, v->project_id, request_id, v->id,
 				    UMSG_ACTION_EXTEND_VOLUME, UMSG_DETAIL_DRIVER_FAILED_EXTEND,
-				    cfg_common.message_ttl);
+				    settings.message_ttl);
 		if (rc == DB_OK)
 			rc = vol_set_status(db, v->id, VOL_S_ERROR_EXTENDING, -1);
 		if (rc == DB_OK)
@@ -127,7 +128,7 @@ int ext_abandon(db_conn *db, const char *volume_id, const char *expect_reservati
 	*result = EXT_ABANDONED;
 	int n = ext_parse_reservations(volume_id, stored, uuids, ptrs);
 	rc = usermsg_create(db, v.project_id, request_id, v.id, UMSG_ACTION_EXTEND_VOLUME,
-			    detail_id, cfg_common.message_ttl);
+			    detail_id, settings.message_ttl);
 	if (rc != DB_OK)
 		return rc;
 	return ext_complete(db, &v, (int)new_size, ptrs, n, true, request_id);
@@ -144,7 +145,7 @@ static int ext_servers(const struct vol_row *v, char out[][37])
 		bool seen = s[0] == '\0';
 		for (int j = 0; j < n && !seen; j++)
 			seen = strcmp(out[j], s) == 0;
-		if (!seen && n < COMPUTE_MAX_SERVERS)
+		if (!seen && n < NOVA_MAX_SERVERS)
 			memcpy(out[n++], s, 37);
 	}
 	return n;
@@ -370,7 +371,7 @@ static int ext_notify_failed_txn(db_conn *db, void *arg)
 	const struct ext_followup *f = arg;
 	return usermsg_create(db, f->after->project_id, f->request_id, f->after->volume_id,
 			      UMSG_ACTION_EXTEND_VOLUME, UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED,
-			      cfg_common.message_ttl);
+			      settings.message_ttl);
 }
 
 /* Compute could not be asked to grow the volume: roll back the extend this job left pending.
@@ -386,18 +387,18 @@ void h_extend_after(db_conn *db, struct job *job)
 {
 	const struct job_after *after = &job->after;
 	struct ext_followup f = { after, job_request_id(job), EXT_NOT_EXTENDING };
-	const char *servers[COMPUTE_MAX_SERVERS];
+	const char *servers[NOVA_MAX_SERVERS];
 	char err[EXT_ERR_MAX];
 
 	for (int i = 0; i < after->nservers; i++)
 		servers[i] = after->servers[i];
-	int rc = compute_volume_extended(servers, after->nservers, after->volume_id, err,
-					 sizeof(err));
+	int rc = nova_volume_extended(servers, after->nservers, after->volume_id, err,
+				      sizeof(err));
 	if (after->kind == JOB_AFTER_NOTIFY) {
-		if (rc == COMPUTE_EVENT_REJECTED)
+		if (rc == NOVA_EVENT_REJECTED)
 			log_warning("volume %s: compute did not accept volume-extended: %s",
 				    after->volume_id, err);
-		if (rc != COMPUTE_FAILED)
+		if (rc != NOVA_EVENTS_FAILED)
 			return;
 		log_warning("volume %s: failed to notify compute of the extend: %s",
 			    after->volume_id, err);
@@ -408,7 +409,7 @@ void h_extend_after(db_conn *db, struct job *job)
 		return;
 	}
 
-	if (rc == COMPUTE_OK) {
+	if (rc == NOVA_EVENTS_OK) {
 		log_info("volume %s: asked compute (server %s) to grow it; waiting for "
 			 "os-extend_volume_completion", after->volume_id, after->servers[0]);
 		return;

@@ -20,17 +20,15 @@
 #include <stdbool.h>
 
 #include "common/db.h"
+#include "core/status.h"
 #include "core/volume.h"
-#include "manager/compute.h"
+#include "core/nova.h"
 #include "manager/driver.h"
 #include "proto/msg.h"
 #include "proto/schema.h"
 #include "proto/wire.h"
 
-/* Roll back and dead-letter: the message can never succeed (job->reason says why). */
-#define JOB_PERMANENT 100
-/* Internal to txn functions: the volume cannot be handled; job->outcome says why. */
-#define JOB_SKIP 101
+/* The positive job codes JOB_PERMANENT and JOB_SKIP are declared in core/status.h. */
 
 /* volmgr_processed_messages.outcome is varchar(32). */
 #define JOB_OUTCOME_MAX 33
@@ -50,7 +48,7 @@ struct job_after {
 	enum job_after_kind kind;
 	char volume_id[37];
 	char project_id[VOL_STR];
-	char servers[COMPUTE_MAX_SERVERS][37];
+	char servers[NOVA_MAX_SERVERS][37];
 	int nservers;
 	/* JOB_AFTER_FEEDBACK: the extend_reservations value stored, to recognise our own
 	 * pending extend when rolling it back. */

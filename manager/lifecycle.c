@@ -23,7 +23,7 @@ static int lc_create_error(db_conn *db, struct job *job, const struct vol_row *v
 	if (rc == DB_OK)
 		rc = usermsg_create(db, v->project_id, job->msg->ctx.request_id, v->id,
 				    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
-				    cfg_common.message_ttl);
+				    settings.message_ttl);
 	return rc;
 }
 
@@ -95,7 +95,7 @@ int h_delete_volume(db_conn *db, struct job *job)
 	}
 	/* The deltas of a volume whose type is gone (no name) are the base resources only. */
 	if (quota_volume_releases(v.use_quota, v.status)) {
-		settings_quota_defaults(&cfg_common, &qd);
+		settings_quota_defaults(&settings, &qd);
 		rc = quota_reserve_and_commit(db, &qd, v.project_id, deltas,
 					      quota_volume_deltas(v.volume_type_name, -1, -v.size,
 								  deltas), &over);

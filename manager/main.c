@@ -30,6 +30,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/nova.h"
 #include "manager/batch.h"
 #include "manager/consumer.h"
 #include "manager/handlers.h"
@@ -183,10 +184,10 @@ int main(int argc, char **argv)
 	/* No heartbeat is serviced while compute answers, so its wait must stay well inside the
 	 * heartbeat interval. */
 	int hb = cfg_common.heartbeat_timeout_threshold;
-	if (hb > 0 && mconf.nova_timeout > hb / 3) {
+	if (hb > 0 && nova_cfg.timeout > hb / 3) {
 		log_warning("[nova] timeout %d s is capped at %d s (a third of "
-			    "heartbeat_timeout_threshold)", mconf.nova_timeout, hb / 3 > 0 ? hb / 3 : 1);
-		mconf.nova_timeout = hb / 3 > 0 ? hb / 3 : 1;
+			    "heartbeat_timeout_threshold)", nova_cfg.timeout, hb / 3 > 0 ? hb / 3 : 1);
+		nova_cfg.timeout = hb / 3 > 0 ? hb / 3 : 1;
 	}
 	if (mconf.workers > 1) {
 		/* The drain of a worker, plus a statement it may be in and one tick of its loop. */

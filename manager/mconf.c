@@ -1,5 +1,7 @@
 /*
  * mconf.c - the manager's configuration tables (docs/contracts.md, "Configuration file").
+ * Every program links this file: conf/registry.h lists mconf_keys so that the other programs
+ * know its keys.
  */
 #include "manager/mconf.h"
 
@@ -8,13 +10,16 @@
 
 #include "common/cfg.h"
 #include "common/util.h"
+#include "conf/registry.h"
+#include "core/nova.h"
+#include "core/settings.h"
 #include "manager/batch.h"
 #include "manager/workers.h"
 
 struct mconf mconf;
 
 /* Alphabetical within each section, as deploy/volmgr.conf.sample documents them. */
-static const struct cfg_key mconf_keys[] = {
+const struct cfg_key mconf_keys[] = {
 	{ "DEFAULT", "oslo_compatible_topology", CFG_BOOL, &mconf.oslo_compatible_topology,
 	  "false", 0, 0, NULL },
 	{ "filestore", "filestore_compute_feedback", CFG_BOOL, &mconf.filestore_compute_feedback,
@@ -37,9 +42,6 @@ static const struct cfg_key mconf_keys[] = {
 	  "604800", 60, 10 * 365 * 86400, NULL },
 	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
 	{ "manager", "workers", CFG_INT, &mconf.workers, "1", 1, WORKERS_MAX, NULL },
-	{ "nova", "endpoint", CFG_STR, &mconf.nova_endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
-	{ "nova", "timeout", CFG_INT, &mconf.nova_timeout, "10", 1, 300, NULL },
-	{ "nova", "token", CFG_STR, &mconf.nova_token, NULL, 0, 0, NULL },
 	{ "oslo_messaging_rabbit", "rabbit_ha_queues", CFG_BOOL, &mconf.rabbit_ha_queues,
 	  "false", 0, 0, NULL },
 	{ "oslo_messaging_rabbit", "rabbit_transient_queues_ttl", CFG_INT,
@@ -47,8 +49,11 @@ static const struct cfg_key mconf_keys[] = {
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
 
-static const struct cfg_key *const mconf_tables[] = { cfg_common_keys, mconf_keys };
-#define MCONF_NTABLES (sizeof(mconf_tables) / sizeof(mconf_tables[0]))
+static const struct cfg_key *const mconf_tables[] = { cfg_common_keys, settings_keys, nova_keys,
+						      mconf_keys };
+static const struct cfg_tables mconf_applied = {
+	mconf_tables, sizeof(mconf_tables) / sizeof(mconf_tables[0]),
+};
 
 /* A host or backend name ends up inside queue names and "<host>@<backend>#<pool>". */
 static int check_name(const char *what, const char *v, char *err, size_t errlen)
@@ -80,10 +85,10 @@ static int check_max_age(const char *v, char *err, size_t errlen)
 
 int mconf_load(const char *path, char *err, size_t errlen)
 {
-	if (cfg_load(path, mconf_tables, MCONF_NTABLES, err, errlen) != 0)
+	if (cfg_load(path, mconf_applied, conf_registry, err, errlen) != 0)
 		return -1;
 	if (check_name("host", cfg_common.host, err, errlen) != 0 ||
-	    check_name("backend", cfg_common.backend, err, errlen) != 0)
+	    check_name("backend", settings.backend, err, errlen) != 0)
 		return -1;
 	if (check_max_age(mconf.journal_max_age, err, errlen) != 0)
 		return -1;
@@ -104,7 +109,7 @@ int mconf_load(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	int n = snprintf(mconf.service_host, sizeof(mconf.service_host), "%s@%s",
-			 cfg_common.host, cfg_common.backend);
+			 cfg_common.host, settings.backend);
 	if (n < 0 || (size_t)n >= sizeof(mconf.service_host)) {
 		snprintf(err, errlen, "[DEFAULT] host@backend is longer than %d bytes",
 			 MCONF_SERVICE_HOST_MAX - 1);
@@ -115,5 +120,5 @@ int mconf_load(const char *path, char *err, size_t errlen)
 
 void mconf_free(void)
 {
-	cfg_free(mconf_tables, MCONF_NTABLES);
+	cfg_free(mconf_applied);
 }

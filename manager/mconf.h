@@ -1,6 +1,6 @@
 /*
- * mconf.h - the volume manager's configuration: the shared keys (cfg_common) plus the
- * [filestore], [nova] and [manager] sections of docs/contracts.md.
+ * mconf.h - the volume manager's configuration: the shared keys (cfg_common, settings,
+ * nova_cfg) plus the [filestore], [journal] and [manager] sections of docs/contracts.md.
  *
  * mconf_load is called once at start-up, before any network access; afterwards the globals
  * below are read-only, so every module reads them directly.
@@ -11,15 +11,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/cfg.h"
+
 /* Long enough for "<host>@<backend>" built from two [DEFAULT] values of bounded length. */
 #define MCONF_SERVICE_HOST_MAX 256
 
 struct mconf {
 	char *filestore_dir;              /* [filestore] */
 	bool filestore_compute_feedback;
-	char *nova_endpoint;              /* [nova]; "" means no compute service configured */
-	char *nova_token;
-	int nova_timeout;                 /* seconds per request */
 	int extend_feedback_timeout;      /* [manager], seconds */
 	int periodic_interval;
 	int report_interval;
@@ -41,17 +40,19 @@ struct mconf {
 };
 
 extern struct mconf mconf;
+/* The manager's own keys, terminated by an entry whose name is NULL. */
+extern const struct cfg_key mconf_keys[];
 
 /*
- * Loads path (NULL: the default path, which may be missing) into cfg_common and mconf, then
- * checks what the tables cannot: host and backend non-empty and free of '@' and '#' (they
- * build queue names and the pool suffix), filestore_dir absolute.
+ * Loads path (NULL: the default path, which may be missing) into cfg_common, settings,
+ * nova_cfg and mconf, then checks what the tables cannot: host and backend non-empty and free
+ * of '@' and '#' (they build queue names and the pool suffix), filestore_dir absolute.
  * Returns 0, or -1 with a readable message in err.
  */
 __attribute__((warn_unused_result))
 int mconf_load(const char *path, char *err, size_t errlen);
 
-/* Frees the strings mconf_load set (cfg_common's and mconf's). */
+/* Frees the strings mconf_load set. */
 void mconf_free(void);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "common/cfg.h"
 #include "common/util.h"
+#include "core/settings.h"
 #include "manager/mconf.h"
 
 int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *params,
@@ -58,7 +59,7 @@ void rec_pool_of(const struct vol_row *v, char host[VOL_TEXT], char pool[VOL_TEX
 	if (hash != NULL && hash[1] != '\0')
 		util_strlcpy(pool, hash + 1, VOL_TEXT);
 	else
-		util_strlcpy(pool, cfg_common.backend[0] != '\0' ? cfg_common.backend : "_pool0",
+		util_strlcpy(pool, settings.backend[0] != '\0' ? settings.backend : "_pool0",
 			     VOL_TEXT);
 }
 

@@ -7,6 +7,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/settings.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
@@ -35,7 +36,7 @@ static int service_register_txn(db_conn *db, void *arg)
 			  1, lock, NULL);
 	if (rc != DB_OK)
 		return rc;
-	const char *params[] = { host, PROTO_TOPIC_VOLUME, cfg_common.storage_availability_zone,
+	const char *params[] = { host, PROTO_TOPIC_VOLUME, settings.storage_availability_zone,
 				 PROTO_RPC_VERSION, SERVICE_OBJECT_VERSION, uuid };
 	rc = db_exec(db,
 		     "WITH old AS (SELECT id FROM services WHERE host = $1 AND \"binary\" = $2 "

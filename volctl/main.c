@@ -13,6 +13,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "conf/registry.h"
 #include "volctl/volctl.h"
 
 static const struct volctl_cmd *const volctl_families[] = {
@@ -23,6 +24,9 @@ static const struct volctl_cmd *const volctl_families[] = {
 
 static const struct volctl_cmd *volctl_current;
 static const struct cfg_key *const volctl_tables[] = { cfg_common_keys };
+static const struct cfg_tables volctl_applied = {
+	volctl_tables, sizeof(volctl_tables) / sizeof(volctl_tables[0]),
+};
 static db_conn *volctl_db_conn;
 static mq_conn *volctl_mq_conns[2];   /* [0] consuming, [1] confirms */
 
@@ -372,7 +376,7 @@ int main(int argc, char **argv)
 	if (rc != VOLCTL_OK)
 		return rc;
 
-	if (cfg_load(path, volctl_tables, 1, err, sizeof(err)) != 0) {
+	if (cfg_load(path, volctl_applied, conf_registry, err, sizeof(err)) != 0) {
 		fprintf(stderr, "volctl: configuration: %s\n", err);
 		return VOLCTL_FAIL;
 	}
@@ -384,6 +388,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rc = volctl_current->run(&args);
 	volctl_close();
-	cfg_free(volctl_tables, 1);
+	cfg_free(volctl_applied);
 	return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "core/settings.h"
 
 /* A second table, as a daemon would add for its own section. */
 static char *t_listen;
@@ -23,8 +24,18 @@ static const struct cfg_key test_keys[] = {
 	{ "api", "token", CFG_STR, &t_token, NULL, 0, 0, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
-static const struct cfg_key *const tables[] = { cfg_common_keys, test_keys };
-#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+/* A table of another program sharing the file: known to this one, never applied by it. */
+static int t_theirs;
+static const struct cfg_key other_keys[] = {
+	{ "DEFAULT", "theirs", CFG_INT, &t_theirs, "1", 0, 10, NULL },
+	{ "other_program", "x", CFG_INT, &t_theirs, "1", 0, 10, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};
+static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, test_keys };
+static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
+static const struct cfg_key *const all_tables[] = { cfg_common_keys, settings_keys, test_keys,
+						     other_keys };
+static const struct cfg_tables known = { all_tables, sizeof(all_tables) / sizeof(all_tables[0]) };
 
 static char dir[32];
 static char path[64];
@@ -44,7 +55,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	cfg_free(tables, NTABLES);
+	cfg_free(applied);
 	unlink(path);
 	unlink(logpath);
 	rmdir(dir);
@@ -63,7 +74,7 @@ static void write_file(const char *text)
 
 static int load(char *err, size_t errlen)
 {
-	return cfg_load(path, tables, NTABLES, err, errlen);
+	return cfg_load(path, applied, known, err, errlen);
 }
 
 static char *read_log(void)
@@ -88,16 +99,16 @@ Test(cfg, defaults_from_an_empty_file)
 	cr_assert_str_eq(cfg_common.transport_url, "amqp://guest:guest@127.0.0.1:5672/");
 	cr_assert_str_eq(cfg_common.control_exchange, "openstack");
 	cr_assert_str_eq(cfg_common.host, "node1");
-	cr_assert_str_eq(cfg_common.backend, "filestore");
+	cr_assert_str_eq(settings.backend, "filestore");
 	cr_assert_str_eq(cfg_common.log_level, "info");
-	cr_assert_str_eq(cfg_common.storage_availability_zone, "nova");
-	cr_assert_str_eq(cfg_common.default_volume_type, "__DEFAULT__");
-	cr_assert_eq(cfg_common.quota_volumes, 10);
-	cr_assert_eq(cfg_common.quota_snapshots, 10);
-	cr_assert_eq(cfg_common.quota_gigabytes, 1000);
-	cr_assert_eq(cfg_common.per_volume_size_limit, -1);
-	cr_assert_eq(cfg_common.reservation_expire, 86400);
-	cr_assert_eq(cfg_common.message_ttl, 2592000);
+	cr_assert_str_eq(settings.storage_availability_zone, "nova");
+	cr_assert_str_eq(settings.default_volume_type, "__DEFAULT__");
+	cr_assert_eq(settings.quota_volumes, 10);
+	cr_assert_eq(settings.quota_snapshots, 10);
+	cr_assert_eq(settings.quota_gigabytes, 1000);
+	cr_assert_eq(settings.per_volume_size_limit, -1);
+	cr_assert_eq(settings.reservation_expire, 86400);
+	cr_assert_eq(settings.message_ttl, 2592000);
 	cr_assert_str_eq(cfg_common.db_connection, "postgresql://volmgr@127.0.0.1:5432/volmgr");
 	cr_assert(cfg_common.amqp_durable_queues);
 	cr_assert(!cfg_common.rabbit_quorum_queue);
@@ -137,8 +148,8 @@ Test(cfg, file_values_override_defaults)
 	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(cfg_common.host, "early", "keys before any section are [DEFAULT]");
 	cr_assert_str_eq(cfg_common.control_exchange, "volmgr-test");
-	cr_assert_str_eq(cfg_common.backend, "lvm");
-	cr_assert_eq(cfg_common.quota_volumes, -1);
+	cr_assert_str_eq(settings.backend, "lvm");
+	cr_assert_eq(settings.quota_volumes, -1);
 	cr_assert_str_eq(cfg_common.db_connection, "postgresql://u@db:1/x#frag",
 			 "a # inside a value is kept");
 	cr_assert(cfg_common.rabbit_quorum_queue);
@@ -266,25 +277,40 @@ Test(cfg, syntax_error_names_the_line)
 	cr_assert(strncmp(err, expect, strlen(expect)) == 0, "%s", err);
 }
 
-Test(cfg, unknown_key_in_a_known_section_warns_only)
+Test(cfg, unknown_key_warns_only)
 {
 	char err[256];
 	const char *log;
 
-	write_file("[DEFAULT]\nno_such_option = 1\n[api]\nprot = 1\n[other_program]\nx = 1\n");
+	write_file("[DEFAULT]\nno_such_option = 1\n[api]\nprot = 1\n[no_such_section]\ny = 1\n");
 	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
 	log = read_log();
 	cr_assert(strstr(log, "WARNING") != NULL, "%s", log);
-	cr_assert(strstr(log, "[DEFAULT] no_such_option") != NULL, "%s", log);
-	cr_assert(strstr(log, "[api] prot") != NULL, "%s", log);
-	cr_assert(strstr(log, "other_program") == NULL, "unknown sections are not ours: %s", log);
+	cr_assert(strstr(log, "unknown option [DEFAULT] no_such_option ignored") != NULL, "%s",
+		  log);
+	cr_assert(strstr(log, "unknown option [api] prot ignored") != NULL, "%s", log);
+	cr_assert(strstr(log, "unknown option [no_such_section] y ignored") != NULL, "%s", log);
+}
+
+Test(cfg, another_programs_key_is_known_but_not_applied)
+{
+	char err[256];
+	const char *log;
+
+	t_theirs = 7;
+	write_file("[DEFAULT]\ntheirs = 99\nhost = mine\n[other_program]\nx = not a number\n");
+	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(cfg_common.host, "mine");
+	cr_assert_eq(t_theirs, 7, "a table not applied gets neither its default nor the value");
+	log = read_log();
+	cr_assert(strstr(log, "unknown option") == NULL, "%s", log);
 }
 
 Test(cfg, missing_explicit_file_fails)
 {
 	char err[256];
 
-	cr_assert_eq(cfg_load("/nonexistent/volmgr.conf", tables, NTABLES, err, sizeof(err)), -1);
+	cr_assert_eq(cfg_load("/nonexistent/volmgr.conf", applied, known, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "/nonexistent/volmgr.conf") != NULL, "%s", err);
 	cr_assert(strstr(err, "No such file") != NULL, "%s", err);
 }
@@ -295,7 +321,7 @@ Test(cfg, missing_default_file_is_fine)
 
 	if (access(CFG_DEFAULT_PATH, F_OK) == 0)
 		cr_skip_test("%s exists on this machine", CFG_DEFAULT_PATH);
-	cr_assert_eq(cfg_load(NULL, tables, NTABLES, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg_load(NULL, applied, known, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(cfg_common.host, "node1");
 }
 
@@ -308,7 +334,7 @@ Test(cfg, load_twice_replaces_strings)
 	write_file("[DEFAULT]\nhost = two\n");
 	cr_assert_eq(load(err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(cfg_common.host, "two");
-	cfg_free(tables, NTABLES);
+	cfg_free(applied);
 	cr_assert_null(cfg_common.host);
 	cr_assert_null(t_listen);
 }

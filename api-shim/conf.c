@@ -1,0 +1,23 @@
+/*
+ * conf.c - the api-shim's [api] key table. It lives apart from main.c because every program
+ * links it: conf/registry.h lists it so that the other programs know its keys.
+ */
+#include "api-shim/shim.h"
+
+struct api_config api_cfg;
+
+const struct cfg_key api_keys[] = {
+	{ "api", "listen", CFG_STR, &api_cfg.listen, "127.0.0.1", 0, 0, NULL },
+	{ "api", "port", CFG_INT, &api_cfg.port, "8776", 1, 65535, NULL },
+	{ "api", "auth_strategy", CFG_STR, &api_cfg.auth_strategy, "noauth", 0, 0, NULL },
+	{ "api", "admin_users", CFG_STR, &api_cfg.admin_users, "admin", 0, 0, NULL },
+	{ "api", "token_file", CFG_STR, &api_cfg.token_file, NULL, 0, 0, NULL },
+	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
+	{ "api", "rpc_response_timeout", CFG_INT, &api_cfg.rpc_response_timeout, "60", 1, 3600,
+	  NULL },
+	{ "api", "rpc_wire_format", CFG_STR, &api_cfg.rpc_wire_format_text, "msgpack", 0, 0,
+	  NULL },
+	{ "api", "service_roles", CFG_STR, &api_cfg.service_roles, "service", 0, 0, NULL },
+	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};

@@ -1,0 +1,61 @@
+/*
+ * schedule.c - the backend of a new volume (see schedule.h).
+ */
+#include "api-shim/schedule.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/settings.h"
+
+/* Cinder's service_down_time: a service whose last heartbeat is older is down. */
+#define SERVICE_DOWN_TIME "60 seconds"
+
+/* A known availability zone: one a cinder-volume service reports (a service without a zone
+ * is in the configured one, $2). */
+static const char sql_az_known[] =
+	"SELECT 1 FROM services WHERE \"binary\" = 'cinder-volume' AND NOT COALESCE(deleted, false) "
+	"AND COALESCE(availability_zone, $2) = $1 LIMIT 1";
+
+/* A live, enabled backend of the zone: the most recent heartbeat wins. */
+static const char sql_backend[] =
+	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' "
+	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
+	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' "
+	"AND COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '"
+	SERVICE_DOWN_TIME "' ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+int schedule_zone_known(db_conn *db, const char *az, bool *known)
+{
+	const char *params[2] = { az, settings.storage_availability_zone };
+	PGresult *res = NULL;
+	int rc;
+
+	*known = strcmp(az, settings.storage_availability_zone) == 0;
+	if (*known)
+		return DB_OK;
+	rc = db_exec(db, sql_az_known, 2, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	*known = PQntuples(res) > 0;
+	PQclear(res);
+	return DB_OK;
+}
+
+int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
+{
+	const char *params[2] = { az, settings.storage_availability_zone };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_backend, 2, params, &res);
+
+	host[0] = '\0';
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(res) > 0) {
+		const char *svc = PQgetvalue(res, 0, 0);
+
+		snprintf(host, hostlen, "%s#%s", svc, strchr(svc, '@') + 1);
+	}
+	PQclear(res);
+	return DB_OK;
+}

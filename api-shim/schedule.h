@@ -1,0 +1,33 @@
+/*
+ * schedule.h - where a new volume goes.
+ *
+ * volmgr has no scheduler: the create route picks the backend itself, a live cinder-volume
+ * service of the requested availability zone (heartbeat within Cinder's service_down_time,
+ * 60 s), and casts create_volume straight to it. Both calls read the services table on the
+ * caller's connection, inside its transaction.
+ */
+#ifndef VOLMGR_SHIM_SCHEDULE_H
+#define VOLMGR_SHIM_SCHEDULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/db.h"
+
+/*
+ * *known tells whether az is a zone volumes may be created in: the configured
+ * storage_availability_zone, or one a cinder-volume service reports.
+ * Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_zone_known(db_conn *db, const char *az, bool *known);
+
+/*
+ * Writes into host the volume host of the live, enabled backend of zone az with the most
+ * recent heartbeat ("<host>@<backend>#<backend>": volmgr's backends have one pool, named
+ * after the backend), or "" when there is none. Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen);
+
+#endif
