@@ -3,6 +3,8 @@ pre-scan limits as messages (size, depth, element count) answer 413, and the shi
 next request as before.
 """
 
+import os
+import socket
 import uuid
 
 from harness import StackTestCase
@@ -34,3 +36,56 @@ class HostileBodyTest(StackTestCase):
         self.assertEqual(st, 300, doc)
         st, _, doc = self.post_action(b"{not json")
         self.assertFault(st, doc, 400, "badRequest", "Malformed request body")
+
+
+class EarlyAnswerTest(StackTestCase):
+    """What the head decides is answered before the body is read."""
+
+    def raw(self):
+        sock = socket.create_connection(("127.0.0.1", self.shim_port), timeout=10)
+        self.addCleanup(sock.close)
+        return sock
+
+    @staticmethod
+    def read_head(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def test_an_unauthenticated_request_is_refused_before_its_body(self):
+        sock = self.raw()
+        sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
+                     % self.PROJECT.encode())
+        # Not a byte of the body is sent: the answer comes from the head alone.
+        self.assertTrue(self.read_head(sock).startswith(b"HTTP/1.1 401"))
+
+    def test_a_chunked_body_past_the_limit_is_cut_off(self):
+        sock = self.raw()
+        sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s:%s\r\n"
+                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     % (self.PROJECT.encode(), self.USER.encode(), self.PROJECT.encode()))
+        piece = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        sent = 0
+        try:
+            # Far past the 1 MiB limit, and never the last chunk: the server must answer
+            # without waiting for the end of the body.
+            while sent < 4 * 1024 * 1024:
+                sock.sendall(piece)
+                sent += 65536
+        except OSError:
+            pass  # the server closed the connection after its answer
+        try:
+            head = self.read_head(sock)
+        except OSError:
+            head = b""  # a reset may overtake the answer on the client's side
+        self.assertLess(sent, 4 * 1024 * 1024, "the server read the whole body")
+        self.assertIn(head[:12], (b"", b"HTTP/1.1 413"))
+        # The server's own account: the request was answered 413.
+        shim_log = os.path.join(self.log_dir, "api-shim.log")
+        self.poll(lambda: '/volumes" status: 413' in open(shim_log).read(), timeout=10,
+                  msg="a 413 in the access log")
