@@ -141,7 +141,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         rc, out = cls._run_volctl("db-sync")
         if rc != 0:
             raise RuntimeError("volctl db-sync failed (%d):\n%s" % (rc, out))
-        cls._connect_database()
+        cls.connect_database()
 
         stub_cmd = [PYTHON, STUB, "--port", str(cls.stub_port),
                     "--volume-api", cls.api_root + "/v3",

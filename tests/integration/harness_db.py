@@ -40,7 +40,7 @@ class DatabaseMixin:
         cls._admin_statement('CREATE DATABASE "%s"' % cls._dbname)
 
     @classmethod
-    def _connect_database(cls):
+    def connect_database(cls):
         """(Re)opens the class's autocommit connection to its database (again after the
         server restarted)."""
         if cls._db is not None:
