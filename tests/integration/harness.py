@@ -69,6 +69,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     rpc_wire_format = "msgpack"
     log_level = "debug"
 
+    # True: setUp empties the shared dead-letter queue, for tests that read dead letters
+    dead_letters_purged = False
+
     # default identities (setUp gives every test a project of its own)
     PROJECT = "proj1"
     USER = "user1"
@@ -247,6 +250,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         self.PROJECT = "proj" + secrets.token_hex(4)
         self.addCleanup(self._report_on_failure)
         self.stub_reset()
+        if self.dead_letters_purged:
+            self.purge(DLQ)
 
     # ---- helpers that span the parts ----
 

@@ -185,6 +185,10 @@ class BrokerMixin:
 
     # ---- taking messages ----
 
+    def delete_queue(self, name):
+        with self.amqp() as ch:
+            ch.queue_delete(queue=name)
+
     def purge(self, queue):
         with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
             with self.amqp() as ch:
