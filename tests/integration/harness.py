@@ -233,7 +233,6 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "",
         ])
 
-
     @classmethod
     def _destroy(cls):
         cls._stop_procs()
