@@ -1,6 +1,5 @@
-"""os-extend_volume_completion through the api-shim: the accepted success and failure, the
-policy and state checks of the API side, the body's schema, the error given as a string, and
-the success of an attached volume.
+"""os-extend_volume_completion through the api-shim (cinder-behaviour.md §2.3, §3.2, §4.3,
+§8.1, §8.4 items 1-5).
 
 As in Cinder's AdminActionsTest, the volumes are set up directly in the database: status
 extending with the two admin-metadata keys. The requests carry no microversion header (the
@@ -60,7 +59,7 @@ class CompletionTest(StackTestCase):
         self.poll(lambda: self.user_messages(vid), timeout=5, msg="a user message")
         self.assertEqual(self.user_messages(vid), [("007", "010", "VOLUME_VOLUME_007_010")])
 
-    # ---- accepted completions ----
+    # ---- §8.1 ----
 
     def test_accepted_success(self):
         vid = self.extending(file_gib=2)
@@ -68,7 +67,7 @@ class CompletionTest(StackTestCase):
         st, _, doc = self.complete(vid, False)
         self.assertEqual(st, 202, doc)
         self.assertIn(doc, (None, ""), "202 has no body")
-        # The shim removed both keys before the cast.
+        # §3.2 step 6: the shim removed both keys before the cast
         self.assertEqual(self.admin_md(vid), {}, "keys removed before the cast")
         self.assert_finalized(vid)
         self.assertEqual(self.pool_allocated(), pool + 1, "pool allocated += 1")
@@ -123,7 +122,7 @@ class CompletionTest(StackTestCase):
         st, _, doc = self.complete(vid, False)
         self.assert_refused(vid, st, doc, md=md)
 
-    # ---- the API side ----
+    # ---- §8.4 item 3: the API side ----
 
     def test_non_admin_403(self):
         vid = self.extending()
@@ -175,7 +174,7 @@ class CompletionTest(StackTestCase):
                                     contains="The stored quota reservations for extending the "
                                              "volume must be in a list format.", md=md)
 
-    # ---- schema ----
+    # ---- §8.4 item 4: schema ----
 
     def test_empty_object_finalizes(self):
         vid = self.extending(file_gib=2)
@@ -215,7 +214,7 @@ class CompletionTest(StackTestCase):
                 self.assertEqual(st, 202, doc)
                 self.assert_finalized(vid)
 
-    # ---- error given as a string ----
+    # ---- §8.4 item 5: error given as a string ----
 
     def test_error_string_false_finalizes_safe_reading_not_upstream_truthiness(self):
         # Upstream rolls back on any non-empty string (Python truthiness); volmgr reads
@@ -243,7 +242,7 @@ class CompletionTest(StackTestCase):
         else:
             self.assert_refused(vid, st, doc)
 
-    # ---- success of an attached volume ----
+    # ---- §8.4 item 1: success of an attached volume ----
 
     def test_success_with_attachment_goes_in_use(self):
         vid = self.extending(file_gib=2)

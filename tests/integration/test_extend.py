@@ -1,4 +1,4 @@
-"""os-extend through the api-shim, end to end.
+"""os-extend through the api-shim, end to end (cinder-behaviour.md §3.1, §4.2, §8.3).
 
 The filestore here grows attached volumes itself (filestore_compute_feedback = false), so
 every accepted extend is finalized by the manager at once; the compute-feedback loop is in
@@ -94,7 +94,7 @@ class ExtendTest(StackTestCase):
                                    "tag": vid}])
 
     def test_compute_notify_failure_still_extended(self):
-        # A failed volume-extended send only leaves user message 007/009.
+        # §2.6 / §8.4 item 7: a failed volume-extended send only leaves user message 007/009
         self.stub_mode("fail")
         vid = self.create_volume(1)
         self.attach(vid)
@@ -116,7 +116,7 @@ class ExtendTest(StackTestCase):
         self.assertEqual(self.stub_events(), [], "no compute event without an instance")
 
     def test_in_use_rule_by_microversion(self):
-        # As Cinder's test_extend_attached_volume ddt: {3.41, 3.42} x {available, in-use}
+        # §8.3 test_extend_attached_volume ddt: {3.41, 3.42} x {available, in-use}
         for version, attached, expected in (("3.41", False, 202), ("3.42", False, 202),
                                             ("3.41", True, 400), ("3.42", True, 202)):
             with self.subTest(version=version, attached=attached):
@@ -205,8 +205,7 @@ class ExtendTest(StackTestCase):
                 self.assert_unchanged_after_refusal(vid, status, 1, usages)
 
     def test_volume_type_max_size_400(self):
-        # As Cinder's test_extend_volume_with_volume_type_limit: max 3 → extend to 3 works,
-        # 5 fails.
+        # §8.3 test_extend_volume_with_volume_type_limit: max 3 → extend to 3 works, 5 fails.
         name = "small" + self.rand
         out = self.volctl_ok("type-create", name, "--extra-spec", "provisioning:max_vol_size=3")
         type_id = out.strip().splitlines()[-1].strip()
@@ -260,7 +259,7 @@ class ExtendTest(StackTestCase):
                          "Requested volume size 3G is larger than maximum allowed limit 2G.")
         self.assert_unchanged_after_refusal(vid, "available", 1, usages)
 
-    # ---- driver failure (as Cinder's _test_extend_volume_manager_fails_with_exception) ----
+    # ---- driver failure (§8.3 _test_extend_volume_manager_fails_with_exception) ----
 
     def test_driver_failure_error_extending(self):
         vid = self.create_volume(1)
