@@ -38,7 +38,7 @@ def volume_primitive(volume_id, **data):
 
 def context_dict(user_id="user1", project_id="proj1", is_admin=False, roles=None,
                  request_id=None):
-    """Every key of cinder.context.RequestContext.to_dict()."""
+    """Every key of cinder.context.RequestContext.to_dict() (docs/cinder.md §6.2)."""
     roles = list(roles or (["admin"] if is_admin else ["member"]))
     return {
         "user": user_id, "user_id": user_id,
