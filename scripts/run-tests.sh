@@ -23,7 +23,11 @@
 #        VOLMGR_BUILD_DIR (where the unit binaries are, default build; make test
 #        SANITIZE=1 sets build-san and VOLMGR_BIN_DIR=bin-san for the daemons),
 #        VOLMGR_SUITES (which of "unit integration faults" run; default all),
-#        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900).
+#        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900),
+#        VOLMGR_TEST_ORDER (integration and faults: "random", a seed, or
+#        "reverse" runs classes and their tests in that order through
+#        tests/shuffled.py, to catch a test that depends on another; default:
+#        unittest's name order).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,11 +146,17 @@ done
 # run_unittest NAME DIR TIMEOUT PATTERN: runs the suites of DIR and adds their counts.
 run_unittest() {
     local name=$1 dir=$2 timeout=$3 pattern=$4 log=$LOGDIR/$1.log rc ran result
-    section "$name: python3 -m unittest discover $dir"
+    local runner=(-m unittest discover -s "$dir" -t "$dir" -p "$pattern" -v)
+    case ${VOLMGR_TEST_ORDER:-} in
+        "") ;;
+        random) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern") ;;
+        reverse) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern" --reverse) ;;
+        *) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern" --seed "$VOLMGR_TEST_ORDER") ;;
+    esac
+    section "$name: python3 ${runner[*]}"
     (
         export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-        exec timeout -k 10 "$timeout" "$PY" -m unittest discover -s "$dir" -t "$dir" \
-            -p "$pattern" -v
+        exec timeout -k 10 "$timeout" "$PY" "${runner[@]}"
     ) </dev/null 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     ran=$(sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | tail -n 1)

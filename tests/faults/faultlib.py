@@ -128,27 +128,6 @@ class FaultTestCase(StackTestCase):
     def stack_env(cls):
         return load_stack_env(cls.stack_env_file)
 
-    # ---- the manager ----
-
-    def kill_manager(self, sig=9):
-        proc = self._proc("volume-manager")
-        os.kill(proc.pid, sig)
-        proc.wait(timeout=10)
-        type(self)._procs = [e for e in self._procs if e[1] is not proc]
-
-    def start_manager(self):
-        self._start("volume-manager", [os.path.join(os.path.dirname(self._proc("api-shim").args[0]),
-                                                    "volume-manager"),
-                                       "--config-file", self.config_file])
-
-    @classmethod
-    def reconnect_db(cls):
-        """A new connection for the harness's queries (after the database restarted)."""
-        if cls._db is not None:
-            cls._db.close()
-        cls._db = psycopg2.connect(cls.db_url)
-        cls._db.autocommit = True
-
     def duplicates_suppressed(self):
         """How many deliveries the manager recognised as already processed (its log lines,
         over every run of it in this class)."""

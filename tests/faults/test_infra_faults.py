@@ -17,7 +17,7 @@ def outage(stop, start, at):
             stream.wait_sent(stream.count + OUTAGE_REQUESTS)
         finally:
             stream.tc.stack(start)
-            stream.tc.reconnect_db()
+            stream.tc.connect_database()
         return 1
     return fault
 

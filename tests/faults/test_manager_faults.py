@@ -21,7 +21,7 @@ class ManagerKillTest(FaultTestCase):
             step = self.requests // (KILLS + 1)
             for k in range(1, KILLS + 1):
                 stream.wait_sent(k * step + rng.randrange(-step // 3, step // 3))
-                self.kill_manager(signal.SIGKILL)
+                self.stop_manager(signal.SIGKILL, timeout=10)
                 # Down while a few dozen more requests arrive, then back.
                 stream.wait_sent(stream.count + rng.randrange(10, 60))
                 self.start_manager()

@@ -1,6 +1,6 @@
 """The api-shim's HTTP surface other than extend: version discovery and microversions,
 authentication, volume create/show/list/delete, messages, quota sets, fault bodies and
-os-reset_status (cinder-behaviour.md §4.1, §4.4, §4.5; issue 2, "api-shim")."""
+os-reset_status (docs/cinder.md §4.1, §4.4, §4.5; issue 2, "api-shim")."""
 
 import uuid
 

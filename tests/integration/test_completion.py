@@ -1,4 +1,4 @@
-"""os-extend_volume_completion through the api-shim (cinder-behaviour.md §2.3, §3.2, §4.3,
+"""os-extend_volume_completion through the api-shim (docs/cinder.md §2.3, §3.2, §4.3,
 §8.1, §8.4 items 1-5).
 
 As in Cinder's AdminActionsTest, the volumes are set up directly in the database: status

@@ -30,10 +30,6 @@ class ConcurrentPublishTest(StackTestCase):
         self.addCleanup(self.delete_queue, name)
         return name
 
-    def delete_queue(self, name):
-        with self.amqp() as ch:
-            ch.queue_delete(queue=name)
-
     def extend_casts_in(self, queue):
         """volume id -> number of extend_volume casts taken from queue."""
         seen = {}

@@ -5,7 +5,6 @@ leaving its volume "creating" (the PostgreSQL restart of the fault suite, where 
 came back between the manager's last try and its verdict).
 """
 
-import os
 import threading
 
 import psycopg2
@@ -15,7 +14,7 @@ from harness import DLQ, GIB, StackTestCase
 # The manager's tries of one delivery (manager/dispatch.c), and what it logs when they
 # all lost the connection.
 DISPATCH_ATTEMPTS = 5
-GAVE_UP = b"leaving the delivery unacknowledged"
+GAVE_UP = "leaving the delivery unacknowledged"
 DROP_PERIOD = 0.02
 
 
@@ -53,8 +52,7 @@ class DatabaseSessionLossTest(StackTestCase):
     def manager_gave_up_a_try(self):
         """Whether the manager ended its tries of a delivery: left unacknowledged (logged)
         or dead-lettered."""
-        with open(os.path.join(self.log_dir, "volume-manager.log"), "rb") as f:
-            return GAVE_UP in f.read()
+        return GAVE_UP in self.log_text("volume-manager")
 
     def test_create_survives_sessions_dropped_on_every_try(self):
         dead_letters = self.queue_count(DLQ)

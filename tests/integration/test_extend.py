@@ -1,4 +1,4 @@
-"""os-extend through the api-shim, end to end (cinder-behaviour.md §3.1, §4.2, §8.3).
+"""os-extend through the api-shim, end to end (docs/cinder.md §3.1, §4.2, §8.3).
 
 The filestore here grows attached volumes itself (filestore_compute_feedback = false), so
 every accepted extend is finalized by the manager at once; the compute-feedback loop is in

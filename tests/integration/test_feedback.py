@@ -1,5 +1,5 @@
 """The compute-feedback loop of an attached filestore volume (issue 2, "with compute feedback";
-cinder-behaviour.md §2.3, §2.6, §3.3; the assisted-volume-extend spec).
+docs/cinder.md §2.3, §2.6, §3.3; the assisted-volume-extend spec).
 
 filestore_compute_feedback = true: extending an in-use volume with one attached instance
 stores extend_new_size / extend_reservations, sends volume-extended to the compute stub and

@@ -7,11 +7,9 @@ batch.
 """
 
 import json
-import os
 import signal
 
-from harness import (BIN, StackTestCase,
-                     completion_cast, context_dict, pack)
+from harness import StackTestCase, completion_cast, context_dict, pack
 
 BATCH_CONFIG = "[manager]\nbatch_size = 16\nbatch_window_ms = 400\n"
 
@@ -55,23 +53,6 @@ class GroupCommitTest(StackTestCase):
         self.poll(lambda: all(self.status_of(v) == "available" for v in vids),
                   timeout=timeout, msg="every volume finalized")
 
-    def stop_manager(self):
-        """Stops the class's manager and forgets it (the harness checks that every process
-        it knows of stays alive)."""
-        proc = self._proc("volume-manager")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        type(self)._procs = [p for p in self._procs if p[1] is not proc]
-
-    def start_manager(self, name, **env):
-        saved = type(self).proc_env
-        type(self).proc_env = dict(saved, **env)
-        try:
-            return self._start(name, [os.path.join(BIN, "volume-manager"), "--config-file",
-                                      self.config_file])
-        finally:
-            type(self).proc_env = saved
-
     # ---- tests ----
 
     def test_poison_in_a_batch_is_dead_lettered_alone(self):
@@ -93,10 +74,11 @@ class GroupCommitTest(StackTestCase):
         self.assertTrue(self.manager_alive())
 
     def test_crash_between_commit_and_ack_changes_nothing(self):
+        self.addCleanup(self.restart_manager)
         self.stop_manager()
         items = self.batch(5)
         crash = self.start_manager("volume-manager-crash", VOLMGR_TEST_CRASH_AFTER_COMMIT="1")
-        type(self)._procs = [p for p in self._procs if p[1] is not crash]
+        self.forget(crash)
         for _, msg in items:
             self.publish(msg)
         crash.wait(timeout=20)
@@ -107,7 +89,7 @@ class GroupCommitTest(StackTestCase):
                   msg="the unacknowledged batch back in the queue")
         snapshot = [self.volume_row(v) for v in vids]
         # The class's manager again: it gets the batch redelivered.
-        type(self).manager_pid = self.start_manager("volume-manager").pid
+        self.restart_manager()
         self.poll(lambda: self.queue_count(self.routing_key) == 0, timeout=20,
                   msg="the redelivered batch acknowledged")
         self.manager_barrier()

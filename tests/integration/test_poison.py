@@ -10,7 +10,7 @@ routing key.
 import struct
 import uuid
 
-from harness import (DLQ, GIB, HDR_ORIG_EXCHANGE, HDR_ORIG_RK, HDR_REASON, StackTestCase,
+from harness import (GIB, HDR_ORIG_EXCHANGE, HDR_ORIG_RK, HDR_REASON, StackTestCase,
                      cast_message, context_dict, extend_cast, pack, volume_primitive)
 
 MAX_BYTES = 65536
@@ -22,10 +22,7 @@ def text(v):
 
 class PoisonTest(StackTestCase):
     max_message_bytes = MAX_BYTES
-
-    def setUp(self):
-        super().setUp()
-        self.purge(DLQ)
+    dead_letters_purged = True
 
     def poison(self, body, words=()):
         """Publishes body, waits for its dead letter, checks the headers; returns the reason."""
@@ -174,9 +171,7 @@ class FailedForGoodTest(StackTestCase):
     error_deleting / error_extending, as Cinder's manager leaves a volume whose operation
     raised, instead of staying creating / deleting / extending."""
 
-    def setUp(self):
-        super().setUp()
-        self.purge(DLQ)
+    dead_letters_purged = True
 
     def refuse(self, vid, when):
         """From now to the end of the test, PostgreSQL refuses any update of volume vid whose

@@ -11,10 +11,6 @@ from harness import DLQ, StackTestCase, completion_cast, context_dict
 
 class TopologyRecoveryTest(StackTestCase):
 
-    def delete_queue(self, name):
-        with self.amqp() as ch:
-            ch.queue_delete(queue=name)
-
     def test_deleted_service_queue_is_declared_again_and_served(self):
         self.delete_queue(self.routing_key)
         self.poll(lambda: self.queue_count(self.routing_key) is not None, timeout=15,

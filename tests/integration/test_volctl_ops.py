@@ -16,10 +16,7 @@ EXIT_DRIFT = 3
 
 
 class VolctlOpsTest(StackTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.purge(DLQ)
+    dead_letters_purged = True
 
     def volctl_json(self, *args, expect=0):
         rc, out = self.volctl(*args, "--json")

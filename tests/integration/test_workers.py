@@ -13,7 +13,7 @@ import signal
 import time
 
 import test_group_commit
-from harness import BIN, StackTestCase
+from harness import StackTestCase
 
 WORKERS = 3
 BURST = 300
@@ -61,7 +61,6 @@ class WorkersTest(StackTestCase):
     batch = test_group_commit.GroupCommitTest.batch
     assert_finalized_once = test_group_commit.GroupCommitTest.assert_finalized_once
     wait_finalized = test_group_commit.GroupCommitTest.wait_finalized
-    start_manager = test_group_commit.GroupCommitTest.start_manager
 
     @classmethod
     def _config_text(cls):
@@ -89,27 +88,12 @@ class WorkersTest(StackTestCase):
         type(self)._worker_pids.update(kids)
         return kids
 
-    def consumers(self, queue):
-        with self.amqp() as ch:
-            return ch.queue_declare(queue=queue, passive=True).method.consumer_count
-
     def wait_consumers(self):
         """Waits until each worker of the class's supervisor consumes every service queue,
         on a connection of its own (and no other test's supervisor does)."""
         for q in self.service_queues:
-            self.poll(lambda q=q: self.consumers(q) == WORKERS, timeout=15,
+            self.poll(lambda q=q: self.consumer_count(q) == WORKERS, timeout=15,
                       msg="%d consumers on %s" % (WORKERS, q))
-
-    def forget(self, proc):
-        """Drops a process this test stopped from the ones the harness stops."""
-        type(self)._procs = [p for p in self._procs if p[1] is not proc]
-
-    def log_of(self, proc):
-        for _, p, path in self._procs:
-            if p is proc:
-                with open(path, errors="replace") as f:
-                    return f.read()
-        raise KeyError(proc.pid)
 
     def processed_count(self, items):
         ids = [m["_unique_id"] for _, m in items]
@@ -160,13 +144,13 @@ class WorkersTest(StackTestCase):
         self.assertEqual(len(set(after) & set(before)), WORKERS - 1)
         self.assert_burst_done_once(items)
         self.assertIn("died of signal %d; restarting it" % signal.SIGKILL,
-                      self.log_of(supervisor))
+                      self.log_text(supervisor))
         self.assertTrue(self.manager_alive())
 
     def test_sigterm_stops_every_process_within_the_drain_deadline(self):
         supervisor = self.start_manager("volume-manager-stopped")
         kids = self.workers_of(supervisor)
-        self.poll(lambda: len(CONSUMING.findall(self.log_of(supervisor))) >= WORKERS,
+        self.poll(lambda: len(CONSUMING.findall(self.log_text(supervisor))) >= WORKERS,
                   timeout=15, msg="every worker consuming")
         started = time.monotonic()
         supervisor.send_signal(signal.SIGTERM)
@@ -189,11 +173,11 @@ class WorkersTest(StackTestCase):
         supervisor, kids = self.stuck_supervisor("volume-manager-killed")
         supervisor.send_signal(signal.SIGTERM)
         # Signals of one kind do not queue: the second is sent once the first was taken.
-        self.poll(lambda: "stopping: SIGTERM to" in self.log_of(supervisor), timeout=5,
+        self.poll(lambda: "stopping: SIGTERM to" in self.log_text(supervisor), timeout=5,
                   msg="the supervisor forwarded the first signal")
         supervisor.send_signal(signal.SIGTERM)
         self.assertEqual(self.wait_exit(supervisor, 3), 1)
-        self.assertIn("second stop signal: SIGKILL", self.log_of(supervisor))
+        self.assertIn("second stop signal: SIGKILL", self.log_text(supervisor))
         self.forget(supervisor)
         self.poll(lambda: not any(alive(pid) for pid in kids), timeout=1,
                   msg="no worker left")
@@ -204,7 +188,7 @@ class WorkersTest(StackTestCase):
         supervisor.send_signal(signal.SIGTERM)
         self.assertEqual(self.wait_exit(supervisor, DRAIN_DEADLINE + 3), 1)
         self.assertGreaterEqual(time.monotonic() - started, DRAIN_DEADLINE - 1)
-        self.assertIn("at the drain deadline: SIGKILL", self.log_of(supervisor))
+        self.assertIn("at the drain deadline: SIGKILL", self.log_text(supervisor))
         self.forget(supervisor)
         self.poll(lambda: not any(alive(pid) for pid in kids), timeout=1,
                   msg="no worker left")
@@ -218,10 +202,9 @@ class WorkersTest(StackTestCase):
         with open(path, "w") as f:
             f.write(self._config_text().replace("filestore_dir = %s\n" % self.filestore_dir,
                                                 "filestore_dir = %s\n" % not_a_dir))
-        supervisor = self._start("volume-manager-bad", [os.path.join(BIN, "volume-manager"),
-                                                        "--config-file", path])
+        supervisor = self.start_manager("volume-manager-bad", config_file=path)
         self.assertEqual(self.wait_exit(supervisor, 10), 1)
-        log = self.log_of(supervisor)
+        log = self.log_text(supervisor)
         self.forget(supervisor)
         pids = [int(p) for p in STARTED.findall(log)]
         self.assertEqual(len(pids), WORKERS, "no worker was restarted:\n" + log)
@@ -235,8 +218,7 @@ class WorkersTest(StackTestCase):
         with open(path, "w") as f:
             f.write(self._config_text().replace("workers = %d\n" % WORKERS,
                                                 "workers = 65\n", 1))
-        proc = self._start("volume-manager-65", [os.path.join(BIN, "volume-manager"),
-                                                 "--config-file", path])
+        proc = self.start_manager("volume-manager-65", config_file=path)
         self.assertEqual(self.wait_exit(proc, 10), 1)
-        self.assertIn("workers", self.log_of(proc))
+        self.assertIn("workers", self.log_text(proc))
         self.forget(proc)

@@ -6,8 +6,8 @@ topology. Cinder's RPC client (cinder.volume.rpcapi.VolumeAPI, its serializer an
 RequestContext, oslo.messaging's rabbit driver, JSON on the wire) casts and calls; the
 results are read back through Cinder's own objects and quota engine.
 
-The tests of OsloCinderTest run in name order: each step works on the volumes of the one
-before it.
+Each test works in a project of its own on volumes it creates, so that the tests run in any
+order.
 """
 
 import contextlib
@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import uuid
 
@@ -26,7 +25,8 @@ import psycopg2
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from harness import load_stack_env, tail, with_database  # noqa: E402
+from harness import (BrokerMixin, load_stack_env, poll_until, read_text, tail,  # noqa: E402
+                     with_database)
 
 import oslo_messaging  # noqa: E402
 from oslo_config import cfg  # noqa: E402
@@ -40,9 +40,9 @@ BIN = os.path.join(REPO, "bin")
 PG_DUMP = sorted(p for p in (os.path.join("/usr/lib/postgresql", v, "bin", "pg_dump")
                              for v in os.listdir("/usr/lib/postgresql")) if os.path.exists(p))[-1]
 BACKEND = "filestore"
-PROJECT = "proj-interop"
 USER = "user-interop"
 TIMEOUT = 20
+CONNECTOR = {"host": "compute1", "initiator": "iqn.1993-08.org.debian:01:abc"}
 
 CONF = cfg.CONF
 QUOTAS = quota.QUOTAS
@@ -50,14 +50,10 @@ QUOTAS = quota.QUOTAS
 
 def poll(fn, what, timeout=TIMEOUT):
     """fn() until truthy (returned) or the deadline (AssertionError naming what)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not true after %d s (last %r)" % (what, timeout, value))
-        time.sleep(0.1)
+    ok, value = poll_until(fn, timeout)
+    if not ok:
+        raise AssertionError("%s: not true after %d s (last %r)" % (what, timeout, value))
+    return value
 
 
 def cinder_manage(config, *args):
@@ -115,8 +111,7 @@ class ManagerProcess:
                                          start_new_session=True)
 
     def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
+        return read_text(self.log)
 
     def wait_consuming(self):
         poll(lambda: self.proc.poll() is not None or "consuming" in self.text(),
@@ -135,7 +130,8 @@ class ManagerProcess:
                 self.proc.wait(timeout=5)
 
 
-class OsloCinderTest(unittest.TestCase):
+class OsloCinderTest(BrokerMixin, unittest.TestCase):
+    """BrokerMixin gives consumer_count() on the class's transport_url."""
 
     @classmethod
     def setUpClass(cls):
@@ -181,16 +177,19 @@ class OsloCinderTest(unittest.TestCase):
         cls.manager = cls.start_manager("manager", cls.host)
         CONF([], project="cinder", default_config_files=[cls.cinder_conf])
         logging.basicConfig(level=logging.WARNING)
+        # pika warns of each passive declare of a queue that does not exist yet, which is
+        # how consumer_count() learns that it has no consumers.
+        logging.getLogger("pika").setLevel(logging.ERROR)
         objects.register_all()
         rpc.init(CONF)
-        cls.ctx = cinder_context.RequestContext(USER, PROJECT, is_admin=True)
-        poll(lambda: objects.ServiceList.get_all_by_topic(cls.ctx, "cinder-volume"),
+        admin_ctx = cinder_context.RequestContext(USER, "proj-interop", is_admin=True)
+        poll(lambda: objects.ServiceList.get_all_by_topic(admin_ctx, "cinder-volume"),
              "the manager's services row")
         rpc.LAST_RPC_VERSIONS.clear()
         rpc.LAST_OBJ_VERSIONS.clear()
         cls.api = volume_rpcapi.VolumeAPI()
-        cls.volume_type = objects.VolumeType.get_by_name_or_id(cls.ctx, "__DEFAULT__")
-        cls.volumes = {}
+        cls.rpc_version = rpc.LAST_RPC_VERSIONS.get("cinder-volume")
+        cls.volume_type = objects.VolumeType.get_by_name_or_id(admin_ctx, "__DEFAULT__")
 
     @classmethod
     def start_manager(cls, name, host):
@@ -206,6 +205,12 @@ class OsloCinderTest(unittest.TestCase):
         with contextlib.suppress(Exception):
             rpc.cleanup()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        # A project of its own, so that quota figures never mix between tests.
+        self.project = "proj-interop-" + secrets.token_hex(4)
+        self.ctx = cinder_context.RequestContext(USER, self.project, is_admin=True)
 
     def run(self, result=None):
         failures = len(result.failures) + len(result.errors) if result else 0
@@ -224,33 +229,46 @@ class OsloCinderTest(unittest.TestCase):
                     "volume %s %s (now %s)" % (vid, status, self.volume(vid).status))
 
     def usage(self, resource):
-        q = QUOTAS.get_project_quotas(self.ctx, PROJECT, usages=True)[resource]
+        q = QUOTAS.get_project_quotas(self.ctx, self.project, usages=True)[resource]
         return q["in_use"], q["reserved"]
 
-    def create(self, key):
-        """A volume as Cinder's API and scheduler leave it, then the create_volume cast."""
-        reservations = QUOTAS.reserve(self.ctx, project_id=PROJECT, volumes=1, gigabytes=1)
-        vol = objects.Volume(context=self.ctx, size=1, user_id=USER, project_id=PROJECT,
+    def create(self):
+        """A volume as Cinder's API and scheduler leave it, then the create_volume cast;
+        returns its id once the manager made it available."""
+        reservations = QUOTAS.reserve(self.ctx, project_id=self.project, volumes=1,
+                                      gigabytes=1)
+        vol = objects.Volume(context=self.ctx, size=1, user_id=USER, project_id=self.project,
                              host="%s@%s#%s" % (self.host, BACKEND, BACKEND),
                              status="creating", attach_status="detached",
                              availability_zone="nova", volume_type_id=self.volume_type.id,
-                             display_name="interop-" + key)
+                             display_name="interop-" + self.id().rsplit(".", 1)[-1][:40])
         vol.create()
-        QUOTAS.commit(self.ctx, reservations, project_id=PROJECT)
+        QUOTAS.commit(self.ctx, reservations, project_id=self.project)
         self.api.create_volume(self.ctx, vol, {}, {}, allow_reschedule=True)
         self.status_is(vol.id, "available")
-        self.volumes[key] = vol.id
         return vol.id
+
+    def attach(self, vid):
+        """initialize_connection and attach_volume of vid through Cinder's RPC client, as
+        Cinder's API drives them. Returns (connection info, attachment, instance)."""
+        vol = self.volume(vid)
+        info = self.api.initialize_connection(self.ctx, vol, CONNECTOR)
+        self.assertTrue(vol.conditional_update({"status": "attaching"},
+                                               {"status": "available"}))
+        instance = str(uuid.uuid4())
+        attachment = self.api.attach_volume(self.ctx, self.volume(vid), instance, None,
+                                            "/dev/vdb", "rw")
+        return info, attachment, instance
 
     # ---- the database ----
 
-    def test_0_db_sync_on_cinders_database_adds_only_volmgr_tables(self):
+    def test_db_sync_on_cinders_database_adds_only_volmgr_tables(self):
         self.assertGreater(len(self.before_sync), 30)
         added = [s for s in self.after_sync if s not in self.before_sync]
         removed = [s for s in self.before_sync if s not in self.after_sync]
         self.assertEqual((added, removed), ([], []))
 
-    def test_0_service_row_as_cinder_volume_writes_it(self):
+    def test_service_row_as_cinder_volume_writes_it(self):
         svc = objects.Service.get_by_args(self.ctx, "%s@%s" % (self.host, BACKEND),
                                           "cinder-volume")
         self.assertEqual((svc.topic, svc.rpc_current_version, svc.object_current_version),
@@ -261,12 +279,13 @@ class OsloCinderTest(unittest.TestCase):
         poll(lambda: objects.Service.get_by_id(self.ctx, svc.id).report_count > count,
              "the heartbeat counts")
         self.assertTrue(objects.Service.get_by_id(self.ctx, svc.id).is_up)
-        self.assertEqual(rpc.LAST_RPC_VERSIONS.get("cinder-volume"), "3.20")
+        # The version cap Cinder's client took from that row when set-up built it.
+        self.assertEqual(self.rpc_version, "3.20")
 
     # ---- casts ----
 
-    def test_1_create_volume(self):
-        vid = self.create("a")
+    def test_create_volume(self):
+        vid = self.create()
         vol = self.volume(vid)
         self.assertEqual((vol.size, vol.attach_status), (1, "detached"))
         self.assertIsNotNone(vol.launched_at)
@@ -275,12 +294,12 @@ class OsloCinderTest(unittest.TestCase):
         self.assertEqual(self.usage("volumes"), (1, 0))
         self.assertEqual(self.usage("gigabytes"), (1, 0))
 
-    def test_2_extend_volume_with_cinders_reservations(self):
-        vid = self.volumes["a"]
+    def test_extend_volume_with_cinders_reservations(self):
+        vid = self.create()
         vol = self.volume(vid)
         reserve_opts = {"gigabytes": 2}
         QUOTAS.add_volume_type_opts(self.ctx, reserve_opts, vol.volume_type_id)
-        reservations = QUOTAS.reserve(self.ctx, project_id=PROJECT, **reserve_opts)
+        reservations = QUOTAS.reserve(self.ctx, project_id=self.project, **reserve_opts)
         self.assertEqual(self.usage("gigabytes"), (1, 2))
         self.assertTrue(vol.conditional_update({"status": "extending",
                                                 "previous_status": "available"},
@@ -293,56 +312,14 @@ class OsloCinderTest(unittest.TestCase):
         self.assertEqual(os.path.getsize(os.path.join(self.manager.filestore,
                                                       "volume-%s" % vid)), 3 << 30)
 
-    # ---- calls ----
-
-    def test_3_initialize_connection_and_attach(self):
-        vid = self.create("b")
+    def test_delete_volume(self):
+        vid = self.create()
         vol = self.volume(vid)
-        connector = {"host": "compute1", "initiator": "iqn.1993-08.org.debian:01:abc"}
-        info = self.api.initialize_connection(self.ctx, vol, connector)
-        self.assertEqual(info["driver_volume_type"], "local")
-        self.assertTrue(vol.conditional_update({"status": "attaching"},
-                                               {"status": "available"}))
-        instance = str(uuid.uuid4())
-        attachment = self.api.attach_volume(self.ctx, self.volume(vid), instance, None,
-                                            "/dev/vdb", "rw")
-        self.assertIsInstance(attachment, objects.VolumeAttachment)
-        vol = self.volume(vid)
-        self.assertEqual((vol.status, vol.attach_status), ("in-use", "attached"))
-        self.assertEqual([a.instance_uuid for a in vol.volume_attachment], [instance])
-        self.assertEqual(vol.volume_attachment[0].id, attachment.id)
-        self.__class__.attachment = (attachment.id, connector)
-
-    def test_4_failing_call_raises_cinders_exception(self):
-        vid = self.volumes["b"]
-        with self.assertRaises(exception.InvalidVolume) as cm:
-            self.api.attach_volume(self.ctx, self.volume(vid), str(uuid.uuid4()), None,
-                                   "/dev/vdc", "rw")
-        self.assertIn("already attached", str(cm.exception))
-        self.assertEqual(len(self.volume(vid).volume_attachment), 1)
-
-    def test_5_terminate_connection_and_detach(self):
-        vid = self.volumes["b"]
-        attachment_id, connector = self.attachment
-        vol = self.volume(vid)
-        self.assertTrue(vol.conditional_update({"status": "detaching"}, {"status": "in-use"}))
-        self.api.terminate_connection(self.ctx, self.volume(vid), connector, force=False)
-        self.api.detach_volume(self.ctx, self.volume(vid), attachment_id)
-        vol = self.volume(vid)
-        self.assertEqual((vol.status, vol.attach_status), ("available", "detached"))
-        self.assertEqual(len(vol.volume_attachment), 0)
-
-    def test_6_delete_volume(self):
-        for key in ("a", "b"):
-            vid = self.volumes[key]
-            vol = self.volume(vid)
-            self.assertTrue(vol.conditional_update({"status": "deleting"},
-                                                   {"status": "available"}))
-            self.api.delete_volume(self.ctx, self.volume(vid), unmanage_only=False,
-                                   cascade=False)
-            poll(lambda: self._gone(vid), "volume %s deleted" % vid)
-            self.assertFalse(os.path.exists(os.path.join(self.manager.filestore,
-                                                         "volume-%s" % vid)))
+        self.assertTrue(vol.conditional_update({"status": "deleting"}, {"status": "available"}))
+        self.api.delete_volume(self.ctx, self.volume(vid), unmanage_only=False, cascade=False)
+        poll(lambda: self._gone(vid), "volume %s deleted" % vid)
+        self.assertFalse(os.path.exists(os.path.join(self.manager.filestore,
+                                                     "volume-%s" % vid)))
         self.assertEqual(self.usage("volumes"), (0, 0))
         self.assertEqual(self.usage("gigabytes"), (0, 0))
 
@@ -353,12 +330,44 @@ class OsloCinderTest(unittest.TestCase):
         except exception.VolumeNotFound:
             return True
 
+    # ---- calls ----
+
+    def test_initialize_connection_and_attach(self):
+        vid = self.create()
+        info, attachment, instance = self.attach(vid)
+        self.assertEqual(info["driver_volume_type"], "local")
+        self.assertIsInstance(attachment, objects.VolumeAttachment)
+        vol = self.volume(vid)
+        self.assertEqual((vol.status, vol.attach_status), ("in-use", "attached"))
+        self.assertEqual([a.instance_uuid for a in vol.volume_attachment], [instance])
+        self.assertEqual(vol.volume_attachment[0].id, attachment.id)
+
+    def test_failing_call_raises_cinders_exception(self):
+        vid = self.create()
+        self.attach(vid)
+        with self.assertRaises(exception.InvalidVolume) as cm:
+            self.api.attach_volume(self.ctx, self.volume(vid), str(uuid.uuid4()), None,
+                                   "/dev/vdc", "rw")
+        self.assertIn("already attached", str(cm.exception))
+        self.assertEqual(len(self.volume(vid).volume_attachment), 1)
+
+    def test_terminate_connection_and_detach(self):
+        vid = self.create()
+        _, attachment, _ = self.attach(vid)
+        vol = self.volume(vid)
+        self.assertTrue(vol.conditional_update({"status": "detaching"}, {"status": "in-use"}))
+        self.api.terminate_connection(self.ctx, self.volume(vid), CONNECTOR, force=False)
+        self.api.detach_volume(self.ctx, self.volume(vid), attachment.id)
+        vol = self.volume(vid)
+        self.assertEqual((vol.status, vol.attach_status), ("available", "detached"))
+        self.assertEqual(len(vol.volume_attachment), 0)
+
     # ---- versions ----
 
-    def test_7_newer_version_is_refused(self):
+    def test_newer_version_is_refused(self):
         """A client without a version cap sends 3.99: oslo's UnsupportedVersion comes back
         (as a RemoteError: its module is not among Cinder's allowed exception modules)."""
-        vid = self.create("c")
+        vid = self.create()
         target = oslo_messaging.Target(topic="cinder-volume.%s@%s" % (self.host, BACKEND),
                                        server=self.host, version="3.99")
         client = oslo_messaging.RPCClient(rpc.TRANSPORT, target, serializer=rpc.RequestContextSerializer(
@@ -372,24 +381,15 @@ class OsloCinderTest(unittest.TestCase):
 
     # ---- topology ----
 
-    def oslo_server(self, host):
+    @contextlib.contextmanager
+    def oslo_servers(self, host):
         """Two oslo RPC servers as cinder.service starts them for cinder-volume host@backend
-        (with an endpoint that serves nothing), started; returns them."""
+        (with an endpoint that serves nothing), running for the block. Yields the declare
+        errors oslo.messaging logged until the broker showed both servers consuming each of
+        their queues: by then every declaration they make is done."""
         class Endpoint:
             target = oslo_messaging.Target(version="3.20")
 
-        servers = []
-        for topic, server in (("cinder-volume", "%s@%s" % (host, BACKEND)),
-                              ("cinder-volume.%s@%s" % (host, BACKEND), host)):
-            s = oslo_messaging.get_rpc_server(rpc.TRANSPORT,
-                                              oslo_messaging.Target(topic=topic, server=server),
-                                              [Endpoint()], executor="threading")
-            s.start()
-            servers.append(s)
-        return servers
-
-    def declare_errors(self, fn):
-        """Runs fn with oslo.messaging's log captured; the declare errors it logged."""
         records = []
 
         class Catch(logging.Handler):
@@ -398,49 +398,56 @@ class OsloCinderTest(unittest.TestCase):
                 if "PRECONDITION_FAILED" in text or "406" in text or "inequivalent" in text:
                     records.append(text)
 
+        topic_host = "cinder-volume.%s@%s" % (host, BACKEND)
+        # The queues that no other host's servers consume, with the consumers the two add.
+        added = {topic_host: 2, "%s.%s" % (topic_host, host): 1}
+        before = {q: self.consumer_count(q) or 0 for q in added}
+        servers = []
         handler = Catch(level=logging.DEBUG)
         log = logging.getLogger("oslo.messaging")
         log.addHandler(handler)
         try:
-            result = fn()
-            time.sleep(1.0)  # a failed declare is logged by the server's consumer thread
+            try:
+                for topic, server in (("cinder-volume", "%s@%s" % (host, BACKEND)),
+                                      (topic_host, host)):
+                    s = oslo_messaging.get_rpc_server(
+                        rpc.TRANSPORT, oslo_messaging.Target(topic=topic, server=server),
+                        [Endpoint()], executor="threading")
+                    s.start()
+                    servers.append(s)
+                poll(lambda: all((self.consumer_count(q) or 0) >= before[q] + n
+                                 for q, n in added.items()),
+                     "oslo's servers for %s consuming their queues" % host)
+            finally:
+                log.removeHandler(handler)
+            yield records
         finally:
-            log.removeHandler(handler)
-        return result, records
+            for s in servers:
+                s.stop()
+                s.wait()
 
-    def test_8_oslo_server_then_volmgr(self):
+    def test_oslo_server_then_volmgr(self):
         host = "ord1" + self.rand
-        servers, errors = self.declare_errors(lambda: self.oslo_server(host))
-        try:
+        with self.oslo_servers(host) as errors:
             self.assertEqual(errors, [])
             m = self.start_manager("after-oslo", host)
             self.assertNotIn("PRECONDITION_FAILED", m.text())
             self.assertNotIn("406", m.text().split("consuming")[0])
-        finally:
-            for s in servers:
-                s.stop()
-                s.wait()
 
-    def test_9_volmgr_then_oslo_server(self):
+    def test_volmgr_then_oslo_server(self):
         host = "ord2" + self.rand
         m = self.start_manager("before-oslo", host)
-        servers, errors = self.declare_errors(lambda: self.oslo_server(host))
-        try:
+        with self.oslo_servers(host) as errors:
             self.assertEqual(errors, [])
             self.assertIsNone(m.proc.poll(), "the manager still runs")
             self.assertNotIn("PRECONDITION_FAILED", m.text())
-        finally:
-            for s in servers:
-                s.stop()
-                s.wait()
 
-    def test_9_without_the_switch_the_declarations_conflict(self):
+    def test_without_the_switch_the_declarations_conflict(self):
         """The control: volmgr's own topology adds a dead-letter exchange to the service
         queues, which the broker refuses (406) against the queues oslo declared, so the
         checks above would see a conflict."""
         host = "ord3" + self.rand
-        servers, errors = self.declare_errors(lambda: self.oslo_server(host))
-        try:
+        with self.oslo_servers(host) as errors:
             self.assertEqual(errors, [])
             m = ManagerProcess(self.tmp, "own-topology", host, self.exchange, self.db_url,
                                self.transport_url, compatible=False)
@@ -448,10 +455,7 @@ class OsloCinderTest(unittest.TestCase):
             poll(lambda: "PRECONDITION_FAILED" in m.text(), "the broker refuses volmgr's own "
                  "queue arguments")
             self.assertNotIn("consuming", m.text())
-        finally:
-            for s in servers:
-                s.stop()
-                s.wait()
+
 
 if __name__ == "__main__":
     unittest.main()

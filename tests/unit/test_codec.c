@@ -14,27 +14,9 @@
 #include "proto/codec.h"
 #include "proto/json.h"
 #include "proto/schema.h"
-#include "pv_fixture.h"
+#include "msg_fixture.h"
 
-#define UID "0123456789abcdef0123456789abcdef"
-#define MSGID "fedcba9876543210fedcba9876543210"
-
-static struct proto_msg m;
-static struct pv_arena ta;
-static char detail[256];
-
-static void setup(void)
-{
-	pv_arena_init(&ta, 64u << 20);
-}
-
-static void teardown(void)
-{
-	proto_msg_destroy(&m);
-	pv_arena_destroy(&ta);
-}
-
-TestSuite(codec, .init = setup, .fini = teardown, .timeout = 20.);
+TestSuite(codec, .init = msg_fixture_setup, .fini = msg_fixture_teardown, .timeout = 20.);
 
 static const struct proto_context full_ctx = {
 	.user_id = "u1", .project_id = "p1", .project_name = "proj",
@@ -42,12 +24,6 @@ static const struct proto_context full_ctx = {
 	.remote_address = "127.0.0.1", .timestamp = "2024-02-23T20:16:31.123456",
 	.is_admin = true, .is_admin_project = true, .roles = { "member", "reader" }, .nroles = 2,
 };
-
-/* A value from JSON text, in the test arena. */
-static struct pv *J(const char *text)
-{
-	return pv_fixture(&ta, text);
-}
 
 /* Encodes an outgoing extend_volume_completion cast (or call) into *buf. */
 static size_t encode_cast(bool call, char **buf)

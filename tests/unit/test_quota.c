@@ -1,5 +1,5 @@
 /*
- * test_quota.c - the quota engine's pure arithmetic (cinder-behaviour.md §7.4): the
+ * test_quota.c - the quota engine's pure arithmetic (docs/cinder.md §7.4): the
  * over-quota rule, the overflow guard, commit and rollback of a reservation, and per-type
  * resource names.
  */

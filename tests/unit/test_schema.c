@@ -22,25 +22,7 @@
 	", \"size\": 1}}"
 #define VOL VOL_WITH("Volume", "cinder", "\"" VOL_ID "\"")
 
-static struct pv_arena ta;
-static char detail[256];
-
-static void setup(void)
-{
-	pv_arena_init(&ta, 16u << 20);
-}
-
-static void teardown(void)
-{
-	pv_arena_destroy(&ta);
-}
-
-TestSuite(schema, .init = setup, .fini = teardown);
-
-static struct pv *J(const char *text)
-{
-	return pv_fixture(&ta, text);
-}
+TestSuite(schema, .init = pv_fixture_setup, .fini = pv_fixture_teardown);
 
 /* Good arguments for each method. */
 static const char *const good_args[PROTO_M_COUNT] = {

@@ -1,5 +1,5 @@
 /*
- * test_topology.c - queue names and directed-cast routing keys (cinder-behaviour.md §5.1).
+ * test_topology.c - queue names and directed-cast routing keys (docs/cinder.md §5.1).
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>

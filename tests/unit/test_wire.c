@@ -11,28 +11,9 @@
 
 #include "proto/json.h"
 #include "proto/wire.h"
-#include "pv_fixture.h"
+#include "msg_fixture.h"
 
-#define UID "0123456789abcdef0123456789abcdef"
-#define MSGID "fedcba9876543210fedcba9876543210"
-
-static struct proto_msg m;
-static struct pv_arena ta;
-static char detail[256];
-
-static void setup(void)
-{
-	pv_arena_init(&ta, 64u << 20);
-	proto_msg_init(&m, 0);
-}
-
-static void teardown(void)
-{
-	proto_msg_destroy(&m);
-	pv_arena_destroy(&ta);
-}
-
-TestSuite(wire, .init = setup, .fini = teardown, .timeout = 20.);
+TestSuite(wire, .init = msg_fixture_setup, .fini = msg_fixture_teardown, .timeout = 20.);
 
 static const struct proto_context ctx = {
 	.user_id = "u1", .project_id = "p1", .request_id = "req-1", .timestamp = "2024-02-23T20:16:31",
