@@ -144,13 +144,15 @@ int initialize_body(db_conn *db, struct action_ctx *a)
 	return DB_OK;
 }
 
+static void initialized(struct action_ctx *a, json_t *info)
+{
+	req_reply(a->t.r, 200, json_pack("{s:o}", "connection_info", info));
+}
+
 void initialize_after(struct action_ctx *a)
 {
-	json_t *info = NULL;
-
-	if (connector_value(a, &a->rpc.initialize_connection.connector) &&
-	    action_call(a, PROTO_M_INITIALIZE_CONNECTION, &initialize_map, &info))
-		req_reply(a->t.r, 200, json_pack("{s:o}", "connection_info", info));
+	if (connector_value(a, &a->rpc.initialize_connection.connector))
+		action_call(a, PROTO_M_INITIALIZE_CONNECTION, &initialize_map, initialized);
 }
 
 static const char *const attach_400[] = {
@@ -193,8 +195,7 @@ void attach_after(struct action_ctx *a)
 		.mountpoint = action_arg(a, "mountpoint")->s,
 		.mode = mode != NULL ? mode : "rw",
 	};
-	if (action_call(a, PROTO_M_ATTACH_VOLUME, &attach_map, NULL))
-		req_reply(a->t.r, 202, NULL);
+	action_call(a, PROTO_M_ATTACH_VOLUME, &attach_map, action_accepted);
 }
 
 /* ---- the detaching actions and their 409 guard (bug 2004555) ---- */
@@ -268,18 +269,27 @@ static int unreserve_txn(db_conn *db, void *arg)
 	return unreserve_body(db, arg);
 }
 
-static bool terminate(struct action_ctx *a)
+/* After terminate_connection: the unreserve, then the chain's next step. */
+static void terminated(struct action_ctx *a, json_t *result)
+{
+	json_decref(result);
+	if (txn_run(&a->t, unreserve_txn) == 0)
+		a->then(a, NULL);
+}
+
+/* terminate_connection, then (terminated) the unreserve and then. */
+static void terminate(struct action_ctx *a, action_next_fn then)
 {
 	memset(&a->rpc, 0, sizeof(a->rpc));
-	return connector_value(a, &a->rpc.terminate_connection.connector) &&
-	       action_call(a, PROTO_M_TERMINATE_CONNECTION, &terminate_map, NULL) &&
-	       txn_run(&a->t, unreserve_txn) == 0;
+	a->then = then;
+	if (connector_value(a, &a->rpc.terminate_connection.connector))
+		action_call(a, PROTO_M_TERMINATE_CONNECTION, &terminate_map, terminated);
 }
 
 void terminate_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && terminate(a))
-		req_reply(a->t.r, 202, NULL);
+	if (guard_allows(a))
+		terminate(a, action_accepted);
 }
 
 static const char *const detach_400[] = { "VolumeAttachmentNotFound", "InvalidVolume", NULL };
@@ -290,22 +300,28 @@ static const struct action_failure_map force_detach_map = {
 	"Error force detaching volume", detach_400, NULL,
 };
 
-static bool detach(struct action_ctx *a, const struct action_failure_map *map)
+static void detach(struct action_ctx *a, const struct action_failure_map *map)
 {
 	memset(&a->rpc, 0, sizeof(a->rpc));
 	a->rpc.detach_volume.attachment_id = action_arg(a, "attachment_id")->s;
-	return action_call(a, PROTO_M_DETACH_VOLUME, map, NULL);
+	action_call(a, PROTO_M_DETACH_VOLUME, map, action_accepted);
 }
 
 void detach_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && detach(a, &detach_map))
-		req_reply(a->t.r, 202, NULL);
+	if (guard_allows(a))
+		detach(a, &detach_map);
+}
+
+static void force_detach_detach(struct action_ctx *a, json_t *result)
+{
+	json_decref(result);
+	detach(a, &force_detach_map);
 }
 
 /* admin_actions _force_detach: terminate the connection, then detach. */
 void force_detach_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && terminate(a) && detach(a, &force_detach_map))
-		req_reply(a->t.r, 202, NULL);
+	if (guard_allows(a))
+		terminate(a, force_detach_detach);
 }

@@ -106,7 +106,7 @@ static int start(void)
 		.url = cfg_common.transport_url,
 		.heartbeat = cfg_common.heartbeat_timeout_threshold,
 		/* A server thread waits for one call at a time. */
-		.max_pending = api_cfg.workers + 2,
+		.max_pending = SERVER_CONNECTION_LIMIT,
 	};
 
 	/* One connection per server thread, plus room for libmicrohttpd's own. */
@@ -123,6 +123,9 @@ static int start(void)
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
 }
 
+/* How long the requests woken at the end of the drain have to send their answers. */
+#define SHIM_DRAIN_ANSWER_MS 2000
+
 /* Stops accepting, waits for the requests in flight (bounded), then stops the server. */
 static void drain(void)
 {
@@ -132,6 +135,12 @@ static void drain(void)
 	log_info("stopping: %d requests in flight", server_inflight());
 	while (server_inflight() > 0 && util_now_ms() < deadline)
 		util_sleep_ms(100, NULL);
+	/* Calls still waiting for a reply are ended (their connection to the reply queue goes)
+	 * and answered before the server stops, which it cannot do with a request suspended. */
+	replies_stop();
+	deadline = util_now_ms() + SHIM_DRAIN_ANSWER_MS;
+	while (server_inflight() > 0 && util_now_ms() < deadline)
+		util_sleep_ms(20, NULL);
 	if (server_inflight() > 0)
 		log_warning("stopping with %d requests still in flight", server_inflight());
 	server_stop();
@@ -173,6 +182,7 @@ int main(int argc, char **argv)
 	drain();
 stop:
 	replies_stop();
+	replies_free();
 	http_global_cleanup();
 	publish_shutdown();
 	dbpool_shutdown();

@@ -36,10 +36,25 @@ void req_init(struct shim_request *r, struct MHD_Connection *conn, const char *m
 
 void req_free(struct shim_request *r)
 {
+	if (r->state_free != NULL)
+		r->state_free(r->state);
+	r->state = NULL;
+	r->state_free = NULL;
 	free(r->body);
 	free(r->reply_body);
 	r->body = NULL;
 	r->reply_body = NULL;
+}
+
+void req_suspend(struct shim_request *r, req_resume_fn resume)
+{
+	r->resume = resume;
+	MHD_suspend_connection(r->conn);
+}
+
+void req_wake(struct shim_request *r)
+{
+	MHD_resume_connection(r->conn);
 }
 
 int req_append_body(struct shim_request *r, const char *data, size_t len)

@@ -22,7 +22,6 @@
 #include "api-shim/shim.h"
 #include "api-shim/version.h"
 
-#define SERVER_CONNECTION_LIMIT 256
 #define SERVER_CONNECTION_TIMEOUT_S 30
 #define ROUTE_MAX_SEGMENTS 8
 #define ROUTE_PROJECT "{project_id}"
@@ -302,10 +301,6 @@ static void process(struct server_req *s)
 		return;
 	}
 	rt->fn(r);
-	if (!r->replied) {
-		log_error("a handler set no reply");
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-	}
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_request *r)
@@ -334,6 +329,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_reque
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Sends r's reply, unless its handler suspended it to wait. */
+static enum MHD_Result finish(struct MHD_Connection *conn, struct shim_request *r)
+{
+	if (r->resume != NULL)
+		return MHD_YES;
+	if (!r->replied) {
+		log_error("a handler set no reply");
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+	}
+	return send_reply(conn, r);
 }
 
 /*
@@ -367,6 +374,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */
 		return MHD_YES;
 	}
+	if (s->r.resume != NULL) {
+		/* A wait ended (req_wake): the handler's next step. */
+		req_resume_fn next = s->r.resume;
+
+		s->r.resume = NULL;
+		log_set_request_id(s->r.request_id);
+		next(&s->r);
+		log_set_request_id(NULL);
+		return finish(conn, &s->r);
+	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -379,7 +396,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	log_set_request_id(s->r.request_id);
 	process(s);
 	log_set_request_id(NULL);
-	return send_reply(conn, &s->r);
+	return finish(conn, &s->r);
 }
 
 /* A copy of client text fit for one log line: control characters and bytes that are not
@@ -432,7 +449,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int server_start(const char *listen_addr, int port, int workers)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	struct sockaddr_in6 sa6;
 	struct sockaddr_in sa4;
 	const struct sockaddr *sa;

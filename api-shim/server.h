@@ -8,6 +8,9 @@
 
 #include <stdbool.h>
 
+/* The connections served at once; a request waiting for a reply keeps its connection. */
+#define SERVER_CONNECTION_LIMIT 256
+
 /* Starts listening on listen:port with workers threads. Returns 0, or -1 after logging. */
 __attribute__((warn_unused_result))
 int server_start(const char *listen, int port, int workers);

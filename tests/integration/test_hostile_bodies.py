@@ -5,6 +5,8 @@ next request as before.
 
 import os
 import socket
+import threading
+import time
 import uuid
 
 from harness import StackTestCase
@@ -89,3 +91,48 @@ class EarlyAnswerTest(StackTestCase):
         shim_log = os.path.join(self.log_dir, "api-shim.log")
         self.poll(lambda: '/volumes" status: 413' in open(shim_log).read(), timeout=10,
                   msg="a 413 in the access log")
+
+
+class WaitingCallsTest(StackTestCase):
+    """A request waiting for the manager holds no server thread (issue 11): with the manager
+    stopped, twice as many calls as the shim has threads wait, and everything else is served
+    meanwhile; the waiting calls get 504 when their time is up."""
+
+    rpc_response_timeout = 6
+    CALLS = 16
+
+    def test_waiting_calls_do_not_block_other_requests(self):
+        # Reserved volumes written directly: more than the project's volume quota.
+        vids = [self.insert_volume(status="attaching", file_gib=1) for _ in range(self.CALLS)]
+        results = {}
+
+        def initialize(vid):
+            results[vid] = self.http(
+                "POST", self.vpath(vid, suffix="/action"),
+                {"os-initialize_connection": {"connector": {"host": "compute1"}}})
+
+        with self.manager_held():
+            threads = [threading.Thread(target=initialize, args=(v,)) for v in vids]
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            # Every call is out (the broker confirmed it; the manager cannot answer) ...
+            self.poll(lambda: self.log_text("api-shim").count("call initialize_connection")
+                      >= self.CALLS, timeout=10, msg="%d calls published" % self.CALLS)
+            # ... and, while they all still wait, the shim answers the rest at once.
+            for _ in range(5):
+                t0 = time.monotonic()
+                st, _, _ = self.http("GET", "/", token=None)
+                self.assertEqual(st, 300)
+                st, _, doc = self.http("GET", "/v3/%s/volumes" % self.PROJECT)
+                self.assertEqual(st, 200, doc)
+                self.assertLess(time.monotonic() - t0, 2.0)
+            self.assertEqual(results, {}, "no call was answered yet")
+            for t in threads:
+                t.join(timeout=self.rpc_response_timeout + 10)
+            elapsed = time.monotonic() - started
+        self.assertEqual(len(results), self.CALLS)
+        for vid, (st, _, doc) in results.items():
+            self.assertFault(st, doc, 504, contains="initialize_connection")
+        self.assertLess(elapsed, self.rpc_response_timeout + 5,
+                        "the calls were answered at their deadline, not one after another")
