@@ -25,6 +25,7 @@
 #include "proto/schema.h"
 #include "api-shim/actions.h"
 #include "api-shim/auth.h"
+#include "api-shim/clients.h"
 #include "api-shim/dbpool.h"
 #include "common/http.h"
 #include "api-shim/publish.h"
@@ -88,6 +89,10 @@ static int configure(int argc, char **argv)
 	return 0;
 }
 
+/* Files the shim opens besides its client connections: database and broker connections,
+ * logs, libmicrohttpd's own. */
+#define SHIM_OTHER_FDS 64
+
 static int start(void)
 {
 	struct publish_options po = {
@@ -105,8 +110,8 @@ static int start(void)
 	struct replies_options ro = {
 		.url = cfg_common.transport_url,
 		.heartbeat = cfg_common.heartbeat_timeout_threshold,
-		/* A server thread waits for one call at a time. */
-		.max_pending = SERVER_CONNECTION_LIMIT,
+		/* A connection waits for one call at a time. */
+		.max_pending = api_cfg.max_connections,
 	};
 
 	/* One connection per server thread, plus room for libmicrohttpd's own. */
@@ -120,6 +125,12 @@ static int start(void)
 		return 1;
 	}
 	probe_database();
+	if (util_raise_nofile(api_cfg.max_connections + SHIM_OTHER_FDS) != 0)
+		log_warning("the open files limit is below %d: connections beyond it are refused",
+			    api_cfg.max_connections + SHIM_OTHER_FDS);
+	if (clients_start(api_cfg.max_connections, api_cfg.client_header_timeout,
+			  api_cfg.client_body_timeout) != 0)
+		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
 }
 
@@ -183,6 +194,7 @@ int main(int argc, char **argv)
 stop:
 	replies_stop();
 	replies_free();
+	clients_stop();
 	http_global_cleanup();
 	publish_shutdown();
 	dbpool_shutdown();

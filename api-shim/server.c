@@ -16,6 +16,7 @@
 #include "common/utf8.h"
 #include "common/util.h"
 #include "api-shim/auth.h"
+#include "api-shim/clients.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
 #include "api-shim/request.h"
@@ -365,6 +366,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req_init(&s->r, conn, method, url);
 		*con_cls = s;
 		atomic_fetch_add(&inflight, 1);
+		clients_phase(conn, CLIENTS_BODY);
 		log_set_request_id(s->r.request_id);
 		ret = accept_head(s) ? MHD_YES : send_reply(conn, &s->r);
 		log_set_request_id(NULL);
@@ -393,6 +395,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		fault_reply(&s->r, 413, "Request is too large.");
 		return send_reply(conn, &s->r);
 	}
+	clients_phase(conn, CLIENTS_WORKING);
 	log_set_request_id(s->r.request_id);
 	process(s);
 	log_set_request_id(NULL);
@@ -418,7 +421,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	char method[16], path[REQ_PATH_MAX];
 
 	(void)cls;
-	(void)conn;
+	clients_phase(conn, CLIENTS_HEAD);  /* the next request's head, on a kept connection */
 	if (r == NULL)
 		return;
 	log_safe(r->method, method, sizeof(method));
@@ -473,7 +476,10 @@ int server_start(const char *listen_addr, int port, int workers)
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					 MHD_OPTION_SOCK_ADDR, sa,
 					 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
-					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTION_LIMIT,
+					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)api_cfg.max_connections,
+					 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+					 (unsigned)api_cfg.max_connections_per_address,
+					 MHD_OPTION_NOTIFY_CONNECTION, clients_notify, NULL,
 					 MHD_OPTION_CONNECTION_TIMEOUT,
 					 (unsigned)SERVER_CONNECTION_TIMEOUT_S,
 					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -136,3 +136,53 @@ class WaitingCallsTest(StackTestCase):
             self.assertFault(st, doc, 504, contains="initialize_connection")
         self.assertLess(elapsed, self.rpc_response_timeout + 5,
                         "the calls were answered at their deadline, not one after another")
+
+
+class SlowClientsTest(StackTestCase):
+    """512 connections that trickle their heads a byte a second (slowloris) neither lock other
+    clients out nor stay open past their deadline."""
+
+    api_options = {"client_header_timeout": 4, "max_connections_per_address": 256}
+    SLOW = 512
+
+    def test_trickling_clients_are_cut_off_and_others_served(self):
+        slow = []
+        # Two client addresses of the loopback network, 256 connections each.
+        for i in range(self.SLOW):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.addCleanup(sock.close)
+            sock.bind(("127.0.0.%d" % (2 + i % 2), 0))
+            sock.connect(("127.0.0.1", self.shim_port))
+            sock.setblocking(False)
+            slow.append(sock)
+        started = time.monotonic()
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 64
+        sent = 0
+        closed = set()
+        served = 0
+        while len(closed) < self.SLOW and time.monotonic() - started < 15:
+            # One byte a second on every slow connection ...
+            for n, sock in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    sock.send(head[sent:sent + 1])
+                    if sock.recv(1) == b"":
+                        closed.add(n)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed.add(n)
+            sent = min(sent + 1, len(head) - 1)
+            # ... while another client is answered at once.
+            t0 = time.monotonic()
+            st, _, doc = self.http("GET", "/v3/%s/volumes" % self.PROJECT)
+            self.assertEqual(st, 200, doc)
+            self.assertLess(time.monotonic() - t0, 2.0)
+            served += 1
+            time.sleep(1.0)  # the trickle's pace, not a synchronisation
+        self.assertEqual(len(closed), self.SLOW, "slow connections still open")
+        self.assertGreaterEqual(time.monotonic() - started, 3.5, "cut off before the deadline")
+        self.assertGreater(served, 2)
+        self.poll(lambda: "did not arrive in time" in self.log_text("api-shim"), timeout=5,
+                  msg="the sweeper's log line")
