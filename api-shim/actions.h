@@ -35,10 +35,14 @@ struct action_ctx;
 typedef void (*action_next_fn)(struct action_ctx *a, json_t *result);
 
 /* The attachment a detaching action would end, for the 409 guard (attach.c); server is ""
- * when there is nothing to ask the compute service. */
+ * when there is nothing to ask the compute service. The answer (use, err) is written by an
+ * offload thread while the request is suspended. */
 struct action_guard {
 	char server[37];
 	char attachment_id[37];
+	int use;                              /* enum nova_use */
+	char err[512];
+	void (*then)(struct action_ctx *a);   /* the request's next step when allowed */
 };
 
 /* What an action's body and after step receive. */
