@@ -190,10 +190,21 @@ fail:
 	return NULL;
 }
 
+/* Ends what a's request owned, whether its wait ended or not. */
+static void action_free(void *state)
+{
+	struct action_ctx *a = state;
+
+	call_volume_cancel(&a->call);
+	free(a->vol);
+	json_decref(a->body);
+	pv_arena_destroy(&a->arena);
+	free(a);
+}
+
 void actions_dispatch(struct shim_request *r)
 {
 	struct action_ctx *a = calloc(1, sizeof(*a));
-	json_t *body = NULL;
 
 	if (a == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
@@ -201,30 +212,28 @@ void actions_dispatch(struct shim_request *r)
 	}
 	a->t.r = r;
 	a->volume_id = r->captures[1];
+	a->call.slot = -1;
 	pv_arena_init(&a->arena, ACTION_ARENA_CAP);
-	body = actions_parse(r, a);
-	if (body == NULL)
-		goto out;
+	r->state = a;
+	r->state_free = action_free;
+	a->body = actions_parse(r, a);
+	if (a->body == NULL)
+		return;
 	if (strlen(a->volume_id) > VOL_STR - 1) {
 		fault_volume_not_found(r, a->volume_id);
-		goto out;
+		return;
 	}
 	a->vol = malloc(sizeof(*a->vol));
 	if (a->vol == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-		goto out;
+		return;
 	}
-	if (txn_run(&a->t, action_txn) == 0) {
-		if (a->def->after != NULL)
-			a->def->after(a);
-		else
-			req_reply(r, a->def->status, NULL);
-	}
-out:
-	free(a->vol);
-	json_decref(body);
-	pv_arena_destroy(&a->arena);
-	free(a);
+	if (txn_run(&a->t, action_txn) != 0)
+		return;
+	if (a->def->after != NULL)
+		a->def->after(a);
+	else
+		req_reply(r, a->def->status, NULL);
 }
 
 /* Maps reply to the client's answer. Returns true when the call succeeded. */
@@ -252,20 +261,46 @@ static bool call_ok(struct shim_request *r, const struct call_reply *reply,
 	return false;
 }
 
-bool action_call(struct action_ctx *a, enum proto_method_id method,
-		 const struct action_failure_map *map, json_t **result)
+/* From the reply listener: the call's wait ended. */
+static void call_notify(void *arg)
 {
-	struct call_reply reply;
-	bool ok;
+	struct action_ctx *a = arg;
 
-	if (call_volume(a->t.r, &a->vol->row, method, &a->rpc, &reply) != 0)
-		return false;
-	ok = call_ok(a->t.r, &reply, map);
-	if (ok && result != NULL)
-		*result = reply.result;
-	else
+	req_wake(a->t.r);
+}
+
+/* On a server thread, after call_notify (or at once, when the call could not be sent). */
+static void call_resumed(struct shim_request *r)
+{
+	struct action_ctx *a = r->state;
+	struct call_reply reply;
+
+	if (r->replied)
+		return; /* the call was never sent: its 503 is set */
+	if (call_volume_finish(r, &a->call, &reply) != 0)
+		return;
+	if (!call_ok(r, &reply, a->call_map)) {
 		json_decref(reply.result);
-	return ok;
+		return;
+	}
+	a->call_next(a, reply.result);
+}
+
+void action_call(struct action_ctx *a, enum proto_method_id method,
+		 const struct action_failure_map *map, action_next_fn next)
+{
+	a->call_map = map;
+	a->call_next = next;
+	/* Suspended first, so that a reply overtaking this thread finds it waiting. */
+	req_suspend(a->t.r, call_resumed);
+	if (call_volume_start(a->t.r, &a->vol->row, method, &a->rpc, &a->call, call_notify, a) != 0)
+		req_wake(a->t.r);
+}
+
+void action_accepted(struct action_ctx *a, json_t *result)
+{
+	json_decref(result);
+	req_reply(a->t.r, 202, NULL);
 }
 
 static void print_version(char *out, size_t outlen, struct apiver min, struct apiver max)

@@ -28,12 +28,21 @@
 #include "api-shim/view.h"
 
 struct action_def;
+struct action_ctx;
+
+/* The step after a successful call: result is the call's result (owned by the step), NULL
+ * when not asked for. */
+typedef void (*action_next_fn)(struct action_ctx *a, json_t *result);
 
 /* The attachment a detaching action would end, for the 409 guard (attach.c); server is ""
- * when there is nothing to ask the compute service. */
+ * when there is nothing to ask the compute service. The answer (use, err) is written by an
+ * offload thread while the request is suspended. */
 struct action_guard {
 	char server[37];
 	char attachment_id[37];
+	int use;                              /* enum nova_use */
+	char err[512];
+	void (*then)(struct action_ctx *a);   /* the request's next step when allowed */
 };
 
 /* What an action's body and after step receive. */
@@ -51,6 +60,12 @@ struct action_ctx {
 	char reservations[PROTO_MAX_RESERVATIONS][37]; /* room for the reservation uuids that
 						       * rpc points at */
 	struct action_guard guard;    /* set by the bodies of the detaching actions */
+	json_t *body;                 /* the request body, which params and arg point into */
+	/* The call on its way (action_call), across the wait. */
+	struct call_pending call;
+	const struct action_failure_map *call_map;
+	action_next_fn call_next;
+	action_next_fn then;          /* a later step of a chain of calls */
 };
 
 /*
@@ -106,13 +121,15 @@ struct action_failure_map {
 };
 
 /*
- * For an after step: sends method with a->rpc as an RPC call for the volume and maps the
- * reply's failure with map. Returns true on success, with *result (when not NULL) the result
- * (the caller json_decref()s it); otherwise the reply is set.
+ * For an after step: sends method with a->rpc as an RPC call for the volume and suspends the
+ * request until its reply (or its timeout). A failure reply is mapped with map and answered;
+ * on success next(a, result) runs, on a server thread, and replies or goes on.
  */
-__attribute__((warn_unused_result))
-bool action_call(struct action_ctx *a, enum proto_method_id method,
-		 const struct action_failure_map *map, json_t **result);
+void action_call(struct action_ctx *a, enum proto_method_id method,
+		 const struct action_failure_map *map, action_next_fn next);
+
+/* An action_next_fn that answers 202 with no body. */
+void action_accepted(struct action_ctx *a, json_t *result);
 
 /* An InvalidVolume as Cinder's API answers it: 400 "Invalid volume: <reason>". */
 #define ACTION_INVALID_VOLUME(a, ...) \

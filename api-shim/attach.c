@@ -24,6 +24,7 @@
 #include "api-shim/actions.h"
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
+#include "api-shim/offload.h"
 #include "core/nova.h"
 #include "api-shim/validate.h"
 
@@ -144,13 +145,15 @@ int initialize_body(db_conn *db, struct action_ctx *a)
 	return DB_OK;
 }
 
+static void initialized(struct action_ctx *a, json_t *info)
+{
+	req_reply(a->t.r, 200, json_pack("{s:o}", "connection_info", info));
+}
+
 void initialize_after(struct action_ctx *a)
 {
-	json_t *info = NULL;
-
-	if (connector_value(a, &a->rpc.initialize_connection.connector) &&
-	    action_call(a, PROTO_M_INITIALIZE_CONNECTION, &initialize_map, &info))
-		req_reply(a->t.r, 200, json_pack("{s:o}", "connection_info", info));
+	if (connector_value(a, &a->rpc.initialize_connection.connector))
+		action_call(a, PROTO_M_INITIALIZE_CONNECTION, &initialize_map, initialized);
 }
 
 static const char *const attach_400[] = {
@@ -193,8 +196,7 @@ void attach_after(struct action_ctx *a)
 		.mountpoint = action_arg(a, "mountpoint")->s,
 		.mode = mode != NULL ? mode : "rw",
 	};
-	if (action_call(a, PROTO_M_ATTACH_VOLUME, &attach_map, NULL))
-		req_reply(a->t.r, 202, NULL);
+	action_call(a, PROTO_M_ATTACH_VOLUME, &attach_map, action_accepted);
 }
 
 /* ---- the detaching actions and their 409 guard (bug 2004555) ---- */
@@ -233,29 +235,52 @@ int guard_body(db_conn *db, struct action_ctx *a)
 	return DB_OK;
 }
 
-/* After the transaction: 409 when the server still uses the attachment, 503 when the compute
- * service cannot tell. Returns true when the request may go on. */
-static bool guard_allows(struct action_ctx *a)
+/* On an offload thread: asks the compute service whether the server still uses the
+ * attachment (a call of up to [nova] timeout seconds). */
+static void guard_ask(void *arg, bool cancelled)
 {
-	char err[512];
-	int use;
+	struct action_ctx *a = arg;
 
-	if (a->guard.server[0] == '\0')
-		return true;
-	use = nova_attachment_in_use(a->guard.server, a->vol->row.id, a->guard.attachment_id, err,
-				     sizeof(err));
-	if (use == NOVA_NOT_USED)
-		return true;
-	if (use == NOVA_IN_USE) {
+	if (cancelled) {
+		a->guard.use = NOVA_FAILED;
+		util_strlcpy(a->guard.err, "the service is stopping", sizeof(a->guard.err));
+		return;
+	}
+	a->guard.use = nova_attachment_in_use(a->guard.server, a->vol->row.id,
+					      a->guard.attachment_id, a->guard.err,
+					      sizeof(a->guard.err));
+}
+
+/* Back on a server thread: 409 when the server still uses the attachment, 503 when the
+ * compute service cannot tell; otherwise the request goes on. */
+static void guard_answered(struct shim_request *r)
+{
+	struct action_ctx *a = r->state;
+
+	if (a->guard.use == NOVA_NOT_USED) {
+		a->guard.then(a);
+	} else if (a->guard.use == NOVA_IN_USE) {
 		log_warning("Detected user call to delete in-use attachment %s of volume %s. Call "
 			    "must come from the compute service with a service token. Bug #2004555",
 			    a->guard.attachment_id, a->vol->row.id);
-		fault_reply(a->t.r, 409, "Detach volume from instance %s using the Compute API",
+		fault_reply(r, 409, "Detach volume from instance %s using the Compute API",
 			    a->guard.server);
 	} else {
-		fault_unavailable(a->t.r, err);
+		fault_unavailable(r, a->guard.err);
 	}
-	return false;
+}
+
+/* After the transaction: then(a) once the guard allows the request (at once when there is
+ * nothing to ask). */
+static void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a))
+{
+	if (a->guard.server[0] == '\0') {
+		then(a);
+		return;
+	}
+	a->guard.then = then;
+	if (offload_run(a->t.r, guard_ask, a, guard_answered) != 0)
+		fault_unavailable(a->t.r, "too many requests wait for the compute service");
 }
 
 /* terminate_connection then, as Cinder's API does after it, unreserve. */
@@ -268,18 +293,31 @@ static int unreserve_txn(db_conn *db, void *arg)
 	return unreserve_body(db, arg);
 }
 
-static bool terminate(struct action_ctx *a)
+/* After terminate_connection: the unreserve, then the chain's next step. */
+static void terminated(struct action_ctx *a, json_t *result)
+{
+	json_decref(result);
+	if (txn_run(&a->t, unreserve_txn) == 0)
+		a->then(a, NULL);
+}
+
+/* terminate_connection, then (terminated) the unreserve and then. */
+static void terminate(struct action_ctx *a, action_next_fn then)
 {
 	memset(&a->rpc, 0, sizeof(a->rpc));
-	return connector_value(a, &a->rpc.terminate_connection.connector) &&
-	       action_call(a, PROTO_M_TERMINATE_CONNECTION, &terminate_map, NULL) &&
-	       txn_run(&a->t, unreserve_txn) == 0;
+	a->then = then;
+	if (connector_value(a, &a->rpc.terminate_connection.connector))
+		action_call(a, PROTO_M_TERMINATE_CONNECTION, &terminate_map, terminated);
+}
+
+static void terminate_accepted(struct action_ctx *a)
+{
+	terminate(a, action_accepted);
 }
 
 void terminate_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && terminate(a))
-		req_reply(a->t.r, 202, NULL);
+	guard_check(a, terminate_accepted);
 }
 
 static const char *const detach_400[] = { "VolumeAttachmentNotFound", "InvalidVolume", NULL };
@@ -290,22 +328,36 @@ static const struct action_failure_map force_detach_map = {
 	"Error force detaching volume", detach_400, NULL,
 };
 
-static bool detach(struct action_ctx *a, const struct action_failure_map *map)
+static void detach(struct action_ctx *a, const struct action_failure_map *map)
 {
 	memset(&a->rpc, 0, sizeof(a->rpc));
 	a->rpc.detach_volume.attachment_id = action_arg(a, "attachment_id")->s;
-	return action_call(a, PROTO_M_DETACH_VOLUME, map, NULL);
+	action_call(a, PROTO_M_DETACH_VOLUME, map, action_accepted);
+}
+
+static void detach_accepted(struct action_ctx *a)
+{
+	detach(a, &detach_map);
 }
 
 void detach_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && detach(a, &detach_map))
-		req_reply(a->t.r, 202, NULL);
+	guard_check(a, detach_accepted);
+}
+
+static void force_detach_detach(struct action_ctx *a, json_t *result)
+{
+	json_decref(result);
+	detach(a, &force_detach_map);
+}
+
+static void force_detach_terminate(struct action_ctx *a)
+{
+	terminate(a, force_detach_detach);
 }
 
 /* admin_actions _force_detach: terminate the connection, then detach. */
 void force_detach_after(struct action_ctx *a)
 {
-	if (guard_allows(a) && terminate(a) && detach(a, &force_detach_map))
-		req_reply(a->t.r, 202, NULL);
+	guard_check(a, force_detach_terminate);
 }

@@ -192,46 +192,68 @@ static int read_reply(struct shim_request *r, const struct proto_method *pm, con
 	return rc;
 }
 
-int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
-		const union proto_args *args, struct call_reply *out)
+int call_volume_start(struct shim_request *r, const struct vol_row *row,
+		      enum proto_method_id method, const union proto_args *args,
+		      struct call_pending *p, void (*notify)(void *arg), void *arg)
 {
 	const struct proto_method *pm = proto_method_get(method);
 	struct call_envelope call = { .timeout_s = api_cfg.rpc_response_timeout };
-	char msg_id[33], err[512];
-	char *body = NULL;
-	size_t len = 0;
-	int slot, rc;
+	char err[512];
 
-	memset(out, 0, sizeof(*out));
-	util_hex_id(msg_id);
-	call.msg_id = msg_id;
-	slot = replies_register(msg_id);
-	if (slot < 0) {
+	memset(p, 0, sizeof(*p));
+	p->method = method;
+	p->timeout_s = call.timeout_s;
+	util_strlcpy(p->volume_id, row->id, sizeof(p->volume_id));
+	util_hex_id(p->msg_id);
+	call.msg_id = p->msg_id;
+	p->slot = replies_register(p->msg_id);
+	if (p->slot < 0) {
+		p->slot = -1;
 		fault_unavailable(r, "the reply queue is not ready (message broker unreachable?)");
 		return -1;
 	}
 	if (send_message(r, pm, row, args, &call, err, sizeof(err)) != 0) {
-		replies_cancel(slot);
+		call_volume_cancel(p);
 		fault_unavailable(r, err);
 		return -1;
 	}
-	rc = replies_wait(slot, util_now_ms() + (int64_t)call.timeout_s * 1000, &body, &len);
+	replies_watch(p->slot, util_now_ms() + (int64_t)call.timeout_s * 1000, notify, arg);
+	return 0;
+}
+
+void call_volume_cancel(struct call_pending *p)
+{
+	if (p->slot >= 0)
+		replies_cancel(p->slot);
+	p->slot = -1;
+}
+
+int call_volume_finish(struct shim_request *r, struct call_pending *p, struct call_reply *out)
+{
+	const struct proto_method *pm = proto_method_get(p->method);
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = replies_take(p->slot, &body, &len);
+	p->slot = -1;
 	if (rc != REPLIES_OK) {
 		/* Cinder's API lets oslo's MessagingTimeout through as a 500; a gateway timeout
 		 * says better what happened: the request may still complete on the manager. */
-		log_warning("%s for volume %s: no reply (_msg_id %s): %s", pm->name, row->id,
-			    msg_id, rc == REPLIES_TIMEOUT ? "timed out" : "reply connection lost");
+		log_warning("%s for volume %s: no reply (_msg_id %s): %s", pm->name, p->volume_id,
+			    p->msg_id, rc == REPLIES_TIMEOUT ? "timed out" : "reply connection lost");
 		fault_reply(r, 504, "Timed out waiting for a reply from the volume service to %s "
 			    "(%s, %d s). The request may still complete: check the volume's status "
 			    "before retrying.", pm->name,
 			    rc == REPLIES_TIMEOUT ? "no reply" : "the reply connection was lost",
-			    call.timeout_s);
+			    p->timeout_s);
 		return -1;
 	}
 	rc = read_reply(r, pm, body, len, out);
 	free(body);
 	if (rc == 0)
-		log_info("%s for volume %s: %s", pm->name, row->id,
+		log_info("%s for volume %s: %s", pm->name, p->volume_id,
 			 out->failed ? out->failure_class : "ok");
 	return rc;
 }

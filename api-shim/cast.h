@@ -47,21 +47,44 @@ struct call_reply {
 	char failure_message[PROTO_FAILURE_MESSAGE_MAX];
 };
 
+/* A call on its way: what call_volume_finish needs once the wait ended. */
+struct call_pending {
+	int slot;                     /* the reply's slot (replies.h); -1 when none */
+	enum proto_method_id method;
+	char msg_id[33];
+	char volume_id[37];
+	int timeout_s;
+};
+
 /*
  * Sends method for the volume row (as loaded by the caller's committed transaction) as an RPC
- * call and waits for its reply for at most [api] rpc_response_timeout seconds. It must run
- * outside any transaction: no row lock is held while the manager works.
+ * call, and watches its reply for at most [api] rpc_response_timeout seconds: notify(arg) is
+ * called once when the reply arrives or the time is up (replies_watch), and the caller, woken,
+ * takes the outcome with call_volume_finish. It must run outside any transaction: no row lock
+ * is held while the manager works, and no thread waits for the reply.
  *
  * The message carries _msg_id, _reply_q and _timeout, and the AMQP expiration of the same
  * timeout, so that a call that waited in the queue until its caller gave up expires there (the
  * broker dead-letters it) instead of running later. A call that the manager had already
  * started when the caller gave up still completes, and its reply is dropped.
  *
- * Returns 0 when a reply arrived (out filled; it may be a failure), or -1 with a fault set on
- * r: 503 when the call could not be sent, 504 when no reply came in time.
+ * Returns 0 (p filled; notify may already have been called), or -1 with a 503 fault set on r
+ * when the call could not be sent (p->slot is then -1).
  */
 __attribute__((warn_unused_result))
-int call_volume(struct shim_request *r, const struct vol_row *row, enum proto_method_id method,
-		const union proto_args *args, struct call_reply *out);
+int call_volume_start(struct shim_request *r, const struct vol_row *row,
+		      enum proto_method_id method, const union proto_args *args,
+		      struct call_pending *p, void (*notify)(void *arg), void *arg);
+
+/*
+ * The outcome of p once its wait ended; frees its slot. Returns 0 when a reply arrived (out
+ * filled; it may be a failure), or -1 with a fault set on r: 504 when no reply came in time,
+ * 500 for a reply that cannot be read.
+ */
+__attribute__((warn_unused_result))
+int call_volume_finish(struct shim_request *r, struct call_pending *p, struct call_reply *out);
+
+/* Gives p's slot up (its request ended before the reply). */
+void call_volume_cancel(struct call_pending *p);
 
 #endif

@@ -19,5 +19,12 @@ const struct cfg_key api_keys[] = {
 	  NULL },
 	{ "api", "service_roles", CFG_STR, &api_cfg.service_roles, "service", 0, 0, NULL },
 	{ "api", "workers", CFG_INT, &api_cfg.workers, "8", 1, 256, NULL },
+	{ "api", "max_connections", CFG_INT, &api_cfg.max_connections, "1024", 16, 65536, NULL },
+	{ "api", "max_connections_per_address", CFG_INT, &api_cfg.max_connections_per_address,
+	  "256", 1, 65536, NULL },
+	{ "api", "client_header_timeout", CFG_INT, &api_cfg.client_header_timeout, "10", 1, 3600,
+	  NULL },
+	{ "api", "client_body_timeout", CFG_INT, &api_cfg.client_body_timeout, "30", 1, 3600,
+	  NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };

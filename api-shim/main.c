@@ -25,7 +25,9 @@
 #include "proto/schema.h"
 #include "api-shim/actions.h"
 #include "api-shim/auth.h"
+#include "api-shim/clients.h"
 #include "api-shim/dbpool.h"
+#include "api-shim/offload.h"
 #include "common/http.h"
 #include "api-shim/publish.h"
 #include "api-shim/replies.h"
@@ -88,6 +90,14 @@ static int configure(int argc, char **argv)
 	return 0;
 }
 
+/* Threads that make the compute API calls of requests (the 409 guard), while the requests
+ * are suspended. */
+#define SHIM_OFFLOAD_THREADS 4
+
+/* Files the shim opens besides its client connections: database and broker connections,
+ * logs, libmicrohttpd's own. */
+#define SHIM_OTHER_FDS 64
+
 static int start(void)
 {
 	struct publish_options po = {
@@ -105,8 +115,8 @@ static int start(void)
 	struct replies_options ro = {
 		.url = cfg_common.transport_url,
 		.heartbeat = cfg_common.heartbeat_timeout_threshold,
-		/* A server thread waits for one call at a time. */
-		.max_pending = api_cfg.workers + 2,
+		/* A connection waits for one call at a time. */
+		.max_pending = api_cfg.max_connections,
 	};
 
 	/* One connection per server thread, plus room for libmicrohttpd's own. */
@@ -120,8 +130,18 @@ static int start(void)
 		return 1;
 	}
 	probe_database();
+	if (util_raise_nofile(api_cfg.max_connections + SHIM_OTHER_FDS) != 0)
+		log_warning("the open files limit is below %d: connections beyond it are refused",
+			    api_cfg.max_connections + SHIM_OTHER_FDS);
+	if (clients_start(api_cfg.max_connections, api_cfg.client_header_timeout,
+			  api_cfg.client_body_timeout) != 0 ||
+	    offload_start(SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0)
+		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
 }
+
+/* How long the requests woken at the end of the drain have to send their answers. */
+#define SHIM_DRAIN_ANSWER_MS 2000
 
 /* Stops accepting, waits for the requests in flight (bounded), then stops the server. */
 static void drain(void)
@@ -132,6 +152,14 @@ static void drain(void)
 	log_info("stopping: %d requests in flight", server_inflight());
 	while (server_inflight() > 0 && util_now_ms() < deadline)
 		util_sleep_ms(100, NULL);
+	/* Calls still waiting for a reply are ended (their connection to the reply queue goes),
+	 * and compute checks still queued cancelled, and their requests answered before the
+	 * server stops, which it cannot do with a request suspended. */
+	replies_stop();
+	offload_stop();
+	deadline = util_now_ms() + SHIM_DRAIN_ANSWER_MS;
+	while (server_inflight() > 0 && util_now_ms() < deadline)
+		util_sleep_ms(20, NULL);
 	if (server_inflight() > 0)
 		log_warning("stopping with %d requests still in flight", server_inflight());
 	server_stop();
@@ -173,6 +201,9 @@ int main(int argc, char **argv)
 	drain();
 stop:
 	replies_stop();
+	offload_stop();
+	replies_free();
+	clients_stop();
 	http_global_cleanup();
 	publish_shutdown();
 	dbpool_shutdown();

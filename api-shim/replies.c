@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/mq.h"
@@ -18,8 +17,12 @@
 #include "proto/wire.h"
 #include "api-shim/shim.h"
 
-#define REPLIES_TICK_MS 1000
+/* How often the listener looks for calls whose deadline passed: the resolution of a call's
+ * timeout. */
+#define REPLIES_TICK_MS 200
 #define REPLIES_PREFETCH 64
+/* Notifications sent per pass over the table, outside its lock. */
+#define REPLIES_NOTIFY_BATCH 32
 #define REPLIES_BACKOFF_BASE_MS 500
 #define REPLIES_BACKOFF_CAP_MS 10000
 /* A reply is a result and a short failure text; anything larger is not ours. */
@@ -28,12 +31,14 @@
 
 struct slot {
 	bool used;
-	bool done;            /* body set, or lost */
-	int status;           /* REPLIES_OK or REPLIES_LOST once done */
+	bool done;            /* body set, lost, or timed out */
+	int status;           /* REPLIES_OK, REPLIES_LOST or REPLIES_TIMEOUT once done */
 	char msg_id[33];
 	char *body;
 	size_t len;
-	pthread_cond_t cond;
+	int64_t deadline_ms;  /* 0 until watched */
+	replies_notify_fn notify;
+	void *notify_arg;
 };
 
 static struct replies_options opts;
@@ -49,34 +54,59 @@ static int nslots;
 static bool ready;        /* the queue exists and is consumed */
 static bool stopping;
 
-/* The monotonic clock, as util_now_ms, in the form pthread_cond_timedwait wants. */
-static struct timespec abs_ms(int64_t ms)
+/*
+ * Ends the wait of slot s with status and takes its notification out (*fn, *arg), to be called
+ * once the lock is released: a notification may take other locks. Called with lock held.
+ */
+static void finish(struct slot *s, int status, replies_notify_fn *fn, void **arg)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	return ts;
+	s->done = true;
+	s->status = status;
+	*fn = s->notify;
+	*arg = s->notify_arg;
+	s->notify = NULL;
 }
 
-/* Wakes every waiter with REPLIES_LOST: their replies went with the exclusive queue.
- * Called with lock held. */
-static void fail_pending(void)
+/* Ends every unfinished wait that matches: the lost ones (lost true: their replies went with
+ * the exclusive queue), else those whose deadline passed; then notifies their owners. */
+static void finish_waits(bool lost)
 {
-	for (int i = 0; i < nslots; i++) {
-		if (slots[i].used && !slots[i].done) {
-			slots[i].done = true;
-			slots[i].status = REPLIES_LOST;
-			pthread_cond_signal(&slots[i].cond);
+	replies_notify_fn fns[REPLIES_NOTIFY_BATCH];
+	void *args[REPLIES_NOTIFY_BATCH];
+	int n, from = 0;
+
+	do {
+		int64_t now = util_now_ms();
+
+		n = 0;
+		pthread_mutex_lock(&lock);
+		for (; from < nslots && n < REPLIES_NOTIFY_BATCH; from++) {
+			struct slot *s = &slots[from];
+
+			if (!s->used || s->done)
+				continue;
+			if (lost)
+				finish(s, REPLIES_LOST, &fns[n], &args[n]);
+			else if (s->deadline_ms != 0 && now >= s->deadline_ms)
+				finish(s, REPLIES_TIMEOUT, &fns[n], &args[n]);
+			else
+				continue;
+			n++;
 		}
-	}
+		pthread_mutex_unlock(&lock);
+		for (int i = 0; i < n; i++)
+			if (fns[i] != NULL)
+				fns[i](args[i]);
+	} while (from < nslots);
 }
 
 static void set_ready(bool on)
 {
 	pthread_mutex_lock(&lock);
 	ready = on;
-	if (!on)
-		fail_pending();
 	pthread_mutex_unlock(&lock);
+	if (!on)
+		finish_waits(true);
 }
 
 static bool should_stop(void)
@@ -121,6 +151,8 @@ static void deliver(const struct mq_delivery *d)
 	struct pv_arena arena;
 	struct proto_reply rep;
 	enum proto_format fmt;
+	replies_notify_fn fn = NULL;
+	void *fn_arg = NULL;
 	char detail[256];
 	int i;
 
@@ -144,15 +176,15 @@ static void deliver(const struct mq_delivery *d)
 	if (i < nslots && (slots[i].body = malloc(d->len > 0 ? d->len : 1)) != NULL) {
 		memcpy(slots[i].body, d->body, d->len);
 		slots[i].len = d->len;
-		slots[i].done = true;
-		slots[i].status = REPLIES_OK;
-		pthread_cond_signal(&slots[i].cond);
+		finish(&slots[i], REPLIES_OK, &fn, &fn_arg);
 	} else {
 		/* The caller gave up (it answered 504) or never existed: nothing waits. */
 		log_info("reply queue: dropping a reply for _msg_id %s: no call waits for it",
 			 rep.msg_id);
 	}
 	pthread_mutex_unlock(&lock);
+	if (fn != NULL)
+		fn(fn_arg);
 out:
 	pv_arena_destroy(&arena);
 }
@@ -167,6 +199,7 @@ static void *listen_main(void *arg)
 		struct mq_delivery d;
 		int rc;
 
+		finish_waits(false);
 		if (c == NULL) {
 			c = listen_open();
 			if (c == NULL) {
@@ -174,8 +207,10 @@ static void *listen_main(void *arg)
 					util_backoff_ms(attempt++, REPLIES_BACKOFF_BASE_MS,
 							REPLIES_BACKOFF_CAP_MS);
 
-				while (util_now_ms() < until && !should_stop())
-					util_sleep_ms(100, NULL);
+				while (util_now_ms() < until && !should_stop()) {
+					util_sleep_ms(REPLIES_TICK_MS, NULL);
+					finish_waits(false);
+				}
 				continue;
 			}
 			attempt = 0;
@@ -203,19 +238,15 @@ static void *listen_main(void *arg)
 
 int replies_start(const struct replies_options *opt)
 {
-	pthread_condattr_t ca;
 	char hex[33];
 
 	opts = *opt;
 	opt_url = strdup(opt->url != NULL ? opt->url : "");
 	slots = calloc((size_t)opt->max_pending, sizeof(*slots));
-	if (opt_url == NULL || slots == NULL || pthread_condattr_init(&ca) != 0)
+	if (opt_url == NULL || slots == NULL)
 		goto fail;
 	opts.url = opt_url;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	for (nslots = 0; nslots < opt->max_pending; nslots++)
-		pthread_cond_init(&slots[nslots].cond, &ca);
-	pthread_condattr_destroy(&ca);
+	nslots = opt->max_pending;
 	util_hex_id(hex);
 	snprintf(queue, sizeof(queue), "reply_%s", hex);
 	if (pthread_create(&listener, NULL, listen_main, NULL) != 0)
@@ -224,6 +255,7 @@ int replies_start(const struct replies_options *opt)
 	return 0;
 fail:
 	replies_stop();
+	replies_free();
 	return -1;
 }
 
@@ -258,19 +290,36 @@ static void release(struct slot *s)
 	s->body = NULL;
 	s->used = false;
 	s->done = false;
+	s->deadline_ms = 0;
+	s->notify = NULL;
+	s->notify_arg = NULL;
 }
 
-int replies_wait(int slot, int64_t deadline_ms, char **body, size_t *len)
+void replies_watch(int slot, int64_t deadline_ms, replies_notify_fn notify, void *arg)
 {
 	struct slot *s = &slots[slot];
-	struct timespec until = abs_ms(deadline_ms);
+	bool done;
+
+	pthread_mutex_lock(&lock);
+	done = s->done;
+	s->deadline_ms = deadline_ms > 0 ? deadline_ms : 1;
+	if (!done) {
+		s->notify = notify;
+		s->notify_arg = arg;
+	}
+	pthread_mutex_unlock(&lock);
+	if (done)
+		notify(arg);
+}
+
+int replies_take(int slot, char **body, size_t *len)
+{
+	struct slot *s = &slots[slot];
 	int status = REPLIES_TIMEOUT;
 
 	*body = NULL;
 	*len = 0;
 	pthread_mutex_lock(&lock);
-	while (!s->done && util_now_ms() < deadline_ms)
-		pthread_cond_timedwait(&s->cond, &lock, &until);
 	if (s->done) {
 		status = s->status;
 		*body = s->body;
@@ -297,10 +346,13 @@ void replies_stop(void)
 	if (listener_started)
 		pthread_join(listener, NULL);
 	listener_started = false;
-	for (int i = 0; i < nslots; i++) {
+	/* The listener's last act ended every wait (set_ready(false)). */
+}
+
+void replies_free(void)
+{
+	for (int i = 0; i < nslots; i++)
 		free(slots[i].body);
-		pthread_cond_destroy(&slots[i].cond);
-	}
 	free(slots);
 	slots = NULL;
 	nslots = 0;

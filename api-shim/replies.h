@@ -9,10 +9,12 @@
  * behind.
  *
  * A listener thread owns the consuming connection (a connection either consumes or publishes,
- * common/mq.h), reconnects with backoff, and hands each reply to the server thread whose call
- * has that _msg_id; a reply nobody waits for any more (the call timed out) or that names an
- * unknown _msg_id is logged and dropped. The table of waiting calls is bounded by the number
- * of server threads, since a thread waits for one call at a time.
+ * common/mq.h), reconnects with backoff, and hands each reply to the call that has its _msg_id;
+ * a reply nobody waits for any more (the call timed out) or that names an unknown _msg_id is
+ * logged and dropped. No thread waits for a reply: a call is watched, and its owner notified
+ * when the reply arrives, the deadline passes or the reply connection breaks (the listener
+ * looks at the deadlines every REPLIES_TICK_MS). The table of calls is bounded by
+ * max_pending, the server's connection limit.
  *
  * Thread-safe after replies_start.
  */
@@ -34,8 +36,12 @@ enum replies_status {
 struct replies_options {
 	const char *url;
 	int heartbeat;     /* seconds; the listener services them inside mq_next */
-	int max_pending;   /* bound of the table (one per server thread) */
+	int max_pending;   /* bound of the table (one per connection the server accepts) */
 };
+
+/* How a watched call's owner learns that its wait ended: called once, from the listener's
+ * thread (or the watcher's own, when the wait had already ended), with no lock held. */
+typedef void (*replies_notify_fn)(void *arg);
 
 /* Chooses the queue name and starts the listener thread. Returns 0 or -1. */
 __attribute__((warn_unused_result))
@@ -52,17 +58,27 @@ __attribute__((warn_unused_result))
 int replies_register(const char *msg_id);
 
 /*
- * Waits until the reply of slot arrives or deadline_ms (util_now_ms clock) passes, then frees
- * the slot whatever happened. On REPLIES_OK *body (malloc'd, caller frees) and *len hold the
- * reply as received.
+ * Watches slot: notify(arg) is called once, when its reply arrives, deadline_ms (util_now_ms
+ * clock) passes or the reply connection breaks, whichever comes first (at once when that
+ * already happened). The caller then takes the outcome with replies_take.
+ */
+void replies_watch(int slot, int64_t deadline_ms, replies_notify_fn notify, void *arg);
+
+/*
+ * The outcome of slot, whose wait ended (or not: then REPLIES_TIMEOUT), and frees the slot. On
+ * REPLIES_OK *body (malloc'd, caller frees) and *len hold the reply as received.
  */
 __attribute__((warn_unused_result))
-int replies_wait(int slot, int64_t deadline_ms, char **body, size_t *len);
+int replies_take(int slot, char **body, size_t *len);
 
-/* Frees slot without waiting (the publish failed). */
+/* Frees slot without waiting (the publish failed, or its request went away). */
 void replies_cancel(int slot);
 
-/* Stops the listener and closes its connection. Only after the server threads stopped. */
+/* Stops the listener and closes its connection; every call still waiting is notified
+ * (REPLIES_LOST). The table stays for the notified requests to take their outcome. */
 void replies_stop(void);
+
+/* Frees the table. Only after the server stopped. */
+void replies_free(void);
 
 #endif

@@ -9,7 +9,9 @@
 #include <strings.h>
 #include <microhttpd.h>
 
+#include "common/log.h"
 #include "common/util.h"
+#include "proto/json.h"
 #include "api-shim/fault.h"
 #include "api-shim/shim.h"
 
@@ -34,10 +36,25 @@ void req_init(struct shim_request *r, struct MHD_Connection *conn, const char *m
 
 void req_free(struct shim_request *r)
 {
+	if (r->state_free != NULL)
+		r->state_free(r->state);
+	r->state = NULL;
+	r->state_free = NULL;
 	free(r->body);
 	free(r->reply_body);
 	r->body = NULL;
 	r->reply_body = NULL;
+}
+
+void req_suspend(struct shim_request *r, req_resume_fn resume)
+{
+	r->resume = resume;
+	MHD_suspend_connection(r->conn);
+}
+
+void req_wake(struct shim_request *r)
+{
+	MHD_resume_connection(r->conn);
 }
 
 int req_append_body(struct shim_request *r, const char *data, size_t len)
@@ -140,16 +157,31 @@ void req_reply(struct shim_request *r, unsigned status, json_t *body)
 	r->replied = true;
 }
 
+/* What a request body may hold: far more than any request of the API (a create with a few
+ * hundred metadata keys), far less than what would cost jansson megabytes to build. */
+static const struct proto_limits body_limits = {
+	.max_bytes = SHIM_MAX_BODY, .max_depth = 16, .max_nodes = 4096, .max_string = 65536,
+};
+
 json_t *req_json_body(struct shim_request *r)
 {
-	json_error_t jerr;
+	char detail[128];
 	json_t *v = NULL;
+	int rc = PROTO_EPARSE;
 
 	if (r->body != NULL && r->body_len > 0)
-		v = json_loadb(r->body, r->body_len, 0, &jerr);
-	if (v == NULL)
+		rc = proto_json_parse(r->body, r->body_len, &body_limits, 0, &v, NULL, detail,
+				      sizeof(detail));
+	if (rc == PROTO_OK)
+		return v;
+	/* A string too long is answered as malformed, as are the strings jansson refuses. */
+	if (rc == PROTO_ETOOBIG || rc == PROTO_EDEPTH || rc == PROTO_ECOUNT) {
+		log_warning("request body refused: %s", detail);
+		fault_reply(r, 413, "Request is too large.");
+	} else {
 		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
-	return v;
+	}
+	return NULL;
 }
 
 static bool host_ok(const char *h)

@@ -18,6 +18,10 @@
 #include "api-shim/auth.h"
 
 struct MHD_Connection;
+struct shim_request;
+
+/* A handler's next step after a wait (req_suspend). */
+typedef void (*req_resume_fn)(struct shim_request *r);
 
 #define REQ_MAX_CAPTURES 4
 #define REQ_PATH_MAX 2048
@@ -61,13 +65,28 @@ struct shim_request {
 	size_t reply_len;                  /* bytes sent (for the access log) */
 	bool retry_after;                  /* adds "Retry-After: 0" (413 quota faults) */
 	bool replied;
+	/* A handler that waits (req_suspend) keeps its state here across the wait; state_free
+	 * releases it when the request ends, whether or not the wait ended. */
+	req_resume_fn resume;              /* set while suspended */
+	void *state;
+	void (*state_free)(void *state);
 };
 
 /* Initialises r for a new request (request id, clock). */
 void req_init(struct shim_request *r, struct MHD_Connection *conn, const char *method,
 	      const char *url);
-/* Frees what r owns. */
+/* Frees what r owns (its state too). */
 void req_free(struct shim_request *r);
+
+/*
+ * Suspends r instead of replying: the thread that serves it goes on to other requests. Once
+ * someone calls req_wake(r), the server runs resume(r) on one of its threads, which replies or
+ * suspends again. Call from a handler (or a resume function) before arming what will wake it.
+ */
+void req_suspend(struct shim_request *r, req_resume_fn resume);
+
+/* Ends r's suspension (from any thread, once): its resume function runs soon after. */
+void req_wake(struct shim_request *r);
 
 /* Appends upload data. Returns 0, or -1 once the body passed SHIM_MAX_BODY (body_too_big is
  * then set and the data is dropped). */

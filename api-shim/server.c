@@ -16,13 +16,13 @@
 #include "common/utf8.h"
 #include "common/util.h"
 #include "api-shim/auth.h"
+#include "api-shim/clients.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
 #include "api-shim/request.h"
 #include "api-shim/shim.h"
 #include "api-shim/version.h"
 
-#define SERVER_CONNECTION_LIMIT 256
 #define SERVER_CONNECTION_TIMEOUT_S 30
 #define ROUTE_MAX_SEGMENTS 8
 #define ROUTE_PROJECT "{project_id}"
@@ -239,26 +239,52 @@ static bool query_invalid(struct shim_request *r)
 	return bad;
 }
 
-static void process(struct shim_request *r)
+/* A request and what the server decided from its head. */
+struct server_req {
+	struct shim_request r;           /* first: handlers see only this */
+	const struct route *rt;          /* NULL: no route */
+};
+
+static bool content_length_too_big(struct MHD_Connection *conn)
 {
-	const struct route *rt;
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	long v;
+
+	return cl != NULL && util_parse_long(cl, 0, SHIM_MAX_BODY, &v) != 0;
+}
+
+/*
+ * What the head alone decides, before a byte of the body is read or buffered: the size the
+ * client declares, the URI's length, the route and the caller. Returns true when the body may
+ * be read; otherwise a reply is set.
+ */
+static bool accept_head(struct server_req *s)
+{
+	struct shim_request *r = &s->r;
 
 	read_remote_addr(r);
 	read_global_request_id(r);
-	if (r->body_too_big) {
+	if (content_length_too_big(r->conn)) {
 		fault_reply(r, 413, "Request is too large.");
-		return;
+		return false;
 	}
 	if (strlen(r->path) >= sizeof(r->path) - 1) {
 		fault_reply(r, 414, "Request URI is too long.");
-		return;
+		return false;
 	}
 	/* As in Cinder, authentication (a middleware in front of the whole /v3 API) comes before
 	 * routing and microversions; version discovery is open to everyone. */
-	rt = route_find(r);
-	if ((rt != NULL ? !(rt->flags & ROUTE_PUBLIC) : strncmp(r->path, "/v3/", 4) == 0) &&
-	    authenticate(r) != 0)
-		return;
+	s->rt = route_find(r);
+	return !((s->rt != NULL ? !(s->rt->flags & ROUTE_PUBLIC) :
+		  strncmp(r->path, "/v3/", 4) == 0) && authenticate(r) != 0);
+}
+
+/* The rest, once the body is in. */
+static void process(struct server_req *s)
+{
+	struct shim_request *r = &s->r;
+	const struct route *rt = s->rt;
+
 	if (version_negotiate(r) != 0)
 		return;
 	if (rt == NULL || !captures_valid(r)) {
@@ -276,10 +302,6 @@ static void process(struct shim_request *r)
 		return;
 	}
 	rt->fn(r);
-	if (!r->replied) {
-		log_error("a handler set no reply");
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-	}
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_request *r)
@@ -310,43 +332,74 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_reque
 	return ret;
 }
 
-static bool content_length_too_big(struct MHD_Connection *conn)
+/* Sends r's reply, unless its handler suspended it to wait. */
+static enum MHD_Result finish(struct MHD_Connection *conn, struct shim_request *r)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-	long v;
-
-	return cl != NULL && util_parse_long(cl, 0, SHIM_MAX_BODY, &v) != 0;
+	if (r->resume != NULL)
+		return MHD_YES;
+	if (!r->replied) {
+		log_error("a handler set no reply");
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+	}
+	return send_reply(conn, r);
 }
 
+/*
+ * libmicrohttpd calls this once with the head, then once per piece of the body, then once with
+ * none left. A reply decided early (from the head, or a body past the limit) is queued at
+ * once: the server then closes the connection instead of reading the rest.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
-	struct shim_request *r = *con_cls;
+	struct server_req *s = *con_cls;
+	enum MHD_Result ret;
 
 	(void)cls;
 	(void)version;
-	if (r == NULL) {
-		r = malloc(sizeof(*r));
-		if (r == NULL)
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
 			return MHD_NO;
-		req_init(r, conn, method, url);
-		*con_cls = r;
+		req_init(&s->r, conn, method, url);
+		*con_cls = s;
 		atomic_fetch_add(&inflight, 1);
-		if (!content_length_too_big(conn))
-			return MHD_YES;
-		/* Refuse before reading the body; libmicrohttpd then closes the connection. */
-		r->body_too_big = true;
-	} else if (*upload_data_size > 0) {
-		req_append_body(r, upload_data, *upload_data_size);
-		*upload_data_size = 0;
+		clients_phase(conn, CLIENTS_BODY);
+		log_set_request_id(s->r.request_id);
+		ret = accept_head(s) ? MHD_YES : send_reply(conn, &s->r);
+		log_set_request_id(NULL);
+		return ret;
+	}
+	if (s->r.replied) {
+		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */
 		return MHD_YES;
 	}
-	log_set_request_id(r->request_id);
-	process(r);
+	if (s->r.resume != NULL) {
+		/* A wait ended (req_wake): the handler's next step. */
+		req_resume_fn next = s->r.resume;
+
+		s->r.resume = NULL;
+		log_set_request_id(s->r.request_id);
+		next(&s->r);
+		log_set_request_id(NULL);
+		return finish(conn, &s->r);
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (req_append_body(&s->r, upload_data, n) == 0)
+			return MHD_YES;
+		fault_reply(&s->r, 413, "Request is too large.");
+		return send_reply(conn, &s->r);
+	}
+	clients_phase(conn, CLIENTS_WORKING);
+	log_set_request_id(s->r.request_id);
+	process(s);
 	log_set_request_id(NULL);
-	return send_reply(conn, r);
+	return finish(conn, &s->r);
 }
 
 /* A copy of client text fit for one log line: control characters and bytes that are not
@@ -363,11 +416,12 @@ static void log_safe(const char *in, char *out, size_t outlen)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct shim_request *r = *con_cls;
+	struct server_req *s = *con_cls;
+	struct shim_request *r = s != NULL ? &s->r : NULL;
 	char method[16], path[REQ_PATH_MAX];
 
 	(void)cls;
-	(void)conn;
+	clients_phase(conn, CLIENTS_HEAD);  /* the next request's head, on a kept connection */
 	if (r == NULL)
 		return;
 	log_safe(r->method, method, sizeof(method));
@@ -380,7 +434,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	log_set_request_id(NULL);
 	req_free(r);
-	free(r);
+	free(s);
 	*con_cls = NULL;
 	atomic_fetch_sub(&inflight, 1);
 }
@@ -398,7 +452,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int server_start(const char *listen_addr, int port, int workers)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	struct sockaddr_in6 sa6;
 	struct sockaddr_in sa4;
 	const struct sockaddr *sa;
@@ -422,7 +476,10 @@ int server_start(const char *listen_addr, int port, int workers)
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					 MHD_OPTION_SOCK_ADDR, sa,
 					 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
-					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTION_LIMIT,
+					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)api_cfg.max_connections,
+					 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+					 (unsigned)api_cfg.max_connections_per_address,
+					 MHD_OPTION_NOTIFY_CONNECTION, clients_notify, NULL,
 					 MHD_OPTION_CONNECTION_TIMEOUT,
 					 (unsigned)SERVER_CONNECTION_TIMEOUT_S,
 					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -8,7 +8,10 @@
 
 #include <stdbool.h>
 
-/* Starts listening on listen:port with workers threads. Returns 0, or -1 after logging. */
+
+/* Starts listening on listen:port with workers threads, at most [api] max_connections
+ * connections (max_connections_per_address from one address), their deadlines kept by
+ * clients.h. Returns 0, or -1 after logging. */
 __attribute__((warn_unused_result))
 int server_start(const char *listen, int port, int workers);
 

@@ -24,6 +24,10 @@ struct api_config {
 	int publish_timeout;   /* seconds */
 	int rpc_response_timeout; /* seconds a call waits for its reply (oslo's option name) */
 	int workers;           /* HTTP worker threads */
+	int max_connections;   /* client connections at once, waiting requests included */
+	int max_connections_per_address;
+	int client_header_timeout; /* seconds for a request's head to arrive */
+	int client_body_timeout;   /* seconds for its body to arrive after the head */
 	char *service_roles;   /* comma-separated roles that make a caller a service */
 	char *rpc_wire_format_text; /* "msgpack" | "json" */
 	enum proto_format rpc_wire_format; /* parsed from it: how casts and calls are encoded */

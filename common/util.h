@@ -32,6 +32,10 @@ void util_sleep_ms(int ms, volatile sig_atomic_t *stop);
  */
 void util_install_signals(volatile sig_atomic_t *counter);
 
+/* Raises the soft limit of open files to at least want (up to the hard limit). Returns 0 when
+ * the limit is at least want afterwards, -1 otherwise. */
+int util_raise_nofile(long want);
+
 /* Copies at most size-1 bytes and terminates; returns strlen(src) (truncated if >= size). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 

@@ -5,6 +5,59 @@
 
 #include <string.h>
 
+#include "proto/codec.h"
+#include "proto/internal.h"
+
+/* The proto status of a jansson parse error. */
+static int json_status(const json_error_t *err, char *detail, size_t detlen)
+{
+	int rc;
+
+	switch (json_error_code(err)) {
+	case json_error_end_of_input_expected:
+		rc = PROTO_ETRAILING;
+		break;
+	case json_error_invalid_utf8:
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		rc = PROTO_ESTRING;
+		break;
+	case json_error_numeric_overflow:
+		rc = PROTO_ERANGE;
+		break;
+	case json_error_duplicate_key:
+		rc = PROTO_EENVELOPE;
+		break;
+	case json_error_out_of_memory:
+		rc = PROTO_ENOMEM;
+		break;
+	default:
+		rc = PROTO_EPARSE;
+		break;
+	}
+	return proto_detail(rc, detail, detlen, "offset %d: %s", err->position, err->text);
+}
+
+int proto_json_parse(const char *text, size_t len, const struct proto_limits *lim, size_t flags,
+		     json_t **out, size_t *nodes, char *detail, size_t detlen)
+{
+	json_error_t err;
+	size_t counted;
+	int rc;
+
+	*out = NULL;
+	if (len > lim->max_bytes)
+		return proto_detail(PROTO_ETOOBIG, detail, detlen, "body of %zu bytes exceeds %zu",
+				    len, lim->max_bytes);
+	rc = proto_json_prescan(text, len, lim, &counted, detail, detlen);
+	if (rc != PROTO_OK)
+		return rc;
+	if (nodes != NULL)
+		*nodes = counted;
+	*out = json_loadb(text, len, flags, &err);
+	return *out != NULL ? PROTO_OK : json_status(&err, detail, detlen);
+}
+
 json_t *proto_pv_to_json(const struct pv *v)
 {
 	json_t *j = NULL;

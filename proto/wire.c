@@ -58,49 +58,6 @@ int proto_format_parse(const char *name, enum proto_format *fmt)
 	return -1;
 }
 
-/* The proto status of a jansson parse error. */
-static int json_status(const json_error_t *err, char *detail, size_t detlen)
-{
-	int rc;
-
-	switch (json_error_code(err)) {
-	case json_error_end_of_input_expected:
-		rc = PROTO_ETRAILING;
-		break;
-	case json_error_invalid_utf8:
-	case json_error_null_character:
-	case json_error_null_byte_in_key:
-		rc = PROTO_ESTRING;
-		break;
-	case json_error_numeric_overflow:
-		rc = PROTO_ERANGE;
-		break;
-	case json_error_duplicate_key:
-		rc = PROTO_EENVELOPE;
-		break;
-	case json_error_out_of_memory:
-		rc = PROTO_ENOMEM;
-		break;
-	default:
-		rc = PROTO_EPARSE;
-		break;
-	}
-	return proto_detail(rc, detail, detlen, "offset %d: %s", err->position, err->text);
-}
-
-/* Pre-scans text with lim and parses it (duplicate keys refused). */
-static int json_parse(const char *text, size_t len, const struct proto_limits *lim,
-		      json_t **out, size_t *nodes, char *detail, size_t detlen)
-{
-	json_error_t err;
-	int rc = proto_json_prescan(text, len, lim, nodes, detail, detlen);
-
-	if (rc != PROTO_OK)
-		return rc;
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-	return *out != NULL ? PROTO_OK : json_status(&err, detail, detlen);
-}
-
 /*
  * Unwraps the oslo envelope of body and parses its inner text into a tree in a (whose cap is
  * set from the inner text when size_arena). The envelope's bounds are fixed: its one string
@@ -120,10 +77,8 @@ int proto_json_decode_tree(const void *body, size_t len, const struct proto_limi
 	size_t nodes;
 	int rc;
 
-	if (len > l->max_bytes)
-		return proto_detail(PROTO_ETOOBIG, detail, detlen, "body of %zu bytes exceeds %zu",
-				    len, l->max_bytes);
-	rc = json_parse(body, len, &outer_lim, &outer, &nodes, detail, detlen);
+	rc = proto_json_parse(body, len, &outer_lim, JSON_REJECT_DUPLICATES, &outer, &nodes, detail,
+			      detlen);
 	if (rc != PROTO_OK)
 		return rc;
 	version = json_string_value(json_object_get(outer, OSLO_VERSION_KEY));
@@ -140,7 +95,8 @@ int proto_json_decode_tree(const void *body, size_t len, const struct proto_limi
 	}
 	size_t tlen = json_string_length(json_object_get(outer, OSLO_MESSAGE_KEY));
 
-	rc = json_parse(text, tlen, l, &inner, &nodes, detail, detlen);
+	rc = proto_json_parse(text, tlen, l, JSON_REJECT_DUPLICATES, &inner, &nodes, detail,
+			      detlen);
 	if (rc != PROTO_OK)
 		goto out;
 	if (size_arena)

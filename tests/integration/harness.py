@@ -66,6 +66,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     journal = False
     stub_auto_complete = False
     rpc_response_timeout = 30
+    # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
+    api_options = {}
     rpc_wire_format = "msgpack"
     log_level = "debug"
 
@@ -230,8 +232,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "rpc_response_timeout = %d" % cls.rpc_response_timeout,
             "rpc_wire_format = %s" % cls.rpc_wire_format,
             "workers = 8",
-            "",
-        ])
+        ] + ["%s = %s" % kv for kv in sorted(cls.api_options.items())] + [""])
 
     @classmethod
     def _destroy(cls):
