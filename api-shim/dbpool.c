@@ -4,6 +4,9 @@
 #include "api-shim/dbpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +23,13 @@ static db_conn **pool_conns;
 static int pool_nconns, pool_max;
 
 static __thread db_conn *tl_conn;
-static __thread int64_t tl_last_fail_ms;
-static __thread bool tl_failed_once;
+
+/* The database as the threads last found it. After a failed attempt, one thread at a time
+ * tries again, at most once per DBPOOL_RETRY_MS, and the others fail at once instead of each
+ * waiting for a connect of its own: an outage holds one server thread, not all of them. */
+static atomic_bool db_down;
+static atomic_bool db_probing;
+static _Atomic int64_t db_failed_ms;
 
 int dbpool_init(const char *url, int statement_timeout_ms, int max_conns)
 {
@@ -55,47 +63,58 @@ static int pool_register(db_conn *c)
 	return rc;
 }
 
-/* True when the last failed attempt of this thread is too recent to try again. */
-static bool throttled(void)
+/* Whether this thread may try to connect now; when it returns true after an outage, this
+ * thread is the one prober and must report with tried(). */
+static bool may_try(bool *probe)
 {
-	return tl_failed_once && util_now_ms() - tl_last_fail_ms < DBPOOL_RETRY_MS;
+	bool idle = false;
+
+	*probe = false;
+	if (!atomic_load(&db_down))
+		return true;
+	if (util_now_ms() - atomic_load(&db_failed_ms) < DBPOOL_RETRY_MS ||
+	    !atomic_compare_exchange_strong(&db_probing, &idle, true))
+		return false;
+	*probe = true;
+	return true;
 }
 
-static void note_failure(void)
+static void tried(bool ok, bool probe)
 {
-	tl_failed_once = true;
-	tl_last_fail_ms = util_now_ms();
+	if (ok) {
+		atomic_store(&db_down, false);
+	} else {
+		atomic_store(&db_failed_ms, util_now_ms());
+		atomic_store(&db_down, true);
+	}
+	if (probe)
+		atomic_store(&db_probing, false);
 }
 
 db_conn *dbpool_get(void)
 {
 	db_conn *c;
+	bool probe;
 
-	if (tl_conn != NULL) {
-		if (db_is_ok(tl_conn))
-			return tl_conn;
-		if (throttled())
-			return NULL;
-		if (db_reconnect(tl_conn) != DB_OK) {
-			note_failure();
-			return NULL;
-		}
-		tl_failed_once = false;
+	if (tl_conn != NULL && db_is_ok(tl_conn))
 		return tl_conn;
-	}
-	if (pool_url == NULL || throttled())
+	if (pool_url == NULL || !may_try(&probe))
 		return NULL;
+	if (tl_conn != NULL) {
+		bool ok = db_reconnect(tl_conn) == DB_OK;
+
+		tried(ok, probe);
+		return ok ? tl_conn : NULL;
+	}
 	c = db_open(pool_url, DBPOOL_APP_NAME, pool_timeout_ms);
-	if (c == NULL) {
-		note_failure();
+	tried(c != NULL, probe);
+	if (c == NULL)
 		return NULL;
-	}
 	if (pool_register(c) != 0) {
 		log_error("dbpool: more threads than connections (%d); refusing", pool_max);
 		db_close(c);
 		return NULL;
 	}
-	tl_failed_once = false;
 	tl_conn = c;
 	return c;
 }

@@ -17,8 +17,9 @@ int dbpool_init(const char *url, int statement_timeout_ms, int max_conns);
 
 /*
  * This thread's connection, opened (or reconnected when libpq reports it bad) on demand.
- * Returns NULL when the database cannot be reached; a thread does not retry the connect more
- * than once a second, so an outage costs each request one fast failure.
+ * Returns NULL when the database cannot be reached. After a failure one thread at a time tries
+ * again, at most once a second, while the others fail at once: an outage costs a request one
+ * fast failure, and holds at most one server thread in a connect.
  */
 db_conn *dbpool_get(void);
 
