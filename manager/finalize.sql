@@ -1,21 +1,25 @@
--- finalize.sql - the group commit of extend_volume_completion (manager/batch.c).
+-- finalize.sql - the one finalization of an extend (lock_usages, finalize), which every
+-- successful extend_volume and extend_volume_completion runs, alone (arrays of one element)
+-- or in a group; and the other statements of the group commit (manager/batch.c).
 --
 -- A batch of K messages costs these statements, each once per batch whatever K is: set-based
 -- over arrays, one statement per step. The manager embeds this file (manager/finalize_sql.c)
 -- and splits it at the "-- statement:" lines; make bench renders the same file into a pgbench
--- script (scripts/bench/pgbench.py), so that the database ceiling it measures is this SQL.
+-- script (scripts/bench/bench.py), so that the database ceiling it measures is this SQL.
 -- Parameters are text arrays, element i belonging to message i of the batch.
 --
--- Within one transaction: claim, lock_volumes, (unclaim), lock_usages, finalize, COMMIT.
+-- A group's transaction: claim, lock_volumes, (unclaim), (notify_start), lock_usages,
+-- finalize, COMMIT.
 -- Volumes are locked in id order and quota usages in id order, so two managers working on
 -- the same rows queue behind each other instead of deadlocking.
 
 -- statement: claim
--- $1 the messages' _unique_id. Returns the ids claimed now; an id missing from the result
--- was processed before (or is being processed by another manager, which this waits for).
+-- $1 the messages' _unique_id, $2 their methods, $3 the outcome each records if it stays in
+-- the group. Returns the ids claimed now; an id missing from the result was processed before
+-- (or is being processed by another manager, which this waits for).
 INSERT INTO volmgr_processed_messages (unique_id, method, processed_at, outcome)
-SELECT u, 'extend_volume_completion', now() AT TIME ZONE 'utc', 'completed'
-FROM unnest($1::varchar[]) AS u
+SELECT u.id, u.method, now() AT TIME ZONE 'utc', u.outcome
+FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS u(id, method, outcome)
 ON CONFLICT (unique_id) DO NOTHING
 RETURNING unique_id
 
@@ -36,6 +40,19 @@ FOR UPDATE OF v
 -- statement: unclaim
 -- $1 the _unique_id of messages taken out of the batch: they go one at a time afterwards.
 DELETE FROM volmgr_processed_messages WHERE unique_id = ANY($1::varchar[])
+
+-- statement: notify_start
+-- $1 volume ids, $2 their statuses, $3 their sizes (as locked: extending, the old size), $4
+-- request ids, $5 the notifications' publisher_id: volume.resize.start of each extend_volume
+-- of the group, which extend_volume queues before it grows the volume.
+INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload, request_id,
+                                  created_at)
+SELECT 'volume.resize.start', $5::varchar, 'INFO', p.payload, b.request_id,
+       now() AT TIME ZONE 'utc'
+FROM unnest($1::varchar[], $4::varchar[]) WITH ORDINALITY AS b(volume_id, request_id, n)
+JOIN volmgr_usage_payloads($1::varchar[], $2::varchar[], $3::integer[]) p
+  ON p.volume_id = b.volume_id
+ORDER BY b.n
 
 -- statement: lock_usages
 -- $1 reservation uuids, $2 the project of each. Locks the usages they settle, in id order.
