@@ -1,6 +1,6 @@
--- finalize.sql - the one finalization of an extend (lock_usages, finalize), which every
--- successful extend_volume and extend_volume_completion runs, alone (arrays of one element)
--- or in a group; and the other statements of the group commit (manager/batch.c).
+-- finalize.sql - the one finalization of an extend (the quota commit, then finalize), which
+-- every successful extend_volume and extend_volume_completion runs, alone (arrays of one
+-- element) or in a group; and the other statements of the group commit (manager/batch.c).
 --
 -- A batch of K messages costs these statements, each once per batch whatever K is: set-based
 -- over arrays, one statement per step. The manager embeds this file (manager/finalize_sql.c)
@@ -8,8 +8,8 @@
 -- script (scripts/bench/bench.py), so that the database ceiling it measures is this SQL.
 -- Parameters are text arrays, element i belonging to message i of the batch.
 --
--- A group's transaction: claim, lock_volumes, (unclaim), (notify_start), lock_usages,
--- finalize, COMMIT.
+-- A group's transaction: claim, lock_volumes, (unclaim), (notify_start), the quota commit
+-- (core/quota_lock.sql, core/quota_commit.sql), finalize, COMMIT.
 -- Volumes are locked in id order and quota usages in id order, so two managers working on
 -- the same rows queue behind each other instead of deadlocking.
 
@@ -54,20 +54,11 @@ JOIN volmgr_usage_payloads($1::varchar[], $2::varchar[], $3::integer[]) p
   ON p.volume_id = b.volume_id
 ORDER BY b.n
 
--- statement: lock_usages
--- $1 reservation uuids, $2 the project of each. Locks the usages they settle, in id order.
-SELECT q.id FROM quota_usages q
-WHERE q.id IN (SELECT r.usage_id FROM reservations r
-               JOIN unnest($1::varchar[], $2::varchar[]) AS x(uuid, project_id)
-                 ON r.uuid = x.uuid AND r.project_id = x.project_id
-               WHERE r.deleted = false)
-ORDER BY q.id
-FOR UPDATE
-
 -- statement: finalize
--- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids;
--- $5 reservation uuids, $6 the project of each; $7 pool hosts, $8 pools, $9 size deltas (one
--- per message); $10 the notifications' publisher_id.
+-- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids; $5 pool
+-- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id.
+-- Runs after the quota commit of the same reservations (core/quota_lock.sql and
+-- core/quota_commit.sql, the quota engine's own statements).
 -- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
 -- Every sub-statement sees the rows as they were before this statement, so the payloads
@@ -76,24 +67,6 @@ FOR UPDATE
 WITH b AS (
     SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::varchar[])
         WITH ORDINALITY AS b(volume_id, new_size, status, request_id, n)
-), settled AS (
-    UPDATE reservations r
-    SET deleted = true, deleted_at = now() AT TIME ZONE 'utc',
-        updated_at = now() AT TIME ZONE 'utc'
-    FROM unnest($5::varchar[], $6::varchar[]) AS x(uuid, project_id)
-    WHERE r.uuid = x.uuid AND r.project_id = x.project_id AND r.deleted = false
-    RETURNING r.usage_id, r.delta
-), usages AS (
-    -- quota_apply_commit summed per usage row: in_use += delta (never below 0), reserved -=
-    -- the positive deltas (never below 0).
-    UPDATE quota_usages q
-    SET in_use = GREATEST(q.in_use + s.delta, 0),
-        reserved = GREATEST(q.reserved - s.positive, 0),
-        updated_at = now() AT TIME ZONE 'utc'
-    FROM (SELECT usage_id, sum(delta) AS delta, sum(GREATEST(delta, 0)) AS positive
-          FROM settled GROUP BY usage_id) s
-    WHERE q.id = s.usage_id
-    RETURNING q.id
 ), vols AS (
     UPDATE volumes v
     SET status = b.status, size = b.new_size, updated_at = now() AT TIME ZONE 'utc'
@@ -102,7 +75,7 @@ WITH b AS (
 ), pools AS (
     INSERT INTO volmgr_pool_stats (host, pool, allocated_capacity_gb)
     SELECT host, pool, sum(delta)
-    FROM unnest($7::varchar[], $8::varchar[], $9::bigint[]) AS p(host, pool, delta)
+    FROM unnest($5::varchar[], $6::varchar[], $7::bigint[]) AS p(host, pool, delta)
     GROUP BY host, pool
     ON CONFLICT (host, pool) DO UPDATE
     SET allocated_capacity_gb = volmgr_pool_stats.allocated_capacity_gb
@@ -111,7 +84,7 @@ WITH b AS (
 ), notes AS (
     INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload,
                                       request_id, created_at)
-    SELECT 'volume.resize.end', $10::varchar, 'INFO', p.payload, b.request_id,
+    SELECT 'volume.resize.end', $8::varchar, 'INFO', p.payload, b.request_id,
            now() AT TIME ZONE 'utc'
     FROM b JOIN volmgr_usage_payloads($1::varchar[], $3::varchar[], $2::integer[]) p
       ON p.volume_id = b.volume_id
@@ -128,5 +101,4 @@ WITH b AS (
       AND m.key IN ('extend_new_size', 'extend_reservations')
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM vols) AS volumes, (SELECT count(*) FROM usages) AS usages,
-       (SELECT count(*) FROM notes) AS notifications
+SELECT (SELECT count(*) FROM vols) AS volumes, (SELECT count(*) FROM notes) AS notifications

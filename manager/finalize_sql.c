@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "core/quota.h"
 #include "manager/handlers.h"
 #include "proto/names.h"
 
@@ -27,7 +28,6 @@ static const char *const fin_names[FIN_COUNT] = {
 	[FIN_LOCK_VOLUMES] = "lock_volumes",
 	[FIN_UNCLAIM] = "unclaim",
 	[FIN_NOTIFY_START] = "notify_start",
-	[FIN_LOCK_USAGES] = "lock_usages",
 	[FIN_FINALIZE] = "finalize",
 };
 
@@ -135,7 +135,7 @@ void fin_set_add(struct fin_set *s, const struct vol_row *v, int new_size,
 
 int fin_set_run(db_conn *db, struct fin_set *s)
 {
-	const char *values[FIN_P_COUNT + 1];
+	const char *values[FIN_P_COUNT];
 
 	if (fin_set_count(s) == 0)
 		return DB_OK;
@@ -147,11 +147,14 @@ int fin_set_run(db_conn *db, struct fin_set *s)
 			return DB_REJECT;
 		}
 	}
-	values[FIN_P_COUNT] = s->publisher;
-	const char *usages[] = { values[FIN_P_RESERVATIONS], values[FIN_P_RES_PROJECTS] };
-	int rc = db_exec(db, fin_sql(FIN_LOCK_USAGES), 2, usages, NULL);
+	/* The finalize statement takes the parameters before the reservations, then the
+	 * publisher. */
+	const char *fin[FIN_P_RESERVATIONS + 1];
+	memcpy(fin, values, sizeof(fin) - sizeof(fin[0]));
+	fin[FIN_P_RESERVATIONS] = s->publisher;
+	int rc = quota_commit_set(db, values[FIN_P_RESERVATIONS], values[FIN_P_RES_PROJECTS]);
 	if (rc == DB_OK)
-		rc = db_exec(db, fin_sql(FIN_FINALIZE), FIN_P_COUNT + 1, values, NULL);
+		rc = db_exec(db, fin_sql(FIN_FINALIZE), FIN_P_RESERVATIONS + 1, fin, NULL);
 	return rc;
 }
 

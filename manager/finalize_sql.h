@@ -1,7 +1,7 @@
 /*
  * finalize_sql.h - the one finalization of an extend (manager/finalize.sql) and its admission.
  *
- * "Finalize an extend" means: commit its quota reservations, set the volume's new size and
+ * "Finalize an extend" means: commit its quota reservations (core/quota.h's one commit), set the volume's new size and
  * status, add the growth to its pool's allocated capacity, queue volume.resize.end, and clear
  * the pending extend. Every path that finalizes an extend successfully runs these same
  * statements with parameters built by fin_set_add: the completion handled alone and
@@ -29,7 +29,6 @@ enum fin_stmt {
 	FIN_LOCK_VOLUMES,
 	FIN_UNCLAIM,
 	FIN_NOTIFY_START,
-	FIN_LOCK_USAGES,
 	FIN_FINALIZE,
 	FIN_COUNT,
 };
@@ -57,17 +56,18 @@ enum fin_verdict {
 enum fin_verdict fin_admit(const struct vol_row *v, int new_size, bool verify_store, char *err,
 			   size_t errlen);
 
-/* The array parameters of the finalize and lock_usages statements. */
+/* The array parameters of a finalization: the finalize statement's, in its order, then the
+ * quota commit's. */
 enum fin_param {
 	FIN_P_VOLUMES,
 	FIN_P_SIZES,
 	FIN_P_STATUSES,
 	FIN_P_REQUESTS,
-	FIN_P_RESERVATIONS,
-	FIN_P_RES_PROJECTS,
 	FIN_P_POOL_HOSTS,
 	FIN_P_POOLS,
 	FIN_P_DELTAS,
+	FIN_P_RESERVATIONS,
+	FIN_P_RES_PROJECTS,
 	FIN_P_COUNT,
 };
 
@@ -100,7 +100,8 @@ void fin_set_add(struct fin_set *s, const struct vol_row *v, int new_size,
 		 const char *const *reservations, int nreservations, const char *request_id);
 
 /*
- * Runs lock_usages and finalize over the set, in the caller's transaction. Returns DB_OK
+ * Runs the quota commit (quota_commit_set) and finalize over the set, in the caller's
+ * transaction. Returns DB_OK
  * (also for an empty set), DB_REJECT when the set did not fit its buffers, or a negative db
  * status.
  */

@@ -9,10 +9,10 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      (counted in volmgr_processed_messages), for extend_volume_completion at batch_size 1
      and VOLMGR_BENCH_BATCH, and for extend_volume (filestore) at VOLMGR_BENCH_BATCH;
   2. ceilings: (a) the same N drained by tools/mqbench's no-op consumer with the same prefetch
-     and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
-     rendered by pgbench_script) with the same batch size at the manager's concurrency
-     (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2, one per
-     core of this machine);
+     and acks; (b) pgbench running manager/finalize.sql and the quota commit (the manager's
+     own statements, rendered by pgbench_script) with the same batch size at the manager's
+     concurrency (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2,
+     one per core of this machine);
   3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
@@ -372,21 +372,27 @@ def sql_array(values):
     return "{" + ",".join('"%s"' % v for v in values) + "}"
 
 
+def sql_statement(text, prefix):
+    """One statement without its comment lines, $n becoming :<prefix>_n."""
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return re.sub(r"\$(\d+)", lambda m: ":%s_%s" % (prefix, m.group(1)), text.strip())
+
+
 def pgbench_script(db, vols, batch):
-    """manager/finalize.sql rendered for pgbench: each transaction takes the parameters of
-    the next batch of batch volumes from bench_pgb (one extra read outside the transaction)
-    and runs the statements the manager runs for a batch, $n becoming :<statement>_n."""
+    """The statements the manager runs for a group of batch completions, rendered for
+    pgbench: manager/finalize.sql's and the quota commit's (core/quota_lock.sql,
+    core/quota_commit.sql). Each transaction takes the parameters of the next batch of batch
+    volumes from bench_pgb (one extra read outside the transaction), $n becoming
+    :<statement>_n (:quota_n for both quota statements, which take the same two)."""
     with open(FINALIZE_SQL) as f:
         parts = re.split(r"^-- statement: (\w+)\n", f.read(), flags=re.M)[1:]
-    stmts = {}
-    for name, text in zip(parts[0::2], parts[1::2]):
-        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-        stmts[name] = re.sub(r"\$(\d+)", lambda m, n=name: ":%s_%s" % (n, m.group(1)),
-                             text.strip())
-    order = ["claim", "lock_volumes", "lock_usages", "finalize"]
-    cols = {"claim_1": "text", "claim_2": "text", "claim_3": "text", "lock_volumes_1": "text",
-            "lock_usages_1": "text", "lock_usages_2": "text"}
-    cols.update({"finalize_%d" % i: "text" for i in range(1, 11)})
+    stmts = {name: sql_statement(text, name) for name, text in zip(parts[0::2], parts[1::2])}
+    for name in ("quota_lock", "quota_commit"):
+        with open(os.path.join(REPO, "core", name + ".sql")) as f:
+            stmts[name] = sql_statement(f.read(), "quota")
+    order = ["claim", "lock_volumes", "quota_lock", "quota_commit", "finalize"]
+    cols = ["claim_1", "claim_2", "claim_3", "lock_volumes_1", "quota_1", "quota_2"]
+    cols += ["finalize_%d" % i for i in range(1, 9)]
     db.q("DROP TABLE IF EXISTS bench_pgb; DROP SEQUENCE IF EXISTS bench_pgb_n")
     db.q("CREATE TABLE bench_pgb (n bigint PRIMARY KEY, %s)"
          % ", ".join("%s text" % c for c in cols))
@@ -402,10 +408,9 @@ def pgbench_script(db, vols, batch):
                      sql_array(["completed"] * len(chunk)), sql_array(ids),
                      sql_array(res), sql_array(projects), sql_array(ids),
                      sql_array(["2"] * len(chunk)), sql_array(["available"] * len(chunk)),
-                     sql_array(["req-" + str(uuid.uuid4()) for _ in chunk]), sql_array(res),
-                     sql_array(projects), sql_array([SERVICE] * len(chunk)),
-                     sql_array([BACKEND] * len(chunk)), sql_array(["1"] * len(chunk)),
-                     "volume." + SERVICE))
+                     sql_array(["req-" + str(uuid.uuid4()) for _ in chunk]),
+                     sql_array([SERVICE] * len(chunk)), sql_array([BACKEND] * len(chunk)),
+                     sql_array(["1"] * len(chunk)), "volume." + SERVICE))
     with db.conn.cursor() as cur:
         cur.executemany("INSERT INTO bench_pgb VALUES (%s)" % ",".join(["%s"] * (len(cols) + 1)),
                         rows)
