@@ -332,9 +332,9 @@ static int batch_claim(db_conn *db, struct batch *b)
 }
 
 /*
- * Grows the volumes of the admitted extend_volume messages together (one sync for the group
- * rather than one per volume, driver.h), then adds the finalization of each one grown and
- * its volume.resize.start; one the driver failed goes alone, where the handler fails it.
+ * Grows the volumes of the admitted extend_volume messages together (every one grown before
+ * any is synced, driver.h), then adds the finalization of each one grown and its
+ * volume.resize.start; one the driver failed goes alone, where the handler fails it.
  */
 static void batch_grow(struct batch *b, const PGresult *r)
 {
