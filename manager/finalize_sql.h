@@ -1,9 +1,9 @@
 /*
  * finalize_sql.h - the one finalization of an extend (manager/finalize.sql) and its admission.
  *
- * "Finalize an extend" means: commit its quota reservations (core/quota.h's one commit), set the volume's new size and
- * status, add the growth to its pool's allocated capacity, queue volume.resize.end, and clear
- * the pending extend. Every path that finalizes an extend successfully runs these same
+ * "Finalize an extend" means: commit its quota reservations (quota_commit_set, the quota
+ * engine's one commit), set the volume's new size and status, add the growth to its pool's
+ * allocated capacity, queue volume.resize.end, and clear the pending extend. Every path that finalizes an extend successfully runs these same
  * statements with parameters built by fin_set_add: the completion handled alone and
  * extend_volume handled alone (arrays of one element, ext_complete), and the group commit of
  * either method (arrays of a batch, batch.c). Whether an extend may be finalized is decided
