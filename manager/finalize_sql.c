@@ -158,9 +158,10 @@ int fin_set_run(db_conn *db, struct fin_set *s)
 	return rc;
 }
 
-/* Room for one parameter of a single finalization: a volume's pool (two hosts of VOL_TEXT,
- * escaped) or PROTO_MAX_RESERVATIONS quoted uuids. */
-#define FIN_ONE_BYTES (4 * VOL_TEXT + 64 * PROTO_MAX_RESERVATIONS)
+/* Room for any one parameter of a single finalization: a volume's pool host (escaped, at
+ * most twice its length, quoted), or PROTO_MAX_RESERVATIONS copies of its project id (the
+ * same), the larger of the two covered by their sum. */
+#define FIN_ONE_BYTES (2 * VOL_TEXT + PROTO_MAX_RESERVATIONS * (2 * VOL_STR + 3) + 8)
 
 int fin_one(db_conn *db, const struct vol_row *v, int new_size, const char *const *reservations,
 	    int nreservations, const char *request_id)
