@@ -15,19 +15,14 @@
 #include "common/util.h"
 #include "proto/names.h"
 
-/* The two statements of a commit, embedded (the Makefile makes this object depend on the
- * files), each followed by a NUL. */
+/* The statement of a commit, embedded (the Makefile makes this object depend on the file),
+ * followed by a NUL. */
 __asm__(".section .rodata\n"
-	".global quota_sql_lock_file\n"
-	"quota_sql_lock_file:\n"
-	".incbin \"core/quota_lock.sql\"\n"
-	".byte 0\n"
 	".global quota_sql_commit_file\n"
 	"quota_sql_commit_file:\n"
 	".incbin \"core/quota_commit.sql\"\n"
 	".byte 0\n"
 	".previous\n");
-extern const char quota_sql_lock_file[];
 extern const char quota_sql_commit_file[];
 
 #define Q_NOW "(now() AT TIME ZONE 'utc')"
@@ -779,9 +774,8 @@ out:
 int quota_commit_set(db_conn *db, const char *uuids, const char *project_ids)
 {
 	const char *p[2] = { uuids, project_ids };
-	int rc = db_exec(db, quota_sql_lock_file, 2, p, NULL);
 
-	return rc == DB_OK ? db_exec(db, quota_sql_commit_file, 2, p, NULL) : rc;
+	return db_exec(db, quota_sql_commit_file, 2, p, NULL);
 }
 
 int quota_commit(db_conn *db, const char *project_id, const char *const *uuids, int n)

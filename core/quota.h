@@ -115,11 +115,10 @@ int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids
 
 /*
  * Commits the live reservations uuids[i] of project project_ids[i], both PostgreSQL text-array
- * literals of the same length (db_array_text), possibly of several projects: the usage rows
- * they settle are locked in id order (core/quota_lock.sql), then each reservation is
- * soft-deleted and its usage row gets in_use += delta (never below 0) and reserved -= the
- * positive deltas (never below 0), summed per row (core/quota_commit.sql: the one commit
- * arithmetic). Unknown or settled uuids are ignored. Returns DB_OK or a negative db status.
+ * literals of the same length (db_array_text), possibly of several projects, in one statement
+ * (core/quota_commit.sql, the one commit arithmetic): the usage rows they settle are locked
+ * in id order, then each reservation is soft-deleted and its usage row gets in_use += delta
+ * (never below 0) and reserved -= the positive deltas (never below 0), summed per row. Unknown or settled uuids are ignored. Returns DB_OK or a negative db status.
  */
 __attribute__((warn_unused_result))
 int quota_commit_set(db_conn *db, const char *uuids, const char *project_ids);

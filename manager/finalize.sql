@@ -9,7 +9,7 @@
 -- Parameters are text arrays, element i belonging to message i of the batch.
 --
 -- A group's transaction: claim, lock_volumes, (unclaim), (notify_start), the quota commit
--- (core/quota_lock.sql, core/quota_commit.sql), finalize, COMMIT.
+-- (core/quota_commit.sql), finalize, COMMIT.
 -- Volumes are locked in id order and quota usages in id order, so two managers working on
 -- the same rows queue behind each other instead of deadlocking.
 
@@ -57,8 +57,8 @@ ORDER BY b.n
 -- statement: finalize
 -- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids; $5 pool
 -- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id.
--- Runs after the quota commit of the same reservations (core/quota_lock.sql and
--- core/quota_commit.sql, the quota engine's own statements).
+-- Runs after the quota commit of the same reservations (core/quota_commit.sql, the quota
+-- engine's own statement).
 -- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
 -- Every sub-statement sees the rows as they were before this statement, so the payloads

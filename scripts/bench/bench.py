@@ -380,18 +380,17 @@ def sql_statement(text, prefix):
 
 def pgbench_script(db, vols, batch):
     """The statements the manager runs for a group of batch completions, rendered for
-    pgbench: manager/finalize.sql's and the quota commit's (core/quota_lock.sql,
-    core/quota_commit.sql). Each transaction takes the parameters of the next batch of batch
-    volumes from bench_pgb (one extra read outside the transaction), $n becoming
-    :<statement>_n (:quota_n for both quota statements, which take the same two)."""
+    pgbench: manager/finalize.sql's and the quota commit's (core/quota_commit.sql). Each
+    transaction takes the parameters of the next batch of batch volumes from bench_pgb (one
+    extra read outside the transaction), $n becoming :<statement>_n."""
     with open(FINALIZE_SQL) as f:
         parts = re.split(r"^-- statement: (\w+)\n", f.read(), flags=re.M)[1:]
     stmts = {name: sql_statement(text, name) for name, text in zip(parts[0::2], parts[1::2])}
-    for name in ("quota_lock", "quota_commit"):
-        with open(os.path.join(REPO, "core", name + ".sql")) as f:
-            stmts[name] = sql_statement(f.read(), "quota")
-    order = ["claim", "lock_volumes", "quota_lock", "quota_commit", "finalize"]
-    cols = ["claim_1", "claim_2", "claim_3", "lock_volumes_1", "quota_1", "quota_2"]
+    with open(os.path.join(REPO, "core", "quota_commit.sql")) as f:
+        stmts["quota_commit"] = sql_statement(f.read(), "quota_commit")
+    order = ["claim", "lock_volumes", "quota_commit", "finalize"]
+    cols = ["claim_1", "claim_2", "claim_3", "lock_volumes_1", "quota_commit_1",
+            "quota_commit_2"]
     cols += ["finalize_%d" % i for i in range(1, 9)]
     db.q("DROP TABLE IF EXISTS bench_pgb; DROP SEQUENCE IF EXISTS bench_pgb_n")
     db.q("CREATE TABLE bench_pgb (n bigint PRIMARY KEY, %s)"

@@ -1,5 +1,5 @@
-"""The quota engine's one commit arithmetic (core/quota_lock.sql, core/quota_commit.sql), run
-against the database as the manager runs it, with the cases of the rollback's unit test
+"""The quota engine's one commit arithmetic (core/quota_commit.sql), run against the database
+as the manager runs it, with the cases the unit test of the rollback shares
 (tests/unit/test_quota.c): in_use += delta never below 0, reserved -= the positive deltas never
 below 0, settled reservations and other projects' reservations left alone.
 """
@@ -51,10 +51,7 @@ class QuotaCommitTest(StackTestCase):
     def commit(self, uuids, projects):
         params = {"p1": uuids, "p2": projects}
         with self._db.cursor() as cur:
-            cur.execute("BEGIN")
-            cur.execute(statement("quota_lock"), params)
             cur.execute(statement("quota_commit"), params)
-            cur.execute("COMMIT")
 
     def test_cases_in_one_commit_over_several_projects(self):
         projects = ["%s-%d" % (self.PROJECT, i) for i in range(len(CASES))]
