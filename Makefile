@@ -76,6 +76,7 @@ CONF_OBJS    := $(call obj,$(CONF_SRCS))
 MANAGER_OBJS := $(call obj,$(MANAGER_SRCS))
 # The group commit's SQL is embedded with .incbin, which -MMD does not see.
 $(OBJ)/manager/finalize_sql.o: manager/finalize.sql
+$(OBJ)/core/quota.o: core/quota_commit.sql
 SHIM_OBJS    := $(call obj,$(SHIM_SRCS))
 VOLCTL_OBJS  := $(call obj,$(VOLCTL_SRCS))
 UNIT_OBJS    := $(call obj,$(UNIT_SRCS))

@@ -295,6 +295,13 @@ static int db_prepare(db_conn *db, const char *sql, uint32_t hash, size_t slot, 
 
 int db_exec(db_conn *db, const char *sql, int nparams, const char *const *params, PGresult **res)
 {
+	return db_exec_binary(db, sql, nparams, params, NULL, NULL, false, res);
+}
+
+int db_exec_binary(db_conn *db, const char *sql, int nparams, const char *const *params,
+		   const int *lengths, const int *formats, bool binary_result, PGresult **res)
+{
+	int result_format = binary_result ? 1 : 0;
 	uint32_t hash = db_hash(sql);
 	PGresult *r;
 	size_t slot;
@@ -317,9 +324,11 @@ int db_exec(db_conn *db, const char *sql, int nparams, const char *const *params
 		char name[16];
 
 		snprintf(name, sizeof(name), "s%d", idx + 1);
-		r = PQexecPrepared(db->pg, name, nparams, params, NULL, NULL, 0);
+		r = PQexecPrepared(db->pg, name, nparams, params, lengths, formats,
+				   result_format);
 	} else {
-		r = PQexecParams(db->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+		r = PQexecParams(db->pg, sql, nparams, NULL, params, lengths, formats,
+				 result_format);
 	}
 	if (!db_result_ok(r))
 		return db_fail(db, r, "statement");

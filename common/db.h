@@ -61,6 +61,16 @@ enum db_status db_classify(const char *sqlstate, bool connection_bad);
 __attribute__((warn_unused_result))
 int db_exec(db_conn *db, const char *sql, int nparams, const char *const *params, PGresult **res);
 
+/*
+ * db_exec with libpq's parameter and result formats: lengths[i] and formats[i] (1 = binary,
+ * 0 = text) as PQexecParams takes them (either may be NULL: all text), and the result's
+ * columns in binary when binary_result (PQgetlength gives each value's size). A binary
+ * parameter carries raw bytes (bytea needs no escaping that way).
+ */
+__attribute__((warn_unused_result))
+int db_exec_binary(db_conn *db, const char *sql, int nparams, const char *const *params,
+		   const int *lengths, const int *formats, bool binary_result, PGresult **res);
+
 /* The message and SQLSTATE of the last failed call on db ("" when none since the start of the
  * current or last transaction: db_transaction clears them before each BEGIN). */
 const char *db_last_error(const db_conn *db);

@@ -15,6 +15,16 @@
 #include "common/util.h"
 #include "proto/names.h"
 
+/* The statement of a commit, embedded (the Makefile makes this object depend on the file),
+ * followed by a NUL. */
+__asm__(".section .rodata\n"
+	".global quota_sql_commit_file\n"
+	"quota_sql_commit_file:\n"
+	".incbin \"core/quota_commit.sql\"\n"
+	".byte 0\n"
+	".previous\n");
+extern const char quota_sql_commit_file[];
+
 #define Q_NOW "(now() AT TIME ZONE 'utc')"
 /* Statements are prepared with inferred parameter types: a parameter that appears where no
  * column fixes its type (a select list, IS NULL) carries a cast to the type of its other uses,
@@ -36,15 +46,6 @@ bool quota_would_overflow(long delta, long in_use, long reserved)
 {
 	return (long long)in_use + reserved + delta > INT32_MAX ||
 	       (long long)reserved + delta > INT32_MAX;
-}
-
-void quota_apply_commit(long delta, long *in_use, long *reserved)
-{
-	if (delta >= 0)
-		*reserved -= delta < *reserved ? delta : *reserved;
-	else if (-delta > *in_use)
-		delta = -*in_use;   /* never drive the usage below zero */
-	*in_use += delta;
 }
 
 void quota_apply_rollback(long delta, long *reserved)
@@ -653,7 +654,8 @@ int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *proje
 
 /* ---- commit / rollback / expire ---- */
 
-enum q_settle_mode { Q_COMMIT, Q_ROLLBACK, Q_EXPIRE };
+/* Commits are core/quota_commit.sql's (quota_commit_set); these two settle in C. */
+enum q_settle_mode { Q_ROLLBACK, Q_EXPIRE };
 
 struct q_locked {
 	struct q_usage u[Q_MAX_LOCKED];
@@ -752,10 +754,7 @@ static int q_settle(db_conn *db, const char *project_id, const char *const *uuid
 				continue;
 			}
 			if (u != NULL) {
-				if (mode == Q_COMMIT)
-					quota_apply_commit(delta, &u->in_use, &u->reserved);
-				else
-					quota_apply_rollback(delta, &u->reserved);
+				quota_apply_rollback(delta, &u->reserved);
 				u->dirty = true;
 			}
 			rc = db_exec(db, q_sql_reservation_delete, 1, &id, NULL);
@@ -772,11 +771,33 @@ out:
 	return rc;
 }
 
+int quota_commit_set(db_conn *db, const char *uuids, const char *project_ids)
+{
+	const char *p[2] = { uuids, project_ids };
+
+	return db_exec(db, quota_sql_commit_file, 2, p, NULL);
+}
+
 int quota_commit(db_conn *db, const char *project_id, const char *const *uuids, int n)
 {
-	int done;
+	/* Room for Q_MAX_UUIDS quoted uuids, and as many copies of a quoted project id. */
+	char ubuf[Q_MAX_UUIDS * 40 + 8], pbuf[Q_MAX_UUIDS * (2 * 255 + 3) + 8];
+	struct db_array a, p;
 
-	return q_settle(db, project_id, uuids, n, Q_COMMIT, &done);
+	if (n < 0 || n > Q_MAX_UUIDS) {
+		log_error("quota: %d reservations in one call (at most %d)", n, Q_MAX_UUIDS);
+		return DB_REJECT;
+	}
+	db_array_init(&a, ubuf, sizeof(ubuf));
+	db_array_init(&p, pbuf, sizeof(pbuf));
+	for (int i = 0; i < n; i++) {
+		db_array_add(&a, uuids[i]);
+		db_array_add(&p, project_id);
+	}
+	const char *ua = db_array_text(&a), *pa = db_array_text(&p);
+	if (ua == NULL || pa == NULL)
+		return DB_REJECT;
+	return quota_commit_set(db, ua, pa);
 }
 
 int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids, int n)

@@ -48,9 +48,6 @@ struct quota_over {
 bool quota_is_over(long limit, long delta, long in_use, long reserved);
 /* True if in_use + reserved + delta or reserved + delta would pass 2147483647. */
 bool quota_would_overflow(long delta, long in_use, long reserved);
-/* Applies a committed reservation: reserved -= min(delta, reserved) when delta >= 0; a
- * negative delta larger than in_use is clamped to -in_use; in_use += delta. */
-void quota_apply_commit(long delta, long *in_use, long *reserved);
 /* Applies a rolled-back reservation: reserved -= min(delta, reserved) when delta >= 0. */
 void quota_apply_rollback(long delta, long *reserved);
 /* The per-type resource name: "<base>_<type name>", e.g. "gigabytes___DEFAULT__".
@@ -105,12 +102,23 @@ int quota_reserve(db_conn *db, const struct quota_defaults *d, const char *proje
 
 /*
  * Commits / rolls back the live reservations among uuids for project. Unknown or already
- * deleted uuids are ignored, as Cinder does. Returns DB_OK or a negative db status.
+ * deleted uuids are ignored, as Cinder does. Returns DB_OK or a negative db status. A commit
+ * is quota_commit_set.
  */
 __attribute__((warn_unused_result))
 int quota_commit(db_conn *db, const char *project_id, const char *const *uuids, int n);
 __attribute__((warn_unused_result))
 int quota_rollback(db_conn *db, const char *project_id, const char *const *uuids, int n);
+
+/*
+ * Commits the live reservations uuids[i] of project project_ids[i], both PostgreSQL text-array
+ * literals of the same length (db_array_text), possibly of several projects, in one statement
+ * (core/quota_commit.sql, the one commit arithmetic): the usage rows they settle are locked
+ * in id order, then each reservation is soft-deleted and its usage row gets in_use += delta
+ * (never below 0) and reserved -= the positive deltas (never below 0), summed per row. Unknown or settled uuids are ignored. Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int quota_commit_set(db_conn *db, const char *uuids, const char *project_ids);
 
 /*
  * Counts which of uuids[0..n) are reservations of project: *known gets how many exist at all

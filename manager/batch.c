@@ -1,5 +1,5 @@
 /*
- * batch.c - group commit of extend_volume_completion (see batch.h).
+ * batch.c - group commit of extend_volume and extend_volume_completion (see batch.h).
  */
 #include "manager/batch.h"
 
@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/pending_extend.h"
+#include "manager/driver.h"
 #include "manager/dispatch.h"
 #include "manager/finalize_sql.h"
 #include "manager/handlers.h"
@@ -41,20 +42,50 @@ struct batch_item {
 	enum batch_state state;
 };
 
-/* The array parameters of finalize.sql. */
+/* The array parameters of the group's own statements; the finalization's are a fin_set. */
 enum batch_param {
 	P_IDS,          /* claim: unique ids */
-	P_VOLUMES,      /* lock_volumes, then finalize: volume ids */
-	P_SIZES,
-	P_STATUSES,
-	P_REQUESTS,
-	P_RESERVATIONS,
-	P_RES_PROJECTS,
-	P_POOL_HOSTS,
-	P_POOLS,
-	P_DELTAS,
+	P_METHODS,      /* claim: their methods */
+	P_OUTCOMES,     /* claim: the outcome each records */
+	P_LOCK,         /* lock_volumes: volume ids */
 	P_OUT,          /* unclaim: unique ids taken out */
+	P_START_IDS,    /* notify_start: the volumes of extend_volume messages */
+	P_START_STATUSES,
+	P_START_SIZES,
+	P_START_REQUESTS,
 	P_COUNT,
+};
+
+/* The columns of lock_volumes, found by name in each result. */
+enum batch_col {
+	C_ID,
+	C_STATUS,
+	C_SIZE,
+	C_HOST,
+	C_PROJECT,
+	C_NATTACHMENTS,
+	C_PENDING,
+	C_COUNT,
+};
+
+static const char *const batch_col_names[C_COUNT] = {
+	[C_ID] = "id",
+	[C_STATUS] = "status",
+	[C_SIZE] = "size",
+	[C_HOST] = "host",
+	[C_PROJECT] = "project_id",
+	[C_NATTACHMENTS] = "nattachments",
+	[C_PENDING] = "pending_reservations",
+};
+
+/* The extend_volume messages admitted to the group, for the driver's extend_group. */
+struct batch_grow {
+	const char *ids[BATCH_MAX];
+	int sizes[BATCH_MAX];
+	int status[BATCH_MAX];
+	int item[BATCH_MAX];   /* index in items */
+	int row[BATCH_MAX];    /* row in lock_volumes' result */
+	int n;
 };
 
 struct batch {
@@ -62,8 +93,10 @@ struct batch {
 	int n;
 	struct db_array p[P_COUNT];
 	char *bufs;                 /* P_COUNT buffers of BATCH_ARRAY_BYTES */
-	struct vol_row scratch;     /* what the driver and the pool name need of a volume */
-	char publisher[REC_PUBLISHER_MAX];
+	struct fin_set fin;         /* the finalizations of the group */
+	struct batch_grow grow;
+	int cols[C_COUNT];          /* column numbers of the current lock_volumes result */
+	struct vol_row scratch;     /* what admission and finalization need of a volume */
 	/* VOLMGR_TEST_CRASH_AFTER_COMMIT set: die (SIGKILL) after the group's commit, before
 	 * its ack, so that the integration tests can show what a crash there leaves. */
 	bool crash_after_commit;
@@ -74,12 +107,11 @@ struct batch *batch_new(void)
 	struct batch *b = calloc(1, sizeof(*b));
 
 	if (b == NULL || (b->bufs = malloc((size_t)P_COUNT * BATCH_ARRAY_BYTES)) == NULL ||
-	    fin_sql_load() != 0) {
+	    fin_sql_load() != 0 || fin_set_init(&b->fin, BATCH_ARRAY_BYTES) != 0) {
 		log_error("cannot set up the group commit");
 		batch_free(b);
 		return NULL;
 	}
-	rec_publisher(b->publisher);
 	b->crash_after_commit = getenv("VOLMGR_TEST_CRASH_AFTER_COMMIT") != NULL;
 	return b;
 }
@@ -88,8 +120,31 @@ void batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
+	fin_set_free(&b->fin);
 	free(b->bufs);
 	free(b);
+}
+
+/* The arguments the grouped methods share. */
+struct batch_ext {
+	const char *volume_id;
+	int new_size;
+	const char *const *reservations;
+	int nreservations;
+	bool completion;
+	bool error;
+};
+
+static struct batch_ext batch_ext_of(const struct batch_item *it)
+{
+	if (it->job.method->id == PROTO_M_EXTEND_VOLUME) {
+		const struct proto_args_extend_volume *a = &it->job.args.extend_volume;
+		return (struct batch_ext){ a->volume_id, a->new_size, a->reservations,
+					   (int)a->nreservations, false, false };
+	}
+	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
+	return (struct batch_ext){ a->volume_id, a->new_size, a->reservations,
+				   (int)a->nreservations, true, a->error };
 }
 
 static struct db_array *batch_param(struct batch *b, enum batch_param p)
@@ -98,10 +153,11 @@ static struct db_array *batch_param(struct batch *b, enum batch_param p)
 	return &b->p[p];
 }
 
-/* Runs statement s with the array parameters ps; *res as db_exec (may be NULL). An array that
- * did not fit rolls the group back (DB_REJECT: its messages then go one at a time). */
+/* Runs statement s with the array parameters ps, then extra (may be NULL); *res as db_exec
+ * (may be NULL). An array that did not fit rolls the group back (DB_REJECT: its messages
+ * then go one at a time). */
 static int batch_exec(db_conn *db, struct batch *b, enum fin_stmt s, const enum batch_param *ps,
-		      int nps, PGresult **res)
+		      int nps, const char *extra, PGresult **res)
 {
 	const char *values[P_COUNT + 1];
 
@@ -113,8 +169,8 @@ static int batch_exec(db_conn *db, struct batch *b, enum fin_stmt s, const enum 
 			return DB_REJECT;
 		}
 	}
-	if (s == FIN_FINALIZE)
-		values[nps++] = b->publisher;
+	if (extra != NULL)
+		values[nps++] = extra;
 	return db_exec(db, fin_sql(s), nps, values, res);
 }
 
@@ -134,14 +190,34 @@ static bool batch_claimed(const PGresult *r, int *next, const char *id)
 	return false;
 }
 
+/* Finds lock_volumes' columns by name. Returns DB_OK, or DB_REJECT (logged) when one is
+ * missing: finalize.sql and this file disagree. */
+static int batch_columns(struct batch *b, const PGresult *r)
+{
+	for (int c = 0; c < C_COUNT; c++) {
+		b->cols[c] = PQfnumber(r, batch_col_names[c]);
+		if (b->cols[c] < 0) {
+			log_error("group commit: lock_volumes returns no column '%s'",
+				  batch_col_names[c]);
+			return DB_REJECT;
+		}
+	}
+	return DB_OK;
+}
+
+static const char *batch_value(const struct batch *b, const PGresult *r, int row, enum batch_col c)
+{
+	return PQgetvalue(r, row, b->cols[c]);
+}
+
 /* The row of volume id in lock_volumes' result (ordered by id, bytewise), or -1. */
-static int batch_find_volume(const PGresult *r, const char *id)
+static int batch_find_volume(const struct batch *b, const PGresult *r, const char *id)
 {
 	int lo = 0, hi = PQntuples(r) - 1;
 
 	while (lo <= hi) {
 		int mid = lo + (hi - lo) / 2;
-		int cmp = strcmp(PQgetvalue(r, mid, 0), id);
+		int cmp = strcmp(batch_value(b, r, mid, C_ID), id);
 		if (cmp == 0)
 			return mid;
 		if (cmp < 0)
@@ -152,69 +228,90 @@ static int batch_find_volume(const PGresult *r, const char *id)
 	return -1;
 }
 
-/* Whether the completion of it can be finalized with the group, given its locked row: the
- * conditions of h_extend_completion's success path. Anything else is left to it. */
+/* Loads what admission and finalization need of row into b->scratch. */
+static const struct vol_row *batch_volume(struct batch *b, const PGresult *r, int row)
+{
+	struct vol_row *v = &b->scratch;
+
+	util_strlcpy(v->id, batch_value(b, r, row, C_ID), sizeof(v->id));
+	util_strlcpy(v->status, batch_value(b, r, row, C_STATUS), sizeof(v->status));
+	util_strlcpy(v->host, batch_value(b, r, row, C_HOST), sizeof(v->host));
+	util_strlcpy(v->project_id, batch_value(b, r, row, C_PROJECT), sizeof(v->project_id));
+	v->size = atoi(batch_value(b, r, row, C_SIZE));
+	v->nattachments = atoi(batch_value(b, r, row, C_NATTACHMENTS));
+	return v;
+}
+
+/*
+ * Whether the message it may be finalized with the group, given its locked row: the one
+ * admission (fin_admit), the fence, and for extend_volume a volume without attachments.
+ * Anything else is left to the handler, alone.
+ */
 static bool batch_admit(struct batch *b, const struct batch_item *it, const PGresult *r,
 			int row)
 {
-	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
-	char err[256];
+	struct batch_ext e = batch_ext_of(it);
+	char err[256], mine[VOL_TEXT];
 
-	char mine[VOL_TEXT];
-
-	if (row < 0 || strcmp(PQgetvalue(r, row, 1), VOL_S_EXTENDING) != 0 ||
-	    a->new_size <= atoi(PQgetvalue(r, row, 2)))
+	if (row < 0)
 		return false;
-	/* The fence: only the completion of the volume's current pending extend joins the
-	 * group. Any other (an old message, or one from an API that records no pending
-	 * extend) goes alone, where h_extend_completion checks its reservations. */
-	if (PQgetisnull(r, row, 6) ||
-	    pending_extend_format_reservations(a->reservations, (int)a->nreservations, mine,
-					       sizeof(mine)) != 0 ||
-	    strcmp(mine, PQgetvalue(r, row, 6)) != 0)
-		return false;
-	util_strlcpy(b->scratch.id, a->volume_id, sizeof(b->scratch.id));
-	util_strlcpy(b->scratch.host, PQgetvalue(r, row, 3), sizeof(b->scratch.host));
-	if (job_driver->verify_size(&b->scratch, a->new_size, err, sizeof(err)) != DRV_OK) {
-		log_debug("volume %s: %s; the completion goes alone", a->volume_id, err);
+	const struct vol_row *v = batch_volume(b, r, row);
+	enum fin_verdict verdict = fin_admit(v, e.new_size, e.completion, err, sizeof(err));
+	if (verdict != FIN_ADMIT) {
+		if (verdict == FIN_SIZE_MISMATCH)
+			log_debug("volume %s: %s; the completion goes alone", v->id, err);
 		return false;
 	}
-	return true;
+	/* The fence: only the message of the volume's current pending extend joins the group.
+	 * Any other (an old message, or one from an API that records no pending extend) goes
+	 * alone, where the handler checks its reservations. */
+	if (PQgetisnull(r, row, b->cols[C_PENDING]) ||
+	    pending_extend_format_reservations(e.reservations, e.nreservations, mine,
+					       sizeof(mine)) != 0 ||
+	    strcmp(mine, batch_value(b, r, row, C_PENDING)) != 0)
+		return false;
+	/* An attached volume's extend may need compute (DRV_NEEDS_FEEDBACK) or tell it after
+	 * the commit: both belong to the handler. */
+	return e.completion || v->nattachments == 0;
 }
 
-/* Adds the finalization of it (admitted, row locked) to the finalize parameters. */
-static void batch_add(struct batch *b, const struct batch_item *it, const PGresult *r, int row)
+/* Takes item i out of the group: it goes alone after the commit. */
+static void batch_take_out(struct batch *b, int i)
 {
-	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
-	char host[VOL_TEXT], pool[VOL_TEXT];
+	b->items[i].state = B_OUT;
+	db_array_add(&b->p[P_OUT], b->items[i].msg.unique_id);
+}
 
-	db_array_add(&b->p[P_VOLUMES], a->volume_id);
-	db_array_add_long(&b->p[P_SIZES], a->new_size);
-	db_array_add(&b->p[P_STATUSES],
-		     atol(PQgetvalue(r, row, 5)) > 0 ? VOL_S_IN_USE : VOL_S_AVAILABLE);
-	db_array_add(&b->p[P_REQUESTS], it->msg.ctx.request_id);
-	for (unsigned i = 0; i < a->nreservations; i++) {
-		db_array_add(&b->p[P_RESERVATIONS], a->reservations[i]);
-		db_array_add(&b->p[P_RES_PROJECTS], PQgetvalue(r, row, 4));
-	}
-	rec_pool_of(&b->scratch, host, pool);
-	db_array_add(&b->p[P_POOL_HOSTS], host);
-	db_array_add(&b->p[P_POOLS], pool);
-	db_array_add_long(&b->p[P_DELTAS], (long)a->new_size - atol(PQgetvalue(r, row, 2)));
+/* Adds the finalization of item i (admitted, its volume at row of r). */
+static void batch_finalize(struct batch *b, int i, const PGresult *r, int row)
+{
+	const struct batch_item *it = &b->items[i];
+	struct batch_ext e = batch_ext_of(it);
+
+	fin_set_add(&b->fin, batch_volume(b, r, row), e.new_size, e.reservations,
+		    e.nreservations, it->msg.ctx.request_id);
 }
 
 /* claim: marks the messages processed before as duplicates. */
 static int batch_claim(db_conn *db, struct batch *b)
 {
-	static const enum batch_param ps[] = { P_IDS };
+	static const enum batch_param ps[] = { P_IDS, P_METHODS, P_OUTCOMES };
 	struct db_array *ids = batch_param(b, P_IDS);
+	struct db_array *methods = batch_param(b, P_METHODS);
+	struct db_array *outcomes = batch_param(b, P_OUTCOMES);
 	PGresult *r;
 	int next = 0;
 
-	for (int i = 0; i < b->n; i++)
-		if (b->items[i].state == B_GROUP)
-			db_array_add(ids, b->items[i].msg.unique_id);
-	int rc = batch_exec(db, b, FIN_CLAIM, ps, 1, &r);
+	for (int i = 0; i < b->n; i++) {
+		const struct batch_item *it = &b->items[i];
+		if (it->state != B_GROUP)
+			continue;
+		db_array_add(ids, it->msg.unique_id);
+		db_array_add(methods, it->job.method->name);
+		/* The outcomes the handlers record for the same success. */
+		db_array_add(outcomes, batch_ext_of(it).completion ? "completed" : "extended");
+	}
+	int rc = batch_exec(db, b, FIN_CLAIM, ps, 3, NULL, &r);
 	if (rc != DB_OK)
 		return rc;
 	for (int i = 0; i < b->n; i++)
@@ -225,47 +322,87 @@ static int batch_claim(db_conn *db, struct batch *b)
 	return DB_OK;
 }
 
-/* lock_volumes: admits each claimed completion or takes it out; fills the finalize
- * parameters of the admitted ones and the unclaim list of the others. */
+/*
+ * Grows the volumes of the admitted extend_volume messages together (every one grown before
+ * any is synced, driver.h), then adds the finalization of each one grown and its
+ * volume.resize.start; one the driver failed goes alone, where the handler fails it.
+ */
+static void batch_grow(struct batch *b, const PGresult *r)
+{
+	struct batch_grow *g = &b->grow;
+
+	if (g->n == 0)
+		return;
+	job_driver->extend_group(g->ids, g->sizes, g->n, g->status);
+	for (int k = 0; k < g->n; k++) {
+		const struct batch_item *it = &b->items[g->item[k]];
+		if (g->status[k] != DRV_OK) {
+			batch_take_out(b, g->item[k]);
+			continue;
+		}
+		const struct vol_row *v = batch_volume(b, r, g->row[k]);
+		db_array_add(&b->p[P_START_IDS], v->id);
+		db_array_add(&b->p[P_START_STATUSES], v->status);
+		db_array_add_long(&b->p[P_START_SIZES], v->size);
+		db_array_add(&b->p[P_START_REQUESTS], it->msg.ctx.request_id);
+		batch_finalize(b, g->item[k], r, g->row[k]);
+	}
+}
+
+/* lock_volumes: admits each claimed message or takes it out; fills the finalization of the
+ * admitted ones (after the driver for extend_volume) and the unclaim list of the others. */
 static int batch_lock(db_conn *db, struct batch *b)
 {
-	static const enum batch_param ps[] = { P_VOLUMES };
-	struct db_array *vols = batch_param(b, P_VOLUMES);
+	static const enum batch_param ps[] = { P_LOCK };
+	struct db_array *vols = batch_param(b, P_LOCK);
 	PGresult *r;
 
 	for (int i = 0; i < b->n; i++)
 		if (b->items[i].state == B_GROUP)
-			db_array_add(vols, b->items[i].job.args.extend_volume_completion.volume_id);
-	int rc = batch_exec(db, b, FIN_LOCK_VOLUMES, ps, 1, &r);
+			db_array_add(vols, batch_ext_of(&b->items[i]).volume_id);
+	int rc = batch_exec(db, b, FIN_LOCK_VOLUMES, ps, 1, NULL, &r);
 	if (rc != DB_OK)
 		return rc;
-	for (int p = P_VOLUMES; p < P_COUNT; p++)
+	rc = batch_columns(b, r);
+	if (rc != DB_OK) {
+		PQclear(r);
+		return rc;
+	}
+	for (int p = P_OUT; p < P_COUNT; p++)
 		batch_param(b, (enum batch_param)p);
+	fin_set_clear(&b->fin);
+	b->grow.n = 0;
 	for (int i = 0; i < b->n; i++) {
 		struct batch_item *it = &b->items[i];
 		if (it->state != B_GROUP)
 			continue;
-		int row = batch_find_volume(r, it->job.args.extend_volume_completion.volume_id);
-		if (batch_admit(b, it, r, row)) {
-			batch_add(b, it, r, row);
+		struct batch_ext e = batch_ext_of(it);
+		int row = batch_find_volume(b, r, e.volume_id);
+		if (!batch_admit(b, it, r, row)) {
+			batch_take_out(b, i);
+		} else if (e.completion) {
+			batch_finalize(b, i, r, row);
 		} else {
-			it->state = B_OUT;
-			db_array_add(&b->p[P_OUT], it->msg.unique_id);
+			struct batch_grow *g = &b->grow;
+			g->ids[g->n] = e.volume_id;
+			g->sizes[g->n] = e.new_size;
+			g->item[g->n] = i;
+			g->row[g->n++] = row;
 		}
 	}
+	batch_grow(b, r);
 	PQclear(r);
 	return DB_OK;
 }
 
-/* The group's transaction (db_transaction body): claim, lock, unclaim, lock_usages,
- * finalize. Runs again from the start on a retry. */
+/* The group's transaction (db_transaction body): claim, lock (and the driver), unclaim,
+ * notify_start, then the one finalization. Runs again from the start on a retry (the
+ * driver's growth is idempotent). */
 static int batch_txn(db_conn *db, void *arg)
 {
 	static const enum batch_param out[] = { P_OUT };
-	static const enum batch_param usages[] = { P_RESERVATIONS, P_RES_PROJECTS };
-	static const enum batch_param fin[] = { P_VOLUMES, P_SIZES, P_STATUSES, P_REQUESTS,
-						P_RESERVATIONS, P_RES_PROJECTS, P_POOL_HOSTS,
-						P_POOLS, P_DELTAS };
+	static const enum batch_param start[] = { P_START_IDS, P_START_STATUSES, P_START_SIZES,
+						  P_START_REQUESTS };
 	struct batch *b = arg;
 
 	for (int i = 0; i < b->n; i++)
@@ -275,29 +412,31 @@ static int batch_txn(db_conn *db, void *arg)
 	if (rc == DB_OK)
 		rc = batch_lock(db, b);
 	if (rc == DB_OK && b->p[P_OUT].n > 0)
-		rc = batch_exec(db, b, FIN_UNCLAIM, out, 1, NULL);
-	if (rc != DB_OK || b->p[P_VOLUMES].n == 0)
-		return rc;
-	rc = batch_exec(db, b, FIN_LOCK_USAGES, usages, 2, NULL);
+		rc = batch_exec(db, b, FIN_UNCLAIM, out, 1, NULL, NULL);
+	if (rc == DB_OK && b->p[P_START_IDS].n > 0)
+		rc = batch_exec(db, b, FIN_NOTIFY_START, start, 4, b->fin.publisher, NULL);
 	if (rc == DB_OK)
-		rc = batch_exec(db, b, FIN_FINALIZE, fin, sizeof(fin) / sizeof(fin[0]), NULL);
+		rc = fin_set_run(db, &b->fin);
 	return rc;
 }
 
-/* True if it may join the group: a successful completion whose volume and _unique_id no
- * earlier member has. */
-static bool batch_groupable(const struct batch *b, int i)
+/* True if item i may join the group: a message of a groupable method that does not fail
+ * the extend, whose volume and _unique_id no earlier member has. */
+static bool batch_joins(const struct batch *b, int i)
 {
 	const struct batch_item *it = &b->items[i];
-	const struct proto_args_extend_volume_completion *a = &it->job.args.extend_volume_completion;
 
-	if (it->job.method->id != PROTO_M_EXTEND_VOLUME_COMPLETION || a->error)
+	/* Whether a method may be finalized as a group is a column of its row (methods.h). */
+	if (!it->job.method->group_commit)
+		return false;
+	struct batch_ext e = batch_ext_of(it);
+	if (e.error)
 		return false;
 	for (int j = 0; j < i; j++) {
 		const struct batch_item *o = &b->items[j];
 		if (o->state == B_GROUP &&
 		    (strcmp(o->msg.unique_id, it->msg.unique_id) == 0 ||
-		     strcmp(o->job.args.extend_volume_completion.volume_id, a->volume_id) == 0))
+		     strcmp(batch_ext_of(o).volume_id, e.volume_id) == 0))
 			return false;
 	}
 	return true;
@@ -322,7 +461,7 @@ static int batch_sort(struct batch *b, struct consumer *c, int *ngroup)
 				result = BATCH_MQ_LOST;
 			continue;
 		}
-		it->state = batch_groupable(b, i) ? B_GROUP : B_SINGLE;
+		it->state = batch_joins(b, i) ? B_GROUP : B_SINGLE;
 		*ngroup += it->state == B_GROUP;
 	}
 	return result;
@@ -342,14 +481,15 @@ static void batch_commit(struct batch *b, db_conn *db)
 		if (rc != DB_OK && it->state >= B_GROUP)
 			it->state = B_SINGLE;
 		if (it->state == B_GROUP)
-			log_debug("extend_volume_completion: completed (volume %s, message %s)",
-				  it->job.args.extend_volume_completion.volume_id, it->msg.unique_id);
+			log_debug("%s: finalized with the group (volume %s, message %s)",
+				  it->job.method->name, batch_ext_of(it).volume_id,
+				  it->msg.unique_id);
 		counts[it->state]++;
 		if (it->state == B_OUT)
 			it->state = B_SINGLE;
 	}
 	if (rc == DB_OK)
-		log_info("group commit: %d completions finalized, %d already processed, %d taken "
+		log_info("group commit: %d extends finalized, %d already processed, %d taken "
 			 "out of %d deliveries", counts[B_GROUP], counts[B_DUPLICATE], counts[B_OUT],
 			 b->n);
 }

@@ -1,17 +1,21 @@
 /*
  * batch.h - group commit: the manager's loop takes up to [manager] batch_size deliveries (or
- * what arrives within batch_window_ms after the first), finalizes every
- * extend_volume_completion among them in one transaction of set-based statements
- * (manager/finalize.sql), commits once and acknowledges them together (basic.ack multiple).
+ * what arrives within batch_window_ms after the first), finalizes every extend_volume and
+ * extend_volume_completion among them in one transaction of set-based statements (the one
+ * finalization of manager/finalize_sql.h), commits once and acknowledges them together
+ * (basic.ack multiple). The volumes of the extend_volume casts are grown by the driver as a
+ * group inside that transaction (driver.h extend_group: every volume grown before any is
+ * synced).
  *
  * Everything else goes through dispatch_delivery, one transaction per message, after the
- * group's commit: other methods, completions with error = true, and completions the group
- * takes out after looking at their volume (gone, not extending, size not above, backing store
- * too small, a second message for the same volume or with the same _unique_id in the batch),
- * so that each of those gets its outcome, user message or dead letter alone. Poison is
- * dead-lettered alone while the batch is sorted. When the group's transaction fails as a
- * whole (a row the database refuses, a lost connection), its messages go one at a time too,
- * which isolates the one that failed.
+ * group's commit: other methods, completions with error = true, and messages the group takes
+ * out after looking at their volume (gone, not extending, size not above, backing store too
+ * small, not the volume's current pending extend, an extend_volume of an attached volume or
+ * one the driver failed to grow, a second message for the same volume or with the same
+ * _unique_id in the batch), so that each of those gets its outcome, user message or dead
+ * letter alone. Poison is dead-lettered alone while the batch is sorted. When the group's
+ * transaction fails as a whole (a row the database refuses, a lost connection), its messages
+ * go one at a time too, which isolates the one that failed.
  *
  * Crash safety is dispatch's: the _unique_id of every finalized message is committed with
  * its changes, so a batch redelivered after a crash between commit and ack finds them all

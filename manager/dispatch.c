@@ -107,7 +107,9 @@ static void dispatch_reply_reset(struct job *job)
 	job->reply_len = 0;
 }
 
-/* Encodes the reply of a handled call into job->reply_body. Returns DB_OK or DB_REJECT. */
+/* Encodes the reply of a handled call into job->reply_body. Returns DB_OK, DB_RETRY when
+ * memory ran out (the transaction rolls back and runs again: a call must never be recorded
+ * as handled without its reply), or DB_REJECT for a reply that cannot be encoded at all. */
 static int dispatch_reply_encode(struct job *job)
 {
 	struct proto_reply rep = { .result = job->result, .ending = true,
@@ -118,64 +120,41 @@ static int dispatch_reply_encode(struct job *job)
 	if (job->failure_class[0] != '\0' &&
 	    (failure = proto_failure_format(PROTO_FAILURE_MODULE_CINDER, job->failure_class,
 					    job->failure_message)) == NULL)
-		return DB_REJECT;
+		return DB_RETRY;
 	rep.failure = failure;
 	rc = proto_encode_reply(job->fmt, &rep, &job->reply_body, &job->reply_len);
 	free(failure);
+	if (rc == PROTO_ENOMEM)
+		return DB_RETRY;
 	return rc == PROTO_OK ? DB_OK : DB_REJECT;
 }
 
-/* bytea's hex input form "\x..." of the reply; malloc'd, NULL when out of memory. */
-static char *dispatch_reply_hex(const struct job *job)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *out = malloc(2 * job->reply_len + 3);
-	const unsigned char *b = (const unsigned char *)job->reply_body;
-
-	if (out == NULL)
-		return NULL;
-	out[0] = '\\';
-	out[1] = 'x';
-	for (size_t i = 0; i < job->reply_len; i++) {
-		out[2 + 2 * i] = digits[b[i] >> 4];
-		out[3 + 2 * i] = digits[b[i] & 15];
-	}
-	out[2 + 2 * job->reply_len] = '\0';
-	return out;
-}
-
-static int hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Loads the stored reply of a call that was already handled (NULL column: none). */
+/* Loads the stored reply of a call that was already handled (NULL column: none). The bytea
+ * comes back in binary, as the bytes stored. Running out of memory for the copy is a
+ * transient failure: the transaction rolls back and runs again, rather than acking a call
+ * with no reply. */
 static int dispatch_reply_load(db_conn *db, struct job *job)
 {
 	const char *params[] = { job->msg->unique_id };
 	PGresult *res = NULL;
-	int rc = db_exec(db, "SELECT reply FROM volmgr_processed_messages WHERE unique_id = $1",
-			 1, params, &res);
+	int rc = db_exec_binary(db, "SELECT reply FROM volmgr_processed_messages "
+				"WHERE unique_id = $1", 1, params, NULL, NULL, true, &res);
 
 	if (rc != DB_OK || PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
 		return rc;
 	}
-	const char *hex = PQgetvalue(res, 0, 0);
-	size_t n = strlen(hex) >= 2 ? (strlen(hex) - 2) / 2 : 0;
+	size_t n = (size_t)PQgetlength(res, 0, 0);
 
 	job->reply_body = malloc(n > 0 ? n : 1);
-	for (size_t i = 0; job->reply_body != NULL && i < n; i++) {
-		int hi = hex_value(hex[2 + 2 * i]), lo = hex_value(hex[3 + 2 * i]);
-
-		if (hi < 0 || lo < 0) {
-			free(job->reply_body);
-			job->reply_body = NULL;
-			break;
-		}
-		job->reply_body[i] = (char)(hi << 4 | lo);
+	if (job->reply_body == NULL) {
+		log_warning("%s: no memory for the stored reply of %s", job->method->name,
+			    job->msg->unique_id);
+		PQclear(res);
+		return DB_RETRY;
 	}
-	job->reply_len = job->reply_body != NULL ? n : 0;
+	memcpy(job->reply_body, PQgetvalue(res, 0, 0), n);
+	job->reply_len = n;
 	PQclear(res);
 	return DB_OK;
 }
@@ -187,7 +166,6 @@ static int dispatch_txn(db_conn *db, void *arg)
 	struct job *job = arg;
 	const char *params[] = { job->msg->unique_id, job->method->name, NULL };
 	PGresult *res = NULL;
-	char *hex = NULL;
 
 	job->duplicate = false;
 	job_outcome(job, "done");
@@ -213,19 +191,17 @@ static int dispatch_txn(db_conn *db, void *arg)
 		return rc;
 	if (job->msg->is_call) {
 		rc = dispatch_reply_encode(job);
-		if (rc == DB_OK && (hex = dispatch_reply_hex(job)) == NULL)
-			rc = DB_REJECT;
 		if (rc != DB_OK)
 			return rc;
 	}
+	/* The reply goes as a binary parameter: its bytes as they are, NULL for a cast. */
+	const int lengths[] = { 0, 0, (int)job->reply_len };
+	const int formats[] = { 0, 0, 1 };
 	params[1] = job->outcome;
-	params[2] = hex;
-	res = NULL;
-	rc = db_exec(db, "UPDATE volmgr_processed_messages SET outcome = $2, reply = $3::bytea "
-		     "WHERE unique_id = $1", 3, params, &res);
-	PQclear(res);
-	free(hex);
-	return rc;
+	params[2] = job->reply_body;
+	return db_exec_binary(db, "UPDATE volmgr_processed_messages SET outcome = $2, "
+			      "reply = $3::bytea WHERE unique_id = $1", 3, params, lengths, formats,
+			      false, NULL);
 }
 
 int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,

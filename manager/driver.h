@@ -28,6 +28,9 @@ enum drv_status {
 	DRV_ERROR = -1,
 };
 
+/* The largest group of extend_group. */
+#define DRV_GROUP_MAX 512
+
 struct drv_ops {
 	const char *name;
 	/* Prepares the backend at start-up (e.g. creates the directory). */
@@ -40,6 +43,12 @@ struct drv_ops {
 	/* Grows v to new_size GiB (never shrinks): DRV_OK, DRV_TARGET_UPDATE_FAILED,
 	 * DRV_NEEDS_FEEDBACK or DRV_ERROR. */
 	int (*extend)(const struct vol_row *v, int new_size, char *err, size_t errlen);
+	/* Grows the n volumes ids[i] (none attached) to sizes[i] GiB as extend would, and makes
+	 * the n growths durable together: every store is grown before any is synced, so that
+	 * the waits on the disk overlap (for a file system with a journal, the first sync
+	 * writes them all). status[i] gets DRV_OK or DRV_ERROR, whose reason is logged; n is at
+	 * most DRV_GROUP_MAX. */
+	void (*extend_group)(const char *const *ids, const int *sizes, int n, int *status);
 	/* DRV_OK when the backing store of v really holds at least size GiB, else DRV_ERROR
 	 * saying what it holds (used before committing a completion reported by compute). */
 	int (*verify_size)(const struct vol_row *v, int size, char *err, size_t errlen);

@@ -24,6 +24,7 @@
 #include "core/quota.h"
 #include "core/settings.h"
 #include "core/usermsg.h"
+#include "manager/finalize_sql.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/records.h"
@@ -43,30 +44,25 @@ int ext_complete(db_conn *db, const struct vol_row *v, int new_size,
 		 const char *const *reservations, int nreservations, bool error,
 		 const char *request_id)
 {
-	const char *status = v->nattachments > 0 ? VOL_S_IN_USE : VOL_S_AVAILABLE;
 	int rc;
 
-	if (error) {
-		log_error("Failed to extend volume %s to %d GiB.", v->id, new_size);
-		rc = usermsg_create(db, v->project_id, request_id, v->id,
-				    UMSG_ACTION_EXTEND_VOLUME, UMSG_DETAIL_DRIVER_FAILED_EXTEND,
-				    settings.message_ttl);
-		if (rc == DB_OK)
-			rc = vol_set_status(db, v->id, VOL_S_ERROR_EXTENDING, -1);
-		if (rc == DB_OK)
-			rc = quota_rollback(db, v->project_id, reservations, nreservations);
-	} else {
-		rc = quota_commit(db, v->project_id, reservations, nreservations);
-		if (rc == DB_OK)
-			rc = vol_set_status(db, v->id, status, new_size);
-		if (rc == DB_OK)
-			rc = rec_pool_add(db, v, (long)new_size - v->size);
-		if (rc == DB_OK)
-			rc = rec_notify(db, "resize.end", v, status, new_size, request_id);
+	if (!error) {
+		/* The one finalization (finalize_sql.h), with arrays of one element; it clears
+		 * the pending extend itself. */
+		rc = fin_one(db, v, new_size, reservations, nreservations, request_id);
 		if (rc == DB_OK)
 			log_info("Extend volume completed successfully (volume %s, %d -> %d GiB, %s).",
-				 v->id, v->size, new_size, status);
+				 v->id, v->size, new_size,
+				 v->nattachments > 0 ? VOL_S_IN_USE : VOL_S_AVAILABLE);
+		return rc;
 	}
+	log_error("Failed to extend volume %s to %d GiB.", v->id, new_size);
+	rc = usermsg_create(db, v->project_id, request_id, v->id, UMSG_ACTION_EXTEND_VOLUME,
+			    UMSG_DETAIL_DRIVER_FAILED_EXTEND, settings.message_ttl);
+	if (rc == DB_OK)
+		rc = vol_set_status(db, v->id, VOL_S_ERROR_EXTENDING, -1);
+	if (rc == DB_OK)
+		rc = quota_rollback(db, v->project_id, reservations, nreservations);
 	if (rc == DB_OK)
 		rc = pending_extend_clear(db, v->id);
 	return rc;
@@ -255,7 +251,7 @@ int h_extend_volume(db_conn *db, struct job *job)
 	rc = rec_notify(db, "resize.start", &v, v.status, v.size, job_request_id(job));
 	if (rc != DB_OK)
 		return rc;
-	if (a->new_size <= v.size) {
+	if (fin_admit(&v, a->new_size, false, err, sizeof(err)) == FIN_BAD_SIZE) {
 		/* The API refuses this; a stale or forged message must not shrink the size. */
 		log_warning("volume %s: new size %d is not above the current size %d", v.id,
 			    a->new_size, v.size);
@@ -339,12 +335,14 @@ int h_extend_completion(db_conn *db, struct job *job)
 	rc = ext_stale(db, job, &v, a->reservations, a->nreservations, &stale);
 	if (rc != DB_OK || stale)
 		return rc;
-	if (!error && a->new_size <= v.size) {
+	enum fin_verdict verdict = error ? FIN_ADMIT : fin_admit(&v, a->new_size, true, err,
+								  sizeof(err));
+	if (verdict == FIN_BAD_SIZE) {
 		log_error("volume %s: completion to %d GiB is not above the current size %d; "
 			  "completing with error", v.id, a->new_size, v.size);
 		error = true;
 		job_outcome(job, "bad_size");
-	} else if (!error && job_driver->verify_size(&v, a->new_size, err, sizeof(err)) != DRV_OK) {
+	} else if (verdict == FIN_SIZE_MISMATCH) {
 		/* Compute says it grew the volume; the backing store says otherwise. Committing
 		 * would record a size the data does not have. */
 		log_error("volume %s: compute reported the extend done, but %s; completing with "

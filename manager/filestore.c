@@ -17,25 +17,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "manager/mconf.h"
 
 #define GIB_SHIFT 30
 
-static int fs_path(const struct vol_row *v, char *out, size_t outlen, char *err, size_t errlen)
+/* The path of the volume whose id is id. */
+static int fs_path_of(const char *id, char *out, size_t outlen, char *err, size_t errlen)
 {
 	/* The id comes from the database, which took it from a validated message, but it is
 	 * about to become a path: refuse anything that is not a uuid. */
-	if (!util_is_uuid(v->id)) {
-		snprintf(err, errlen, "volume id '%s' is not a uuid", v->id);
+	if (!util_is_uuid(id)) {
+		snprintf(err, errlen, "volume id '%s' is not a uuid", id);
 		return DRV_ERROR;
 	}
-	int n = snprintf(out, outlen, "%s/volume-%s", mconf.filestore_dir, v->id);
+	int n = snprintf(out, outlen, "%s/volume-%s", mconf.filestore_dir, id);
 	if (n < 0 || (size_t)n >= outlen) {
-		snprintf(err, errlen, "path of volume %s is too long", v->id);
+		snprintf(err, errlen, "path of volume %s is too long", id);
 		return DRV_ERROR;
 	}
 	return DRV_OK;
+}
+
+static int fs_path(const struct vol_row *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+	return fs_path_of(v->id, out, outlen, err, errlen);
 }
 
 static int fs_fail(char *err, size_t errlen, const char *what, const char *path)
@@ -84,23 +91,41 @@ static void fs_sync_dir(void)
 	}
 }
 
-/* Opens path (creating it when create is set) and grows it to at least gib GiB. */
-static int fs_grow(const char *path, int gib, bool create, char *err, size_t errlen)
+/* Opens path (creating it when create is set) and grows it to at least gib GiB, without
+ * syncing it. Returns the open descriptor, or -1 with err set. */
+static int fs_open_grown(const char *path, int gib, bool create, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0640);
-	if (fd < 0)
-		return fs_fail(err, errlen, create ? "cannot create" : "cannot open", path);
-
-	int rc = DRV_OK;
+	if (fd < 0) {
+		(void)fs_fail(err, errlen, create ? "cannot create" : "cannot open", path);
+		return -1;
+	}
 	struct stat st;
 	off_t want = (off_t)gib << GIB_SHIFT;
-	if (fstat(fd, &st) != 0)
-		rc = fs_fail(err, errlen, "cannot stat", path);
-	else if (st.st_size < want && ftruncate(fd, want) != 0)
-		rc = fs_fail(err, errlen, "cannot grow", path);
-	else if (fsync(fd) != 0)
-		rc = fs_fail(err, errlen, "cannot sync", path);
+	if (fstat(fd, &st) != 0 || (st.st_size < want && ftruncate(fd, want) != 0)) {
+		(void)fs_fail(err, errlen, "cannot grow", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Syncs and closes fd. Returns DRV_OK or DRV_ERROR with err set. */
+static int fs_sync_close(int fd, const char *path, char *err, size_t errlen)
+{
+	int rc = fsync(fd) == 0 ? DRV_OK : fs_fail(err, errlen, "cannot sync", path);
+
 	close(fd);
+	return rc;
+}
+
+/* Opens path (creating it when create is set) and grows it to at least gib GiB, durably. */
+static int fs_grow(const char *path, int gib, bool create, char *err, size_t errlen)
+{
+	int fd = fs_open_grown(path, gib, create, err, errlen);
+	if (fd < 0)
+		return DRV_ERROR;
+	int rc = fs_sync_close(fd, path, err, errlen);
 	if (rc == DRV_OK && create)
 		fs_sync_dir();
 	return rc;
@@ -136,6 +161,39 @@ static int fs_extend(const struct vol_row *v, int new_size, char *err, size_t er
 		return DRV_NEEDS_FEEDBACK;
 	/* A missing file is an error, not something to recreate: the volume's data is gone. */
 	return fs_grow(path, new_size, false, err, errlen);
+}
+
+/* Descriptors one step of fs_extend_group holds open at once. */
+#define FS_GROUP_OPEN 64
+
+static void fs_extend_group(const char *const *ids, const int *sizes, int n, int *status)
+{
+	char path[PATH_MAX];
+	char err[PATH_MAX + 128];
+	int fds[FS_GROUP_OPEN];
+
+	for (int first = 0; first < n; first += FS_GROUP_OPEN) {
+		int k = n - first < FS_GROUP_OPEN ? n - first : FS_GROUP_OPEN;
+
+		/* Grow them all, then sync them all: a missing file is an error, as in extend. */
+		for (int i = 0; i < k; i++) {
+			fds[i] = -1;
+			status[first + i] = DRV_ERROR;
+			if (fs_path_of(ids[first + i], path, sizeof(path), err, sizeof(err)) == DRV_OK)
+				fds[i] = fs_open_grown(path, sizes[first + i], false, err,
+						       sizeof(err));
+			if (fds[i] < 0)
+				log_warning("volume %s: %s", ids[first + i], err);
+		}
+		for (int i = 0; i < k; i++) {
+			if (fds[i] < 0)
+				continue;
+			/* The message of a failed sync names the volume rather than its path. */
+			status[first + i] = fs_sync_close(fds[i], ids[first + i], err, sizeof(err));
+			if (status[first + i] != DRV_OK)
+				log_warning("volume %s: %s", ids[first + i], err);
+		}
+	}
 }
 
 static int fs_verify_size(const struct vol_row *v, int size, char *err, size_t errlen)
@@ -199,6 +257,7 @@ const struct drv_ops filestore_driver = {
 	.create = fs_create,
 	.remove = fs_remove,
 	.extend = fs_extend,
+	.extend_group = fs_extend_group,
 	.verify_size = fs_verify_size,
 	.initialize_connection = fs_initialize_connection,
 	.terminate_connection = fs_terminate_connection,

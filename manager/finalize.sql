@@ -1,21 +1,25 @@
--- finalize.sql - the group commit of extend_volume_completion (manager/batch.c).
+-- finalize.sql - the one finalization of an extend (the quota commit, then finalize), which
+-- every successful extend_volume and extend_volume_completion runs, alone (arrays of one
+-- element) or in a group; and the other statements of the group commit (manager/batch.c).
 --
 -- A batch of K messages costs these statements, each once per batch whatever K is: set-based
 -- over arrays, one statement per step. The manager embeds this file (manager/finalize_sql.c)
 -- and splits it at the "-- statement:" lines; make bench renders the same file into a pgbench
--- script (scripts/bench/pgbench.py), so that the database ceiling it measures is this SQL.
+-- script (scripts/bench/bench.py), so that the database ceiling it measures is this SQL.
 -- Parameters are text arrays, element i belonging to message i of the batch.
 --
--- Within one transaction: claim, lock_volumes, (unclaim), lock_usages, finalize, COMMIT.
+-- A group's transaction: claim, lock_volumes, (unclaim), (notify_start), the quota commit
+-- (core/quota_commit.sql), finalize, COMMIT.
 -- Volumes are locked in id order and quota usages in id order, so two managers working on
 -- the same rows queue behind each other instead of deadlocking.
 
 -- statement: claim
--- $1 the messages' _unique_id. Returns the ids claimed now; an id missing from the result
--- was processed before (or is being processed by another manager, which this waits for).
+-- $1 the messages' _unique_id, $2 their methods, $3 the outcome each records if it stays in
+-- the group. Returns the ids claimed now; an id missing from the result was processed before
+-- (or is being processed by another manager, which this waits for).
 INSERT INTO volmgr_processed_messages (unique_id, method, processed_at, outcome)
-SELECT u, 'extend_volume_completion', now() AT TIME ZONE 'utc', 'completed'
-FROM unnest($1::varchar[]) AS u
+SELECT u.id, u.method, now() AT TIME ZONE 'utc', u.outcome
+FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS u(id, method, outcome)
 ON CONFLICT (unique_id) DO NOTHING
 RETURNING unique_id
 
@@ -37,20 +41,24 @@ FOR UPDATE OF v
 -- $1 the _unique_id of messages taken out of the batch: they go one at a time afterwards.
 DELETE FROM volmgr_processed_messages WHERE unique_id = ANY($1::varchar[])
 
--- statement: lock_usages
--- $1 reservation uuids, $2 the project of each. Locks the usages they settle, in id order.
-SELECT q.id FROM quota_usages q
-WHERE q.id IN (SELECT r.usage_id FROM reservations r
-               JOIN unnest($1::varchar[], $2::varchar[]) AS x(uuid, project_id)
-                 ON r.uuid = x.uuid AND r.project_id = x.project_id
-               WHERE r.deleted = false)
-ORDER BY q.id
-FOR UPDATE
+-- statement: notify_start
+-- $1 volume ids, $2 their statuses, $3 their sizes (as locked: extending, the old size), $4
+-- request ids, $5 the notifications' publisher_id: volume.resize.start of each extend_volume
+-- of the group, which extend_volume queues before it grows the volume.
+INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload, request_id,
+                                  created_at)
+SELECT 'volume.resize.start', $5::varchar, 'INFO', p.payload, b.request_id,
+       now() AT TIME ZONE 'utc'
+FROM unnest($1::varchar[], $4::varchar[]) WITH ORDINALITY AS b(volume_id, request_id, n)
+JOIN volmgr_usage_payloads($1::varchar[], $2::varchar[], $3::integer[]) p
+  ON p.volume_id = b.volume_id
+ORDER BY b.n
 
 -- statement: finalize
--- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids;
--- $5 reservation uuids, $6 the project of each; $7 pool hosts, $8 pools, $9 size deltas (one
--- per message); $10 the notifications' publisher_id.
+-- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids; $5 pool
+-- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id.
+-- Runs after the quota commit of the same reservations (core/quota_commit.sql, the quota
+-- engine's own statement).
 -- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
 -- Every sub-statement sees the rows as they were before this statement, so the payloads
@@ -59,24 +67,6 @@ FOR UPDATE
 WITH b AS (
     SELECT * FROM unnest($1::varchar[], $2::integer[], $3::varchar[], $4::varchar[])
         WITH ORDINALITY AS b(volume_id, new_size, status, request_id, n)
-), settled AS (
-    UPDATE reservations r
-    SET deleted = true, deleted_at = now() AT TIME ZONE 'utc',
-        updated_at = now() AT TIME ZONE 'utc'
-    FROM unnest($5::varchar[], $6::varchar[]) AS x(uuid, project_id)
-    WHERE r.uuid = x.uuid AND r.project_id = x.project_id AND r.deleted = false
-    RETURNING r.usage_id, r.delta
-), usages AS (
-    -- quota_apply_commit summed per usage row: in_use += delta (never below 0), reserved -=
-    -- the positive deltas (never below 0).
-    UPDATE quota_usages q
-    SET in_use = GREATEST(q.in_use + s.delta, 0),
-        reserved = GREATEST(q.reserved - s.positive, 0),
-        updated_at = now() AT TIME ZONE 'utc'
-    FROM (SELECT usage_id, sum(delta) AS delta, sum(GREATEST(delta, 0)) AS positive
-          FROM settled GROUP BY usage_id) s
-    WHERE q.id = s.usage_id
-    RETURNING q.id
 ), vols AS (
     UPDATE volumes v
     SET status = b.status, size = b.new_size, updated_at = now() AT TIME ZONE 'utc'
@@ -85,7 +75,7 @@ WITH b AS (
 ), pools AS (
     INSERT INTO volmgr_pool_stats (host, pool, allocated_capacity_gb)
     SELECT host, pool, sum(delta)
-    FROM unnest($7::varchar[], $8::varchar[], $9::bigint[]) AS p(host, pool, delta)
+    FROM unnest($5::varchar[], $6::varchar[], $7::bigint[]) AS p(host, pool, delta)
     GROUP BY host, pool
     ON CONFLICT (host, pool) DO UPDATE
     SET allocated_capacity_gb = volmgr_pool_stats.allocated_capacity_gb
@@ -94,7 +84,7 @@ WITH b AS (
 ), notes AS (
     INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload,
                                       request_id, created_at)
-    SELECT 'volume.resize.end', $10::varchar, 'INFO', p.payload, b.request_id,
+    SELECT 'volume.resize.end', $8::varchar, 'INFO', p.payload, b.request_id,
            now() AT TIME ZONE 'utc'
     FROM b JOIN volmgr_usage_payloads($1::varchar[], $3::varchar[], $2::integer[]) p
       ON p.volume_id = b.volume_id
@@ -111,5 +101,4 @@ WITH b AS (
       AND m.key IN ('extend_new_size', 'extend_reservations')
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM vols) AS volumes, (SELECT count(*) FROM usages) AS usages,
-       (SELECT count(*) FROM notes) AS notifications
+SELECT (SELECT count(*) FROM vols) AS volumes, (SELECT count(*) FROM notes) AS notifications

@@ -47,7 +47,7 @@
 	   PROTO_ARG("unmanage_only", A_BOOL, false, delete_volume.unmanage_only),        \
 	   PROTO_ARG("cascade", A_BOOL, false, delete_volume.cascade)),                   \
 	  h_delete_volume, h_delete_volume_failed, NULL)                                  \
-	X(EXTEND_VOLUME, extend_volume, "3.0", 0, PROTO_CAST, false,                      \
+	X(EXTEND_VOLUME, extend_volume, "3.0", 0, PROTO_CAST, true,                      \
 	  (PROTO_ARG("volume", A_VOLUME, true, extend_volume.volume_id),                  \
 	   PROTO_ARG("new_size", A_SIZE, true, extend_volume.new_size),                   \
 	   PROTO_ARG("reservations", A_RESERVATIONS, true, extend_volume.reservations)),  \

@@ -9,10 +9,10 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      (counted in volmgr_processed_messages), for extend_volume_completion at batch_size 1
      and VOLMGR_BENCH_BATCH, and for extend_volume (filestore) at VOLMGR_BENCH_BATCH;
   2. ceilings: (a) the same N drained by tools/mqbench's no-op consumer with the same prefetch
-     and acks; (b) pgbench running manager/finalize.sql (the manager's own statements,
-     rendered by pgbench_script) with the same batch size at the manager's concurrency
-     (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2, one per
-     core of this machine);
+     and acks; (b) pgbench running manager/finalize.sql and the quota commit (the manager's
+     own statements, rendered by pgbench_script) with the same batch size at the manager's
+     concurrency (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2,
+     one per core of this machine);
   3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
@@ -23,7 +23,8 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
      drain rate; shim: wrk at 16 connections).
 
-VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak by default) runs a subset. Prints a table
+VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak by default) runs a subset; drain-extend
+is the extend_volume drain alone. Prints a table
 and writes build/bench.json.
 """
 import json
@@ -371,21 +372,26 @@ def sql_array(values):
     return "{" + ",".join('"%s"' % v for v in values) + "}"
 
 
+def sql_statement(text, prefix):
+    """One statement without its comment lines, $n becoming :<prefix>_n."""
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return re.sub(r"\$(\d+)", lambda m: ":%s_%s" % (prefix, m.group(1)), text.strip())
+
+
 def pgbench_script(db, vols, batch):
-    """manager/finalize.sql rendered for pgbench: each transaction takes the parameters of
-    the next batch of batch volumes from bench_pgb (one extra read outside the transaction)
-    and runs the statements the manager runs for a batch, $n becoming :<statement>_n."""
+    """The statements the manager runs for a group of batch completions, rendered for
+    pgbench: manager/finalize.sql's and the quota commit's (core/quota_commit.sql). Each
+    transaction takes the parameters of the next batch of batch volumes from bench_pgb (one
+    extra read outside the transaction), $n becoming :<statement>_n."""
     with open(FINALIZE_SQL) as f:
         parts = re.split(r"^-- statement: (\w+)\n", f.read(), flags=re.M)[1:]
-    stmts = {}
-    for name, text in zip(parts[0::2], parts[1::2]):
-        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-        stmts[name] = re.sub(r"\$(\d+)", lambda m, n=name: ":%s_%s" % (n, m.group(1)),
-                             text.strip())
-    order = ["claim", "lock_volumes", "lock_usages", "finalize"]
-    cols = {"claim_1": "text", "lock_volumes_1": "text", "lock_usages_1": "text",
-            "lock_usages_2": "text"}
-    cols.update({"finalize_%d" % i: "text" for i in range(1, 11)})
+    stmts = {name: sql_statement(text, name) for name, text in zip(parts[0::2], parts[1::2])}
+    with open(os.path.join(REPO, "core", "quota_commit.sql")) as f:
+        stmts["quota_commit"] = sql_statement(f.read(), "quota_commit")
+    order = ["claim", "lock_volumes", "quota_commit", "finalize"]
+    cols = ["claim_1", "claim_2", "claim_3", "lock_volumes_1", "quota_commit_1",
+            "quota_commit_2"]
+    cols += ["finalize_%d" % i for i in range(1, 9)]
     db.q("DROP TABLE IF EXISTS bench_pgb; DROP SEQUENCE IF EXISTS bench_pgb_n")
     db.q("CREATE TABLE bench_pgb (n bigint PRIMARY KEY, %s)"
          % ", ".join("%s text" % c for c in cols))
@@ -396,15 +402,17 @@ def pgbench_script(db, vols, batch):
         ids = [v[0] for v in chunk]
         projects = [v[1] for v in chunk]
         res = [v[2] for v in chunk]
-        rows.append((i // batch + 1, sql_array(uuid.uuid4().hex for _ in chunk), sql_array(ids),
+        rows.append((i // batch + 1, sql_array(uuid.uuid4().hex for _ in chunk),
+                     sql_array(["extend_volume_completion"] * len(chunk)),
+                     sql_array(["completed"] * len(chunk)), sql_array(ids),
                      sql_array(res), sql_array(projects), sql_array(ids),
                      sql_array(["2"] * len(chunk)), sql_array(["available"] * len(chunk)),
-                     sql_array(["req-" + str(uuid.uuid4()) for _ in chunk]), sql_array(res),
-                     sql_array(projects), sql_array([SERVICE] * len(chunk)),
-                     sql_array([BACKEND] * len(chunk)), sql_array(["1"] * len(chunk)),
-                     "volume." + SERVICE))
+                     sql_array(["req-" + str(uuid.uuid4()) for _ in chunk]),
+                     sql_array([SERVICE] * len(chunk)), sql_array([BACKEND] * len(chunk)),
+                     sql_array(["1"] * len(chunk)), "volume." + SERVICE))
     with db.conn.cursor() as cur:
-        cur.executemany("INSERT INTO bench_pgb VALUES (%s)" % ",".join(["%s"] * 15), rows)
+        cur.executemany("INSERT INTO bench_pgb VALUES (%s)" % ",".join(["%s"] * (len(cols) + 1)),
+                        rows)
     db.q("VACUUM ANALYZE bench_pgb")
     path = os.path.join(WORK, "pgbench-%d.sql" % batch)
     with open(path, "w") as f:
@@ -593,6 +601,7 @@ def main():
             log("manager drain, completions, batch_size", BATCH)
             r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"] = median_of(
                 manager_drain, env, db, "extend_volume_completion", BATCH)
+        if "drain" in STAGES or "drain-extend" in STAGES:
             log("manager drain, extend_volume")
             r["drain_extend"], r["cpu_us_extend"], _ = median_of(
                 manager_drain, env, db, "extend_volume", BATCH)
@@ -606,6 +615,8 @@ def main():
         if "drain" in STAGES and "ceiling" in STAGES:
             r["ratio_k1"] = r["drain_k1"] / min(r["broker_k1"], r["pgbench_k1"])
             r["ratio_kb"] = r["drain_kb"] / min(r["broker_kb"], r["pgbench_kb"])
+        if "drain_extend" in r and "ceiling" in STAGES:
+            r["ratio_extend"] = r["drain_extend"] / min(r["broker_kb"], r["pgbench_kb"])
         # Without a drain run, steady state and soak go at a nominal 2,000 msg/s.
         drain = r.get("drain_kb", 4000)
         if "steady" in STAGES:
@@ -675,9 +686,11 @@ def print_table(r):
     row(["pgbench_kb"], "pgbench finalize.sql, %d per txn (finalizations/s)" % BATCH)
     row(["ratio_k1"], "manager / min(broker, pgbench), K=1")
     row(["ratio_kb"], "manager / min(broker, pgbench), K=%d" % BATCH)
-    row(["cpu_us_k1", "cpu_us_kb", "cpu_us_extend"],
-        "manager CPU us/msg, K=1 / K=%d / extend" % BATCH,
-        lambda a, b, c: "%.0f / %.0f / %.0f" % (a, b, c))
+    row(["ratio_extend"], "manager extend_volume / min(broker, pgbench), K=%d" % BATCH)
+    row(["cpu_us_k1", "cpu_us_kb"], "manager CPU us/msg, completions, K=1 / K=%d" % BATCH,
+        lambda a, b: "%.0f / %.0f" % (a, b))
+    row(["cpu_us_extend"], "manager CPU us/msg, extend_volume, K=%d" % BATCH,
+        lambda a: "%.0f" % a)
     row(["rss_k1_kib", "rss_kb_kib"], "manager peak RSS MiB, K=1 / K=%d" % BATCH,
         lambda a, b: "%.1f / %.1f" % (a / 1024, b / 1024))
     for key in ("steady_50", "steady_90", "soak"):

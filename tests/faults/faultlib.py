@@ -49,7 +49,7 @@ DRAIN_TIMEOUT = 60.0
 STREAM_TIMEOUT = 120.0
 DUPLICATE_LOG = re.compile(rb"was already processed; acknowledging")
 # The group commit reports its duplicates as a count per batch.
-GROUP_DUPLICATES_LOG = re.compile(rb"group commit: \d+ completions finalized, (\d+) already "
+GROUP_DUPLICATES_LOG = re.compile(rb"group commit: \d+ extends finalized, (\d+) already "
                                   rb"processed")
 CLIENT_TIMEOUT = 10
 # How often a client picks each kind of request when it may send several.

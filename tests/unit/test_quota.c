@@ -86,62 +86,42 @@ ParameterizedTest(struct overflow_case *c, quota, overflow_edges)
 		     "delta %ld in_use %ld reserved %ld", c->delta, c->in_use, c->reserved);
 }
 
-/* ---- commit and rollback ---- */
+/* ---- rollback ---- */
 
-struct settle_case {
-	long delta, in_use, reserved;
-	long commit_in_use, commit_reserved;
+/* The commit's arithmetic is SQL (core/quota_commit.sql), tested against the database by
+ * tests/integration/test_quota_commit.py with the cases it shares with these. */
+struct rollback_case {
+	long delta, reserved;
 	long rollback_reserved;
 };
 
-ParameterizedTestParameters(quota, commit_and_rollback)
+ParameterizedTestParameters(quota, rollback)
 {
-	static struct settle_case cases[] = {
-		/* Extend 1 -> 2: reserved 1 is released; commit moves it into in_use. */
-		{ 1, 1, 1, 2, 0, 0 },
+	static struct rollback_case cases[] = {
+		/* Extend 1 -> 2: the reserved 1 is released. */
+		{ 1, 1, 0 },
 		/* Other reservations stay reserved. */
-		{ 3, 10, 5, 13, 2, 2 },
+		{ 3, 5, 2 },
 		/* reserved less than delta (e.g. reset by hand): clamps to 0, never negative. */
-		{ 5, 10, 2, 15, 0, 0 },
-		{ 5, 10, 0, 15, 0, 0 },
+		{ 5, 2, 0 },
+		{ 5, 0, 0 },
 		/* A zero delta changes nothing. */
-		{ 0, 7, 3, 7, 3, 3 },
+		{ 0, 3, 3 },
 		/* Negative deltas are never reserved, so reserved is left alone. */
-		{ -2, 10, 4, 8, 4, 4 },
-		/* A negative delta larger than in_use is clamped: usage stops at 0. */
-		{ -5, 3, 1, 0, 1, 1 },
-		{ -5, 0, 0, 0, 0, 0 },
-		{ -3, 3, 0, 0, 0, 0 },
+		{ -2, 4, 4 },
+		{ -5, 1, 1 },
 	};
 
-	return cr_make_param_array(struct settle_case, cases, sizeof(cases) / sizeof(cases[0]));
+	return cr_make_param_array(struct rollback_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-ParameterizedTest(struct settle_case *c, quota, commit_and_rollback)
+ParameterizedTest(struct rollback_case *c, quota, rollback)
 {
-	long in_use = c->in_use, reserved = c->reserved;
+	long reserved = c->reserved;
 
-	quota_apply_commit(c->delta, &in_use, &reserved);
-	cr_expect_eq(in_use, c->commit_in_use, "commit delta %ld: in_use %ld", c->delta, in_use);
-	cr_expect_eq(reserved, c->commit_reserved, "commit delta %ld: reserved %ld", c->delta,
-		     reserved);
-
-	reserved = c->reserved;
 	quota_apply_rollback(c->delta, &reserved);
 	cr_expect_eq(reserved, c->rollback_reserved, "rollback delta %ld: reserved %ld",
 		     c->delta, reserved);
-}
-
-Test(quota, reserve_then_commit_round_trip)
-{
-	/* What reserve adds (positive deltas only) commit takes back and moves to in_use. */
-	long in_use = 4, reserved = 0;
-
-	cr_assert(!quota_is_over(10, 3, in_use, reserved));
-	reserved += 3;
-	quota_apply_commit(3, &in_use, &reserved);
-	cr_assert_eq(in_use, 7);
-	cr_assert_eq(reserved, 0);
 }
 
 Test(quota, reserve_then_rollback_leaves_in_use)

@@ -531,6 +531,7 @@ Test(schema, build_refuses_a_missing_required_value)
 Test(schema, group_commit_flags)
 {
 	cr_expect(proto_method_get(PROTO_M_EXTEND_VOLUME_COMPLETION)->group_commit);
+	cr_expect(proto_method_get(PROTO_M_EXTEND_VOLUME)->group_commit);
 	cr_expect(not(proto_method_get(PROTO_M_CREATE_VOLUME)->group_commit));
 	for (int i = 0; i < PROTO_M_COUNT; i++) {
 		const struct proto_method *m = proto_method_get((enum proto_method_id)i);
