@@ -1,6 +1,6 @@
 /*
- * attach.c - the legacy attach and detach actions (cinder/api/contrib/volume_actions.py,
- * admin_actions.py _force_detach, and cinder/volume/api.py): os-reserve, os-unreserve,
+ * attach.c - the legacy attach and detach actions (cinder.api.contrib.volume_actions,
+ * cinder.api.contrib.admin_actions _force_detach, and cinder.volume.api): os-reserve, os-unreserve,
  * os-initialize_connection, os-attach, os-begin_detaching, os-roll_detaching,
  * os-terminate_connection, os-detach, os-force_detach and os-update_readonly_flag.
  *

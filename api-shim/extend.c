@@ -1,5 +1,5 @@
 /*
- * extend.c - os-extend and os-extend_volume_completion (cinder-behaviour.md §3.1, §3.2, §4.2,
+ * extend.c - os-extend and os-extend_volume_completion (docs/cinder.md §3.1, §3.2, §4.2,
  * §4.3), each in one transaction that ends with a confirmed cast.
  */
 #include <limits.h>

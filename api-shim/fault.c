@@ -15,7 +15,7 @@ struct fault_name {
 	const char *name;
 };
 
-/* cinder/api/openstack/wsgi.py Fault._fault_names */
+/* cinder.api.openstack.wsgi Fault._fault_names */
 static const struct fault_name fault_names[] = {
 	{ 400, "badRequest" },
 	{ 401, "unauthorized" },

@@ -1,5 +1,5 @@
 /*
- * fault.h - Cinder's fault bodies (cinder/api/openstack/wsgi.py Fault, cinder-behaviour.md
+ * fault.h - Cinder's fault bodies (cinder.api.openstack.wsgi Fault, docs/cinder.md
  * §4.1): {"<faultName>": {"code": N, "message": "..."}}, the name chosen by the code.
  *
  * Quota errors go through Cinder's fault middleware: 413 overLimit whose message is

@@ -1,5 +1,5 @@
 /*
- * messages.c - GET /v3/{project_id}/messages (cinder/api/v3/messages.py, microversion 3.3):
+ * messages.c - GET /v3/{project_id}/messages (cinder.api.v3.messages, microversion 3.3):
  * the live user messages of the caller's project (an admin sees every project's with
  * all_tenants), newest first, each with Cinder's "user_message" text "<action>: <detail>".
  */
@@ -40,7 +40,7 @@ static json_t *column(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
 }
 
-/* cinder/api/v3/views/messages.py detail, without the "message" wrapper. */
+/* cinder.api.v3.views.messages detail, without the "message" wrapper. */
 static json_t *message_view(const struct shim_request *r, const PGresult *res, int i)
 {
 	char text[512];

@@ -1,6 +1,6 @@
 /*
  * quotas.c - GET /v3/{project_id}/os-quota-sets/{target}[?usage=true]
- * (cinder/api/contrib/quotas.py show): the target's limits, or with usage each resource's
+ * (cinder.api.contrib.quotas show): the target's limits, or with usage each resource's
  * {"limit", "in_use", "reserved"} as Cinder's database quota driver reports them.
  */
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
- * reset.c - os-reset_status (cinder/api/contrib/admin_actions.py VolumeAdminController and
- * the reset schema of cinder/api/schemas/admin_actions.py, cinder-behaviour.md §4.4).
+ * reset.c - os-reset_status (cinder.api.contrib.admin_actions VolumeAdminController and
+ * the reset schema of cinder.api.schemas.admin_actions, docs/cinder.md §4.4).
  *
  * Besides Cinder's behaviour, a reset away from "extending" releases the pending extend, as the
  * extend-completion spec planned: its reservations are rolled back, both admin-metadata keys

@@ -42,7 +42,8 @@ struct route {
 	struct apiver min_ver;   /* older microversions get 404, as Cinder's versioned methods */
 };
 
-/* Literal segments are tried in table order, so "volumes/detail" comes before "volumes/{volume_id}". */
+/* Literal segments are tried in table order, so "volumes/detail" comes before
+ * "volumes/{volume_id}". */
 static const struct route routes[] = {
 	{ "GET", "/", version_root, ROUTE_PUBLIC, { 3, 0 } },
 	{ "GET", "/v3", version_v3, ROUTE_PUBLIC, { 3, 0 } },

@@ -1,6 +1,6 @@
 /*
  * validate.h - request body checks that answer like Cinder's JSON-schema validation
- * (cinder/api/validation/validators.py on top of jsonschema's Draft 4 messages).
+ * (cinder.api.validation.validators on top of jsonschema's Draft 4 messages).
  *
  * A failure is a 400 whose message is
  *   "Invalid input for field/attribute <field>. Value: <value>. <jsonschema message>"

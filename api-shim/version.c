@@ -124,7 +124,7 @@ int version_negotiate(struct shim_request *r)
 	return 0;
 }
 
-/* {"versions": [v3.0]} as cinder/api/versions.py builds it. */
+/* {"versions": [v3.0]} as cinder.api.versions builds it. */
 static json_t *versions_document(const struct shim_request *r)
 {
 	char base[320], self[340], ver[16], minv[16];

@@ -1,5 +1,5 @@
 /*
- * version.h - microversions (Cinder's cinder/api/openstack/api_version_request.py and wsgi.py)
+ * version.h - microversions (Cinder's cinder.api.openstack.api_version_request and .wsgi)
  * and the version documents of GET / and GET /v3/.
  *
  * The request header is "OpenStack-API-Version: volume X.Y" (several services may share the

@@ -11,7 +11,7 @@
 
 #define URL_MAX 1024
 
-/* Admin-metadata keys shown to everyone in "metadata" (cinder/api/api_utils.py), plus the key
+/* Admin-metadata keys shown to everyone in "metadata" (cinder.api.api_utils), plus the key
  * the extend-completion spec planned to show so that the compute side reads the target size. */
 /* The extension attributes of a volume's view, each shown to whom its policy allows. */
 static const struct policy tenant_attribute = { "volume_extension:volume_tenant_attribute",

@@ -1,6 +1,6 @@
 /*
- * view.h - Cinder's JSON views of a volume (cinder/api/v2/views/volumes.py and
- * cinder/api/v3/views/volumes.py plus the attribute extensions), shaped so that
+ * view.h - Cinder's JSON views of a volume (cinder.api.v2.views.volumes and
+ * cinder.api.v3.views.volumes plus the attribute extensions), shaped so that
  * python-cinderclient parses them.
  *
  * The detail view carries the fields of the request's microversion, the admin-only

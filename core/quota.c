@@ -1,6 +1,6 @@
 /*
  * quota.c - Cinder's quota engine over quotas, quota_classes, quota_usages and reservations
- * (cinder-behaviour.md §7.3-7.4; cinder/db/sqlalchemy/api.py quota_reserve,
+ * (docs/cinder.md §7.3-7.4; cinder.db.sqlalchemy.api quota_reserve,
  * reservation_commit, reservation_rollback, reservation_expire).
  */
 #include "core/quota.h"

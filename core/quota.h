@@ -1,5 +1,5 @@
 /*
- * quota.h - Cinder's quota engine (cinder-behaviour.md §7.3-7.4): limits, reserve, commit,
+ * quota.h - Cinder's quota engine (docs/cinder.md §7.3-7.4): limits, reserve, commit,
  * rollback, over the tables quotas, quota_classes, quota_usages and reservations.
  *
  * The database functions run inside the caller's transaction (db_transaction) and lock the

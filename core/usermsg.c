@@ -1,5 +1,5 @@
 /*
- * usermsg.c - Cinder user messages (cinder/message/api.py API.create, message_field.py).
+ * usermsg.c - Cinder user messages (cinder.message.api API.create, cinder.message.message_field).
  */
 #include "core/usermsg.h"
 

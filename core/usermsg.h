@@ -1,5 +1,5 @@
 /*
- * usermsg.h - Cinder user messages (table messages, cinder-behaviour.md §2.7).
+ * usermsg.h - Cinder user messages (table messages, docs/cinder.md §2.7).
  */
 #ifndef VOLMGR_CORE_USERMSG_H
 #define VOLMGR_CORE_USERMSG_H

@@ -1,6 +1,6 @@
 /*
  * volume.c - volumes, their metadata, attachments and types, with Cinder's columns, naive
- * UTC timestamps and soft delete (cinder/db/sqlalchemy/api.py).
+ * UTC timestamps and soft delete (cinder.db.sqlalchemy.api).
  *
  * Cinder sets created_at, deleted and the other defaults from Python, so every insert here
  * names them; an update sets updated_at (SQLAlchemy's onupdate) except a soft delete, which

@@ -1,5 +1,5 @@
 /*
- * attach.c - the RPC calls of the legacy attach flow, as cinder/volume/manager.py serves them:
+ * attach.c - the RPC calls of the legacy attach flow, as cinder.volume.manager serves them:
  * initialize_connection, terminate_connection, attach_volume and detach_volume.
  *
  * Each runs inside the delivery's transaction and ends with a reply: a result (the connection

@@ -1,5 +1,5 @@
 /*
- * extend.c - extend_volume and extend_volume_completion (cinder-behaviour.md §2.2, §2.3),
+ * extend.c - extend_volume and extend_volume_completion (docs/cinder.md §2.2, §2.3),
  * with the compute-feedback loop Cinder's spec planned and never merged (§2.2 "Spec plan").
  *
  * The feedback loop in three steps, each one durable before the next starts:

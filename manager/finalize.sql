@@ -59,7 +59,7 @@ ORDER BY b.n
 -- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id.
 -- Runs after the quota commit of the same reservations (core/quota_commit.sql, the quota
 -- engine's own statement).
--- Cinder's completion (cinder-behaviour.md §2.3): quota commit, size and status, pool
+-- Cinder's completion (docs/cinder.md §2.3): quota commit, size and status, pool
 -- capacity, volume.resize.end, and the pending row and extend_* admin metadata removed.
 -- Every sub-statement sees the rows as they were before this statement, so the payloads
 -- (volmgr_usage_payloads, inlined: one query for the batch) read the pre-change rows and take

@@ -137,7 +137,7 @@ int h_publish_service_capabilities(db_conn *db, struct job *job);
 void h_extend_after(db_conn *db, struct job *job);
 
 /*
- * The completion of an extend (cinder-behaviour.md §2.3), shared by extend_volume,
+ * The completion of an extend (docs/cinder.md §2.3), shared by extend_volume,
  * extend_volume_completion and the deadline sweep. v is the locked row as loaded. error:
  * user message 007/010, status error_extending, quota rollback. Success: quota commit, size
  * new_size, status available / in-use by attachments, pool stats, volume.resize.end. Both:

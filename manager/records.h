@@ -18,7 +18,7 @@ int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *param
 	     long *affected);
 
 /*
- * Queues a usage notification "volume.<suffix>" for v (cinder-behaviour.md §2.5): priority
+ * Queues a usage notification "volume.<suffix>" for v (docs/cinder.md §2.5): priority
  * INFO, publisher rec_publisher, the payload of _usage_from_volume as JSON with status and
  * size overridden by the arguments (the values after the change), built by the database
  * function volmgr_usage_payload from v's row.

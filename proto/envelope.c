@@ -198,7 +198,7 @@ static void put_ctx(struct pv_arena *a, struct pv *map, const char *name, const 
 	pv_map_put(a, map, key, v);
 }
 
-/* Puts the NCTX_KEYS context entries of RequestContext.to_dict() (cinder-behaviour §6.2). */
+/* Puts the NCTX_KEYS context entries of RequestContext.to_dict() (docs/cinder.md §6.2). */
 static void put_context(struct pv_arena *a, struct pv *map, const struct proto_context *c)
 {
 	/* Cinder appends "admin" to an admin context's roles. */

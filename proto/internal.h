@@ -59,8 +59,8 @@ int proto_json_decode_tree(const void *body, size_t len, const struct proto_limi
 
 /*
  * prescan.c: walks the first msgpack object in p[0..len) without allocating, to bound what
- * msgpack-c will allocate before it runs (c-style-anchors.md §8). Checks that the object is
- * complete, that containers nest at most min(lim->max_depth, PROTO_PRESCAN_MAX_DEPTH) deep,
+ * msgpack-c will allocate before it runs (docs/engineering.md, "Decoding untrusted msgpack").
+ * Checks that the object is complete, that containers nest at most min(lim->max_depth, PROTO_PRESCAN_MAX_DEPTH) deep,
  * that it has at most lim->max_nodes objects (map keys included), that every array/map count
  * fits in the bytes left (one byte per element, two per pair), that every string is at most
  * lim->max_string bytes and fits in the bytes left, and that it holds no bin or ext object.

@@ -14,7 +14,7 @@
 #define PROTO_MAX_ROLES 32
 
 /* The subset of cinder.context.RequestContext volmgr uses; the encoder writes every key of
- * cinder-behaviour.md §6.2 (null where unset), the decoder reads these and ignores the rest. */
+ * docs/cinder.md §6.2 (null where unset), the decoder reads these and ignores the rest. */
 struct proto_context {
 	const char *user_id;
 	const char *project_id;

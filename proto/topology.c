@@ -1,5 +1,5 @@
 /*
- * topology.c - queue and routing-key names (cinder-behaviour.md §5.1).
+ * topology.c - queue and routing-key names (docs/cinder.md §5.1).
  */
 #include "proto/topology.h"
 

@@ -5,7 +5,7 @@
  *   application/msgpack  volmgr's own (codec.h)
  *   application/json     oslo.messaging's rabbit driver: the body is the envelope
  *                        {"oslo.version": "2.0", "oslo.message": "<JSON text>"} whose
- *                        string holds the inner message (cinder-behaviour.md §6.1); a reply
+ *                        string holds the inner message (docs/cinder.md §6.1); a reply
  *                        is enveloped the same way.
  *
  * Both decoders treat the body as hostile with the same limits (struct proto_limits) and the

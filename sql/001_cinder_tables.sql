@@ -1,5 +1,5 @@
 -- 001_cinder_tables.sql: the Cinder tables volmgr shares, exactly as Cinder 21's own
--- migrations create them on PostgreSQL (cinder-schema-postgresql.md): same columns in the same
+-- migrations create them on PostgreSQL (docs/cinder.md §13): same columns in the same
 -- order, types, nullability, defaults, index and constraint names.
 --
 -- Every statement is guarded (IF NOT EXISTS, NOT EXISTS seeds) so that running this file on a
@@ -345,7 +345,7 @@ ALTER SEQUENCE workers_id_seq OWNED BY workers.id;
 CREATE INDEX IF NOT EXISTS ix_workers_service_id ON workers (service_id);
 
 -- The rows Cinder's initial migration (921e1a36b076) seeds: the default volume type, the
--- "default" quota class with Cinder's option defaults (cinder-behaviour.md §7.3), and the
+-- "default" quota class with Cinder's option defaults (docs/cinder.md §7.3), and the
 -- workers row by which Cinder's cleanup code detects sub-second timestamps.
 INSERT INTO volume_types (created_at, updated_at, deleted, id, name, is_public, description)
 SELECT now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', false, gen_random_uuid()::text,
