@@ -7,6 +7,10 @@
  * "properties": {"content_type", "message_id", "correlation_id", "reply_to"} (absent ones
  * omitted), "headers": {name: text}, "method" and "unique_id" (when the body is a msgpack map
  * that has them), "body": base64}.
+ *
+ * A record never holds the caller's token: a body that carries one (_context_auth_token, in
+ * msgpack or in oslo.messaging's JSON envelope) is recorded with its value replaced by null.
+ * Nothing in volmgr reads that token back, so a replayed record works the same.
  */
 #ifndef VOLMGR_VOLCTL_MSGIO_H
 #define VOLMGR_VOLCTL_MSGIO_H
