@@ -1,8 +1,8 @@
 """Secrets stay secret (issue 11): a 503 body names no internal detail (the compute endpoint's
-URL and its credentials go to the shim's log, masked, under the request id the body gives); the
-token file of the tokenfile strategy is refused at start when group or others may read it, and
-is read again on SIGHUP. Each test starts a shim of its own next to the class's, on its own
-port, and stops it by pid.
+URL and its credentials, the broker's address, vhost and exchange): the reason goes to the
+shim's log, masked, under the request id the body gives. The token file of the tokenfile
+strategy is refused at start when group or others may read it, and is read again on SIGHUP.
+Each test starts a shim of its own next to the class's, on its own port, and stops it by pid.
 """
 
 import json
@@ -108,6 +108,26 @@ class SecretsTest(StackTestCase):
         lines = [l for l in text.splitlines() if "503 for request %s" % request_id in l]
         self.assertEqual(len(lines), 1, text[-2000:])
         self.assertIn("%s:***@127.0.0.1:%d/v2.1" % (COMPUTE_USER, dead_port), lines[0])
+        self.assertNotIn(COMPUTE_PASSWORD, text)
+
+    def test_error_body_hides_the_broker(self):
+        dead_port = free_port()
+        url = "amqp://volmgr:%s@127.0.0.1:%d/secret-vhost" % (COMPUTE_PASSWORD, dead_port)
+        proc, root, log = self.start_shim("api-shim-broker", env={"VOLMGR_TRANSPORT_URL": url})
+        self.wait_shim(proc, root)
+        st, hdrs, doc = self._request(root, "POST", "/v3/%s/volumes" % self.PROJECT,
+                                      body={"volume": {"size": 1}},
+                                      token="%s:%s" % (self.USER, self.PROJECT))
+        message = self.assertFault(st, doc, 503, "serviceUnavailable")
+        request_id = hdrs.get("x-openstack-request-id")
+        self.assertEqual(message, "Service temporarily unavailable. Request %s." % request_id)
+        body = json.dumps(doc)
+        for detail in (COMPUTE_PASSWORD, str(dead_port), "127.0.0.1", "secret-vhost",
+                       self.exchange, "cinder-volume"):
+            self.assertNotIn(detail, body)
+        text = read_text(log)
+        self.assertIn("503 for request %s: cannot connect to the message broker" % request_id,
+                      text)
         self.assertNotIn(COMPUTE_PASSWORD, text)
 
     # ---- the token file ----
