@@ -92,10 +92,17 @@ static bool msgio_is_secret_key(const char *key)
 	return false;
 }
 
+/* What rewriting a body gave. */
+enum msgio_rewrite {
+	MSGIO_REWRITTEN = 1,     /* *out holds the new body */
+	MSGIO_UNCHANGED = 0,     /* nothing to change: the body stands */
+	MSGIO_UNREADABLE = -1,   /* not a message volctl can decode: the body stands */
+	MSGIO_FAILED = -2,       /* a change was due but the new body could not be built */
+};
+
 /*
  * Decodes body as a msgpack map, lets edit change its top-level pairs, and when edit returns
- * true encodes the map again into *out (malloc'd) and *outlen. Returns 1 when re-encoded, 0
- * when edit changed nothing, -1 when body is not a msgpack map or the encoding failed.
+ * true encodes the map again into *out (malloc'd) and *outlen. Returns an enum msgio_rewrite.
  */
 static int msgio_rewrite_msgpack(const void *body, size_t len,
 				 bool (*edit)(struct pv *map, void *arg), void *arg,
@@ -104,15 +111,16 @@ static int msgio_rewrite_msgpack(const void *body, size_t len,
 	struct pv_arena arena;
 	struct pv *v = NULL;
 	char detail[64];
-	int rc = -1;
+	int rc = MSGIO_UNREADABLE;
 
 	pv_arena_init(&arena, MSGIO_ARENA_CAP);
 	if (proto_msgpack_decode_value(body, len, NULL, &arena, &v, detail, sizeof(detail)) !=
 	    PROTO_OK || v->type != PV_MAP)
 		goto out;
-	rc = 0;
+	rc = MSGIO_UNCHANGED;
 	if (edit(v, arg))
-		rc = proto_msgpack_encode_value(v, out, outlen) == PROTO_OK ? 1 : -1;
+		rc = proto_msgpack_encode_value(v, out, outlen) == PROTO_OK ? MSGIO_REWRITTEN
+			: MSGIO_FAILED;
 out:
 	pv_arena_destroy(&arena);
 	return rc;
@@ -158,17 +166,17 @@ static int msgio_scrub_json(const void *body, size_t len, char **out, size_t *ou
 	json_t *outer = json_loadb(body, len, 0, &je), *inner = NULL;
 	const char *text = json_string_value(json_object_get(outer, "oslo.message"));
 	char *inner_text = NULL;
-	int rc = -1;
+	int rc = MSGIO_UNREADABLE;
 
 	if (!json_is_object(outer))
 		goto out;
 	inner = text != NULL ? json_loads(text, 0, &je) : json_incref(outer);
 	if (!json_is_object(inner))
 		goto out;
-	rc = 0;
+	rc = MSGIO_UNCHANGED;
 	if (!msgio_null_secrets_json(inner))
 		goto out;
-	rc = -1;
+	rc = MSGIO_FAILED;
 	if (inner != outer) {
 		inner_text = json_dumps(inner, JSON_COMPACT);
 		if (inner_text == NULL || json_object_set_new(outer, "oslo.message",
@@ -178,7 +186,7 @@ static int msgio_scrub_json(const void *body, size_t len, char **out, size_t *ou
 	*out = json_dumps(outer, JSON_COMPACT);
 	if (*out != NULL) {
 		*outlen = strlen(*out);
-		rc = 1;
+		rc = MSGIO_REWRITTEN;
 	}
 out:
 	free(inner_text);
@@ -188,17 +196,16 @@ out:
 }
 
 /*
- * A copy of d's body without secrets (msgio_secret_keys) in *out (malloc'd): returns 1, or 0
- * when the body holds none, or -1 when the body cannot be read in its content type (it is
- * then kept as it is: a body volctl cannot decode is what an operator looks at a dead letter
- * for).
+ * A copy of d's body without secrets (msgio_secret_keys) in *out (malloc'd). Returns an enum
+ * msgio_rewrite: a body that cannot be read in its content type is kept as it is, since a
+ * body volctl cannot decode is what an operator looks at a dead letter for.
  */
 static int msgio_scrub(const struct mq_delivery *d, char **out, size_t *outlen)
 {
 	enum proto_format fmt;
 
 	if (proto_format_of(d->content_type, &fmt) != 0)
-		return -1;
+		return MSGIO_UNREADABLE;
 	if (fmt == PROTO_FMT_JSON)
 		return msgio_scrub_json(d->body, d->len, out, outlen);
 	return msgio_rewrite_msgpack(d->body, d->len, msgio_null_secrets_pv, NULL, out, outlen);
@@ -209,13 +216,14 @@ json_t *msgio_record(const struct mq_delivery *d)
 	json_t *rec = json_object(), *props = json_object(), *hdrs = json_object();
 	char *clean = NULL, *b64 = NULL;
 	size_t clean_len = 0;
-	bool scrubbed = msgio_scrub(d, &clean, &clean_len) == 1;
-	const void *body = scrubbed ? clean : d->body;
-	size_t len = scrubbed ? clean_len : d->len;
+	int scrub = msgio_scrub(d, &clean, &clean_len);
+	const void *body = scrub == MSGIO_REWRITTEN ? clean : d->body;
+	size_t len = scrub == MSGIO_REWRITTEN ? clean_len : d->len;
 	char ts[32], method[64], uid[33];
 
 	b64 = malloc(UTIL_BASE64_LEN(len));
-	if (rec == NULL || props == NULL || hdrs == NULL || b64 == NULL)
+	/* A body that holds a token and could not be cleaned is not recorded at all. */
+	if (rec == NULL || props == NULL || hdrs == NULL || b64 == NULL || scrub == MSGIO_FAILED)
 		goto fail;
 	util_now_iso(ts);
 	msgio_summary(body, len, method, uid);
@@ -324,7 +332,7 @@ int msgio_new_id(struct msgio_msg *m, char unique_id[33])
 	size_t outlen = 0;
 
 	if (msgio_rewrite_msgpack(m->body, m->len, msgio_set_unique_id, unique_id, &out,
-				  &outlen) != 1)
+				  &outlen) != MSGIO_REWRITTEN)
 		return -1;
 	free(m->body);
 	m->body = out;

@@ -32,7 +32,8 @@ int msgio_read_file(const char *path, size_t max, char **buf, size_t *len);
 /* The method and _unique_id of a msgpack body ("" when absent or undecodable). */
 void msgio_summary(const void *body, size_t len, char method[64], char unique_id[33]);
 
-/* The capture record of d (new reference), or NULL when out of memory. */
+/* The capture record of d (new reference), or NULL when out of memory (a body holding a token
+ * that could not be cleaned for that reason is not recorded either). */
 json_t *msgio_record(const struct mq_delivery *d);
 
 /* A record parsed back for publishing; pointers live in the JSON object and body. */
