@@ -258,14 +258,20 @@ struct util_sink {
 
 static void util_sink_put(struct util_sink *s, const char *p, size_t n)
 {
-	while (n-- > 0 && s->len + 1 < s->cap)
-		s->buf[s->len++] = *p++;
+	size_t room = s->cap - 1 - s->len;
+
+	if (n > room)
+		n = room;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
 }
 
 static const char util_mask[] = "***";
 
-/* The words that end a key whose value is a credential. */
+/* The words that end a key whose value is a credential, and the bytes that may start a
+ * secret: their first letters, and the ':' of "://". */
 static const char *const util_secret_words[] = { "token", "password" };
+static const char util_secret_starts[] = ":tTpP";
 
 /*
  * p points just past "://". Returns the length of the URL's password and sets *start to its
@@ -320,8 +326,12 @@ void util_mask_secrets(const char *text, char *out, size_t outlen)
 	if (outlen == 0)
 		return;
 	while (*p != '\0') {
-		size_t start = 0, len = 0, skip = 0;
+		size_t plain = strcspn(p, util_secret_starts), start = 0, len = 0, skip = 0;
 
+		util_sink_put(&s, p, plain);
+		p += plain;
+		if (*p == '\0')
+			break;
 		if (strncmp(p, "://", 3) == 0 && (len = util_url_password(p + 3, &start)) > 0)
 			start += 3;
 		for (size_t w = 0; len == 0 && w < sizeof(util_secret_words) /
