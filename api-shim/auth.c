@@ -4,9 +4,13 @@
 #include "api-shim/auth.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/utf8.h"
@@ -20,14 +24,23 @@ enum auth_strategy { STRATEGY_NOAUTH, STRATEGY_TOKENFILE };
 
 struct token_entry {
 	char *token;
+	size_t len;
 	struct auth_ctx ctx;   /* is_admin filled at resolve time */
+};
+
+/* A token file as loaded: the table is replaced whole on a reload. */
+struct token_table {
+	struct token_entry *entries;
+	int n;
 };
 
 static enum auth_strategy strategy;
 static char admin_users[AUTH_MAX_ADMINS][AUTH_ID_MAX];
 static int nadmin_users;
-static struct token_entry *tokens;
-static int ntokens;
+static char *token_path;
+/* Server threads read the table while the main thread may replace it (auth_reload). */
+static pthread_rwlock_t tokens_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct token_table tokens;
 
 /* An id must be non-empty, fit its buffer, be UTF-8 (it reaches PostgreSQL and the RPC
  * context) and hold no whitespace or control characters. */
@@ -141,6 +154,7 @@ static int parse_token_line(char *line, struct token_entry *e)
 	e->token = strdup(fields[0]);
 	if (e->token == NULL)
 		return -1;
+	e->len = strlen(e->token);
 	copy_id(e->ctx.user_id, fields[1], strlen(fields[1]));
 	copy_id(e->ctx.project_id, fields[2], strlen(fields[2]));
 	if (fields[3] != NULL)
@@ -148,23 +162,70 @@ static int parse_token_line(char *line, struct token_entry *e)
 	return 0;
 }
 
-static int load_token_file(const char *path, char *err, size_t errlen)
+static void token_table_free(struct token_table *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->entries[i].token);
+	free(t->entries);
+	t->entries = NULL;
+	t->n = 0;
+}
+
+/*
+ * Opens the token file for reading after checking that only its owner can reach it: a token
+ * file that group or others can read hands every token to them, and one they can write lets
+ * them add their own.
+ */
+static FILE *open_token_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "[api] token_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "[api] token_file %s: not a regular file", path);
+		goto fail;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(err, errlen, "[api] token_file %s has mode %04o: it must not be readable "
+			 "or writable by group or others (chmod 600 it)", path,
+			 (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "[api] token_file %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return f;
+fail:
+	close(fd);
+	return NULL;
+}
+
+/* Reads path into out. Returns 0, or -1 with a reason in err (out is then empty). */
+static int load_token_file(const char *path, struct token_table *out, char *err,
+			   size_t errlen)
 {
 	char line[AUTH_LINE_MAX];
 	int lineno = 0, rc = -1;
 	FILE *f;
 
+	memset(out, 0, sizeof(*out));
 	if (path == NULL || path[0] == '\0') {
 		snprintf(err, errlen, "[api] token_file must be set for auth_strategy tokenfile");
 		return -1;
 	}
-	f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "[api] token_file %s: %s", path, strerror(errno));
+	f = open_token_file(path, err, errlen);
+	if (f == NULL)
 		return -1;
-	}
-	tokens = calloc(AUTH_MAX_TOKENS, sizeof(*tokens));
-	if (tokens == NULL) {
+	out->entries = calloc(AUTH_MAX_TOKENS, sizeof(*out->entries));
+	if (out->entries == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -176,28 +237,32 @@ static int load_token_file(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
 			goto out;
 		}
-		if (ntokens >= AUTH_MAX_TOKENS) {
+		if (out->n >= AUTH_MAX_TOKENS) {
 			snprintf(err, errlen, "%s: more than %d tokens", path, AUTH_MAX_TOKENS);
 			goto out;
 		}
-		r = parse_token_line(line, &tokens[ntokens]);
+		r = parse_token_line(line, &out->entries[out->n]);
 		if (r < 0) {
 			snprintf(err, errlen, "%s:%d: expected \"token user_id project_id "
 				 "[role,role]\"", path, lineno);
 			goto out;
 		}
 		if (r == 0)
-			ntokens++;
+			out->n++;
 	}
 	rc = 0;
 out:
 	fclose(f);
+	if (rc != 0)
+		token_table_free(out);
 	return rc;
 }
 
 int auth_init(const char *strat, const char *token_file, const char *admins, char *err,
 	      size_t errlen)
 {
+	struct token_table loaded;
+
 	nadmin_users = 0;
 	split_list(admins, add_admin, NULL);
 	if (strat != NULL && strcmp(strat, "noauth") == 0) {
@@ -206,11 +271,16 @@ int auth_init(const char *strat, const char *token_file, const char *admins, cha
 	}
 	if (strat != NULL && strcmp(strat, "tokenfile") == 0) {
 		strategy = STRATEGY_TOKENFILE;
-		if (load_token_file(token_file, err, errlen) != 0) {
-			auth_shutdown();
+		if (load_token_file(token_file, &loaded, err, errlen) != 0)
+			return -1;
+		token_path = strdup(token_file);
+		if (token_path == NULL) {
+			token_table_free(&loaded);
+			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		log_info("auth: %d tokens loaded from %s", ntokens, token_file);
+		tokens = loaded;
+		log_info("auth: %d tokens loaded from %s", tokens.n, token_file);
 		return 0;
 	}
 	snprintf(err, errlen, "[api] auth_strategy: '%s' is not noauth or tokenfile",
@@ -218,13 +288,57 @@ int auth_init(const char *strat, const char *token_file, const char *admins, cha
 	return -1;
 }
 
+int auth_reload(char *err, size_t errlen)
+{
+	struct token_table loaded, old;
+
+	if (strategy != STRATEGY_TOKENFILE)
+		return 0;
+	if (load_token_file(token_path, &loaded, err, errlen) != 0)
+		return -1;
+	pthread_rwlock_wrlock(&tokens_lock);
+	old = tokens;
+	tokens = loaded;
+	pthread_rwlock_unlock(&tokens_lock);
+	token_table_free(&old);
+	log_info("auth: %d tokens reloaded from %s", loaded.n, token_path);
+	return 0;
+}
+
 void auth_shutdown(void)
 {
-	for (int i = 0; i < ntokens; i++)
-		free(tokens[i].token);
-	free(tokens);
-	tokens = NULL;
-	ntokens = 0;
+	pthread_rwlock_wrlock(&tokens_lock);
+	token_table_free(&tokens);
+	pthread_rwlock_unlock(&tokens_lock);
+	free(token_path);
+	token_path = NULL;
+}
+
+bool auth_token_equal(const char *given, size_t given_len, const char *known, size_t known_len)
+{
+	/* volatile keeps the compiler from turning the loop into an early exit. */
+	volatile unsigned char diff = given_len != known_len || known_len == 0;
+
+	/* The loop walks the given token whole, reading the known one cyclically: its time
+	 * depends on the caller's length alone, never on where the first difference is. */
+	for (size_t i = 0; known_len > 0 && i < given_len; i++)
+		diff |= (unsigned char)(given[i] ^ known[i % known_len]);
+	return diff == 0;
+}
+
+/* The entry whose token is token, or -1. Every entry is compared, so that the time does not
+ * tell which one matched or how far a guess got. Called with tokens_lock held. */
+static int find_token(const char *token, size_t len)
+{
+	int match = -1;
+
+	for (int i = 0; i < tokens.n; i++) {
+		bool eq = auth_token_equal(token, len, tokens.entries[i].token,
+					   tokens.entries[i].len);
+
+		match = eq && match < 0 ? i : match;
+	}
+	return match;
 }
 
 static int resolve_noauth(const char *token, const char *roles_header, struct auth_ctx *out)
@@ -254,13 +368,15 @@ int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *o
 	if (strategy == STRATEGY_NOAUTH) {
 		rc = resolve_noauth(token, roles_header, out);
 	} else {
-		for (int i = 0; i < ntokens; i++) {
-			if (strcmp(tokens[i].token, token) == 0) {
-				*out = tokens[i].ctx;
-				rc = AUTH_OK;
-				break;
-			}
+		int i;
+
+		pthread_rwlock_rdlock(&tokens_lock);
+		i = find_token(token, strlen(token));
+		if (i >= 0) {
+			*out = tokens.entries[i].ctx;
+			rc = AUTH_OK;
 		}
+		pthread_rwlock_unlock(&tokens_lock);
 	}
 	if (rc != AUTH_OK) {
 		memset(out, 0, sizeof(*out));

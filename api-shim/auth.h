@@ -6,7 +6,9 @@
  *             token, as Cinder's noauth middleware reads it), roles from X-Roles
  *             (comma-separated). Meant for development and tests: the caller is trusted.
  *   tokenfile the token is looked up in [api] token_file, whose lines are
- *             "token user_id project_id role,role" ('#' starts a comment line).
+ *             "token user_id project_id role,role" ('#' starts a comment line). The file
+ *             is read at start and again by auth_reload (the shim calls it on SIGHUP);
+ *             tokens are compared in constant time.
  * Either way the caller is an admin when its roles hold "admin" (Cinder's context_is_admin
  * rule) or its user id is listed in [api] admin_users (for clients that cannot send roles).
  *
@@ -45,15 +47,35 @@ enum auth_status {
 
 /*
  * Sets the strategy and its data: strategy "noauth" or "tokenfile" (token_file then names
- * the file, read once now), admin_users a comma-separated list (may be NULL or empty).
+ * the file, read now), admin_users a comma-separated list (may be NULL or empty).
+ * The token file must be a regular file that neither group nor others may read or write
+ * (mode 0600 or 0400): any other mode is refused.
  * Returns 0, or -1 with a readable reason in err. Call once, before any auth_resolve.
  */
 __attribute__((warn_unused_result))
 int auth_init(const char *strategy, const char *token_file, const char *admin_users,
 	      char *err, size_t errlen);
 
-/* Frees what auth_init loaded. */
+/*
+ * Reads the token file again (tokenfile strategy; does nothing for noauth) and replaces the
+ * tokens in force at once: tokens added to the file work from now on, removed ones stop
+ * working. A file that cannot be read, is malformed or has a mode group or others may use
+ * leaves the previous tokens in force. Safe while other threads call auth_resolve.
+ * Returns 0, or -1 with a readable reason in err.
+ */
+__attribute__((warn_unused_result))
+int auth_reload(char *err, size_t errlen);
+
+/* Frees what auth_init and auth_reload loaded. */
 void auth_shutdown(void);
+
+/*
+ * True if the given token (given_len bytes) equals the known one (known_len bytes, not 0).
+ * The comparison takes a time that depends on given_len only, not on the bytes compared, so
+ * that timing the answers does not reveal a token's bytes one after the other.
+ */
+bool auth_token_equal(const char *given, size_t given_len, const char *known,
+		      size_t known_len);
 
 /*
  * Resolves a token (the X-Auth-Token value, may be NULL) and, for noauth, the X-Roles value

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/log.h"
 #include "common/utf8.h"
 
 #define FAULT_TEXT_MAX 2048
@@ -91,5 +92,9 @@ void fault_volume_not_found(struct shim_request *r, const char *volume_id)
 
 void fault_unavailable(struct shim_request *r, const char *reason)
 {
-	fault_reply(r, 503, "Service temporarily unavailable: %s", reason);
+	/* The reason names internals (the broker's host and vhost, a routing key, the compute
+	 * endpoint's URL): it is for the operator, in the log where credentials are masked. The
+	 * client gets the request id that finds that line. */
+	log_warning("503 for request %s: %s", r->request_id, reason);
+	fault_reply(r, 503, "Service temporarily unavailable. Request %s.", r->request_id);
 }

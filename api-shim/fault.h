@@ -33,7 +33,8 @@ void fault_quota(struct shim_request *r, const char *exc_class, const char *fmt,
 /* 404 "Volume <id> could not be found." */
 void fault_volume_not_found(struct shim_request *r, const char *volume_id);
 
-/* 503 "Service temporarily unavailable: <reason>" */
+/* 503 "Service temporarily unavailable. Request <request id>.": the body names no internal
+ * detail; reason (which may name hosts, queues or URLs) is logged with the request id. */
 void fault_unavailable(struct shim_request *r, const char *reason);
 
 #endif

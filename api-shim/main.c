@@ -8,6 +8,7 @@
  * PostgreSQL nor RabbitMQ needs to be up for the shim to start: a request that needs one that
  * is down is answered 503. SIGTERM/SIGINT stop accepting connections, wait up to
  * SHIM_DRAIN_SECONDS for the requests in flight, then stop; a second signal exits at once.
+ * SIGHUP reads [api] token_file again (within a second).
  */
 #include <limits.h>
 #include <signal.h>
@@ -41,6 +42,36 @@ static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, 
 static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;
+static volatile sig_atomic_t reload_requested;
+
+/* SIGHUP asks for the token file to be read again; the main loop does it, outside the
+ * handler. */
+static void on_sighup(int sig)
+{
+	(void)sig;
+	reload_requested = 1;
+}
+
+static void install_sighup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sighup;
+	sigemptyset(&sa.sa_mask);
+	/* The server threads' system calls restart instead of failing with EINTR. */
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void reload_tokens(void)
+{
+	char err[512];
+
+	if (auth_reload(err, sizeof(err)) != 0)
+		log_error("auth: the token file was not reloaded, the previous tokens stay in "
+			  "force: %s", err);
+}
 
 /* Reports at start-up whether the database answers; the pool connects lazily either way. */
 static void probe_database(void)
@@ -188,6 +219,7 @@ int main(int argc, char **argv)
 	if (log_init("api-shim", LOGL_INFO, NULL) != 0)
 		return 1;
 	util_install_signals(&signals);
+	install_sighup();
 	rc = configure(argc, argv);
 	if (rc != 0)
 		goto out;
@@ -196,8 +228,13 @@ int main(int argc, char **argv)
 		goto stop;
 	log_info("api-shim ready (auth %s, exchange %s, publish timeout %d s)",
 		 api_cfg.auth_strategy, cfg_common.control_exchange, api_cfg.publish_timeout);
-	while (signals == 0)
+	while (signals == 0) {
 		util_sleep_ms(1000, &signals);
+		if (reload_requested) {
+			reload_requested = 0;
+			reload_tokens();
+		}
+	}
 	drain();
 stop:
 	replies_stop();

@@ -74,7 +74,7 @@ void log_set_request_id(const char *request_id)
 
 void log_write(enum log_level level, const char *fmt, ...)
 {
-	char line[LOG_LINE_MAX];
+	char line[LOG_LINE_MAX], message[LOG_LINE_MAX];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -94,10 +94,13 @@ void log_write(enum log_level level, const char *fmt, ...)
 		start = sizeof(line) - 2;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line + start, sizeof(line) - start - 1, fmt, ap);
+	n = vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	len = start + (n > 0 ? (size_t)n : 0);
-	if (len > sizeof(line) - 2) {
+	/* Every line is masked, whatever its caller: a URL with a password or a token can reach
+	 * a message from many places (a peer's error text, a connection string, a header). */
+	util_mask_secrets(n > 0 ? message : "", line + start, sizeof(line) - start - 1);
+	len = start + strlen(line + start);
+	if (len >= sizeof(line) - 2 || (n > 0 && (size_t)n >= sizeof(message))) {
 		len = sizeof(line) - 2;
 		memcpy(line + len - 3, "...", 3);
 	}

@@ -4,6 +4,9 @@
  * Lines go to stderr (or the file given to log_init) as
  *   "2026-11-27 13:00:00.123 <prog>[pid] LEVEL [req-...] message"
  * The level check happens before any formatting, so disabled levels cost one comparison.
+ * Every message is passed through util_mask_secrets before it is written, so that a password
+ * in a URL or a token that reaches a message (a peer's error text quoting a URL, a connection
+ * string) never reaches the log.
  * Thread-safe: each line is written with one write(2).
  */
 #ifndef VOLMGR_COMMON_LOG_H

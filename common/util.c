@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -263,4 +264,108 @@ int util_raise_nofile(long want)
 			return -1;
 	}
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)want ? 0 : -1;
+}
+
+/* A bounded writer: bytes past the capacity are dropped, and one byte is kept for the NUL. */
+struct util_sink {
+	char *buf;
+	size_t len, cap;
+};
+
+static void util_sink_put(struct util_sink *s, const char *p, size_t n)
+{
+	size_t room = s->cap - 1 - s->len;
+
+	if (n > room)
+		n = room;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+static const char util_mask[] = "***";
+
+/* The words that end a key whose value is a credential, and the bytes that may start a
+ * secret: their first letters, and the ':' of "://". */
+static const char *const util_secret_words[] = { "token", "password" };
+static const char util_secret_starts[] = ":tTpP";
+
+/*
+ * p points just past "://". Returns the length of the URL's password and sets *start to its
+ * offset from p, or returns 0 when the authority has no "user:password@". The last '@' of the
+ * authority ends the user information, so that a password holding '@' is masked whole.
+ */
+static size_t util_url_password(const char *p, size_t *start)
+{
+	size_t end = strcspn(p, "/?# \t\r\n\"'<>"), at = end, colon;
+
+	while (at > 0 && p[at - 1] != '@')
+		at--;
+	if (at == 0)
+		return 0;
+	at--;
+	colon = strcspn(p, ":");
+	if (colon >= at)
+		return 0;
+	*start = colon + 1;
+	return at - *start;
+}
+
+/*
+ * p points at a secret word that ends a key. Returns the offset of the key's value from p
+ * (after the separator, spaces and an opening quote) and sets *len to the value's length, or
+ * returns 0 when the word is not followed by a separator.
+ */
+static size_t util_key_value(const char *p, size_t wordlen, size_t *len)
+{
+	size_t i = wordlen;
+
+	if (p[i] == '"' || p[i] == '\'')
+		i++;
+	while (p[i] == ' ')
+		i++;
+	if (p[i] != '=' && p[i] != ':')
+		return 0;
+	i++;
+	while (p[i] == ' ')
+		i++;
+	if (p[i] == '"' || p[i] == '\'')
+		i++;
+	*len = strcspn(p + i, " \t\r\n\"'&,;}");
+	return i;
+}
+
+void util_mask_secrets(const char *text, char *out, size_t outlen)
+{
+	struct util_sink s = { out, 0, outlen };
+	const char *p = text;
+
+	if (outlen == 0)
+		return;
+	while (*p != '\0') {
+		size_t plain = strcspn(p, util_secret_starts), start = 0, len = 0, skip = 0;
+
+		util_sink_put(&s, p, plain);
+		p += plain;
+		if (*p == '\0')
+			break;
+		if (strncmp(p, "://", 3) == 0 && (len = util_url_password(p + 3, &start)) > 0)
+			start += 3;
+		for (size_t w = 0; len == 0 && w < sizeof(util_secret_words) /
+			sizeof(util_secret_words[0]); w++) {
+			size_t wl = strlen(util_secret_words[w]);
+
+			if (strncasecmp(p, util_secret_words[w], wl) == 0)
+				start = util_key_value(p, wl, &len);
+		}
+		if (len > 0 && start > 0) {
+			util_sink_put(&s, p, start);
+			util_sink_put(&s, util_mask, sizeof(util_mask) - 1);
+			skip = start + len;
+		} else {
+			util_sink_put(&s, p, 1);
+			skip = 1;
+		}
+		p += skip;
+	}
+	s.buf[s.len] = '\0';
 }

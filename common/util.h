@@ -39,6 +39,19 @@ int util_raise_nofile(long want);
 /* Copies at most size-1 bytes and terminates; returns strlen(src) (truncated if >= size). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 
+/*
+ * Copies text into out (outlen bytes, always NUL-terminated, cut when too long) with the
+ * credentials it may carry replaced by "***", so that a line can be logged or shown:
+ *   - the password of a URL's user information: "scheme://user:password@host" becomes
+ *     "scheme://user:***@host" (the user name stays, to tell which account it was);
+ *   - the value after a key whose name ends in "token" or "password" (case-insensitive),
+ *     possibly quoted, followed by '=' or ':' ("X-Auth-Token: v", "password=v",
+ *     "\"auth_token\": \"v\"", "?token=v"). The value ends at white space, a quote, '&',
+ *     ',', ';' or '}'.
+ * Anything else is copied as it is. out must not overlap text.
+ */
+void util_mask_secrets(const char *text, char *out, size_t outlen);
+
 /* Parses a whole base-10 integer in [min, max]. Returns 0 or -1. */
 __attribute__((warn_unused_result))
 int util_parse_long(const char *s, long min, long max, long *out);

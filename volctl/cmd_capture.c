@@ -2,10 +2,14 @@
  * cmd_capture.c - capture what crosses the exchange into a file, and replay such a file or
  * the journal (the stream bound to the exchange) back onto the exchange.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "proto/topology.h"
@@ -20,9 +24,34 @@
  * it within this long is an error (no journal, or a broker in trouble). */
 #define REPLAY_JOURNAL_IDLE_MS 15000
 
+/*
+ * The output for appending: stdout for NULL or "-", else path, created with mode 0600. A
+ * capture holds what users sent (names, metadata, connectors), so only its owner may read
+ * it; an existing regular file is narrowed to 0600 too, since appending to a file others can
+ * read would hand them the new records. Returns NULL with errno set on failure.
+ */
 static FILE *capture_open_output(const char *path)
 {
-	return path == NULL || strcmp(path, "-") == 0 ? stdout : fopen(path, "a");
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return stdout;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return NULL;
+	/* A FIFO or a device (/dev/null) keeps its mode: it is not the owner's to change. */
+	if (fstat(fd, &st) != 0 ||
+	    (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0))
+		goto fail;
+	f = fdopen(fd, "a");
+	if (f == NULL)
+		goto fail;
+	return f;
+fail:
+	close(fd);
+	return NULL;
 }
 
 /* A uniquely named temporary queue bound to exchange with pattern (deleted when volctl's
@@ -62,7 +91,7 @@ static int run_capture(struct volctl_args *a)
 				   mq_strerror(rc));
 	FILE *out = capture_open_output(a->output);
 	if (out == NULL)
-		return volctl_fail("cannot open %s", a->output);
+		return volctl_fail("cannot open %s: %s", a->output, strerror(errno));
 	fprintf(stderr, "volctl: capturing %s (pattern %s) until %s\n", ex, pattern,
 		a->count > 0 || a->timeout > 0 ? "the limit or SIGINT" : "SIGINT");
 	while (!volctl_stop && (a->count == 0 || n < a->count) &&
@@ -319,9 +348,10 @@ const struct volctl_cmd volctl_cmds_capture[] = {
 	  "Binds a temporary queue to the control exchange (or --exchange) with --pattern\n"
 	  "(default '#': everything) and writes every message that crosses it as one JSON\n"
 	  "line: ts, exchange, routing_key, properties, headers, method and unique_id when\n"
-	  "the body has them, and the body in base64. Appends to FILE (default stdout);\n"
-	  "each message is acknowledged only once written. Runs until SIGINT, --count\n"
-	  "messages or --timeout seconds.",
+	  "the body has them, and the body in base64, its _context_auth_token (the caller's\n"
+	  "token) set to null. Appends to FILE (default stdout), which is created or made\n"
+	  "mode 0600; each message is acknowledged only once written. Runs until SIGINT,\n"
+	  "--count messages or --timeout seconds.",
 	  opts_capture, 0, 0, NULL, run_capture },
 	{ "replay", "(FILE|- | --from-journal --since T) [--method M] [--since T] [--until T]"
 	  " [--rate N] [--count N] [--new-ids] [--dry-run] [--exchange E] [--json]",

@@ -7,6 +7,10 @@
  * "properties": {"content_type", "message_id", "correlation_id", "reply_to"} (absent ones
  * omitted), "headers": {name: text}, "method" and "unique_id" (when the body is a msgpack map
  * that has them), "body": base64}.
+ *
+ * A record never holds the caller's token: a body that carries one (_context_auth_token, in
+ * msgpack or in oslo.messaging's JSON envelope) is recorded with its value replaced by null.
+ * Nothing in volmgr reads that token back, so a replayed record works the same.
  */
 #ifndef VOLMGR_VOLCTL_MSGIO_H
 #define VOLMGR_VOLCTL_MSGIO_H
@@ -28,7 +32,8 @@ int msgio_read_file(const char *path, size_t max, char **buf, size_t *len);
 /* The method and _unique_id of a msgpack body ("" when absent or undecodable). */
 void msgio_summary(const void *body, size_t len, char method[64], char unique_id[33]);
 
-/* The capture record of d (new reference), or NULL when out of memory. */
+/* The capture record of d (new reference), or NULL when out of memory (a body holding a token
+ * that could not be cleaned for that reason is not recorded either). */
 json_t *msgio_record(const struct mq_delivery *d);
 
 /* A record parsed back for publishing; pointers live in the JSON object and body. */

@@ -1,16 +1,17 @@
 """The operator's volctl commands against a live deployment (issue 4): decode / encode / cast,
-capture and replay (keeping ids: no effect; --new-ids: what the state machine allows), the
-dead-letter queue (list, show, requeue after a confirm, purge), quota check / sync with their
-exit codes, and pending list."""
+capture and replay (keeping ids: no effect; --new-ids: what the state machine allows; capture
+files are mode 0600 and hold no token), the dead-letter queue (list, show, requeue after a
+confirm, purge), quota check / sync with their exit codes, and pending list."""
 
 import base64
 import json
 import os
+import stat
 import subprocess
 import uuid
 
 from harness import (BIN, DLQ, HDR_REASON, StackTestCase, completion_cast, context_dict,
-                     extend_cast, pack, unpack)
+                     extend_cast, oslo_unwrap, pack, unpack)
 
 EXIT_DRIFT = 3
 
@@ -67,12 +68,13 @@ class VolctlOpsTest(StackTestCase):
 
     # ---- capture / replay ----
 
-    def capture(self, n):
-        path = os.path.join(self.tmp, "capture-%s.jsonl" % uuid.uuid4().hex[:6])
+    def capture(self, n, path=None):
+        path = path or os.path.join(self.tmp, "capture-%s.jsonl" % uuid.uuid4().hex[:6])
         proc = subprocess.Popen([os.path.join(BIN, "volctl"), "--config-file",
                                  self.config_file, "capture", "--count", str(n), "--timeout",
                                  "20", "--output", path], env=self.proc_env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(proc.stderr.close)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc, path
 
@@ -99,6 +101,7 @@ class VolctlOpsTest(StackTestCase):
             ids.append(msg["_unique_id"])
             self.publish(msg)
         self.assertEqual(proc.wait(timeout=25), 0, proc.stderr.read())
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, "a new capture is private")
         with open(path) as f:
             recs = [json.loads(l) for l in f if '"volctl-probe.' not in l]
         self.assertEqual(sorted(r["unique_id"] for r in recs), sorted(ids))
@@ -125,6 +128,46 @@ class VolctlOpsTest(StackTestCase):
                             "WHERE method = 'extend_volume_completion' AND unique_id <> ALL(%s) "
                             "GROUP BY outcome", (ids,))
         self.assertIn("wrong_status", dict(outcomes))
+
+    def test_capture_is_private_and_holds_no_token(self):
+        token = "gAAAAB-user-token-" + uuid.uuid4().hex
+        ctx = dict(self.admin_ctx(), auth_token=token)
+        vols = [self.insert_volume(size=1, status="extending", previous_status="available")
+                for _ in range(2)]
+        # An existing file that others can read is narrowed before anything is appended.
+        path = os.path.join(self.tmp, "capture-%s.jsonl" % uuid.uuid4().hex[:6])
+        with open(path, "w"):
+            pass
+        os.chmod(path, 0o644)
+        proc, _ = self.capture(3, path)
+        self.wait_capture_queue()   # the probe is the first message
+        msgpack_msg = completion_cast(vols[0], 2, [], True, context=ctx)
+        self.publish(msgpack_msg)
+        json_msg = completion_cast(vols[1], 2, [], True, context=ctx)
+        self.publish(json.dumps({"oslo.version": "2.0",
+                                 "oslo.message": json.dumps(json_msg)}).encode(),
+                     content_type="application/json", unique_id=json_msg["_unique_id"])
+        self.assertEqual(proc.wait(timeout=25), 0, proc.stderr.read())
+
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path) as f:
+            text = f.read()
+        self.assertNotIn(token, text)
+        recs = {r["properties"].get("message_id"): r for r in map(json.loads, text.splitlines())
+                if not r["routing_key"].startswith("volctl-probe.")}
+        self.assertEqual(set(recs), {msgpack_msg["_unique_id"], json_msg["_unique_id"]})
+        for uid, decode in ((msgpack_msg["_unique_id"], unpack),
+                            (json_msg["_unique_id"], oslo_unwrap)):
+            raw = base64.b64decode(recs[uid]["body"])
+            self.assertNotIn(token.encode(), raw)
+            msg = decode(raw)
+            self.assertIn("_context_auth_token", msg)
+            self.assertIsNone(msg["_context_auth_token"])
+            self.assertEqual((msg["_context_user_id"], msg["_unique_id"]), ("admin", uid),
+                             "the rest of the message is kept")
+        # The manager got the messages as they were sent.
+        for v in vols:
+            self.wait_status(v, "error_extending")
 
     def test_replay_dry_run_and_filters_publish_nothing(self):
         path = os.path.join(self.tmp, "handmade.jsonl")

@@ -211,3 +211,56 @@ Test(util, base64_rejects_bad_text)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(util_base64_decode(bad[i], out, &n), -1, "%s", bad[i]);
 }
+
+struct mask_case {
+	char text[96];
+	char masked[96];
+};
+
+ParameterizedTestParameters(util, mask_secrets)
+{
+	static struct mask_case cases[] = {
+		/* URL user information: the password goes, the user and the host stay. */
+		{ "GET http://nova:s3cret@10.0.0.1:8774/v2.1/servers: refused",
+		  "GET http://nova:***@10.0.0.1:8774/v2.1/servers: refused" },
+		{ "amqp://guest:pa@ss@rabbit:5672/%2F", "amqp://guest:***@rabbit:5672/%2F" },
+		{ "postgresql://volmgr:pw@db/cinder?sslmode=require",
+		  "postgresql://volmgr:***@db/cinder?sslmode=require" },
+		/* No password: nothing to mask, and an '@' past the authority is not one. */
+		{ "http://nova@host/v2.1", "http://nova@host/v2.1" },
+		{ "http://host/servers/a:b@c", "http://host/servers/a:b@c" },
+		{ "http://host:8774/v2.1", "http://host:8774/v2.1" },
+		/* Keys that name a token or a password, in headers, queries, conninfo and JSON. */
+		{ "X-Auth-Token: abc123 sent", "X-Auth-Token: *** sent" },
+		{ "/path?auth_token=abc&x=1", "/path?auth_token=***&x=1" },
+		{ "host=db password=pw dbname=c", "host=db password=*** dbname=c" },
+		{ "{\"_context_auth_token\": \"tok\", \"a\": 1}",
+		  "{\"_context_auth_token\": \"***\", \"a\": 1}" },
+		{ "PASSWORD='x y'", "PASSWORD='*** y'" },
+		/* Words that only look like keys. */
+		{ "auth: 3 tokens loaded from /etc/t", "auth: 3 tokens loaded from /etc/t" },
+		{ "[api] token_file /etc/t", "[api] token_file /etc/t" },
+		{ "token: ", "token: " },
+		{ "", "" },
+	};
+	return cr_make_param_array(struct mask_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct mask_case *c, util, mask_secrets)
+{
+	char out[128];
+
+	util_mask_secrets(c->text, out, sizeof(out));
+	cr_assert_str_eq(out, c->masked, "'%s'", c->text);
+}
+
+Test(util, mask_secrets_cuts_at_the_buffer)
+{
+	char out[12];
+
+	memset(out, 'x', sizeof(out));
+	util_mask_secrets("http://u:password@host/path", out, sizeof(out));
+	cr_assert_str_eq(out, "http://u:**");
+	util_mask_secrets("anything", out, 1);
+	cr_assert_str_eq(out, "");
+}
