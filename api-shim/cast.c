@@ -34,7 +34,8 @@ static void cast_context(const struct shim_request *r, const char *ts, struct pr
 	ctx->project_id = r->auth.project_id;
 	ctx->request_id = r->request_id;
 	ctx->global_request_id = r->global_request_id[0] != '\0' ? r->global_request_id : NULL;
-	ctx->auth_token = r->auth_token;
+	/* The caller's token is not passed on: the manager calls the compute API with its own
+	 * credentials, and a cast is kept (journal, dead letters) where a token must not be. */
 	ctx->remote_address = r->remote_addr[0] != '\0' ? r->remote_addr : NULL;
 	ctx->timestamp = ts;
 	ctx->read_deleted = "no";

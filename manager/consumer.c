@@ -4,6 +4,7 @@
 #include "manager/consumer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
@@ -12,6 +13,7 @@
 #include "core/settings.h"
 #include "manager/mconf.h"
 #include "proto/codec.h"
+#include "proto/scrub.h"
 
 #define CONSUMER_PUBLISH_TIMEOUT_MS 5000
 
@@ -241,11 +243,20 @@ int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const 
 		.nheaders = sizeof(headers) / sizeof(headers[0]),
 	};
 
+	char *clean = NULL;
+	size_t clean_len = 0;
+
 	log_warning("dead-lettering delivery %llu (routing key %s, message id %s): %s",
 		    (unsigned long long)d->tag, d->routing_key != NULL ? d->routing_key : "-",
 		    d->message_id != NULL ? d->message_id : "-", reason);
+	/* The dead letter is kept and shown to operators: the caller's token is not. */
+	int scrub = proto_scrub_secrets(d->content_type, d->body, d->len, &clean, &clean_len);
+	if (scrub == PROTO_REWRITE_FAILED)
+		log_error("dead letter: out of memory removing the caller's token; kept as it came");
 	int rc = consumer_publish(c, PROTO_DLX, d->routing_key != NULL ? d->routing_key : "",
-				  d->body, d->len, &props);
+				  scrub == PROTO_REWRITTEN ? clean : d->body,
+				  scrub == PROTO_REWRITTEN ? clean_len : d->len, &props);
+	free(clean);
 	if (rc == MQ_OK)
 		return mq_ack(c->in, d->tag, false);
 	log_error("dead letter: publish failed (%s); rejecting the delivery to the queue's "

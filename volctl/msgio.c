@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "proto/codec.h"
+#include "proto/scrub.h"
 #include "proto/wire.h"
 
 /* Room for decoding a body generically: far above what a volume cast needs. */
@@ -78,152 +79,20 @@ static void msgio_set_str(json_t *obj, const char *key, const char *value)
 		json_object_set_new(obj, key, json_string(value));
 }
 
-/* Keys of a message whose values are secrets: the caller's token, which oslo.messaging
- * flattens into the message with the rest of the request context. What volctl writes or
- * prints has them replaced by null. */
-static const char *const msgio_secret_keys[] = { "_context_auth_token" };
-#define MSGIO_NSECRET_KEYS (sizeof(msgio_secret_keys) / sizeof(msgio_secret_keys[0]))
-
-static bool msgio_is_secret_key(const char *key)
-{
-	for (size_t i = 0; i < MSGIO_NSECRET_KEYS; i++)
-		if (strcmp(key, msgio_secret_keys[i]) == 0)
-			return true;
-	return false;
-}
-
-/* What rewriting a body gave. */
-enum msgio_rewrite {
-	MSGIO_REWRITTEN = 1,     /* *out holds the new body */
-	MSGIO_UNCHANGED = 0,     /* nothing to change: the body stands */
-	MSGIO_UNREADABLE = -1,   /* not a message volctl can decode: the body stands */
-	MSGIO_FAILED = -2,       /* a change was due but the new body could not be built */
-};
-
-/*
- * Decodes body as a msgpack map, lets edit change its top-level pairs, and when edit returns
- * true encodes the map again into *out (malloc'd) and *outlen. Returns an enum msgio_rewrite.
- */
-static int msgio_rewrite_msgpack(const void *body, size_t len,
-				 bool (*edit)(struct pv *map, void *arg), void *arg,
-				 char **out, size_t *outlen)
-{
-	struct pv_arena arena;
-	struct pv *v = NULL;
-	char detail[64];
-	int rc = MSGIO_UNREADABLE;
-
-	pv_arena_init(&arena, MSGIO_ARENA_CAP);
-	if (proto_msgpack_decode_value(body, len, NULL, &arena, &v, detail, sizeof(detail)) !=
-	    PROTO_OK || v->type != PV_MAP)
-		goto out;
-	rc = MSGIO_UNCHANGED;
-	if (edit(v, arg))
-		rc = proto_msgpack_encode_value(v, out, outlen) == PROTO_OK ? MSGIO_REWRITTEN
-			: MSGIO_FAILED;
-out:
-	pv_arena_destroy(&arena);
-	return rc;
-}
-
-static bool msgio_null_secrets_pv(struct pv *map, void *arg)
-{
-	bool changed = false;
-
-	(void)arg;
-	for (uint32_t i = 0; i < map->n; i++) {
-		struct pv_pair *p = &map->u.pairs[i];
-
-		if (msgio_is_secret_key(p->key.u.s) && p->val.type != PV_NULL) {
-			memset(&p->val, 0, sizeof(p->val));
-			p->val.type = PV_NULL;
-			changed = true;
-		}
-	}
-	return changed;
-}
-
-static bool msgio_null_secrets_json(json_t *obj)
-{
-	bool changed = false;
-
-	for (size_t i = 0; i < MSGIO_NSECRET_KEYS; i++) {
-		json_t *v = json_object_get(obj, msgio_secret_keys[i]);
-
-		if (v != NULL && !json_is_null(v)) {
-			json_object_set_new(obj, msgio_secret_keys[i], json_null());
-			changed = true;
-		}
-	}
-	return changed;
-}
-
-/* The JSON counterpart of msgio_rewrite_msgpack for msgio_null_secrets: the message is the
- * text inside oslo.messaging's envelope ("oslo.message"), or the body itself without one. */
-static int msgio_scrub_json(const void *body, size_t len, char **out, size_t *outlen)
-{
-	json_error_t je;
-	json_t *outer = json_loadb(body, len, 0, &je), *inner = NULL;
-	const char *text = json_string_value(json_object_get(outer, "oslo.message"));
-	char *inner_text = NULL;
-	int rc = MSGIO_UNREADABLE;
-
-	if (!json_is_object(outer))
-		goto out;
-	inner = text != NULL ? json_loads(text, 0, &je) : json_incref(outer);
-	if (!json_is_object(inner))
-		goto out;
-	rc = MSGIO_UNCHANGED;
-	if (!msgio_null_secrets_json(inner))
-		goto out;
-	rc = MSGIO_FAILED;
-	if (inner != outer) {
-		inner_text = json_dumps(inner, JSON_COMPACT);
-		if (inner_text == NULL || json_object_set_new(outer, "oslo.message",
-							      json_string(inner_text)) != 0)
-			goto out;
-	}
-	*out = json_dumps(outer, JSON_COMPACT);
-	if (*out != NULL) {
-		*outlen = strlen(*out);
-		rc = MSGIO_REWRITTEN;
-	}
-out:
-	free(inner_text);
-	json_decref(inner);
-	json_decref(outer);
-	return rc;
-}
-
-/*
- * A copy of d's body without secrets (msgio_secret_keys) in *out (malloc'd). Returns an enum
- * msgio_rewrite: a body that cannot be read in its content type is kept as it is, since a
- * body volctl cannot decode is what an operator looks at a dead letter for.
- */
-static int msgio_scrub(const struct mq_delivery *d, char **out, size_t *outlen)
-{
-	enum proto_format fmt;
-
-	if (proto_format_of(d->content_type, &fmt) != 0)
-		return MSGIO_UNREADABLE;
-	if (fmt == PROTO_FMT_JSON)
-		return msgio_scrub_json(d->body, d->len, out, outlen);
-	return msgio_rewrite_msgpack(d->body, d->len, msgio_null_secrets_pv, NULL, out, outlen);
-}
-
 json_t *msgio_record(const struct mq_delivery *d)
 {
 	json_t *rec = json_object(), *props = json_object(), *hdrs = json_object();
 	char *clean = NULL, *b64 = NULL;
 	size_t clean_len = 0;
-	int scrub = msgio_scrub(d, &clean, &clean_len);
-	const void *body = scrub == MSGIO_REWRITTEN ? clean : d->body;
-	size_t len = scrub == MSGIO_REWRITTEN ? clean_len : d->len;
+	int scrub = proto_scrub_secrets(d->content_type, d->body, d->len, &clean, &clean_len);
+	const void *body = scrub == PROTO_REWRITTEN ? clean : d->body;
+	size_t len = scrub == PROTO_REWRITTEN ? clean_len : d->len;
 	char ts[32], method[64], uid[33];
 
 	b64 = malloc(UTIL_BASE64_LEN(len));
 	/* A body that holds a token and could not be cleaned is not recorded at all. */
-	if (rec == NULL || props == NULL || hdrs == NULL || b64 == NULL || scrub == MSGIO_FAILED)
+	if (rec == NULL || props == NULL || hdrs == NULL || b64 == NULL ||
+	    scrub == PROTO_REWRITE_FAILED)
 		goto fail;
 	util_now_iso(ts);
 	msgio_summary(body, len, method, uid);
@@ -331,8 +200,8 @@ int msgio_new_id(struct msgio_msg *m, char unique_id[33])
 	char *out = NULL;
 	size_t outlen = 0;
 
-	if (msgio_rewrite_msgpack(m->body, m->len, msgio_set_unique_id, unique_id, &out,
-				  &outlen) != MSGIO_REWRITTEN)
+	if (proto_msgpack_rewrite(m->body, m->len, msgio_set_unique_id, unique_id, &out,
+				  &outlen) != PROTO_REWRITTEN)
 		return -1;
 	free(m->body);
 	m->body = out;

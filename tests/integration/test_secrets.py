@@ -10,7 +10,8 @@ import os
 import signal
 import uuid
 
-from harness import BIN, STARTUP_TIMEOUT, StackTestCase, free_port, read_text
+from harness import (BIN, STARTUP_TIMEOUT, StackTestCase, cast_message, context_dict,
+                     free_port, read_text, unpack, volume_primitive)
 
 CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
 COMPUTE_USER = "nova-svc"
@@ -168,3 +169,36 @@ class SecretsTest(StackTestCase):
         self.assertEqual(status("tok-after"), 200)
         self.assertEqual(status("tok-third"), 401)
         self.assertIsNone(proc.poll(), "a refused reload does not stop the shim")
+
+
+class TokensKeptOutTest(StackTestCase):
+    """What volmgr publishes and dead-letters carries no caller's token (issue 11)."""
+
+    dead_letters_purged = True
+
+    def test_a_dead_letter_has_no_token(self):
+        token = "gAAAAA-secret-" + uuid.uuid4().hex
+        ctx = dict(context_dict("admin", self.PROJECT, is_admin=True), auth_token=token)
+        vid = str(uuid.uuid4())
+        # Poison: an extend of a size no volume can have is refused by the schema.
+        msg = cast_message("extend_volume", {"volume": volume_primitive(vid),
+                                             "new_size": 0, "reservations": []},
+                           context=ctx)
+        self.publish(msg)
+        props, body = self.poll(lambda: self.take_dead_letter(contains=vid.encode()),
+                                timeout=10, msg="the dead letter")
+        self.assertNotIn(token.encode(), body)
+        got = unpack(body)
+        self.assertIsNone(got["_context_auth_token"])
+        self.assertEqual(got["_context_project_id"], self.PROJECT, "the rest is kept")
+
+    def test_the_shims_casts_carry_no_token(self):
+        queue = self.capture_queue()
+        vid = self.create_volume()
+        st, _, _ = self.extend(vid, 2, token="%s:%s" % (self.USER, self.PROJECT))
+        self.assertEqual(st, 202)
+        msg, body, _ = self.captured(queue, method="extend_volume")
+        self.assertIn("_context_auth_token", msg)
+        self.assertIsNone(msg["_context_auth_token"])
+        self.assertNotIn(b"%s:%s" % (self.USER.encode(), self.PROJECT.encode()), body)
+        self.assertEqual(msg["_context_user_id"], self.USER, "the rest of the context is sent")
