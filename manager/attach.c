@@ -74,6 +74,41 @@ static char *att_json_text(const struct pv *v)
 	return text;
 }
 
+/* Bounds on what a caller may store through initialize_connection: a connector's JSON text
+ * (os-brick's connectors are a few hundred bytes), and connections of one volume to distinct
+ * hosts at once (a multiattach volume on a few compute hosts, during a migration two). */
+#define ATT_CONNECTOR_MAX 16384
+#define ATT_CONNECTIONS_MAX 16
+
+static const char att_sql_other_connections[] =
+	"SELECT count(*) FROM volmgr_connections WHERE volume_id = $1 AND host <> $2";
+
+/* Refuses (job_fail InvalidInput) a connector too large, or one more host than the bound;
+ * *refused tells which happened. */
+static int att_connection_bounds(db_conn *db, struct job *job, const char *volume_id,
+				 const char *host, const char *connector, bool *refused)
+{
+	const char *params[] = { volume_id, host };
+	PGresult *res = NULL;
+	int rc;
+
+	*refused = true;
+	if (strlen(connector) > ATT_CONNECTOR_MAX)
+		return job_fail(job, "InvalidInput", "Invalid input received: Connector doesn't "
+				"have required information: the connector is larger than %d bytes",
+				ATT_CONNECTOR_MAX);
+	rc = db_exec(db, att_sql_other_connections, 2, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	long others = atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (others >= ATT_CONNECTIONS_MAX)
+		return job_fail(job, "InvalidInput", "Invalid input received: volume %s already "
+				"has %ld connections", volume_id, others);
+	*refused = false;
+	return DB_OK;
+}
+
 static const char att_sql_connection_upsert[] =
 	"INSERT INTO volmgr_connections (volume_id, host, connector, connection_info, created_at)"
 	" VALUES ($1, $2, $3, $4, now() AT TIME ZONE 'utc') ON CONFLICT (volume_id, host) DO"
@@ -94,25 +129,35 @@ int h_initialize_connection(db_conn *db, struct job *job)
 	char *connector = NULL, *text = NULL;
 	struct vol_row v;
 
+	bool refused;
+
 	int rc = att_load(db, job, a->volume_id, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	connector = att_json_text(a->connector);
+	if (connector == NULL)
+		return DB_REJECT;
+	rc = att_connection_bounds(db, job, v.id, att_connector_host(a->connector), connector,
+				   &refused);
+	if (rc != DB_OK || refused)
+		goto out;
 	rc = att_admin_md(db, v.id, ADMIN_MD_READONLY, readonly, sizeof(readonly));
 	if (rc != DB_OK)
-		return rc;
+		goto out;
 	if (job_driver->initialize_connection(&v, a->connector, ar, &info, err,
-					      sizeof(err)) != DRV_OK)
-		return job_fail(job, "VolumeBackendAPIException", "Bad or unexpected response from "
-				"the storage volume backend API: Driver initialize connection "
-				"failed (error: %s).", err);
+					      sizeof(err)) != DRV_OK) {
+		rc = job_fail(job, "VolumeBackendAPIException", "Bad or unexpected response from "
+			      "the storage volume backend API: Driver initialize connection "
+			      "failed (error: %s).", err);
+		goto out;
+	}
 	snprintf(name, sizeof(name), "volume-%s", v.id);
 	data = (struct pv *)pv_get(info, "data");
 	pv_map_put_str(ar, data, "volume_id", v.id);
 	pv_map_put_str(ar, data, "name", name);
 	pv_map_put_str(ar, data, "access_mode", strcmp(readonly, "True") == 0 ? "ro" : "rw");
 	pv_map_put_bool(ar, data, "encrypted", false);
-	if (ar->failed || (connector = att_json_text(a->connector)) == NULL ||
-	    (text = att_json_text(info)) == NULL) {
+	if (ar->failed || (text = att_json_text(info)) == NULL) {
 		rc = DB_REJECT;
 		goto out;
 	}

@@ -132,17 +132,25 @@ static int dispatch_reply_encode(struct job *job)
 /* Loads the stored reply of a call that was already handled (NULL column: none). The bytea
  * comes back in binary, as the bytes stored. Running out of memory for the copy is a
  * transient failure: the transaction rolls back and runs again, rather than acking a call
- * with no reply. */
+ * with no reply. The reply goes again only to the queue of the call that got it: a message
+ * that reuses a handled _unique_id with another _reply_q gets nothing. */
 static int dispatch_reply_load(db_conn *db, struct job *job)
 {
 	const char *params[] = { job->msg->unique_id };
 	PGresult *res = NULL;
-	int rc = db_exec_binary(db, "SELECT reply FROM volmgr_processed_messages "
+	int rc = db_exec_binary(db, "SELECT reply, reply_q FROM volmgr_processed_messages "
 				"WHERE unique_id = $1", 1, params, NULL, NULL, true, &res);
 
 	if (rc != DB_OK || PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
 		return rc;
+	}
+	if (PQgetisnull(res, 0, 1) || (size_t)PQgetlength(res, 0, 1) != strlen(job->msg->reply_q) ||
+	    memcmp(PQgetvalue(res, 0, 1), job->msg->reply_q, strlen(job->msg->reply_q)) != 0) {
+		log_warning("%s: %s was handled for another reply queue; no reply to %s",
+			    job->method->name, job->msg->unique_id, job->msg->reply_q);
+		PQclear(res);
+		return DB_OK;
 	}
 	size_t n = (size_t)PQgetlength(res, 0, 0);
 
@@ -164,7 +172,7 @@ static int dispatch_reply_load(db_conn *db, struct job *job)
 static int dispatch_txn(db_conn *db, void *arg)
 {
 	struct job *job = arg;
-	const char *params[] = { job->msg->unique_id, job->method->name, NULL };
+	const char *params[] = { job->msg->unique_id, job->method->name };
 	PGresult *res = NULL;
 
 	job->duplicate = false;
@@ -195,13 +203,13 @@ static int dispatch_txn(db_conn *db, void *arg)
 			return rc;
 	}
 	/* The reply goes as a binary parameter: its bytes as they are, NULL for a cast. */
-	const int lengths[] = { 0, 0, (int)job->reply_len };
-	const int formats[] = { 0, 0, 1 };
-	params[1] = job->outcome;
-	params[2] = job->reply_body;
+	const char *update[] = { job->msg->unique_id, job->outcome, job->reply_body,
+				 job->msg->reply_q };
+	const int lengths[] = { 0, 0, (int)job->reply_len, 0 };
+	const int formats[] = { 0, 0, 1, 0 };
 	return db_exec_binary(db, "UPDATE volmgr_processed_messages SET outcome = $2, "
-			      "reply = $3::bytea WHERE unique_id = $1", 3, params, lengths, formats,
-			      false, NULL);
+			      "reply = $3::bytea, reply_q = $4 WHERE unique_id = $1", 4, update,
+			      lengths, formats, false, NULL);
 }
 
 int dispatch_decode(const struct mq_delivery *d, struct proto_msg *msg,

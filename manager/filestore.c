@@ -5,6 +5,10 @@
  * With [filestore] filestore_compute_feedback, an attached volume is treated like an NFS
  * volume opened by a hypervisor: only the hypervisor can grow the open file, so extend
  * returns DRV_NEEDS_FEEDBACK without touching it, and verify_size later checks that it did.
+ *
+ * The directory is shared with compute hosts, so a name in it may be anything: files are
+ * reached relative to the directory's descriptor, opened once at setup, never through a
+ * symbolic link (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW), and only regular files are volumes.
  */
 #include "manager/driver.h"
 
@@ -22,6 +26,17 @@
 #include "manager/mconf.h"
 
 #define GIB_SHIFT 30
+
+/* filestore_dir, opened by fs_setup. */
+static int fs_dirfd = -1;
+
+/* The volume file's name in the directory: the last element of its path. */
+static const char *fs_leaf(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
 
 /* The path of the volume whose id is id. */
 static int fs_path_of(const char *id, char *out, size_t outlen, char *err, size_t errlen)
@@ -51,6 +66,18 @@ static int fs_fail(char *err, size_t errlen, const char *what, const char *path)
 	return DRV_ERROR;
 }
 
+/* Stats the volume file at path without following a link; only a regular file will do. */
+static int fs_stat(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	if (fstatat(fs_dirfd, fs_leaf(path), st, AT_SYMLINK_NOFOLLOW) != 0)
+		return fs_fail(err, errlen, "cannot stat", path);
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
 /* Makes the directory (and its parents) with mode 0750, like mkdir -p. */
 static int fs_setup(char *err, size_t errlen)
 {
@@ -71,43 +98,42 @@ static int fs_setup(char *err, size_t errlen)
 		if (c == '\0')
 			break;
 	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return fs_fail(err, errlen, "cannot stat", path);
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
-		return DRV_ERROR;
-	}
+	if (fs_dirfd < 0)
+		fs_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs_dirfd < 0)
+		return fs_fail(err, errlen, "cannot open the directory", path);
 	return DRV_OK;
 }
 
 /* Makes sure a new or removed directory entry is on disk before the transaction commits. */
 static void fs_sync_dir(void)
 {
-	int fd = open(mconf.filestore_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
+	(void)fsync(fs_dirfd);
 }
 
 /* Opens path (creating it when create is set) and grows it to at least gib GiB, without
  * syncing it. Returns the open descriptor, or -1 with err set. */
 static int fs_open_grown(const char *path, int gib, bool create, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0640);
+	int fd = openat(fs_dirfd, fs_leaf(path),
+			O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0640);
 	if (fd < 0) {
 		(void)fs_fail(err, errlen, create ? "cannot create" : "cannot open", path);
 		return -1;
 	}
 	struct stat st;
 	off_t want = (off_t)gib << GIB_SHIFT;
-	if (fstat(fd, &st) != 0 || (st.st_size < want && ftruncate(fd, want) != 0)) {
+	if (fstat(fd, &st) != 0) {
+		(void)fs_fail(err, errlen, "cannot stat", path);
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+	} else if (st.st_size < want && ftruncate(fd, want) != 0) {
 		(void)fs_fail(err, errlen, "cannot grow", path);
-		close(fd);
-		return -1;
+	} else {
+		return fd;
 	}
-	return fd;
+	close(fd);
+	return -1;
 }
 
 /* Syncs and closes fd. Returns DRV_OK or DRV_ERROR with err set. */
@@ -145,7 +171,8 @@ static int fs_remove(const struct vol_row *v, char *err, size_t errlen)
 
 	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
 		return DRV_ERROR;
-	if (unlink(path) != 0 && errno != ENOENT)
+	/* A link put in the volume's place goes, not what it points at. */
+	if (unlinkat(fs_dirfd, fs_leaf(path), 0) != 0 && errno != ENOENT)
 		return fs_fail(err, errlen, "cannot remove", path);
 	fs_sync_dir();
 	return DRV_OK;
@@ -201,10 +228,9 @@ static int fs_verify_size(const struct vol_row *v, int size, char *err, size_t e
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK ||
+	    fs_stat(path, &st, err, errlen) != DRV_OK)
 		return DRV_ERROR;
-	if (stat(path, &st) != 0)
-		return fs_fail(err, errlen, "cannot stat", path);
 	if (st.st_size < ((off_t)size << GIB_SHIFT)) {
 		snprintf(err, errlen, "%s holds %jd bytes, less than %d GiB", path,
 			 (intmax_t)st.st_size, size);
@@ -224,13 +250,13 @@ static int fs_initialize_connection(const struct vol_row *v, const struct pv *co
 {
 	char path[PATH_MAX];
 	struct pv *data = pv_new_map(a, 8);
+	struct stat st;
 
 	(void)connector;
 	*info = pv_new_map(a, 2);
-	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK ||
+	    fs_stat(path, &st, err, errlen) != DRV_OK)
 		return DRV_ERROR;
-	if (access(path, F_OK) != 0)
-		return fs_fail(err, errlen, "cannot find", path);
 	pv_map_put_str(a, *info, "driver_volume_type", "local");
 	pv_map_put_str(a, data, "device_path", path);
 	pv_map_put(a, *info, "data", data);

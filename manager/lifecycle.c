@@ -109,6 +109,10 @@ int h_delete_volume(db_conn *db, struct job *job)
 			return rc;
 	}
 	rc = vol_soft_delete(db, v.id);
+	/* Connections initialized and never terminated go with the volume. */
+	if (rc == DB_OK)
+		rc = rec_exec(db, "DELETE FROM volmgr_connections WHERE volume_id = $1", 1,
+			      (const char *[]){ v.id }, NULL);
 	if (rc == DB_OK)
 		rc = rec_pool_add(db, &v, -(long)v.size);
 	if (rc == DB_OK)

@@ -17,6 +17,9 @@ enum env_kind {
 	EK_CTX_STR /* first of PROTO_CTX_NSTRS entries, one per proto_ctx_strs[] row */
 };
 
+#define REPLY_Q_PREFIX "reply_"
+#define REPLY_Q_LEN (sizeof(REPLY_Q_PREFIX) - 1 + 32)
+
 static const struct env_key {
 	const char *name;
 	bool required;
@@ -65,10 +68,19 @@ static const char *env_apply(struct proto_msg *m, int k, struct pv *v)
 
 	switch (k) {
 	case EK_METHOD:
-	case EK_REPLY_Q:
 		if (v->type != PV_STR || v->n == 0 || v->n > MAX_NAME)
 			return "expected a string of 1 to 255 bytes";
-		*(k == EK_METHOD ? &m->method : &m->reply_q) = v->u.s;
+		m->method = v->u.s;
+		return NULL;
+	case EK_REPLY_Q:
+		/* oslo.messaging's reply queues are "reply_" and a uuid's 32 hex digits: a reply
+		 * goes through the default exchange, so any other name could route it into a
+		 * queue the caller does not own. */
+		if (v->type != PV_STR || v->n != REPLY_Q_LEN ||
+		    strncmp(v->u.s, REPLY_Q_PREFIX, strlen(REPLY_Q_PREFIX)) != 0 ||
+		    strspn(v->u.s + strlen(REPLY_Q_PREFIX), "0123456789abcdef") != 32)
+			return "expected \"" REPLY_Q_PREFIX "\" and 32 lower-case hex digits";
+		m->reply_q = v->u.s;
 		return NULL;
 	case EK_VERSION: {
 		unsigned major, minor;

@@ -237,7 +237,9 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 
 /*
  * What the table cannot say: a Volume primitive sent beside volume_id must name the same
- * volume, and attach_volume names an instance or a host.
+ * volume, attach_volume names an instance or a host, and a message that grows a volume carries
+ * the quota reservations it commits (Cinder's API always reserves gigabytes for an extend; a
+ * failed completion only gives back what it names, so it may name none).
  */
 static int check_args(const struct proto_method *method, const struct pv *args,
 		      const union proto_args *out, char *detail, size_t detlen)
@@ -251,6 +253,13 @@ static int check_args(const struct proto_method *method, const struct pv *args,
 		else if (s->kind == A_VOLUME)
 			vol = pv_get(args, s->name);
 	}
+	if ((method->id == PROTO_M_EXTEND_VOLUME && out->extend_volume.nreservations == 0) ||
+	    (method->id == PROTO_M_EXTEND_VOLUME_COMPLETION &&
+	     !out->extend_volume_completion.error &&
+	     out->extend_volume_completion.nreservations == 0))
+		return proto_detail(PROTO_EARGS, detail, detlen,
+				    "args.reservations: a volume grows only with the quota "
+				    "reservations it commits");
 	if (method->id == PROTO_M_ATTACH_VOLUME && !out->attach_volume.instance_uuid &&
 	    !out->attach_volume.host_name)
 		return proto_detail(PROTO_EARGS, detail, detlen,

@@ -183,7 +183,7 @@ class IdempotencyTest(StackTestCase):
         vid = self.insert_volume(size=1, status="extending", previous_status="available",
                                  file_gib=2)
         pool = self.pool_allocated()
-        cast = completion_cast(vid, 2, [], False)
+        cast = completion_cast(vid, 2, [self.live_reservation()], False)
         self.publish(cast)
         self.publish(cast)
         self.wait_status(vid, ("available", "error_extending"))

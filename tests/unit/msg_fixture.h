@@ -14,6 +14,8 @@
 
 #define UID "0123456789abcdef0123456789abcdef"
 #define MSGID "fedcba9876543210fedcba9876543210"
+/* oslo.messaging's reply queue name: "reply_" and a uuid's hex digits. */
+#define REPLY_Q "reply_0123456789abcdef0123456789abcdef"
 
 /* The message a test decodes into; a decoder destroys the previous one before reuse. */
 static struct proto_msg m;

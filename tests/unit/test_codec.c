@@ -40,7 +40,7 @@ static size_t encode_cast(bool call, char **buf)
 	if (call) {
 		o.is_call = true;
 		o.msg_id = MSGID;
-		o.reply_q = "reply_abc";
+		o.reply_q = REPLY_Q;
 		o.timeout = 30.5;
 		o.namespace_ = "ns";
 	}
@@ -144,7 +144,7 @@ Test(codec, call_round_trip)
 	free(buf);
 	cr_expect(m.is_call);
 	cr_expect(eq(str, (char *)m.msg_id, MSGID));
-	cr_expect(eq(str, (char *)m.reply_q, "reply_abc"));
+	cr_expect(eq(str, (char *)m.reply_q, REPLY_Q));
 	cr_expect(eq(dbl, m.timeout, 30.5));
 	cr_expect(eq(str, (char *)m.namespace_, "ns"));
 }
@@ -292,7 +292,7 @@ ParameterizedTestParameters(codec, envelope)
 		{ "_context_roles", "\"admin\"", PROTO_EENVELOPE },
 		{ "_context_roles", "[\"a\", 1]", PROTO_EENVELOPE },
 		{ "_msg_id", "\"" MSGID "\"", PROTO_EENVELOPE },    /* no _reply_q */
-		{ "_reply_q", "\"reply_x\"", PROTO_EENVELOPE },     /* no _msg_id */
+		{ "_reply_q", "\"" REPLY_Q "\"", PROTO_EENVELOPE }, /* no _msg_id */
 		{ "_msg_id", "\"abc\"", PROTO_EENVELOPE },
 		{ "_timeout", "\"soon\"", PROTO_EENVELOPE },
 		{ "_timeout", "-1", PROTO_EENVELOPE },

@@ -217,7 +217,7 @@ ParameterizedTestParameters(schema, args)
 		{ PROTO_M_EXTEND_VOLUME, "reservations", "\"" R1 "\"", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME, "reservations", "[1]", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME, "reservations", "[\"abc\"]", PROTO_EARGS },
-		{ PROTO_M_EXTEND_VOLUME, "reservations", "[]", PROTO_OK },
+		{ PROTO_M_EXTEND_VOLUME, "reservations", "[]", PROTO_EARGS },  /* a grow without quota */
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "volume", "", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "new_size", "0", PROTO_EARGS },
 		{ PROTO_M_EXTEND_VOLUME_COMPLETION, "reservations", "{}", PROTO_EARGS },

@@ -34,7 +34,7 @@ static size_t encode_msg(enum proto_format fmt, char **buf)
 				     pv_fixture(&o.arena, "{\"a\": [1, 2.5, null, true]}")), 0));
 	o.is_call = true;
 	o.msg_id = MSGID;
-	o.reply_q = "reply_abc";
+	o.reply_q = REPLY_Q;
 	o.timeout = 60;
 	cr_assert(eq(int, proto_encode(fmt, &o, buf, &len), PROTO_OK));
 	proto_msg_destroy(&o);
@@ -87,7 +87,7 @@ Test(wire, json_body_is_the_oslo_envelope)
 	cr_expect(eq(str, (char *)json_string_value(json_object_get(inner, "method")),
 		     "extend_volume"));
 	cr_expect(eq(str, (char *)json_string_value(json_object_get(inner, "_reply_q")),
-		     "reply_abc"));
+		     REPLY_Q));
 	bool roles_array = json_is_array(json_object_get(inner, "_context_roles"));
 
 	cr_expect(roles_array);
@@ -152,7 +152,7 @@ Test(wire, cinder_shaped_message)
 		"\"_context_roles\": [\"member\", \"reader\"], \"_context_domain\": null, "
 		"\"_context_service_catalog\": [{\"type\": \"compute\"}], \"_context_read_deleted\": "
 		"\"no\", \"_context_timestamp\": \"2024-02-23T20:16:31.123456\", "
-		"\"_msg_id\": \"" MSGID "\", \"_reply_q\": \"reply_0a\", \"_timeout\": null")),
+		"\"_msg_id\": \"" MSGID "\", \"_reply_q\": \"" REPLY_Q "\", \"_timeout\": null")),
 		PROTO_OK), "%s", detail);
 	cr_expect(m.is_call);
 	cr_expect(eq(dbl, m.timeout, 0));
