@@ -54,14 +54,8 @@ static void on_sighup(int sig)
 
 static void install_sighup(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sighup;
-	sigemptyset(&sa.sa_mask);
 	/* The server threads' system calls restart instead of failing with EINTR. */
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGHUP, &sa, NULL);
+	util_handle_signal(SIGHUP, on_sighup, SA_RESTART);
 }
 
 static void reload_tokens(void)

@@ -135,24 +135,25 @@ static void util_on_signal(int sig)
 		_exit(1);
 }
 
-void util_install_signals(volatile sig_atomic_t *counter)
+void util_handle_signal(int sig, void (*fn)(int), int flags)
 {
 	struct sigaction sa;
 
-	util_signal_counter = counter;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = util_on_signal;
+	sa.sa_handler = fn;
 	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = flags;
+	sigaction(sig, &sa, NULL);
+}
+
+void util_install_signals(volatile sig_atomic_t *counter)
+{
+	util_signal_counter = counter;
 	/* No SA_RESTART: a blocking call that can see EINTR returns early and the loop notices the
 	 * flag sooner; the loops wake at least once a second anyway. */
-	sa.sa_flags = 0;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
+	util_handle_signal(SIGINT, util_on_signal, 0);
+	util_handle_signal(SIGTERM, util_on_signal, 0);
+	util_handle_signal(SIGPIPE, SIG_IGN, 0);
 }
 
 size_t util_strlcpy(char *dst, const char *src, size_t size)

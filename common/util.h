@@ -32,6 +32,9 @@ void util_sleep_ms(int ms, volatile sig_atomic_t *stop);
  */
 void util_install_signals(volatile sig_atomic_t *counter);
 
+/* Installs fn (or SIG_DFL / SIG_IGN) for sig with sigaction's flags and an empty mask. */
+void util_handle_signal(int sig, void (*fn)(int), int flags);
+
 /* Raises the soft limit of open files to at least want (up to the hard limit). Returns 0 when
  * the limit is at least want afterwards, -1 otherwise. */
 int util_raise_nofile(long want);

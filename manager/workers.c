@@ -56,17 +56,6 @@ static void workers_on_child(int sig)
 	workers_wake = 1;
 }
 
-static void workers_handle(int sig, void (*fn)(int), int flags)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fn;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = flags;
-	sigaction(sig, &sa, NULL);
-}
-
 /* The signals the supervisor handles, blocked around fork so that a worker cannot receive
  * one before it has installed a manager's handlers. */
 static void workers_block(int how)
@@ -84,7 +73,7 @@ static void workers_block(int how)
 static void workers_become_worker(pid_t supervisor, volatile sig_atomic_t *stop)
 {
 	*stop = 0;
-	workers_handle(SIGCHLD, SIG_DFL, 0);
+	util_handle_signal(SIGCHLD, SIG_DFL, 0);
 	util_install_signals(stop);
 	/* Its own process group: a terminal's Ctrl-C goes to the supervisor alone, whose one
 	 * forwarded SIGTERM drains the worker (a second signal would kill it at once). */
@@ -212,9 +201,9 @@ int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot)
 	/* Blocked while the handlers change hands, so that no stop signal is lost: one that
 	 * arrived during start-up already asked for a stop. */
 	workers_block(SIG_BLOCK);
-	workers_handle(SIGINT, workers_on_stop, 0);
-	workers_handle(SIGTERM, workers_on_stop, 0);
-	workers_handle(SIGCHLD, workers_on_child, SA_NOCLDSTOP);
+	util_handle_signal(SIGINT, workers_on_stop, 0);
+	util_handle_signal(SIGTERM, workers_on_stop, 0);
+	util_handle_signal(SIGCHLD, workers_on_child, SA_NOCLDSTOP);
 	workers_signals = *stop;
 	workers_block(SIG_UNBLOCK);
 	log_info("supervising %d workers", n);

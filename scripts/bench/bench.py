@@ -23,8 +23,10 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
      drain rate; shim: wrk at 16 connections).
 
-VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak by default) runs a subset; drain-extend
-is the extend_volume drain alone. Prints a table
+VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak,shim-soak,hostile by default) runs a subset;
+drain-extend is the extend_volume drain alone; hostile measures GET / while calls wait on an
+absent manager and while slow clients trickle, and the shim's RSS under hostile bodies. Prints
+a table
 and writes build/bench.json.
 """
 import json
@@ -36,6 +38,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -59,10 +62,16 @@ SHIM_WARMUP = int(os.environ.get("VOLMGR_BENCH_SHIM_WARMUP", "3"))
 # Volumes for a warm-up at the peak: above any peak measured here (about 1,000 req/s).
 SHIM_PEAK_GUESS = 2000
 SHIM_WORKERS = int(os.environ.get("VOLMGR_BENCH_SHIM_WORKERS", "8"))
+# The hostile stage: calls left waiting on an absent manager for this long (the shim's
+# [api] rpc_response_timeout), slow connections, hostile bodies at once.
+HOSTILE_CALL_TIMEOUT = 30
+HOSTILE_CALLS = 16
+HOSTILE_SLOW = 512
+HOSTILE_BODIES = 16
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES",
-                        "drain,ceiling,steady,shim,soak,shim-soak").split(",")
+                        "drain,ceiling,steady,shim,soak,shim-soak,hostile").split(",")
 
 
 def free_port():
@@ -131,7 +140,8 @@ def write_config(env, batch):
             "workers = %d" % WORKERS,
             "periodic_interval = 3600", "report_interval = 3600",
             "[api]", "listen = 127.0.0.1", "port = %d" % SHIM_PORT, "auth_strategy = noauth",
-            "publish_timeout = 5", "workers = %d" % SHIM_WORKERS, ""]))
+            "publish_timeout = 5", "workers = %d" % SHIM_WORKERS,
+            "rpc_response_timeout = %d" % HOSTILE_CALL_TIMEOUT, ""]))
     return path
 
 
@@ -627,7 +637,7 @@ def main():
             log("soak: manager, %d s at 50 %%" % SOAK)
             r["soak"] = steady(env, db, BATCH, drain * 0.5, SOAK)
             r["soak"]["seconds"] = SOAK
-        if "shim" in STAGES or "shim-soak" in STAGES:
+        if "shim" in STAGES or "shim-soak" in STAGES or "hostile" in STAGES:
             shim_stages(env, db, r)
     finally:
         stop_stack()
@@ -635,6 +645,95 @@ def main():
         with open(os.path.join(REPO, "build", "bench.json"), "w") as f:
             json.dump(r, f, indent=2)
     print_table(r)
+
+
+def root_latencies(seconds):
+    """Latencies (ms) of GET / requests one after another for seconds."""
+    lat = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", SHIM_PORT), timeout=10) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while c.recv(65536):
+                pass
+        lat.append((time.monotonic() - t0) * 1e3)
+    lat.sort()
+    return {"p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99)],
+            "max_ms": lat[-1], "requests": len(lat)}
+
+
+def hostile(env, db, shim):
+    """The shim against hostile clients (no manager runs): GET / latency while
+    HOSTILE_CALLS os-initialize_connection calls wait for a reply that does not come, then
+    while HOSTILE_SLOW connections trickle their heads a byte a second, and the shim's RSS
+    growth under HOSTILE_BODIES concurrent 1 MiB bodies of empty objects."""
+    out = {}
+    vols = db.seed_volumes(HOSTILE_CALLS, "available")
+    purge(env)
+
+    def call(vid, project):
+        body = json.dumps({"os-initialize_connection": {"connector": {"host": "h"}}}).encode()
+        with socket.create_connection(("127.0.0.1", SHIM_PORT), timeout=60) as c:
+            c.sendall(b"POST /v3/%s/volumes/%s/action HTTP/1.1\r\nHost: x\r\n"
+                      b"X-Auth-Token: u:%s\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                      % (project.encode(), vid.encode(), project.encode(), len(body), body))
+            while c.recv(65536):
+                pass
+
+    calls = [threading.Thread(target=call, args=(v, p)) for v, p, _ in vols]
+    for t in calls:
+        t.start()
+    deadline = time.monotonic() + 10
+    while queue_depth(env) < HOSTILE_CALLS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out["calls_waiting"] = root_latencies(5)
+    slow = []
+    for i in range(HOSTILE_SLOW):
+        c = socket.socket()
+        c.bind(("127.0.0.%d" % (2 + i % 2), 0))
+        c.connect(("127.0.0.1", SHIM_PORT))
+        c.setblocking(False)
+        slow.append(c)
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 64
+    lat = []
+    for sec in range(5):
+        for c in slow:
+            try:
+                c.send(head[sec:sec + 1])
+            except OSError:
+                pass
+        lat.append(root_latencies(1))
+    out["slow_connections"] = {k: max(x[k] for x in lat) for k in ("p99_ms", "max_ms")}
+    out["slow_connections"]["p50_ms"] = statistics.median(x["p50_ms"] for x in lat)
+    for c in slow:
+        c.close()
+    for t in calls:
+        t.join(timeout=HOSTILE_CALL_TIMEOUT + 30)
+    body = b"[" + b",".join([b"{}"] * (1024 * 1024 // 3 - 1)) + b"]"
+    rss0 = proc_stat(shim.proc.pid)[1]
+
+    def hostile_body():
+        with socket.create_connection(("127.0.0.1", SHIM_PORT), timeout=30) as c:
+            c.sendall(b"POST /v3/p/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: u:p\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n" % len(body))
+            try:
+                c.sendall(body)
+                while c.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    senders = [threading.Thread(target=hostile_body) for _ in range(HOSTILE_BODIES)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(timeout=60)
+    out["bodies_rss_growth_kib"] = proc_stat(shim.proc.pid)[1] - rss0
+    purge(env)
+    return out
 
 
 def shim_stages(env, db, r):
@@ -664,6 +763,9 @@ def shim_stages(env, db, r):
                      rss_after_kib=proc_stat(shim.proc.pid)[2])
             r["shim_soak"] = s
         r["shim_peak_rss_kib"] = proc_stat(shim.proc.pid)[1]
+        if "hostile" in STAGES:
+            log("shim: hostile clients")
+            r["hostile"] = hostile(env, db, shim)
     finally:
         shim.stop()
 
@@ -705,6 +807,14 @@ def print_table(r):
     row(["shim_peak_rss_kib"], "shim peak RSS (MiB)", lambda v: "%.1f" % (v / 1024))
     row(["shim_soak"], "shim soak: RSS before / after (MiB)", lambda s: "%d s: %.1f / %.1f" % (
         s["seconds"], s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024))
+    row(["hostile"], "GET / while %d calls wait: p50 / p99 / max (ms)" % HOSTILE_CALLS,
+        lambda h: "%.1f / %.1f / %.1f" % tuple(h["calls_waiting"][k]
+                                             for k in ("p50_ms", "p99_ms", "max_ms")))
+    row(["hostile"], "GET / with %d slow connections: p50 / p99 / max (ms)" % HOSTILE_SLOW,
+        lambda h: "%.1f / %.1f / %.1f" % tuple(h["slow_connections"][k]
+                                             for k in ("p50_ms", "p99_ms", "max_ms")))
+    row(["hostile"], "shim peak RSS growth, %d hostile 1 MiB bodies (MiB)" % HOSTILE_BODIES,
+        lambda h: "%.1f" % (h["bodies_rss_growth_kib"] / 1024))
     width = max(len(k) for k, _ in rows)
     print("%-*s  %s" % (width, "measure (median of %d runs, N = %d, %d manager workers)"
                         % (RUNS, N, WORKERS), "value"))

@@ -8,6 +8,7 @@ Each test starts a shim of its own next to the class's, on its own port, and sto
 import json
 import os
 import signal
+import time
 import uuid
 
 from harness import (BIN, STARTUP_TIMEOUT, StackTestCase, cast_message, context_dict,
@@ -202,3 +203,45 @@ class TokensKeptOutTest(StackTestCase):
         self.assertIsNone(msg["_context_auth_token"])
         self.assertNotIn(b"%s:%s" % (self.USER.encode(), self.PROJECT.encode()), body)
         self.assertEqual(msg["_context_user_id"], self.USER, "the rest of the context is sent")
+
+
+class JournalTokenTest(StackTestCase):
+    """The journal stream keeps what crosses the exchange as it was published: what volmgr's
+    shim publishes there carries no caller's token."""
+
+    journal = True
+
+    def journal_until(self, done):
+        """The journal stream's messages from its start, read until done(bodies) is true or
+        ten seconds passed."""
+        bodies = []
+        with self.amqp() as ch:
+            ch.basic_qos(prefetch_count=64)
+
+            def take(channel, method, props, body):
+                bodies.append(body)
+                channel.basic_ack(method.delivery_tag)
+
+            ch.basic_consume(queue=self.exchange + ".journal", on_message_callback=take,
+                             arguments={"x-stream-offset": "first"})
+            deadline = time.monotonic() + 10
+            while not done(bodies) and time.monotonic() < deadline:
+                ch.connection.process_data_events(time_limit=0.5)
+        return bodies
+
+    def test_the_journal_holds_no_token_of_the_shims_casts(self):
+        token = "%s:%s" % (self.USER, self.PROJECT)
+        vid = self.create_volume()
+        st, _, _ = self.extend(vid, 2, token=token)
+        self.assertEqual(st, 202)
+
+        def extend_of(body):
+            msg = unpack(body)
+            return (msg.get("method") == "extend_volume" and
+                    msg["args"]["volume"]["versioned_object.data"]["id"] == vid)
+
+        bodies = self.journal_until(lambda got: any(extend_of(b) for b in got))
+        self.assertTrue(any(extend_of(b) for b in bodies), "the extend cast in the journal")
+        for body in bodies:
+            self.assertNotIn(token.encode(), body)
+            self.assertIsNone(unpack(body).get("_context_auth_token"))
