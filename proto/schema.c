@@ -302,8 +302,13 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 			    const struct proto_volume_fields *vol, struct pv_arena *a)
 {
 	const void *src = s->off == NOSTORE ? NULL : base + s->off;
-	const char *str = src != NULL ? *(const char *const *)src : NULL;
+	/* Read only for the kinds that store a string: other members may be smaller, and not
+	 * aligned for a pointer. */
+	const char *str = NULL;
 
+	if (src != NULL && (s->kind == A_UUID_OR_NULL || s->kind == A_TEXT_OR_NULL ||
+			    s->kind == A_MODE))
+		str = *(const char *const *)src;
 	switch (s->kind) {
 	case A_VOLUME:
 		return proto_build_volume(a, vol);
