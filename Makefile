@@ -170,23 +170,41 @@ test-faults: deps
 	@VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) VOLMGR_SUITES=faults scripts/run-tests.sh
 
 # --- fuzzing (clang's libFuzzer with ASan and UBSan) ------------------------------------
-# Its own tree, build-fuzz/: every object is instrumented for coverage.
+# Its own tree, build-fuzz/: every object is instrumented for coverage. clang and its
+# runtimes (libFuzzer, the sanitizers) are installed for this target only.
 FUZZ_BUILD   := build-fuzz
+FUZZ_DEPS    := clang libclang-rt-14-dev
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
-# What each harness links besides the library: the shim's objects without its main.
-FUZZ_EXTRA_shim_action := $(filter-out %/main.o,$(SHIM_OBJS))
+# clang, unlike gcc, warns about positional initializers that leave trailing members zero
+# (the project's tables rely on it), so that warning is off in this tree only.
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -Wno-missing-field-initializers
+# The files of tests/fuzz that are not harnesses are helpers every harness links.
+FUZZ_HELPERS := $(call obj,$(filter-out tests/fuzz/fuzz_%.c,$(sort $(wildcard tests/fuzz/*.c))))
+# What each harness links besides the helpers and the library: the shim's objects without its
+# main, or the one module it drives; every program's key table for the configuration reader.
+FUZZ_SHIM    := $(filter-out %/main.o,$(SHIM_OBJS)) $(CONF_OBJS)
+FUZZ_EXTRA_shim_action := $(FUZZ_SHIM)
+FUZZ_EXTRA_http_route  := $(FUZZ_SHIM)
+FUZZ_EXTRA_token_file  := $(OBJ)/api-shim/auth.o
+FUZZ_EXTRA_config      := $(CONF_OBJS)
 
 ifeq ($(FUZZ),1)
 fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 
-$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_$$*) $(LIB)
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_HELPERS) $$(FUZZ_EXTRA_$$*) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    $(FUZZ_EXTRA_$*) $(LIB) $(ALL_LIBS)
+	    $(FUZZ_HELPERS) $(FUZZ_EXTRA_$*) $(LIB) $(ALL_LIBS)
+
+-include $(wildcard $(OBJ)/tests/fuzz/*.d)
 endif
 
+# Each harness runs FUZZ_SECONDS from its seed corpus in the tree; what it finds to be new
+# goes to build-fuzz/corpus/<target>/ (kept between runs), a crashing input to
+# build-fuzz/<target>-crash-*, and the first failing harness fails the target.
 fuzz:
+	@VOLMGR_DEPS_EXTRA="$(FUZZ_DEPS)" scripts/deps.sh
 	@$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS)" \
 	    fuzz-bins
 	@set -e; for t in $(FUZZ_TARGETS); do \
