@@ -13,6 +13,9 @@
 
 /* libFuzzer's entry point, defined by each harness. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* libFuzzer's initialisation, defined once for every harness (helpers.c): only errors are
+ * logged. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /*
  * Decodes data as a message in fmt under the manager's limits and runs what the manager runs

@@ -3,19 +3,8 @@
  * the input is written to a private file and loaded with every key table of the project
  * (conf/registry.h) applied, as a program sharing the file would load it, then freed.
  */
-#include "common/log.h"
 #include "conf/registry.h"
 #include "tests/fuzz/fuzz.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	/* Unknown keys are logged as warnings: one line per input would drown the fuzzer's. */
-	return log_init("fuzz_config", LOGL_ERROR, NULL);
-}
 
 /* What a loaded configuration promises its readers: every integer within its bounds. */
 static void check_loaded(void)

@@ -120,12 +120,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Starts the daemon on the first input. */
+static void setup(void)
 {
-	(void)argc;
-	(void)argv;
 	/* What [api] gives req_base_url when the Host header is refused. */
 	api_cfg.listen = strdup("127.0.0.1");
 	api_cfg.port = 8776;
@@ -133,7 +130,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					 NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 					 MHD_OPTION_END);
 	FUZZ_CHECK(api_cfg.listen != NULL && daemon_handle != NULL);
-	return 0;
 }
 
 /* Moves the next line of *data (up to '\n' or the end, at most FUZZ_FIELD_MAX - 1 bytes, NULs
@@ -189,6 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		host[FUZZ_FIELD_MAX], head[FUZZ_HEAD_MAX];
 	int len;
 
+	if (daemon_handle == NULL)
+		setup();
 	take_line(&data, &size, method);
 	take_line(&data, &size, target);
 	take_line(&data, &size, ver);

@@ -1,5 +1,6 @@
 /*
- * tempfile.c - the harnesses' scratch file, for the readers that take a path (see fuzz.h).
+ * helpers.c - what every harness links: libFuzzer's initialisation, the checks, and the
+ * scratch file for the readers that take a path (see fuzz.h).
  */
 #include "tests/fuzz/fuzz.h"
 
@@ -8,6 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "common/log.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	/* The code under test logs warnings and information (an unknown key, a token file
+	 * loaded): a line per input would drown libFuzzer's own and slow every run. */
+	return log_init("fuzz", LOGL_ERROR, NULL);
+}
 
 static char dir[PATH_MAX];
 static char path[PATH_MAX];
