@@ -11,8 +11,8 @@
 #   make test-interop  deps plus python3-cinder and python3-oslo.messaging, then all, then
 #                   tests/interop/run.py (the manager driven by Cinder's own RPC client)
 #   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
-#   make fuzz       libFuzzer harnesses (clang) under tests/fuzz, each run FUZZ_SECONDS
-#                   (default 60) from its seed corpus tests/fuzz/corpus/<target>/
+#   make fuzz       deps plus clang, then the libFuzzer harnesses under tests/fuzz, each run
+#                   FUZZ_SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<target>/
 #   make clean
 #
 # SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/ and
@@ -171,32 +171,57 @@ test-faults: deps
 	@VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) VOLMGR_SUITES=faults scripts/run-tests.sh
 
 # --- fuzzing (clang's libFuzzer with ASan and UBSan) ------------------------------------
-# Its own tree, build-fuzz/: every object is instrumented for coverage.
+# Its own tree, build-fuzz/: every object is instrumented for coverage. clang and its
+# runtimes (libFuzzer, the sanitizers) are installed for this target only.
 FUZZ_BUILD   := build-fuzz
+FUZZ_DEPS    := clang libclang-rt-14-dev
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
-# What each harness links besides the library: the shim's objects without its main.
-FUZZ_EXTRA_shim_action := $(filter-out %/main.o,$(SHIM_OBJS))
+# clang, unlike gcc, warns about positional initializers that leave trailing members zero
+# (the project's tables rely on it), so that warning is off in this tree only.
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -Wno-missing-field-initializers
+# The files of tests/fuzz that are not harnesses are helpers every harness links.
+FUZZ_HELPERS := $(call obj,$(filter-out tests/fuzz/fuzz_%.c,$(sort $(wildcard tests/fuzz/*.c))))
+# What each harness links besides the helpers and the library: the shim's objects without its
+# main, or the one module it drives; every program's key table for the configuration reader.
+FUZZ_SHIM    := $(filter-out %/main.o,$(SHIM_OBJS)) $(CONF_OBJS)
+FUZZ_EXTRA_shim_action := $(FUZZ_SHIM)
+FUZZ_EXTRA_http_route  := $(FUZZ_SHIM)
+FUZZ_EXTRA_token_file  := $(OBJ)/api-shim/auth.o
+FUZZ_EXTRA_config      := $(CONF_OBJS)
 
 ifeq ($(FUZZ),1)
 fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 
-$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_$$*) $(LIB)
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_HELPERS) $$(FUZZ_EXTRA_$$*) $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	    $(FUZZ_EXTRA_$*) $(LIB) $(ALL_LIBS)
+	    $(FUZZ_HELPERS) $(FUZZ_EXTRA_$*) $(LIB) $(ALL_LIBS)
+
+-include $(wildcard $(OBJ)/tests/fuzz/*.d)
 endif
 
+# Each harness runs FUZZ_SECONDS from its seed corpus in the tree; what it finds to be new
+# goes to build-fuzz/corpus/<target>/ (kept between runs), a failing input to
+# build-fuzz/<target>-crash-* (or -leak-, -timeout-, -oom-). Every harness runs; the target
+# ends with "N passed, N failed" over the harnesses, as the test targets do, and fails if one did.
 fuzz:
+	@VOLMGR_DEPS_EXTRA="$(FUZZ_DEPS)" scripts/deps.sh
 	@$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS)" \
 	    fuzz-bins
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	    $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 \
+	    if $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 \
 	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$t- \
-	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; \
-	done
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; then \
+	        passed=$$((passed + 1)); \
+	    else \
+	        echo "fuzz: $$t FAILED (input saved under $(FUZZ_BUILD)/$$t-*)"; \
+	        failed=$$((failed + 1)); \
+	    fi; \
+	done; \
+	echo "$$passed passed, $$failed failed"; test $$failed -eq 0
 
 # Cinder's own code drives the manager: its packages are installed for this target only.
 test-interop:

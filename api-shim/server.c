@@ -31,7 +31,7 @@ enum route_flags {
 	ROUTE_PUBLIC = 1,   /* no authentication (version discovery) */
 };
 
-struct route {
+struct server_route {
 	const char *method;
 	/* "{name}" matches any one segment and is captured; "{project_id}" is the project id,
 	 * which a URL may leave out (microversion 3.67 made it optional; Cinder accepts both
@@ -44,7 +44,7 @@ struct route {
 
 /* Literal segments are tried in table order, so "volumes/detail" comes before
  * "volumes/{volume_id}". */
-static const struct route routes[] = {
+static const struct server_route routes[] = {
 	{ "GET", "/", version_root, ROUTE_PUBLIC, { 3, 0 } },
 	{ "GET", "/v3", version_v3, ROUTE_PUBLIC, { 3, 0 } },
 	{ "POST", "/v3/{project_id}/volumes", volumes_create, 0, { 3, 0 } },
@@ -62,7 +62,7 @@ static const struct route routes[] = {
 void server_print_routes(void)
 {
 	for (size_t i = 0; i < NROUTES; i++) {
-		const struct route *rt = &routes[i];
+		const struct server_route *rt = &routes[i];
 
 		printf("route %s %s %d.%d-\n", rt->method, rt->pattern, rt->min_ver.major,
 		       rt->min_ver.minor);
@@ -137,7 +137,7 @@ static bool route_match(struct shim_request *r, const char *pattern, const char 
 	return true;
 }
 
-static const struct route *route_find(struct shim_request *r)
+const struct server_route *server_route_find(struct shim_request *r)
 {
 	const char *seg[ROUTE_MAX_SEGMENTS];
 	int nseg = split_path(r->path, r->segbuf, sizeof(r->segbuf), seg, ROUTE_MAX_SEGMENTS);
@@ -232,7 +232,7 @@ static enum MHD_Result query_arg_invalid(void *cls, enum MHD_ValueKind kind, con
 	return MHD_YES;
 }
 
-static bool query_invalid(struct shim_request *r)
+bool server_query_invalid(struct shim_request *r)
 {
 	bool bad = false;
 
@@ -243,7 +243,7 @@ static bool query_invalid(struct shim_request *r)
 /* A request and what the server decided from its head. */
 struct server_req {
 	struct shim_request r;           /* first: handlers see only this */
-	const struct route *rt;          /* NULL: no route */
+	const struct server_route *rt;          /* NULL: no route */
 };
 
 static bool content_length_too_big(struct MHD_Connection *conn)
@@ -275,7 +275,7 @@ static bool accept_head(struct server_req *s)
 	}
 	/* As in Cinder, authentication (a middleware in front of the whole /v3 API) comes before
 	 * routing and microversions; version discovery is open to everyone. */
-	s->rt = route_find(r);
+	s->rt = server_route_find(r);
 	return !((s->rt != NULL ? !(s->rt->flags & ROUTE_PUBLIC) :
 		  strncmp(r->path, "/v3/", 4) == 0) && authenticate(r) != 0);
 }
@@ -284,7 +284,7 @@ static bool accept_head(struct server_req *s)
 static void process(struct server_req *s)
 {
 	struct shim_request *r = &s->r;
-	const struct route *rt = s->rt;
+	const struct server_route *rt = s->rt;
 
 	if (version_negotiate(r) != 0)
 		return;
@@ -292,7 +292,7 @@ static void process(struct server_req *s)
 		fault_reply(r, 404, FAULT_MSG_NOT_FOUND);
 		return;
 	}
-	if (query_invalid(r)) {
+	if (server_query_invalid(r)) {
 		fault_reply(r, 400, "Invalid input received: the query string is not valid UTF-8.");
 		return;
 	}

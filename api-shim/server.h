@@ -8,6 +8,9 @@
 
 #include <stdbool.h>
 
+struct shim_request;
+/* An entry of the routing table; its members are server.c's own. */
+struct server_route;
 
 /* Starts listening on listen:port with workers threads, at most [api] max_connections
  * connections (max_connections_per_address from one address), their deadlines kept by
@@ -24,6 +27,18 @@ int server_inflight(void);
 /* Prints the route table, one "route <method> <pattern> <microversions>" line each, for
  * docs/api.md's check (api-shim --print-api). */
 void server_print_routes(void);
+
+/*
+ * Pure: matches r->method and r->path (as received) against the routing table, in table
+ * order. On a match, fills r->captures (pointing into r->segbuf; a "{project_id}" that the URL
+ * left out is NULL) and r->ncaptures and returns the route; otherwise returns NULL with
+ * r->ncaptures 0. Exposed for the fuzzer (tests/fuzz/fuzz_http_route.c).
+ */
+const struct server_route *server_route_find(struct shim_request *r);
+
+/* True when a query argument of r (whose conn must be set) has a name or a value that is not
+ * UTF-8. Exposed for the fuzzer as well. */
+bool server_query_invalid(struct shim_request *r);
 
 /* Stops the server and joins its threads. */
 void server_stop(void);

@@ -13,7 +13,7 @@ PACKAGES=(
     curl
     "$@"
 )
-# Targets that need more (make test-interop) name it here, space-separated.
+# Targets that need more (make test-interop, make fuzz) name it here, space-separated.
 read -r -a extra <<<"${VOLMGR_DEPS_EXTRA:-}"
 PACKAGES+=("${extra[@]}")
 

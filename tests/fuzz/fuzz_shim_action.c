@@ -10,12 +10,10 @@
 #include "api-shim/actions.h"
 #include "api-shim/shim.h"
 #include "core/quota.h"
+#include "tests/fuzz/fuzz.h"
 
-/* The shim's globals live in its main.c, which this harness replaces. */
-struct api_config api_cfg;
+/* The shim's main.c, which this harness replaces, defines its quota defaults. */
 struct quota_defaults shim_quota_defaults;
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
