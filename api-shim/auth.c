@@ -31,7 +31,7 @@ struct token_entry {
 /* A token file as loaded: the table is replaced whole on a reload. */
 struct token_table {
 	struct token_entry *entries;
-	int n;
+	int n, cap;
 };
 
 static enum auth_strategy strategy;
@@ -168,7 +168,7 @@ static void token_table_free(struct token_table *t)
 		free(t->entries[i].token);
 	free(t->entries);
 	t->entries = NULL;
-	t->n = 0;
+	t->n = t->cap = 0;
 }
 
 /*
@@ -208,6 +208,23 @@ fail:
 	return NULL;
 }
 
+/* Doubles t's room (up to AUTH_MAX_TOKENS entries). Returns 0 or -1. */
+static int token_table_grow(struct token_table *t)
+{
+	int cap = t->cap != 0 ? t->cap * 2 : 16;
+	struct token_entry *e;
+
+	if (cap > AUTH_MAX_TOKENS)
+		cap = AUTH_MAX_TOKENS;
+	e = realloc(t->entries, (size_t)cap * sizeof(*e));
+	if (e == NULL)
+		return -1;
+	memset(e + t->cap, 0, (size_t)(cap - t->cap) * sizeof(*e));
+	t->entries = e;
+	t->cap = cap;
+	return 0;
+}
+
 /* Reads path into out. Returns 0, or -1 with a reason in err (out is then empty). */
 static int load_token_file(const char *path, struct token_table *out, char *err,
 			   size_t errlen)
@@ -224,11 +241,6 @@ static int load_token_file(const char *path, struct token_table *out, char *err,
 	f = open_token_file(path, err, errlen);
 	if (f == NULL)
 		return -1;
-	out->entries = calloc(AUTH_MAX_TOKENS, sizeof(*out->entries));
-	if (out->entries == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		int r;
 
@@ -239,6 +251,11 @@ static int load_token_file(const char *path, struct token_table *out, char *err,
 		}
 		if (out->n >= AUTH_MAX_TOKENS) {
 			snprintf(err, errlen, "%s: more than %d tokens", path, AUTH_MAX_TOKENS);
+			goto out;
+		}
+		/* The table grows with the file: a few tokens cost a few entries. */
+		if (out->n == out->cap && token_table_grow(out) != 0) {
+			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
 		r = parse_token_line(line, &out->entries[out->n]);
