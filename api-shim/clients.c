@@ -4,7 +4,7 @@
 #include "api-shim/clients.h"
 
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ static int ntable;
 static int64_t header_ms, body_ms;
 static pthread_t sweeper;
 static bool sweeper_started;
-static volatile sig_atomic_t stopping;
+static atomic_int stopping;
 
 static int64_t deadline_of(const struct client *c)
 {
@@ -48,7 +48,7 @@ static int64_t deadline_of(const struct client *c)
 static void *sweep_main(void *arg)
 {
 	(void)arg;
-	while (!stopping) {
+	while (!atomic_load(&stopping)) {
 		int64_t now = util_now_ms();
 		int heads = 0, bodies = 0;
 
@@ -69,7 +69,7 @@ static void *sweep_main(void *arg)
 		if (heads + bodies > 0)
 			log_warning("closed %d connections whose request head and %d whose body did "
 				    "not arrive in time", heads, bodies);
-		util_sleep_ms(CLIENTS_SWEEP_MS, &stopping);
+		util_sleep_ms(CLIENTS_SWEEP_MS, NULL);
 	}
 	return NULL;
 }
@@ -84,7 +84,7 @@ int clients_start(int max_connections, int header_timeout_s, int body_timeout_s)
 	ntable = max_connections;
 	header_ms = (int64_t)header_timeout_s * 1000;
 	body_ms = (int64_t)body_timeout_s * 1000;
-	stopping = 0;
+	atomic_store(&stopping, 0);
 	if (pthread_create(&sweeper, NULL, sweep_main, NULL) != 0) {
 		log_error("cannot start the connection sweeper");
 		clients_stop();
@@ -96,7 +96,7 @@ int clients_start(int max_connections, int header_timeout_s, int body_timeout_s)
 
 void clients_stop(void)
 {
-	stopping = 1;
+	atomic_store(&stopping, 1);
 	if (sweeper_started)
 		pthread_join(sweeper, NULL);
 	sweeper_started = false;

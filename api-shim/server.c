@@ -373,12 +373,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		log_set_request_id(NULL);
 		return ret;
 	}
-	if (s->r.replied) {
-		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */
-		return MHD_YES;
-	}
+	/* A wait ended (req_wake): the handler's next step, which may find its reply already
+	 * set (a call that could not be sent wakes its request at once). */
 	if (s->r.resume != NULL) {
-		/* A wait ended (req_wake): the handler's next step. */
 		req_resume_fn next = s->r.resume;
 
 		s->r.resume = NULL;
@@ -386,6 +383,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		next(&s->r);
 		log_set_request_id(NULL);
 		return finish(conn, &s->r);
+	}
+	if (s->r.replied) {
+		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */
+		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;

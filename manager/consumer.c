@@ -259,6 +259,13 @@ int consumer_dead_letter(struct consumer *c, const struct mq_delivery *d, const 
 	free(clean);
 	if (rc == MQ_OK)
 		return mq_ack(c->in, d->tag, false);
+	/* The queue's own dead-letter exchange would keep the body as it came, token and all:
+	 * such a message goes back to its queue and is dead-lettered again later. */
+	if (scrub == PROTO_REWRITTEN) {
+		log_error("dead letter: publish failed (%s); the delivery holds a token, so it goes "
+			  "back to its queue", mq_strerror(rc));
+		return mq_reject(c->in, d->tag, true);
+	}
 	log_error("dead letter: publish failed (%s); rejecting the delivery to the queue's "
 		  "dead-letter exchange instead", mq_strerror(rc));
 	return mq_reject(c->in, d->tag, false);

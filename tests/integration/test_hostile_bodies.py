@@ -186,3 +186,18 @@ class SlowClientsTest(StackTestCase):
         self.assertGreater(served, 2)
         self.poll(lambda: "did not arrive in time" in self.log_text("api-shim"), timeout=5,
                   msg="the sweeper's log line")
+
+
+class UnsentCallTest(StackTestCase):
+    """A call that cannot be sent is answered at once, although its request was suspended
+    before the send (so that a fast reply finds it waiting)."""
+
+    def test_an_unroutable_call_gets_its_503_at_once(self):
+        vid = self.insert_volume(status="attaching", file_gib=1)
+        # No manager consumes for this backend: the mandatory publish comes back.
+        self.sql("UPDATE volumes SET host = 'nowhere@nothing' WHERE id = %s", (vid,))
+        t0 = time.monotonic()
+        st, _, doc = self.action(vid, {"os-initialize_connection":
+                                       {"connector": {"host": "compute1"}}})
+        self.assertFault(st, doc, 503, contains="Service temporarily unavailable")
+        self.assertLess(time.monotonic() - t0, 10, "answered by its own failure, not a timeout")
