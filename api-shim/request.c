@@ -59,10 +59,7 @@ void req_wake(struct shim_request *r)
 
 int req_append_body(struct shim_request *r, const char *data, size_t len)
 {
-	if (r->body_too_big)
-		return -1;
 	if (len > SHIM_MAX_BODY - r->body_len) {
-		r->body_too_big = true;
 		free(r->body);
 		r->body = NULL;
 		r->body_len = r->body_cap = 0;
@@ -77,10 +74,8 @@ int req_append_body(struct shim_request *r, const char *data, size_t len)
 		if (cap > SHIM_MAX_BODY + 1)
 			cap = SHIM_MAX_BODY + 1;
 		nb = realloc(r->body, cap);
-		if (nb == NULL) {
-			r->body_too_big = true;
+		if (nb == NULL)
 			return -1;
-		}
 		r->body = nb;
 		r->body_cap = cap;
 	}

@@ -57,7 +57,6 @@ struct shim_request {
 	char *body;
 	size_t body_len;
 	size_t body_cap;
-	bool body_too_big;
 
 	/* The reply. body is malloc'd JSON text or NULL for an empty body. */
 	unsigned status;
@@ -88,8 +87,8 @@ void req_suspend(struct shim_request *r, req_resume_fn resume);
 /* Ends r's suspension (from any thread, once): its resume function runs soon after. */
 void req_wake(struct shim_request *r);
 
-/* Appends upload data. Returns 0, or -1 once the body passed SHIM_MAX_BODY (body_too_big is
- * then set and the data is dropped). */
+/* Appends upload data. Returns 0, or -1 when the body passed SHIM_MAX_BODY (what was kept is
+ * dropped) or memory ran out: the server then answers 413 and reads no more of it. */
 int req_append_body(struct shim_request *r, const char *data, size_t len);
 
 /* A request header (case-insensitive name) or NULL. */
