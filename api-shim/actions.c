@@ -132,10 +132,8 @@ static int action_txn(db_conn *db, void *arg)
 	struct action_ctx *a = arg;
 	const struct action_def *def = a->def;
 	const struct policy *policy;
-	int rc = txn_attempt(&a->t);
+	int rc;
 
-	if (rc != DB_OK)
-		return rc;
 	/* No action reads the volume's metadata: the row and its attachments are enough. */
 	a->vol->nmd = a->vol->namd = 0;
 	rc = vol_get(db, a->volume_id, true, &a->vol->row);
@@ -202,6 +200,17 @@ static void action_free(void *state)
 	free(a);
 }
 
+/* After the action's transaction committed (and its cast, if any, was confirmed). */
+static void action_committed(struct txn_ctx *t)
+{
+	struct action_ctx *a = (struct action_ctx *)t;
+
+	if (a->def->after != NULL)
+		a->def->after(a);
+	else
+		req_reply(t->r, a->def->status, NULL);
+}
+
 void actions_dispatch(struct shim_request *r)
 {
 	struct action_ctx *a = calloc(1, sizeof(*a));
@@ -228,12 +237,12 @@ void actions_dispatch(struct shim_request *r)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
-	if (txn_run(&a->t, action_txn) != 0)
-		return;
-	if (a->def->after != NULL)
-		a->def->after(a);
-	else
-		req_reply(r, a->def->status, NULL);
+	/* Only a transaction that publishes leaves the server thread: it holds its locks until
+	 * the broker confirmed. */
+	if (a->def->has_rpc && !proto_method_get(a->def->method)->is_call)
+		txn_run_publishing(&a->t, action_txn, action_committed);
+	else if (txn_run(&a->t, action_txn) == 0)
+		action_committed(&a->t);
 }
 
 /* Maps reply to the client's answer. Returns true when the call succeeded. */

@@ -279,7 +279,7 @@ static void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a)
 		return;
 	}
 	a->guard.then = then;
-	if (offload_run(a->t.r, guard_ask, a, guard_answered) != 0)
+	if (offload_run(OFFLOAD_COMPUTE, a->t.r, guard_ask, a, guard_answered) != 0)
 		fault_unavailable(a->t.r, "too many requests wait for the compute service");
 }
 

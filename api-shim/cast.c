@@ -48,7 +48,7 @@ static void cast_context(const struct shim_request *r, const char *ts, struct pr
 /* What makes a message a call: NULL for a cast. */
 struct call_envelope {
 	const char *msg_id;
-	int timeout_s;
+	int timeout_ms;
 };
 
 /* Builds and encodes the message; *body is malloc'd. Returns 0 or -1. */
@@ -69,7 +69,7 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 		m->msg_id = pv_arena_strndup(&m->arena, call->msg_id, strlen(call->msg_id));
 		m->reply_q = pv_arena_strndup(&m->arena, replies_queue(),
 					      strlen(replies_queue()));
-		m->timeout = call->timeout_s;
+		m->timeout = (call->timeout_ms + 999) / 1000;
 	}
 	vol_to_proto_fields(row, &f);
 	if (proto_args_build(pm, args, &f, &m->arena, m->args) != PROTO_OK)
@@ -77,73 +77,117 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 	return proto_encode(api_cfg.rpc_wire_format, m, body, len) == PROTO_OK ? 0 : -1;
 }
 
-/*
- * Builds the message of method for row and publishes it to the volume's backend, waiting for
- * the confirm. Returns 0, or -1 with the reason in err (for a 503).
- */
-static int send_message(const struct shim_request *r, const struct proto_method *pm,
-			const struct vol_row *row, const union proto_args *args,
-			const struct call_envelope *call, char *err, size_t errlen)
+struct cast_msg {
+	char rk[PROTO_NAME_MAX];
+	char *body;
+	size_t len;
+	char unique_id[33];
+	char expiration[16];          /* a call's AMQP expiration, or "" */
+};
+
+void cast_msg_free(struct cast_msg *m)
 {
-	char rk[PROTO_NAME_MAX], expiration[16];
-	struct proto_msg m;
-	char *body = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (row->host[0] == '\0' ||
-	    proto_routing_key_for_volume_host(row->host, rk, sizeof(rk)) != 0) {
-		snprintf(err, errlen, "volume %s has no backend host", row->id);
-		return -1;
-	}
-	proto_msg_init(&m, CAST_ARENA_CAP);
-	rc = build(r, pm, row, args, call, &m, &body, &len);
-	if (rc == 0) {
-		struct mq_props props = {
-			.content_type = proto_format_content_type(api_cfg.rpc_wire_format),
-			.message_id = m.unique_id,
-			.persistent = true,
-		};
-
-		if (call != NULL) {
-			snprintf(expiration, sizeof(expiration), "%d", call->timeout_s * 1000);
-			props.expiration = expiration;
-		}
-		rc = publish_message(rk, body, len, &props, err, errlen);
-		if (rc == 0)
-			log_info("%s %s (%s) for volume %s to %s, _unique_id %s",
-				 call != NULL ? "call" : "cast", pm->name, pm->send_version, row->id,
-				 rk, m.unique_id);
-	} else {
-		snprintf(err, errlen, "the %s message could not be built", pm->name);
-		log_error("%s", err);
-	}
-	free(body);
-	proto_msg_destroy(&m);
-	return rc;
+	if (m == NULL)
+		return;
+	free(m->body);
+	free(m);
 }
 
-int cast_volume_row(struct shim_request *r, enum proto_method_id method,
-		    const struct vol_row *row, const union proto_args *args)
+/*
+ * Builds the message of method for row, addressed to the volume's backend. Returns it, or
+ * NULL with the reason in err (for a 503).
+ */
+static struct cast_msg *cast_build(const struct shim_request *r, const struct proto_method *pm,
+				   const struct vol_row *row, const union proto_args *args,
+				   const struct call_envelope *call, char *err, size_t errlen)
+{
+	struct cast_msg *c = calloc(1, sizeof(*c));
+	struct proto_msg m;
+
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (row->host[0] == '\0' ||
+	    proto_routing_key_for_volume_host(row->host, c->rk, sizeof(c->rk)) != 0) {
+		snprintf(err, errlen, "volume %s has no backend host", row->id);
+		free(c);
+		return NULL;
+	}
+	proto_msg_init(&m, CAST_ARENA_CAP);
+	if (build(r, pm, row, args, call, &m, &c->body, &c->len) != 0) {
+		snprintf(err, errlen, "the %s message could not be built", pm->name);
+		log_error("%s", err);
+		proto_msg_destroy(&m);
+		cast_msg_free(c);
+		return NULL;
+	}
+	util_strlcpy(c->unique_id, m.unique_id, sizeof(c->unique_id));
+	if (call != NULL)
+		snprintf(c->expiration, sizeof(c->expiration), "%d", call->timeout_ms);
+	log_info("%s %s (%s) for volume %s to %s, _unique_id %s", call != NULL ? "call" : "cast",
+		 pm->name, pm->send_version, row->id, c->rk, m.unique_id);
+	proto_msg_destroy(&m);
+	return c;
+}
+
+int cast_submit(const struct cast_msg *m, int64_t deadline_ms, publish_done_fn done, void *arg,
+		char *err, size_t errlen)
+{
+	struct mq_props props = {
+		.content_type = proto_format_content_type(api_cfg.rpc_wire_format),
+		.message_id = m->unique_id,
+		.persistent = true,
+		.expiration = m->expiration[0] != '\0' ? m->expiration : NULL,
+	};
+
+	return publish_submit(m->rk, m->body, m->len, &props, deadline_ms, done, arg, err,
+			      errlen);
+}
+
+/* From the publisher: the verdict on a cast sent by cast_volume_row. */
+static void cast_sent(void *arg, const char *err)
+{
+	struct cast_send *s = arg;
+
+	s->failed = err != NULL;
+	if (err != NULL)
+		util_strlcpy(s->err, err, sizeof(s->err));
+	req_wake(s->r);
+}
+
+int cast_volume_row(struct shim_request *r, struct cast_send *s, enum proto_method_id method,
+		    const struct vol_row *row, const union proto_args *args,
+		    req_resume_fn resume)
 {
 	const struct proto_method *pm = proto_method_get(method);
-	char err[512];
+	struct cast_msg *m;
+	char err[TXN_ERR_MAX];
+	int rc;
 
-	if (pm == NULL) {
-		fault_reply(r, 500, "%s", FAULT_MSG_INTERNAL);
-		return -1;
-	}
-	if (send_message(r, pm, row, args, NULL, err, sizeof(err)) != 0) {
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	m = cast_build(r, pm, row, args, NULL, err, sizeof(err));
+	if (m == NULL) {
 		fault_unavailable(r, err);
 		return -1;
 	}
+	/* Suspended first, so that a confirm overtaking this thread finds it waiting. */
+	req_suspend(r, resume);
+	rc = cast_submit(m, req_wait_deadline(r, api_cfg.publish_timeout), cast_sent, s, err,
+			 sizeof(err));
+	cast_msg_free(m);
+	if (rc != 0)
+		cast_sent(s, err);
 	return 0;
 }
 
 int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		const char *volume_id, const union proto_args *args)
 {
+	const struct proto_method *pm = proto_method_get(method);
 	struct vol_row *row = malloc(sizeof(*row));
+	char err[TXN_ERR_MAX];
 	int rc;
 
 	if (row == NULL)
@@ -153,12 +197,14 @@ int cast_volume(struct txn_ctx *t, db_conn *db, enum proto_method_id method,
 		free(row);
 		return txn_fail(t, rc, volume_id);
 	}
-	rc = cast_volume_row(t->r, method, row, args);
+	cast_msg_free(t->cast);
+	t->cast = cast_build(t->r, pm, row, args, NULL, err, sizeof(err));
 	free(row);
-	if (rc != 0)
+	if (t->cast == NULL) {
+		fault_unavailable(t->r, err);
 		return TXN_FAULT;
-	t->published = true;
-	return DB_OK;
+	}
+	return DB_OPEN;
 }
 
 /* Decodes the reply body into out. Returns 0, or -1 with a 500 set. */
@@ -193,17 +239,39 @@ static int read_reply(struct shim_request *r, const struct proto_method *pm, con
 	return rc;
 }
 
+/* From the publisher: the verdict on a call. Once confirmed, its reply is watched. */
+static void call_sent(void *arg, const char *err)
+{
+	struct call_pending *p = arg;
+
+	if (err == NULL) {
+		replies_watch(p->slot, p->deadline_ms, p->notify, p->notify_arg);
+		return;
+	}
+	p->send_failed = true;
+	util_strlcpy(p->send_err, err, sizeof(p->send_err));
+	p->notify(p->notify_arg);
+}
+
 int call_volume_start(struct shim_request *r, const struct vol_row *row,
 		      enum proto_method_id method, const union proto_args *args,
 		      struct call_pending *p, void (*notify)(void *arg), void *arg)
 {
 	const struct proto_method *pm = proto_method_get(method);
-	struct call_envelope call = { .timeout_s = api_cfg.rpc_response_timeout };
-	char err[512];
+	struct call_envelope call;
+	struct cast_msg *m;
+	char err[TXN_ERR_MAX];
+	int rc;
 
 	memset(p, 0, sizeof(*p));
 	p->method = method;
-	p->timeout_s = call.timeout_s;
+	p->notify = notify;
+	p->notify_arg = arg;
+	p->deadline_ms = req_wait_deadline(r, api_cfg.rpc_response_timeout);
+	call.timeout_ms = (int)(p->deadline_ms - util_now_ms());
+	if (call.timeout_ms < 1)
+		call.timeout_ms = 1;
+	p->timeout_s = (call.timeout_ms + 999) / 1000;
 	util_strlcpy(p->volume_id, row->id, sizeof(p->volume_id));
 	util_hex_id(p->msg_id);
 	call.msg_id = p->msg_id;
@@ -213,12 +281,17 @@ int call_volume_start(struct shim_request *r, const struct vol_row *row,
 		fault_unavailable(r, "the reply queue is not ready (message broker unreachable?)");
 		return -1;
 	}
-	if (send_message(r, pm, row, args, &call, err, sizeof(err)) != 0) {
+	m = cast_build(r, pm, row, args, &call, err, sizeof(err));
+	if (m == NULL) {
 		call_volume_cancel(p);
 		fault_unavailable(r, err);
 		return -1;
 	}
-	replies_watch(p->slot, util_now_ms() + (int64_t)call.timeout_s * 1000, notify, arg);
+	/* The confirm and the reply are awaited by the same deadline. */
+	rc = cast_submit(m, p->deadline_ms, call_sent, p, err, sizeof(err));
+	cast_msg_free(m);
+	if (rc != 0)
+		call_sent(p, err);
 	return 0;
 }
 
@@ -237,6 +310,11 @@ int call_volume_finish(struct shim_request *r, struct call_pending *p, struct ca
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (p->send_failed) {
+		call_volume_cancel(p);
+		fault_unavailable(r, p->send_err);
+		return -1;
+	}
 	rc = replies_take(p->slot, &body, &len);
 	p->slot = -1;
 	if (rc != REPLIES_OK) {

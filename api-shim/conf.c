@@ -26,5 +26,7 @@ const struct cfg_key api_keys[] = {
 	  NULL },
 	{ "api", "client_body_timeout", CFG_INT, &api_cfg.client_body_timeout, "30", 1, 3600,
 	  NULL },
+	{ "api", "request_timeout", CFG_INT, &api_cfg.request_timeout, "120", 1, 3600, NULL },
+	{ "api", "cast_workers", CFG_INT, &api_cfg.cast_workers, "8", 1, 256, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };

@@ -11,7 +11,8 @@
 #include "common/db.h"
 
 /* Remembers the URL and statement timeout (copied). max_conns bounds the registry (one per
- * worker thread). Returns 0 or -1. Call once before the server starts. */
+ * thread that uses the database: server threads and the casts' offload threads). Returns 0 or
+ * -1. Call once before the server starts. */
 __attribute__((warn_unused_result))
 int dbpool_init(const char *url, int statement_timeout_ms, int max_conns);
 

@@ -130,11 +130,14 @@ static int start(void)
 		.exchange = cfg_common.control_exchange,
 		/* oslo.messaging's rule, which the manager follows too. */
 		.durable_exchange = cfg_common.amqp_durable_queues || cfg_common.rabbit_quorum_queue,
-		/* Heartbeats are only serviced inside a publish, so an idle publisher would miss
-		 * them and the broker would drop it; a dead connection shows at the next publish
-		 * instead, which reconnects and tries once more. */
+		/* The publisher reads its connection only while confirms are due, so an idle
+		 * publisher would miss heartbeats and the broker would drop it; a dead connection
+		 * shows at the next publish instead, which reconnects and writes again. */
 		.heartbeat = 0,
-		.timeout_ms = api_cfg.publish_timeout * 1000,
+		.connect_timeout_ms = api_cfg.publish_timeout * 1000 < SHIM_CONNECT_MAX_MS ?
+			api_cfg.publish_timeout * 1000 : SHIM_CONNECT_MAX_MS,
+		/* A request has one message waiting at a time. */
+		.max_pending = api_cfg.max_connections,
 	};
 
 	struct replies_options ro = {
@@ -144,12 +147,15 @@ static int start(void)
 		.max_pending = api_cfg.max_connections,
 	};
 
-	/* One connection per server thread, plus room for libmicrohttpd's own. */
+	/* One connection per server thread and per casts' thread, plus room for
+	 * libmicrohttpd's own. */
 	if (dbpool_init(cfg_common.db_connection, SHIM_STATEMENT_TIMEOUT_MS,
-			api_cfg.workers + 2) != 0 || publish_init(&po) != 0) {
+			api_cfg.workers + api_cfg.cast_workers + 2) != 0) {
 		log_error("out of memory");
 		return 1;
 	}
+	if (publish_start(&po) != 0)
+		return 1;
 	if (http_global_init() != 0 || replies_start(&ro) != 0) {
 		log_error("cannot start the HTTP client or the reply listener");
 		return 1;
@@ -160,7 +166,8 @@ static int start(void)
 			    api_cfg.max_connections + SHIM_OTHER_FDS);
 	if (clients_start(api_cfg.max_connections, api_cfg.client_header_timeout,
 			  api_cfg.client_body_timeout) != 0 ||
-	    offload_start(SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0)
+	    offload_start(OFFLOAD_COMPUTE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
+	    offload_start(OFFLOAD_CASTS, api_cfg.cast_workers, api_cfg.max_connections) != 0)
 		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
 }
@@ -177,9 +184,11 @@ static void drain(void)
 	log_info("stopping: %d requests in flight", server_inflight());
 	while (server_inflight() > 0 && util_now_ms() < deadline)
 		util_sleep_ms(100, NULL);
-	/* Calls still waiting for a reply are ended (their connection to the reply queue goes),
-	 * and compute checks still queued cancelled, and their requests answered before the
-	 * server stops, which it cannot do with a request suspended. */
+	/* Messages still waiting for their confirm and calls still waiting for a reply are ended
+	 * (their connection to the reply queue goes), and compute checks still queued cancelled,
+	 * and their requests answered before the server stops, which it cannot do with a request
+	 * suspended. */
+	publish_stop();
 	replies_stop();
 	offload_stop();
 	deadline = util_now_ms() + SHIM_DRAIN_ANSWER_MS;
@@ -236,7 +245,7 @@ stop:
 	replies_free();
 	clients_stop();
 	http_global_cleanup();
-	publish_shutdown();
+	publish_stop();
 	dbpool_shutdown();
 	log_info("api-shim stopped");
 out:

@@ -1,85 +1,158 @@
 /*
- * publish.c - the shared confirming publisher (see publish.h).
+ * publish.c - the publisher thread (see publish.h).
  *
- * A publisher writes its message under pub_lock, links a waiter (on its own stack) holding
- * the message's confirm sequence number, and waits on pub_cond. One waiting thread at a time
- * is the reader: it polls the socket with the lock released, then takes the lock to read the
- * confirms that arrived, settles every waiter they cover and wakes them all; a waiter still
- * pending then takes the reader's place. So the lock is never held while waiting for the
- * broker, and one ack(multiple) answers many requests at once.
+ * Submitters append jobs to the incoming list under pub_lock and wake the thread through an
+ * eventfd. Everything else belongs to the thread alone, without a lock: the connection, the
+ * jobs it is about to write (ready) and those written and waiting for their confirm
+ * (inflight, in the order of their sequence numbers). The thread waits in poll() on the
+ * eventfd and, while confirms are due, the connection's socket, for at most the time to the
+ * nearest deadline.
  */
 #include "api-shim/publish.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 
-#define PUBLISH_CONNECT_MAX_MS 5000
 #define PUBLISH_RETRY_MS 1000
-/* The reader polls in slices this long: input that another thread's write happened to buffer
- * in the handle (librabbitmq reads while writing when a heartbeat is due) is never left
- * unread for longer. */
-#define PUBLISH_POLL_SLICE_MS 20
+/* The longest the thread sleeps without a deadline to watch: how soon it sees a stop. */
+#define PUBLISH_IDLE_MS 1000
 /* Confirm events taken per read. */
 #define PUBLISH_EVENTS_MAX 64
-#define PUB_PENDING 1
+/* Writes of one message: the first, and one more on a new connection after a loss. */
+#define PUBLISH_ATTEMPTS 2
+#define PUBLISH_ERR_MAX 512
 
-/* A publish waiting for its confirm; lives on the publishing thread's stack. */
-struct pub_waiter {
-	uint64_t seq;              /* confirm sequence number on the connection of pub_gen */
-	const char *message_id;    /* to match a basic.return, or NULL */
+struct pub_job {
+	struct pub_job *next;
+	char *routing_key;
+	void *body;
+	size_t len;
+	struct mq_props props;     /* its strings point into strings below */
+	char *strings;
+	int64_t deadline_ms;
+	uint64_t seq;              /* confirm sequence number, once written */
 	bool returned;             /* a basic.return for it came before its ack */
-	int status;                /* PUB_PENDING, then an MQ_* status */
-	struct pub_waiter *next;
+	int attempts;              /* writes so far */
+	publish_done_fn done;
+	void *arg;
+};
+
+/* A FIFO of jobs. */
+struct pub_list {
+	struct pub_job *head, *tail;
 };
 
 static struct publish_options opts;
 static char *opt_url, *opt_exchange;
+static pthread_t pub_thread;
+static bool pub_started;
+static int pub_wakefd = -1;
+
 static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pub_cond = PTHREAD_COND_INITIALIZER;
+static struct pub_list pub_incoming;    /* under pub_lock */
+static bool pub_stopping;               /* under pub_lock */
+static atomic_int pub_pending;          /* jobs submitted and not yet done */
+
+/* The thread's own. */
 static mq_conn *pub_conn;
-static uint64_t pub_gen;            /* bumped when the connection is dropped */
-static struct pub_waiter *pub_waiters;
-static bool pub_reading;            /* a thread is polling the socket without the lock */
-static bool pub_return_unmatched;   /* a return matched no waiter: the next ack's are suspect */
+static struct pub_list pub_ready, pub_inflight;
+static bool pub_return_unmatched;       /* a return matched no job: the next ack's are suspect */
 static int64_t pub_last_fail_ms;
 static bool pub_failed_once;
 
-int publish_init(const struct publish_options *opt)
+static void list_push(struct pub_list *l, struct pub_job *j)
 {
-	opts = *opt;
-	opt_url = strdup(opt->url != NULL ? opt->url : "");
-	opt_exchange = strdup(opt->exchange != NULL ? opt->exchange : "");
-	if (opt_url == NULL || opt_exchange == NULL) {
-		free(opt_url);
-		free(opt_exchange);
-		opt_url = opt_exchange = NULL;
-		return -1;
-	}
-	opts.url = opt_url;
-	opts.exchange = opt_exchange;
-	return 0;
+	j->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = j;
+	else
+		l->head = j;
+	l->tail = j;
 }
 
-/* Opens the connection with confirms and declares the exchange. Called with pub_lock held. */
+/* Appends every job of from to l, in order, and empties from. */
+static void list_splice(struct pub_list *l, struct pub_list *from)
+{
+	if (from->head == NULL)
+		return;
+	if (l->tail != NULL)
+		l->tail->next = from->head;
+	else
+		l->head = from->head;
+	l->tail = from->tail;
+	from->head = from->tail = NULL;
+}
+
+static void job_free(struct pub_job *j)
+{
+	free(j->routing_key);
+	free(j->body);
+	free(j->strings);
+	free(j);
+}
+
+/* Tells j's submitter how it ended (err NULL: confirmed) and frees it. */
+static void job_finish(struct pub_job *j, const char *err)
+{
+	if (err != NULL)
+		log_warning("publish to %s failed: %s", j->routing_key, err);
+	j->done(j->arg, err);
+	job_free(j);
+	atomic_fetch_sub(&pub_pending, 1);
+}
+
+/* Finishes every job of l with err. */
+static void list_fail(struct pub_list *l, const char *err)
+{
+	struct pub_job *j = l->head, *next;
+
+	for (; j != NULL; j = next) {
+		next = j->next;
+		job_finish(j, err);
+	}
+	l->head = l->tail = NULL;
+}
+
+/* Finishes the jobs of l whose deadline passed, and lowers *wait_ms to the time left to the
+ * nearest other one. */
+static void list_expire(struct pub_list *l, int64_t now, int *wait_ms)
+{
+	struct pub_job **pp = &l->head, *j;
+
+	l->tail = NULL;
+	while ((j = *pp) != NULL) {
+		if (j->deadline_ms <= now) {
+			*pp = j->next;
+			job_finish(j, "no confirm from the message broker in time");
+			continue;
+		}
+		if (j->deadline_ms - now < *wait_ms)
+			*wait_ms = (int)(j->deadline_ms - now);
+		l->tail = j;
+		pp = &j->next;
+	}
+}
+
+/* Opens the connection with confirms and declares the exchange. */
 static mq_conn *pub_open(char *err, size_t errlen)
 {
 	struct mq_options o = {
 		.url = opts.url,
 		.heartbeat = opts.heartbeat,
 		.confirms = true,
-		.connect_timeout_ms = opts.timeout_ms < PUBLISH_CONNECT_MAX_MS ?
-			opts.timeout_ms : PUBLISH_CONNECT_MAX_MS,
+		.connect_timeout_ms = opts.connect_timeout_ms,
 	};
-	char why[256];
+	char why[PUBLISH_ERR_MAX / 2];
 	mq_conn *c = mq_open(&o, why, sizeof(why));
 	int rc;
 
@@ -99,7 +172,7 @@ static mq_conn *pub_open(char *err, size_t errlen)
 }
 
 /* Opens the connection unless a failure a moment ago says not to try yet. Returns 0 or -1
- * with the reason in err. Called with pub_lock held. */
+ * with the reason in err. */
 static int pub_connect(char *err, size_t errlen)
 {
 	if (pub_failed_once && util_now_ms() - pub_last_fail_ms < PUBLISH_RETRY_MS) {
@@ -116,39 +189,104 @@ static int pub_connect(char *err, size_t errlen)
 }
 
 /*
- * The connection (or its channel, which numbered the publishes) is gone: every pending waiter
- * fails with status, and the next publish opens a new connection. Called with pub_lock held.
+ * The connection (or its channel, which numbered the publishes) is gone with status: a job
+ * waiting for its confirm is written again on the next connection when the connection was
+ * lost and it has an attempt left, and fails otherwise.
  */
 static void pub_drop(int status)
 {
-	for (struct pub_waiter *w = pub_waiters; w != NULL; w = w->next) {
-		if (w->status == PUB_PENDING)
-			w->status = status;
+	struct pub_list again = { 0 };
+	struct pub_job *j = pub_inflight.head, *next;
+	char err[PUBLISH_ERR_MAX];
+
+	snprintf(err, sizeof(err), status == MQ_CONN_LOST ?
+		 "the connection to the message broker was lost" : "publish failed: %s",
+		 mq_strerror(status));
+	for (; j != NULL; j = next) {
+		next = j->next;
+		if (status == MQ_CONN_LOST && j->attempts < PUBLISH_ATTEMPTS)
+			list_push(&again, j);
+		else
+			job_finish(j, err);
 	}
+	pub_inflight.head = pub_inflight.tail = NULL;
+	/* Written again before anything that came later. */
+	list_splice(&again, &pub_ready);
+	pub_ready = again;
 	mq_close(pub_conn);
 	pub_conn = NULL;
-	pub_gen++;
 	pub_return_unmatched = false;
-	pthread_cond_broadcast(&pub_cond);
+	if (status == MQ_CONN_LOST && pub_ready.head != NULL)
+		log_warning("publisher: connection lost; reconnecting and publishing again");
 }
 
-/* Applies one confirm event to the pending waiters. Called with pub_lock held. */
+/* Writes the ready jobs, opening the connection first if needed. */
+static void pub_write(void)
+{
+	char err[PUBLISH_ERR_MAX];
+	struct pub_job *j;
+
+	if (pub_ready.head == NULL)
+		return;
+	if (pub_conn == NULL && pub_connect(err, sizeof(err)) != 0) {
+		list_fail(&pub_ready, err);
+		return;
+	}
+	while ((j = pub_ready.head) != NULL) {
+		int rc = mq_publish_nowait(pub_conn, opts.exchange, j->routing_key, j->body,
+					   j->len, &j->props, true, &j->seq);
+
+		if (rc == MQ_CONN_LOST) {
+			pub_drop(rc);
+			return;
+		}
+		pub_ready.head = j->next;
+		if (pub_ready.head == NULL)
+			pub_ready.tail = NULL;
+		j->attempts++;
+		if (rc != MQ_OK) {
+			snprintf(err, sizeof(err), "publish failed: %s", mq_strerror(rc));
+			job_finish(j, err);
+			continue;
+		}
+		j->returned = false;
+		list_push(&pub_inflight, j);
+	}
+}
+
+/* The verdict of an ack or nack for j, as job_finish takes it. */
+static const char *pub_verdict(const struct pub_job *j, const struct mq_confirm *ev, char *err,
+			       size_t errlen)
+{
+	if (ev->kind == MQ_CONFIRM_NACK)
+		return "the message broker refused the message";
+	if (!j->returned && !pub_return_unmatched)
+		return NULL;
+	snprintf(err, errlen, "message not routed: no queue is bound to exchange %s for routing "
+		 "key %s", opts.exchange, j->routing_key);
+	return err;
+}
+
+/* Applies one confirm event to the jobs waiting for theirs. */
 static void pub_settle(const struct mq_confirm *ev)
 {
+	struct pub_job **pp = &pub_inflight.head, *j;
+	char err[PUBLISH_ERR_MAX];
 	bool matched = false;
 
-	for (struct pub_waiter *w = pub_waiters; w != NULL; w = w->next) {
-		if (w->status != PUB_PENDING)
-			continue;
+	pub_inflight.tail = NULL;
+	while ((j = *pp) != NULL) {
 		if (ev->kind == MQ_CONFIRM_RETURN) {
-			if (w->message_id != NULL && strcmp(w->message_id, ev->message_id) == 0)
-				w->returned = matched = true;
-		} else if (mq_confirm_covers(ev, w->seq)) {
-			if (ev->kind == MQ_CONFIRM_NACK)
-				w->status = MQ_NACKED;
-			else
-				w->status = w->returned || pub_return_unmatched ? MQ_UNROUTABLE : MQ_OK;
+			if (j->props.message_id != NULL &&
+			    strcmp(j->props.message_id, ev->message_id) == 0)
+				j->returned = matched = true;
+		} else if (mq_confirm_covers(ev, j->seq)) {
+			*pp = j->next;
+			job_finish(j, pub_verdict(j, ev, err, sizeof(err)));
+			continue;
 		}
+		pub_inflight.tail = j;
+		pp = &j->next;
 	}
 	/* A return that names none of ours cannot be attributed: rather than answer 202 for a
 	 * message that may be the returned one, every publish its ack covers counts as
@@ -159,168 +297,190 @@ static void pub_settle(const struct mq_confirm *ev)
 		pub_return_unmatched = false;
 }
 
-/* Milliseconds from now until deadline (CLOCK_REALTIME), at least 0. */
-static int pub_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	int64_t ms;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
-/*
- * One turn as the reader: waits (lock released) for input for up to a poll slice, then reads
- * the confirms that arrived and wakes the waiters when any was settled. Called with pub_lock
- * held and pub_conn open.
- */
-static void pub_read(const struct timespec *deadline)
+/* Reads the confirms that arrived. */
+static void pub_read(void)
 {
 	struct mq_confirm ev[PUBLISH_EVENTS_MAX];
-	uint64_t gen = pub_gen;
 	size_t n = 0;
-	int rc;
+	int rc = mq_read_confirms(pub_conn, 0, ev, PUBLISH_EVENTS_MAX, &n);
 
-	if (!mq_input_buffered(pub_conn)) {
-		struct pollfd pfd = { .fd = mq_socket_fd(pub_conn), .events = POLLIN };
-		int ms = pub_ms_left(deadline);
-
-		pub_reading = true;
-		pthread_mutex_unlock(&pub_lock);
-		(void)poll(&pfd, 1, ms < PUBLISH_POLL_SLICE_MS ? ms : PUBLISH_POLL_SLICE_MS);
-		pthread_mutex_lock(&pub_lock);
-		pub_reading = false;
-		if (pub_gen != gen)
-			return;   /* dropped meanwhile: the waiters were failed and woken */
-	}
-	rc = mq_read_confirms(pub_conn, 0, ev, PUBLISH_EVENTS_MAX, &n);
 	for (size_t i = 0; i < n; i++)
 		pub_settle(&ev[i]);
-	if (rc == MQ_OK || rc == MQ_TIMEOUT) {
-		if (n > 0)
-			pthread_cond_broadcast(&pub_cond);
-		return;
-	}
-	log_warning("publisher: %s while waiting for confirms", mq_strerror(rc));
-	pub_drop(rc);
-}
-
-/* Waits until w is settled or the deadline passes, reading in turn with the other waiters,
- * then unlinks w. Returns its MQ_* status. Called with pub_lock held. */
-static int pub_wait(struct pub_waiter *w, const struct timespec *deadline)
-{
-	struct pub_waiter **pp;
-
-	while (w->status == PUB_PENDING) {
-		if (pub_ms_left(deadline) == 0) {
-			w->status = MQ_TIMEOUT;
-			/* It may have been the reader: let another waiter take over. */
-			pthread_cond_broadcast(&pub_cond);
-		} else if (!pub_reading) {
-			pub_read(deadline);
-		} else {
-			(void)pthread_cond_timedwait(&pub_cond, &pub_lock, deadline);
-		}
-	}
-	for (pp = &pub_waiters; *pp != w; pp = &(*pp)->next)
-		;
-	*pp = w->next;
-	return w->status;
-}
-
-/* The outcome of one try as publish_message reports it: 0, 1 when the connection was found
- * dead (worth one more try), or -1 with the reason in err. */
-static int pub_verdict(int status, const char *routing_key, char *err, size_t errlen)
-{
-	switch (status) {
-	case MQ_OK:
-		return 0;
-	case MQ_UNROUTABLE:
-		snprintf(err, errlen, "message not routed: no queue is bound to exchange %s for "
-			 "routing key %s", opts.exchange, routing_key);
-		return -1;
-	case MQ_NACKED:
-		snprintf(err, errlen, "the message broker refused the message");
-		return -1;
-	case MQ_TIMEOUT:
-		snprintf(err, errlen, "no confirm from the message broker within %d ms",
-			 opts.timeout_ms);
-		return -1;
-	case MQ_CONN_LOST:
-		snprintf(err, errlen, "the connection to the message broker was lost");
-		return 1;
-	default:
-		snprintf(err, errlen, "publish failed: %s", mq_strerror(status));
-		return -1;
-	}
-}
-
-/* One publish on the current connection, opening it first if needed, and the wait for its
- * confirm. Returns as pub_verdict. Called with pub_lock held. */
-static int pub_try(const char *routing_key, const void *body, size_t len,
-		   const struct mq_props *props, const struct timespec *deadline, char *err,
-		   size_t errlen)
-{
-	struct pub_waiter w = {
-		.message_id = props != NULL ? props->message_id : NULL,
-		.status = PUB_PENDING,
-	};
-	int rc;
-
-	if (pub_conn == NULL && pub_connect(err, errlen) != 0)
-		return -1;
-	rc = mq_publish_nowait(pub_conn, opts.exchange, routing_key, body, len, props, true,
-			       &w.seq);
-	if (rc == MQ_OK) {
-		w.next = pub_waiters;
-		pub_waiters = &w;
-		rc = pub_wait(&w, deadline);
-	} else if (rc == MQ_CONN_LOST) {
+	if (rc != MQ_OK && rc != MQ_TIMEOUT) {
+		log_warning("publisher: %s while waiting for confirms", mq_strerror(rc));
 		pub_drop(rc);
 	}
-	return pub_verdict(rc, routing_key, err, errlen);
 }
 
-int publish_message(const char *routing_key, const void *body, size_t len,
-		    const struct mq_props *props, char *err, size_t errlen)
+/* Waits for a submission or a confirm, at most wait_ms. Returns true when the socket may
+ * have confirms to read. */
+static bool pub_poll(int wait_ms)
 {
-	struct timespec deadline;
-	int rc;
+	struct pollfd pfd[2] = {
+		{ .fd = pub_wakefd, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
+	};
+	uint64_t count;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += opts.timeout_ms / 1000;
-	deadline.tv_nsec += (long)(opts.timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
+	if (pub_conn != NULL && pub_inflight.head != NULL) {
+		if (mq_input_buffered(pub_conn))
+			return true;
+		pfd[1].fd = mq_socket_fd(pub_conn);
 	}
-	rc = pthread_mutex_timedlock(&pub_lock, &deadline);
-	if (rc != 0) {
-		snprintf(err, errlen, "the publisher is busy (%s)",
-			 rc == ETIMEDOUT ? "timed out waiting" : strerror(rc));
+	if (poll(pfd, 2, wait_ms) < 0 && errno != EINTR)
+		log_warning("publisher: poll: %s", strerror(errno));
+	if (pfd[0].revents & POLLIN)
+		(void)!read(pub_wakefd, &count, sizeof(count));
+	return pfd[1].fd >= 0 && pfd[1].revents != 0;
+}
+
+static void *pub_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		int wait_ms = PUBLISH_IDLE_MS;
+		int64_t now;
+		bool stopping;
+
+		pthread_mutex_lock(&pub_lock);
+		list_splice(&pub_ready, &pub_incoming);
+		stopping = pub_stopping;
+		pthread_mutex_unlock(&pub_lock);
+		if (stopping)
+			break;
+		now = util_now_ms();
+		list_expire(&pub_ready, now, &wait_ms);
+		list_expire(&pub_inflight, now, &wait_ms);
+		pub_write();
+		if (pub_poll(wait_ms) && pub_conn != NULL)
+			pub_read();
+	}
+	list_fail(&pub_ready, "the API service is stopping");
+	list_fail(&pub_inflight, "the API service is stopping");
+	mq_close(pub_conn);
+	pub_conn = NULL;
+	return NULL;
+}
+
+static void pub_wake(void)
+{
+	uint64_t one = 1;
+
+	(void)!write(pub_wakefd, &one, sizeof(one));
+}
+
+int publish_start(const struct publish_options *opt)
+{
+	opts = *opt;
+	opt_url = strdup(opt->url != NULL ? opt->url : "");
+	opt_exchange = strdup(opt->exchange != NULL ? opt->exchange : "");
+	pub_wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (opt_url == NULL || opt_exchange == NULL || pub_wakefd < 0) {
+		log_error("publisher: cannot start: out of memory or descriptors");
+		goto fail;
+	}
+	opts.url = opt_url;
+	opts.exchange = opt_exchange;
+	if (pthread_create(&pub_thread, NULL, pub_main, NULL) != 0) {
+		log_error("publisher: cannot start its thread");
+		goto fail;
+	}
+	pub_started = true;
+	return 0;
+fail:
+	free(opt_url);
+	free(opt_exchange);
+	opt_url = opt_exchange = NULL;
+	if (pub_wakefd >= 0)
+		close(pub_wakefd);
+	pub_wakefd = -1;
+	return -1;
+}
+
+/* The strings of props, copied into one allocation that j->props points into. Returns 0 or
+ * -1. */
+static int job_copy_props(struct pub_job *j, const struct mq_props *props)
+{
+	const char *src[] = { props->content_type, props->message_id, props->correlation_id,
+			      props->reply_to, props->expiration };
+	const char **dst[] = { &j->props.content_type, &j->props.message_id,
+			       &j->props.correlation_id, &j->props.reply_to,
+			       &j->props.expiration };
+	size_t total = 0, off = 0;
+
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
+		total += src[i] != NULL ? strlen(src[i]) + 1 : 0;
+	j->strings = malloc(total + 1);
+	if (j->strings == NULL)
 		return -1;
-	}
-	rc = pub_try(routing_key, body, len, props, &deadline, err, errlen);
-	if (rc == 1) {
-		log_warning("publisher: %s; reconnecting and publishing again", err);
-		rc = pub_try(routing_key, body, len, props, &deadline, err, errlen);
-	}
-	pthread_mutex_unlock(&pub_lock);
-	if (rc != 0) {
-		log_warning("publish to %s failed: %s", routing_key, err);
-		return -1;
+	j->props.persistent = props->persistent;
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++) {
+		size_t n;
+
+		if (src[i] == NULL)
+			continue;
+		n = strlen(src[i]) + 1;
+		memcpy(j->strings + off, src[i], n);
+		*dst[i] = j->strings + off;
+		off += n;
 	}
 	return 0;
 }
 
-void publish_shutdown(void)
+int publish_submit(const char *routing_key, const void *body, size_t len,
+		   const struct mq_props *props, int64_t deadline_ms, publish_done_fn done,
+		   void *arg, char *err, size_t errlen)
 {
+	struct pub_job *j = calloc(1, sizeof(*j));
+	bool refused;
+
+	if (j == NULL || (j->routing_key = strdup(routing_key)) == NULL ||
+	    (j->body = malloc(len > 0 ? len : 1)) == NULL || job_copy_props(j, props) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	memcpy(j->body, body, len);
+	j->len = len;
+	j->deadline_ms = deadline_ms;
+	j->done = done;
+	j->arg = arg;
 	pthread_mutex_lock(&pub_lock);
-	if (pub_conn != NULL)
-		pub_drop(MQ_CONN_LOST);
+	refused = pub_stopping || !pub_started ||
+		  atomic_load(&pub_pending) >= opts.max_pending;
+	if (!refused) {
+		atomic_fetch_add(&pub_pending, 1);
+		list_push(&pub_incoming, j);
+	}
 	pthread_mutex_unlock(&pub_lock);
+	if (refused) {
+		snprintf(err, errlen, pub_stopping || !pub_started ? "the API service is stopping" :
+			 "too many messages are waiting for the message broker (%d)",
+			 opts.max_pending);
+		goto fail;
+	}
+	pub_wake();
+	return 0;
+fail:
+	if (j != NULL)
+		job_free(j);
+	return -1;
+}
+
+void publish_stop(void)
+{
+	/* The thread takes the incoming list in the same critical section in which it sees
+	 * pub_stopping, and fails what it holds on its way out; no submission is taken after. */
+	pthread_mutex_lock(&pub_lock);
+	pub_stopping = true;
+	pthread_mutex_unlock(&pub_lock);
+	if (pub_started) {
+		pub_wake();
+		pthread_join(pub_thread, NULL);
+		pub_started = false;
+	}
+	if (pub_wakefd >= 0)
+		close(pub_wakefd);
+	pub_wakefd = -1;
 	free(opt_url);
 	free(opt_exchange);
 	opt_url = opt_exchange = NULL;

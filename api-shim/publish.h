@@ -1,18 +1,20 @@
 /*
- * publish.h - the shim's publisher: one AMQP connection with publisher confirms, shared by
- * every server thread behind a mutex, opened lazily and reopened after a failure.
+ * publish.h - the shim's publisher: one AMQP connection with publisher confirms, owned by a
+ * thread of its own, to which requests hand their messages.
  *
- * A publish is mandatory (an unroutable message is a failure, not a silent drop) and waits
- * for the broker's confirm for at most [api] publish_timeout seconds; waiting for the mutex
- * counts against the same deadline, so a request never waits longer than that in all (plus
- * one reconnect). A connection found dead is reopened and the publish tried once more with
- * the same body: if the first copy did reach the broker, the manager recognises the second by
- * its _unique_id.
+ * No server thread waits for the broker: publish_submit queues a copy of the message and
+ * returns at once, and the request that submitted it is suspended meanwhile. The publisher
+ * thread opens the connection when there is something to send (and again after a failure, at
+ * most once a second), writes the message, reads the confirms, and calls the submitter's done
+ * function once the broker confirmed or refused the message, or its deadline passed: done
+ * wakes the request.
  *
- * Confirms are pipelined: the mutex is held only to write a message and to read the confirms
- * that have arrived, so concurrent requests wait for their confirms together (the broker
- * settles many with one basic.ack(multiple)) instead of one after another. A returned
- * message is matched to its publisher by props->message_id, which every caller sets.
+ * A publish is mandatory (an unroutable message is a failure, not a silent drop). A message
+ * written on a connection that was then lost before its confirm arrived is written once more,
+ * with the same body, on a new connection: if the first copy did reach the broker, the manager
+ * recognises the second by its _unique_id. The broker settles many messages with one
+ * basic.ack(multiple). A returned message is matched to its job by props->message_id, which
+ * every caller sets.
  *
  * On open the publisher declares the topic exchange (durable per amqp_durable_queues, as the
  * manager declares it), so that a missing consumer shows as "unroutable" instead of a channel
@@ -23,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "common/mq.h"
 
 struct publish_options {
@@ -30,23 +33,37 @@ struct publish_options {
 	const char *exchange;
 	bool durable_exchange;
 	int heartbeat;        /* seconds */
-	int timeout_ms;       /* confirm (and mutex) deadline */
+	int connect_timeout_ms;
+	int max_pending;      /* messages queued or waiting for their confirm, at most */
 };
 
-/* Copies the options. No connection is opened yet. Returns 0 or -1. */
+/*
+ * How a submitted message ended: err is NULL when the broker confirmed it, else a short
+ * readable reason ("message not routed: no queue is bound ...", "no confirm from the message
+ * broker in time", ...), valid during the call. Called once, on the publisher thread, which
+ * must not be kept waiting: record the outcome and wake the request.
+ */
+typedef void (*publish_done_fn)(void *arg, const char *err);
+
+/* Copies the options and starts the publisher thread (no connection is opened yet). Returns
+ * 0, or -1 after logging. */
 __attribute__((warn_unused_result))
-int publish_init(const struct publish_options *opt);
+int publish_start(const struct publish_options *opt);
 
 /*
- * Publishes body to the exchange with routing_key and waits for the confirm. Returns 0 when
- * the broker confirmed the message, or -1 with a short readable reason in err ("message not
- * routed: no queue is bound for routing key ...", "no confirm within 5 s", ...).
+ * Hands a copy of the message (body, routing key and props' strings) to the publisher, to be
+ * published to the exchange before deadline_ms (util_now_ms's clock). Returns 0, after which
+ * done(arg, ...) is called exactly once (it may run before this returns), or -1 with the
+ * reason in err and done never called: the publisher is stopped, or max_pending messages are
+ * waiting already.
  */
 __attribute__((warn_unused_result))
-int publish_message(const char *routing_key, const void *body, size_t len,
-		    const struct mq_props *props, char *err, size_t errlen);
+int publish_submit(const char *routing_key, const void *body, size_t len,
+		   const struct mq_props *props, int64_t deadline_ms, publish_done_fn done,
+		   void *arg, char *err, size_t errlen);
 
-/* Closes the connection. Only after the server threads have stopped. */
-void publish_shutdown(void);
+/* Ends every message still waiting (done with "the API service is stopping"), stops the
+ * thread and closes the connection. publish_submit refuses from then on. */
+void publish_stop(void);
 
 #endif

@@ -57,6 +57,14 @@ void req_wake(struct shim_request *r)
 	MHD_resume_connection(r->conn);
 }
 
+int64_t req_wait_deadline(const struct shim_request *r, int wait_s)
+{
+	int64_t own = util_now_ms() + (int64_t)wait_s * 1000;
+	int64_t all = r->start_ms + (int64_t)api_cfg.request_timeout * 1000;
+
+	return own < all ? own : all;
+}
+
 int req_append_body(struct shim_request *r, const char *data, size_t len)
 {
 	if (len > SHIM_MAX_BODY - r->body_len) {

@@ -19,6 +19,7 @@
 
 struct MHD_Connection;
 struct shim_request;
+struct txn_ctx;
 
 /* A handler's next step after a wait (req_suspend). */
 typedef void (*req_resume_fn)(struct shim_request *r);
@@ -67,6 +68,7 @@ struct shim_request {
 	/* A handler that waits (req_suspend) keeps its state here across the wait; state_free
 	 * releases it when the request ends, whether or not the wait ended. */
 	req_resume_fn resume;              /* set while suspended */
+	struct txn_ctx *txn;               /* a transaction run by another thread (txn.h) */
 	void *state;
 	void (*state_free)(void *state);
 };
@@ -86,6 +88,13 @@ void req_suspend(struct shim_request *r, req_resume_fn resume);
 
 /* Ends r's suspension (from any thread, once): its resume function runs soon after. */
 void req_wake(struct shim_request *r);
+
+/*
+ * When a wait of wait_s seconds that starts now must end (util_now_ms's clock): the earlier
+ * of now + wait_s and the request's own deadline, [api] request_timeout after its head. A
+ * request that waits several times is thus answered within request_timeout in all.
+ */
+int64_t req_wait_deadline(const struct shim_request *r, int wait_s);
 
 /* Appends upload data. Returns 0, or -1 when the body passed SHIM_MAX_BODY (what was kept is
  * dropped) or memory ran out: the server then answers 413 and reads no more of it. */

@@ -28,6 +28,8 @@ struct api_config {
 	int max_connections_per_address;
 	int client_header_timeout; /* seconds for a request's head to arrive */
 	int client_body_timeout;   /* seconds for its body to arrive after the head */
+	int request_timeout;       /* seconds from a request's head to its answer, at most */
+	int cast_workers;          /* threads that run the transactions that publish a cast */
 	char *service_roles;   /* comma-separated roles that make a caller a service */
 	char *rpc_wire_format_text; /* "msgpack" | "json" */
 	enum proto_format rpc_wire_format; /* parsed from it: how casts and calls are encoded */
@@ -45,6 +47,8 @@ extern struct quota_defaults shim_quota_defaults;
 #define SHIM_STATEMENT_TIMEOUT_MS 10000
 /* Attempts of a transaction that hits a serialization failure or deadlock. */
 #define SHIM_TXN_ATTEMPTS 3
+/* The longest the publisher waits for a connection to the broker. */
+#define SHIM_CONNECT_MAX_MS 5000
 /* Seconds SIGTERM waits for in-flight requests before stopping the server. */
 #define SHIM_DRAIN_SECONDS 10
 /* Largest page of a list (Cinder's osapi_max_limit default). */

@@ -81,6 +81,8 @@ struct create_req {
 	char id[37];
 	char host[VOL_STR];          /* "" when no backend was found */
 	bool stands;                 /* the undo found the volume taken by the manager */
+	json_t *body;                /* the request's body, which the fields above point into */
+	struct cast_send send;       /* the create_volume cast, after the commit */
 };
 
 /* Sources volmgr cannot create from. */
@@ -219,10 +221,8 @@ static int create_txn(db_conn *db, void *arg)
 	struct vol_type type;
 	struct vol_new nv;
 	bool known;
-	int rc = txn_attempt(&c->t);
+	int rc;
 
-	if (rc != DB_OK)
-		return rc;
 	json_decref(c->reply);
 	c->reply = NULL;
 	/* The id is chosen once, before the first attempt: txn_run tries again after a lost
@@ -348,37 +348,67 @@ static bool create_undo(struct create_req *c)
 }
 
 
+static void create_free(void *state)
+{
+	struct create_req *c = state;
+
+	free(c->vol);
+	json_decref(c->reply);
+	json_decref(c->body);
+	free(c);
+}
+
+static void create_reply(struct create_req *c)
+{
+	req_reply(c->t.r, 202, json_pack("{s:o}", "volume", c->reply));
+	c->reply = NULL;
+}
+
+/* After the create_volume cast's wait: the answer, or the undo when it was not confirmed. */
+static void create_cast_done(struct shim_request *r)
+{
+	struct create_req *c = r->state;
+
+	if (c->send.failed) {
+		fault_unavailable(r, c->send.err);
+		if (!create_undo(c))
+			return;
+	}
+	create_reply(c);
+}
+
 void volumes_create(struct shim_request *r)
 {
-	struct create_req c = { .t = { .r = r } };
-	json_t *body = req_json_body(r);
+	struct create_req *c = calloc(1, sizeof(*c));
 
-	if (body == NULL)
-		return;
-	if (create_schema(r, body, &c) != 0)
-		goto out;
-	c.vol = malloc(sizeof(*c.vol));
-	if (c.vol == NULL) {
+	if (c == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-		goto out;
+		return;
 	}
-	util_uuid4(c.id);
-	if (txn_run(&c.t, create_txn) != 0)
-		goto out_vol;
+	c->t.r = r;
+	r->state = c;
+	r->state_free = create_free;
+	c->body = req_json_body(r);
+	if (c->body == NULL || create_schema(r, c->body, c) != 0)
+		return;
+	c->vol = malloc(sizeof(*c->vol));
+	if (c->vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		return;
+	}
+	util_uuid4(c->id);
+	if (txn_run(&c->t, create_txn) != 0)
+		return;
 	/* The cast is built from the row the committed transaction read, so publishing it
 	 * needs no database: an outage of the database from here on cannot leave the volume
 	 * "creating" without its cast. */
-	if (c.host[0] != '\0' &&
-	    cast_volume_row(r, PROTO_M_CREATE_VOLUME, &c.vol->row, &create_args) != 0 &&
-	    !create_undo(&c))
-		goto out_vol;
-	req_reply(r, 202, json_pack("{s:o}", "volume", c.reply));
-	c.reply = NULL;
-out_vol:
-	free(c.vol);
-out:
-	json_decref(c.reply);
-	json_decref(body);
+	if (c->host[0] == '\0') {
+		create_reply(c);
+		return;
+	}
+	if (cast_volume_row(r, &c->send, PROTO_M_CREATE_VOLUME, &c->vol->row, &create_args,
+			    create_cast_done) != 0 && create_undo(c))
+		create_reply(c);
 }
 
 /* ======================================================================== show */
@@ -480,10 +510,8 @@ static int delete_txn(db_conn *db, void *arg)
 	const struct vol_row *row = &d->vol->row;
 	const char *params[1] = { d->id };
 	PGresult *res = NULL;
-	int rc = txn_attempt(&d->t), snaps;
+	int rc, snaps;
 
-	if (rc != DB_OK)
-		return rc;
 	rc = view_load(db, d->id, true, d->vol);
 	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(r, row))) {
 		fault_volume_not_found(r, d->id);
@@ -517,20 +545,39 @@ static int delete_txn(db_conn *db, void *arg)
 	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &delete_args);
 }
 
+static void delete_free(void *state)
+{
+	struct delete_req *d = state;
+
+	free(d->vol);
+	free(d);
+}
+
+static void delete_committed(struct txn_ctx *t)
+{
+	req_reply(t->r, 202, NULL);
+}
+
 void volumes_delete(struct shim_request *r)
 {
-	struct delete_req d = { .t = { .r = r }, .id = r->captures[1] };
+	struct delete_req *d = calloc(1, sizeof(*d));
 
-	if (strlen(d.id) >= VOL_STR) {
-		fault_volume_not_found(r, d.id);
-		return;
-	}
-	d.vol = malloc(sizeof(*d.vol));
-	if (d.vol == NULL) {
+	if (d == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
-	if (txn_run(&d.t, delete_txn) == 0)
-		req_reply(r, 202, NULL);
-	free(d.vol);
+	d->t.r = r;
+	d->id = r->captures[1];
+	r->state = d;
+	r->state_free = delete_free;
+	if (strlen(d->id) >= VOL_STR) {
+		fault_volume_not_found(r, d->id);
+		return;
+	}
+	d->vol = malloc(sizeof(*d->vol));
+	if (d->vol == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		return;
+	}
+	txn_run_publishing(&d->t, delete_txn, delete_committed);
 }

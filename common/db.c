@@ -47,13 +47,14 @@ static const char *const db_status_names[] = {
 	[2] = "transaction must be retried",
 	[3] = "connection lost",
 	[4] = "rejected by the database",
+	[5] = "transaction left open",
 };
 
 const char *db_strerror(int status)
 {
 	if (status > 0)
 		return "application outcome";
-	if (status < DB_REJECT)
+	if (status < DB_OPEN)
 		return "unknown database status";
 	return db_status_names[-status];
 }
@@ -377,14 +378,25 @@ static int db_transaction_once(db_conn *db, db_txn_fn fn, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	rc = fn(db, arg);
+	if (rc == DB_OPEN)
+		return rc;
 	if (rc != DB_OK) {
-		/* A failed ROLLBACK has either lost the session (the next BEGIN will say so) or
-		 * been logged; fn's outcome is what the caller needs. */
-		if (db_is_ok(db))
-			(void)db_command(db, "ROLLBACK");
+		/* fn's outcome is what the caller needs. */
+		db_rollback(db);
 		return rc;
 	}
+	return db_commit(db);
+}
+
+int db_commit(db_conn *db)
+{
 	return db_command(db, "COMMIT");
+}
+
+void db_rollback(db_conn *db)
+{
+	if (db_is_ok(db))
+		(void)db_command(db, "ROLLBACK");
 }
 
 int db_transaction(db_conn *db, db_txn_fn fn, void *arg, int max_attempts)

@@ -23,6 +23,8 @@ enum db_status {
 	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03, class 58 system error:
 			     * reconnect, do not ack */
 	DB_REJECT = -4,     /* data, constraint or syntax error: retrying cannot help */
+	DB_OPEN = -5,       /* not a failure: a transaction body left its transaction open, for
+			     * its caller to end later with db_end (see db_transaction) */
 };
 
 typedef struct db_conn db_conn;
@@ -77,7 +79,7 @@ const char *db_last_error(const db_conn *db);
 const char *db_last_sqlstate(const db_conn *db);
 
 /* The body of a transaction: returns DB_OK to commit, a negative db_status or a positive
- * application code to roll back. */
+ * application code to roll back, or DB_OPEN to leave the transaction open. */
 typedef int (*db_txn_fn)(db_conn *db, void *arg);
 
 /*
@@ -88,9 +90,24 @@ typedef int (*db_txn_fn)(db_conn *db, void *arg);
  * Any failed statement aborts the transaction in PostgreSQL, so fn must return the failure (it
  * cannot treat a DB_DUPLICATE as "already done" and go on, short of ON CONFLICT or a
  * SAVEPOINT): a COMMIT after an ignored failure is rolled back and returns DB_REJECT.
+ *
+ * A body that must wait for something outside the database before the commit (a message
+ * broker's confirm) returns DB_OPEN: db_transaction then returns DB_OPEN with the transaction
+ * still open, and the caller ends it with db_commit or db_rollback once the wait is over. The connection serves
+ * nothing else meanwhile.
  */
 __attribute__((warn_unused_result))
 int db_transaction(db_conn *db, db_txn_fn fn, void *arg, int max_attempts);
+
+/* Commits the transaction that a body left open (DB_OPEN). Returns DB_OK, or a negative
+ * status: a failed COMMIT has rolled back (DB_RETRY cannot be retried here, since the body's
+ * wait cannot be undone). */
+__attribute__((warn_unused_result))
+int db_commit(db_conn *db);
+
+/* Rolls back the open transaction. A failed ROLLBACK has either lost the session (the next
+ * statement will say so) or been logged, so there is nothing to report. */
+void db_rollback(db_conn *db);
 
 const char *db_strerror(int status);
 

@@ -23,7 +23,6 @@ enum status_code {
 
 	/* api-shim/txn.h */
 	TXN_FAULT,             /* a fault is set on the request */
-	TXN_REPUBLISH,         /* a retry after a confirmed publish: refused */
 
 	/* manager/handlers.h */
 	JOB_PERMANENT,         /* roll back and dead-letter: the message can never succeed

@@ -27,6 +27,10 @@
 #         database of a stack that start started, on the same ports and data,
 #         and records the new pids in DIR/state and DIR/env so that stop still
 #         stops them by pid.
+# broker-block | broker-unblock
+#         Fault injection for tests: raises RabbitMQ's memory alarm (a memory
+#         high watermark of 0), which makes the broker stop reading from every
+#         connection that publishes, or clears it (the default watermark).
 #
 # VOLMGR_STACK_DURABLE=1 starts PostgreSQL with fsync and synchronous_commit on
 # (production durability, for make bench); by default both are off.
@@ -40,8 +44,8 @@ CMD=${1:-}
 DIR=${2:-$REPO/.stack}
 STACK_TIMEOUT=${STACK_TIMEOUT:-90}
 
-case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start) ;; *)
-    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start [DIR]" >&2
+case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock) ;; *)
+    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock [DIR]" >&2
     exit 2 ;;
 esac
 
@@ -398,6 +402,10 @@ do_fault() {
                   launch_rabbit
                   wait_rabbit "$(. "$(rabbit_env_file)"; echo "$RABBITMQ_NODE_PORT")" \
                       $((SECONDS + STACK_TIMEOUT)) ;;
+    broker-block|broker-unblock)
+                  [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
+                  rmqctl 30 set_vm_memory_high_watermark \
+                      "$([ "$1" = broker-block ] && echo 0 || echo 0.4)" >/dev/null ;;
     db-stop)      [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"
                   stop_pg immediate ;;
     db-start)     [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"

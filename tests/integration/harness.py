@@ -66,6 +66,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     journal = False
     stub_auto_complete = False
     rpc_response_timeout = 30
+    publish_timeout = 5
     # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
     api_options = {}
     rpc_wire_format = "msgpack"
@@ -228,7 +229,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "port = %d" % cls.shim_port,
             "auth_strategy = noauth",
             "admin_users = admin",
-            "publish_timeout = 5",
+            "publish_timeout = %d" % cls.publish_timeout,
             "rpc_response_timeout = %d" % cls.rpc_response_timeout,
             "rpc_wire_format = %s" % cls.rpc_wire_format,
             "workers = 8",

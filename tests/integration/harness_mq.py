@@ -9,7 +9,9 @@ service_queues and _queues (the queues to delete at tear-down), and a poll() met
 
 import contextlib
 import json
+import os
 import secrets
+import subprocess
 import sys
 import time
 import uuid
@@ -17,7 +19,7 @@ import uuid
 import msgpack   # Debian python3-msgpack
 import pika      # Debian python3-pika
 
-from harness_env import DLQ, HDR_ORIG_RK
+from harness_env import DLQ, HDR_ORIG_RK, REPO, stack_env_path
 
 # ---------------------------------------------------------------------------------------
 # msgpack casts (the wire contract of proto/)
@@ -129,6 +131,28 @@ class BrokerMixin:
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    @contextlib.contextmanager
+    def broker_blocked(self):
+        """RabbitMQ's memory alarm raised for the block: the broker stops reading from every
+        connection that publishes (scripts/stack.sh broker-block), until the block ends. Only
+        the test stack's own broker can be blocked: with an external one the test is
+        skipped."""
+        def stack(command):
+            return subprocess.run(
+                [os.path.join(REPO, "scripts", "stack.sh"), command,
+                 os.path.dirname(stack_env_path())], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+
+        p = stack("broker-block")
+        if b"not this stack's" in p.stdout:
+            self.skipTest("the broker is not the test stack's own")
+        self.assertEqual(p.returncode, 0, p.stdout)
+        try:
+            yield
+        finally:
+            p = stack("broker-unblock")
+            self.assertEqual(p.returncode, 0, p.stdout)
 
     @classmethod
     def _queue_state(cls, queue):
