@@ -434,6 +434,19 @@ int mq_bind(mq_conn *mq, const char *queue, const char *exchange, const char *ro
 	return mq_check_rpc(mq, ok, "queue.bind");
 }
 
+int mq_unbind(mq_conn *mq, const char *queue, const char *exchange, const char *routing_key)
+{
+	const void *ok;
+
+	if (mq->dead)
+		return MQ_CONN_LOST;
+	if (queue == NULL || exchange == NULL)
+		return MQ_INVALID;
+	ok = amqp_queue_unbind(mq->conn, MQ_CHANNEL, mq_bytes(queue), mq_bytes(exchange),
+			       mq_bytes(routing_key), amqp_empty_table);
+	return mq_check_rpc(mq, ok, "queue.unbind");
+}
+
 int mq_purge(mq_conn *mq, const char *queue)
 {
 	const void *ok;

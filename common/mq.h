@@ -85,6 +85,9 @@ int mq_declare_queue(mq_conn *mq, const char *name, const struct mq_queue_option
 		     uint32_t *message_count);
 __attribute__((warn_unused_result))
 int mq_bind(mq_conn *mq, const char *queue, const char *exchange, const char *routing_key);
+/* Removes a binding; one that does not exist is no error. */
+__attribute__((warn_unused_result))
+int mq_unbind(mq_conn *mq, const char *queue, const char *exchange, const char *routing_key);
 __attribute__((warn_unused_result))
 int mq_purge(mq_conn *mq, const char *queue);
 

@@ -16,6 +16,8 @@
 #include "proto/scrub.h"
 
 #define CONSUMER_PUBLISH_TIMEOUT_MS 5000
+/* Confirm events of journal copies read (and dropped) at a time. */
+#define CONSUMER_CONFIRMS_MAX 64
 
 static int consumer_open(mq_conn **out, bool confirms, char *err, size_t errlen)
 {
@@ -38,6 +40,7 @@ int consumer_init(struct consumer *c)
 
 	c->in = NULL;
 	c->out = NULL;
+	c->journal[0] = '\0';
 	util_hex_id(hex);
 	rc = proto_service_queues(cfg_common.host, settings.backend, c->queues);
 	for (int i = 0; i < CONSUMER_NFANOUT && rc == 0; i++)
@@ -72,11 +75,12 @@ static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
 	return rc;
 }
 
-/* The journal: a stream bound to the control exchange with '#', so that operators can replay
- * what crossed it (volctl replay --from-journal) without having captured beforehand. The
- * broker enforces the retention; a changed retention is a declare mismatch (406), which the
- * error names: the stream must then be deleted, or its retention set by a policy. */
-static int consumer_declare_journal(mq_conn *mq, char *err, size_t errlen)
+/* The journal: a stream to which the manager relays a copy of every message it receives, so
+ * that operators can replay what reached the volume service (volctl replay --from-journal)
+ * without having captured beforehand. The broker enforces the retention; a changed retention
+ * is a declare mismatch (406), which the error names: the stream must then be deleted, or its
+ * retention set by a policy. */
+static int consumer_declare_journal(struct consumer *c, char *err, size_t errlen)
 {
 	const char *ex = cfg_common.control_exchange;
 	struct mq_queue_options journal_q = {
@@ -84,17 +88,22 @@ static int consumer_declare_journal(mq_conn *mq, char *err, size_t errlen)
 		.max_age = mconf.journal_max_age,
 		.max_length_bytes = mconf.journal_max_bytes,
 	};
-	char name[PROTO_NAME_MAX];
 	int rc;
 
-	if (proto_journal_queue(ex, name, sizeof(name)) != 0) {
+	if (proto_journal_queue(ex, c->journal, sizeof(c->journal)) != 0) {
 		snprintf(err, errlen, "journal name for exchange %s is too long", ex);
 		return MQ_INVALID;
 	}
-	rc = topo_step(mq_declare_queue(mq, name, &journal_q, NULL), "declare stream", name, err,
-		       errlen);
+	rc = topo_step(mq_declare_queue(c->in, c->journal, &journal_q, NULL), "declare stream",
+		       c->journal, err, errlen);
+	/* Earlier versions bound the stream to the exchange with '#', through which the broker
+	 * kept the tokens that other publishers (a real cinder-api) put in their messages: the
+	 * relay keeps none, and the binding goes. */
 	if (rc == MQ_OK)
-		rc = topo_step(mq_bind(mq, name, ex, "#"), "bind", name, err, errlen);
+		rc = topo_step(mq_unbind(c->in, c->journal, ex, "#"), "unbind", c->journal, err,
+			       errlen);
+	if (rc != MQ_OK)
+		c->journal[0] = '\0';
 	return rc;
 }
 
@@ -145,7 +154,7 @@ static int consumer_declare(struct consumer *c, char *err, size_t errlen)
 	if (rc == MQ_OK)
 		rc = consumer_declare_dead(c->in, err, errlen);
 	if (rc == MQ_OK && mconf.journal_enabled)
-		rc = consumer_declare_journal(c->in, err, errlen);
+		rc = consumer_declare_journal(c, err, errlen);
 	for (int i = 0; i < 3 && rc == MQ_OK; i++) {
 		rc = topo_step(mq_declare_queue(c->in, c->queues[i], &service_q, NULL),
 			       "declare queue", c->queues[i], err, errlen);
@@ -181,9 +190,63 @@ void consumer_close(struct consumer *c)
 	c->out = NULL;
 }
 
+/*
+ * Relays a copy of d to the journal, with the caller's token replaced by null and the original
+ * exchange and routing key in headers (volctl replays it there). The copy is written without
+ * waiting for its confirm, and the confirms that arrived are read and dropped: the journal is
+ * for operators and no part of a message's handling, so a copy that could not be written is
+ * logged, never a reason to stop.
+ */
+static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
+{
+	const struct mq_header headers[] = {
+		{ PROTO_HDR_ORIG_EXCHANGE, d->exchange != NULL ? d->exchange : "" },
+		{ PROTO_HDR_ORIG_ROUTING_KEY, d->routing_key != NULL ? d->routing_key : "" },
+	};
+	const struct mq_props props = {
+		.content_type = d->content_type,
+		.message_id = d->message_id,
+		.persistent = true,
+		.headers = headers,
+		.nheaders = sizeof(headers) / sizeof(headers[0]),
+	};
+	struct mq_confirm ev[CONSUMER_CONFIRMS_MAX];
+	char *clean = NULL, err[256];
+	size_t clean_len = 0, n;
+	uint64_t seq;
+	int scrub = PROTO_UNCHANGED, rc;
+
+	if (proto_may_hold_secrets(d->body, d->len))
+		scrub = proto_scrub_secrets(d->content_type, d->body, d->len, &clean, &clean_len);
+	if (scrub == PROTO_REWRITE_FAILED) {
+		log_error("journal: out of memory removing the caller's token; message %s not "
+			  "journaled", d->message_id != NULL ? d->message_id : "-");
+		return;
+	}
+	if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
+		log_error("journal: cannot connect: %s", err);
+		return;
+	}
+	rc = mq_publish_nowait(c->out, "", c->journal, scrub == PROTO_REWRITTEN ? clean : d->body,
+			       scrub == PROTO_REWRITTEN ? clean_len : d->len, &props, false, &seq);
+	free(clean);
+	while (rc == MQ_OK) {
+		rc = mq_read_confirms(c->out, 0, ev, CONSUMER_CONFIRMS_MAX, &n);
+		if (rc == MQ_TIMEOUT)
+			return;
+	}
+	log_error("journal: %s; the connection is opened again", mq_strerror(rc));
+	mq_close(c->out);
+	c->out = NULL;
+}
+
 int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms)
 {
-	return mq_next(c->in, d, timeout_ms);
+	int rc = mq_next(c->in, d, timeout_ms);
+
+	if (rc == MQ_OK && c->journal[0] != '\0')
+		consumer_journal(c, d);
+	return rc;
 }
 
 int consumer_ack(struct consumer *c, const struct mq_delivery *d)

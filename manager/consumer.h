@@ -33,6 +33,7 @@ struct consumer {
 	/* The fanout exchanges of the topics of queues[0] and queues[1], whose queues are
 	 * queues[3] and queues[4]. */
 	char fanouts[CONSUMER_NFANOUT][PROTO_NAME_MAX];
+	char journal[PROTO_NAME_MAX];  /* the journal stream, or "" when none is kept */
 };
 
 /* Fills c->queues and c->fanouts from the configuration; the fanout queues get a name unique
@@ -49,7 +50,8 @@ int consumer_connect(struct consumer *c, char *err, size_t errlen);
 /* Closes both connections (unacked deliveries return to their queues). Idempotent. */
 void consumer_close(struct consumer *c);
 
-/* Waits up to timeout_ms for a delivery: MQ_OK, MQ_TIMEOUT or MQ_CONN_LOST. */
+/* Waits up to timeout_ms for a delivery: MQ_OK, MQ_TIMEOUT or MQ_CONN_LOST. A delivery is
+ * relayed to the journal (without the caller's token) as it is received. */
 __attribute__((warn_unused_result))
 int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms);
 

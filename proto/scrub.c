@@ -117,6 +117,14 @@ out:
 	return rc;
 }
 
+bool proto_may_hold_secrets(const void *body, size_t len)
+{
+	for (size_t i = 0; i < NSECRET_KEYS; i++)
+		if (memmem(body, len, secret_keys[i], strlen(secret_keys[i])) != NULL)
+			return true;
+	return false;
+}
+
 int proto_scrub_secrets(const char *content_type, const void *body, size_t len, char **out,
 			size_t *outlen)
 {

@@ -14,8 +14,8 @@
 #define PROTO_HDR_ORIG_EXCHANGE "x-volmgr-original-exchange"
 #define PROTO_HDR_ORIG_ROUTING_KEY "x-volmgr-original-routing-key"
 
-/* Routing keys under this prefix reach no service queue, only '#' bindings (the journal,
- * captures): volctl replay --from-journal publishes one to find the journal's end. */
+/* Routing keys under this prefix name no service queue: volctl replay --from-journal writes a
+ * message with one into the journal to find the journal's end. */
 #define PROTO_JOURNAL_MARKER_PREFIX "volmgr.journal-marker."
 
 /* Maximum length of any name these functions build, NUL included. */

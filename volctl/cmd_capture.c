@@ -1,6 +1,6 @@
 /*
  * cmd_capture.c - capture what crosses the exchange into a file, and replay such a file or
- * the journal (the stream bound to the exchange) back onto the exchange.
+ * the journal (the stream the manager relays what it receives to) back onto the exchange.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +229,17 @@ static int replay_parse_time(const char *s, int64_t *out)
 	return 0;
 }
 
+/* A header of a journal copy (the manager's relay names the original exchange and routing
+ * key), or fallback when it is absent. */
+static const char *journal_original(const struct mq_delivery *d, const char *key,
+				    const char *fallback)
+{
+	for (size_t i = 0; i < d->nheaders; i++)
+		if (strcmp(d->headers[i].key, key) == 0)
+			return d->headers[i].value;
+	return fallback;
+}
+
 /*
  * Reads the journal from --since up to a marker published now, so that the replay ends at the
  * journal's present end and never reads its own republished messages.
@@ -248,13 +259,19 @@ static int replay_journal(struct replay *r)
 		return volctl_fail("exchange name too long");
 	util_hex_id(hex);
 	snprintf(marker, sizeof(marker), "%s%s", PROTO_JOURNAL_MARKER_PREFIX, hex);
+	/* The marker goes straight into the stream, dressed as the manager's relays are. */
+	const struct mq_header marker_hdr[] = {
+		{ PROTO_HDR_ORIG_EXCHANGE, ex },
+		{ PROTO_HDR_ORIG_ROUTING_KEY, marker },
+	};
+	const struct mq_props marker_props = { .headers = marker_hdr, .nheaders = 2 };
 	/* Attached first, marker second: a --since past the journal's end attaches at its end,
 	 * and the marker must still come after that point. */
 	rc = mq_consume_args(mq, journal, CAPTURE_PREFETCH, &offset, 1);
 	if (rc != MQ_OK)
 		return volctl_fail("cannot read journal %s: %s (is [journal] enabled?)", journal,
 				   mq_strerror(rc));
-	rc = mq_publish(r->pub, ex, marker, "", 0, NULL, true, MSGIO_PUBLISH_TIMEOUT_MS);
+	rc = mq_publish(r->pub, "", journal, "", 0, &marker_props, true, MSGIO_PUBLISH_TIMEOUT_MS);
 	if (rc != MQ_OK)
 		return volctl_fail("cannot mark the end of journal %s: %s", journal,
 				   mq_strerror(rc));
@@ -270,13 +287,19 @@ static int replay_journal(struct replay *r)
 		if (rc != MQ_OK)
 			return volctl_fail("journal %s: %s", journal, mq_strerror(rc));
 		idle_since = util_now_ms();
-		bool end = strcmp(d.routing_key, marker) == 0;
-		if (!end && strncmp(d.routing_key, PROTO_JOURNAL_MARKER_PREFIX,
+		const char *rk = journal_original(&d, PROTO_HDR_ORIG_ROUTING_KEY, d.routing_key);
+		bool end = strcmp(rk, marker) == 0;
+		if (!end && strncmp(rk, PROTO_JOURNAL_MARKER_PREFIX,
 				    strlen(PROTO_JOURNAL_MARKER_PREFIX)) != 0) {
 			json_t *rec = msgio_record(&d);
 
-			if (rec != NULL)
+			/* Replayed where it was first sent, not into the stream. */
+			if (rec != NULL) {
+				json_object_set_new(rec, "exchange", json_string(journal_original(
+					&d, PROTO_HDR_ORIG_EXCHANGE, d.exchange)));
+				json_object_set_new(rec, "routing_key", json_string(rk));
 				replay_one(r, rec);
+			}
 			json_decref(rec);
 		}
 		rc = mq_ack(mq, d.tag, false);

@@ -1,6 +1,6 @@
-"""The journal (issue 4): the manager declares a stream bound to its exchange with '#', and
-`volctl replay --from-journal --since T` replays what crossed the exchange since T, up to now,
-without a capture taken beforehand."""
+"""The journal (issue 4): the manager declares a stream and relays to it every message it
+receives, and `volctl replay --from-journal --since T` replays those of them received since T,
+up to now, to where they were first sent, without a capture taken beforehand."""
 
 import json
 import time

@@ -11,8 +11,10 @@ import signal
 import time
 import uuid
 
-from harness import (BIN, STARTUP_TIMEOUT, StackTestCase, cast_message, context_dict,
-                     free_port, read_text, unpack, volume_primitive)
+import pika
+
+from harness import (BIN, STARTUP_TIMEOUT, StackTestCase, cast_message, completion_cast,
+                     context_dict, free_port, read_text, unpack, volume_primitive)
 
 CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
 COMPUTE_USER = "nova-svc"
@@ -206,8 +208,10 @@ class TokensKeptOutTest(StackTestCase):
 
 
 class JournalTokenTest(StackTestCase):
-    """The journal stream keeps what crosses the exchange as it was published: what volmgr's
-    shim publishes there carries no caller's token."""
+    """The journal keeps no caller's token: the shim's casts carry none, and the manager relays
+    what it receives to the journal with the token of another publisher (a real cinder-api
+    sends one in every cast) replaced by null. The stream is not bound to the exchange, so the
+    broker keeps nothing there on its own."""
 
     journal = True
 
@@ -245,3 +249,28 @@ class JournalTokenTest(StackTestCase):
         for body in bodies:
             self.assertNotIn(token.encode(), body)
             self.assertIsNone(unpack(body).get("_context_auth_token"))
+
+    def test_the_journal_keeps_no_token_of_other_publishers(self):
+        secret = "gAAAAA-a-real-cinder-api-token"
+        vid = self.insert_volume(size=1, status="extending", previous_status="available")
+        ctx = context_dict("admin", self.PROJECT, is_admin=True)
+        ctx["auth_token"] = secret
+        # No queue takes what no service listens for: a journal bound to the exchange would.
+        with self.assertRaises(pika.exceptions.UnroutableError):
+            self.publish({"unbound": secret}, routing_key="volmgr-it.nobody-listens")
+        self.publish(completion_cast(vid, 2, [], True, context=ctx))
+        self.wait_status(vid, "error_extending")
+
+        def completion_of(body):
+            msg = unpack(body)
+            return (msg.get("method") == "extend_volume_completion" and
+                    msg["args"]["volume"]["versioned_object.data"]["id"] == vid)
+
+        bodies = self.journal_until(lambda got: any(completion_of(b) for b in got))
+        kept = [b for b in bodies if completion_of(b)]
+        self.assertEqual(len(kept), 1, "the completion relayed to the journal once")
+        self.assertIn("_context_auth_token", unpack(kept[0]))
+        self.assertIsNone(unpack(kept[0])["_context_auth_token"])
+        self.assertEqual(unpack(kept[0])["_context_user_id"], "admin", "the rest is kept")
+        for body in bodies:
+            self.assertNotIn(secret.encode(), body)
