@@ -193,9 +193,10 @@ void consumer_close(struct consumer *c)
 /*
  * Relays a copy of d to the journal, with the caller's token replaced by null and the original
  * exchange and routing key in headers (volctl replays it there). The copy is written without
- * waiting for its confirm, and the confirms that arrived are read and dropped: the journal is
- * for operators and no part of a message's handling, so a copy that could not be written is
- * logged, never a reason to stop.
+ * waiting for its confirm, and the confirms that arrived are read and dropped every
+ * CONSUMER_CONFIRMS_MAX copies (a read per message would double the relay's system calls): the
+ * journal is for operators and no part of a message's handling, so a copy that could not be
+ * written is logged, never a reason to stop.
  */
 static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
 {
@@ -230,6 +231,8 @@ static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
 	rc = mq_publish_nowait(c->out, "", c->journal, scrub == PROTO_REWRITTEN ? clean : d->body,
 			       scrub == PROTO_REWRITTEN ? clean_len : d->len, &props, false, &seq);
 	free(clean);
+	if (rc == MQ_OK && seq % CONSUMER_CONFIRMS_MAX != 0)
+		return;
 	while (rc == MQ_OK) {
 		rc = mq_read_confirms(c->out, 0, ev, CONSUMER_CONFIRMS_MAX, &n);
 		if (rc == MQ_TIMEOUT)

@@ -24,6 +24,7 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      drain rate; shim: wrk at 16 connections).
 
 VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak,shim-soak,hostile by default) runs a subset;
+VOLMGR_BENCH_JOURNAL=false runs the manager without its journal (the relay's cost);
 drain-extend is the extend_volume drain alone; hostile measures GET / while calls wait on an
 absent manager and while slow clients trickle, and the shim's RSS under hostile bodies. Prints
 a table
@@ -70,6 +71,8 @@ HOSTILE_SLOW = 512
 HOSTILE_BODIES = 16
 # [manager] workers; pgbench's ceiling runs at as many clients, the manager's concurrency.
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
+# The manager's [journal] enabled: "false" measures what the journal's relay costs.
+JOURNAL = os.environ.get("VOLMGR_BENCH_JOURNAL", "true")
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES",
                         "drain,ceiling,steady,shim,soak,shim-soak,hostile").split(",")
 
@@ -136,6 +139,7 @@ def write_config(env, batch):
             "heartbeat_timeout_threshold = 60",
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
+            "[journal]", "enabled = %s" % JOURNAL,
             "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
             "workers = %d" % WORKERS,
             "periodic_interval = 3600", "report_interval = 3600",
