@@ -13,10 +13,11 @@
 #include "core/settings.h"
 #include "manager/mconf.h"
 #include "proto/codec.h"
+#include "proto/journal.h"
 #include "proto/scrub.h"
 
 #define CONSUMER_PUBLISH_TIMEOUT_MS 5000
-/* Confirm events of journal copies read (and dropped) at a time. */
+/* Confirm events of journal batches read (and dropped) at a time. */
 #define CONSUMER_CONFIRMS_MAX 64
 
 static int consumer_open(mq_conn **out, bool confirms, char *err, size_t errlen)
@@ -41,6 +42,7 @@ int consumer_init(struct consumer *c)
 	c->in = NULL;
 	c->out = NULL;
 	c->journal[0] = '\0';
+	proto_journal_init(&c->jbatch);
 	util_hex_id(hex);
 	rc = proto_service_queues(cfg_common.host, settings.backend, c->queues);
 	for (int i = 0; i < CONSUMER_NFANOUT && rc == 0; i++)
@@ -182,8 +184,15 @@ int consumer_connect(struct consumer *c, char *err, size_t errlen)
 	return rc;
 }
 
+static void consumer_journal_flush(struct consumer *c);
+
 void consumer_close(struct consumer *c)
 {
+	/* What the batch holds is relayed while the connection may still take it; the
+	 * deliveries not acknowledged come back, and are journaled again, anyway. */
+	if (c->out != NULL)
+		consumer_journal_flush(c);
+	proto_journal_clear(&c->jbatch);
 	mq_close(c->in);
 	mq_close(c->out);
 	c->in = NULL;
@@ -191,48 +200,36 @@ void consumer_close(struct consumer *c)
 }
 
 /*
- * Relays a copy of d to the journal, with the caller's token replaced by null and the original
- * exchange and routing key in headers (volctl replays it there). The copy is written without
- * waiting for its confirm, and the confirms that arrived are read and dropped every
- * CONSUMER_CONFIRMS_MAX copies (a read per message would double the relay's system calls): the
- * journal is for operators and no part of a message's handling, so a copy that could not be
- * written is logged, never a reason to stop.
+ * Publishes the journal batch the consumer filled, without waiting for its confirm; the
+ * confirms that arrived are read and dropped. The journal is for operators and no part of a
+ * message's handling, so a batch that could not be written is logged and dropped, never a
+ * reason to stop.
  */
-static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
+static void consumer_journal_flush(struct consumer *c)
 {
-	const struct mq_header headers[] = {
-		{ PROTO_HDR_ORIG_EXCHANGE, d->exchange != NULL ? d->exchange : "" },
-		{ PROTO_HDR_ORIG_ROUTING_KEY, d->routing_key != NULL ? d->routing_key : "" },
-	};
 	const struct mq_props props = {
-		.content_type = d->content_type,
-		.message_id = d->message_id,
+		.content_type = PROTO_JOURNAL_CONTENT_TYPE,
 		.persistent = true,
-		.headers = headers,
-		.nheaders = sizeof(headers) / sizeof(headers[0]),
 	};
 	struct mq_confirm ev[CONSUMER_CONFIRMS_MAX];
-	char *clean = NULL, err[256];
-	size_t clean_len = 0, n;
+	char err[256];
+	size_t n;
 	uint64_t seq;
-	int scrub = PROTO_UNCHANGED, rc;
+	int rc;
 
-	if (proto_may_hold_secrets(d->body, d->len))
-		scrub = proto_scrub_secrets(d->content_type, d->body, d->len, &clean, &clean_len);
-	if (scrub == PROTO_REWRITE_FAILED) {
-		log_error("journal: out of memory removing the caller's token; message %s not "
-			  "journaled", d->message_id != NULL ? d->message_id : "-");
+	if (c->jbatch.n == 0)
 		return;
-	}
 	if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
-		log_error("journal: cannot connect: %s", err);
+		log_error("journal: cannot connect: %s; %d messages not journaled", err,
+			  c->jbatch.n);
+		proto_journal_clear(&c->jbatch);
 		return;
 	}
-	rc = mq_publish_nowait(c->out, "", c->journal, scrub == PROTO_REWRITTEN ? clean : d->body,
-			       scrub == PROTO_REWRITTEN ? clean_len : d->len, &props, false, &seq);
-	free(clean);
-	if (rc == MQ_OK && seq % CONSUMER_CONFIRMS_MAX != 0)
-		return;
+	rc = mq_publish_nowait(c->out, "", c->journal, c->jbatch.buf.data, c->jbatch.buf.size,
+			       &props, false, &seq);
+	if (rc != MQ_OK)
+		log_error("journal: %s; %d messages not journaled", mq_strerror(rc), c->jbatch.n);
+	proto_journal_clear(&c->jbatch);
 	while (rc == MQ_OK) {
 		rc = mq_read_confirms(c->out, 0, ev, CONSUMER_CONFIRMS_MAX, &n);
 		if (rc == MQ_TIMEOUT)
@@ -243,11 +240,48 @@ static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
 	c->out = NULL;
 }
 
+/*
+ * Adds a copy of d to the journal batch, with the caller's token replaced by null, and
+ * publishes the batch when it is full.
+ */
+static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
+{
+	char *clean = NULL;
+	size_t clean_len = 0;
+	int scrub = PROTO_UNCHANGED;
+
+	if (proto_may_hold_secrets(d->body, d->len))
+		scrub = proto_scrub_secrets(d->content_type, d->body, d->len, &clean, &clean_len);
+	const struct proto_journal_rec rec = {
+		.exchange = d->exchange,
+		.routing_key = d->routing_key,
+		.content_type = d->content_type,
+		.message_id = d->message_id,
+		.body = scrub == PROTO_REWRITTEN ? clean : d->body,
+		.len = scrub == PROTO_REWRITTEN ? clean_len : d->len,
+	};
+
+	if (scrub == PROTO_REWRITE_FAILED || proto_journal_add(&c->jbatch, &rec) != 0)
+		log_error("journal: out of memory; message %s not journaled",
+			  d->message_id != NULL ? d->message_id : "-");
+	free(clean);
+	if (proto_journal_full(&c->jbatch))
+		consumer_journal_flush(c);
+}
+
 int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms)
 {
-	int rc = mq_next(c->in, d, timeout_ms);
+	int rc;
 
-	if (rc == MQ_OK && c->journal[0] != '\0')
+	if (c->journal[0] == '\0')
+		return mq_next(c->in, d, timeout_ms);
+	/* A batch waits no longer than the queue stays busy. */
+	rc = mq_next(c->in, d, c->jbatch.n > 0 ? 0 : timeout_ms);
+	if (rc == MQ_TIMEOUT && c->jbatch.n > 0) {
+		consumer_journal_flush(c);
+		rc = mq_next(c->in, d, timeout_ms);
+	}
+	if (rc == MQ_OK)
 		consumer_journal(c, d);
 	return rc;
 }

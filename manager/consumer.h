@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/mq.h"
+#include "proto/journal.h"
 #include "proto/topology.h"
 
 /* The three service queues, then the server's queue on each of the two fanout exchanges. */
@@ -34,6 +35,7 @@ struct consumer {
 	 * queues[3] and queues[4]. */
 	char fanouts[CONSUMER_NFANOUT][PROTO_NAME_MAX];
 	char journal[PROTO_NAME_MAX];  /* the journal stream, or "" when none is kept */
+	struct proto_journal_batch jbatch; /* copies not yet relayed to it */
 };
 
 /* Fills c->queues and c->fanouts from the configuration; the fanout queues get a name unique
@@ -50,8 +52,9 @@ int consumer_connect(struct consumer *c, char *err, size_t errlen);
 /* Closes both connections (unacked deliveries return to their queues). Idempotent. */
 void consumer_close(struct consumer *c);
 
-/* Waits up to timeout_ms for a delivery: MQ_OK, MQ_TIMEOUT or MQ_CONN_LOST. A delivery is
- * relayed to the journal (without the caller's token) as it is received. */
+/* Waits up to timeout_ms for a delivery: MQ_OK, MQ_TIMEOUT or MQ_CONN_LOST. Deliveries are
+ * relayed to the journal (without the caller's token) in batches, one published when it is
+ * full or when no delivery is waiting. */
 __attribute__((warn_unused_result))
 int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms);
 

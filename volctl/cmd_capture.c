@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "proto/journal.h"
 #include "proto/topology.h"
 #include "volctl/msgio.h"
 #include "volctl/volctl.h"
@@ -229,15 +230,34 @@ static int replay_parse_time(const char *s, int64_t *out)
 	return 0;
 }
 
-/* A header of a journal copy (the manager's relay names the original exchange and routing
- * key), or fallback when it is absent. */
-static const char *journal_original(const struct mq_delivery *d, const char *key,
-				    const char *fallback)
+/* A header of d, or fallback when it is absent. */
+static const char *journal_header(const struct mq_delivery *d, const char *key,
+				  const char *fallback)
 {
 	for (size_t i = 0; i < d->nheaders; i++)
 		if (strcmp(d->headers[i].key, key) == 0)
 			return d->headers[i].value;
 	return fallback;
+}
+
+/* One record of a journal batch: replayed where it was first sent. */
+static int journal_replay_rec(const struct proto_journal_rec *rec, void *arg)
+{
+	struct replay *r = arg;
+	struct mq_delivery d = {
+		.exchange = (char *)rec->exchange,
+		.routing_key = (char *)rec->routing_key,
+		.content_type = (char *)rec->content_type,
+		.message_id = (char *)rec->message_id,
+		.body = (void *)rec->body,
+		.len = rec->len,
+	};
+	json_t *j = msgio_record(&d);
+
+	if (j != NULL)
+		replay_one(r, j);
+	json_decref(j);
+	return replay_done(r) ? 1 : 0;
 }
 
 /*
@@ -287,19 +307,23 @@ static int replay_journal(struct replay *r)
 		if (rc != MQ_OK)
 			return volctl_fail("journal %s: %s", journal, mq_strerror(rc));
 		idle_since = util_now_ms();
-		const char *rk = journal_original(&d, PROTO_HDR_ORIG_ROUTING_KEY, d.routing_key);
+		/* Batches of the manager's relay; the markers of replays, written straight into the
+		 * stream; and, in a stream that an earlier version bound to the exchange, messages
+		 * as they crossed it. */
+		const char *rk = journal_header(&d, PROTO_HDR_ORIG_ROUTING_KEY, d.routing_key);
 		bool end = strcmp(rk, marker) == 0;
-		if (!end && strncmp(rk, PROTO_JOURNAL_MARKER_PREFIX,
-				    strlen(PROTO_JOURNAL_MARKER_PREFIX)) != 0) {
+		if (d.content_type != NULL && strcmp(d.content_type, PROTO_JOURNAL_CONTENT_TYPE) == 0) {
+			if (proto_journal_read(d.body, d.len, journal_replay_rec, r) < 0) {
+				fprintf(stderr, "volctl: replay: a journal message is not a batch of "
+					"records; the rest of it is skipped\n");
+				r->skipped++;
+			}
+		} else if (!end && strncmp(rk, PROTO_JOURNAL_MARKER_PREFIX,
+					   strlen(PROTO_JOURNAL_MARKER_PREFIX)) != 0) {
 			json_t *rec = msgio_record(&d);
 
-			/* Replayed where it was first sent, not into the stream. */
-			if (rec != NULL) {
-				json_object_set_new(rec, "exchange", json_string(journal_original(
-					&d, PROTO_HDR_ORIG_EXCHANGE, d.exchange)));
-				json_object_set_new(rec, "routing_key", json_string(rk));
+			if (rec != NULL)
 				replay_one(r, rec);
-			}
 			json_decref(rec);
 		}
 		rc = mq_ack(mq, d.tag, false);

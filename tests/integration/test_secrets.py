@@ -11,6 +11,7 @@ import signal
 import time
 import uuid
 
+import msgpack   # Debian python3-msgpack
 import pika
 
 from harness import (BIN, STARTUP_TIMEOUT, StackTestCase, cast_message, completion_cast,
@@ -216,14 +217,20 @@ class JournalTokenTest(StackTestCase):
     journal = True
 
     def journal_until(self, done):
-        """The journal stream's messages from its start, read until done(bodies) is true or
-        ten seconds passed."""
+        """The bodies of the messages the journal stream holds from its start (the records of
+        the manager's batches), read until done(bodies) is true or ten seconds passed."""
         bodies = []
         with self.amqp() as ch:
             ch.basic_qos(prefetch_count=64)
 
             def take(channel, method, props, body):
-                bodies.append(body)
+                if props.content_type == "application/x-volmgr-journal":
+                    # A sequence of [exchange, routing_key, content_type, message_id, body].
+                    unpacker = msgpack.Unpacker(raw=False)
+                    unpacker.feed(body)
+                    bodies.extend(rec[4] for rec in unpacker)
+                else:
+                    bodies.append(body)
                 channel.basic_ack(method.delivery_tag)
 
             ch.basic_consume(queue=self.exchange + ".journal", on_message_callback=take,
