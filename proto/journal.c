@@ -62,38 +62,86 @@ void proto_journal_clear(struct proto_journal_batch *b)
 	b->n = 0;
 }
 
-/* A string field of a record into out (malloc'd; NULL for nil). Returns 0 or -1. */
-static int field_str(const msgpack_object *o, char **out)
+/* A cursor over a batch body. The reader accepts exactly the forms proto_journal_add writes
+ * and allocates nothing but the strings it hands out, each no longer than the body: msgpack-c's
+ * unpacker allocates for a container's declared count before reading it, and a journal may be
+ * written by anyone who may publish to the broker. */
+struct cursor {
+	const unsigned char *p;
+	size_t left;
+};
+
+/* Reads an unsigned big-endian length of w bytes. Returns 0 or -1 past the end. */
+static int take_len(struct cursor *c, unsigned w, size_t *n)
 {
-	*out = NULL;
-	if (o->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_STR)
+	if (c->left < w)
 		return -1;
-	*out = strndup(o->via.str.ptr, o->via.str.size);
-	return *out != NULL ? 0 : -1;
+	*n = 0;
+	for (unsigned i = 0; i < w; i++)
+		*n = *n << 8 | c->p[i];
+	c->p += w;
+	c->left -= w;
+	return 0;
 }
 
-/* Gives one record to each. Returns as each, or -1 when o is not a record. */
-static int read_one(const msgpack_object *o,
+/* Reads a str or bin of the given kind (str: nil allowed when nullable). Returns 0 with
+ * *data / *n (data NULL for nil), or -1. */
+static int take_bytes(struct cursor *c, bool bin, bool nullable, const void **data, size_t *n)
+{
+	unsigned char b;
+	unsigned w;
+
+	if (c->left < 1)
+		return -1;
+	b = *c->p++;
+	c->left--;
+	if (!bin && nullable && b == 0xc0) {
+		*data = NULL;
+		*n = 0;
+		return 0;
+	}
+	if (!bin && b >= 0xa0 && b <= 0xbf) {
+		*n = b & 0x1f;
+		w = 0;
+	} else {
+		w = bin ? (b == 0xc4 ? 1 : b == 0xc5 ? 2 : b == 0xc6 ? 4 : 0)
+			: (b == 0xd9 ? 1 : b == 0xda ? 2 : b == 0xdb ? 4 : 0);
+		if (w == 0 || take_len(c, w, n) != 0)
+			return -1;
+	}
+	if (*n > c->left)
+		return -1;
+	*data = c->p;
+	c->p += *n;
+	c->left -= *n;
+	return 0;
+}
+
+/* Reads one record and gives it to each. Returns as each, or -1 when it is not a record. */
+static int read_one(struct cursor *c,
 		    int (*each)(const struct proto_journal_rec *rec, void *arg), void *arg)
 {
-	const msgpack_object *f = o->via.array.ptr;
 	char *s[4] = { NULL, NULL, NULL, NULL };
 	struct proto_journal_rec rec;
+	const void *data;
+	size_t n;
 	int rc = -1;
 
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != JOURNAL_FIELDS ||
-	    f[4].type != MSGPACK_OBJECT_BIN)
+	if (c->left < 1 || *c->p != 0x90 + JOURNAL_FIELDS)
 		return -1;
-	for (int i = 0; i < 4; i++)
-		if (field_str(&f[i], &s[i]) != 0)
+	c->p++;
+	c->left--;
+	for (int i = 0; i < 4; i++) {
+		if (take_bytes(c, false, i >= 2, &data, &n) != 0)
 			goto out;
-	if (s[0] == NULL || s[1] == NULL)
+		if (data != NULL && (s[i] = strndup(data, n)) == NULL)
+			goto out;
+	}
+	if (take_bytes(c, true, false, &data, &n) != 0)
 		goto out;
 	rec = (struct proto_journal_rec){
 		.exchange = s[0], .routing_key = s[1], .content_type = s[2], .message_id = s[3],
-		.body = f[4].via.bin.ptr, .len = f[4].via.bin.size,
+		.body = data, .len = n,
 	};
 	rc = each(&rec, arg);
 out:
@@ -105,17 +153,10 @@ out:
 int proto_journal_read(const void *body, size_t len,
 		       int (*each)(const struct proto_journal_rec *rec, void *arg), void *arg)
 {
-	msgpack_unpacked u;
-	size_t off = 0;
+	struct cursor c = { body, len };
 	int rc = 0;
 
-	msgpack_unpacked_init(&u);
-	while (rc == 0 && off < len) {
-		if (msgpack_unpack_next(&u, body, len, &off) != MSGPACK_UNPACK_SUCCESS)
-			rc = -1;
-		else
-			rc = read_one(&u.data, each, arg);
-	}
-	msgpack_unpacked_destroy(&u);
+	while (rc == 0 && c.left > 0)
+		rc = read_one(&c, each, arg);
 	return rc;
 }
