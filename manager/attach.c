@@ -365,3 +365,15 @@ int h_detach_volume(db_conn *db, struct job *job)
 		log_info("Volume %s: attachment %s detached.", v.id, at->id);
 	return rc;
 }
+
+int h_attachment_update(db_conn *db, struct job *job)
+{
+	(void)db;
+	return job_fail(job, "NotImplementedError", "attachment_update is being built");
+}
+
+int h_attachment_delete(db_conn *db, struct job *job)
+{
+	(void)db;
+	return job_fail(job, "NotImplementedError", "attachment_delete is being built");
+}

@@ -104,6 +104,20 @@ struct proto_args_detach_volume {
 	const char *attachment_id;
 };
 
+/* attachment_update 3.9 (the attachments API): vref is the Volume primitive, connector the
+ * host's connector map, attachment_id the volume_attachment row it completes. */
+struct proto_args_attachment_update {
+	const char *volume_id;
+	const struct pv *connector;
+	const char *attachment_id;
+};
+
+/* attachment_delete 3.9: the attachment to end, and the Volume primitive (vref) it belongs to. */
+struct proto_args_attachment_delete {
+	const char *attachment_id;
+	const char *volume_id;
+};
+
 /* The scheduler's broadcast carries no arguments. */
 struct proto_args_publish_service_capabilities {
 	char none;
