@@ -33,7 +33,9 @@ struct vol_attachment {
 	char attach_status[64];
 	char attach_mode[37];
 	char attach_time[32];     /* "YYYY-MM-DDTHH:MM:SS.ffffff" or "" */
-	char connected[2];        /* "t" when connection_info is set (an initialized connection) */
+	char connected[2];        /* "t" when connection_info is set and not empty (an
+				   * initialized connection; the attachments API stores {} for a
+				   * reservation) */
 };
 
 struct vol_row {
@@ -147,6 +149,29 @@ __attribute__((warn_unused_result))
 int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 	       const char *attached_host, const char *mountpoint, const char *mode,
 	       char attachment_id[37]);
+
+/*
+ * The attachments API (docs/cinder.md §13). reserve inserts a volume_attachment row in
+ * attach_status "reserved" for instance_uuid (NULL: none) with attach_mode mode (Cinder keeps
+ * "null" when the caller named none); attachment_id receives its id. volume copies the live
+ * attachment's volume id (VOL_NOT_FOUND when there is none). complete is os-complete: the
+ * attachment attached, the volume in-use and attached (VOL_NOT_FOUND when either is gone).
+ */
+__attribute__((warn_unused_result))
+int vol_attachment_reserve(db_conn *db, const char *volume_id, const char *instance_uuid,
+			   const char *mode, char attachment_id[37]);
+__attribute__((warn_unused_result))
+int vol_attachment_volume(db_conn *db, const char *attachment_id, char volume_id[37]);
+__attribute__((warn_unused_result))
+int vol_attachment_complete(db_conn *db, const char *volume_id, const char *attachment_id);
+
+/*
+ * Cinder's Volume.finish_detach: soft-deletes the live attachment attachment_id of the volume
+ * (none when NULL or already gone), sets the volume's attach_status and status from the
+ * attachments that remain, and removes the attached_mode admin metadata.
+ */
+__attribute__((warn_unused_result))
+int vol_detached(db_conn *db, const char *volume_id, const char *attachment_id);
 
 /* Volume types. find looks a live type up by id or name; VOL_NOT_FOUND when absent. */
 struct vol_type {

@@ -22,6 +22,8 @@
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"
 #define VOL_AS_DETACHED "detached"
+#define VOL_AS_RESERVED "reserved"
+#define VOL_AS_ATTACHING "attaching"
 
 /* volume_admin_metadata keys */
 #define ADMIN_MD_EXTEND_NEW_SIZE "extend_new_size"

@@ -75,6 +75,10 @@ struct proto_args_extend_volume_completion {
 	bool error;
 };
 
+/* The largest connector a caller may send, as JSON text: os-brick's connectors are a few
+ * hundred bytes. */
+#define PROTO_CONNECTOR_MAX 16384
+
 /* connector: the connector map as sent (NULL when null: terminate_connection allows it). */
 struct proto_args_initialize_connection {
 	const char *volume_id;
