@@ -21,6 +21,7 @@
 
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"
+#define VOL_AS_ATTACHING "attaching"
 #define VOL_AS_DETACHED "detached"
 #define VOL_AS_RESERVED "reserved"
 #define VOL_AS_ATTACHING "attaching"
