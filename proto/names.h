@@ -24,7 +24,6 @@
 #define VOL_AS_ATTACHING "attaching"
 #define VOL_AS_DETACHED "detached"
 #define VOL_AS_RESERVED "reserved"
-#define VOL_AS_ATTACHING "attaching"
 
 /* volume_admin_metadata keys */
 #define ADMIN_MD_EXTEND_NEW_SIZE "extend_new_size"
