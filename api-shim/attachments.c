@@ -571,7 +571,6 @@ static void list(struct shim_request *r, bool detail)
 {
 	struct att_list l = { .t = { .r = r }, .detail = detail };
 	bool all_tenants = false;
-	json_t *out;
 
 	if (check_filters(r) != 0 || req_query_bool(r, "all_tenants", false, &all_tenants) != 0 ||
 	    listing_page_parse(r, sort_keys, sizeof(sort_keys) / sizeof(sort_keys[0]),
@@ -591,10 +590,8 @@ static void list(struct shim_request *r, bool detail)
 		json_decref(l.items);
 		return;
 	}
-	out = json_pack("{s:o}", "attachments", l.items);
-	if (out != NULL && l.returned > 0 && l.returned == l.page.limit)
-		listing_next_link(r, out, "attachments", detail, l.page.limit, l.last_id);
-	req_reply(r, 200, out);
+	req_reply(r, 200, listing_result(r, "attachments", l.items, detail, &l.page, l.returned,
+					 l.last_id));
 }
 
 void attachments_list(struct shim_request *r)

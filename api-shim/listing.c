@@ -160,16 +160,21 @@ int listing_page_parse(struct shim_request *r, const struct listing_sort_key *ke
 	return 0;
 }
 
-void listing_next_link(struct shim_request *r, json_t *out, const char *collection,
-		       bool detail, int limit, const char *last_id)
+json_t *listing_result(struct shim_request *r, const char *collection, json_t *items,
+		       bool detail, const struct listing_page *p, int returned,
+		       const char *last_id)
 {
 	char rest[160], href[1024], key[64];
+	json_t *out = json_pack("{s:o}", collection, items);
 
+	if (out == NULL || returned == 0 || returned != p->limit)
+		return out;
 	snprintf(rest, sizeof(rest), "%s%s?limit=%d&marker=%s", collection,
-		 detail ? "/detail" : "", limit, last_id);
+		 detail ? "/detail" : "", p->limit, last_id);
 	view_v3_url(r, rest, href, sizeof(href));
 	snprintf(key, sizeof(key), "%s_links", collection);
 	json_object_set_new(out, key, json_pack("[{s:s, s:s}]", "rel", "next", "href", href));
+	return out;
 }
 
 struct unknown_keys {
@@ -321,9 +326,7 @@ void listing_volumes(struct shim_request *r, bool detail)
 		json_decref(l.items);
 		return;
 	}
-	out = json_pack("{s:o}", "volumes", l.items);
-	if (out != NULL && l.returned > 0 && l.returned == l.page.limit)
-		listing_next_link(r, out, "volumes", detail, l.page.limit, l.last_id);
+	out = listing_result(r, "volumes", l.items, detail, &l.page, l.returned, l.last_id);
 	if (out != NULL && l.with_count)
 		json_object_set_new(out, "count", json_integer(l.count));
 	req_reply(r, 200, out);

@@ -44,9 +44,12 @@ __attribute__((warn_unused_result))
 int listing_page_parse(struct shim_request *r, const struct listing_sort_key *keys,
 		       size_t nkeys, const char *id_column, struct listing_page *p);
 
-/* Sets "<collection>_links" in out: the next page after last_id, for a full page. */
-void listing_next_link(struct shim_request *r, json_t *out, const char *collection,
-		       bool detail, int limit, const char *last_id);
+/* A list's answer: {"<collection>": items} (items stolen) with "<collection>_links", the
+ * next page after last_id, when the page of returned rows is full. NULL on allocation
+ * failure. */
+json_t *listing_result(struct shim_request *r, const char *collection, json_t *items,
+		       bool detail, const struct listing_page *p, int returned,
+		       const char *last_id);
 
 /* Writes the query keys in neither allowed nor ignored (NULL-ended) to bad, comma-separated.
  * Returns how many there are. */

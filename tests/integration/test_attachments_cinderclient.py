@@ -4,9 +4,7 @@ attachment-complete and attachment-delete, at microversions 3.27, 3.44 and 3.54;
 checked in the database too.
 """
 
-import os
 import re
-import subprocess
 import uuid
 
 from harness import StackTestCase
@@ -26,21 +24,7 @@ class AttachmentsCinderClientTest(StackTestCase):
     stub_auto_complete = True
 
     def cinder(self, version, *args, ok=True):
-        argv = cc.cinder_argv() + [
-            "--os-auth-type", "noauth",
-            "--os-user-id", self.USER,
-            "--os-project-id", self.PROJECT,
-            "--os-endpoint", self.api_root + "/v3",
-            "--os-volume-api-version", version,
-        ] + list(args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, env=env, timeout=60)
-        out = p.stdout.decode("utf-8", "replace")
-        if ok:
-            self.assertEqual(p.returncode, 0, "cinder %s exited %d:\n%s"
-                             % (" ".join(args), p.returncode, out))
-        return p.returncode, out
+        return cc.run_cinder(self, *args, version=version, ok=ok)
 
     def att_row(self, aid):
         rows = self.sql("SELECT attach_status, attach_mode, attached_host, deleted, "
