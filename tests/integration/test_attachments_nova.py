@@ -3,12 +3,14 @@ API, at the microversion it pins (3.44): attach of a multiattach volume to two s
 swap-like re-attach of one server to another host (as live migration does: a new attachment,
 then the old one deleted), and the detaches, with the compute stand-in answering the 409 guard
 of bug 2004555. Rows and statuses are asserted after every step. Also both front doors on one
-volume: legacy attach then DELETE /attachments, attachments API then legacy detach.
+volume: legacy attach then DELETE /attachments, attachments API then legacy detach. And an
+online extend of a volume attached this way, through the compute feedback loop.
 """
 
 import json
 import uuid
 
+from harness import GIB
 from test_attachments import AttachmentsCase, SERVICE
 
 NOVA = "3.44"
@@ -109,6 +111,22 @@ class NovaSequenceTest(AttachmentsCase):
         doc = self.delete(a["id"], version=NOVA, headers=SERVICE)
         self.assertEqual(doc, {"attachments": []})
         self.assertEqual(self.statuses(vid), ("available", "detached"))
+
+    def test_online_extend_of_an_attachment(self):
+        # an in-use volume attached through the attachments API follows the compute feedback
+        # loop: the server comes from the attachment's instance_uuid
+        vid = self.create_volume()
+        server = str(uuid.uuid4())
+        self.nova_attach(vid, server, "compute1")
+        st, _, doc = self.extend(vid, 2, version="3.42")
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.volume_row(vid)["size"] == 2, timeout=15,
+                  msg="size 2 after the stand-in's completion")
+        self.wait_status(vid, "in-use")
+        events = [e for e in self.stub_events() if e.get("tag") == vid]
+        self.assertEqual([(e["name"], e["server_uuid"]) for e in events],
+                         [("volume-extended", server)])
+        self.assertEqual(self.file_size(vid), 2 * GIB)
 
     def register(self, vid, server, aid):
         self.stub("POST", "/_fixture/attachments",
