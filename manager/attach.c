@@ -406,16 +406,19 @@ static const char att_sql_attachment[] =
 	"SELECT coalesce(attach_mode, ''), coalesce(connector, '') FROM volume_attachment "
 	"WHERE id = $1 AND volume_id = $2 AND NOT deleted FOR UPDATE";
 
-/* Loads and locks the live attachment id of volume_id. Returns DB_OK, JOB_SKIP after setting
- * the VolumeAttachmentNotFound failure (an attachment of another volume is not found either:
- * Cinder would move it, docs/cinder.md §14), or a negative db status. */
-static int att_get(db_conn *db, struct job *job, const char *volume_id, const char *id,
-		   struct att_row *out)
+/* Loads and locks volume volume_id (into v) and its live attachment id (into out). Returns
+ * DB_OK, JOB_SKIP after setting the VolumeNotFound or VolumeAttachmentNotFound failure (an
+ * attachment of another volume is not found either: Cinder would move it, docs/cinder.md
+ * §14), or a negative db status. */
+static int att_load_attachment(db_conn *db, struct job *job, const char *volume_id,
+			       const char *id, struct vol_row *v, struct att_row *out)
 {
 	const char *params[] = { id, volume_id };
 	PGresult *res = NULL;
 
-	int rc = db_exec(db, att_sql_attachment, 2, params, &res);
+	int rc = att_load(db, job, volume_id, v);
+	if (rc == DB_OK)
+		rc = db_exec(db, att_sql_attachment, 2, params, &res);
 	if (rc != DB_OK)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -509,9 +512,7 @@ int h_attachment_update(db_conn *db, struct job *job)
 	struct att_row at;
 	struct vol_row v;
 
-	int rc = att_load(db, job, a->volume_id, &v);
-	if (rc == DB_OK)
-		rc = att_get(db, job, v.id, a->attachment_id, &at);
+	int rc = att_load_attachment(db, job, a->volume_id, a->attachment_id, &v, &at);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	/* attachment-create's mode wins over the connector's (Cinder's compatibility with
@@ -592,9 +593,7 @@ int h_attachment_delete(db_conn *db, struct job *job)
 	struct att_row at;
 	struct vol_row v;
 
-	int rc = att_load(db, job, a->volume_id, &v);
-	if (rc == DB_OK)
-		rc = att_get(db, job, v.id, a->attachment_id, &at);
+	int rc = att_load_attachment(db, job, a->volume_id, a->attachment_id, &v, &at);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	connector = att_stored_connector(&job->reply_arena, at.connector);

@@ -535,6 +535,28 @@ Test(schema, built_args_parse_back)
 	cr_expect(eq(str, (char *)out.attach_volume.volume_id, VOL_ID));
 	cr_expect(eq(ptr, (void *)out.attach_volume.host_name, NULL));
 	cr_expect(eq(str, (char *)out.attach_volume.mode, "ro"));
+
+	memset(&in, 0, sizeof(in));
+	in.attachment_update = (struct proto_args_attachment_update){
+		.connector = connector, .attachment_id = R2,
+	};
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_UPDATE, build(PROTO_M_ATTACHMENT_UPDATE, &in),
+				&out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.attachment_update.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.attachment_update.attachment_id, R2));
+	cr_expect(eq(str, (char *)pv_str(pv_get(out.attachment_update.connector, "host")), "h1"));
+
+	memset(&in, 0, sizeof(in));
+	in.attachment_delete.attachment_id = R1;
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_DELETE, build(PROTO_M_ATTACHMENT_DELETE, &in),
+				&out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.attachment_delete.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.attachment_delete.attachment_id, R1));
+	/* A sender must name the attachment. */
+	in.attachment_delete.attachment_id = NULL;
+	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_ATTACHMENT_DELETE), &in,
+					   &(struct proto_volume_fields){ .id = VOL_ID }, &ta,
+					   pv_new_map(&ta, 8)), PROTO_EARGS));
 }
 
 /* A sender cannot leave out what the schema requires: a call without its connector. */
