@@ -1,5 +1,5 @@
 /*
- * actions.c - the volume action endpoint and its table (see actions.h).
+ * actions.c - the action endpoints (volumes, attachments) and their table (see actions.h).
  */
 #include "api-shim/actions.h"
 
@@ -94,7 +94,7 @@ static const struct action_def actions[] = {
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
-	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §13): create's mode
+	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §14.1): create's mode
 	 * arrives at 3.54, hence two rows. */
 	{ ATT(_CREATE), .name = "attachment", .min_ver = V(27), .max_ver = V(53),
 	  .params = { .postcheck = attachment_connector_check, .args = {

@@ -197,7 +197,7 @@ void terminate_after(struct action_ctx *a);
 void detach_after(struct action_ctx *a);
 void force_detach_after(struct action_ctx *a);
 
-/* attachments.c: the attachments API (docs/cinder.md §13). */
+/* attachments.c: the attachments API (docs/cinder.md §14.1). */
 int attachment_create_body(db_conn *db, struct action_ctx *a);
 void attachment_create_after(struct action_ctx *a);
 int attachment_update_body(db_conn *db, struct action_ctx *a);

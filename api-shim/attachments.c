@@ -1,6 +1,6 @@
 /*
  * attachments.c - Cinder's attachments API (cinder.api.v3.attachments, the attachment_*
- * functions of cinder.volume.api, docs/cinder.md §14): the bodies and after steps of the
+ * functions of cinder.volume.api, docs/cinder.md §14.1): the bodies and after steps of the
  * action rows that create, update, delete and complete attachments, and the attachment views
  * (show and the two lists).
  *
@@ -581,7 +581,7 @@ static void list(struct shim_request *r, bool detail)
 	l.params[2] = req_query(r, "instance_id");
 	l.params[3] = req_query(r, "attach_status");
 	/* Cinder filters on the model's column "status", which attachments lack, and so finds
-	 * nothing (docs/cinder.md §14). */
+	 * nothing (docs/cinder.md §14.1). */
 	l.params[4] = req_query(r, "status") != NULL ? "true" : "false";
 	l.params[5] = req_query(r, "marker");
 	l.params[6] = l.page.limit_text;

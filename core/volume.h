@@ -151,7 +151,7 @@ int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 	       char attachment_id[37]);
 
 /*
- * The attachments API (docs/cinder.md §13). reserve inserts a volume_attachment row in
+ * The attachments API (docs/cinder.md §14.1). reserve inserts a volume_attachment row in
  * attach_status "reserved" for instance_uuid (NULL: none) with attach_mode mode (Cinder keeps
  * "null" when the caller named none); attachment_id receives its id. volume copies the live
  * attachment's volume id (VOL_NOT_FOUND when there is none). complete is os-complete: the
