@@ -1,5 +1,5 @@
 /*
- * actions.c - the volume action endpoint and its table (see actions.h).
+ * actions.c - the action endpoints (volumes, attachments) and their table (see actions.h).
  */
 #include "api-shim/actions.h"
 
@@ -11,12 +11,16 @@
 #include "core/volume.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
+#include "api-shim/validate.h"
 
 /* Room for the RPC arguments of one action: a connector is far smaller. */
 #define ACTION_ARENA_CAP (256 * 1024)
 
 #define V3_0 { 3, 0 }
 #define NO_MAX { 0, 0 }
+#define V(minor) { 3, minor }
+/* The attachments API's endpoints. */
+#define ATT(ep_) .ep = ACTION_EP_ATTACHMENT##ep_
 #define RPC(ID) .has_rpc = true, .method = PROTO_M_##ID
 #define OWNER(name) { name, POLICY_ADMIN_OR_OWNER }
 #define ADMIN(name) { name, POLICY_ADMIN_API }
@@ -90,23 +94,64 @@ static const struct action_def actions[] = {
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
+	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §14.1): create's mode
+	 * arrives at 3.54, hence two rows. */
+	{ ATT(_CREATE), .name = "attachment", .min_ver = V(27), .max_ver = V(53),
+	  .params = { .postcheck = attachment_connector_check, .args = {
+		  { "instance_uuid", PARAM_UUID },
+		  { "connector", PARAM_OBJECT_OR_NULL },
+		  { "volume_uuid", PARAM_UUID, .required = true } } },
+	  .policy = OWNER("volume:attachment_create"), .body = attachment_create_body,
+	  RPC(ATTACHMENT_UPDATE), .after = attachment_create_after },
+	{ ATT(_CREATE), .name = "attachment", .min_ver = V(54), .max_ver = NO_MAX,
+	  .params = { .postcheck = attachment_connector_check, .args = {
+		  { "instance_uuid", PARAM_UUID },
+		  { "connector", PARAM_OBJECT_OR_NULL },
+		  { "volume_uuid", PARAM_UUID, .required = true },
+		  { "mode", PARAM_ENUM, .values = attach_modes } } },
+	  .policy = OWNER("volume:attachment_create"), .body = attachment_create_body,
+	  RPC(ATTACHMENT_UPDATE), .after = attachment_create_after },
+	{ ATT(_UPDATE), .name = "attachment", .min_ver = V(27), .max_ver = NO_MAX,
+	  .params = { .postcheck = attachment_connector_check, .args = {
+		  { "connector", PARAM_NONEMPTY_OBJECT, .required = true } } },
+	  .policy = OWNER("volume:attachment_update"), .body = attachment_update_body,
+	  RPC(ATTACHMENT_UPDATE), .after = attachment_update_after },
+	{ ATT(_DELETE), .name = NULL, .min_ver = V(27), .max_ver = NO_MAX,
+	  .policy = OWNER("volume:attachment_delete"), .body = attachment_delete_body,
+	  RPC(ATTACHMENT_DELETE), .after = attachment_delete_after },
+	{ ATT(), .name = "os-complete", .min_ver = V(44), .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = OWNER("volume:attachment_complete"), .body = attachment_complete_body,
+	  .status = 204 },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
-
-static const struct action_def *action_find(const char *name)
-{
-	for (size_t i = 0; i < NACTIONS; i++)
-		if (strcmp(actions[i].name, name) == 0)
-			return &actions[i];
-	return NULL;
-}
 
 static bool in_range(const struct shim_request *r, const struct action_def *def)
 {
 	return req_ver_ge(r, def->min_ver.major, def->min_ver.minor) &&
 	       (def->max_ver.major == 0 ||
 		!req_ver_ge(r, def->max_ver.major, def->max_ver.minor + 1));
+}
+
+/* The row of ep named name (NULL: the endpoint's nameless row) that serves r's microversion;
+ * else NULL with *named telling whether the name exists at other microversions. */
+static const struct action_def *action_find(const struct shim_request *r,
+					    enum action_endpoint ep, const char *name,
+					    bool *named)
+{
+	*named = false;
+	for (size_t i = 0; i < NACTIONS; i++) {
+		const struct action_def *d = &actions[i];
+
+		if (d->ep != ep || (d->name == NULL ? name != NULL :
+				     name == NULL || strcmp(d->name, name) != 0))
+			continue;
+		*named = true;
+		if (in_range(r, d))
+			return d;
+	}
+	return NULL;
 }
 
 const struct param_value *action_arg(const struct action_ctx *a, const char *key)
@@ -125,6 +170,56 @@ int action_status(struct action_ctx *a, int rc)
 	return rc == DB_OK || rc == VOL_CONFLICT ? DB_OK : txn_fail(&a->t, rc, a->volume_id);
 }
 
+static bool attachment_endpoint(enum action_endpoint ep)
+{
+	return ep == ACTION_EP_ATTACHMENT || ep == ACTION_EP_ATTACHMENT_UPDATE ||
+	       ep == ACTION_EP_ATTACHMENT_DELETE;
+}
+
+/* Cinder's VolumeAttachmentNotFound, for an attachment that is gone or that the caller may
+ * not see. */
+static int attachment_not_found(struct action_ctx *a)
+{
+	fault_reply(a->t.r, 404, "Volume attachment could not be found with filter: "
+		    "attachment_id = %s.", a->attachment_id);
+	return TXN_FAULT;
+}
+
+/* Loads and locks the volume the request targets, with a->att for an attachment endpoint.
+ * Returns DB_OK, TXN_FAULT with a 404 set, or a db status. */
+static int action_load(db_conn *db, struct action_ctx *a)
+{
+	bool attachment = attachment_endpoint(a->ep);
+	int rc;
+
+	a->att = NULL;
+	if (attachment) {
+		rc = strlen(a->attachment_id) == 36 ?
+		     vol_attachment_volume(db, a->attachment_id, a->volume_buf) : VOL_NOT_FOUND;
+		if (rc == VOL_NOT_FOUND)
+			return attachment_not_found(a);
+		if (rc != DB_OK)
+			return rc;
+		a->volume_id = a->volume_buf;
+	}
+	rc = vol_get(db, a->volume_id, true, &a->vol->row);
+	if (rc == DB_OK && attachment) {
+		for (int i = 0; i < a->vol->row.nattachments && i < VOL_MAX_ATTACHMENTS; i++)
+			if (strcmp(a->vol->row.attachments[i].id, a->attachment_id) == 0)
+				a->att = &a->vol->row.attachments[i];
+		/* Gone while the volume's lock was awaited, or another project's. */
+		if (a->att == NULL || !view_visible(a->t.r, &a->vol->row))
+			return attachment_not_found(a);
+	}
+	if (rc == VOL_NOT_FOUND && attachment)
+		return attachment_not_found(a);
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(a->t.r, &a->vol->row))) {
+		fault_volume_not_found(a->t.r, a->volume_id);
+		return TXN_FAULT;
+	}
+	return rc == DB_OK ? DB_OK : txn_fail(&a->t, rc, a->volume_id);
+}
+
 /* Lookup (404, also for a volume the caller may not see), policy (403), the body, then the
  * row's cast. */
 static int action_txn(db_conn *db, void *arg)
@@ -136,13 +231,9 @@ static int action_txn(db_conn *db, void *arg)
 
 	/* No action reads the volume's metadata: the row and its attachments are enough. */
 	a->vol->nmd = a->vol->namd = 0;
-	rc = vol_get(db, a->volume_id, true, &a->vol->row);
-	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(a->t.r, &a->vol->row))) {
-		fault_volume_not_found(a->t.r, a->volume_id);
-		return TXN_FAULT;
-	}
+	rc = action_load(db, a);
 	if (rc != DB_OK)
-		return txn_fail(&a->t, rc, a->volume_id);
+		return rc;
 	policy = def->choose_policy != NULL ? def->choose_policy(a) : &def->policy;
 	if (!policy_enforce(a->t.r, policy, a->vol->row.project_id))
 		return TXN_FAULT;
@@ -153,32 +244,55 @@ static int action_txn(db_conn *db, void *arg)
 	return cast_volume(&a->t, db, def->method, a->volume_id, &a->rpc);
 }
 
+/* The body of create and update: {"attachment": {...}} and nothing else, as Cinder's schema
+ * requires. Returns 0, or -1 with a 400 set. */
+static int attachment_envelope(struct shim_request *r, const json_t *body)
+{
+	static const char *const keys[] = { "attachment", NULL };
+
+	if (validate_object(r, NULL, body) != 0 || validate_required(r, NULL, body, keys) != 0)
+		return -1;
+	return validate_no_extra(r, NULL, body, keys);
+}
+
 json_t *actions_parse(struct shim_request *r, struct action_ctx *a)
 {
-	json_t *body = req_json_body(r);
-	const char *name;
-	void *iter;
+	json_t *body = NULL;
+	const char *name = NULL;
+	bool named;
 
-	if (body == NULL)
-		return NULL;
-	if (!json_is_object(body) || json_object_size(body) != 1) {
-		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
-		goto fail;
+	if (a->ep != ACTION_EP_ATTACHMENT_DELETE) {
+		body = req_json_body(r);
+		if (body == NULL)
+			return NULL;
+		if (a->ep == ACTION_EP_ATTACHMENT_CREATE || a->ep == ACTION_EP_ATTACHMENT_UPDATE) {
+			if (attachment_envelope(r, body) != 0)
+				goto fail;
+		} else if (!json_is_object(body) || json_object_size(body) != 1) {
+			fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
+			goto fail;
+		}
+		name = json_object_iter_key(json_object_iter(body));
+		a->params = json_object_iter_value(json_object_iter(body));
 	}
-	iter = json_object_iter(body);
-	name = json_object_iter_key(iter);
-	a->params = json_object_iter_value(iter);
-	a->def = action_find(name);
-	if (a->def == NULL) {
+	a->def = action_find(r, a->ep, name, &named);
+	if (a->def == NULL && !named) {
 		fault_reply(r, 400, "There is no such action: %s. Verify the request body and "
 			    "Content-Type header and try again.", name);
 		goto fail;
 	}
 	/* Cinder's VersionNotFoundForAPIMethod. */
-	if (!in_range(r, a->def)) {
+	if (a->def == NULL) {
 		fault_reply(r, 404, "API version %d.%d is not supported on this method.",
 			    r->ver.major, r->ver.minor);
 		goto fail;
+	}
+	if (name == NULL) {
+		/* A request without a body keeps an empty one, so that NULL still means a fault. */
+		body = json_object();
+		if (body == NULL)
+			fault_reply(r, 500, "%s", FAULT_MSG_INTERNAL);
+		return body;
 	}
 	if (params_parse(r, name, a->params, &a->def->params, a->arg) != 0)
 		goto fail;
@@ -211,7 +325,8 @@ static void action_committed(struct txn_ctx *t)
 		req_reply(t->r, a->def->status, NULL);
 }
 
-void actions_dispatch(struct shim_request *r)
+/* Serves a request to endpoint ep: parse, the transaction, then the row's after step. */
+static void action_serve(struct shim_request *r, enum action_endpoint ep)
 {
 	struct action_ctx *a = calloc(1, sizeof(*a));
 
@@ -220,7 +335,11 @@ void actions_dispatch(struct shim_request *r)
 		return;
 	}
 	a->t.r = r;
-	a->volume_id = r->captures[1];
+	a->ep = ep;
+	if (ep == ACTION_EP_VOLUME)
+		a->volume_id = r->captures[1];
+	else if (ep != ACTION_EP_ATTACHMENT_CREATE)
+		a->attachment_id = r->captures[1];
 	a->call.slot = -1;
 	pv_arena_init(&a->arena, ACTION_ARENA_CAP);
 	r->state = a;
@@ -228,7 +347,9 @@ void actions_dispatch(struct shim_request *r)
 	a->body = actions_parse(r, a);
 	if (a->body == NULL)
 		return;
-	if (strlen(a->volume_id) > VOL_STR - 1) {
+	if (ep == ACTION_EP_ATTACHMENT_CREATE)
+		a->volume_id = action_arg(a, "volume_uuid")->s;
+	if (a->volume_id != NULL && strlen(a->volume_id) > VOL_STR - 1) {
 		fault_volume_not_found(r, a->volume_id);
 		return;
 	}
@@ -243,6 +364,31 @@ void actions_dispatch(struct shim_request *r)
 		txn_run_publishing(&a->t, action_txn, action_committed);
 	else if (txn_run(&a->t, action_txn) == 0)
 		action_committed(&a->t);
+}
+
+void actions_dispatch(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_VOLUME);
+}
+
+void attachments_action(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_ATTACHMENT);
+}
+
+void attachments_create(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_ATTACHMENT_CREATE);
+}
+
+void attachments_update(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_ATTACHMENT_UPDATE);
+}
+
+void attachments_delete(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_ATTACHMENT_DELETE);
 }
 
 /* Maps reply to the client's answer. Returns true when the call succeeded. */
@@ -266,7 +412,10 @@ static bool call_ok(struct shim_request *r, const struct call_reply *reply,
 		return false;
 	}
 	log_error("call failed: %s: %s", reply->failure_class, reply->failure_message);
-	fault_reply(r, 500, "%s", map->text500 != NULL ? map->text500 : FAULT_MSG_INTERNAL);
+	if (map->text500_message)
+		fault_reply(r, 500, map->text500, reply->failure_message);
+	else
+		fault_reply(r, 500, "%s", map->text500 != NULL ? map->text500 : FAULT_MSG_INTERNAL);
 	return false;
 }
 
@@ -325,7 +474,10 @@ void actions_print_table(void)
 	char ver[32];
 
 	for (size_t i = 0; i < NACTIONS; i++) {
+		if (actions[i].ep != ACTION_EP_VOLUME && actions[i].ep != ACTION_EP_ATTACHMENT)
+			continue; /* the other endpoints are routes */
 		print_version(ver, sizeof(ver), actions[i].min_ver, actions[i].max_ver);
-		printf("action %s %s %s\n", actions[i].name, ver, actions[i].policy.name);
+		printf("%s %s %s %s\n", actions[i].ep == ACTION_EP_VOLUME ? "action" :
+		       "attachment-action", actions[i].name, ver, actions[i].policy.name);
 	}
 }

@@ -1,5 +1,8 @@
 /*
- * actions.h - the volume action table (POST /v3/{p}/volumes/{id}/action).
+ * actions.h - the action table: the volume actions (POST /v3/{p}/volumes/{id}/action), the
+ * attachment actions (POST /v3/{p}/attachments/{id}/action) and the attachments API's
+ * requests that change state (POST /attachments, PUT and DELETE /attachments/{id}), which
+ * are served by the same machinery (attachments.c holds their bodies).
  *
  * An action is one row of the table in actions.c: its name, its microversion range, its
  * argument spec (params.h), its policy, the body that runs in the action's transaction, the
@@ -30,6 +33,16 @@
 struct action_def;
 struct action_ctx;
 
+/* Where a row is served: the route, the shape of its body and what the request targets. */
+enum action_endpoint {
+	ACTION_EP_VOLUME,            /* POST volumes/{id}/action, body {name: params} */
+	ACTION_EP_ATTACHMENT,        /* POST attachments/{id}/action, body {name: params} */
+	ACTION_EP_ATTACHMENT_CREATE, /* POST attachments, body {"attachment": params}; the
+				      * volume is the argument volume_uuid */
+	ACTION_EP_ATTACHMENT_UPDATE, /* PUT attachments/{id}, body {"attachment": params} */
+	ACTION_EP_ATTACHMENT_DELETE, /* DELETE attachments/{id}, no body */
+};
+
 /* The step after a successful call: result is the call's result (owned by the step), NULL
  * when not asked for. */
 typedef void (*action_next_fn)(struct action_ctx *a, json_t *result);
@@ -48,7 +61,12 @@ struct action_guard {
 /* What an action's body and after step receive. */
 struct action_ctx {
 	struct txn_ctx t;             /* first: the transaction's argument */
+	enum action_endpoint ep;      /* the endpoint the request came to */
 	const char *volume_id;
+	const char *attachment_id;    /* the URL's attachment id (attachment endpoints) */
+	const struct vol_attachment *att; /* that attachment in vol, loaded in this attempt */
+	char volume_buf[37];          /* room for the volume id of an attachment */
+	char attachment_buf[37];      /* room for the id of the attachment create makes */
 	const struct action_def *def;
 	json_t *params;               /* body[name] as sent */
 	struct param_value arg[PARAMS_MAX]; /* the parsed arguments, in the order of def's spec */
@@ -85,7 +103,9 @@ typedef int (*action_body_fn)(db_conn *db, struct action_ctx *a);
 typedef void (*action_after_fn)(struct action_ctx *a);
 
 struct action_def {
-	const char *name;
+	enum action_endpoint ep;
+	const char *name;             /* the body's key ("attachment" for create and update,
+				       * NULL for delete) */
 	struct apiver min_ver;        /* the first microversion that has the action */
 	struct apiver max_ver;        /* the last one; {0, 0}: no upper bound */
 	struct param_spec params;
@@ -118,6 +138,7 @@ struct action_failure_map {
 	const char *prefix;
 	const char *const *bad_request;
 	const char *text500;
+	bool text500_message;         /* text500 is a format whose %s is the failure's message */
 };
 
 /*
@@ -139,8 +160,14 @@ void action_accepted(struct action_ctx *a, json_t *result);
  * compare-and-set that found another status, counts as done). */
 int action_status(struct action_ctx *a, int rc);
 
-/* Prints the action table (name, microversions, policy) for docs/api.md's check. */
+/* Prints the volume and attachment actions (name, microversions, policy) for docs/api.md's
+ * check. */
 void actions_print_table(void);
+
+/* The 409 guard of bug 2004555 (attach.c), after a body that set a->guard (guard_body for
+ * the detaching actions, attachment_delete_body): then(a) once the compute service allows
+ * the request, at once when there is nothing to ask. */
+void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a));
 
 /* extend.c */
 const struct policy *extend_policy(const struct action_ctx *a);
@@ -169,6 +196,16 @@ int guard_body(db_conn *db, struct action_ctx *a);
 void terminate_after(struct action_ctx *a);
 void detach_after(struct action_ctx *a);
 void force_detach_after(struct action_ctx *a);
+
+/* attachments.c: the attachments API (docs/cinder.md §14.1). */
+int attachment_create_body(db_conn *db, struct action_ctx *a);
+void attachment_create_after(struct action_ctx *a);
+int attachment_update_body(db_conn *db, struct action_ctx *a);
+void attachment_update_after(struct action_ctx *a);
+int attachment_delete_body(db_conn *db, struct action_ctx *a);
+void attachment_delete_after(struct action_ctx *a);
+int attachment_complete_body(db_conn *db, struct action_ctx *a);
+int attachment_connector_check(struct shim_request *r, const char *name, const json_t *obj);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

@@ -129,7 +129,7 @@ static bool connector_value(struct action_ctx *a, const struct pv **out)
 
 static const char *const initialize_400[] = { "InvalidInput", NULL };
 static const struct action_failure_map initialize_map = {
-	NULL, initialize_400, "Unable to fetch connection information from backend.",
+	NULL, initialize_400, "Unable to fetch connection information from backend.", false,
 };
 
 int initialize_body(db_conn *db, struct action_ctx *a)
@@ -160,7 +160,7 @@ static const char *const attach_400[] = {
 	"InvalidVolume", "InvalidUUID", "InvalidVolumeAttachMode", NULL,
 };
 static const struct action_failure_map attach_map = {
-	"Error attaching volume", attach_400, NULL,
+	"Error attaching volume", attach_400, NULL, false,
 };
 
 /* Cinder's attach adds readonly = False unless the volume has the key, and refuses a mode
@@ -201,13 +201,17 @@ void attach_after(struct action_ctx *a)
 
 /* ---- the detaching actions and their 409 guard (bug 2004555) ---- */
 
-/* The attachment a request names, or the volume's only one (attachment_deletion_allowed). */
+/* The attachment a request names (in its URL or its body), or the volume's only one
+ * (attachment_deletion_allowed). */
 static const struct vol_attachment *guard_attachment(const struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
-	const char *id = action_arg(a, "attachment_id")->s;
+	const char *id;
 	int n = row->nattachments < VOL_MAX_ATTACHMENTS ? row->nattachments : VOL_MAX_ATTACHMENTS;
 
+	if (a->att != NULL)
+		return a->att;
+	id = action_arg(a, "attachment_id")->s;
 	if (id == NULL)
 		return row->nattachments == 1 ? &row->attachments[0] : NULL;
 	for (int i = 0; i < n; i++)
@@ -270,9 +274,7 @@ static void guard_answered(struct shim_request *r)
 	}
 }
 
-/* After the transaction: then(a) once the guard allows the request (at once when there is
- * nothing to ask). */
-static void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a))
+void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a))
 {
 	if (a->guard.server[0] == '\0') {
 		then(a);
@@ -285,7 +287,7 @@ static void guard_check(struct action_ctx *a, void (*then)(struct action_ctx *a)
 
 /* terminate_connection then, as Cinder's API does after it, unreserve. */
 static const struct action_failure_map terminate_map = {
-	NULL, NULL, "Unable to terminate volume connection from backend.",
+	NULL, NULL, "Unable to terminate volume connection from backend.", false,
 };
 
 static int unreserve_txn(db_conn *db, void *arg)
@@ -322,10 +324,10 @@ void terminate_after(struct action_ctx *a)
 
 static const char *const detach_400[] = { "VolumeAttachmentNotFound", "InvalidVolume", NULL };
 static const struct action_failure_map detach_map = {
-	"Error detaching volume", detach_400, NULL,
+	"Error detaching volume", detach_400, NULL, false,
 };
 static const struct action_failure_map force_detach_map = {
-	"Error force detaching volume", detach_400, NULL,
+	"Error force detaching volume", detach_400, NULL, false,
 };
 
 static void detach(struct action_ctx *a, const struct action_failure_map *map)

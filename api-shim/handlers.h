@@ -23,6 +23,17 @@ void volumes_delete(struct shim_request *r);        /* DELETE /v3/{p}/volumes/{i
 /* actions.c: POST /v3/{p}/volumes/{id}/action */
 void actions_dispatch(struct shim_request *r);
 
+/* actions.c: the attachments API's requests that change state (served by the action table) */
+void attachments_create(struct shim_request *r);    /* POST   /v3/{p}/attachments */
+void attachments_update(struct shim_request *r);    /* PUT    /v3/{p}/attachments/{id} */
+void attachments_delete(struct shim_request *r);    /* DELETE /v3/{p}/attachments/{id} */
+void attachments_action(struct shim_request *r);    /* POST   /v3/{p}/attachments/{id}/action */
+
+/* attachments.c: the attachment views */
+void attachments_list(struct shim_request *r);        /* GET /v3/{p}/attachments */
+void attachments_list_detail(struct shim_request *r); /* GET /v3/{p}/attachments/detail */
+void attachments_show(struct shim_request *r);        /* GET /v3/{p}/attachments/{id} */
+
 /* messages.c: GET /v3/{p}/messages (microversion >= 3.3) */
 void messages_list(struct shim_request *r);
 

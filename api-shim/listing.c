@@ -17,13 +17,8 @@
 
 #define SORT_KEYS_MAX 3
 
-struct sort_key {
-	const char *api;     /* as the API names it */
-	const char *column;
-};
-
 /* Sort keys of Cinder's volume listing that volmgr keeps; "name" is display_name. */
-static const struct sort_key sort_keys[] = {
+static const struct listing_sort_key sort_keys[] = {
 	{ "created_at", "created_at" }, { "updated_at", "updated_at" }, { "id", "id" },
 	{ "name", "display_name" }, { "display_name", "display_name" }, { "size", "size" },
 	{ "status", "status" }, { "availability_zone", "availability_zone" },
@@ -33,12 +28,8 @@ static const struct sort_key sort_keys[] = {
 struct list_req {
 	struct txn_ctx t;
 	bool detail;
-	char order[256];            /* the ORDER BY clause */
-	bool order_has_id;
-	const char *last_dir;
+	struct listing_page page;
 	const char *params[7];      /* project, status, name, az, marker, limit, offset */
-	char limit_text[24], offset_text[24];
-	int limit;
 	bool with_count;
 	json_t *items;
 	long count;
@@ -46,18 +37,25 @@ struct list_req {
 	int returned;
 };
 
+/* What add_sort reads the keys against. */
+struct sort_table {
+	const struct listing_sort_key *keys;
+	size_t nkeys;
+	const char *id_column;
+};
+
 /* Appends "<column> <dir>" for one key. Returns 0, or -1 with a 400 set. */
-static int add_sort(struct list_req *l, const char *key, size_t keylen, const char *dir,
-		    size_t dirlen)
+static int add_sort(struct shim_request *r, const struct sort_table *t, struct listing_page *p,
+		    const char *key, size_t keylen, const char *dir, size_t dirlen)
 {
 	const char *col = NULL;
-	size_t off = strlen(l->order);
+	size_t off = strlen(p->order);
 
-	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
-		if (strlen(sort_keys[i].api) == keylen && strncmp(sort_keys[i].api, key, keylen) == 0)
-			col = sort_keys[i].column;
+	for (size_t i = 0; i < t->nkeys; i++)
+		if (strlen(t->keys[i].api) == keylen && strncmp(t->keys[i].api, key, keylen) == 0)
+			col = t->keys[i].column;
 	if (col == NULL) {
-		fault_reply(l->t.r, 400, "Invalid input received: Invalid sort key");
+		fault_reply(r, 400, "Invalid input received: Invalid sort key");
 		return -1;
 	}
 	if (dirlen == 0) {
@@ -66,20 +64,20 @@ static int add_sort(struct list_req *l, const char *key, size_t keylen, const ch
 	}
 	if (!((dirlen == 3 && strncmp(dir, "asc", 3) == 0) ||
 	      (dirlen == 4 && strncmp(dir, "desc", 4) == 0))) {
-		fault_reply(l->t.r, 400, "Invalid input received: Unknown sort direction, must be "
+		fault_reply(r, 400, "Invalid input received: Unknown sort direction, must be "
 			    "'desc' or 'asc'");
 		return -1;
 	}
-	snprintf(l->order + off, sizeof(l->order) - off, "%s%s %.*s", off > 0 ? ", " : "", col,
+	snprintf(p->order + off, sizeof(p->order) - off, "%s%s %.*s", off > 0 ? ", " : "", col,
 		 (int)dirlen, dir);
-	l->order_has_id = l->order_has_id || strcmp(col, "id") == 0;
-	l->last_dir = dirlen == 3 ? "asc" : "desc";
+	p->order_has_id = p->order_has_id || strcmp(col, t->id_column) == 0;
+	p->last_dir = dirlen == 3 ? "asc" : "desc";
 	return 0;
 }
 
 /* Cinder's get_sort_params: "sort=k1:d1,k2" or sort_key/sort_dir (comma-separated), default
- * created_at desc; volmgr adds id as the last key so that pages are stable. */
-static int parse_sort(struct shim_request *r, struct list_req *l)
+ * created_at desc; volmgr adds the id as the last key so that pages are stable. */
+static int parse_sort(struct shim_request *r, const struct sort_table *t, struct listing_page *l)
 {
 	const char *sort = req_query(r, "sort");
 	const char *keys = req_query(r, "sort_key"), *dirs = req_query(r, "sort_dir");
@@ -97,7 +95,7 @@ static int parse_sort(struct shim_request *r, struct list_req *l)
 					    "supported.", SORT_KEYS_MAX);
 				return -1;
 			}
-			if (add_sort(l, p, colon != NULL ? (size_t)(colon - p) : len,
+			if (add_sort(r, t, l, p, colon != NULL ? (size_t)(colon - p) : len,
 				     colon != NULL ? colon + 1 : "",
 				     colon != NULL ? len - (size_t)(colon - p) - 1 : 0) != 0)
 				return -1;
@@ -109,17 +107,18 @@ static int parse_sort(struct shim_request *r, struct list_req *l)
 				    "supported.");
 			return -1;
 		}
-		if (add_sort(l, keys, strlen(keys), dirs != NULL ? dirs : "",
+		if (add_sort(r, t, l, keys, strlen(keys), dirs != NULL ? dirs : "",
 			     dirs != NULL ? strlen(dirs) : 0) != 0)
 			return -1;
-	} else if (add_sort(l, "created_at", 10, dirs != NULL ? dirs : "desc",
+	} else if (add_sort(r, t, l, "created_at", 10, dirs != NULL ? dirs : "desc",
 			    dirs != NULL ? strlen(dirs) : 4) != 0) {
 		return -1;
 	}
 	if (!l->order_has_id) {
 		size_t off = strlen(l->order);
 
-		snprintf(l->order + off, sizeof(l->order) - off, ", id %s", l->last_dir);
+		snprintf(l->order + off, sizeof(l->order) - off, ", %s %s", t->id_column,
+			 l->last_dir);
 	}
 	return 0;
 }
@@ -141,6 +140,78 @@ static int parse_count(struct shim_request *r, const char *key, long def, long *
 		return -1;
 	}
 	return 0;
+}
+
+int listing_page_parse(struct shim_request *r, const struct listing_sort_key *keys,
+		       size_t nkeys, const char *id_column, struct listing_page *p)
+{
+	const struct sort_table t = { keys, nkeys, id_column };
+	long limit, offset;
+
+	memset(p, 0, sizeof(*p));
+	if (parse_count(r, "limit", SHIM_MAX_LIMIT, &limit) != 0 ||
+	    parse_count(r, "offset", 0, &offset) != 0 || parse_sort(r, &t, p) != 0)
+		return -1;
+	if (limit > SHIM_MAX_LIMIT)
+		limit = SHIM_MAX_LIMIT;
+	p->limit = (int)limit;
+	snprintf(p->limit_text, sizeof(p->limit_text), "%ld", limit);
+	snprintf(p->offset_text, sizeof(p->offset_text), "%ld", offset);
+	return 0;
+}
+
+json_t *listing_result(struct shim_request *r, const char *collection, json_t *items,
+		       bool detail, const struct listing_page *p, int returned,
+		       const char *last_id)
+{
+	char rest[160], href[1024], key[64];
+	json_t *out = json_pack("{s:o}", collection, items);
+
+	if (out == NULL || returned == 0 || returned != p->limit)
+		return out;
+	snprintf(rest, sizeof(rest), "%s%s?limit=%d&marker=%s", collection,
+		 detail ? "/detail" : "", p->limit, last_id);
+	view_v3_url(r, rest, href, sizeof(href));
+	snprintf(key, sizeof(key), "%s_links", collection);
+	json_object_set_new(out, key, json_pack("[{s:s, s:s}]", "rel", "next", "href", href));
+	return out;
+}
+
+struct unknown_keys {
+	const char *const *allowed, *const *ignored;
+	char *bad;
+	size_t badlen;
+	int n;
+};
+
+static bool listed(const char *key, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (strcmp(key, *keys) == 0)
+			return true;
+	return false;
+}
+
+static void unknown_key(const char *key, void *arg)
+{
+	struct unknown_keys *u = arg;
+	size_t off = strlen(u->bad);
+
+	if (listed(key, u->allowed) || listed(key, u->ignored))
+		return;
+	snprintf(u->bad + off, u->badlen - off, "%s%s", u->n > 0 ? "," : "", key);
+	u->n++;
+}
+
+int listing_unknown_keys(const struct shim_request *r, const char *const *allowed,
+			 const char *const *ignored, char *bad, size_t badlen)
+{
+	struct unknown_keys u = { allowed, ignored, bad, badlen, 0 };
+
+	if (badlen > 0)
+		bad[0] = '\0';
+	req_query_keys(r, unknown_key, &u);
+	return u.n;
 }
 
 /* Filters are NULL-tolerant parameters so that one statement text serves every combination;
@@ -191,7 +262,7 @@ static int list_txn(db_conn *db, void *arg)
 		 "WITH ordered AS (SELECT id, display_name, row_number() OVER (ORDER BY %s) AS rn "
 		 LIST_FROM ") SELECT id, display_name FROM ordered WHERE rn > COALESCE("
 		 "(SELECT rn FROM ordered WHERE id = $5), 0) ORDER BY rn LIMIT $6::integer "
-		 "OFFSET $7::integer", l->order);
+		 "OFFSET $7::integer", l->page.order);
 	rc = db_exec(db, sql, 7, l->params, &res);
 	if (rc != DB_OK)
 		return rc;
@@ -231,20 +302,14 @@ void listing_volumes(struct shim_request *r, bool detail)
 {
 	struct list_req l = { .t = { .r = r }, .detail = detail };
 	bool all_tenants = false;
-	long limit, offset;
 	json_t *out;
 
 	if (req_query_bool(r, "all_tenants", false, &all_tenants) != 0 ||
-	    parse_count(r, "limit", SHIM_MAX_LIMIT, &limit) != 0 ||
-	    parse_count(r, "offset", 0, &offset) != 0 || parse_sort(r, &l) != 0)
+	    listing_page_parse(r, sort_keys, sizeof(sort_keys) / sizeof(sort_keys[0]), "id",
+			       &l.page) != 0)
 		return;
 	if (req_ver_ge(r, 3, 45) && req_query_bool(r, "with_count", false, &l.with_count) != 0)
 		return;
-	if (limit > SHIM_MAX_LIMIT)
-		limit = SHIM_MAX_LIMIT;
-	l.limit = (int)limit;
-	snprintf(l.limit_text, sizeof(l.limit_text), "%ld", limit);
-	snprintf(l.offset_text, sizeof(l.offset_text), "%ld", offset);
 	/* Non-admins see their project; admins theirs, or every project with all_tenants
 	 * (optionally narrowed by project_id). */
 	if (r->auth.is_admin && all_tenants)
@@ -255,22 +320,13 @@ void listing_volumes(struct shim_request *r, bool detail)
 	l.params[2] = req_query(r, "name");
 	l.params[3] = req_query(r, "availability_zone");
 	l.params[4] = req_query(r, "marker");
-	l.params[5] = l.limit_text;
-	l.params[6] = l.offset_text;
+	l.params[5] = l.page.limit_text;
+	l.params[6] = l.page.offset_text;
 	if (txn_run(&l.t, list_txn) != 0) {
 		json_decref(l.items);
 		return;
 	}
-	out = json_pack("{s:o}", "volumes", l.items);
-	if (out != NULL && l.returned > 0 && l.returned == l.limit) {
-		char rest[128], href[1024];
-
-		snprintf(rest, sizeof(rest), "volumes%s?limit=%d&marker=%s", detail ? "/detail" : "",
-			 l.limit, l.last_id);
-		view_v3_url(r, rest, href, sizeof(href));
-		json_object_set_new(out, "volumes_links",
-				    json_pack("[{s:s, s:s}]", "rel", "next", "href", href));
-	}
+	out = listing_result(r, "volumes", l.items, detail, &l.page, l.returned, l.last_id);
 	if (out != NULL && l.with_count)
 		json_object_set_new(out, "count", json_integer(l.count));
 	req_reply(r, 200, out);

@@ -135,6 +135,17 @@ static int parse_arg(struct shim_request *r, const struct param_arg *arg, const 
 		if (json_is_object(v) || json_is_string(v) || json_is_null(v))
 			return 0;
 		return validate_type_fail(r, arg->key, v, "'string', 'object', 'null'");
+	case PARAM_OBJECT_OR_NULL:
+		if (json_is_object(v) || json_is_null(v))
+			return 0;
+		return validate_type_fail(r, arg->key, v, "'object', 'null'");
+	case PARAM_NONEMPTY_OBJECT:
+		if (!json_is_object(v))
+			return validate_type_fail(r, arg->key, v, "'object'");
+		if (json_object_size(v) > 0)
+			return 0;
+		validate_fail(r, arg->key, v, "{} does not have enough properties");
+		return -1;
 	case PARAM_STRING_OR_NULL:
 		if (json_is_string(v) || json_is_null(v)) {
 			out->s = s;

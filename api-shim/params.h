@@ -28,6 +28,8 @@ enum param_kind {
 			       * string that is no boolean gets oslo's "is not a boolean" -> b */
 	PARAM_CONNECTOR,      /* type [object, string] -> j */
 	PARAM_CONNECTOR_OR_NULL, /* type [string, object, null] -> j */
+	PARAM_OBJECT_OR_NULL, /* type [object, null] -> j */
+	PARAM_NONEMPTY_OBJECT, /* type object, minProperties 1 -> j */
 	PARAM_STRING_OR_NULL, /* type [string, null] -> s (NULL for null) */
 	PARAM_UUID,           /* parameter_types.uuid -> s */
 	PARAM_UUID_OR_NULL,   /* a uuid or null ("not valid under any of the given schemas")

@@ -113,6 +113,31 @@ const char *req_query(const struct shim_request *r, const char *key)
 	return v;
 }
 
+struct query_keys {
+	void (*fn)(const char *key, void *arg);
+	void *arg;
+};
+
+static enum MHD_Result query_key(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	const struct query_keys *q = cls;
+
+	(void)kind;
+	(void)value;
+	q->fn(key, q->arg);
+	return MHD_YES;
+}
+
+void req_query_keys(const struct shim_request *r, void (*fn)(const char *key, void *arg),
+		    void *arg)
+{
+	struct query_keys q = { fn, arg };
+
+	if (r->conn != NULL)
+		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_key, &q);
+}
+
 int req_query_bool(struct shim_request *r, const char *key, bool def, bool *out)
 {
 	static const char *const yes[] = { "1", "t", "true", "on", "y", "yes" };

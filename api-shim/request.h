@@ -105,6 +105,10 @@ const char *req_header(const struct shim_request *r, const char *name);
 /* A query argument or NULL (the value may be "" for "?key"). */
 const char *req_query(const struct shim_request *r, const char *key);
 
+/* Calls fn(key, arg) for each query argument's key, in the order of the URL. */
+void req_query_keys(const struct shim_request *r, void (*fn)(const char *key, void *arg),
+		    void *arg);
+
 /*
  * A boolean query argument read as Cinder's utils.get_bool_param does (oslo's boolean
  * strings, case-insensitive: 1/t/true/on/y/yes and 0/f/false/off/n/no). *out gets def when

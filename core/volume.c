@@ -97,7 +97,8 @@ static void vol_iso_z(const char *iso, char out[24])
 /* The columns of vol_attachment_cols, for an attachment table aliased a. */
 #define VOL_ATTACHMENT_COLUMNS \
 	"a.id, a.instance_uuid, a.attached_host, a.mountpoint, a.attach_status, a.attach_mode, " \
-	V_TS("a.attach_time") ", CASE WHEN a.connection_info IS NULL THEN '' ELSE 't' END"
+	V_TS("a.attach_time") ", CASE WHEN coalesce(a.connection_info, '') IN ('', '{}', 'null')" \
+	" THEN '' ELSE 't' END"
 /* Every live attachment row, whatever its attach_status, oldest first. */
 #define VOL_ATTACHMENT_ORDER " ORDER BY a.created_at, a.id"
 
@@ -404,26 +405,113 @@ static const char vol_sql_mark_attached[] =
 	"UPDATE volumes SET status = '" VOL_S_IN_USE "', attach_status = '" VOL_AS_ATTACHED "',"
 	" updated_at = " V_NOW " WHERE id = $1 AND deleted = false";
 
+/* An attachment is attached from the start (the legacy attach, volctl) or reserved (the
+ * attachments API), when it has no attach time yet. */
 static const char vol_sql_attachment_insert[] =
 	"INSERT INTO volume_attachment (created_at, deleted, id, volume_id, attached_host,"
 	" instance_uuid, mountpoint, attach_time, attach_mode, attach_status)"
-	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5, " V_NOW ", $6, '" VOL_AS_ATTACHED "')";
+	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5, CASE WHEN $7::varchar = '"
+	VOL_AS_ATTACHED "' THEN " V_NOW " END, $6, $7)";
 
 int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 	       const char *attached_host, const char *mountpoint, const char *mode,
 	       char attachment_id[37])
 {
 	const char *vp[1] = { volume_id };
-	const char *ap[6] = { attachment_id, volume_id, attached_host, instance_uuid, mountpoint,
-			      mode != NULL ? mode : "rw" };
+	const char *ap[7] = { attachment_id, volume_id, attached_host, instance_uuid, mountpoint,
+			      mode != NULL ? mode : "rw", VOL_AS_ATTACHED };
 	int rc;
 
 	util_uuid4(attachment_id);
 	rc = vol_update_one(db, vol_sql_mark_attached, 1, vp);
 	if (rc == DB_OK)
-		rc = db_exec(db, vol_sql_attachment_insert, 6, ap, NULL);
+		rc = db_exec(db, vol_sql_attachment_insert, 7, ap, NULL);
 	if (rc == DB_OK)
 		rc = vol_admin_md_set(db, volume_id, ADMIN_MD_ATTACHED_MODE, ap[5]);
+	return rc;
+}
+
+int vol_attachment_reserve(db_conn *db, const char *volume_id, const char *instance_uuid,
+			   const char *mode, char attachment_id[37])
+{
+	const char *ap[7] = { attachment_id, volume_id, NULL, instance_uuid, NULL, mode,
+			      VOL_AS_RESERVED };
+
+	util_uuid4(attachment_id);
+	return db_exec(db, vol_sql_attachment_insert, 7, ap, NULL);
+}
+
+static const char vol_sql_attachment_volume[] =
+	"SELECT volume_id FROM volume_attachment WHERE id = $1 AND deleted = false";
+
+int vol_attachment_volume(db_conn *db, const char *attachment_id, char volume_id[37])
+{
+	const char *p[1] = { attachment_id };
+	PGresult *r;
+	int rc = db_exec(db, vol_sql_attachment_volume, 1, p, &r);
+
+	if (rc != DB_OK)
+		return rc;
+	rc = PQntuples(r) == 0 ? VOL_NOT_FOUND : DB_OK;
+	if (rc == DB_OK)
+		utf8_strlcpy(volume_id, PQgetvalue(r, 0, 0), 37);
+	PQclear(r);
+	return rc;
+}
+
+static const char vol_sql_attachment_complete[] =
+	"UPDATE volume_attachment SET attach_status = '" VOL_AS_ATTACHED "', updated_at = " V_NOW
+	" WHERE id = $1 AND deleted = false";
+static const char vol_sql_volume_complete[] =
+	"UPDATE volumes SET status = '" VOL_S_IN_USE "', attach_status = '" VOL_AS_ATTACHED "',"
+	" updated_at = " V_NOW " WHERE id = $1 AND deleted = false";
+
+int vol_attachment_complete(db_conn *db, const char *volume_id, const char *attachment_id)
+{
+	const char *p[2] = { attachment_id, volume_id };
+	int rc = vol_update_one(db, vol_sql_attachment_complete, 1, p);
+
+	return rc == DB_OK ? vol_update_one(db, vol_sql_volume_complete, 1, p + 1) : rc;
+}
+
+/*
+ * db.volume_detached: the attachment goes (detached, detach time), then the volume's
+ * attach_status is the first of its remaining attachments' statuses in alphabetical order
+ * (attached < attaching < detaching < reserved), error_* ones ignored, "detached" when none
+ * remains; its status follows (in-use for attached, available for detached, else the same
+ * word), except that a volume left detached while it migrates or uploads keeps its status.
+ */
+static const char vol_sql_attachment_detached[] =
+	"UPDATE volume_attachment SET attach_status = '" VOL_AS_DETACHED "', detach_time = " V_NOW
+	", updated_at = " V_NOW ", deleted = true, deleted_at = " V_NOW
+	" WHERE id = $2 AND volume_id = $1 AND deleted = false";
+static const char vol_sql_volume_detached[] =
+	"UPDATE volumes SET attach_status = s.st, status = CASE WHEN s.st <> '" VOL_AS_DETACHED
+	"' OR (coalesce(migration_status, '') = '' AND coalesce(status, '') <> 'uploading')"
+	" OR migration_status IN ('success', 'error') THEN CASE s.st WHEN '" VOL_AS_ATTACHED
+	"' THEN '" VOL_S_IN_USE "' WHEN '" VOL_AS_DETACHED "' THEN '" VOL_S_AVAILABLE "' ELSE s.st"
+	" END ELSE status END, updated_at = " V_NOW
+	" FROM (SELECT coalesce((SELECT attach_status FROM volume_attachment WHERE volume_id = $1"
+	" AND deleted = false AND attach_status NOT LIKE 'error\\_%' ORDER BY attach_status"
+	" LIMIT 1), '" VOL_AS_DETACHED "') AS st) s WHERE id = $1 AND deleted = false"
+	" RETURNING volumes.status";
+
+int vol_detached(db_conn *db, const char *volume_id, const char *attachment_id,
+		 char status[VOL_STATUS_MAX])
+{
+	const char *p[2] = { volume_id, attachment_id };
+	PGresult *r = NULL;
+	int rc = DB_OK;
+
+	if (attachment_id != NULL)
+		rc = db_exec(db, vol_sql_attachment_detached, 2, p, NULL);
+	if (rc == DB_OK)
+		rc = db_exec(db, vol_sql_volume_detached, 1, p, &r);
+	if (rc == DB_OK && status != NULL)
+		utf8_strlcpy(status, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "", VOL_STATUS_MAX);
+	PQclear(r);
+	if (rc == DB_OK)
+		rc = vol_admin_md_delete(db, volume_id, ADMIN_MD_ATTACHED_MODE);
 	return rc;
 }
 

@@ -33,8 +33,13 @@ struct vol_attachment {
 	char attach_status[64];
 	char attach_mode[37];
 	char attach_time[32];     /* "YYYY-MM-DDTHH:MM:SS.ffffff" or "" */
-	char connected[2];        /* "t" when connection_info is set (an initialized connection) */
+	char connected[2];        /* "t" when connection_info is set and not empty (an
+				   * initialized connection; the attachments API stores {} for a
+				   * reservation) */
 };
+
+/* Room for a status word (status, attach_status, migration_status). */
+#define VOL_STATUS_MAX 64
 
 struct vol_row {
 	char id[37];
@@ -44,10 +49,10 @@ struct vol_row {
 	char cluster_name[VOL_TEXT];
 	int size;
 	char availability_zone[VOL_TEXT];
-	char status[64];
-	char previous_status[64];
-	char attach_status[64];
-	char migration_status[64];
+	char status[VOL_STATUS_MAX];
+	char previous_status[VOL_STATUS_MAX];
+	char attach_status[VOL_STATUS_MAX];
+	char migration_status[VOL_STATUS_MAX];
 	char display_name[VOL_TEXT];
 	char display_description[VOL_TEXT];
 	char volume_type_id[37];
@@ -147,6 +152,31 @@ __attribute__((warn_unused_result))
 int vol_attach(db_conn *db, const char *volume_id, const char *instance_uuid,
 	       const char *attached_host, const char *mountpoint, const char *mode,
 	       char attachment_id[37]);
+
+/*
+ * The attachments API (docs/cinder.md §14.1). reserve inserts a volume_attachment row in
+ * attach_status "reserved" for instance_uuid (NULL: none) with attach_mode mode (Cinder keeps
+ * "null" when the caller named none); attachment_id receives its id. volume copies the live
+ * attachment's volume id (VOL_NOT_FOUND when there is none). complete is os-complete: the
+ * attachment attached, the volume in-use and attached (VOL_NOT_FOUND when either is gone).
+ */
+__attribute__((warn_unused_result))
+int vol_attachment_reserve(db_conn *db, const char *volume_id, const char *instance_uuid,
+			   const char *mode, char attachment_id[37]);
+__attribute__((warn_unused_result))
+int vol_attachment_volume(db_conn *db, const char *attachment_id, char volume_id[37]);
+__attribute__((warn_unused_result))
+int vol_attachment_complete(db_conn *db, const char *volume_id, const char *attachment_id);
+
+/*
+ * Cinder's Volume.finish_detach: soft-deletes the live attachment attachment_id of the volume
+ * (none when NULL or already gone), sets the volume's attach_status and status from the
+ * attachments that remain, and removes the attached_mode admin metadata. status (may be NULL)
+ * receives the volume's new status ("" when the volume is gone).
+ */
+__attribute__((warn_unused_result))
+int vol_detached(db_conn *db, const char *volume_id, const char *attachment_id,
+		 char status[VOL_STATUS_MAX]);
 
 /* Volume types. find looks a live type up by id or name; VOL_NOT_FOUND when absent. */
 struct vol_type {

@@ -128,6 +128,12 @@ __attribute__((warn_unused_result)) int h_terminate_connection(db_conn *db, stru
 __attribute__((warn_unused_result)) int h_attach_volume(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_detach_volume(db_conn *db, struct job *job);
 
+/* The calls of the attachments API (attach.c): attachment_update connects the volume to the
+ * connector's host and fills the attachment; attachment_delete ends the connection and the
+ * attachment. */
+__attribute__((warn_unused_result)) int h_attachment_update(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_attachment_delete(db_conn *db, struct job *job);
+
 /* The scheduler's fanout publish_service_capabilities (service.c): recorded, no effect. */
 __attribute__((warn_unused_result))
 int h_publish_service_capabilities(db_conn *db, struct job *job);

@@ -82,6 +82,15 @@
 	   PROTO_ARG_IGNORED("volume", A_VOLUME, false),                           \
 	   PROTO_ARG("attachment_id", A_UUID_OR_NULL, false, detach_volume.attachment_id)), \
 	  h_detach_volume, NULL, NULL)                                                    \
+	X(ATTACHMENT_UPDATE, attachment_update, "3.9", 9, PROTO_CALL, false,              \
+	  (PROTO_ARG("vref", A_VOLUME, true, attachment_update.volume_id),                \
+	   PROTO_ARG("connector", A_CONNECTOR, true, attachment_update.connector),        \
+	   PROTO_ARG("attachment_id", A_UUID, true, attachment_update.attachment_id)),    \
+	  h_attachment_update, NULL, NULL)                                                \
+	X(ATTACHMENT_DELETE, attachment_delete, "3.9", 9, PROTO_CALL, false,              \
+	  (PROTO_ARG("attachment_id", A_UUID, true, attachment_delete.attachment_id),     \
+	   PROTO_ARG("vref", A_VOLUME, true, attachment_delete.volume_id)),               \
+	  h_attachment_delete, NULL, NULL)                                                \
 	X(PUBLISH_SERVICE_CAPABILITIES, publish_service_capabilities, "3.0", 0,           \
 	  PROTO_CAST, false, (), h_publish_service_capabilities, NULL, NULL)
 

@@ -21,7 +21,9 @@
 
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"
+#define VOL_AS_ATTACHING "attaching"
 #define VOL_AS_DETACHED "detached"
+#define VOL_AS_RESERVED "reserved"
 
 /* volume_admin_metadata keys */
 #define ADMIN_MD_EXTEND_NEW_SIZE "extend_new_size"

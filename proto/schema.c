@@ -19,6 +19,7 @@ enum arg_kind {
 	A_RESERVATIONS, /* array of uuid strings: const char *[PROTO_MAX_RESERVATIONS] followed by
 			 * its count (unsigned), as in every argument struct that has one */
 	A_ERROR,        /* bool, null (false) or a boolean string; sent as a bool */
+	A_UUID,         /* uuid string (const char *) */
 	A_UUID_OR_NULL, /* uuid string or null (NULL) */
 	A_TEXT_OR_NULL, /* string of at most 255 bytes, or null (NULL) */
 	A_MODE,         /* "rw" or "ro" (const char *) */
@@ -204,11 +205,12 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 		return NULL;
 	}
 	case A_VOLUME_ID:
+	case A_UUID:
 	case A_UUID_OR_NULL:
 		if (s->kind == A_UUID_OR_NULL && v->type == PV_NULL)
 			return NULL;
 		if (!pv_str(v) || !util_is_uuid(v->u.s))
-			return s->kind == A_VOLUME_ID ? "expected a uuid" : "expected a uuid or null";
+			return s->kind != A_UUID_OR_NULL ? "expected a uuid" : "expected a uuid or null";
 		*strs = v->u.s;
 		return NULL;
 	case A_TEXT_OR_NULL:
@@ -306,8 +308,8 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 	 * aligned for a pointer. */
 	const char *str = NULL;
 
-	if (src != NULL && (s->kind == A_UUID_OR_NULL || s->kind == A_TEXT_OR_NULL ||
-			    s->kind == A_MODE))
+	if (src != NULL && (s->kind == A_UUID || s->kind == A_UUID_OR_NULL ||
+			    s->kind == A_TEXT_OR_NULL || s->kind == A_MODE))
 		str = *(const char *const *)src;
 	switch (s->kind) {
 	case A_VOLUME:
@@ -334,6 +336,7 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 	case A_UUID_OR_NULL:
 	case A_TEXT_OR_NULL:
 		return pv_new_str(a, str);
+	case A_UUID:
 	case A_MODE:
 		return str != NULL ? pv_new_str(a, str) : NULL;
 	case A_CONNECTOR:

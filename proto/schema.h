@@ -75,6 +75,10 @@ struct proto_args_extend_volume_completion {
 	bool error;
 };
 
+/* The largest connector a caller may send, as JSON text: os-brick's connectors are a few
+ * hundred bytes. */
+#define PROTO_CONNECTOR_MAX 16384
+
 /* connector: the connector map as sent (NULL when null: terminate_connection allows it). */
 struct proto_args_initialize_connection {
 	const char *volume_id;
@@ -102,6 +106,20 @@ struct proto_args_attach_volume {
 struct proto_args_detach_volume {
 	const char *volume_id;
 	const char *attachment_id;
+};
+
+/* attachment_update 3.9 (the attachments API): vref is the Volume primitive, connector the
+ * host's connector map, attachment_id the volume_attachment row it completes. */
+struct proto_args_attachment_update {
+	const char *volume_id;
+	const struct pv *connector;
+	const char *attachment_id;
+};
+
+/* attachment_delete 3.9: the attachment to end, and the Volume primitive (vref) it belongs to. */
+struct proto_args_attachment_delete {
+	const char *attachment_id;
+	const char *volume_id;
 };
 
 /* The scheduler's broadcast carries no arguments. */

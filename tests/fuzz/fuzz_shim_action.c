@@ -1,7 +1,8 @@
 /*
  * fuzz_shim_action.c - libFuzzer harness for the api-shim's request path that needs no
- * server: the body of POST /v3/{p}/volumes/{id}/action as JSON, the action table lookup and
- * the action's schema validation (actions_parse), under a microversion taken from the input.
+ * server: the body of POST /v3/{p}/volumes/{id}/action as JSON (or of one of the attachments
+ * API's endpoints), the action table lookup and the action's schema validation
+ * (actions_parse), under a microversion taken from the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,15 +25,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == NULL || size < 1)
 		goto out;
 	req_init(r, NULL, "POST", "/v3/p/volumes/v/action");
-	/* The first byte picks the microversion 3.0 .. 3.255, as a header would. */
-	r->ver.minor = data[0];
+	/* The first byte's low seven bits pick the microversion 3.0 .. 3.127, as a header would;
+	 * its top bit an attachments API endpoint, the one the microversion's low bits name. */
+	r->ver.minor = data[0] & 0x7f;
 	if (req_append_body(r, (const char *)data + 1, size - 1) != 0)
 		goto out_free;
 	memset(&a, 0, sizeof(a));
 	a.t.r = r;
+	if (data[0] & 0x80)
+		a.ep = (enum action_endpoint)(ACTION_EP_ATTACHMENT + r->ver.minor % 4);
 	body = actions_parse(r, &a);
-	if (body != NULL && (a.def == NULL || a.params == NULL))
-		abort();    /* a parsed body always names a known action */
+	/* A parsed body always names a known row; only delete has no body to name it. */
+	if (body != NULL && (a.def == NULL ||
+			     (a.params == NULL) != (a.ep == ACTION_EP_ATTACHMENT_DELETE)))
+		abort();
 	json_decref(body);
 out_free:
 	req_free(r);

@@ -47,8 +47,8 @@ from harness_env import (  # noqa: F401  (re-exported: tests import these from h
     STARTUP_TIMEOUT, STUB, free_port, load_stack_env, poll_until, read_text, stack_env_path,
     tail, with_database)
 from harness_mq import (  # noqa: F401  (re-exported)
-    BrokerMixin, cast_message, completion_cast, context_dict, extend_cast, oslo_unwrap, pack,
-    unpack, volume_primitive)
+    JSON, MSGPACK, BrokerMixin, cast_message, completion_cast, context_dict, extend_cast,
+    oslo_body, oslo_unwrap, pack, unpack, volume_primitive)
 from harness_proc import _LIVE_PROCS, ProcessMixin  # noqa: F401  (re-exported)
 
 

@@ -213,16 +213,24 @@ class DatabaseMixin:
                   "volume_id, key, value) VALUES (now() AT TIME ZONE 'utc', "
                   "now() AT TIME ZONE 'utc', false, %s, %s, %s)", (volume_id, key, value))
 
-    def insert_attachment(self, volume_id, instance_uuid=None, mark_in_use=True):
-        """An attachment row written in SQL (instance_uuid None: a Glance-store attachment)."""
+    def insert_attachment(self, volume_id, instance_uuid=None, mark_in_use=True,
+                          reserved=False):
+        """An attachment row written in SQL (instance_uuid None: a Glance-store attachment),
+        attached on compute1. reserved: the row Cinder's attachment-create without a
+        connector leaves (reserved, no host, mountpoint, time nor mode), and the volume
+        reserved instead of in-use."""
         aid = str(uuid.uuid4())
         self._sql("INSERT INTO volume_attachment (created_at, updated_at, deleted, id, "
                   "volume_id, attached_host, instance_uuid, mountpoint, attach_time, "
                   "attach_mode, attach_status) VALUES (now() AT TIME ZONE 'utc', "
-                  "now() AT TIME ZONE 'utc', false, %s, %s, 'compute1', %s, '/dev/vdc', "
-                  "now() AT TIME ZONE 'utc', 'rw', 'attached')",
-                  (aid, volume_id, instance_uuid))
-        if mark_in_use:
+                  "now() AT TIME ZONE 'utc', false, %s, %s, %s, %s, %s, "
+                  "CASE WHEN %s THEN NULL ELSE now() AT TIME ZONE 'utc' END, %s, %s)",
+                  (aid, volume_id, None if reserved else "compute1", instance_uuid,
+                   None if reserved else "/dev/vdc", reserved, "null" if reserved else "rw",
+                   "reserved" if reserved else "attached"))
+        if reserved:
+            self._sql("UPDATE volumes SET status = 'reserved' WHERE id = %s", (volume_id,))
+        elif mark_in_use:
             self._sql("UPDATE volumes SET status = 'in-use', attach_status = 'attached' "
                       "WHERE id = %s", (volume_id,))
         return aid

@@ -21,6 +21,9 @@ import pika      # Debian python3-pika
 
 from harness_env import DLQ, HDR_ORIG_RK, REPO, stack_env_path
 
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+
 # ---------------------------------------------------------------------------------------
 # msgpack casts (the wire contract of proto/)
 # ---------------------------------------------------------------------------------------
@@ -88,6 +91,11 @@ def oslo_unwrap(body):
     if outer.get("oslo.version") != "2.0":
         raise ValueError("not an oslo 2.0 envelope: %r" % (outer,))
     return json.loads(outer["oslo.message"])
+
+
+def oslo_body(msg):
+    """oslo's serialize_msg: the envelope with the inner message as a JSON string."""
+    return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(msg)}).encode()
 
 
 def extend_cast(volume_id, new_size, reservations, unique_id=None, context=None):
@@ -182,7 +190,7 @@ class BrokerMixin:
     # ---- publishing ----
 
     def publish(self, body, routing_key=None, exchange=None, unique_id=None,
-                content_type="application/msgpack", headers=None):
+                content_type=MSGPACK, headers=None):
         """Publishes raw bytes (or a dict, msgpack-encoded) with publisher confirms."""
         with self.amqp() as ch:
             ch.confirm_delivery()
@@ -196,7 +204,7 @@ class BrokerMixin:
                 self._publish_on(ch, body, routing_key)
 
     def _publish_on(self, ch, body, routing_key=None, exchange=None, unique_id=None,
-                    content_type="application/msgpack", headers=None):
+                    content_type=MSGPACK, headers=None):
         if isinstance(body, dict):
             if unique_id is None:
                 unique_id = body.get("_unique_id")
@@ -206,6 +214,31 @@ class BrokerMixin:
         ch.basic_publish(exchange=self.exchange if exchange is None else exchange,
                          routing_key=routing_key or self.routing_key, body=body,
                          properties=props, mandatory=True)
+
+    # ---- calls ----
+
+    def reply_queue(self):
+        """A new queue named as oslo.messaging names reply queues, deleted at tear-down."""
+        name = "reply_" + secrets.token_hex(16)
+        with self.amqp() as ch:
+            ch.queue_declare(queue=name, durable=False, auto_delete=False)
+        type(self)._queues.append(name)
+        return name
+
+    def call_manager(self, msg, reply_q, content_type=MSGPACK, timeout=10):
+        """Publishes msg (cast_message's dict) as a call answered to reply_q, in content_type
+        (oslo's JSON envelope or msgpack), and waits for the reply, which must be the last one
+        of this call. Returns (the reply's content type, the decoded reply)."""
+        msg.setdefault("_msg_id", uuid.uuid4().hex)
+        msg.update({"_reply_q": reply_q, "_timeout": None})
+        body = oslo_body(msg) if content_type == JSON else pack(msg)
+        self.publish(body, unique_id=msg["_unique_id"], content_type=content_type)
+        props, got = self.poll(lambda: self.get_message(reply_q), timeout=timeout,
+                               msg="a reply on %s" % reply_q)
+        reply = oslo_unwrap(got) if props.content_type == JSON else unpack(got)
+        self.assertEqual(reply["_msg_id"], msg["_msg_id"])
+        self.assertTrue(reply["ending"])
+        return props.content_type, reply
 
     # ---- taking messages ----
 
@@ -280,8 +313,7 @@ class BrokerMixin:
         """The first message in a capture queue (whose method is method, when given), decoded:
         (dict, raw body, properties)."""
         def decoded(props, body):
-            msg = (oslo_unwrap(body) if props.content_type == "application/json"
-                   else unpack(body))
+            msg = oslo_unwrap(body) if props.content_type == JSON else unpack(body)
             if method is None or msg.get("method") == method:
                 return msg, body, props
             return None

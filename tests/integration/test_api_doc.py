@@ -1,5 +1,5 @@
-"""docs/api.md lists exactly what volmgr serves: its three tables (routes, volume actions, RPC
-methods) equal what `api-shim --print-api` prints from the code's own tables, row for row.
+"""docs/api.md lists exactly what volmgr serves: its four tables (routes, volume actions,
+attachment actions, RPC methods) equal what `api-shim --print-api` prints from the code's own tables, row for row.
 Needs no stack.
 """
 
@@ -35,7 +35,7 @@ def doc_tables():
 def code_tables():
     out = subprocess.run([os.path.join(BIN, "api-shim"), "--print-api"], check=True,
                          capture_output=True, text=True, timeout=30).stdout
-    tables = {"route": [], "action": [], "method": []}
+    tables = {"route": [], "action": [], "attachment-action": [], "method": []}
     for line in out.splitlines():
         kind, *cells = line.split(" ")
         tables[kind].append(cells)
@@ -59,13 +59,16 @@ class ApiDocTest(unittest.TestCase):
     def test_volume_actions(self):
         self.check("Volume actions", "action")
 
+    def test_attachment_actions(self):
+        self.check("Attachment actions", "attachment-action")
+
     def test_rpc_methods(self):
         self.check("RPC methods", "method")
 
     def test_the_tables_are_not_empty(self):
         # A broken printer or parser must not pass as two empty lists.
         for kind, rows in self.code.items():
-            self.assertGreater(len(rows), 5, kind)
+            self.assertGreater(len(rows), 0 if kind == "attachment-action" else 5, kind)
         self.assertTrue(any(r[0] == "os-set_bootable" for r in self.code["action"]))
 
 

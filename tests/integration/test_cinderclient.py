@@ -21,24 +21,30 @@ def cinder_argv():
     return [PYTHON, "-m", "cinderclient.shell"]
 
 
+def run_cinder(test, *args, version="3.70", user=None, ok=True):
+    """(exit code, output) of the cinder CLI for test's stack, as test's user (or user) in
+    its project at microversion version; with ok, a failure fails test."""
+    argv = cinder_argv() + [
+        "--os-auth-type", "noauth",
+        "--os-user-id", user or test.USER,
+        "--os-project-id", test.PROJECT,
+        "--os-endpoint", test.api_root + "/v3",
+        "--os-volume-api-version", version,
+    ] + list(args)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=env, timeout=60)
+    out = p.stdout.decode("utf-8", "replace")
+    if ok:
+        test.assertEqual(p.returncode, 0, "cinder %s exited %d:\n%s"
+                         % (" ".join(args), p.returncode, out))
+    return p.returncode, out
+
+
 class CinderClientTest(StackTestCase):
 
     def cinder(self, *args, user=None, ok=True):
-        argv = cinder_argv() + [
-            "--os-auth-type", "noauth",
-            "--os-user-id", user or self.USER,
-            "--os-project-id", self.PROJECT,
-            "--os-endpoint", self.api_root + "/v3",
-            "--os-volume-api-version", "3.70",
-        ] + list(args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, env=env, timeout=60)
-        out = p.stdout.decode("utf-8", "replace")
-        if ok:
-            self.assertEqual(p.returncode, 0, "cinder %s exited %d:\n%s"
-                             % (" ".join(args), p.returncode, out))
-        return p.returncode, out
+        return run_cinder(self, *args, user=user, ok=ok)
 
     def test_create_list_show_extend_reset_delete(self):
         _, out = self.cinder("create", "--name", "ccvol", "1")

@@ -16,13 +16,6 @@ class HostileMessagesTest(StackTestCase):
 
     dead_letters_purged = True
 
-    def reply_queue(self):
-        name = "reply_" + secrets.token_hex(16)
-        with self.amqp() as ch:
-            ch.queue_declare(queue=name, durable=False, auto_delete=False)
-        type(self)._queues.append(name)
-        return name
-
     def dead_letter_reason(self, vid):
         props, _ = self.poll(lambda: self.take_dead_letter(contains=vid.encode()), timeout=10,
                              msg="the dead letter of %s" % vid)

@@ -5,19 +5,10 @@ reply, so that the caller gets an error instead of a timeout.
 """
 
 import json
-import secrets
 import uuid
 
-from harness import (DLQ, HDR_REASON, StackTestCase, cast_message, context_dict, oslo_unwrap,
-                     pack, unpack, volume_primitive)
-
-JSON = "application/json"
-MSGPACK = "application/msgpack"
-
-
-def oslo_body(msg):
-    """oslo's serialize_msg: the envelope with the inner message as a JSON string."""
-    return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(msg)}).encode()
+from harness import (DLQ, HDR_REASON, JSON, MSGPACK, StackTestCase, cast_message, context_dict,
+                     oslo_body, volume_primitive)
 
 
 class OsloJsonTest(StackTestCase):
@@ -25,24 +16,13 @@ class OsloJsonTest(StackTestCase):
     def setUp(self):
         super().setUp()
         self.purge(DLQ)
-        self.reply_q = "reply_" + secrets.token_hex(16)
-        with self.amqp() as ch:
-            ch.queue_declare(queue=self.reply_q, durable=False, auto_delete=False)
-        type(self)._queues.append(self.reply_q)
+        self.reply_q = self.reply_queue()
 
     def call(self, method, args, version="3.0", content_type=JSON):
         """Publishes a call in content_type; returns (content type, decoded reply)."""
         msg = cast_message(method, args, version=version,
                            context=context_dict(self.USER, self.PROJECT))
-        msg.update({"_msg_id": uuid.uuid4().hex, "_reply_q": self.reply_q, "_timeout": None})
-        body = oslo_body(msg) if content_type == JSON else pack(msg)
-        self.publish(body, unique_id=msg["_unique_id"], content_type=content_type)
-        props, got = self.poll(lambda: self.get_message(self.reply_q), timeout=10,
-                               msg="a reply on %s" % self.reply_q)
-        reply = oslo_unwrap(got) if props.content_type == JSON else unpack(got)
-        self.assertEqual(reply["_msg_id"], msg["_msg_id"])
-        self.assertTrue(reply["ending"])
-        return props.content_type, reply
+        return self.call_manager(msg, self.reply_q, content_type)
 
     def test_json_cast_is_served(self):
         vid = self.insert_volume(status="creating")

@@ -362,6 +362,64 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
         self.assertEqual((vol.status, vol.attach_status), ("available", "detached"))
         self.assertEqual(len(vol.volume_attachment), 0)
 
+    def reserve(self, vid):
+        """An attachment as Cinder's attachment_create leaves it without a connector
+        (_attachment_reserve, then the mode 'null')."""
+        vol = self.volume(vid)
+        self.assertTrue(vol.conditional_update({"status": "reserved"},
+                                               {"status": "available"}))
+        attachment = objects.VolumeAttachment(context=self.ctx, volume_id=vid,
+                                              attach_status="reserved",
+                                              instance_uuid=str(uuid.uuid4()))
+        attachment.create()
+        attachment.attach_mode = "null"
+        attachment.save()
+        return attachment
+
+    def test_attachment_update_complete_and_delete(self):
+        """The attachments API's calls, with what Cinder's API does around them."""
+        vid = self.create()
+        attachment = self.reserve(vid)
+        connector = dict(CONNECTOR, mountpoint="/dev/vdb")
+        info = self.api.attachment_update(self.ctx, self.volume(vid), connector, attachment.id)
+        self.assertEqual((info["driver_volume_type"], info["attachment_id"], info["volume_id"],
+                          info["access_mode"]), ("local", attachment.id, vid, "rw"))
+        self.assertEqual(info["device_path"], os.path.join(self.manager.filestore,
+                                                           "volume-%s" % vid))
+        self.assertNotIn("data", info, "Cinder's flat connection info")
+        att = objects.VolumeAttachment.get_by_id(self.ctx, attachment.id)
+        self.assertEqual((att.attach_status, att.attach_mode, att.attached_host, att.mountpoint,
+                          att.instance_uuid), ("attaching", "rw", "compute1", "/dev/vdb",
+                                               attachment.instance_uuid))
+        self.assertEqual(att.connector, connector)
+        self.assertEqual(att.connection_info, info)
+        self.assertIsNotNone(att.attach_time)
+        vol = self.volume(vid)
+        self.assertEqual((vol.status, vol.attach_status), ("attaching", "attaching"))
+        # os-complete
+        att.update({"attach_status": "attached"})
+        att.save()
+        vol.update({"status": "in-use", "attach_status": "attached"})
+        vol.save()
+        self.assertIsNone(self.api.attachment_delete(self.ctx, attachment.id,
+                                                     self.volume(vid)))
+        with self.assertRaises(exception.VolumeAttachmentNotFound):
+            objects.VolumeAttachment.get_by_id(self.ctx, attachment.id)
+        vol = self.volume(vid)
+        self.assertEqual((vol.status, vol.attach_status), ("available", "detached"))
+        # Cinder's API finishes the detach again after the call: nothing left to do.
+        vol.finish_detach(attachment.id)
+        self.assertEqual(self.volume(vid).status, "available")
+        with self.assertRaises(exception.VolumeAttachmentNotFound):
+            self.api.attachment_delete(self.ctx, attachment.id, self.volume(vid))
+
+    def test_attachment_update_of_unknown_attachment_raises(self):
+        vid = self.create()
+        with self.assertRaises(exception.VolumeAttachmentNotFound):
+            self.api.attachment_update(self.ctx, self.volume(vid), CONNECTOR,
+                                       str(uuid.uuid4()))
+        self.assertEqual(self.volume(vid).status, "available")
+
     # ---- versions ----
 
     def test_newer_version_is_refused(self):

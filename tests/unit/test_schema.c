@@ -42,6 +42,9 @@ static const char *const good_args[PROTO_M_COUNT] = {
 				  "\"mountpoint\": \"/dev/vdb\", \"mode\": \"ro\"}",
 	[PROTO_M_DETACH_VOLUME] = "{\"volume_id\": \"" VOL_ID "\", \"volume\": " VOL ", "
 				  "\"attachment_id\": \"" R2 "\"}",
+	[PROTO_M_ATTACHMENT_UPDATE] = "{\"vref\": " VOL ", \"connector\": {\"host\": \"h\"}, "
+				      "\"attachment_id\": \"" R2 "\"}",
+	[PROTO_M_ATTACHMENT_DELETE] = "{\"attachment_id\": \"" R2 "\", \"vref\": " VOL "}",
 	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = "{}",
 };
 
@@ -82,7 +85,8 @@ Test(schema, lookups)
 	cr_expect(eq(str, (char *)mt->send_version, "3.19"));
 	cr_expect(eq(int, mt->min_minor, 19));
 	cr_expect(not(mt->is_call));
-	cr_expect(eq(ptr, (void *)proto_method_find("attachment_update"), NULL));
+	cr_expect(eq(ptr, (void *)proto_method_find("reimage"), NULL));
+	cr_expect(eq(int, proto_method_find("attachment_update")->min_minor, 9));
 	cr_expect(proto_method_find("attach_volume")->is_call);
 	cr_expect(eq(str, (char *)proto_method_find("detach_volume")->send_version, "3.4"));
 	cr_expect(eq(ptr, (void *)proto_method_find(NULL), NULL));
@@ -144,6 +148,15 @@ Test(schema, call_args)
 		     PROTO_OK), "%s", detail);
 	cr_expect(eq(str, (char *)a.detach_volume.attachment_id, R2));
 	cr_expect(eq(str, (char *)a.detach_volume.volume_id, VOL_ID));
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_UPDATE, J(good_args[PROTO_M_ATTACHMENT_UPDATE]),
+				&a), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)a.attachment_update.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)a.attachment_update.attachment_id, R2));
+	cr_expect(eq(str, (char *)pv_str(pv_get(a.attachment_update.connector, "host")), "h"));
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_DELETE, J(good_args[PROTO_M_ATTACHMENT_DELETE]),
+				&a), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)a.attachment_delete.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)a.attachment_delete.attachment_id, R2));
 }
 
 Test(schema, failure_format_and_parse)
@@ -243,6 +256,15 @@ ParameterizedTestParameters(schema, args)
 		{ PROTO_M_DETACH_VOLUME, "attachment_id", "null", PROTO_OK },
 		{ PROTO_M_DETACH_VOLUME, "attachment_id", "\"x\"", PROTO_EARGS },
 		{ PROTO_M_DETACH_VOLUME, "volume_id", "", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "vref", "", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "vref", "\"" VOL_ID "\"", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "connector", "null", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "connector", "[]", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "attachment_id", "", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_UPDATE, "attachment_id", "null", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_DELETE, "attachment_id", "\"x\"", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_DELETE, "attachment_id", "null", PROTO_EARGS },
+		{ PROTO_M_ATTACHMENT_DELETE, "vref", "", PROTO_EARGS },
 	};
 	return cr_make_param_array(struct arg_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -513,6 +535,28 @@ Test(schema, built_args_parse_back)
 	cr_expect(eq(str, (char *)out.attach_volume.volume_id, VOL_ID));
 	cr_expect(eq(ptr, (void *)out.attach_volume.host_name, NULL));
 	cr_expect(eq(str, (char *)out.attach_volume.mode, "ro"));
+
+	memset(&in, 0, sizeof(in));
+	in.attachment_update = (struct proto_args_attachment_update){
+		.connector = connector, .attachment_id = R2,
+	};
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_UPDATE, build(PROTO_M_ATTACHMENT_UPDATE, &in),
+				&out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.attachment_update.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.attachment_update.attachment_id, R2));
+	cr_expect(eq(str, (char *)pv_str(pv_get(out.attachment_update.connector, "host")), "h1"));
+
+	memset(&in, 0, sizeof(in));
+	in.attachment_delete.attachment_id = R1;
+	cr_assert(eq(int, parse(PROTO_M_ATTACHMENT_DELETE, build(PROTO_M_ATTACHMENT_DELETE, &in),
+				&out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.attachment_delete.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.attachment_delete.attachment_id, R1));
+	/* A sender must name the attachment. */
+	in.attachment_delete.attachment_id = NULL;
+	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_ATTACHMENT_DELETE), &in,
+					   &(struct proto_volume_fields){ .id = VOL_ID }, &ta,
+					   pv_new_map(&ta, 8)), PROTO_EARGS));
 }
 
 /* A sender cannot leave out what the schema requires: a call without its connector. */
