@@ -68,6 +68,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     rpc_response_timeout = 30
     # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
     api_options = {}
+    auth_strategy = "noauth"
+    # Further sections of a class: {"keystone_authtoken": {"auth_url": ...}}.
+    extra_sections = {}
     rpc_wire_format = "msgpack"
     log_level = "debug"
 
@@ -226,13 +229,16 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "[api]",
             "listen = 127.0.0.1",
             "port = %d" % cls.shim_port,
-            "auth_strategy = noauth",
+            "auth_strategy = %s" % cls.auth_strategy,
             "admin_users = admin",
             "publish_timeout = 5",
             "rpc_response_timeout = %d" % cls.rpc_response_timeout,
             "rpc_wire_format = %s" % cls.rpc_wire_format,
             "workers = 8",
-        ] + ["%s = %s" % kv for kv in sorted(cls.api_options.items())] + [""])
+        ] + ["%s = %s" % kv for kv in sorted(cls.api_options.items())] + [""] + [
+            line for section, keys in sorted(cls.extra_sections.items())
+            for line in ["[%s]" % section] + ["%s = %s" % kv for kv in sorted(keys.items())]
+            + [""]])
 
     @classmethod
     def _destroy(cls):

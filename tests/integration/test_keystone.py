@@ -1,0 +1,145 @@
+"""auth_strategy keystone (issue 13): tokens validated by the throwaway Keystone, as
+keystonemiddleware's auth_token does: missing and invalid tokens, the project in the URL,
+admins, client-sent role headers, revoked tokens, service tokens and the 409 guard of bug
+2004555.
+"""
+
+import uuid
+
+from harness_keystone import KeystoneTestCase
+
+CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
+UNAUTHORIZED = "The request you have made requires authentication."
+
+
+class KeystoneAuthTest(KeystoneTestCase):
+
+    # Short, so that a revoked token stops working within the test.
+    token_cache_time = 2
+
+    def assertChallenge(self, st, hd, doc):
+        self.assertFault(st, doc, 401)
+        self.assertEqual(hd.get("WWW-Authenticate"), 'Keystone uri="%s"' % self.ks_url)
+
+    def test_missing_and_invalid_tokens_are_401_with_the_challenge(self):
+        demo = self.project_id["demo"]
+        for token in (None, "", "not-a-token", "gAAAAA" + "x" * 200, "demo:" + demo):
+            for _ in range(2):    # the second time from the cache of invalid tokens
+                st, hd, doc = self.http("GET", "/v3/%s/volumes" % demo, token=token)
+                self.assertChallenge(st, hd, doc)
+        # version discovery stays open
+        st, _, _ = self.http("GET", "/", token=None)
+        self.assertIn(st, (200, 300))
+
+    def test_member_creates_in_its_project(self):
+        vid = self.create_as("demo")
+        row = self.sql("SELECT project_id, user_id FROM volumes WHERE id = %s", (vid,))[0]
+        self.assertEqual(tuple(row), (self.project_id["demo"], self.user_id["demo"]))
+        st, _, doc = self.as_user("demo", "GET", "/volumes/%s" % vid)
+        self.assertEqual(st, 200, doc)
+        # the URL may leave the project out (3.67): the token's project is meant
+        st, _, doc = self.http("GET", "/v3/volumes/%s" % vid, token=self.token("demo"),
+                               version="3.67")
+        self.assertEqual(st, 200, doc)
+
+    def test_another_projects_user(self):
+        vid = self.create_as("demo")
+        demo = self.project_id["demo"]
+        # naming the other project in the URL: Cinder's 400
+        st, _, doc = self.as_user("alt", "GET", "/volumes/%s" % vid, project=demo)
+        self.assertFault(st, doc, 400, "badRequest")
+        # through its own project the volume does not exist
+        st, _, doc = self.as_user("alt", "GET", "/volumes/%s" % vid)
+        self.assertFault(st, doc, 404, "itemNotFound")
+        st, _, doc = self.as_user("alt", "POST", "/volumes/%s/action" % vid,
+                                  {"os-extend": {"new_size": 2}})
+        self.assertFault(st, doc, 404, "itemNotFound")
+        self.assertEqual(self.sql_value("SELECT size FROM volumes WHERE id = %s", (vid,)), 1)
+
+    def test_admin_sees_every_project_through_its_own(self):
+        vid = self.create_as("demo")
+        st, _, doc = self.as_user("admin", "GET", "/volumes/detail?all_tenants=1")
+        self.assertEqual(st, 200, doc)
+        self.assertIn(vid, [v["id"] for v in doc["volumes"]])
+        # an admin token is scoped to one project too: Cinder's 400 for another in the URL
+        st, _, doc = self.as_user("admin", "GET", "/volumes/%s" % vid,
+                                  project=self.project_id["demo"])
+        self.assertFault(st, doc, 400, "badRequest")
+        # the admin-only action, on another project's volume
+        st, _, doc = self.as_user("admin", "POST", "/volumes/%s/action" % vid,
+                                  {"os-reset_status": {"status": "error"}})
+        self.assertEqual(st, 202, doc)
+        self.assertEqual(self.status_of(vid), "error")
+
+    def test_client_sent_roles_are_ignored(self):
+        vid = self.create_as("demo")
+        st, _, doc = self.as_user("demo", "POST", "/volumes/%s/action" % vid,
+                                  {"os-reset_status": {"status": "error"}},
+                                  roles="admin", headers={"X-Roles": "admin"})
+        self.assertFault(st, doc, 403, "forbidden")
+        self.assertEqual(self.status_of(vid), "available")
+
+    def test_revoked_token_stops_working_within_the_cache_time(self):
+        token = self.new_token("demo")
+        path = "/v3/%s/volumes" % self.project_id["demo"]
+        st, _, doc = self.http("GET", path, token=token)
+        self.assertEqual(st, 200, doc)
+        self.revoke(token)
+        # cached for at most token_cache_time seconds, then Keystone says no
+        self.poll(lambda: self.http("GET", path, token=token)[0] == 401,
+                  timeout=self.token_cache_time + 5, msg="the revoked token is refused")
+        st, hd, doc = self.http("GET", path, token=token)
+        self.assertChallenge(st, hd, doc)
+
+    def test_invalid_service_token_is_401(self):
+        st, hd, doc = self.as_user("demo", "GET", "/volumes",
+                                   headers={"X-Service-Token": "bogus"})
+        self.assertChallenge(st, hd, doc)
+
+
+class KeystoneServiceTokenTest(KeystoneTestCase):
+    """The 409 guard of bug 2004555 asks the compute service unless the request carries a
+    valid service token with a service role; X-Service-Roles sent by a client means nothing."""
+
+    stub_auto_complete = True
+
+    def act(self, vid, name, params, headers=None):
+        return self.as_user("demo", "POST", "/volumes/%s/action" % vid, {name: params},
+                            headers=headers)
+
+    def attached(self):
+        vid = self.create_as("demo")
+        instance = str(uuid.uuid4())
+        for name, params, code in (
+                ("os-reserve", {}, 202),
+                ("os-initialize_connection", {"connector": CONNECTOR}, 200),
+                ("os-attach", {"instance_uuid": instance, "mountpoint": "/dev/vdb"}, 202),
+                ("os-begin_detaching", {}, 202)):
+            st, _, doc = self.act(vid, name, params)
+            self.assertEqual(st, code, "%s: %s %s" % (name, st, doc))
+        aid = self.sql_value("SELECT id FROM volume_attachment WHERE volume_id = %s AND "
+                             "NOT deleted", (vid,))
+        self.stub("POST", "/_fixture/attachments",
+                  {"server_id": instance, "volume_id": vid, "attachment_id": aid,
+                   "project_id": self.project_id["demo"]})
+        return vid
+
+    def test_guard(self):
+        vid = self.attached()
+        terminate = ("os-terminate_connection", {"connector": CONNECTOR})
+        refused = (
+            (None, 409),
+            # a client's own claim to be a service: not a token Keystone knows
+            ({"X-Service-Token": "nova:service", "X-Service-Roles": "service"}, 401),
+            # a valid service token without the service role
+            ({"X-Service-Token": self.token("plain"), "X-Service-Roles": "service"}, 409),
+            # a member's user token as the service token
+            ({"X-Service-Token": self.token("demo")}, 409),
+        )
+        for headers, code in refused:
+            st, _, doc = self.act(vid, *terminate, headers=headers)
+            self.assertFault(st, doc, code)
+            self.assertEqual(self.status_of(vid), "detaching")
+        st, _, doc = self.act(vid, *terminate,
+                              headers={"X-Service-Token": self.token("nova")})
+        self.assertEqual(st, 202, doc)
