@@ -10,11 +10,12 @@ service: the shim's own user), plain (project service, member only).
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 
 from harness import StackTestCase
-from harness_env import stack_env_path
+from harness_env import PYTHON, REPO, free_port, stack_env_path
 
 PROJECT_OF = {"admin": "admin", "demo": "demo", "alt": "alt", "nova": "service",
               "cinder": "service", "plain": "service"}
@@ -138,3 +139,49 @@ class KeystoneTestCase(StackTestCase):
         vid = doc["volume"]["id"]
         self.wait_status(vid, "available", timeout=8)
         return vid
+
+
+class OwnKeystoneTestCase(KeystoneTestCase):
+    """A KeystoneTestCase whose shim talks to a second Keystone server of the class's own:
+    the same database and keys as the shared one (so tokens of either are valid at both),
+    tokens that expire after token_expiration seconds, and a server a test may stop
+    (stop_own_keystone) without disturbing the other classes."""
+
+    token_expiration = 3600
+
+    @classmethod
+    def keystone_url(cls):
+        return "http://127.0.0.1:%d/v3" % cls.own_port
+
+    @classmethod
+    def _build(cls):
+        cls.own_port = free_port()
+        super()._build()
+        cls.start_own_keystone()
+
+    @classmethod
+    def start_own_keystone(cls):
+        with open(cls.ks["VOLMGR_KEYSTONE_CONF"]) as f:
+            text = f.read()
+        text = re.sub(r"(?m)^expiration = .*$", "expiration = %d" % cls.token_expiration, text)
+        text = re.sub(r"(?m)^log_file = .*$",
+                      "log_file = %s" % os.path.join(cls.log_dir, "keystone-own.log"), text)
+        conf = os.path.join(cls.tmp, "keystone.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        cls._start("keystone", [PYTHON, os.path.join(REPO, "scripts", "keystone_wsgi.py"),
+                                conf, str(cls.own_port)])
+        cls._wait_until("the class's own Keystone answers",
+                        lambda: keystone_request(cls.keystone_url(), "GET", "")[0] == 200)
+
+    def stop_own_keystone(self):
+        """Stops the class's Keystone; a cleanup starts it again for the tests after."""
+        proc = self._proc("keystone")
+        proc.terminate()
+        proc.wait(timeout=10)
+        self.forget(proc)
+        self.addCleanup(self.start_own_keystone)
+
+    def own_token(self, user):
+        """A token of user issued now by the class's own Keystone (token_expiration)."""
+        return issue_token(self.keystone_url(), user, self.ks_password)[0]

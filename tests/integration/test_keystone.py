@@ -6,7 +6,7 @@ admins, client-sent role headers, revoked tokens, service tokens and the 409 gua
 
 import uuid
 
-from harness_keystone import KeystoneTestCase
+from harness_keystone import KeystoneTestCase, OwnKeystoneTestCase
 
 CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
 UNAUTHORIZED = "The request you have made requires authentication."
@@ -143,3 +143,48 @@ class KeystoneServiceTokenTest(KeystoneTestCase):
         st, _, doc = self.act(vid, *terminate,
                               headers={"X-Service-Token": self.token("nova")})
         self.assertEqual(st, 202, doc)
+
+
+class KeystoneExpiryAndOutageTest(OwnKeystoneTestCase):
+    """Expired tokens, and a Keystone that stops: cached tokens work until their cache time
+    ends, then 503; a token the cache does not know is 503 at once; nothing is let through."""
+
+    token_expiration = 4
+    token_cache_time = 6
+
+    def path(self):
+        return "/v3/%s/volumes" % self.project_id["demo"]
+
+    def assertChallenge(self, st, hd, doc):
+        self.assertFault(st, doc, 401)
+        self.assertEqual(hd.get("WWW-Authenticate"), 'Keystone uri="%s"' % self.ks_url)
+
+    def test_expired_token_is_401(self):
+        token = self.own_token("demo")
+        st, _, doc = self.http("GET", self.path(), token=token)
+        self.assertEqual(st, 200, doc)
+        # cached until its expiry (before token_cache_time), then Keystone says no
+        self.poll(lambda: self.http("GET", self.path(), token=token)[0] == 401,
+                  timeout=self.token_expiration + 5, msg="the expired token is refused")
+        self.assertChallenge(*self.http("GET", self.path(), token=token))
+
+    def test_keystone_stopped(self):
+        cached = self.new_token("demo")
+        st, _, doc = self.http("GET", self.path(), token=cached)
+        self.assertEqual(st, 200, doc)
+        self.stop_own_keystone()
+        st, _, doc = self.http("GET", self.path(), token=cached)
+        self.assertEqual(st, 200, "a cached token works while Keystone is away: %s" % doc)
+        fresh = self.new_token("demo")
+        for token in (fresh, fresh, "not-a-token"):
+            st, _, doc = self.http("GET", self.path(), token=token)
+            self.assertFault(st, doc, 503)
+        st, _, doc = self.http("POST", self.path(), {"volume": {"size": 1}}, token=fresh)
+        self.assertFault(st, doc, 503)
+        self.assertEqual(self.sql_value("SELECT count(*) FROM volumes"), 0)
+        # no token at all needs no Keystone to be refused
+        st, hd, doc = self.http("GET", self.path(), token=None)
+        self.assertChallenge(st, hd, doc)
+        # the cached token's time ends: 503 too, never a pass
+        self.poll(lambda: self.http("GET", self.path(), token=cached)[0] == 503,
+                  timeout=self.token_cache_time + 5, msg="the cached token ends")
