@@ -278,6 +278,18 @@ int ks_session_endpoint(struct ks_session *s, const char *type, const char *inte
 	return rc;
 }
 
+int ks_session_call(struct ks_session *s, const char *method, const char *path,
+		    const char *body, struct http_response *out, char *err, size_t errlen)
+{
+	char token[KS_TOKEN_MAX];
+	int rc = ks_session_token(s, token, sizeof(token), err, errlen);
+
+	if (rc != KS_OK)
+		return rc;
+	return http_service_request(method, s->v3, path, token, NULL, body, s->timeout, out, err,
+				    errlen) == 0 ? KS_OK : KS_UNAVAILABLE;
+}
+
 /* One GET /v3/auth/tokens with the session's token. Returns the HTTP status, or -1. */
 static long validate_once(struct ks_session *s, const char *subject, struct http_response *resp,
 			  char *err, size_t errlen)

@@ -74,6 +74,17 @@ __attribute__((warn_unused_result))
 int ks_session_endpoint(struct ks_session *s, const char *type, const char *interface,
 			const char *region, char *out, size_t outlen, char *err, size_t errlen);
 
+/*
+ * Sends method to the Identity API path (e.g. "/services?type=volumev3") with the session's
+ * token and body (JSON text or NULL), authenticating first as ks_session_token does. Returns
+ * an enum ks_status (KS_OK: an answer arrived, whatever its status, in out; the caller frees
+ * it with http_response_free).
+ */
+struct http_response;
+__attribute__((warn_unused_result))
+int ks_session_call(struct ks_session *s, const char *method, const char *path,
+		    const char *body, struct http_response *out, char *err, size_t errlen);
+
 /* Forgets the session's token, so that the next call authenticates again (after a service
  * answered 401 to it). */
 void ks_session_invalidate(struct ks_session *s);

@@ -23,6 +23,8 @@ Users (domain Default):
     cinder project service  role service  (the shim's own user, which validates tokens)
     plain  project service  role member   (a user of the service project without the role)
 The passwords are fixed: this Keystone listens on loopback only and lives as long as its stack.
+The catalog also gets an `image` service whose endpoint is the version document that
+scripts/keystone_wsgi.py serves (openstackclient's `volume create` needs one).
 """
 import json
 import os
@@ -175,8 +177,17 @@ def password_auth(user, project):
         "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
 
 
+def register_image_stand_in(api, url):
+    base = url[:-len("/v3")] + "/image-stand-in/"
+    sid = api.find_or_create("service", "glance", {"name": "glance", "type": "image"})
+    for interface in ("public", "internal"):
+        api.call("POST", "/endpoints", {"endpoint": {
+            "service_id": sid, "interface": interface, "url": base, "region_id": "RegionOne"}})
+
+
 def create_users(url):
     api = Api(url)
+    register_image_stand_in(api, url)
     for user, project, role in USERS:
         pid = api.find_or_create("project", project, {"name": project, "domain_id": "default"})
         uid = api.find_or_create("user", user, {"name": user, "domain_id": "default",

@@ -1,10 +1,16 @@
 """Serves Keystone's public application on 127.0.0.1 with Python's wsgiref, one thread per
 request (the shim's validations and a client's requests arrive at the same time).
 
+It also answers GET /image-stand-in/... with an Image API version document, and nothing
+else: Debian's openstackclient 6.0 builds an image client in `openstack volume create` even
+when no image is named, and that client needs an image endpoint in the catalog that answers
+version discovery. scripts/keystone-stack.py registers that endpoint; no image is ever served.
+
     python3 scripts/keystone_wsgi.py CONFIG_FILE PORT
 
 Started by scripts/keystone-stack.py; stopped by its pid (SIGTERM).
 """
+import json
 import os
 import signal
 import socketserver
@@ -25,6 +31,22 @@ class Handler(WSGIRequestHandler):
         return self.client_address[0]
 
 
+IMAGE_PREFIX = "/image-stand-in"
+
+
+def with_image_stand_in(app, port):
+    doc = json.dumps({"versions": [{"id": "v2.9", "status": "CURRENT", "links": [
+        {"rel": "self", "href": "http://127.0.0.1:%d%s/v2/" % (port, IMAGE_PREFIX)}]}]}).encode()
+
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(IMAGE_PREFIX):
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(doc)))])
+            return [doc]
+        return app(environ, start_response)
+    return wrapped
+
+
 def main():
     conf, port = sys.argv[1], int(sys.argv[2])
     os.environ["OS_KEYSTONE_CONFIG_FILES"] = conf
@@ -34,7 +56,8 @@ def main():
 
     app = initialize_public_application()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = make_server("127.0.0.1", port, app, server_class=ThreadingServer,
+    server = make_server("127.0.0.1", port, with_image_stand_in(app, port),
+                         server_class=ThreadingServer,
                          handler_class=Handler)
     server.serve_forever()
 

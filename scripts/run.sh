@@ -208,6 +208,14 @@ EOF
 bin/volctl --config-file "$CONF" db-sync >"$LOGS/db-sync.log" 2>&1 \
     || { tail_log "$LOGS/db-sync.log"; die "volctl db-sync failed"; }
 
+# --- catalog -------------------------------------------------------------------
+# The volumev3 service and endpoints, so that clients find volmgr in Keystone's catalog.
+if [ "$AUTH" = keystone ]; then
+    ( . "$RUN_DIR/keystone/openrc.admin"
+      bin/volctl --config-file "$CONF" catalog --apply --url "$API_URL" ) \
+        >"$LOGS/catalog.log" 2>&1 || { tail_log "$LOGS/catalog.log"; die "volctl catalog failed"; }
+fi
+
 # --- daemons -------------------------------------------------------------------
 bin/volume-manager --config-file "$CONF" </dev/null >"$LOGS/volume-manager.log" 2>&1 &
 MGR_PID=$!
@@ -230,7 +238,7 @@ cat <<EOF
 
   volmgr is running (Ctrl-C stops everything)
 
-    API (Block Storage v3)  $API_URL/v3
+    API (Block Storage v3)  $API_URL/v3  (auth: $AUTH${VOLMGR_KEYSTONE_URL:+, Keystone $VOLMGR_KEYSTONE_URL})
     compute stand-in        $VOLMGR_COMPUTE_URL
     database                $VOLMGR_DB_URL
     message bus             $VOLMGR_TRANSPORT_URL
