@@ -69,6 +69,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
     api_options = {}
     auth_strategy = "noauth"
+    # The [nova] keys of a class, instead of the compute stub's endpoint and token (None).
+    nova_options = None
     # Further sections of a class: {"keystone_authtoken": {"auth_url": ...}}.
     extra_sections = {}
     rpc_wire_format = "msgpack"
@@ -143,7 +145,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls.proc_env.update({
             "VOLMGR_TRANSPORT_URL": cls.transport_url,
             "VOLMGR_DB_URL": cls.db_url,
-            "VOLMGR_COMPUTE_URL": cls.compute_url,
+            # An empty value leaves [nova] endpoint to the file.
+            "VOLMGR_COMPUTE_URL": cls.compute_url if cls.nova_options is None else "",
         })
 
         rc, out = cls._run_volctl("db-sync")
@@ -209,8 +212,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "filestore_compute_feedback = %s" % ("true" if cls.compute_feedback else "false"),
             "",
             "[nova]",
-            "endpoint = %s" % cls.compute_url,
-            "token = stub-token",
+        ] + (["endpoint = %s" % cls.compute_url, "token = stub-token"]
+             if cls.nova_options is None else
+             ["%s = %s" % kv for kv in sorted(cls.nova_options.items())]) + [
             "timeout = 5",
             "",
             "[manager]",

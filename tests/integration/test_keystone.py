@@ -6,10 +6,33 @@ admins, client-sent role headers, revoked tokens, service tokens and the 409 gua
 
 import uuid
 
-from harness_keystone import KeystoneTestCase, OwnKeystoneTestCase
+from harness_keystone import (KeystoneTestCase, OwnKeystoneTestCase, keystone_request,
+                              load_keystone_env)
 
 CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
 UNAUTHORIZED = "The request you have made requires authentication."
+
+
+def attached_volume(case):
+    """A volume of demo's project attached (legacy sequence, as demo) to a server the compute
+    stub knows, then begin_detaching: the 409 guard will ask about it."""
+    def act(vid, name, params):
+        return case.as_user("demo", "POST", "/volumes/%s/action" % vid, {name: params})
+    vid = case.create_as("demo")
+    instance = str(uuid.uuid4())
+    for name, params, code in (
+            ("os-reserve", {}, 202),
+            ("os-initialize_connection", {"connector": CONNECTOR}, 200),
+            ("os-attach", {"instance_uuid": instance, "mountpoint": "/dev/vdb"}, 202),
+            ("os-begin_detaching", {}, 202)):
+        st, _, doc = act(vid, name, params)
+        case.assertEqual(st, code, "%s: %s %s" % (name, st, doc))
+    aid = case.sql_value("SELECT id FROM volume_attachment WHERE volume_id = %s AND "
+                         "NOT deleted", (vid,))
+    case.stub("POST", "/_fixture/attachments",
+              {"server_id": instance, "volume_id": vid, "attachment_id": aid,
+               "project_id": case.project_id["demo"]})
+    return vid
 
 
 class KeystoneAuthTest(KeystoneTestCase):
@@ -108,21 +131,7 @@ class KeystoneServiceTokenTest(KeystoneTestCase):
                             headers=headers)
 
     def attached(self):
-        vid = self.create_as("demo")
-        instance = str(uuid.uuid4())
-        for name, params, code in (
-                ("os-reserve", {}, 202),
-                ("os-initialize_connection", {"connector": CONNECTOR}, 200),
-                ("os-attach", {"instance_uuid": instance, "mountpoint": "/dev/vdb"}, 202),
-                ("os-begin_detaching", {}, 202)):
-            st, _, doc = self.act(vid, name, params)
-            self.assertEqual(st, code, "%s: %s %s" % (name, st, doc))
-        aid = self.sql_value("SELECT id FROM volume_attachment WHERE volume_id = %s AND "
-                             "NOT deleted", (vid,))
-        self.stub("POST", "/_fixture/attachments",
-                  {"server_id": instance, "volume_id": vid, "attachment_id": aid,
-                   "project_id": self.project_id["demo"]})
-        return vid
+        return attached_volume(self)
 
     def test_guard(self):
         vid = self.attached()
@@ -188,3 +197,65 @@ class KeystoneExpiryAndOutageTest(OwnKeystoneTestCase):
         # the cached token's time ends: 503 too, never a pass
         self.poll(lambda: self.http("GET", self.path(), token=cached)[0] == 503,
                   timeout=self.token_cache_time + 5, msg="the cached token ends")
+
+
+class NovaServiceUserTest(KeystoneTestCase):
+    """[nova] with keystoneauth's options and no endpoint: the shim's 409 guard and the
+    manager's volume-extended event reach the compute API found in Keystone's catalog, with a
+    token of the nova service user."""
+
+    @classmethod
+    def _build(cls):
+        env = load_keystone_env()
+        cls.nova_options = {
+            "auth_url": env["VOLMGR_KEYSTONE_URL"], "auth_type": "password",
+            "username": "nova", "password": env["VOLMGR_KEYSTONE_PASSWORD"],
+            "project_name": "service", "user_domain_name": "Default",
+            "project_domain_name": "Default", "region_name": "RegionOne",
+            "interface": "internal",
+        }
+        super()._build()
+        admin = {"X-Auth-Token": cls.class_token("admin")}
+        _, _, doc = keystone_request(cls.ks_url, "POST", "/services", {"service": {
+            "type": "compute", "name": "nova-stub"}}, headers=admin)
+        cls.compute_service = doc["service"]["id"]
+        keystone_request(cls.ks_url, "POST", "/endpoints", {"endpoint": {
+            "service_id": cls.compute_service, "interface": "internal",
+            "url": cls.compute_url, "region_id": "RegionOne"}}, headers=admin)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            keystone_request(cls.ks_url, "DELETE", "/services/%s" % cls.compute_service,
+                             headers={"X-Auth-Token": cls.class_token("admin")})
+        finally:
+            super().tearDownClass()
+
+    def token_user(self, token):
+        st, _, doc = keystone_request(self.ks_url, "GET", "/auth/tokens", headers={
+            "X-Auth-Token": self.token("admin"), "X-Subject-Token": token})
+        self.assertEqual(st, 200, doc)
+        return doc["token"]["user"]["name"]
+
+    def test_compute_calls_carry_the_service_users_token(self):
+        vid = attached_volume(self)
+        st, _, doc = self.as_user("demo", "POST", "/volumes/%s/action" % vid,
+                                  {"os-terminate_connection": {"connector": CONNECTOR}})
+        self.assertFault(st, doc, 409, "conflictingRequest")
+        asked = [r for r in self.stub("GET", "/_fixture/requests")["requests"]
+                 if "/os-volume_attachments/" in r["path"]]
+        self.assertTrue(asked, "the guard asked the compute API")
+        self.assertTrue(asked[-1]["path"].startswith("/v2.1/servers/"), asked[-1])
+        self.assertEqual(self.token_user(asked[-1]["x_auth_token"]), "nova")
+        # the manager's event: an online extend of the in-use volume
+        st, _, doc = self.as_user("demo", "POST", "/volumes/%s/action" % vid,
+                                  {"os-roll_detaching": {}})
+        self.assertEqual(st, 202, doc)
+        st, _, doc = self.as_user("demo", "POST", "/volumes/%s/action" % vid,
+                                  {"os-extend": {"new_size": 2}}, version="3.42")
+        self.assertEqual(st, 202, doc)
+        events = self.poll(lambda: self.stub_events(), timeout=10, msg="volume-extended sent")
+        self.assertEqual(events[0]["tag"], vid)
+        posted = [r for r in self.stub("GET", "/_fixture/requests")["requests"]
+                  if r["path"].endswith("/os-server-external-events")]
+        self.assertEqual(self.token_user(posted[-1]["x_auth_token"]), "nova")
