@@ -184,8 +184,7 @@ static int keystone_verdict(struct server_req *s)
 	bool service;
 
 	if (t->user_rc == AUTH_UNAVAILABLE || t->service_rc == AUTH_UNAVAILABLE) {
-		fault_reply(r, 503, "The server is currently unavailable. Please try again at a "
-			    "later time.");
+		fault_unavailable(r, "Keystone cannot validate the request's tokens");
 		return -1;
 	}
 	if (t->user_rc == AUTH_MISSING || t->user_rc == AUTH_INVALID ||
@@ -266,7 +265,7 @@ static int authenticate(struct server_req *s)
 }
 
 /* A /v3/{project_id} URL must name the caller's project; a URL without one means the
- * caller's. Under keystone this holds for admins too, as in Cinder (docs/cinder.md §4.1): an
+ * caller's. Under keystone this holds for admins too, as in Cinder (docs/cinder.md §14): an
  * admin token is scoped to one project, and the routes that act on another project name it
  * in a segment of their own. The other strategies let an admin name any project, since their
  * admin is one user name for every project. Returns 0, or -1 with a 400 set. */
@@ -386,8 +385,7 @@ static void process(struct server_req *s)
 	 * request goes on in keystone_answered. */
 	if (s->tokens.user_rc == AUTH_PENDING || s->tokens.service_rc == AUTH_PENDING) {
 		if (offload_run(r, keystone_ask, s, keystone_answered) != 0)
-			fault_reply(r, 503, "The server is currently unavailable. Please try "
-				    "again at a later time.");
+			fault_unavailable(r, "too many requests wait for Keystone");
 		return;
 	}
 	if (version_negotiate(r) != 0)

@@ -24,6 +24,8 @@ The helpers live in one module per concern, which StackTestCase composes:
                 letters, capture queues
   harness_db    DatabaseMixin: queries, the rows tests read and seed, the backing files
   harness_api   ApiMixin: requests to the shim and to the compute stub
+  harness_keystone  (imported by the Keystone suites) the throwaway Keystone, its tokens,
+                KeystoneTestCase and OwnKeystoneTestCase
 
 This module re-exports every name of those modules that tests import from `harness`, and
 holds what spans them: the class's set-up and tear-down, its configuration file, and the
