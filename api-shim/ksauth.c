@@ -14,37 +14,19 @@
 
 static struct ks_session *session;
 
-/* A required [keystone_authtoken] key. Returns 0, or -1 with err set. */
-static int need(const char *value, const char *key, char *err, size_t errlen)
-{
-	if (value != NULL && value[0] != '\0')
-		return 0;
-	snprintf(err, errlen, "[keystone_authtoken] %s must be set for auth_strategy keystone",
-		 key);
-	return -1;
-}
-
 int ksauth_init(char *err, size_t errlen)
 {
 	const struct keystone_authtoken_config *c = &keystone_cfg;
-	struct ks_creds creds = {
-		c->auth_url, c->username, c->password, c->project_name, c->user_domain_name,
-		c->project_domain_name, c->http_connect_timeout,
-	};
 
-	if (need(c->www_authenticate_uri, "www_authenticate_uri", err, errlen) != 0 ||
-	    need(c->auth_url, "auth_url", err, errlen) != 0 ||
-	    need(c->username, "username", err, errlen) != 0 ||
-	    need(c->password, "password", err, errlen) != 0 ||
-	    need(c->project_name, "project_name", err, errlen) != 0)
-		return -1;
-	if (strcmp(c->auth_type, "password") != 0) {
-		snprintf(err, errlen, "[keystone_authtoken] auth_type: '%s' is not password",
-			 c->auth_type);
+	if (c->www_authenticate_uri == NULL || c->www_authenticate_uri[0] == '\0') {
+		snprintf(err, errlen, "[keystone_authtoken] www_authenticate_uri must be set");
 		return -1;
 	}
-	session = ks_session_new(&creds);
-	if (session == NULL || tokcache_init(KSAUTH_CACHE_ENTRIES) != 0) {
+	session = ks_session_from_options("keystone_authtoken", &c->auth, c->http_connect_timeout,
+					  err, errlen);
+	if (session == NULL)
+		return -1;
+	if (tokcache_init(KSAUTH_CACHE_ENTRIES) != 0) {
 		snprintf(err, errlen, "out of memory");
 		ksauth_shutdown();
 		return -1;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "common/cfg.h"
+#include "common/keystone.h"
 #include "core/quota.h"
 #include "proto/wire.h"
 
@@ -40,13 +41,7 @@ extern struct api_config api_cfg;
  * option names (docs/operations.md). Strings are owned by cfg. */
 struct keystone_authtoken_config {
 	char *www_authenticate_uri;   /* told to clients in WWW-Authenticate */
-	char *auth_url;               /* where the shim authenticates and validates */
-	char *auth_type;              /* "password", the one plugin volmgr has */
-	char *username;
-	char *password;
-	char *project_name;
-	char *user_domain_name;
-	char *project_domain_name;
+	struct ks_auth_options auth;  /* the shim's own user, which validates tokens */
 	char *service_token_roles;    /* comma-separated: an X-Service-Token with one is a service */
 	bool service_token_roles_required; /* a service token without them is refused (401) */
 	int token_cache_time;         /* seconds a validated token is trusted without asking */

@@ -77,6 +77,41 @@ struct ks_session *ks_session_new(const struct ks_creds *c)
 	return s;
 }
 
+/* A required option of a section. Returns 0, or -1 with err set. */
+static int need(const char *section, const char *key, const char *value, char *err,
+		size_t errlen)
+{
+	if (value != NULL && value[0] != '\0')
+		return 0;
+	snprintf(err, errlen, "[%s] %s must be set", section, key);
+	return -1;
+}
+
+struct ks_session *ks_session_from_options(const char *section, const struct ks_auth_options *o,
+					   int timeout, char *err, size_t errlen)
+{
+	struct ks_creds creds = {
+		o->auth_url, o->username, o->password, o->project_name, o->user_domain_name,
+		o->project_domain_name, timeout,
+	};
+	struct ks_session *s;
+
+	if (need(section, "auth_url", o->auth_url, err, errlen) != 0 ||
+	    need(section, "username", o->username, err, errlen) != 0 ||
+	    need(section, "password", o->password, err, errlen) != 0 ||
+	    need(section, "project_name", o->project_name, err, errlen) != 0)
+		return NULL;
+	if (o->auth_type == NULL || strcmp(o->auth_type, "password") != 0) {
+		snprintf(err, errlen, "[%s] auth_type: '%s' is not password", section,
+			 o->auth_type != NULL ? o->auth_type : "");
+		return NULL;
+	}
+	s = ks_session_new(&creds);
+	if (s == NULL)
+		snprintf(err, errlen, "out of memory");
+	return s;
+}
+
 int ks_parse_time(const char *text, time_t *out)
 {
 	struct tm tm;

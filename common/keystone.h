@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "common/cfg.h"
+
 #define KS_TOKEN_MAX 1024   /* a fernet token is about 200 bytes; longer ones are refused */
 #define KS_ID_MAX 256       /* user and project ids (Cinder's columns hold 255 bytes) */
 #define KS_ROLE_MAX 64
@@ -50,10 +52,42 @@ enum ks_status {
 	KS_UNAVAILABLE = -1,  /* no answer, or one that cannot be understood */
 };
 
+/* keystoneauth's password plugin options as a configuration section holds them (strings owned
+ * by cfg), e.g. [keystone_authtoken] and [nova]. */
+struct ks_auth_options {
+	char *auth_url;
+	char *auth_type;            /* "password", the one plugin volmgr has */
+	char *username;
+	char *password;
+	char *project_name;
+	char *user_domain_name;
+	char *project_domain_name;
+};
+
+/* The cfg_key rows of those options in section, with their targets in opts (an lvalue of
+ * struct ks_auth_options), to put in a section's key table. */
+#define KS_AUTH_OPTION_KEYS(section, opts) \
+	{ section, "auth_url", CFG_STR, &(opts).auth_url, NULL, 0, 0, NULL }, \
+	{ section, "auth_type", CFG_STR, &(opts).auth_type, "password", 0, 0, NULL }, \
+	{ section, "username", CFG_STR, &(opts).username, NULL, 0, 0, NULL }, \
+	{ section, "password", CFG_STR, &(opts).password, NULL, 0, 0, NULL }, \
+	{ section, "project_name", CFG_STR, &(opts).project_name, NULL, 0, 0, NULL }, \
+	{ section, "user_domain_name", CFG_STR, &(opts).user_domain_name, "Default", 0, 0, NULL }, \
+	{ section, "project_domain_name", CFG_STR, &(opts).project_domain_name, "Default", 0, 0, \
+	  NULL }
+
 struct ks_session;
 
 /* A session for creds (nothing is sent yet). NULL when memory runs out. */
 struct ks_session *ks_session_new(const struct ks_creds *creds);
+
+/*
+ * A session for the options of section (named in err), with timeout seconds per request:
+ * auth_type must be password, and auth_url, username, password and project_name set.
+ * NULL with the reason in err otherwise, or when memory runs out.
+ */
+struct ks_session *ks_session_from_options(const char *section, const struct ks_auth_options *o,
+					   int timeout, char *err, size_t errlen);
 void ks_session_free(struct ks_session *s);
 
 /*

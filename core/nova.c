@@ -23,14 +23,7 @@ const struct cfg_key nova_keys[] = {
 	{ "nova", "endpoint", CFG_STR, &nova_cfg.endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &nova_cfg.timeout, "10", 1, 300, NULL },
 	{ "nova", "token", CFG_STR, &nova_cfg.token, NULL, 0, 0, NULL },
-	{ "nova", "auth_url", CFG_STR, &nova_cfg.auth_url, NULL, 0, 0, NULL },
-	{ "nova", "auth_type", CFG_STR, &nova_cfg.auth_type, "password", 0, 0, NULL },
-	{ "nova", "username", CFG_STR, &nova_cfg.username, NULL, 0, 0, NULL },
-	{ "nova", "password", CFG_STR, &nova_cfg.password, NULL, 0, 0, NULL },
-	{ "nova", "project_name", CFG_STR, &nova_cfg.project_name, NULL, 0, 0, NULL },
-	{ "nova", "user_domain_name", CFG_STR, &nova_cfg.user_domain_name, "Default", 0, 0, NULL },
-	{ "nova", "project_domain_name", CFG_STR, &nova_cfg.project_domain_name, "Default", 0, 0,
-	  NULL },
+	KS_AUTH_OPTION_KEYS("nova", nova_cfg.auth),
 	{ "nova", "region_name", CFG_STR, &nova_cfg.region_name, NULL, 0, 0, NULL },
 	{ "nova", "interface", CFG_STR, &nova_cfg.interface, "public", 0, 0, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
@@ -42,21 +35,14 @@ static struct ks_session *session;
 
 static void session_make(void)
 {
-	struct ks_creds creds = {
-		nova_cfg.auth_url, nova_cfg.username, nova_cfg.password, nova_cfg.project_name,
-		nova_cfg.user_domain_name, nova_cfg.project_domain_name, nova_cfg.timeout,
-	};
+	char err[256];
 
-	if (nova_cfg.auth_url == NULL || nova_cfg.auth_url[0] == '\0')
+	if (nova_cfg.auth.auth_url == NULL || nova_cfg.auth.auth_url[0] == '\0')
 		return;
-	if (nova_cfg.auth_type == NULL || strcmp(nova_cfg.auth_type, "password") != 0) {
-		log_error("[nova] auth_type: '%s' is not password; calls go without a token",
-			  nova_cfg.auth_type != NULL ? nova_cfg.auth_type : "");
-		return;
-	}
-	session = ks_session_new(&creds);
+	session = ks_session_from_options("nova", &nova_cfg.auth, nova_cfg.timeout, err,
+					  sizeof(err));
 	if (session == NULL)
-		log_error("[nova]: out of memory for the Keystone session");
+		log_error("compute calls go without a token: %s", err);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "common/cfg.h"
+#include "common/keystone.h"
 
 /* The [nova] section. Strings are owned by cfg (cfg_free). */
 struct nova_config {
@@ -26,13 +27,7 @@ struct nova_config {
 	/* keystoneauth's options, as Cinder's [nova] section has them: when auth_url is set,
 	 * the calls authenticate as this service user (a token renewed before it expires;
 	 * token is then unused), and an unset endpoint is the catalog's compute endpoint. */
-	char *auth_url;
-	char *auth_type;       /* "password", the one plugin volmgr has */
-	char *username;
-	char *password;
-	char *project_name;
-	char *user_domain_name;
-	char *project_domain_name;
+	struct ks_auth_options auth;
 	char *region_name;     /* "" for any region */
 	char *interface;       /* the catalog's public, internal or admin endpoint */
 };
