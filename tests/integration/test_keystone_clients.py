@@ -28,13 +28,19 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
     @classmethod
     def _build(cls):
         super()._build()
-        env = dict(cls.proc_env, **cls.os_env("admin"))
-        out = subprocess.run([os.path.join(BIN, "volctl"), "--config-file",
-                              cls.config_file, "catalog", "--apply", "--url", cls.api_root],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError("volctl catalog --apply failed:\n" + out.stdout)
+        rc, out = cls.volctl_catalog("--apply", "--url", cls.api_root)
+        if rc != 0:
+            raise RuntimeError("volctl catalog --apply failed:\n" + out)
+
+    @classmethod
+    def volctl_catalog(cls, *args):
+        """(exit code, output) of `volctl catalog ARGS` with the admin's OS_* variables."""
+        out = subprocess.run([os.path.join(BIN, "volctl"), "--config-file", cls.config_file,
+                              "catalog"] + list(args),
+                             env=dict(cls.proc_env, **cls.os_env("admin")),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=60)
+        return out.returncode, out.stdout
 
     @classmethod
     def os_env(cls, user):
@@ -95,6 +101,28 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         rc, _, err = self.openstack("demo", "volume", "list", env=env, ok=False)
         self.assertNotEqual(rc, 0)
         self.assertIn("The request you have made requires authentication. (HTTP 401)", err)
+
+    def test_volctl_catalog(self):
+        url = "%s/v3/%%(project_id)s" % self.api_root
+        rc, out = self.volctl_catalog("--url", self.api_root + "/")
+        self.assertEqual((rc, out.splitlines()), (0, [
+            "service volumev3 cinderv3", "endpoint public %s RegionOne" % url,
+            "endpoint internal %s RegionOne" % url]))
+        # registered at set-up: a second --apply changes nothing
+        rc, out = self.volctl_catalog("--apply", "--url", self.api_root)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([l.split()[-1] for l in out.splitlines()], ["unchanged"] * 3, out)
+        _, _, doc = keystone_request(self.ks_url, "GET", "/endpoints", headers={
+            "X-Auth-Token": self.token("admin")})
+        mine = sorted(e["interface"] for e in doc["endpoints"] if e["url"] == url)
+        self.assertEqual(mine, ["internal", "public"])
+        # without credentials --apply fails and says what it needs
+        with_env = {k: v for k, v in self.proc_env.items() if not k.startswith("OS_")}
+        out = subprocess.run([os.path.join(BIN, "volctl"), "--config-file", self.config_file,
+                              "catalog", "--apply"], env=with_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("OS_AUTH_URL", out.stdout)
 
     def test_cinderclient_with_keystone(self):
         def client(user):
