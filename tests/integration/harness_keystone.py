@@ -74,6 +74,8 @@ class KeystoneTestCase(StackTestCase):
 
     auth_strategy = "keystone"
     token_cache_time = 300
+    # Further [keystone_authtoken] keys of a class.
+    authtoken_options = {}
 
     @classmethod
     def keystone_url(cls):
@@ -103,6 +105,7 @@ class KeystoneTestCase(StackTestCase):
             "token_cache_time": str(cls.token_cache_time),
             "http_connect_timeout": "2",
         }
+        cls.extra_sections["keystone_authtoken"].update(cls.authtoken_options)
         super()._build()
 
     @classmethod

@@ -199,6 +199,23 @@ class KeystoneExpiryAndOutageTest(OwnKeystoneTestCase):
                   timeout=self.token_cache_time + 5, msg="the cached token ends")
 
 
+class ServiceTokenRolesRequiredTest(KeystoneTestCase):
+    """service_token_roles_required = true: a valid service token without a service role is
+    refused, as keystonemiddleware refuses it."""
+
+    authtoken_options = {"service_token_roles_required": "true"}
+
+    def test_service_token_needs_the_role(self):
+        st, hd, doc = self.as_user("demo", "GET", "/volumes",
+                                   headers={"X-Service-Token": self.token("plain")})
+        self.assertFault(st, doc, 401)
+        self.assertIn("Keystone uri=", hd.get("WWW-Authenticate"))
+        st, _, doc = self.as_user("demo", "GET", "/volumes",
+                                  headers={"X-Service-Token": self.token("nova")})
+        self.assertEqual(st, 200, doc)
+        st, _, doc = self.as_user("demo", "GET", "/volumes")
+        self.assertEqual(st, 200, doc)
+
 class NovaServiceUserTest(KeystoneTestCase):
     """[nova] with keystoneauth's options and no endpoint: the shim's 409 guard and the
     manager's volume-extended event reach the compute API found in Keystone's catalog, with a
