@@ -72,10 +72,11 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         self.assertEqual(tuple(row), (self.project_id["demo"], self.user_id["demo"]))
         _, out, _ = self.openstack("demo", "volume", "list", "-f", "json")
         self.assertIn(vid, [v["ID"] for v in json.loads(out)])
-        _, out, _ = self.openstack("demo", "volume", "show", "-f", "json", vid)
+        # by name, as the README shows
+        _, out, _ = self.openstack("demo", "volume", "show", "-f", "json", "osc-vol")
         shown = json.loads(out)
-        self.assertEqual((shown["status"], shown["size"]), ("available", 1))
-        self.openstack("demo", "volume", "set", "--size", "2", vid)
+        self.assertEqual((shown["id"], shown["status"], shown["size"]), (vid, "available", 1))
+        self.openstack("demo", "volume", "set", "--size", "2", "osc-vol")
         self.poll(lambda: self.sql_value("SELECT size FROM volumes WHERE id = %s", (vid,)) == 2
                   and self.status_of(vid) == "available", timeout=10, msg="extended to 2 GiB")
         # another project's user does not see it
