@@ -4,7 +4,8 @@
     python3 scripts/keystone-stack.py stop STACK_DIR
 
 start needs the stack of scripts/stack.sh running in STACK_DIR (it reads STACK_DIR/env): it
-creates the database `keystone` on the stack's PostgreSQL (Keystone on SQLite fails under
+creates a database `volmgr_keystone_<random>` on the stack's PostgreSQL (a name of its own, so
+that an external server's databases are never touched; stop drops it) (Keystone on SQLite fails under
 concurrent requests with "database is locked"), writes STACK_DIR/keystone/keystone.conf with
 fernet and credential keys beside it, runs keystone-manage db_sync, fernet_setup,
 credential_setup and bootstrap, serves Keystone with scripts/keystone_wsgi.py on a free loopback
@@ -23,11 +24,13 @@ Users (domain Default):
     cinder project service  role service  (the shim's own user, which validates tokens)
     plain  project service  role member   (a user of the service project without the role)
 The passwords are fixed: this Keystone listens on loopback only and lives as long as its stack.
+VOLMGR_KEYSTONE_KEEP=1 leaves the files of a failed start for inspection.
 The catalog also gets an `image` service whose endpoint is the version document that
 scripts/keystone_wsgi.py serves (openstackclient's `volume create` needs one).
 """
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -75,21 +78,23 @@ def free_port():
     return port
 
 
-def keystone_db_url(admin_url):
-    """The stack's admin URL with database keystone, in SQLAlchemy's spelling."""
+def keystone_db_url(admin_url, dbname):
+    """The stack's admin URL with database dbname, in SQLAlchemy's spelling."""
     p = urllib.parse.urlsplit(admin_url)
-    return urllib.parse.urlunsplit(("postgresql+psycopg2", p.netloc, "/keystone", p.query, ""))
+    return urllib.parse.urlunsplit(("postgresql+psycopg2", p.netloc, "/" + dbname, p.query, ""))
 
 
-def create_database(admin_url):
+def database(admin_url, statement):
+    """Runs CREATE or DROP DATABASE (outside a transaction) through the admin URL."""
     import psycopg2
 
-    conn = psycopg2.connect(admin_url)
+    conn = psycopg2.connect(admin_url, connect_timeout=10)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS keystone")
-        cur.execute("CREATE DATABASE keystone")
-    conn.close()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def write_conf(kdir, db_url, expiration=3600):
@@ -204,8 +209,11 @@ def start(stack_dir):
     os.makedirs(kdir)
     port = free_port()
     url = "http://127.0.0.1:%d/v3" % port
-    create_database(stack["VOLMGR_PG_ADMIN_URL"])
-    conf = write_conf(kdir, keystone_db_url(stack["VOLMGR_PG_ADMIN_URL"]))
+    dbname = "volmgr_keystone_" + secrets.token_hex(4)
+    with open(os.path.join(kdir, "dbname"), "w") as f:
+        f.write(dbname + "\n")
+    database(stack["VOLMGR_PG_ADMIN_URL"], "CREATE DATABASE " + dbname)
+    conf = write_conf(kdir, keystone_db_url(stack["VOLMGR_PG_ADMIN_URL"], dbname))
     user = "root" if os.getuid() == 0 else str(os.getuid())
     manage(conf, "db_sync")
     manage(conf, "fernet_setup", "--keystone-user", user, "--keystone-group", user)
@@ -245,12 +253,24 @@ def stop_pid(pid):
 
 
 def stop(stack_dir):
+    """Stops the server, drops its database (when the stack's PostgreSQL still answers) and
+    removes STACK_DIR/keystone."""
     kdir = os.path.join(stack_dir, "keystone")
     try:
         with open(os.path.join(kdir, "pid")) as f:
             stop_pid(int(f.read().strip()))
     except (OSError, ValueError):
         pass
+    dbfile = os.path.join(kdir, "dbname")
+    try:
+        if os.path.exists(dbfile):
+            with open(dbfile) as f:
+                dbname = f.read().strip()
+            admin = read_env(os.path.join(stack_dir, "env"))["VOLMGR_PG_ADMIN_URL"]
+            if dbname.startswith("volmgr_keystone_"):
+                database(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
+    except Exception as e:  # noqa: BLE001 - a stack already gone took the database with it
+        log("database not dropped: %s" % e)
     shutil.rmtree(kdir, ignore_errors=True)
 
 
