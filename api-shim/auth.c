@@ -1,5 +1,5 @@
 /*
- * auth.c - the noauth and tokenfile strategies (see auth.h).
+ * auth.c - the noauth and tokenfile strategies, and what every strategy shares (see auth.h).
  */
 #include "api-shim/auth.h"
 
@@ -17,10 +17,9 @@
 
 #define AUTH_MAX_ADMINS 64
 #define AUTH_MAX_TOKENS 4096
-#define AUTH_TOKEN_MAX 1024
 #define AUTH_LINE_MAX 4096
 
-enum auth_strategy { STRATEGY_NOAUTH, STRATEGY_TOKENFILE };
+enum auth_strategy { STRATEGY_NOAUTH, STRATEGY_TOKENFILE, STRATEGY_KEYSTONE };
 
 struct token_entry {
 	char *token;
@@ -300,7 +299,11 @@ int auth_init(const char *strat, const char *token_file, const char *admins, cha
 		log_info("auth: %d tokens loaded from %s", tokens.n, token_file);
 		return 0;
 	}
-	snprintf(err, errlen, "[api] auth_strategy: '%s' is not noauth or tokenfile",
+	if (strat != NULL && strcmp(strat, "keystone") == 0) {
+		strategy = STRATEGY_KEYSTONE;
+		return 0;
+	}
+	snprintf(err, errlen, "[api] auth_strategy: '%s' is not noauth, tokenfile or keystone",
 		 strat != NULL ? strat : "");
 	return -1;
 }
@@ -384,7 +387,7 @@ int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *o
 		return AUTH_INVALID;
 	if (strategy == STRATEGY_NOAUTH) {
 		rc = resolve_noauth(token, roles_header, out);
-	} else {
+	} else if (strategy == STRATEGY_TOKENFILE) {
 		int i;
 
 		pthread_rwlock_rdlock(&tokens_lock);
@@ -399,8 +402,21 @@ int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *o
 		memset(out, 0, sizeof(*out));
 		return rc;
 	}
-	out->is_admin = auth_has_role(out, "admin") || is_admin_user(out->user_id);
+	auth_set_admin(out);
 	return AUTH_OK;
+}
+
+bool auth_keystone(void)
+{
+	return strategy == STRATEGY_KEYSTONE;
+}
+
+void auth_set_admin(struct auth_ctx *ctx)
+{
+	/* Keystone's user ids are its own: [api] admin_users names users of the other
+	 * strategies only. */
+	ctx->is_admin = auth_has_role(ctx, "admin") ||
+			(strategy != STRATEGY_KEYSTONE && is_admin_user(ctx->user_id));
 }
 
 static bool has_listed_role(void *arg, const char *item, size_t len)
@@ -413,11 +429,16 @@ static bool has_listed_role(void *arg, const char *item, size_t len)
 	return false;
 }
 
+bool auth_is_service(const struct auth_ctx *svc, const char *service_roles)
+{
+	return split_list(service_roles, has_listed_role, (void *)svc) > 0;
+}
+
 bool auth_service_token(const char *token, const char *roles_header, const char *service_roles)
 {
 	struct auth_ctx svc;
 
 	if (token == NULL || auth_resolve(token, roles_header, &svc) != AUTH_OK)
 		return false;
-	return split_list(service_roles, has_listed_role, &svc) > 0;
+	return auth_is_service(&svc, service_roles);
 }

@@ -9,6 +9,9 @@
  *             "token user_id project_id role,role" ('#' starts a comment line). The file
  *             is read at start and again by auth_reload (the shim calls it on SIGHUP);
  *             tokens are compared in constant time.
+ *   keystone  the token is validated by Keystone (api-shim/ksauth.h; server.c asks it, on the
+ *             offload threads when the token is not in the cache); auth_resolve cannot
+ *             resolve anything and client-sent role headers mean nothing.
  * Either way the caller is an admin when its roles hold "admin" (Cinder's context_is_admin
  * rule) or its user id is listed in [api] admin_users (for clients that cannot send roles).
  *
@@ -26,6 +29,7 @@
 #define AUTH_ID_MAX 256      /* user and project ids: at most 255 bytes (Cinder's columns) */
 #define AUTH_ROLE_MAX 64
 #define AUTH_MAX_ROLES 16
+#define AUTH_TOKEN_MAX 1024   /* a longer token is invalid */
 
 struct auth_ctx {
 	char user_id[AUTH_ID_MAX];
@@ -43,10 +47,12 @@ enum auth_status {
 	AUTH_OK = 0,
 	AUTH_MISSING = -1,   /* no token */
 	AUTH_INVALID = -2,   /* unknown or malformed token */
+	AUTH_PENDING = -3,   /* keystone: not in the cache, Keystone must be asked */
+	AUTH_UNAVAILABLE = -4, /* keystone: Keystone could not be asked */
 };
 
 /*
- * Sets the strategy and its data: strategy "noauth" or "tokenfile" (token_file then names
+ * Sets the strategy and its data: strategy "noauth", "tokenfile" or "keystone" (token_file then names
  * the file, read now), admin_users a comma-separated list (may be NULL or empty).
  * The token file must be a regular file that neither group nor others may read or write
  * (mode 0600 or 0400): any other mode is refused.
@@ -91,6 +97,15 @@ int auth_resolve(const char *token, const char *roles_header, struct auth_ctx *o
  * Cinder's [keystone_authtoken] service_token_roles).
  */
 bool auth_service_token(const char *token, const char *roles_header, const char *service_roles);
+
+/* True under the keystone strategy. */
+bool auth_keystone(void);
+
+/* Sets ctx->is_admin from its roles (and, except under keystone, [api] admin_users). */
+void auth_set_admin(struct auth_ctx *ctx);
+
+/* True if svc's roles hold one of service_roles (comma-separated). */
+bool auth_is_service(const struct auth_ctx *svc, const char *service_roles);
 
 /* True if ctx holds role (exact match). */
 bool auth_has_role(const struct auth_ctx *ctx, const char *role);

@@ -1,5 +1,5 @@
 /*
- * conf.c - the api-shim's [api] key table. It lives apart from main.c because every program
+ * conf.c - the api-shim's [api] and [keystone_authtoken] key tables. It lives apart from main.c because every program
  * links it: conf/registry.h lists it so that the other programs know its keys.
  */
 #include "api-shim/shim.h"
@@ -10,6 +10,8 @@ const struct cfg_key api_keys[] = {
 	{ "api", "listen", CFG_STR, &api_cfg.listen, "127.0.0.1", 0, 0, NULL },
 	{ "api", "port", CFG_INT, &api_cfg.port, "8776", 1, 65535, NULL },
 	{ "api", "auth_strategy", CFG_STR, &api_cfg.auth_strategy, "noauth", 0, 0, NULL },
+	{ "api", "noauth_allow_remote", CFG_BOOL, &api_cfg.noauth_allow_remote, "false", 0, 0,
+	  NULL },
 	{ "api", "admin_users", CFG_STR, &api_cfg.admin_users, "admin", 0, 0, NULL },
 	{ "api", "token_file", CFG_STR, &api_cfg.token_file, NULL, 0, 0, NULL },
 	{ "api", "publish_timeout", CFG_INT, &api_cfg.publish_timeout, "5", 1, 300, NULL },
@@ -28,5 +30,22 @@ const struct cfg_key api_keys[] = {
 	  NULL },
 	{ "api", "request_timeout", CFG_INT, &api_cfg.request_timeout, "120", 1, 3600, NULL },
 	{ "api", "cast_workers", CFG_INT, &api_cfg.cast_workers, "8", 1, 256, NULL },
+	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
+};
+
+struct keystone_authtoken_config keystone_cfg;
+
+const struct cfg_key keystone_keys[] = {
+	{ "keystone_authtoken", "www_authenticate_uri", CFG_STR,
+	  &keystone_cfg.www_authenticate_uri, NULL, 0, 0, NULL },
+	KS_AUTH_OPTION_KEYS("keystone_authtoken", keystone_cfg.auth),
+	{ "keystone_authtoken", "service_token_roles", CFG_STR, &keystone_cfg.service_token_roles,
+	  "service", 0, 0, NULL },
+	{ "keystone_authtoken", "service_token_roles_required", CFG_BOOL,
+	  &keystone_cfg.service_token_roles_required, "false", 0, 0, NULL },
+	{ "keystone_authtoken", "token_cache_time", CFG_INT, &keystone_cfg.token_cache_time, "300",
+	  1, 86400, NULL },
+	{ "keystone_authtoken", "http_connect_timeout", CFG_INT,
+	  &keystone_cfg.http_connect_timeout, "5", 1, 300, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };

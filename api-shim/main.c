@@ -10,7 +10,10 @@
  * SHIM_DRAIN_SECONDS for the requests in flight, then stop; a second signal exits at once.
  * SIGHUP reads [api] token_file again (within a second).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,7 @@
 #include "api-shim/auth.h"
 #include "api-shim/clients.h"
 #include "api-shim/dbpool.h"
+#include "api-shim/ksauth.h"
 #include "api-shim/offload.h"
 #include "common/http.h"
 #include "api-shim/publish.h"
@@ -38,7 +42,7 @@
 struct quota_defaults shim_quota_defaults;
 
 static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						api_keys };
+						api_keys, keystone_keys };
 static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;
@@ -79,6 +83,39 @@ static void probe_database(void)
 	db_close(db);
 }
 
+/* True if addr is an IPv4 or IPv6 loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
+static bool is_loopback(const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/*
+ * noauth believes whatever user, project and roles a caller names in its headers, so anyone
+ * who reaches the port is an administrator: it listens on loopback only, unless the operator
+ * says otherwise in so many words ([api] noauth_allow_remote). Returns 0, or 1 after logging.
+ */
+static int check_noauth(void)
+{
+	if (!is_loopback(api_cfg.listen) && !api_cfg.noauth_allow_remote) {
+		log_error("configuration: [api] auth_strategy noauth trusts every caller: it "
+			  "listens on a loopback address only, not on %s (set [api] "
+			  "noauth_allow_remote = true to insist, or use auth_strategy keystone)",
+			  api_cfg.listen);
+		return 1;
+	}
+	log_warning("auth: noauth trusts the user, project and roles each caller names: anyone "
+		    "who reaches %s port %d is an administrator; use it for tests only",
+		    api_cfg.listen, api_cfg.port);
+	return 0;
+}
+
 static int configure(int argc, char **argv)
 {
 	char err[512];
@@ -108,15 +145,16 @@ static int configure(int argc, char **argv)
 	}
 	settings_quota_defaults(&settings, &shim_quota_defaults);
 	if (auth_init(api_cfg.auth_strategy, api_cfg.token_file, api_cfg.admin_users, err,
-		      sizeof(err)) != 0) {
+		      sizeof(err)) != 0 ||
+	    (auth_keystone() && ksauth_init(err, sizeof(err)) != 0)) {
 		log_error("configuration: %s", err);
 		return 1;
 	}
-	return 0;
+	return strcmp(api_cfg.auth_strategy, "noauth") == 0 ? check_noauth() : 0;
 }
 
-/* Threads that make the compute API calls of requests (the 409 guard), while the requests
- * are suspended. */
+/* Threads of each of the pools that call the compute API (the 409 guard) and Keystone (a token
+ * not in the cache) for requests that are suspended meanwhile. */
 #define SHIM_OFFLOAD_THREADS 4
 
 /* Files the shim opens besides its client connections: database and broker connections,
@@ -167,6 +205,7 @@ static int start(void)
 	if (clients_start(api_cfg.max_connections, api_cfg.client_header_timeout,
 			  api_cfg.client_body_timeout) != 0 ||
 	    offload_start(OFFLOAD_COMPUTE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
+	    offload_start(OFFLOAD_AUTH, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
 	    offload_start(OFFLOAD_CASTS, api_cfg.cast_workers, api_cfg.max_connections) != 0)
 		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;
@@ -249,6 +288,7 @@ stop:
 	dbpool_shutdown();
 	log_info("api-shim stopped");
 out:
+	ksauth_shutdown();
 	auth_shutdown();
 	cfg_free(applied);
 	return rc;

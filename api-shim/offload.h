@@ -2,8 +2,10 @@
  * offload.h - blocking work of a request run on a few threads of its own, while the request
  * is suspended: the server's threads never wait for it.
  *
- * Two pools, each with its threads and its bounded queue:
+ * Three pools, each with its threads and its bounded queue, so that a slow remote service
+ * delays only the requests that need it:
  *   OFFLOAD_COMPUTE  outbound HTTP calls to the compute API (the 409 guard of the detaches);
+ *   OFFLOAD_AUTH     Keystone's validation of a token the shim's cache does not know;
  *   OFFLOAD_CASTS    the transactions of requests that publish a cast: the transaction stays
  *                    open until the broker confirmed the cast (txn.h), and the row and quota
  *                    locks it holds make the requests of the same volume or project wait for
@@ -23,6 +25,7 @@
 
 enum offload_pool_id {
 	OFFLOAD_COMPUTE,
+	OFFLOAD_AUTH,
 	OFFLOAD_CASTS,
 	OFFLOAD_NPOOLS
 };

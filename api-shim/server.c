@@ -19,6 +19,8 @@
 #include "api-shim/clients.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
+#include "api-shim/ksauth.h"
+#include "api-shim/offload.h"
 #include "api-shim/request.h"
 #include "api-shim/shim.h"
 #include "api-shim/version.h"
@@ -79,6 +81,8 @@ void server_print_routes(void)
 }
 
 static struct MHD_Daemon *daemon_handle;
+/* 'Keystone uri="<www_authenticate_uri>"', where a client gets a token (server_start). */
+static char keystone_challenge[1100];
 static MHD_socket quiesced_socket = MHD_INVALID_SOCKET;
 static atomic_int inflight;
 
@@ -161,9 +165,102 @@ const struct server_route *server_route_find(struct shim_request *r)
 	return NULL;
 }
 
-/* Authenticates r. Returns 0, or -1 with a 401 set. */
-static int authenticate(struct shim_request *r)
+/* The tokens of a request under the keystone strategy, and what is known of them. */
+struct server_tokens {
+	const char *service_token;       /* X-Service-Token or NULL */
+	int user_rc, service_rc;         /* enum auth_status; AUTH_PENDING: Keystone is asked */
+	struct auth_ctx user, service;
+};
+
+/* A request and what the server decided from its head. */
+struct server_req {
+	struct shim_request r;           /* first: handlers see only this */
+	const struct server_route *rt;          /* NULL: no route */
+	struct server_tokens tokens;
+};
+
+/*
+ * The keystone strategy's verdict once both tokens are known or one is pending, as
+ * keystonemiddleware's: a missing or invalid user token, or an invalid service token, is 401;
+ * a service token without a service role is 401 when service_token_roles_required, and
+ * otherwise only not a service's. Returns 0 (authenticated), 1 (Keystone must be asked) or
+ * -1 with a reply set.
+ */
+static int keystone_verdict(struct server_req *s)
 {
+	struct shim_request *r = &s->r;
+	struct server_tokens *t = &s->tokens;
+	bool service;
+
+	if (t->user_rc == AUTH_UNAVAILABLE || t->service_rc == AUTH_UNAVAILABLE) {
+		fault_unavailable(r, "Keystone cannot validate the request's tokens");
+		return -1;
+	}
+	if (t->user_rc == AUTH_MISSING || t->user_rc == AUTH_INVALID ||
+	    t->service_rc == AUTH_INVALID) {
+		fault_reply(r, 401, FAULT_MSG_UNAUTHORIZED);
+		return -1;
+	}
+	if (t->user_rc == AUTH_PENDING || t->service_rc == AUTH_PENDING)
+		return 1;
+	service = t->service_rc == AUTH_OK &&
+		  auth_is_service(&t->service, keystone_cfg.service_token_roles);
+	if (t->service_rc == AUTH_OK && !service && keystone_cfg.service_token_roles_required) {
+		fault_reply(r, 401, FAULT_MSG_UNAUTHORIZED);
+		return -1;
+	}
+	r->auth = t->user;
+	r->auth.is_service = service;
+	r->authenticated = true;
+	return 0;
+}
+
+/* On an offload thread: asks Keystone about the tokens the cache did not know. */
+static void keystone_ask(void *arg, bool cancelled)
+{
+	struct server_req *s = arg;
+	struct server_tokens *t = &s->tokens;
+
+	if (t->user_rc == AUTH_PENDING)
+		t->user_rc = cancelled ? AUTH_UNAVAILABLE : ksauth_validate(s->r.auth_token, &t->user);
+	if (t->service_rc == AUTH_PENDING)
+		t->service_rc = cancelled ? AUTH_UNAVAILABLE :
+				ksauth_validate(t->service_token, &t->service);
+}
+
+static void process(struct server_req *s);
+
+/* Back on a server thread after keystone_ask: the verdict, then the request goes on. */
+static void keystone_answered(struct shim_request *r)
+{
+	struct server_req *s = (struct server_req *)r;
+
+	if (keystone_verdict(s) == 0)
+		process(s);
+}
+
+/* Under keystone, client-sent role headers (X-Roles, X-Service-Roles) mean nothing: the
+ * roles are Keystone's. Returns as keystone_verdict. */
+static int authenticate_keystone(struct server_req *s)
+{
+	struct server_tokens *t = &s->tokens;
+
+	s->r.auth_token = req_header(&s->r, "X-Auth-Token");
+	t->service_token = req_header(&s->r, "X-Service-Token");
+	t->user_rc = ksauth_lookup(s->r.auth_token, &t->user);
+	/* No service token (AUTH_MISSING) is an ordinary user's request. */
+	t->service_rc = ksauth_lookup(t->service_token, &t->service);
+	return keystone_verdict(s);
+}
+
+/* Authenticates s. Returns 0, 1 when Keystone must be asked (process does, once the body is
+ * in), or -1 with a 401 (503) set. */
+static int authenticate(struct server_req *s)
+{
+	struct shim_request *r = &s->r;
+
+	if (auth_keystone())
+		return authenticate_keystone(s);
 	r->auth_token = req_header(r, "X-Auth-Token");
 	if (auth_resolve(r->auth_token, req_header(r, "X-Roles"), &r->auth) != AUTH_OK) {
 		fault_reply(r, 401, FAULT_MSG_UNAUTHORIZED);
@@ -176,15 +273,19 @@ static int authenticate(struct shim_request *r)
 	return 0;
 }
 
-/* A /v3/{project_id} URL must name the caller's project (admins may name any); a URL without
- * one means the caller's. Returns 0, or -1 with a 400 set. */
+/* A /v3/{project_id} URL must name the caller's project; a URL without one means the
+ * caller's. Under keystone this holds for admins too, as in Cinder (docs/cinder.md §15): an
+ * admin token is scoped to one project, and the routes that act on another project name it
+ * in a segment of their own. The other strategies let an admin name any project, since their
+ * admin is one user name for every project. Returns 0, or -1 with a 400 set. */
 static int check_project(struct shim_request *r)
 {
 	if (r->ncaptures == 0)
 		return 0;
 	if (r->captures[0] == NULL)
 		r->captures[0] = r->auth.project_id;
-	if (!r->auth.is_admin && strcmp(r->captures[0], r->auth.project_id) != 0) {
+	if ((!r->auth.is_admin || auth_keystone()) &&
+	    strcmp(r->captures[0], r->auth.project_id) != 0) {
 		fault_reply(r, 400, "Malformed request URL: URL's project_id '%s' doesn't match "
 			    "Context's project_id '%s'", r->captures[0], r->auth.project_id);
 		return -1;
@@ -249,12 +350,6 @@ bool server_query_invalid(struct shim_request *r)
 	return bad;
 }
 
-/* A request and what the server decided from its head. */
-struct server_req {
-	struct shim_request r;           /* first: handlers see only this */
-	const struct server_route *rt;          /* NULL: no route */
-};
-
 static bool content_length_too_big(struct MHD_Connection *conn)
 {
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -286,7 +381,7 @@ static bool accept_head(struct server_req *s)
 	 * routing and microversions; version discovery is open to everyone. */
 	s->rt = server_route_find(r);
 	return !((s->rt != NULL ? !(s->rt->flags & ROUTE_PUBLIC) :
-		  strncmp(r->path, "/v3/", 4) == 0) && authenticate(r) != 0);
+		  strncmp(r->path, "/v3/", 4) == 0) && authenticate(s) < 0);
 }
 
 /* The rest, once the body is in. */
@@ -295,6 +390,13 @@ static void process(struct server_req *s)
 	struct shim_request *r = &s->r;
 	const struct server_route *rt = s->rt;
 
+	/* Tokens the cache did not know: Keystone is asked on an offload thread, and the
+	 * request goes on in keystone_answered. */
+	if (s->tokens.user_rc == AUTH_PENDING || s->tokens.service_rc == AUTH_PENDING) {
+		if (offload_run(OFFLOAD_AUTH, r, keystone_ask, s, keystone_answered) != 0)
+			fault_unavailable(r, "too many requests wait for Keystone");
+		return;
+	}
 	if (version_negotiate(r) != 0)
 		return;
 	if (rt == NULL || !captures_valid(r)) {
@@ -337,6 +439,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_reque
 	}
 	if (r->retry_after)
 		MHD_add_response_header(resp, "Retry-After", "0");
+	if (r->status == 401 && auth_keystone())
+		MHD_add_response_header(resp, "WWW-Authenticate", keystone_challenge);
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -468,6 +572,8 @@ int server_start(const char *listen_addr, int port, int workers)
 	struct sockaddr_in sa4;
 	const struct sockaddr *sa;
 
+	snprintf(keystone_challenge, sizeof(keystone_challenge), "Keystone uri=\"%s\"",
+		 auth_keystone() ? keystone_cfg.www_authenticate_uri : "");
 	memset(&sa4, 0, sizeof(sa4));
 	memset(&sa6, 0, sizeof(sa6));
 	if (inet_pton(AF_INET, listen_addr, &sa4.sin_addr) == 1) {

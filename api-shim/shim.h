@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "common/cfg.h"
+#include "common/keystone.h"
 #include "core/quota.h"
 #include "proto/wire.h"
 
@@ -18,7 +19,8 @@
 struct api_config {
 	char *listen;
 	int port;
-	char *auth_strategy;   /* "noauth" | "tokenfile" */
+	char *auth_strategy;   /* "noauth" | "tokenfile" | "keystone" */
+	bool noauth_allow_remote; /* noauth may listen on an address that is not loopback */
 	char *admin_users;     /* comma-separated user ids treated as admin */
 	char *token_file;
 	int publish_timeout;   /* seconds */
@@ -36,6 +38,21 @@ struct api_config {
 };
 
 extern struct api_config api_cfg;
+
+/* The [keystone_authtoken] section of the keystone strategy, with keystonemiddleware's
+ * option names (docs/operations.md). Strings are owned by cfg. */
+struct keystone_authtoken_config {
+	char *www_authenticate_uri;   /* told to clients in WWW-Authenticate */
+	struct ks_auth_options auth;  /* the shim's own user, which validates tokens */
+	char *service_token_roles;    /* comma-separated: an X-Service-Token with one is a service */
+	bool service_token_roles_required; /* a service token without them is refused (401) */
+	int token_cache_time;         /* seconds a validated token is trusted without asking */
+	int http_connect_timeout;     /* seconds per request to Keystone */
+};
+
+extern struct keystone_authtoken_config keystone_cfg;
+/* The [keystone_authtoken] keys, terminated by an entry whose name is NULL. */
+extern const struct cfg_key keystone_keys[];
 /* The [api] keys, terminated by an entry whose name is NULL. */
 extern const struct cfg_key api_keys[];
 /* The quota defaults of the settings (settings_quota_defaults). */

@@ -88,10 +88,49 @@ static bool http_add_header(struct curl_slist **list, const char *header)
 	return true;
 }
 
+/* The header http_request_capture keeps, as libcurl hands over the head line by line. */
+struct http_capture {
+	const char *name;
+	char *buf;
+	size_t len;
+};
+
+static size_t http_on_header(char *line, size_t size, size_t nmemb, void *user)
+{
+	struct http_capture *cap = user;
+	size_t n = size * nmemb, nlen = strlen(cap->name), vlen;
+	const char *v;
+
+	if (n <= nlen || line[nlen] != ':' || strncasecmp(line, cap->name, nlen) != 0)
+		return n;
+	v = line + nlen + 1;
+	vlen = n - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+	if (vlen >= cap->len)
+		vlen = 0;
+	memcpy(cap->buf, v, vlen);
+	cap->buf[vlen] = '\0';
+	return n;
+}
+
 int http_request(const char *method, const char *url, const char *const *headers,
 		 const char *body, int timeout_s, struct http_response *out,
 		 char *err, size_t errlen)
 {
+	return http_request_capture(method, url, headers, body, timeout_s, NULL, NULL, 0, out,
+				    err, errlen);
+}
+
+int http_request_capture(const char *method, const char *url, const char *const *headers,
+			 const char *body, int timeout_s, const char *capture_name, char *capture,
+			 size_t caplen, struct http_response *out, char *err, size_t errlen)
+{
+	struct http_capture cap = { capture_name, capture, caplen };
 	char curl_err[CURL_ERROR_SIZE] = "";
 	struct http_sink sink = { 0 };
 	struct curl_slist *list = NULL;
@@ -141,6 +180,12 @@ int http_request(const char *method, const char *url, const char *const *headers
 	     (rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				    (curl_off_t)strlen(body))) != CURLE_OK))
 		goto done;
+	if (capture_name != NULL && caplen > 0) {
+		capture[0] = '\0';
+		if ((rc = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header)) != CURLE_OK ||
+		    (rc = curl_easy_setopt(c, CURLOPT_HEADERDATA, &cap)) != CURLE_OK)
+			goto done;
+	}
 	if (body == NULL && strcasecmp(method, "HEAD") == 0 &&
 	    (rc = curl_easy_setopt(c, CURLOPT_NOBODY, 1L)) != CURLE_OK)
 		goto done;

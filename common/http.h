@@ -30,6 +30,17 @@ int http_request(const char *method, const char *url, const char *const *headers
 		 const char *body, int timeout_s, struct http_response *out,
 		 char *err, size_t errlen);
 
+/*
+ * As http_request, and also copies the value of the response header named capture_name
+ * (case-insensitive; the last one wins) into capture, NUL-terminated; capture is "" when the
+ * answer had no such header or its value does not fit in caplen bytes. Keystone answers a
+ * token in its X-Subject-Token header.
+ */
+__attribute__((warn_unused_result))
+int http_request_capture(const char *method, const char *url, const char *const *headers,
+			 const char *body, int timeout_s, const char *capture_name, char *capture,
+			 size_t caplen, struct http_response *out, char *err, size_t errlen);
+
 void http_response_free(struct http_response *r);
 
 /*

@@ -9,7 +9,7 @@
 #include "manager/mconf.h"
 
 static const struct cfg_key *const conf_registry_tables[] = {
-	cfg_common_keys, settings_keys, nova_keys, api_keys, mconf_keys,
+	cfg_common_keys, settings_keys, nova_keys, api_keys, keystone_keys, mconf_keys,
 };
 
 const struct cfg_tables conf_registry = {

@@ -4,12 +4,15 @@
 #include "core/nova.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/http.h"
+#include "common/keystone.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #define NOVA_PATH_MAX 256
 
@@ -20,8 +23,61 @@ const struct cfg_key nova_keys[] = {
 	{ "nova", "endpoint", CFG_STR, &nova_cfg.endpoint, NULL, 0, 0, "VOLMGR_COMPUTE_URL" },
 	{ "nova", "timeout", CFG_INT, &nova_cfg.timeout, "10", 1, 300, NULL },
 	{ "nova", "token", CFG_STR, &nova_cfg.token, NULL, 0, 0, NULL },
+	KS_AUTH_OPTION_KEYS("nova", nova_cfg.auth),
+	{ "nova", "region_name", CFG_STR, &nova_cfg.region_name, NULL, 0, 0, NULL },
+	{ "nova", "interface", CFG_STR, &nova_cfg.interface, "public", 0, 0, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
+
+/* The service user's session, made at the first call (the configuration is read by then). */
+static pthread_once_t session_once = PTHREAD_ONCE_INIT;
+static struct ks_session *session;
+
+static void session_make(void)
+{
+	char err[256];
+
+	if (nova_cfg.auth.auth_url == NULL || nova_cfg.auth.auth_url[0] == '\0')
+		return;
+	session = ks_session_from_options("nova", &nova_cfg.auth, nova_cfg.timeout, err,
+					  sizeof(err));
+	if (session == NULL)
+		log_error("compute calls go without a token: %s", err);
+}
+
+/*
+ * One request to the compute API, as the service user when [nova] auth_url is set (at the
+ * catalog's endpoint when [nova] endpoint is not; a 401 renews the token and tries once
+ * more), else with [nova] token at [nova] endpoint. Returns as http_service_request.
+ */
+static int nova_request(const char *method, const char *path, const char *version,
+			const char *body, struct http_response *resp, char *err, size_t errlen)
+{
+	char token[KS_TOKEN_MAX], endpoint[KS_URL_MAX];
+
+	pthread_once(&session_once, session_make);
+	if (session == NULL)
+		return http_service_request(method, nova_cfg.endpoint, path, nova_cfg.token,
+					    version, body, nova_cfg.timeout, resp, err, errlen);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (nova_cfg.endpoint != NULL && nova_cfg.endpoint[0] != '\0')
+			util_strlcpy(endpoint, nova_cfg.endpoint, sizeof(endpoint));
+		else if (ks_session_endpoint(session, "compute", nova_cfg.interface,
+					     nova_cfg.region_name, endpoint, sizeof(endpoint),
+					     err, errlen) != KS_OK)
+			return -1;
+		if (ks_session_token(session, token, sizeof(token), err, errlen) != KS_OK ||
+		    http_service_request(method, endpoint, path, token, version, body,
+					 nova_cfg.timeout, resp, err, errlen) != 0)
+			return -1;
+		if (resp->status != 401 || attempt == 1)
+			break;
+		/* Our token was revoked or expired early: a new one, once. */
+		http_response_free(resp);
+		ks_session_invalidate(session);
+	}
+	return 0;
+}
 
 int nova_attachment_in_use(const char *server, const char *volume_id, const char *attachment_id,
 			   char *err, size_t errlen)
@@ -38,9 +94,8 @@ int nova_attachment_in_use(const char *server, const char *volume_id, const char
 		snprintf(err, errlen, "server or volume id is too long");
 		goto out;
 	}
-	if (http_service_request("GET", nova_cfg.endpoint, path, nova_cfg.token,
-				 "X-OpenStack-Nova-API-Version: 2.89", NULL, nova_cfg.timeout,
-				 &resp, err, errlen) != 0)
+	if (nova_request("GET", path, "X-OpenStack-Nova-API-Version: 2.89", NULL, &resp, err,
+			 errlen) != 0)
 		goto out;
 	if (resp.status == 404) {
 		rc = NOVA_NOT_USED;
@@ -133,9 +188,8 @@ int nova_volume_extended(const char *const *servers, int n, const char *volume_i
 		snprintf(err, errlen, "out of memory building the event");
 		return NOVA_EVENTS_FAILED;
 	}
-	if (http_service_request("POST", nova_cfg.endpoint, "/os-server-external-events",
-				 nova_cfg.token, "X-OpenStack-Nova-API-Version: 2.51", body,
-				 nova_cfg.timeout, &resp, err, errlen) != 0)
+	if (nova_request("POST", "/os-server-external-events", "X-OpenStack-Nova-API-Version: 2.51",
+			 body, &resp, err, errlen) != 0)
 		goto out;
 	if (resp.status < 200 || resp.status > 299) {
 		snprintf(err, errlen, "compute answered HTTP %ld%s", resp.status,

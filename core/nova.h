@@ -6,9 +6,10 @@
  *   - the manager sends the volume-extended external event after growing an in-use volume
  *     (Cinder's extend_volume_completion path, docs/contracts.md).
  *
- * Every call is blocking, bounded by [nova] timeout, and must be made outside any database
- * transaction, so that no row lock is held while the compute service answers. The HTTP
- * plumbing is common/http.h's.
+ * Every call is blocking, bounded by [nova] timeout (twice or three times when the service
+ * user's token must be obtained from Keystone first, or the catalog read), and must be made
+ * outside any database transaction, so that no row lock is held while the compute service
+ * answers. The HTTP plumbing is common/http.h's, Keystone's common/keystone.h's.
  */
 #ifndef VOLMGR_CORE_NOVA_H
 #define VOLMGR_CORE_NOVA_H
@@ -16,12 +17,19 @@
 #include <stddef.h>
 
 #include "common/cfg.h"
+#include "common/keystone.h"
 
 /* The [nova] section. Strings are owned by cfg (cfg_free). */
 struct nova_config {
-	char *endpoint;        /* "" when no compute service is configured */
+	char *endpoint;        /* "" when no compute service is configured (or: the catalog's) */
 	char *token;           /* X-Auth-Token; "" sends none */
 	int timeout;           /* seconds per request */
+	/* keystoneauth's options, as Cinder's [nova] section has them: when auth_url is set,
+	 * the calls authenticate as this service user (a token renewed before it expires;
+	 * token is then unused), and an unset endpoint is the catalog's compute endpoint. */
+	struct ks_auth_options auth;
+	char *region_name;     /* "" for any region */
+	char *interface;       /* the catalog's public, internal or admin endpoint */
 };
 
 extern struct nova_config nova_cfg;

@@ -5,6 +5,10 @@
 #    (default .stack/test, so it never disturbs a `make run` stack in .stack);
 #    a trap stops it on exit, INT and TERM.  Its env (VOLMGR_STACK_ENV, the
 #    VOLMGR_* URLs, VOLMGR_REPO) is exported to every suite, unit ones too.
+#    When integration suites run, a throwaway Keystone is started on that
+#    stack too (scripts/keystone-stack.py), in the background while the unit
+#    tests run; its env file (VOLMGR_KEYSTONE_ENV) is exported to the
+#    integration suites, and it is stopped with the stack.
 # 2. Unit: for every tests/unit/test_X.c runs build/tests/test_X (Criterion)
 #    with --json, counting tests passed/failed (crashes count as failed; a
 #    missing binary or one that dies without a report counts as one failure).
@@ -44,8 +48,21 @@ mkdir -p "$LOGDIR"
 passed=0
 failed=0
 stack_started=0
+keystone_pid=''
+keystone_started=0
+
+stop_keystone() {
+    [ "$keystone_started" = 1 ] || return 0
+    keystone_started=0
+    # A start still running ends within its own timeout.
+    [ -z "$keystone_pid" ] || wait "$keystone_pid" 2>/dev/null
+    keystone_pid=''
+    "$PY" "$REPO/scripts/keystone-stack.py" stop "$STACK_DIR" \
+        || echo "run-tests: keystone stop failed" >&2
+}
 
 cleanup() {
+    stop_keystone
     if [ "$stack_started" = 1 ]; then
         stack_started=0
         "$REPO/scripts/stack.sh" stop "$STACK_DIR" || echo "run-tests: stack stop failed" >&2
@@ -104,6 +121,12 @@ if [ ${#unit_srcs[@]} -gt 0 ] || [ ${#it_files[@]} -gt 0 ]; then
         set +a
         export VOLMGR_STACK_ENV=$STACK_DIR/env
         export VOLMGR_REPO=$REPO
+        if [ ${#it_files[@]} -gt 0 ]; then
+            "$PY" "$REPO/scripts/keystone-stack.py" start "$STACK_DIR" \
+                >"$LOGDIR/keystone-start.log" 2>&1 &
+            keystone_pid=$!
+            keystone_started=1
+        fi
     else
         echo "run-tests: stack failed to start"
         failed=$((failed + 1))
@@ -187,6 +210,13 @@ if [ ${#it_files[@]} -eq 0 ]; then
 elif [ "$stack_ok" != 1 ]; then
     echo "run-tests: no stack; integration suites not run"
 else
+    # The Keystone suites fail (never skip) when it is missing, so a failed start shows.
+    if [ -n "$keystone_pid" ]; then
+        wait "$keystone_pid" || { echo "run-tests: keystone failed to start:";
+                                  cat "$LOGDIR/keystone-start.log"; }
+        keystone_pid=''
+        export VOLMGR_KEYSTONE_ENV=$STACK_DIR/keystone/env
+    fi
     run_unittest integration tests/integration "$IT_TIMEOUT" "${VOLMGR_IT_PATTERN:-test_*.py}"
 fi
 # The shared stack is not needed any more; the fault classes start their own.

@@ -12,7 +12,12 @@
 #     started, by pid; if any child dies, everything is stopped and it exits 1.
 #
 # Knobs: VOLMGR_API_PORT (default 8776), VOLMGR_LOG_LEVEL (default info),
-#        VOLMGR_RUN_DIR (default .stack).  Daemon logs: .stack/logs/*.log.
+#        VOLMGR_RUN_DIR (default .stack), VOLMGR_AUTH (noauth, the default, or
+#        keystone: a throwaway Keystone is started on the stack's PostgreSQL with
+#        scripts/keystone-stack.py, the shim validates tokens with it, volmgr is
+#        registered in its catalog, and the openstack command works; the compute
+#        stand-in then does not complete online extends, since it speaks noauth).
+#        Daemon logs: .stack/logs/*.log.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +26,7 @@ PY=/usr/bin/python3
 RUN_DIR=${VOLMGR_RUN_DIR:-$REPO/.stack}
 API_PORT=${VOLMGR_API_PORT:-8776}
 API_URL=http://127.0.0.1:$API_PORT
+AUTH=${VOLMGR_AUTH:-noauth}
 CONF=$RUN_DIR/volmgr.conf
 LOGS=$RUN_DIR/logs
 VOLUMES=$RUN_DIR/volumes
@@ -28,6 +34,14 @@ STOP_TIMEOUT=15     # manager drain_timeout is 10 s by default
 
 # The README tour's first steps; keep in sync with README.md.
 tour() {
+    if [ "$AUTH" = keystone ]; then
+        cat <<EOF
+  . $RUN_DIR/keystone/openrc.demo     # or openrc.admin
+  openstack volume create --size 1 vol1
+  openstack volume list
+EOF
+        return
+    fi
     cat <<EOF
   curl -s -X POST $API_URL/v3/demo/volumes \\
        -H 'X-Auth-Token: admin:demo' -H 'Content-Type: application/json' \\
@@ -40,6 +54,7 @@ log() { echo "run: $*" >&2; }
 
 MGR_PID='' SHIM_PID='' STUB_PID=''
 stack_started=0
+keystone_started=0
 cleaning=0
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -69,6 +84,9 @@ cleanup() {
     stop_child "$SHIM_PID" api-shim
     stop_child "$MGR_PID" volume-manager
     stop_child "$STUB_PID" compute_stub
+    if [ "$keystone_started" = 1 ]; then
+        "$PY" "$REPO/scripts/keystone-stack.py" stop "$RUN_DIR" || log "keystone stop failed"
+    fi
     if [ "$stack_started" = 1 ]; then
         "$REPO/scripts/stack.sh" stop "$RUN_DIR" || log "stack stop failed"
     fi
@@ -90,6 +108,7 @@ done
 if port_open "$API_PORT"; then
     die "port $API_PORT is in use (set VOLMGR_API_PORT to use another)"
 fi
+case $AUTH in noauth|keystone) ;; *) die "VOLMGR_AUTH must be noauth or keystone" ;; esac
 
 # --- stack ---------------------------------------------------------------------
 mkdir -p "$RUN_DIR"
@@ -106,6 +125,23 @@ if [ -z "$external_db" ]; then
     rm -rf "$VOLUMES"
 fi
 mkdir -p "$VOLUMES"
+
+# --- keystone ------------------------------------------------------------------
+if [ "$AUTH" = keystone ]; then
+    keystone_started=1
+    "$PY" "$REPO/scripts/keystone-stack.py" start "$RUN_DIR" || die "keystone failed to start"
+    set -a
+    # shellcheck disable=SC1091
+    . "$RUN_DIR/keystone/env"
+    set +a
+    for u in admin demo; do
+        cat > "$RUN_DIR/keystone/openrc.$u" <<EOF
+export OS_AUTH_URL=$VOLMGR_KEYSTONE_URL OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=$u OS_PASSWORD=$VOLMGR_KEYSTONE_PASSWORD OS_PROJECT_NAME=$u
+export OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_VOLUME_API_VERSION=3
+EOF
+    done
+fi
 
 # --- compute stand-in ----------------------------------------------------------
 if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
@@ -154,8 +190,14 @@ put("filestore", "filestore_dir", "$VOLUMES")
 put("nova", "endpoint", os.environ["VOLMGR_COMPUTE_URL"])
 put("api", "listen", "127.0.0.1")
 put("api", "port", "$API_PORT")
-put("api", "auth_strategy", "noauth")
+put("api", "auth_strategy", "$AUTH")
 put("api", "admin_users", "admin")
+if "$AUTH" == "keystone":
+    for k, v in (("www_authenticate_uri", os.environ["VOLMGR_KEYSTONE_URL"]),
+                 ("auth_url", os.environ["VOLMGR_KEYSTONE_URL"]), ("auth_type", "password"),
+                 ("username", "cinder"), ("password", os.environ["VOLMGR_KEYSTONE_PASSWORD"]),
+                 ("project_name", "service")):
+        put("keystone_authtoken", k, v)
 with open(out + ".tmp", "w") as f:
     f.write("# written by scripts/run.sh (%s); logs go to stderr\n" % src)
     cp.write(f)
@@ -165,6 +207,14 @@ EOF
 # --- database schema -----------------------------------------------------------
 bin/volctl --config-file "$CONF" db-sync >"$LOGS/db-sync.log" 2>&1 \
     || { tail_log "$LOGS/db-sync.log"; die "volctl db-sync failed"; }
+
+# --- catalog -------------------------------------------------------------------
+# The volumev3 service and endpoints, so that clients find volmgr in Keystone's catalog.
+if [ "$AUTH" = keystone ]; then
+    ( . "$RUN_DIR/keystone/openrc.admin"
+      bin/volctl --config-file "$CONF" catalog --apply --url "$API_URL" ) \
+        >"$LOGS/catalog.log" 2>&1 || { tail_log "$LOGS/catalog.log"; die "volctl catalog failed"; }
+fi
 
 # --- daemons -------------------------------------------------------------------
 bin/volume-manager --config-file "$CONF" </dev/null >"$LOGS/volume-manager.log" 2>&1 &
@@ -188,7 +238,7 @@ cat <<EOF
 
   volmgr is running (Ctrl-C stops everything)
 
-    API (Block Storage v3)  $API_URL/v3
+    API (Block Storage v3)  $API_URL/v3  (auth: $AUTH${VOLMGR_KEYSTONE_URL:+, Keystone $VOLMGR_KEYSTONE_URL})
     compute stand-in        $VOLMGR_COMPUTE_URL
     database                $VOLMGR_DB_URL
     message bus             $VOLMGR_TRANSPORT_URL

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api-shim/shim.h"
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -18,12 +19,13 @@
 
 static const struct volctl_cmd *const volctl_families[] = {
 	volctl_cmds_admin, volctl_cmds_msg, volctl_cmds_capture, volctl_cmds_dlq,
-	volctl_cmds_quota,
+	volctl_cmds_quota, volctl_cmds_catalog,
 };
 #define VOLCTL_NFAMILIES (sizeof(volctl_families) / sizeof(volctl_families[0]))
 
 static const struct volctl_cmd *volctl_current;
-static const struct cfg_key *const volctl_tables[] = { cfg_common_keys };
+/* [api] for the catalog's default endpoint URL. */
+static const struct cfg_key *const volctl_tables[] = { cfg_common_keys, api_keys };
 static const struct cfg_tables volctl_applied = {
 	volctl_tables, sizeof(volctl_tables) / sizeof(volctl_tables[0]),
 };

@@ -42,6 +42,9 @@ struct volctl_args {
 	const char *volume, *routing_key, *exchange, *user, *project, *version, *unique_id;
 	const char *output, *pattern, *since, *until, *method, *message_id, *reason, *queue;
 	bool admin, dry_run, new_ids, all, from_journal;
+	/* catalog */
+	const char *url, *region;
+	bool apply;
 	long count, timeout, rate, limit;
 };
 
@@ -82,6 +85,7 @@ extern const struct volctl_cmd volctl_cmds_msg[];
 extern const struct volctl_cmd volctl_cmds_capture[];
 extern const struct volctl_cmd volctl_cmds_dlq[];
 extern const struct volctl_cmd volctl_cmds_quota[];
+extern const struct volctl_cmd volctl_cmds_catalog[];
 
 /* Reports a usage error of the current command on stderr; returns VOLCTL_USAGE. */
 int volctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

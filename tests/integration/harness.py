@@ -24,6 +24,8 @@ The helpers live in one module per concern, which StackTestCase composes:
                 letters, capture queues
   harness_db    DatabaseMixin: queries, the rows tests read and seed, the backing files
   harness_api   ApiMixin: requests to the shim and to the compute stub
+  harness_keystone  (imported by the Keystone suites) the throwaway Keystone, its tokens,
+                KeystoneTestCase and OwnKeystoneTestCase
 
 This module re-exports every name of those modules that tests import from `harness`, and
 holds what spans them: the class's set-up and tear-down, its configuration file, and the
@@ -69,6 +71,11 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     publish_timeout = 5
     # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
     api_options = {}
+    auth_strategy = "noauth"
+    # The [nova] keys of a class, instead of the compute stub's endpoint and token (None).
+    nova_options = None
+    # Further sections of a class: {"keystone_authtoken": {"auth_url": ...}}.
+    extra_sections = {}
     rpc_wire_format = "msgpack"
     log_level = "debug"
 
@@ -141,7 +148,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls.proc_env.update({
             "VOLMGR_TRANSPORT_URL": cls.transport_url,
             "VOLMGR_DB_URL": cls.db_url,
-            "VOLMGR_COMPUTE_URL": cls.compute_url,
+            # An empty value leaves [nova] endpoint to the file.
+            "VOLMGR_COMPUTE_URL": cls.compute_url if cls.nova_options is None else "",
         })
 
         rc, out = cls._run_volctl("db-sync")
@@ -207,8 +215,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "filestore_compute_feedback = %s" % ("true" if cls.compute_feedback else "false"),
             "",
             "[nova]",
-            "endpoint = %s" % cls.compute_url,
-            "token = stub-token",
+        ] + (["endpoint = %s" % cls.compute_url, "token = stub-token"]
+             if cls.nova_options is None else
+             ["%s = %s" % kv for kv in sorted(cls.nova_options.items())]) + [
             "timeout = 5",
             "",
             "[manager]",
@@ -227,13 +236,16 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "[api]",
             "listen = 127.0.0.1",
             "port = %d" % cls.shim_port,
-            "auth_strategy = noauth",
+            "auth_strategy = %s" % cls.auth_strategy,
             "admin_users = admin",
             "publish_timeout = %d" % cls.publish_timeout,
             "rpc_response_timeout = %d" % cls.rpc_response_timeout,
             "rpc_wire_format = %s" % cls.rpc_wire_format,
             "workers = 8",
-        ] + ["%s = %s" % kv for kv in sorted(cls.api_options.items())] + [""])
+        ] + ["%s = %s" % kv for kv in sorted(cls.api_options.items())] + [""] + [
+            line for section, keys in sorted(cls.extra_sections.items())
+            for line in ["[%s]" % section] + ["%s = %s" % kv for kv in sorted(keys.items())]
+            + [""]])
 
     @classmethod
     def _destroy(cls):

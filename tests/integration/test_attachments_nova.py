@@ -1,4 +1,4 @@
-"""The exact requests Nova's volume API (nova/volume/cinder.py) makes through the attachments
+"""The exact requests Nova's Cinder client (its volume API module) makes through the attachments
 API, at the microversion it pins (3.44): attach of a multiattach volume to two servers, a
 swap-like re-attach of one server to another host (as live migration does: a new attachment,
 then the old one deleted), and the detaches, with the compute stand-in answering the 409 guard

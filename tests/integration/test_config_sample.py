@@ -23,6 +23,21 @@ TABLE = re.compile(r"^(?:static )?const struct cfg_key (\w+)\[\] = \{(.*?)^\};",
 ENTRY = re.compile(r'\{\s*"(\w+)",\s*"(\w+)",\s*CFG_\w+,\s*&[\w.]+,\s*(NULL|"(?:[^"\\]|\\.)*")')
 
 
+# KS_AUTH_OPTION_KEYS("section", target): keystoneauth's options, rows of common/keystone.h.
+AUTH_MACRO = re.compile(r'KS_AUTH_OPTION_KEYS\("(\w+)",')
+AUTH_ROW = re.compile(r'\{\s*section,\s*"(\w+)",\s*CFG_\w+,\s*&\(opts\)\.\w+,\s*'
+                      r'(NULL|"(?:[^"\\]|\\.)*")')
+
+
+def auth_option_rows():
+    """[(name, default)] of the KS_AUTH_OPTION_KEYS macro."""
+    with open(os.path.join(REPO, "common", "keystone.h")) as f:
+        rows = AUTH_ROW.findall(f.read())
+    if not rows:
+        raise AssertionError("no KS_AUTH_OPTION_KEYS rows in common/keystone.h")
+    return rows
+
+
 def source_tables():
     """{table name: [(section, name, default or "")]} of every key table of the sources."""
     tables = {}
@@ -30,8 +45,11 @@ def source_tables():
         for path in sorted(glob.glob(os.path.join(REPO, d, "*.c"))):
             with open(path) as f:
                 for name, body in TABLE.findall(f.read()):
+                    rows = ENTRY.findall(body) + [
+                        (section, k, v) for section in AUTH_MACRO.findall(body)
+                        for k, v in auth_option_rows()]
                     tables[name] = [(s, k, "" if v == "NULL" else v[1:-1])
-                                    for s, k, v in ENTRY.findall(body)]
+                                    for s, k, v in rows]
     return tables
 
 

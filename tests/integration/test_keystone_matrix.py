@@ -1,0 +1,156 @@
+"""The authorization matrix under auth_strategy keystone (issue 13), generated from the
+shim's own tables (`bin/api-shim --print-api`): every route and every volume action, asked by
+{no token, a member of the volume's project, a member of another project, an admin, the
+compute service} with real Keystone tokens, gets the code its policy says.
+
+A route or an action this file does not know fails the test, and so does an action whose
+policy is not one of Cinder's rules listed here: a new action must declare its policy (and
+this file its expected rule) before it ships.
+"""
+
+import os
+import subprocess
+import uuid
+
+from harness_env import BIN
+from harness_keystone import KeystoneTestCase
+
+CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
+CALLERS = ("none", "member", "other", "admin", "service")
+# Who each caller is: the Keystone user, and whether it owns the target volume.
+USER_OF = {"member": "demo", "other": "alt", "admin": "admin", "service": "nova"}
+
+# Cinder's default rule of every policy an action may name (docs/cinder.md §4.5):
+# "owner" is admin-or-owner, "admin" is admin_api.
+POLICY_RULES = {
+    "volume:extend": "owner",
+    "volume:update_readonly_flag": "owner",
+    "volume:update": "owner",
+    "volume_extension:volume_actions:reserve": "owner",
+    "volume_extension:volume_actions:unreserve": "owner",
+    "volume_extension:volume_actions:initialize_connection": "owner",
+    "volume_extension:volume_actions:attach": "owner",
+    "volume_extension:volume_actions:begin_detaching": "owner",
+    "volume_extension:volume_actions:roll_detaching": "owner",
+    "volume_extension:volume_actions:terminate_connection": "owner",
+    "volume_extension:volume_actions:detach": "owner",
+    "volume_extension:volume_admin_actions:extend_volume_completion": "admin",
+    "volume_extension:volume_admin_actions:reset_status": "admin",
+    "volume_extension:volume_admin_actions:force_detach": "admin",
+}
+
+# A body each action's parameters accept (the policy is checked after them).
+ACTION_BODIES = {
+    "os-extend": {"new_size": 2},
+    "os-extend_volume_completion": {"error": True},
+    "os-reset_status": {"status": "available"},
+    "os-reserve": {},
+    "os-unreserve": {},
+    "os-initialize_connection": {"connector": CONNECTOR},
+    "os-attach": {"instance_uuid": str(uuid.uuid4()), "mountpoint": "/dev/vdb"},
+    "os-begin_detaching": {},
+    "os-roll_detaching": {},
+    "os-terminate_connection": {"connector": CONNECTOR},
+    "os-detach": {"attachment_id": str(uuid.uuid4())},
+    "os-force_detach": {"attachment_id": str(uuid.uuid4()), "connector": CONNECTOR},
+    "os-update_readonly_flag": {"readonly": False},
+    "os-set_bootable": {"bootable": False},
+}
+
+# What each route is, for the matrix: its kind decides the expected answer per caller.
+ROUTE_KINDS = {
+    ("GET", "/"): "public",
+    ("GET", "/v3"): "public",
+    ("POST", "/v3/{project_id}/volumes"): "collection",
+    ("GET", "/v3/{project_id}/volumes"): "collection",
+    ("GET", "/v3/{project_id}/volumes/detail"): "collection",
+    ("GET", "/v3/{project_id}/volumes/{volume_id}"): "owner",
+    ("DELETE", "/v3/{project_id}/volumes/{volume_id}"): "owner",
+    ("POST", "/v3/{project_id}/volumes/{volume_id}/action"): "actions",
+    ("GET", "/v3/{project_id}/messages"): "collection",
+    ("GET", "/v3/{project_id}/os-quota-sets/{target_project_id}"): "owner-target",
+}
+
+# The verdicts: "ok" is anything past authentication and policy (2xx, or a 400 of the
+# volume's state); "401", "403", and "404" for a volume the caller may not see.
+EXPECTED = {
+    "public": dict.fromkeys(CALLERS, "ok"),
+    "collection": {"none": "401", "member": "ok", "other": "ok", "admin": "ok",
+                   "service": "ok"},
+    "owner": {"none": "401", "member": "ok", "other": "404", "admin": "ok", "service": "404"},
+    "owner-target": {"none": "401", "member": "ok", "other": "403", "admin": "ok",
+                     "service": "403"},
+    "admin": {"none": "401", "member": "403", "other": "404", "admin": "ok",
+              "service": "404"},
+}
+
+
+def print_api():
+    out = subprocess.run([os.path.join(BIN, "api-shim"), "--print-api"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    routes, actions = [], []
+    for line in out.splitlines():
+        words = line.split()
+        if words[0] == "route":
+            routes.append((words[1], words[2], words[3]))
+        elif words[0] == "action":
+            actions.append((words[1], words[3] if len(words) > 3 else ""))
+    return routes, actions
+
+
+class KeystoneMatrixTest(KeystoneTestCase):
+
+    def verdict(self, st, doc, vid):
+        if st in (401, 403):
+            return str(st)
+        if st == 404 and vid is not None and "Volume %s could not be found" % vid in str(doc):
+            return "404"
+        return "ok" if st is not None and st < 500 else "error %s" % st
+
+    def ask(self, caller, method, pattern, body=None, version=None):
+        """(verdict, status, doc) of pattern asked by caller against a fresh volume of demo's
+        project; every caller names its own project in the URL (Cinder's 400 otherwise)."""
+        demo = self.project_id["demo"]
+        vid = self.insert_volume(project=demo, user=self.user_id["demo"], file_gib=1) \
+            if "{volume_id}" in pattern else None
+        project = demo if caller in ("none", "member") else \
+            self.project_id[{"other": "alt", "admin": "admin", "service": "service"}[caller]]
+        path = pattern.replace("{project_id}", project).replace(
+            "{volume_id}", vid or "").replace("{target_project_id}", demo)
+        token = None if caller == "none" else self.token(USER_OF[caller])
+        st, _, doc = self.http(method, path, body=body, token=token, version=version)
+        return self.verdict(st, doc, vid), st, doc
+
+    def test_matrix(self):
+        routes, actions = print_api()
+        self.assertTrue(routes and actions, "print-api listed nothing")
+        wrong = []
+        for method, pattern, versions in routes:
+            kind = ROUTE_KINDS.get((method, pattern))
+            if kind is None:
+                wrong.append("route %s %s is not in the matrix" % (method, pattern))
+                continue
+            if kind == "actions":
+                continue
+            body = {"volume": {"size": 1}} if method == "POST" else None
+            for caller in CALLERS:
+                got, st, doc = self.ask(caller, method, pattern, body,
+                                        version=versions.rstrip("-"))
+                if got != EXPECTED[kind][caller]:
+                    wrong.append("%s %s as %s: %s, expected %s (%s %s)" % (
+                        method, pattern, caller, got, EXPECTED[kind][caller], st, doc))
+        action_route = "/v3/{project_id}/volumes/{volume_id}/action"
+        for name, policy in actions:
+            rule = POLICY_RULES.get(policy)
+            if rule is None or name not in ACTION_BODIES:
+                wrong.append("action %s (policy %r) has no rule or body in the matrix"
+                             % (name, policy))
+                continue
+            kind = "owner" if rule == "owner" else "admin"
+            for caller in CALLERS:
+                got, st, doc = self.ask(caller, "POST", action_route,
+                                        {name: ACTION_BODIES[name]})
+                if got != EXPECTED[kind][caller]:
+                    wrong.append("%s as %s: %s, expected %s (%s %s)" % (
+                        name, caller, got, EXPECTED[kind][caller], st, doc))
+        self.assertEqual(wrong, [], "\n".join(wrong))
