@@ -1,12 +1,13 @@
 """OpenStack's own clients against the shim under auth_strategy keystone (issue 13): the
-openstack command (python3-openstackclient) and python-cinderclient, both with password
-authentication that finds volmgr through Keystone's catalog (registered by `volctl catalog
---apply`).
+openstack command (python3-openstackclient) and python-cinderclient (volumes and the attachment
+calls), both with password authentication that finds volmgr through Keystone's catalog
+(registered by `volctl catalog --apply`).
 """
 
 import json
 import os
 import subprocess
+import uuid
 
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exceptions
@@ -126,11 +127,11 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         self.assertIn("OS_AUTH_URL", out.stdout)
 
     def test_cinderclient_with_keystone(self):
-        def client(user):
+        def client(user, version="3.0"):
             auth = v3.Password(auth_url=self.ks_url, username=user, password=self.ks_password,
                                project_name=PROJECT_OF[user], user_domain_name="Default",
                                project_domain_name="Default")
-            return cinder_client.Client("3.0", session=ks_session.Session(auth=auth))
+            return cinder_client.Client(version, session=ks_session.Session(auth=auth))
 
         demo, alt = client("demo"), client("alt")
         vol = demo.volumes.create(1, name="cc-vol")
@@ -141,9 +142,30 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         self.poll(lambda: demo.volumes.get(vol.id).size == 2, timeout=10, msg="extended")
         with self.assertRaises(cinder_exceptions.NotFound):
             alt.volumes.get(vol.id)
+        self.attachment_commands(client, vol.id)
         demo.volumes.delete(vol.id)
         self.poll(lambda: self.sql_value("SELECT deleted FROM volumes WHERE id = %s",
                                          (vol.id,)), timeout=10, msg="the volume is deleted")
+
+    def attachment_commands(self, client, vid):
+        """cinderclient's attachment calls with Keystone tokens, as Nova makes them (3.44):
+        create (reserved), update with the connector (the connection info), complete (in-use),
+        list and show (another project sees nothing), delete (available again)."""
+        demo, alt = client("demo", "3.44"), client("alt", "3.44")
+        server = str(uuid.uuid4())
+        att = demo.attachments.create(vid, None, instance_id=server)
+        self.assertEqual(self.status_of(vid), "reserved")
+        done = demo.attachments.update(att.id, {"host": "compute1", "mountpoint": "/dev/vdb"})
+        self.assertEqual(done.connection_info["driver_volume_type"], "local")
+        demo.attachments.complete(att.id)
+        self.assertEqual(self.status_of(vid), "in-use")
+        self.assertEqual([a.id for a in demo.attachments.list()], [att.id])
+        self.assertEqual(demo.attachments.show(att.id).instance, server)
+        self.assertEqual(alt.attachments.list(), [])
+        with self.assertRaises(cinder_exceptions.NotFound):
+            alt.attachments.show(att.id)
+        demo.attachments.delete(att.id)
+        self.assertEqual(self.status_of(vid), "available")
 
     @classmethod
     def tearDownClass(cls):

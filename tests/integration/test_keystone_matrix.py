@@ -37,6 +37,7 @@ POLICY_RULES = {
     "volume_extension:volume_admin_actions:extend_volume_completion": "admin",
     "volume_extension:volume_admin_actions:reset_status": "admin",
     "volume_extension:volume_admin_actions:force_detach": "admin",
+    "volume:attachment_complete": "owner",
 }
 
 # A body each action's parameters accept (the policy is checked after them).
@@ -55,6 +56,7 @@ ACTION_BODIES = {
     "os-force_detach": {"attachment_id": str(uuid.uuid4()), "connector": CONNECTOR},
     "os-update_readonly_flag": {"readonly": False},
     "os-set_bootable": {"bootable": False},
+    "os-complete": {},
 }
 
 # What each route is, for the matrix: its kind decides the expected answer per caller.
@@ -67,6 +69,13 @@ ROUTE_KINDS = {
     ("GET", "/v3/{project_id}/volumes/{volume_id}"): "owner",
     ("DELETE", "/v3/{project_id}/volumes/{volume_id}"): "owner",
     ("POST", "/v3/{project_id}/volumes/{volume_id}/action"): "actions",
+    ("POST", "/v3/{project_id}/attachments"): "owner",
+    ("GET", "/v3/{project_id}/attachments"): "collection",
+    ("GET", "/v3/{project_id}/attachments/detail"): "collection",
+    ("GET", "/v3/{project_id}/attachments/{attachment_id}"): "owner",
+    ("PUT", "/v3/{project_id}/attachments/{attachment_id}"): "owner",
+    ("DELETE", "/v3/{project_id}/attachments/{attachment_id}"): "owner",
+    ("POST", "/v3/{project_id}/attachments/{attachment_id}/action"): "actions",
     ("GET", "/v3/{project_id}/messages"): "collection",
     ("GET", "/v3/{project_id}/os-quota-sets/{target_project_id}"): "owner-target",
 }
@@ -85,7 +94,24 @@ EXPECTED = {
 }
 
 
+# The bodies of the routes that take one ({vid}: the target volume's id).
+ROUTE_BODIES = {
+    ("POST", "/v3/{project_id}/volumes"): {"volume": {"size": 1}},
+    ("POST", "/v3/{project_id}/attachments"): {"attachment": {"volume_uuid": "{vid}"}},
+    ("PUT", "/v3/{project_id}/attachments/{attachment_id}"):
+        {"attachment": {"connector": CONNECTOR}},
+}
+
+# Where each kind of action is posted.
+ACTION_ROUTES = {
+    "action": "/v3/{project_id}/volumes/{volume_id}/action",
+    "attachment-action": "/v3/{project_id}/attachments/{attachment_id}/action",
+}
+
+
 def print_api():
+    """The routes (method, pattern, versions) and the actions (kind, name, versions, policy)
+    the shim serves."""
     out = subprocess.run([os.path.join(BIN, "api-shim"), "--print-api"],
                          stdout=subprocess.PIPE, text=True, check=True).stdout
     routes, actions = [], []
@@ -93,33 +119,46 @@ def print_api():
         words = line.split()
         if words[0] == "route":
             routes.append((words[1], words[2], words[3]))
-        elif words[0] == "action":
-            actions.append((words[1], words[3] if len(words) > 3 else ""))
+        elif words[0] in ACTION_ROUTES:
+            actions.append((words[0], words[1], words[2], words[3] if len(words) > 3 else ""))
     return routes, actions
+
+
+def with_volume(body, vid):
+    """body with "{vid}" replaced by the volume's id."""
+    if isinstance(body, dict):
+        return {k: with_volume(v, vid) for k, v in body.items()}
+    return vid if body == "{vid}" else body
 
 
 class KeystoneMatrixTest(KeystoneTestCase):
 
-    def verdict(self, st, doc, vid):
+    def verdict(self, st, doc, vid, aid):
         if st in (401, 403):
             return str(st)
-        if st == 404 and vid is not None and "Volume %s could not be found" % vid in str(doc):
+        if st == 404 and ((vid is not None and "Volume %s could not be found" % vid in str(doc))
+                          or (aid is not None and "attachment_id = %s" % aid in str(doc))):
             return "404"
         return "ok" if st is not None and st < 500 else "error %s" % st
 
     def ask(self, caller, method, pattern, body=None, version=None):
         """(verdict, status, doc) of pattern asked by caller against a fresh volume of demo's
-        project; every caller names its own project in the URL (Cinder's 400 otherwise)."""
+        project (and a reserved attachment of it, for an attachment's route); every caller
+        names its own project in the URL (Cinder's 400 otherwise)."""
         demo = self.project_id["demo"]
         vid = self.insert_volume(project=demo, user=self.user_id["demo"], file_gib=1) \
-            if "{volume_id}" in pattern else None
+            if "{volume_id}" in pattern or "attachment" in pattern else None
+        aid = self.insert_attachment(vid, str(uuid.uuid4()), reserved=True) \
+            if "{attachment_id}" in pattern else None
         project = demo if caller in ("none", "member") else \
             self.project_id[{"other": "alt", "admin": "admin", "service": "service"}[caller]]
         path = pattern.replace("{project_id}", project).replace(
-            "{volume_id}", vid or "").replace("{target_project_id}", demo)
+            "{volume_id}", vid or "").replace("{target_project_id}", demo).replace(
+            "{attachment_id}", aid or "")
         token = None if caller == "none" else self.token(USER_OF[caller])
-        st, _, doc = self.http(method, path, body=body, token=token, version=version)
-        return self.verdict(st, doc, vid), st, doc
+        st, _, doc = self.http(method, path, body=with_volume(body, vid), token=token,
+                               version=version)
+        return self.verdict(st, doc, vid, aid), st, doc
 
     def test_matrix(self):
         routes, actions = print_api()
@@ -132,24 +171,24 @@ class KeystoneMatrixTest(KeystoneTestCase):
                 continue
             if kind == "actions":
                 continue
-            body = {"volume": {"size": 1}} if method == "POST" else None
+            body = ROUTE_BODIES.get((method, pattern))
             for caller in CALLERS:
                 got, st, doc = self.ask(caller, method, pattern, body,
                                         version=versions.rstrip("-"))
                 if got != EXPECTED[kind][caller]:
                     wrong.append("%s %s as %s: %s, expected %s (%s %s)" % (
                         method, pattern, caller, got, EXPECTED[kind][caller], st, doc))
-        action_route = "/v3/{project_id}/volumes/{volume_id}/action"
-        for name, policy in actions:
+        for table, name, versions, policy in actions:
             rule = POLICY_RULES.get(policy)
             if rule is None or name not in ACTION_BODIES:
-                wrong.append("action %s (policy %r) has no rule or body in the matrix"
-                             % (name, policy))
+                wrong.append("%s %s (policy %r) has no rule or body in the matrix"
+                             % (table, name, policy))
                 continue
             kind = "owner" if rule == "owner" else "admin"
             for caller in CALLERS:
-                got, st, doc = self.ask(caller, "POST", action_route,
-                                        {name: ACTION_BODIES[name]})
+                got, st, doc = self.ask(caller, "POST", ACTION_ROUTES[table],
+                                        {name: ACTION_BODIES[name]},
+                                        version=versions.split("-")[0])
                 if got != EXPECTED[kind][caller]:
                     wrong.append("%s as %s: %s, expected %s (%s %s)" % (
                         name, caller, got, EXPECTED[kind][caller], st, doc))
