@@ -153,18 +153,19 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         list and show (another project sees nothing), delete (available again)."""
         demo, alt = client("demo", "3.44"), client("alt", "3.44")
         server = str(uuid.uuid4())
-        att = demo.attachments.create(vid, None, instance_id=server)
+        # create answers a dict, the others objects (cinderclient's own remark)
+        aid = demo.attachments.create(vid, None, instance_id=server)["id"]
         self.assertEqual(self.status_of(vid), "reserved")
-        done = demo.attachments.update(att.id, {"host": "compute1", "mountpoint": "/dev/vdb"})
+        done = demo.attachments.update(aid, {"host": "compute1", "mountpoint": "/dev/vdb"})
         self.assertEqual(done.connection_info["driver_volume_type"], "local")
-        demo.attachments.complete(att.id)
+        demo.attachments.complete(aid)
         self.assertEqual(self.status_of(vid), "in-use")
-        self.assertEqual([a.id for a in demo.attachments.list()], [att.id])
-        self.assertEqual(demo.attachments.show(att.id).instance, server)
+        self.assertEqual([a.id for a in demo.attachments.list()], [aid])
+        self.assertEqual(demo.attachments.show(aid).instance, server)
         self.assertEqual(alt.attachments.list(), [])
         with self.assertRaises(cinder_exceptions.NotFound):
-            alt.attachments.show(att.id)
-        demo.attachments.delete(att.id)
+            alt.attachments.show(aid)
+        demo.attachments.delete(aid)
         self.assertEqual(self.status_of(vid), "available")
 
     @classmethod
