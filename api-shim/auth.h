@@ -34,6 +34,8 @@
 struct auth_ctx {
 	char user_id[AUTH_ID_MAX];
 	char project_id[AUTH_ID_MAX];
+	char user_domain_id[AUTH_ID_MAX];    /* keystone: the token's domains; "" otherwise */
+	char project_domain_id[AUTH_ID_MAX];
 	char roles[AUTH_MAX_ROLES][AUTH_ROLE_MAX];
 	int nroles;
 	bool is_admin;

@@ -32,6 +32,9 @@ static void cast_context(const struct shim_request *r, const char *ts, struct pr
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->user_id = r->auth.user_id;
 	ctx->project_id = r->auth.project_id;
+	ctx->user_domain = r->auth.user_domain_id[0] != '\0' ? r->auth.user_domain_id : NULL;
+	ctx->project_domain = r->auth.project_domain_id[0] != '\0' ? r->auth.project_domain_id :
+			      NULL;
 	ctx->request_id = r->request_id;
 	ctx->global_request_id = r->global_request_id[0] != '\0' ? r->global_request_id : NULL;
 	/* The caller's token is not passed on: the manager calls the compute API with its own

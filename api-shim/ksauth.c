@@ -66,6 +66,8 @@ static void identity_to_ctx(const struct ks_identity *id, struct auth_ctx *out)
 	_Static_assert(sizeof(out->roles) == sizeof(id->roles), "role sizes");
 	memcpy(out->user_id, id->user_id, sizeof(out->user_id));
 	memcpy(out->project_id, id->project_id, sizeof(out->project_id));
+	memcpy(out->user_domain_id, id->user_domain_id, sizeof(out->user_domain_id));
+	memcpy(out->project_domain_id, id->project_domain_id, sizeof(out->project_domain_id));
 	memcpy(out->roles, id->roles, sizeof(out->roles));
 	out->nroles = id->nroles;
 	auth_set_admin(out);

@@ -177,6 +177,7 @@ struct server_req {
 	struct shim_request r;           /* first: handlers see only this */
 	const struct server_route *rt;          /* NULL: no route */
 	struct server_tokens tokens;
+	bool head_wait;                  /* suspended before its body: Keystone is asked */
 };
 
 /*
@@ -228,15 +229,11 @@ static void keystone_ask(void *arg, bool cancelled)
 				ksauth_validate(t->service_token, &t->service);
 }
 
-static void process(struct server_req *s);
-
-/* Back on a server thread after keystone_ask: the verdict, then the request goes on. */
+/* Back on a server thread after keystone_ask, before the body is read: the verdict sets the
+ * request's caller, or its 401 / 503. */
 static void keystone_answered(struct shim_request *r)
 {
-	struct server_req *s = (struct server_req *)r;
-
-	if (keystone_verdict(s) == 0)
-		process(s);
+	(void)keystone_verdict((struct server_req *)r);
 }
 
 /* Under keystone, client-sent role headers (X-Roles, X-Service-Roles) mean nothing: the
@@ -253,8 +250,8 @@ static int authenticate_keystone(struct server_req *s)
 	return keystone_verdict(s);
 }
 
-/* Authenticates s. Returns 0, 1 when Keystone must be asked (process does, once the body is
- * in), or -1 with a 401 (503) set. */
+/* Authenticates s. Returns 0, 1 when Keystone must be asked (before the body is read), or -1
+ * with a 401 (503) set. */
 static int authenticate(struct server_req *s)
 {
 	struct shim_request *r = &s->r;
@@ -360,10 +357,10 @@ static bool content_length_too_big(struct MHD_Connection *conn)
 
 /*
  * What the head alone decides, before a byte of the body is read or buffered: the size the
- * client declares, the URI's length, the route and the caller. Returns true when the body may
- * be read; otherwise a reply is set.
+ * client declares, the URI's length, the route and the caller. Returns 0 when the body may be
+ * read, 1 when Keystone must be asked about the caller's tokens first, or -1 with a reply set.
  */
-static bool accept_head(struct server_req *s)
+static int accept_head(struct server_req *s)
 {
 	struct shim_request *r = &s->r;
 
@@ -371,17 +368,37 @@ static bool accept_head(struct server_req *s)
 	read_global_request_id(r);
 	if (content_length_too_big(r->conn)) {
 		fault_reply(r, 413, "Request is too large.");
-		return false;
+		return -1;
 	}
 	if (strlen(r->path) >= sizeof(r->path) - 1) {
 		fault_reply(r, 414, "Request URI is too long.");
-		return false;
+		return -1;
 	}
 	/* As in Cinder, authentication (a middleware in front of the whole /v3 API) comes before
 	 * routing and microversions; version discovery is open to everyone. */
 	s->rt = server_route_find(r);
-	return !((s->rt != NULL ? !(s->rt->flags & ROUTE_PUBLIC) :
-		  strncmp(r->path, "/v3/", 4) == 0) && authenticate(s) < 0);
+	if (s->rt != NULL ? s->rt->flags & ROUTE_PUBLIC : strncmp(r->path, "/v3/", 4) != 0)
+		return 0;
+	return authenticate(s);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_request *r);
+
+/* The first call for a request: its head. A caller whose tokens the cache does not know waits,
+ * suspended, for Keystone's verdict before a byte of its body is read. */
+static enum MHD_Result on_head(struct MHD_Connection *conn, struct server_req *s)
+{
+	int rc = accept_head(s);
+
+	if (rc == 1) {
+		s->head_wait = true;
+		if (offload_run(OFFLOAD_AUTH, &s->r, keystone_ask, s, keystone_answered) == 0)
+			return MHD_YES;
+		s->head_wait = false;
+		fault_unavailable(&s->r, "too many requests wait for Keystone");
+		rc = -1;
+	}
+	return rc == 0 ? MHD_YES : send_reply(conn, &s->r);
 }
 
 /* The rest, once the body is in. */
@@ -390,13 +407,6 @@ static void process(struct server_req *s)
 	struct shim_request *r = &s->r;
 	const struct server_route *rt = s->rt;
 
-	/* Tokens the cache did not know: Keystone is asked on an offload thread, and the
-	 * request goes on in keystone_answered. */
-	if (s->tokens.user_rc == AUTH_PENDING || s->tokens.service_rc == AUTH_PENDING) {
-		if (offload_run(OFFLOAD_AUTH, r, keystone_ask, s, keystone_answered) != 0)
-			fault_unavailable(r, "too many requests wait for Keystone");
-		return;
-	}
 	if (version_negotiate(r) != 0)
 		return;
 	if (rt == NULL || !captures_valid(r)) {
@@ -482,7 +492,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		atomic_fetch_add(&inflight, 1);
 		clients_phase(conn, CLIENTS_BODY);
 		log_set_request_id(s->r.request_id);
-		ret = accept_head(s) ? MHD_YES : send_reply(conn, &s->r);
+		ret = on_head(conn, s);
 		log_set_request_id(NULL);
 		return ret;
 	}
@@ -495,7 +505,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		log_set_request_id(s->r.request_id);
 		next(&s->r);
 		log_set_request_id(NULL);
-		return finish(conn, &s->r);
+		if (!s->head_wait)
+			return finish(conn, &s->r);
+		/* The head's verdict: refused at once, or the body is read as after any head. */
+		s->head_wait = false;
+		if (s->r.replied)
+			return send_reply(conn, &s->r);
 	}
 	if (s->r.replied) {
 		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */

@@ -162,6 +162,11 @@ static int parse_token(const char *body, struct ks_identity *out, json_t **catal
 	    ks_parse_time(json_string_value(json_object_get(tok, "expires_at")),
 			  &out->expires_at) != 0)
 		goto out;
+	/* The domains are the context's, not the caller's credentials: absent ones stay "". */
+	(void)copy_member(json_object_get(json_object_get(tok, "user"), "domain"), "id",
+			  out->user_domain_id, sizeof(out->user_domain_id));
+	(void)copy_member(json_object_get(json_object_get(tok, "project"), "domain"), "id",
+			  out->project_domain_id, sizeof(out->project_domain_id));
 	roles = json_object_get(tok, "roles");
 	json_array_foreach(roles, i, role) {
 		if (out->nroles < KS_MAX_ROLES &&

@@ -41,6 +41,8 @@ struct ks_creds {
 struct ks_identity {
 	char user_id[KS_ID_MAX];
 	char project_id[KS_ID_MAX];
+	char user_domain_id[KS_ID_MAX];          /* "" when Keystone named none */
+	char project_domain_id[KS_ID_MAX];
 	char roles[KS_MAX_ROLES][KS_ROLE_MAX];   /* role names; at most KS_MAX_ROLES are kept */
 	int nroles;
 	time_t expires_at;                       /* wall-clock */

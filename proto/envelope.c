@@ -184,12 +184,13 @@ int proto_envelope_apply(struct proto_msg *m, struct pv *root, char *detail, siz
 
 /* _context_ keys cinder always sends that volmgr has no value for. */
 static const char *const ctx_nulls[] = {
-	"system_scope", "domain", "domain_id", "user_domain", "project_domain", "resource_uuid",
+	"system_scope", "domain", "domain_id", "resource_uuid",
 	"message_resource_id", "message_resource_type", "message_action",
 };
 #define NCTX_NULLS (sizeof(ctx_nulls) / sizeof(ctx_nulls[0]))
-/* The strings, the nulls, user, project, 4 booleans, roles, user_identity, service_catalog. */
-#define NCTX_KEYS (PROTO_CTX_NSTRS + NCTX_NULLS + 2 + 4 + 3)
+/* The strings, the nulls, user, project, the 2 domains, 4 booleans, roles, user_identity,
+ * service_catalog. */
+#define NCTX_KEYS (PROTO_CTX_NSTRS + NCTX_NULLS + 2 + 2 + 4 + 3)
 /* method, args, version, namespace, _unique_id, the context, _msg_id, _reply_q, _timeout. */
 #define NMSG_KEYS (5 + NCTX_KEYS + 3)
 
@@ -216,7 +217,7 @@ static void put_context(struct pv_arena *a, struct pv *map, const struct proto_c
 	/* Cinder appends "admin" to an admin context's roles. */
 	bool add_admin = c->is_admin && !has_role(c, "admin") && c->nroles < PROTO_MAX_ROLES;
 	struct pv *roles = pv_new_array(a, c->nroles + add_admin);
-	char identity[2 * MAX_NAME + 16];
+	char identity[4 * MAX_NAME + 16];
 
 	for (int i = 0; i < PROTO_CTX_NSTRS; i++) {
 		const char *s = *(const char *const *)((const char *)c + proto_ctx_strs[i].off);
@@ -227,6 +228,10 @@ static void put_context(struct pv_arena *a, struct pv *map, const struct proto_c
 		put_ctx(a, map, ctx_nulls[i], pv_new_null(a));
 	put_ctx(a, map, "user", pv_new_str(a, c->user_id));
 	put_ctx(a, map, "project", pv_new_str(a, c->project_id));
+	put_ctx(a, map, "user_domain", c->user_domain != NULL ? pv_new_str(a, c->user_domain) :
+		pv_new_null(a));
+	put_ctx(a, map, "project_domain", c->project_domain != NULL ?
+		pv_new_str(a, c->project_domain) : pv_new_null(a));
 	put_ctx(a, map, "is_admin", pv_new_bool(a, c->is_admin));
 	put_ctx(a, map, "is_admin_project", pv_new_bool(a, c->is_admin_project));
 	put_ctx(a, map, "read_only", pv_new_bool(a, false));
@@ -236,8 +241,11 @@ static void put_context(struct pv_arena *a, struct pv *map, const struct proto_c
 	if (add_admin)
 		pv_array_push(a, roles, pv_new_str(a, "admin"));
 	put_ctx(a, map, "roles", roles);
-	snprintf(identity, sizeof(identity), "%.255s %.255s - - -", c->user_id ? c->user_id : "-",
-		 c->project_id ? c->project_id : "-");
+	/* RequestContext's "{user} {project} {domain} {user_domain} {project_domain}", "-" for
+	 * what is unknown. */
+	snprintf(identity, sizeof(identity), "%.255s %.255s - %.255s %.255s",
+		 c->user_id ? c->user_id : "-", c->project_id ? c->project_id : "-",
+		 c->user_domain ? c->user_domain : "-", c->project_domain ? c->project_domain : "-");
 	put_ctx(a, map, "user_identity", pv_new_str(a, identity));
 	put_ctx(a, map, "service_catalog", pv_new_array(a, 0));
 }

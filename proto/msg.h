@@ -26,6 +26,10 @@ struct proto_context {
 	const char *timestamp;         /* naive UTC isoformat */
 	const char *read_deleted;      /* "no" when absent */
 	const char *quota_class;
+	/* The caller's domains, as a sender knows them (NULL: none, sent as null); a received
+	 * message leaves them NULL, since nothing volmgr does depends on them. */
+	const char *user_domain;
+	const char *project_domain;
 	bool is_admin;
 	bool is_admin_project;         /* true when absent */
 	const char *roles[PROTO_MAX_ROLES];

@@ -4,6 +4,7 @@ admins, client-sent role headers, revoked tokens, service tokens and the 409 gua
 2004555.
 """
 
+import socket
 import uuid
 
 from harness_keystone import (KeystoneTestCase, OwnKeystoneTestCase, keystone_request,
@@ -54,10 +55,43 @@ class KeystoneAuthTest(KeystoneTestCase):
         st, _, _ = self.http("GET", "/", token=None)
         self.assertIn(st, (200, 300))
 
+    def test_an_unknown_token_is_judged_before_the_body(self):
+        """A token the cache does not know is validated from the head: an invalid one is
+        refused before a byte of a large body is read, and a valid one's body is then read as
+        usual."""
+        demo = self.project_id["demo"]
+        sock = socket.create_connection(("127.0.0.1", self.shim_port), timeout=10)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: gAAAAA%s\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
+                     % (demo.encode(), uuid.uuid4().hex.encode()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        self.assertTrue(head.startswith(b"HTTP/1.1 401"), head)
+        self.assertIn(b"WWW-Authenticate: Keystone", head)
+        # a valid token not yet in the cache: the body follows its head's validation
+        st, _, doc = self.http("POST", "/v3/%s/volumes" % demo,
+                               body={"volume": {"size": 1, "name": "after-the-head"}},
+                               token=self.new_token("demo"))
+        self.assertEqual(st, 202, doc)
+
     def test_member_creates_in_its_project(self):
+        queue = self.capture_queue()
         vid = self.create_as("demo")
         row = self.sql("SELECT project_id, user_id FROM volumes WHERE id = %s", (vid,))[0]
         self.assertEqual(tuple(row), (self.project_id["demo"], self.user_id["demo"]))
+        # The cast carries who Keystone says the caller is, domains included.
+        msg, _, _ = self.captured(queue, method="create_volume")
+        self.assertEqual(msg["_context_user_id"], self.user_id["demo"])
+        self.assertEqual(msg["_context_project_id"], self.project_id["demo"])
+        self.assertEqual((msg["_context_user_domain"], msg["_context_project_domain"]),
+                         ("default", "default"))
+        self.assertTrue(msg["_context_user_identity"].endswith(" - default default"))
+        self.assertIsNone(msg["_context_auth_token"])
         st, _, doc = self.as_user("demo", "GET", "/volumes/%s" % vid)
         self.assertEqual(st, 200, doc)
         # the URL may leave the project out (3.67): the token's project is meant

@@ -25,8 +25,9 @@ Test(keystone, parse_time)
 }
 
 static const char token_answer[] =
-	"{\"token\": {\"methods\": [\"password\"], \"user\": {\"id\": \"u1\", \"name\": \"demo\"},"
-	" \"project\": {\"id\": \"p1\", \"name\": \"demo\"},"
+	"{\"token\": {\"methods\": [\"password\"], \"user\": {\"id\": \"u1\", \"name\": \"demo\","
+	" \"domain\": {\"id\": \"default\", \"name\": \"Default\"}},"
+	" \"project\": {\"id\": \"p1\", \"name\": \"demo\", \"domain\": {\"id\": \"d2\"}},"
 	" \"roles\": [{\"id\": \"r1\", \"name\": \"member\"}, {\"id\": \"r2\", \"name\": \"reader\"}],"
 	" \"expires_at\": \"2026-01-02T03:04:05.000000Z\"}}";
 
@@ -37,6 +38,8 @@ Test(keystone, parse_token)
 	cr_assert_eq(ks_parse_token(token_answer, &id), KS_OK);
 	cr_assert_str_eq(id.user_id, "u1");
 	cr_assert_str_eq(id.project_id, "p1");
+	cr_assert_str_eq(id.user_domain_id, "default");
+	cr_assert_str_eq(id.project_domain_id, "d2");
 	cr_assert_eq(id.nroles, 2);
 	cr_assert_str_eq(id.roles[0], "member");
 	cr_assert_str_eq(id.roles[1], "reader");
