@@ -507,10 +507,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		log_set_request_id(NULL);
 		if (!s->head_wait)
 			return finish(conn, &s->r);
-		/* The head's verdict: refused at once, or the body is read as after any head. */
+		/* The head's verdict: refused at once, or the body is read as after any head
+		 * (libmicrohttpd resumes a connection suspended at its head by repeating the head's
+		 * call, so nothing of the body is in this one). */
 		s->head_wait = false;
-		if (s->r.replied)
-			return send_reply(conn, &s->r);
+		return s->r.replied ? send_reply(conn, &s->r) : MHD_YES;
 	}
 	if (s->r.replied) {
 		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */
