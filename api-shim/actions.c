@@ -161,7 +161,6 @@ const struct param_value *action_arg(const struct action_ctx *a, const char *key
 	for (int i = 0; i < PARAMS_MAX && a->def->params.args[i].key != NULL; i++)
 		if (strcmp(a->def->params.args[i].key, key) == 0)
 			return &a->arg[i];
-	log_error("action %s has no argument %s", a->def->name, key);
 	return &absent;
 }
 

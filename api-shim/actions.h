@@ -128,7 +128,9 @@ struct action_def {
 __attribute__((warn_unused_result))
 json_t *actions_parse(struct shim_request *r, struct action_ctx *a);
 
-/* The parsed argument key of a's spec (an all-absent value for a key the spec lacks). */
+/* The parsed argument key of a's spec, or an all-absent value for a key the spec lacks: code
+ * shared by several actions (the 409 guard) reads an argument that only some of them take
+ * (os-detach's attachment_id, which os-terminate_connection has not). */
 const struct param_value *action_arg(const struct action_ctx *a, const char *key);
 
 /* How a call's failure reaches the client: classes answered 400 with "<prefix> -
