@@ -51,8 +51,9 @@ __attribute__((warn_unused_result))
 int publish_start(const struct publish_options *opt);
 
 /*
- * Hands a copy of the message (body, routing key and props' strings) to the publisher, to be
- * published to the exchange before deadline_ms (util_now_ms's clock). Returns 0, after which
+ * Hands a copy of the message (body, routing key and props' strings; props' headers are not
+ * carried, since the shim sends none) to the publisher, to be published to the exchange before
+ * deadline_ms (util_now_ms's clock). Returns 0, after which
  * done(arg, ...) is called exactly once (it may run before this returns), or -1 with the
  * reason in err and done never called: the publisher is stopped, or max_pending messages are
  * waiting already.
