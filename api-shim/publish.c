@@ -450,6 +450,8 @@ int publish_submit(const char *routing_key, const void *body, size_t len,
 	if (!refused) {
 		atomic_fetch_add(&pub_pending, 1);
 		list_push(&pub_incoming, j);
+		/* Under the lock, so that publish_stop cannot close the eventfd in between. */
+		pub_wake();
 	}
 	pthread_mutex_unlock(&pub_lock);
 	if (refused) {
@@ -458,7 +460,6 @@ int publish_submit(const char *routing_key, const void *body, size_t len,
 			 opts.max_pending);
 		goto fail;
 	}
-	pub_wake();
 	return 0;
 fail:
 	if (j != NULL)
@@ -478,9 +479,11 @@ void publish_stop(void)
 		pthread_join(pub_thread, NULL);
 		pub_started = false;
 	}
+	pthread_mutex_lock(&pub_lock);
 	if (pub_wakefd >= 0)
 		close(pub_wakefd);
 	pub_wakefd = -1;
+	pthread_mutex_unlock(&pub_lock);
 	free(opt_url);
 	free(opt_exchange);
 	opt_url = opt_exchange = NULL;

@@ -391,6 +391,8 @@ static enum MHD_Result on_head(struct MHD_Connection *conn, struct server_req *s
 	int rc = accept_head(s);
 
 	if (rc == 1) {
+		/* Keystone's time is not the client's: its body deadline starts after the verdict. */
+		clients_phase(conn, CLIENTS_WORKING);
 		s->head_wait = true;
 		if (offload_run(OFFLOAD_AUTH, &s->r, keystone_ask, s, keystone_answered) == 0)
 			return MHD_YES;
@@ -511,7 +513,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * (libmicrohttpd resumes a connection suspended at its head by repeating the head's
 		 * call, so nothing of the body is in this one). */
 		s->head_wait = false;
-		return s->r.replied ? send_reply(conn, &s->r) : MHD_YES;
+		if (s->r.replied)
+			return send_reply(conn, &s->r);
+		clients_phase(conn, CLIENTS_BODY);
+		return MHD_YES;
 	}
 	if (s->r.replied) {
 		*upload_data_size = 0;  /* an early reply is on its way: the rest is dropped */

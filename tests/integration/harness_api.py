@@ -7,12 +7,31 @@ wait_status() method of the database part.
 
 import http.client
 import json
+import socket
 import urllib.parse
 
 from harness_env import DEFAULT
 
 
 class ApiMixin:
+
+    def raw_connection(self):
+        """A plain TCP connection to the shim, closed when the test ends, for requests that
+        http.client cannot send (a head without its body, a trickle)."""
+        sock = socket.create_connection(("127.0.0.1", self.shim_port), timeout=10)
+        self.addCleanup(sock.close)
+        return sock
+
+    @staticmethod
+    def read_head(sock):
+        """The bytes read from sock up to the end of an answer's head (or the connection's)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
     """Requests to the shim and to the compute stub."""
 
     @staticmethod

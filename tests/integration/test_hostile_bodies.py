@@ -43,23 +43,8 @@ class HostileBodyTest(StackTestCase):
 class EarlyAnswerTest(StackTestCase):
     """What the head decides is answered before the body is read."""
 
-    def raw(self):
-        sock = socket.create_connection(("127.0.0.1", self.shim_port), timeout=10)
-        self.addCleanup(sock.close)
-        return sock
-
-    @staticmethod
-    def read_head(sock):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return data
-
     def test_an_unauthenticated_request_is_refused_before_its_body(self):
-        sock = self.raw()
+        sock = self.raw_connection()
         sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
                      % self.PROJECT.encode())
@@ -67,7 +52,7 @@ class EarlyAnswerTest(StackTestCase):
         self.assertTrue(self.read_head(sock).startswith(b"HTTP/1.1 401"))
 
     def test_a_chunked_body_past_the_limit_is_cut_off(self):
-        sock = self.raw()
+        sock = self.raw_connection()
         sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: %s:%s\r\n"
                      b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                      % (self.PROJECT.encode(), self.USER.encode(), self.PROJECT.encode()))

@@ -4,7 +4,6 @@ admins, client-sent role headers, revoked tokens, service tokens and the 409 gua
 2004555.
 """
 
-import socket
 import uuid
 
 from harness_keystone import (KeystoneTestCase, OwnKeystoneTestCase, keystone_request,
@@ -60,17 +59,11 @@ class KeystoneAuthTest(KeystoneTestCase):
         refused before a byte of a large body is read, and a valid one's body is then read as
         usual."""
         demo = self.project_id["demo"]
-        sock = socket.create_connection(("127.0.0.1", self.shim_port), timeout=10)
-        self.addCleanup(sock.close)
+        sock = self.raw_connection()
         sock.sendall(b"POST /v3/%s/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: gAAAAA%s\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
                      % (demo.encode(), uuid.uuid4().hex.encode()))
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            head += chunk
+        head = self.read_head(sock)
         self.assertTrue(head.startswith(b"HTTP/1.1 401"), head)
         self.assertIn(b"WWW-Authenticate: Keystone", head)
         # a valid token not yet in the cache: the body follows its head's validation
