@@ -138,6 +138,19 @@ __attribute__((warn_unused_result)) int h_attachment_delete(db_conn *db, struct 
 __attribute__((warn_unused_result))
 int h_publish_service_capabilities(db_conn *db, struct job *job);
 
+/* Migration between backends (migration.c): migrate_volume on the source host,
+ * migrate_volume_completion (a call) on the source host, update_migrated_volume (a call) on
+ * the destination host. */
+__attribute__((warn_unused_result)) int h_migrate_volume(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_migrate_volume_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result))
+int h_migrate_volume_completion(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_update_migrated_volume(db_conn *db, struct job *job);
+
+/* Retype (retype.c): in place on this backend, or by migration with "on-demand". */
+__attribute__((warn_unused_result)) int h_retype(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_retype_failed(db_conn *db, struct job *job);
+
 /* After-commit work of extend_volume: the compute call, then its consequences in a new
  * transaction. Failures are logged; the deadline sweep is the safety net. */
 void h_extend_after(db_conn *db, struct job *job);

@@ -92,6 +92,33 @@
 	   PROTO_ARG("vref", A_VOLUME, true, attachment_delete.volume_id)),               \
 	  h_attachment_delete, NULL, NULL)                                                \
 	X(PUBLISH_SERVICE_CAPABILITIES, publish_service_capabilities, "3.0", 0,           \
-	  PROTO_CAST, false, (), h_publish_service_capabilities, NULL, NULL)
+	  PROTO_CAST, false, (), h_publish_service_capabilities, NULL, NULL)               \
+	X(MIGRATE_VOLUME, migrate_volume, "3.5", 0, PROTO_CAST, false,                    \
+	  (PROTO_ARG("volume", A_VOLUME, true, migrate_volume.volume_id),                 \
+	   PROTO_ARG("host", A_HOST, true, migrate_volume.host),                          \
+	   PROTO_ARG("force_host_copy", A_BOOL, false, migrate_volume.force_host_copy)),  \
+	  h_migrate_volume, h_migrate_volume_failed, NULL)                                \
+	X(MIGRATE_VOLUME_COMPLETION, migrate_volume_completion, "3.0", 0, PROTO_CALL,     \
+	  false,                                                                          \
+	  (PROTO_ARG("volume", A_VOLUME, true, migrate_volume_completion.volume_id),      \
+	   PROTO_ARG("new_volume", A_NEW_VOLUME, true,                                    \
+		     migrate_volume_completion.new_volume),                               \
+	   PROTO_ARG("error", A_ERROR, true, migrate_volume_completion.error)),           \
+	  h_migrate_volume_completion, NULL, NULL)                                        \
+	X(UPDATE_MIGRATED_VOLUME, update_migrated_volume, "3.0", 0, PROTO_CALL, false,    \
+	  (PROTO_ARG("volume", A_VOLUME, true, update_migrated_volume.volume_id),         \
+	   PROTO_ARG("new_volume", A_NEW_VOLUME, true, update_migrated_volume.new_volume),\
+	   PROTO_ARG("volume_status", A_TEXT_OR_NULL, true,                               \
+		     update_migrated_volume.volume_status)),                              \
+	  h_update_migrated_volume, NULL, NULL)                                           \
+	X(RETYPE, retype, "3.5", 0, PROTO_CAST, false,                                    \
+	  (PROTO_ARG("volume", A_VOLUME, true, retype.volume_id),                         \
+	   PROTO_ARG("new_type_id", A_UUID, true, retype.new_type_id),                    \
+	   PROTO_ARG("host", A_HOST, true, retype.host),                                  \
+	   PROTO_ARG("migration_policy", A_POLICY, false, retype.migration_policy),       \
+	   PROTO_ARG("reservations", A_RESERVATIONS_OR_NULL, false, retype.reservations), \
+	   PROTO_ARG("old_reservations", A_RESERVATIONS_OR_NULL, false,                   \
+		     retype.old_reservations)),                                           \
+	  h_retype, h_retype_failed, NULL)
 
 #endif

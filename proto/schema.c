@@ -25,6 +25,10 @@ enum arg_kind {
 	A_MODE,         /* "rw" or "ro" (const char *) */
 	A_CONNECTOR,    /* map (const struct pv *) */
 	A_CONNECTOR_OR_NULL, /* map or null (NULL) */
+	A_NEW_VOLUME,   /* a second Volume primitive (struct proto_volume_ref) */
+	A_HOST,         /* a scheduler's backend map (struct proto_host) */
+	A_POLICY,       /* a retype's migration policy, "never" or "on-demand" (const char *) */
+	A_RESERVATIONS_OR_NULL, /* A_RESERVATIONS, or null for none */
 };
 
 #define NOSTORE SIZE_MAX
@@ -63,6 +67,14 @@ static const struct method_row {
 		       #s ": nreservations must follow reservations")
 RESERVATIONS_COUNT_FOLLOWS(proto_args_extend_volume);
 RESERVATIONS_COUNT_FOLLOWS(proto_args_extend_volume_completion);
+_Static_assert(offsetof(struct proto_args_retype, nreservations) ==
+	       offsetof(struct proto_args_retype, reservations) +
+	       sizeof(((struct proto_args_retype *)0)->reservations),
+	       "retype: nreservations must follow reservations");
+_Static_assert(offsetof(struct proto_args_retype, nold_reservations) ==
+	       offsetof(struct proto_args_retype, old_reservations) +
+	       sizeof(((struct proto_args_retype *)0)->old_reservations),
+	       "retype: nold_reservations must follow old_reservations");
 
 static unsigned *reservations_count(char *base, const struct arg_spec *s)
 {
@@ -162,6 +174,33 @@ static const char *parse_volume(const struct pv *v, const char **id)
 	return NULL;
 }
 
+/* A string of 1..255 bytes. */
+static bool short_text(const struct pv *v)
+{
+	return pv_str(v) && v->n >= 1 && v->n <= 255;
+}
+
+/* NULL, or why v is not a scheduler's backend map (stored in *h). */
+static const char *parse_host(const struct pv *v, struct proto_host *h)
+{
+	const struct pv *host, *cluster, *caps;
+
+	if (v->type != PV_MAP)
+		return "expected a map";
+	if (lookup(v, "host", &host) < 0 || lookup(v, "cluster_name", &cluster) < 0 ||
+	    lookup(v, "capabilities", &caps) < 0)
+		return "duplicate key";
+	if (!host || !short_text(host))
+		return "host: expected a string of 1..255 bytes";
+	if (cluster && cluster->type != PV_NULL && !short_text(cluster))
+		return "cluster_name: expected a string of 1..255 bytes or null";
+	if (caps && caps->type != PV_NULL && caps->type != PV_MAP)
+		return "capabilities: expected a map or null";
+	h->host = host->u.s;
+	h->cluster_name = cluster && cluster->type != PV_NULL ? cluster->u.s : NULL;
+	return NULL;
+}
+
 /* NULL, or why v does not fit s; stores into base (a union proto_args) on success. */
 static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char *base)
 {
@@ -186,6 +225,10 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 			return "expected an integer in 1..2147483647";
 		*(int *)dst = (int)v->u.i;
 		return NULL;
+	case A_RESERVATIONS_OR_NULL:
+		if (v->type == PV_NULL)
+			return NULL;
+		/* fall through */
 	case A_RESERVATIONS:
 		if (v->type != PV_ARRAY || v->n > PROTO_MAX_RESERVATIONS)
 			return "expected an array of at most 16 uuid strings";
@@ -232,6 +275,17 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 		if (v->type != PV_MAP)
 			return s->kind == A_CONNECTOR ? "expected a map" : "expected a map or null";
 		*(const struct pv **)dst = v;
+		return NULL;
+	case A_NEW_VOLUME:
+		return parse_volume(v, &((struct proto_volume_ref *)dst)->id);
+	case A_HOST:
+		return parse_host(v, dst);
+	case A_POLICY:
+		if (v->type == PV_NULL)
+			return NULL;
+		if (!str_is(v, "never") && !str_is(v, "on-demand"))
+			return "expected \"never\", \"on-demand\" or null";
+		*strs = v->u.s;
 		return NULL;
 	}
 	return "unsupported argument kind";
@@ -298,6 +352,20 @@ int proto_args_parse(const struct proto_method *method, const struct pv *args,
 	return check_args(method, args, out, detail, detlen);
 }
 
+/* {"host": ..., "cluster_name": ... or null, "capabilities": {}}, or NULL. */
+static struct pv *build_host(struct pv_arena *a, const struct proto_host *h)
+{
+	struct pv *m;
+
+	if (h->host == NULL || (m = pv_new_map(a, 3)) == NULL)
+		return NULL;
+	if (pv_map_put(a, m, "host", pv_new_str(a, h->host)) != 0 ||
+	    pv_map_put(a, m, "cluster_name", pv_new_str(a, h->cluster_name)) != 0 ||
+	    pv_map_put(a, m, "capabilities", pv_new_map(a, 0)) != 0)
+		return NULL;
+	return m;
+}
+
 /* The value of one argument for a sender; NULL when the arena failed or a required value is
  * missing. */
 static const struct pv *build_arg(const struct arg_spec *s, const char *base,
@@ -309,7 +377,8 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 	const char *str = NULL;
 
 	if (src != NULL && (s->kind == A_UUID || s->kind == A_UUID_OR_NULL ||
-			    s->kind == A_TEXT_OR_NULL || s->kind == A_MODE))
+			    s->kind == A_TEXT_OR_NULL || s->kind == A_MODE ||
+			    s->kind == A_POLICY))
 		str = *(const char *const *)src;
 	switch (s->kind) {
 	case A_VOLUME:
@@ -323,7 +392,8 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 		return pv_new_bool(a, *(const bool *)src);
 	case A_SIZE:
 		return pv_new_int(a, *(const int *)src);
-	case A_RESERVATIONS: {
+	case A_RESERVATIONS:
+	case A_RESERVATIONS_OR_NULL: {
 		const char *const *ids = src;
 		unsigned n = *reservations_count((char *)base, s);
 		struct pv *arr = pv_new_array(a, n);
@@ -349,6 +419,15 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 			return s->kind == A_CONNECTOR ? NULL : pv_new_null(a);
 		return c;
 	}
+	case A_NEW_VOLUME: {
+		const struct proto_volume_fields *f = ((const struct proto_volume_ref *)src)->fields;
+
+		return f != NULL ? proto_build_volume(a, f) : NULL;
+	}
+	case A_HOST:
+		return build_host(a, src);
+	case A_POLICY:
+		return pv_new_str(a, str != NULL ? str : "never");
 	}
 	return NULL;
 }

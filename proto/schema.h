@@ -122,6 +122,57 @@ struct proto_args_attachment_delete {
 	const char *volume_id;
 };
 
+/* A destination backend as Cinder's scheduler names it (host {"host", "cluster_name",
+ * "capabilities"}): host is "<host>@<backend>#<pool>" or "<host>@<backend>", cluster_name
+ * may be NULL. The capabilities map is read by no handler and sent empty. */
+struct proto_host {
+	const char *host;
+	const char *cluster_name;
+};
+
+/* A second Volume primitive in one message (new_volume). A receiver gets id; a sender sets
+ * fields, which must stay valid until the message is built. */
+struct proto_volume_ref {
+	const char *id;
+	const struct proto_volume_fields *fields;
+};
+
+/* migrate_volume 3.5 (3.0 senders leave host.cluster_name out), on the source host. */
+struct proto_args_migrate_volume {
+	const char *volume_id;
+	struct proto_host host;
+	bool force_host_copy;
+};
+
+/* migrate_volume_completion, a call on the source host: volume is the source, new_volume the
+ * destination (migration_status "target:<volume id>"). */
+struct proto_args_migrate_volume_completion {
+	const char *volume_id;
+	struct proto_volume_ref new_volume;
+	bool error;
+};
+
+/* update_migrated_volume, a call on the destination host; volume_status is the source's
+ * status before the migration (NULL when it had none). */
+struct proto_args_update_migrated_volume {
+	const char *volume_id;
+	struct proto_volume_ref new_volume;
+	const char *volume_status;
+};
+
+/* retype 3.5: migration_policy "never" (also when absent) or "on-demand"; the reservations
+ * of the new type and the negative ones of the old, either list possibly empty. */
+struct proto_args_retype {
+	const char *volume_id;
+	const char *new_type_id;
+	struct proto_host host;
+	const char *migration_policy;
+	const char *reservations[PROTO_MAX_RESERVATIONS];
+	unsigned nreservations;
+	const char *old_reservations[PROTO_MAX_RESERVATIONS];
+	unsigned nold_reservations;
+};
+
 /* The scheduler's broadcast carries no arguments. */
 struct proto_args_publish_service_capabilities {
 	char none;

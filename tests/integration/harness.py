@@ -79,6 +79,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     rpc_wire_format = "msgpack"
     log_level = "debug"
 
+    # True: a second manager ("volume-manager-2") serves another backend, host2@filestore
+    # with a volume directory of its own (filestore_dir2), on the same broker and database
+    second_backend = False
+
     # True: setUp empties the shared dead-letter queue, for tests that read dead letters
     dead_letters_purged = False
 
@@ -167,6 +171,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls._wait_until("compute stub answers", lambda: cls._stub_ready())
 
         cls._start("volume-manager", cls._manager_argv())
+        if cls.second_backend:
+            cls._start_second_backend()
         cls._start("api-shim",
                    [os.path.join(BIN, "api-shim"), "--config-file", cls.config_file])
         cls._queues.extend(cls.service_queues)
@@ -177,6 +183,28 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls._wait_until("manager's services row (heartbeat)", cls._service_row_exists)
         cls._wait_until("manager's queues declared", cls._queues_exist)
         cls.manager_pid = cls._proc("volume-manager").pid
+        if cls.second_backend:
+            cls._wait_until("second manager's services row",
+                            lambda: cls._service_row_exists(cls.service_host2))
+            cls._wait_until("second manager's queues declared",
+                            lambda: cls._queues_exist(cls.service_queues2))
+
+    @classmethod
+    def _start_second_backend(cls):
+        """Starts volume-manager-2 on host2@filestore with its own configuration file and
+        volume directory."""
+        cls.host2 = "node2" + cls.rand
+        cls.service_host2 = "%s@%s" % (cls.host2, BACKEND)
+        cls.volume_host2 = "%s@%s#%s" % (cls.host2, BACKEND, BACKEND)
+        cls.service_queues2 = ["cinder-volume." + cls.service_host2,
+                               "cinder-volume.%s.%s" % (cls.service_host2, cls.host2)]
+        cls.filestore_dir2 = os.path.join(cls.tmp, "volumes2")
+        os.makedirs(cls.filestore_dir2)
+        cls.config_file2 = os.path.join(cls.tmp, "volmgr2.conf")
+        with open(cls.config_file2, "w") as f:
+            f.write(cls._config_text(host=cls.host2, filestore_dir=cls.filestore_dir2))
+        cls._queues.extend(cls.service_queues2)
+        cls._start("volume-manager-2", cls._manager_argv(cls.config_file2))
 
     @classmethod
     def stack_env(cls):
@@ -184,12 +212,14 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         return load_stack_env()
 
     @classmethod
-    def _config_text(cls):
+    def _config_text(cls, host=None, filestore_dir=None):
+        """The class's configuration file; host and filestore_dir replace the class's own
+        for a second backend."""
         return "\n".join([
             "[DEFAULT]",
             "transport_url = %s" % cls.transport_url,
             "control_exchange = %s" % cls.exchange,
-            "host = %s" % cls.host,
+            "host = %s" % (host or cls.host),
             "backend = %s" % BACKEND,
             "log_level = %s" % cls.log_level,
             "storage_availability_zone = nova",
@@ -211,7 +241,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "heartbeat_timeout_threshold = %d" % cls.heartbeat_timeout_threshold,
             "",
             "[filestore]",
-            "filestore_dir = %s" % cls.filestore_dir,
+            "filestore_dir = %s" % (filestore_dir or cls.filestore_dir),
             "filestore_compute_feedback = %s" % ("true" if cls.compute_feedback else "false"),
             "",
             "[nova]",
@@ -268,18 +298,23 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
 
     # ---- helpers that span the parts ----
 
-    def restart_manager(self):
-        """Starts the class's manager again unless it runs (a test that stops it registers
-        this as a cleanup, so that the tests after it find the manager as set-up left it),
-        and waits until it consumes every service queue."""
+    def restart_manager(self, name="volume-manager"):
+        """Starts the class's manager (or volume-manager-2) again unless it runs (a test that
+        stops it registers this as a cleanup, so that the tests after it find the manager as
+        set-up left it), and waits until it consumes every service queue."""
+        second = name == "volume-manager-2"
         try:
-            running = self._proc("volume-manager").poll() is None
+            running = self._proc(name).poll() is None
         except KeyError:   # stopped and forgotten
             running = False
         if not running:
-            type(self).manager_pid = self._start("volume-manager", self._manager_argv()).pid
-        self.poll(lambda: all(self.consumer_count(q) for q in self.service_queues),
-                  timeout=STARTUP_TIMEOUT, msg="the manager consumes its queues")
+            pid = self._start(name, self._manager_argv(
+                self.config_file2 if second else None)).pid
+            if not second:
+                type(self).manager_pid = pid
+        queues = self.service_queues2 if second else self.service_queues
+        self.poll(lambda: all(self.consumer_count(q) for q in queues),
+                  timeout=STARTUP_TIMEOUT, msg="%s consumes its queues" % name)
 
     def attach(self, volume_id, instance=None, host="compute1", mountpoint="/dev/vdb",
                register=True):

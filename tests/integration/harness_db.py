@@ -82,9 +82,12 @@ class DatabaseMixin:
         return rows[0][0] if rows else None
 
     @classmethod
-    def _service_row_exists(cls):
+    def _service_row_exists(cls, service_host=None):
+        """Whether the services row of service_host (default: the class's manager) is
+        there."""
+        host = service_host or cls.service_host
         rows = cls._sql("SELECT 1 FROM services WHERE (host = %s OR host = %s) "
-                        "AND deleted IS NOT TRUE", (cls.service_host, cls.host))
+                        "AND deleted IS NOT TRUE", (host, host.split("@")[0]))
         return bool(rows)
 
     # ---- rows a test reads ----

@@ -184,8 +184,8 @@ class BrokerMixin:
         return None if state is None else state.consumer_count
 
     @classmethod
-    def _queues_exist(cls):
-        return all(cls.queue_count(q) is not None for q in cls.service_queues)
+    def _queues_exist(cls, queues=None):
+        return all(cls.queue_count(q) is not None for q in (queues or cls.service_queues))
 
     # ---- publishing ----
 

@@ -88,10 +88,10 @@ class ProcessMixin:
         added to its environment. Returns its Popen."""
         return self._start(name, self._manager_argv(config_file), env=env)
 
-    def stop_manager(self, sig=signal.SIGTERM, timeout=15):
-        """Sends sig to the class's manager, waits for its exit and forgets it. Returns its
-        Popen."""
-        proc = self._proc("volume-manager")
+    def stop_manager(self, sig=signal.SIGTERM, timeout=15, name="volume-manager"):
+        """Sends sig to the class's manager (or the process started as name), waits for its
+        exit and forgets it. Returns its Popen."""
+        proc = self._proc(name)
         proc.send_signal(sig)
         proc.wait(timeout=timeout)
         self.forget(proc)

@@ -46,6 +46,19 @@ static const char *const good_args[PROTO_M_COUNT] = {
 				      "\"attachment_id\": \"" R2 "\"}",
 	[PROTO_M_ATTACHMENT_DELETE] = "{\"attachment_id\": \"" R2 "\", \"vref\": " VOL "}",
 	[PROTO_M_PUBLISH_SERVICE_CAPABILITIES] = "{}",
+	[PROTO_M_MIGRATE_VOLUME] = "{\"volume\": " VOL ", \"host\": {\"host\": \"n2@fs#fs\", "
+				   "\"cluster_name\": null, \"capabilities\": {\"x\": 1}}, "
+				   "\"force_host_copy\": false}",
+	[PROTO_M_MIGRATE_VOLUME_COMPLETION] = "{\"volume\": " VOL ", \"new_volume\": "
+					      VOL_WITH("Volume", "cinder", "\"" R2 "\"")
+					      ", \"error\": false}",
+	[PROTO_M_UPDATE_MIGRATED_VOLUME] = "{\"volume\": " VOL ", \"new_volume\": "
+					   VOL_WITH("Volume", "cinder", "\"" R2 "\"")
+					   ", \"volume_status\": \"in-use\"}",
+	[PROTO_M_RETYPE] = "{\"volume\": " VOL ", \"new_type_id\": \"" R2 "\", "
+			   "\"host\": {\"host\": \"n1@fs#fs\", \"cluster_name\": \"c1\"}, "
+			   "\"migration_policy\": \"on-demand\", \"reservations\": [\"" R1 "\"], "
+			   "\"old_reservations\": null}",
 };
 
 static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
@@ -265,6 +278,32 @@ ParameterizedTestParameters(schema, args)
 		{ PROTO_M_ATTACHMENT_DELETE, "attachment_id", "\"x\"", PROTO_EARGS },
 		{ PROTO_M_ATTACHMENT_DELETE, "attachment_id", "null", PROTO_EARGS },
 		{ PROTO_M_ATTACHMENT_DELETE, "vref", "", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "\"n2@fs\"", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "{\"cluster_name\": null}", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "{\"host\": \"\"}", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "{\"host\": \"h\", \"cluster_name\": 3}",
+		  PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "{\"host\": \"h\", \"capabilities\": []}",
+		  PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME, "host", "{\"host\": \"h\"}", PROTO_OK },
+		{ PROTO_M_MIGRATE_VOLUME, "force_host_copy", "", PROTO_OK },
+		{ PROTO_M_MIGRATE_VOLUME, "force_host_copy", "\"yes\"", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME_COMPLETION, "new_volume", "", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME_COMPLETION, "new_volume", "\"" R2 "\"", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME_COMPLETION, "error", "", PROTO_EARGS },
+		{ PROTO_M_MIGRATE_VOLUME_COMPLETION, "error", "\"true\"", PROTO_OK },
+		{ PROTO_M_UPDATE_MIGRATED_VOLUME, "volume_status", "null", PROTO_OK },
+		{ PROTO_M_UPDATE_MIGRATED_VOLUME, "volume_status", "", PROTO_EARGS },
+		{ PROTO_M_UPDATE_MIGRATED_VOLUME, "volume_status", "7", PROTO_EARGS },
+		{ PROTO_M_RETYPE, "new_type_id", "\"gold\"", PROTO_EARGS },
+		{ PROTO_M_RETYPE, "migration_policy", "\"always\"", PROTO_EARGS },
+		{ PROTO_M_RETYPE, "migration_policy", "null", PROTO_OK },
+		{ PROTO_M_RETYPE, "migration_policy", "", PROTO_OK },
+		{ PROTO_M_RETYPE, "reservations", "null", PROTO_OK },
+		{ PROTO_M_RETYPE, "reservations", "[\"x\"]", PROTO_EARGS },
+		{ PROTO_M_RETYPE, "old_reservations", "[\"" R2 "\"]", PROTO_OK },
+		{ PROTO_M_RETYPE, "old_reservations", "{}", PROTO_EARGS },
 	};
 	return cr_make_param_array(struct arg_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -557,6 +596,65 @@ Test(schema, built_args_parse_back)
 	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_ATTACHMENT_DELETE), &in,
 					   &(struct proto_volume_fields){ .id = VOL_ID }, &ta,
 					   pv_new_map(&ta, 8)), PROTO_EARGS));
+}
+
+/* The migration methods carry a second Volume primitive and a backend map; retype two lists
+ * of reservations. */
+Test(schema, migration_args_build_and_parse_back)
+{
+	struct proto_volume_fields nf = { .id = R2, .project_id = "p1", .size = 1,
+					  .migration_status = "target:" VOL_ID };
+	union proto_args in, out;
+	const struct pv *built;
+
+	memset(&in, 0, sizeof(in));
+	in.migrate_volume_completion.new_volume.fields = &nf;
+	in.migrate_volume_completion.error = true;
+	built = build(PROTO_M_MIGRATE_VOLUME_COMPLETION, &in);
+	cr_assert(eq(int, parse(PROTO_M_MIGRATE_VOLUME_COMPLETION, built, &out), PROTO_OK), "%s",
+		  detail);
+	cr_expect(eq(str, (char *)out.migrate_volume_completion.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.migrate_volume_completion.new_volume.id, R2));
+	cr_expect(out.migrate_volume_completion.error);
+	cr_expect(eq(str, (char *)pv_str(pv_get(pv_get(pv_get(built, "new_volume"),
+							"versioned_object.data"),
+						 "migration_status")), "target:" VOL_ID));
+
+	memset(&in, 0, sizeof(in));
+	in.update_migrated_volume.new_volume.fields = &nf;
+	cr_assert(eq(int, parse(PROTO_M_UPDATE_MIGRATED_VOLUME,
+				build(PROTO_M_UPDATE_MIGRATED_VOLUME, &in), &out), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(ptr, (void *)out.update_migrated_volume.volume_status, NULL));
+
+	memset(&in, 0, sizeof(in));
+	in.migrate_volume.host.host = "n2@fs#fs";
+	in.migrate_volume.force_host_copy = true;
+	built = build(PROTO_M_MIGRATE_VOLUME, &in);
+	cr_assert(eq(int, parse(PROTO_M_MIGRATE_VOLUME, built, &out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.migrate_volume.host.host, "n2@fs#fs"));
+	cr_expect(eq(ptr, (void *)out.migrate_volume.host.cluster_name, NULL));
+	cr_expect(out.migrate_volume.force_host_copy);
+	cr_assert(pv_get(pv_get(built, "host"), "capabilities") != NULL);
+	cr_expect(eq(int, pv_get(pv_get(built, "host"), "capabilities")->type, PV_MAP));
+
+	memset(&in, 0, sizeof(in));
+	in.retype = (struct proto_args_retype){
+		.new_type_id = R1, .host = { "n1@fs#fs", "c1" }, .old_reservations = { R2 },
+		.nold_reservations = 1,
+	};
+	cr_assert(eq(int, parse(PROTO_M_RETYPE, build(PROTO_M_RETYPE, &in), &out), PROTO_OK),
+		  "%s", detail);
+	cr_expect(eq(str, (char *)out.retype.migration_policy, "never"));
+	cr_expect(eq(str, (char *)out.retype.host.cluster_name, "c1"));
+	cr_expect(eq(uint, out.retype.nreservations, 0));
+	cr_expect(eq(uint, out.retype.nold_reservations, 1));
+	cr_expect(eq(str, (char *)out.retype.old_reservations[0], R2));
+
+	/* A sender must give the second volume. */
+	memset(&in, 0, sizeof(in));
+	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_UPDATE_MIGRATED_VOLUME), &in,
+					   &nf, &ta, pv_new_map(&ta, 8)), PROTO_EARGS));
 }
 
 /* A sender cannot leave out what the schema requires: a call without its connector. */
