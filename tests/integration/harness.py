@@ -82,6 +82,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     # True: a second manager ("volume-manager-2") serves another backend, host2@filestore
     # with a volume directory of its own (filestore_dir2), on the same broker and database
     second_backend = False
+    # The second backend's name ([DEFAULT] backend of volume-manager-2): the same as the
+    # first's by default; another name lets a volume type's volume_backend_name tell them apart
+    backend2 = BACKEND
 
     # True: setUp empties the shared dead-letter queue, for tests that read dead letters
     dead_letters_purged = False
@@ -194,15 +197,16 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         """Starts volume-manager-2 on host2@filestore with its own configuration file and
         volume directory."""
         cls.host2 = "node2" + cls.rand
-        cls.service_host2 = "%s@%s" % (cls.host2, BACKEND)
-        cls.volume_host2 = "%s@%s#%s" % (cls.host2, BACKEND, BACKEND)
+        cls.service_host2 = "%s@%s" % (cls.host2, cls.backend2)
+        cls.volume_host2 = "%s@%s#%s" % (cls.host2, cls.backend2, cls.backend2)
         cls.service_queues2 = ["cinder-volume." + cls.service_host2,
                                "cinder-volume.%s.%s" % (cls.service_host2, cls.host2)]
         cls.filestore_dir2 = os.path.join(cls.tmp, "volumes2")
         os.makedirs(cls.filestore_dir2)
         cls.config_file2 = os.path.join(cls.tmp, "volmgr2.conf")
         with open(cls.config_file2, "w") as f:
-            f.write(cls._config_text(host=cls.host2, filestore_dir=cls.filestore_dir2))
+            f.write(cls._config_text(host=cls.host2, filestore_dir=cls.filestore_dir2,
+                                     backend=cls.backend2))
         cls._queues.extend(cls.service_queues2)
         cls._start("volume-manager-2", cls._manager_argv(cls.config_file2))
 
@@ -212,15 +216,15 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         return load_stack_env()
 
     @classmethod
-    def _config_text(cls, host=None, filestore_dir=None):
-        """The class's configuration file; host and filestore_dir replace the class's own
-        for a second backend."""
+    def _config_text(cls, host=None, filestore_dir=None, backend=BACKEND):
+        """The class's configuration file; host, filestore_dir and backend replace the
+        class's own for a second backend."""
         return "\n".join([
             "[DEFAULT]",
             "transport_url = %s" % cls.transport_url,
             "control_exchange = %s" % cls.exchange,
             "host = %s" % (host or cls.host),
-            "backend = %s" % BACKEND,
+            "backend = %s" % backend,
             "log_level = %s" % cls.log_level,
             "storage_availability_zone = nova",
             "default_volume_type = %s" % DEFAULT_TYPE,
