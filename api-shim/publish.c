@@ -352,6 +352,10 @@ static void *pub_main(void *unused)
 		list_expire(&pub_ready, now, &wait_ms);
 		list_expire(&pub_inflight, now, &wait_ms);
 		pub_write();
+		/* A connection lost while writing leaves its jobs ready for the next one: open it
+		 * now rather than after the idle wait (jobs that used their last write failed). */
+		if (pub_ready.head != NULL && pub_conn == NULL)
+			wait_ms = 0;
 		if (pub_poll(wait_ms) && pub_conn != NULL)
 			pub_read();
 	}

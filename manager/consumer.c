@@ -242,7 +242,8 @@ static void consumer_journal_flush(struct consumer *c)
 
 /*
  * Adds a copy of d to the journal batch, with the caller's token replaced by null, and
- * publishes the batch when it is full.
+ * publishes the batch when it is full; a batch the copy would take past its size limit is
+ * published first.
  */
 static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
 {
@@ -261,6 +262,8 @@ static void consumer_journal(struct consumer *c, const struct mq_delivery *d)
 		.len = scrub == PROTO_REWRITTEN ? clean_len : d->len,
 	};
 
+	if (scrub != PROTO_REWRITE_FAILED && !proto_journal_fits(&c->jbatch, &rec))
+		consumer_journal_flush(c);
 	if (scrub == PROTO_REWRITE_FAILED || proto_journal_add(&c->jbatch, &rec) != 0)
 		log_error("journal: out of memory; message %s not journaled",
 			  d->message_id != NULL ? d->message_id : "-");
@@ -303,10 +306,12 @@ static int consumer_publish(struct consumer *c, const char *exchange, const char
 	char err[256];
 	int rc = MQ_CONN_LOST;
 
-	/* Two tries: the confirm connection may have been dropped by the broker while idle, or
-	 * the dead-letter queue deleted (a dead letter comes back unroutable), which declaring
-	 * it again repairs. */
-	for (int attempt = 0; attempt < 2 && (rc == MQ_CONN_LOST || rc == MQ_UNROUTABLE);
+	/* Two tries: the confirm connection may have been dropped by the broker while idle, the
+	 * dead-letter queue deleted (a dead letter comes back unroutable), which declaring it
+	 * again repairs, or the channel closed by the broker for an earlier journal batch
+	 * published without waiting (its error surfaces here, and the channel is open again). */
+	for (int attempt = 0; attempt < 2 && (rc == MQ_CONN_LOST || rc == MQ_UNROUTABLE ||
+					      rc == MQ_REFUSED);
 	     attempt++) {
 		if (c->out == NULL && consumer_open(&c->out, true, err, sizeof(err)) != MQ_OK) {
 			log_error("publisher: cannot connect: %s", err);

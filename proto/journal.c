@@ -51,6 +51,21 @@ int proto_journal_add(struct proto_journal_batch *b, const struct proto_journal_
 	return 0;
 }
 
+/* The most a string or bin of n bytes takes in msgpack: a 5-byte header at worst. */
+static size_t packed_max(const char *s)
+{
+	return (s != NULL ? strlen(s) : 0) + 5;
+}
+
+bool proto_journal_fits(const struct proto_journal_batch *b, const struct proto_journal_rec *r)
+{
+	size_t need = 1 + packed_max(r->exchange) + packed_max(r->routing_key) +
+		      packed_max(r->content_type) + packed_max(r->message_id) + r->len + 5;
+
+	return b->n == 0 || (b->buf.size < PROTO_JOURNAL_BATCH_BYTES &&
+			     need <= PROTO_JOURNAL_BATCH_BYTES - b->buf.size);
+}
+
 bool proto_journal_full(const struct proto_journal_batch *b)
 {
 	return b->n >= PROTO_JOURNAL_BATCH_MAX || b->buf.size >= PROTO_JOURNAL_BATCH_BYTES;

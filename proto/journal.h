@@ -48,6 +48,12 @@ void proto_journal_destroy(struct proto_journal_batch *b);
 __attribute__((warn_unused_result))
 int proto_journal_add(struct proto_journal_batch *b, const struct proto_journal_rec *r);
 
+/* Whether r can join b without taking it past PROTO_JOURNAL_BATCH_BYTES; a record always
+ * fits an empty batch. The caller publishes b first when it does not, so that a batch is
+ * never larger than its records' limit or, alone, the one record (a message the broker has
+ * already taken once). */
+bool proto_journal_fits(const struct proto_journal_batch *b, const struct proto_journal_rec *r);
+
 /* Whether b is due for publishing: PROTO_JOURNAL_BATCH_MAX records or
  * PROTO_JOURNAL_BATCH_BYTES bytes. */
 bool proto_journal_full(const struct proto_journal_batch *b);

@@ -80,6 +80,27 @@ Test(journal, full_at_its_bounds)
 	proto_journal_destroy(&b);
 }
 
+/* A record that would take a batch past its byte limit waits for the next batch; alone it
+ * always fits. */
+Test(journal, fits_before_adding)
+{
+	static char big[PROTO_JOURNAL_BATCH_BYTES / 2];
+	struct proto_journal_batch b;
+	struct proto_journal_rec r = { .exchange = "x", .routing_key = "k", .content_type = "c",
+				       .message_id = "m", .body = big, .len = sizeof(big) };
+
+	proto_journal_init(&b);
+	cr_expect(proto_journal_fits(&b, &r));
+	cr_assert(eq(int, proto_journal_add(&b, &r), 0));
+	cr_expect(not(proto_journal_fits(&b, &r)), "two halves and their headers pass the limit");
+	r.len = 16;
+	cr_expect(proto_journal_fits(&b, &r));
+	proto_journal_clear(&b);
+	r.len = sizeof(big) * 4;
+	cr_expect(proto_journal_fits(&b, &r), "an empty batch takes any record");
+	proto_journal_destroy(&b);
+}
+
 static int count(const struct proto_journal_rec *rec, void *arg)
 {
 	(void)rec;
