@@ -55,9 +55,11 @@ static int fs_path_of(const char *id, char *out, size_t outlen, char *err, size_
 	return DRV_OK;
 }
 
+/* The path of v's file: named after _name_id once a migration moved the volume onto the
+ * store of another row (Cinder's volume.name_id), else after the id. */
 static int fs_path(const struct vol_row *v, char *out, size_t outlen, char *err, size_t errlen)
 {
-	return fs_path_of(v->id, out, outlen, err, errlen);
+	return fs_path_of(v->name_id[0] != '\0' ? v->name_id : v->id, out, outlen, err, errlen);
 }
 
 static int fs_fail(char *err, size_t errlen, const char *what, const char *path)

@@ -37,6 +37,8 @@ const struct cfg_key mconf_keys[] = {
 	  "600", 1, 30 * 86400, NULL },
 	{ "manager", "max_message_bytes", CFG_INT, &mconf.max_message_bytes,
 	  "1048576", 1024, 64 * 1024 * 1024, NULL },
+	{ "manager", "migration_create_volume_timeout", CFG_INT,
+	  &mconf.migration_create_volume_timeout, "300", 1, 86400, NULL },
 	{ "manager", "periodic_interval", CFG_INT, &mconf.periodic_interval, "5", 1, 3600, NULL },
 	{ "manager", "processed_message_retention", CFG_INT, &mconf.processed_message_retention,
 	  "604800", 60, 10 * 365 * 86400, NULL },

@@ -20,6 +20,7 @@ struct mconf {
 	char *filestore_dir;              /* [filestore] */
 	bool filestore_compute_feedback;
 	int extend_feedback_timeout;      /* [manager], seconds */
+	int migration_create_volume_timeout; /* seconds a migration waits for its destination */
 	int periodic_interval;
 	int report_interval;
 	int drain_timeout;
