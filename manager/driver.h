@@ -13,6 +13,7 @@
 #ifndef VOLMGR_MANAGER_DRIVER_H
 #define VOLMGR_MANAGER_DRIVER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "core/volume.h"
@@ -60,6 +61,11 @@ struct drv_ops {
 	/* Ends the export of v to connector's host (NULL: to every host). DRV_OK or DRV_ERROR. */
 	int (*terminate_connection)(const struct vol_row *v, const struct pv *connector,
 				    char *err, size_t errlen);
+	/* Copies the bytes of v into the existing file dst_path (the destination of a
+	 * migration, as its connection info names it), holes staying holes; may be run again
+	 * over a partial copy. delay_ms and stop as sparsecopy_fd's. DRV_OK or DRV_ERROR. */
+	int (*copy_to)(const struct vol_row *v, const char *dst_path, int delay_ms,
+		       volatile sig_atomic_t *stop, char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */
