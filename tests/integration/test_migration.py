@@ -10,13 +10,18 @@ the cast themselves.
 """
 
 import hashlib
+import http.server
+import json
 import os
 import signal
+import threading
 import time
 import uuid
 
 from harness import GIB, StackTestCase
-from harness_mq import JSON, cast_message, context_dict, volume_primitive
+from harness_env import free_port
+from harness_mq import JSON, cast_message, context_dict, oslo_unwrap, pack, unpack, \
+    volume_primitive
 
 MIB = 1 << 20
 
@@ -47,9 +52,45 @@ def data_extents(path):
     return out
 
 
+class SwapCompute(http.server.BaseHTTPRequestHandler):
+    """Compute's swap endpoint as the managers reach it (PUT .../os-volume_attachments/<id>):
+    records the request and answers with the class's status; the test then plays compute
+    and sends the completion call itself."""
+    swaps = []
+    status = 202
+
+    def do_PUT(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        SwapCompute.swaps.append((self.path, json.loads(self.rfile.read(n) or b"{}")))
+        self.send_response(SwapCompute.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 class MigrationTest(StackTestCase):
     second_backend = True
     manager_options = {"migration_create_volume_timeout": 6}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.compute = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), SwapCompute)
+        threading.Thread(target=cls.compute.serve_forever, daemon=True).start()
+        cls.nova_options = {"endpoint": "http://127.0.0.1:%d/v2.1" % cls.compute.server_port,
+                            "token": "swap-token"}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.compute.shutdown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.compute.shutdown()
+        cls.compute.server_close()
 
     # ---- helpers ----
 
@@ -92,6 +133,45 @@ class MigrationTest(StackTestCase):
                            context=context_dict(project_id=self.PROJECT, is_admin=True))
         rk = "cinder-volume.%s.%s" % (self.src.split("#")[0], self.src.split("@")[0])
         self.publish(msg, routing_key=rk)
+
+    def rk(self, host):
+        """The routing key of the service of a volume host."""
+        return "cinder-volume.%s.%s" % (host.split("#")[0], host.split("@")[0])
+
+    def call(self, host, method, args, version="3.0", unique_id=None, reply_q=None):
+        """A call to the service of host; returns (its _unique_id, the decoded reply)."""
+        reply_q = reply_q or self.reply_queue()
+        msg = cast_message(method, args, version=version, unique_id=unique_id,
+                           context=context_dict(project_id=self.PROJECT, is_admin=True))
+        msg.update({"_msg_id": uuid.uuid4().hex, "_reply_q": reply_q, "_timeout": None})
+        self.publish(pack(msg), routing_key=self.rk(host), unique_id=msg["_unique_id"])
+        props, body = self.poll(lambda: self.get_message(reply_q), timeout=20,
+                                msg="a reply to %s" % method)
+        reply = oslo_unwrap(body) if props.content_type == JSON else unpack(body)
+        self.assertEqual(reply["_msg_id"], msg["_msg_id"])
+        return msg["_unique_id"], reply
+
+    def completion(self, vid, tmp, error=False, unique_id=None, reply_q=None):
+        return self.call(self.src, "migrate_volume_completion",
+                         {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+                          "error": error}, unique_id=unique_id, reply_q=reply_q)
+
+    def swapping(self):
+        """An attached volume whose migration waits for compute's completion; returns
+        (volume id, temporary id, attachment id, server)."""
+        vid = self.new_volume()
+        server = str(uuid.uuid4())
+        aid = self.insert_attachment(vid, instance_uuid=server)
+        SwapCompute.swaps.clear()
+        self.start_migration(vid)
+        tmp = self.temp_id(vid)
+        self.poll(lambda: self.stage(vid) == "swapping" and SwapCompute.swaps, timeout=15,
+                  msg="the swap asked of compute (stage %r)" % self.stage(vid))
+        path, body = SwapCompute.swaps[0]
+        self.assertTrue(path.endswith("/servers/%s/os-volume_attachments/%s" % (server, vid)),
+                        path)
+        self.assertEqual(body, {"volumeAttachment": {"volumeId": tmp}})
+        return vid, tmp, aid, server
 
     def row(self, volume_id):
         rows = self.sql("SELECT status, migration_status, host, _name_id, deleted, "
@@ -214,3 +294,92 @@ class MigrationTest(StackTestCase):
         self.assertEqual(self.row(vid)["status"], "available")
         self.assertEqual(self.sql_value("SELECT count(*) FROM volumes WHERE migration_status "
                                         "= %s", ("target:" + vid,)), 0)
+
+    def test_attached_migration_completes_on_the_completion_call_once(self):
+        vid, tmp, aid, _ = self.swapping()
+        reply_q = self.reply_queue()
+        uid, reply = self.completion(vid, tmp, reply_q=reply_q)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(reply["result"], vid)
+        # The reply comes once the rows are swapped.
+        src = self.row(vid)
+        self.assertEqual(src["migration_status"], "success")
+        self.assertEqual(src["status"], "in-use")
+        self.assertEqual(src["host"], self.dst)
+        self.assertEqual(src["name_id"], tmp)
+        self.assertEqual(self.sql_value("SELECT volume_id FROM volume_attachment WHERE id = %s",
+                                        (aid,)), vid)
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
+        before = self.sql("SELECT * FROM volumes WHERE id IN (%s, %s) ORDER BY id", (vid, tmp))
+
+        # The same message again: dispatch's dedup, nothing runs, nothing is answered twice.
+        self.publish(pack(dict(cast_message(
+            "migrate_volume_completion",
+            {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+             "error": False}, unique_id=uid,
+            context=context_dict(project_id=self.PROJECT, is_admin=True)),
+            _msg_id=uuid.uuid4().hex, _reply_q=reply_q, _timeout=None)),
+            routing_key=self.rk(self.src), unique_id=uid)
+        self.poll(lambda: self.queue_count(self.rk(self.src)) == 0, timeout=10)
+        # A reply would precede the ack that emptied the queue.
+        self.assertIsNone(self.get_message(reply_q))
+        # A second completion (another id) after the success: the same answer, no change.
+        _, again = self.completion(vid, tmp)
+        self.assertEqual(again["result"], vid)
+        self.assertEqual(self.sql("SELECT * FROM volumes WHERE id IN (%s, %s) ORDER BY id",
+                                  (vid, tmp)), before)
+        self.assert_quota_matches_rows()
+
+    def test_completion_with_error_removes_the_temporary_volume(self):
+        vid, tmp, _, _ = self.swapping()
+        _, reply = self.completion(vid, tmp, error=True)
+        self.assertEqual(reply["result"], vid)
+        src = self.row(vid)
+        self.assertEqual(src["migration_status"], "error")
+        self.assertEqual(src["status"], "in-use")
+        self.assertEqual(src["host"], self.src)
+        self.assertIsNone(src["name_id"])
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.assertEqual(self.stage(vid), "failed")
+        self.assert_quota_matches_rows()
+
+    def test_a_refused_swap_fails_the_migration(self):
+        SwapCompute.status = 409
+        self.addCleanup(setattr, SwapCompute, "status", 202)
+        vid = self.new_volume()
+        self.insert_attachment(vid, instance_uuid=str(uuid.uuid4()))
+        self.start_migration(vid)
+        tmp = self.temp_id(vid)
+        self.wait_migration(vid, "error", timeout=20)
+        self.assertEqual(self.row(vid)["status"], "in-use")
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.assert_quota_matches_rows()
+
+    def test_update_migrated_volume_swaps_name_id_and_location(self):
+        vid = self.new_volume()
+        new = self.insert_volume(size=1, status="available")
+        self.sql("UPDATE volumes SET host = %s, provider_location = %s, "
+                 "migration_status = %s WHERE id = %s",
+                 (self.dst, "/new/place", "target:" + vid, new))
+        old_location = self.sql_value("SELECT provider_location FROM volumes WHERE id = %s",
+                                      (vid,))
+        args = {"volume": volume_primitive(vid), "new_volume": volume_primitive(new),
+                "volume_status": "available"}
+        _, reply = self.call(self.dst, "update_migrated_volume", args)
+        self.assertIsNone(reply.get("failure"))
+        self.assertIsNone(reply["result"])
+        rows = dict((r[0], r[1:]) for r in self.sql(
+            "SELECT id, _name_id, provider_location FROM volumes WHERE id IN (%s, %s)",
+            (vid, new)))
+        self.assertEqual(rows[vid], (new, "/new/place"))
+        self.assertEqual(rows[new], (None, old_location))
+        # Asked again (another message): recognised, nothing swapped back.
+        _, reply = self.call(self.dst, "update_migrated_volume", args)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(dict((r[0], r[1:]) for r in self.sql(
+            "SELECT id, _name_id, provider_location FROM volumes WHERE id IN (%s, %s)",
+            (vid, new))), rows)
+        self.sql("UPDATE volumes SET use_quota = false WHERE id = %s", (new,))
