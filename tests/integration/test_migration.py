@@ -70,29 +70,9 @@ class SwapCompute(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class MigrationTest(StackTestCase):
-    second_backend = True
-    manager_options = {"migration_create_volume_timeout": 6}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.compute = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), SwapCompute)
-        threading.Thread(target=cls.compute.serve_forever, daemon=True).start()
-        cls.nova_options = {"endpoint": "http://127.0.0.1:%d/v2.1" % cls.compute.server_port,
-                            "token": "swap-token"}
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.compute.shutdown()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.compute.shutdown()
-        cls.compute.server_close()
-
-    # ---- helpers ----
+class MigrationMixin:
+    """What the migration tests share (tests/faults too): volumes on either backend, the
+    migrate_volume cast, calls to a manager, the rows and files to check."""
 
     def setUp(self):
         super().setUp()
@@ -208,6 +188,29 @@ class MigrationTest(StackTestCase):
                   msg="migration_status of %s becomes %s (now %r, stage %r)"
                   % (volume_id, status, self.migration_status(volume_id),
                      self.stage(volume_id)))
+
+
+class MigrationTest(MigrationMixin, StackTestCase):
+    second_backend = True
+    manager_options = {"migration_create_volume_timeout": 6}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.compute = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), SwapCompute)
+        threading.Thread(target=cls.compute.serve_forever, daemon=True).start()
+        cls.nova_options = {"endpoint": "http://127.0.0.1:%d/v2.1" % cls.compute.server_port,
+                            "token": "swap-token"}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.compute.shutdown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.compute.shutdown()
+        cls.compute.server_close()
 
     # ---- tests ----
 
