@@ -44,7 +44,8 @@ struct drv_ops {
 	/* Grows v to new_size GiB (never shrinks): DRV_OK, DRV_TARGET_UPDATE_FAILED,
 	 * DRV_NEEDS_FEEDBACK or DRV_ERROR. */
 	int (*extend)(const struct vol_row *v, int new_size, char *err, size_t errlen);
-	/* Grows the n volumes ids[i] (none attached) to sizes[i] GiB as extend would, and makes
+	/* Grows the n volumes whose stores are named ids[i] (the volume's _name_id, else its id;
+	 * none attached) to sizes[i] GiB as extend would, and makes
 	 * the n growths durable together: every store is grown before any is synced, so that
 	 * the waits on the disk overlap (for a file system with a journal, the first sync
 	 * writes them all). status[i] gets DRV_OK or DRV_ERROR, whose reason is logged; n is at

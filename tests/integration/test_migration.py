@@ -260,8 +260,12 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.poll(lambda: not os.path.exists(self.path(self.src, vid)), timeout=10,
                   msg="the old backend's file removed")
         self.assert_quota_matches_rows()
-        # The volume still works on its new backend: the file is found by its _name_id.
-        self.assertEqual(self.get_volume(vid)["status"], "available")
+        # The volume still works on its new backend: its file is found by its _name_id.
+        st, _, doc = self.extend(vid, 2)
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.volume_row(vid)["size"] == 2 and
+                  self.status_of(vid) == "available", timeout=10, msg="extended")
+        self.assertEqual(os.stat(self.path(self.dst, tmp)).st_size, 2 * GIB)
 
     def test_destination_down_fails_within_the_timeout(self):
         vid = self.new_volume()
