@@ -147,6 +147,7 @@ $(BINDIR)/volctl: $(VOLCTL_OBJS) $(CONF_OBJS) $(LIB)
 # A unit test of a daemon's pure modules links those modules' objects as well.
 UNIT_EXTRA_policy := $(OBJ)/api-shim/policy.o $(OBJ)/api-shim/auth.o
 UNIT_EXTRA_keystone := $(OBJ)/api-shim/tokcache.o $(OBJ)/api-shim/auth.o
+UNIT_EXTRA_sparsecopy := $(OBJ)/manager/sparsecopy.o
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $$(UNIT_EXTRA_$$*) $(LIB)

@@ -204,3 +204,34 @@ out:
 	free(body);
 	return rc;
 }
+
+int nova_swap_volume(const char *server, const char *old_volume_id, const char *new_volume_id,
+		     char *err, size_t errlen)
+{
+	char path[NOVA_PATH_MAX];
+	struct http_response resp = { 0 };
+	json_t *root = json_pack("{s:{s:s}}", "volumeAttachment", "volumeId", new_volume_id);
+	char *body = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+	int rc = -1;
+
+	json_decref(root);
+	int n = snprintf(path, sizeof(path), "/servers/%s/os-volume_attachments/%s", server,
+			 old_volume_id);
+	if (body == NULL || n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errlen, "the swap request of server %s cannot be built", server);
+		goto out;
+	}
+	if (nova_request("PUT", path, NULL, body, &resp, err, errlen) != 0)
+		goto out;
+	if (resp.status < 200 || resp.status > 299) {
+		snprintf(err, errlen, "compute answered HTTP %ld to the swap", resp.status);
+		goto out;
+	}
+	rc = 0;
+out:
+	log_info("compute: swap of volume %s for %s on server %s: %s", old_volume_id,
+		 new_volume_id, server, rc == 0 ? "accepted" : err);
+	http_response_free(&resp);
+	free(body);
+	return rc;
+}

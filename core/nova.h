@@ -76,4 +76,15 @@ __attribute__((warn_unused_result))
 int nova_volume_extended(const char *const *servers, int n, const char *volume_id, char *err,
 			 size_t errlen);
 
+/*
+ * Cinder's nova.update_server_volume: asks compute to swap the volume old_volume_id of
+ * server for new_volume_id, PUT "<endpoint>/servers/<server>/os-volume_attachments/
+ * <old_volume_id>" with {"volumeAttachment": {"volumeId": new_volume_id}} (compute copies
+ * the bytes and calls os-migrate_volume_completion back). Returns 0 when compute accepted it
+ * (2xx), or -1 with the reason in err.
+ */
+__attribute__((warn_unused_result))
+int nova_swap_volume(const char *server, const char *old_volume_id, const char *new_volume_id,
+		     char *err, size_t errlen);
+
 #endif

@@ -64,6 +64,9 @@ struct vol_row {
 	char updated_at[32];
 	char launched_at[32];
 	char provider_location[4 * 256 + 1]; /* varchar(256) */
+	/* _name_id: after a migration, the id the backing store is named after ("" when null:
+	 * the store is named after id). */
+	char name_id[37];
 	/* created_at, updated_at, launched_at as a Cinder primitive's DateTime,
 	 * "YYYY-MM-DDTHH:MM:SSZ", "" when null (what vol_to_proto_fields points at). */
 	char created_at_z[24];

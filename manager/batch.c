@@ -63,6 +63,7 @@ enum batch_col {
 	C_SIZE,
 	C_HOST,
 	C_PROJECT,
+	C_STORE,
 	C_NATTACHMENTS,
 	C_PENDING,
 	C_COUNT,
@@ -74,6 +75,7 @@ static const char *const batch_col_names[C_COUNT] = {
 	[C_SIZE] = "size",
 	[C_HOST] = "host",
 	[C_PROJECT] = "project_id",
+	[C_STORE] = "store_id",
 	[C_NATTACHMENTS] = "nattachments",
 	[C_PENDING] = "pending_reservations",
 };
@@ -384,7 +386,8 @@ static int batch_lock(db_conn *db, struct batch *b)
 			batch_finalize(b, i, r, row);
 		} else {
 			struct batch_grow *g = &b->grow;
-			g->ids[g->n] = e.volume_id;
+			/* The store a migration left the volume on is named after _name_id. */
+			g->ids[g->n] = batch_value(b, r, row, C_STORE);
 			g->sizes[g->n] = e.new_size;
 			g->item[g->n] = i;
 			g->row[g->n++] = row;

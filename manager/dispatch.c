@@ -176,6 +176,7 @@ static int dispatch_txn(db_conn *db, void *arg)
 	PGresult *res = NULL;
 
 	job->duplicate = false;
+	job->defer_reply = false;
 	job_outcome(job, "done");
 	job->reason[0] = '\0';
 	memset(&job->after, 0, sizeof(job->after));
@@ -197,7 +198,7 @@ static int dispatch_txn(db_conn *db, void *arg)
 	rc = dispatch_table[job->method->id].txn(db, job);
 	if (rc != DB_OK)
 		return rc;
-	if (job->msg->is_call) {
+	if (job->msg->is_call && !job->defer_reply) {
 		rc = dispatch_reply_encode(job);
 		if (rc != DB_OK)
 			return rc;

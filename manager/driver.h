@@ -13,6 +13,7 @@
 #ifndef VOLMGR_MANAGER_DRIVER_H
 #define VOLMGR_MANAGER_DRIVER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "core/volume.h"
@@ -43,7 +44,8 @@ struct drv_ops {
 	/* Grows v to new_size GiB (never shrinks): DRV_OK, DRV_TARGET_UPDATE_FAILED,
 	 * DRV_NEEDS_FEEDBACK or DRV_ERROR. */
 	int (*extend)(const struct vol_row *v, int new_size, char *err, size_t errlen);
-	/* Grows the n volumes ids[i] (none attached) to sizes[i] GiB as extend would, and makes
+	/* Grows the n volumes whose stores are named ids[i] (the volume's _name_id, else its id;
+	 * none attached) to sizes[i] GiB as extend would, and makes
 	 * the n growths durable together: every store is grown before any is synced, so that
 	 * the waits on the disk overlap (for a file system with a journal, the first sync
 	 * writes them all). status[i] gets DRV_OK or DRV_ERROR, whose reason is logged; n is at
@@ -60,6 +62,11 @@ struct drv_ops {
 	/* Ends the export of v to connector's host (NULL: to every host). DRV_OK or DRV_ERROR. */
 	int (*terminate_connection)(const struct vol_row *v, const struct pv *connector,
 				    char *err, size_t errlen);
+	/* Copies the bytes of v into the existing file dst_path (the destination of a
+	 * migration, as its connection info names it), holes staying holes; may be run again
+	 * over a partial copy. delay_ms and stop as sparsecopy_fd's. DRV_OK or DRV_ERROR. */
+	int (*copy_to)(const struct vol_row *v, const char *dst_path, int delay_ms,
+		       volatile sig_atomic_t *stop, char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "manager/mconf.h"
+#include "manager/sparsecopy.h"
 
 #define GIB_SHIFT 30
 
@@ -55,9 +56,11 @@ static int fs_path_of(const char *id, char *out, size_t outlen, char *err, size_
 	return DRV_OK;
 }
 
+/* The path of v's file: named after _name_id once a migration moved the volume onto the
+ * store of another row (Cinder's volume.name_id), else after the id. */
 static int fs_path(const struct vol_row *v, char *out, size_t outlen, char *err, size_t errlen)
 {
-	return fs_path_of(v->id, out, outlen, err, errlen);
+	return fs_path_of(v->name_id[0] != '\0' ? v->name_id : v->id, out, outlen, err, errlen);
 }
 
 static int fs_fail(char *err, size_t errlen, const char *what, const char *path)
@@ -277,6 +280,38 @@ static int fs_terminate_connection(const struct vol_row *v, const struct pv *con
 	return DRV_OK;
 }
 
+/* The destination is another backend's file, reached by the absolute path its manager
+ * answered; like the volumes here it must be a regular file and no link. */
+static int fs_copy_to(const struct vol_row *v, const char *dst_path, int delay_ms,
+		      volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int in = -1, out = -1, rc = DRV_ERROR;
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	in = openat(fs_dirfd, fs_leaf(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return fs_fail(err, errlen, "cannot open", path);
+	out = open(dst_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (out < 0) {
+		(void)fs_fail(err, errlen, "cannot open", dst_path);
+		goto out;
+	}
+	if (fstat(out, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", dst_path);
+		goto out;
+	}
+	if (sparsecopy_fd(in, out, delay_ms, stop, err, errlen) == 0)
+		rc = DRV_OK;
+out:
+	if (out >= 0)
+		close(out);
+	close(in);
+	return rc;
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -287,4 +322,5 @@ const struct drv_ops filestore_driver = {
 	.verify_size = fs_verify_size,
 	.initialize_connection = fs_initialize_connection,
 	.terminate_connection = fs_terminate_connection,
+	.copy_to = fs_copy_to,
 };

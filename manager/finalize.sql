@@ -28,6 +28,7 @@ RETURNING unique_id
 -- the reservations of each volume's pending extend: a completion joins the group only when it
 -- settles exactly those (the fence against old messages, manager/batch.c).
 SELECT v.id, v.status, v.size, v.host, v.project_id,
+       COALESCE(v._name_id, v.id) AS store_id,
        (SELECT count(*) FROM volume_attachment a
         WHERE a.volume_id = v.id AND a.deleted = false) AS nattachments,
        (SELECT p.reservations FROM volmgr_pending_extends p

@@ -75,6 +75,9 @@ struct job {
 	char *reply_body;                             /* malloc'd, in fmt */
 	size_t reply_len;
 	enum proto_format fmt;                        /* the request's encoding, the reply's */
+	/* Set by a call's txn function that hands the answer to someone else (the migration
+	 * engine answers migrate_volume_completion): dispatch then stores and sends no reply. */
+	bool defer_reply;
 };
 
 /* The storage driver of this service (set once in main). */

@@ -3,6 +3,7 @@
  * Cinder's volume manager makes for them.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "common/cfg.h"
 #include "common/log.h"
@@ -10,16 +11,26 @@
 #include "core/settings.h"
 #include "core/usermsg.h"
 #include "manager/handlers.h"
+#include "manager/migration.h"
 #include "manager/records.h"
 #include "proto/names.h"
 
 #define LC_ERR_MAX 512
+
+/* The temporary volume of a migration: its source's engine waits for it, woken by NOTIFY
+ * at the commit instead of polling. */
+static int lc_wake_migration(db_conn *db, const struct vol_row *v)
+{
+	return strncmp(v->migration_status, "target:", 7) == 0 ? mig_notify(db) : DB_OK;
+}
 
 /* A create that failed, by its driver or for good: status error and the user message. */
 static int lc_create_error(db_conn *db, struct job *job, const struct vol_row *v)
 {
 	int rc = vol_set_status(db, v->id, VOL_S_ERROR, -1);
 
+	if (rc == DB_OK)
+		rc = lc_wake_migration(db, v);
 	if (rc == DB_OK)
 		rc = usermsg_create(db, v->project_id, job->msg->ctx.request_id, v->id,
 				    UMSG_ACTION_CREATE_VOLUME, UMSG_DETAIL_UNKNOWN_ERROR,
@@ -46,6 +57,8 @@ int h_create_volume(db_conn *db, struct job *job)
 	 * back out, so both sides have to be kept. */
 	if (rc == DB_OK)
 		rc = rec_pool_add(db, &v, v.size);
+	if (rc == DB_OK)
+		rc = lc_wake_migration(db, &v);
 	if (rc == DB_OK)
 		log_info("Volume %s: created (%d GiB at %s).", v.id, v.size, location);
 	job_outcome(job, "created");

@@ -1,7 +1,8 @@
 /*
  * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
  *
- * One thread. The loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
+ * Two threads. The migration engine (engine.h) drives migrations on connections of its own.
+ * The main thread's loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
  * else arrives within the batch window completely (batch.c, dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
  * periodic work are looked at least once a second. Nothing is consumed while the database is
  * unreachable: the consumer connection is dropped (the broker keeps the messages) until the
@@ -33,6 +34,7 @@
 #include "core/nova.h"
 #include "manager/batch.h"
 #include "manager/consumer.h"
+#include "manager/engine.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
@@ -222,10 +224,14 @@ int main(int argc, char **argv)
 	if (batch == NULL)
 		goto out_http;
 	db_conn *db = mgr_db_open();
-	if (db != NULL) {
+	if (db != NULL && engine_start(&mgr_stop) == 0) {
 		mgr_run(db, &consumer, batch);
-		db_close(db);
+		/* The engine ends a copy at the stop signal; a migration goes on from its
+		 * recorded stage at the next start. */
+		engine_join();
 	}
+	if (db != NULL)
+		db_close(db);
 	batch_free(batch);
 	log_info("volume-manager stopped");
 	status = 0;

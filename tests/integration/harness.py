@@ -71,6 +71,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     publish_timeout = 5
     # Further [api] keys of a class, e.g. {"client_header_timeout": 3}.
     api_options = {}
+    # Further [manager] keys of a class (both managers), e.g. {"migration_copy_delay_ms": 50}.
+    manager_options = {}
     auth_strategy = "noauth"
     # The [nova] keys of a class, instead of the compute stub's endpoint and token (None).
     nova_options = None
@@ -261,6 +263,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "drain_timeout = 5",
             "max_message_bytes = %d" % cls.max_message_bytes,
             "processed_message_retention = %d" % cls.processed_message_retention,
+        ] + ["%s = %s" % kv for kv in sorted(cls.manager_options.items())] + [
             "",
             "[journal]",
             "enabled = %s" % ("true" if cls.journal else "false"),
