@@ -12,7 +12,8 @@ import threading
 import uuid
 
 from harness import StackTestCase
-from harness_mq import MSGPACK, pack, unpack
+from harness_mq import MSGPACK, pack
+from test_cinderclient import run_cinder
 
 MSG_INVALID = ("Invalid volume: Volume %s status must be available or in-use, must not be "
                "migrating, have snapshots, be replicated, be part of a group and destination "
@@ -306,3 +307,22 @@ class MigrateApiTest(StackTestCase):
             t.join(timeout=20)
         st, _, doc = answer["r"]
         self.assertFault(st, doc, 400, "badRequest", "Invalid volume: not today.")
+
+    # ---- python-cinderclient ----
+
+    def test_cinder_migrate(self):
+        """`cinder migrate` (admin) sends the action at 3.70 as Cinder's own client builds
+        it; an unknown host is reported (the client prints the failure and exits 0)."""
+        vid = self.insert_volume()
+        _, out = run_cinder(self, "migrate", vid, "nowhere@filestore", user="admin")
+        self.assertIn("Migration for volume %s failed: Invalid host: No available service "
+                      "named 'nowhere@filestore' (HTTP 400)" % vid, out)
+        queue = self.capture_queue()
+        with self.manager_held():
+            _, out = run_cinder(self, "migrate", "--lock-volume", "True", vid,
+                                self.service_host2, user="admin")
+            self.assertIn("Request to migrate volume %s has been accepted." % vid, out)
+            row = self.migration_row(vid)
+            msg, _, _ = self.captured(queue, method="migrate_volume")
+        self.assertEqual((row["status"], row["migration_status"]), ("maintenance", "starting"))
+        self.assertEqual(msg["args"]["host"]["host"], self.volume_host2)
