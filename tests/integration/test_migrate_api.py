@@ -205,6 +205,16 @@ class MigrateApiTest(StackTestCase):
         self.assert_refused(again, {"cluster": cluster}, 400, MSG_INVALID % again,
                             version="3.16")
 
+    def test_unconfirmed_cast_rolls_back(self):
+        """The update and the cast commit together: a broker that does not confirm the cast
+        within publish_timeout gets the request a 503 and leaves the row as it was."""
+        vid = self.insert_volume()
+        before = self.migration_row(vid)
+        with self.broker_blocked():
+            st, _, doc = self.migrate(vid, {"host": self.service_host2, "lock_volume": True})
+        self.assertFault(st, doc, 503, "serviceUnavailable")
+        self.assertEqual(self.migration_row(vid), before)
+
     # ---- os-migrate_volume_completion ----
 
     def pair(self, src_status="migrating", dst_status="target"):
