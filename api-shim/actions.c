@@ -38,6 +38,28 @@ static const struct action_def actions[] = {
 	  .params = { .args = { { "error", PARAM_ERROR_FLAG } } },
 	  .policy = ADMIN("volume_extension:volume_admin_actions:extend_volume_completion"),
 	  .body = completion_body, RPC(EXTEND_VOLUME_COMPLETION), .status = 202 },
+	{ .name = "os-migrate_volume", .min_ver = V3_0, .max_ver = V(15),
+	  .params = { .args = {
+		  { "host", PARAM_TEXT, .required = true, .max = 255 },
+		  { "force_host_copy", PARAM_BOOLEAN },
+		  { "lock_volume", PARAM_BOOLEAN } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:migrate_volume"),
+	  .body = migrate_body, RPC(MIGRATE_VOLUME), .status = 202 },
+	{ .name = "os-migrate_volume", .min_ver = V(16), .max_ver = NO_MAX,
+	  .params = { .args = {
+		  { "host", PARAM_TEXT, .max = 255, .nullable = true },
+		  { "force_host_copy", PARAM_BOOLEAN },
+		  { "lock_volume", PARAM_BOOLEAN },
+		  { "cluster", PARAM_TEXT, .max = 255, .nullable = true } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:migrate_volume"),
+	  .body = migrate_body, RPC(MIGRATE_VOLUME), .status = 202 },
+	{ .name = "os-migrate_volume_completion", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = {
+		  { "new_volume", PARAM_UUID, .required = true },
+		  { "error", PARAM_ERROR_FLAG } } },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:migrate_volume_completion"),
+	  .body = migrate_completion_body, RPC(MIGRATE_VOLUME_COMPLETION),
+	  .after = migrate_completion_after },
 	{ .name = "os-reset_status", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .precheck = reset_check, .args = {
 		  { "status", PARAM_STATUS, .values = reset_volume_statuses,
@@ -308,6 +330,7 @@ static void action_free(void *state)
 
 	call_volume_cancel(&a->call);
 	free(a->vol);
+	free(a->other);
 	json_decref(a->body);
 	pv_arena_destroy(&a->arena);
 	free(a);

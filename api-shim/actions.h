@@ -78,6 +78,9 @@ struct action_ctx {
 	char reservations[PROTO_MAX_RESERVATIONS][37]; /* room for the reservation uuids that
 						       * rpc points at */
 	struct action_guard guard;    /* set by the bodies of the detaching actions */
+	struct vol_row *other;        /* a second volume the action names (the new volume of
+				       * os-migrate_volume_completion), loaded by its body; freed
+				       * with the request */
 	json_t *body;                 /* the request body, which params and arg point into */
 	/* The call on its way (action_call), across the wait. */
 	struct call_pending call;
@@ -208,6 +211,11 @@ int attachment_delete_body(db_conn *db, struct action_ctx *a);
 void attachment_delete_after(struct action_ctx *a);
 int attachment_complete_body(db_conn *db, struct action_ctx *a);
 int attachment_connector_check(struct shim_request *r, const char *name, const json_t *obj);
+
+/* migrate.c: os-migrate_volume and os-migrate_volume_completion (docs/cinder.md §16.3). */
+int migrate_body(db_conn *db, struct action_ctx *a);
+int migrate_completion_body(db_conn *db, struct action_ctx *a);
+void migrate_completion_after(struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

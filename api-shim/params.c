@@ -66,8 +66,11 @@ static int parse_text(struct shim_request *r, const struct param_arg *arg, const
 	char repr[VALIDATE_REPR_MAX];
 	size_t n;
 
+	if (arg->nullable && json_is_null(v))
+		return 0;
 	if (!json_is_string(v))
-		return validate_type_fail(r, arg->key, v, "'string'");
+		return validate_type_fail(r, arg->key, v, arg->nullable ? "'string', 'null'" :
+					  "'string'");
 	n = validate_utf8_chars(json_string_value(v));
 	if (n < arg->min || n > arg->max) {
 		validate_pyrepr(v, repr, sizeof(repr));

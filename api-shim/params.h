@@ -34,7 +34,8 @@ enum param_kind {
 	PARAM_UUID,           /* parameter_types.uuid -> s */
 	PARAM_UUID_OR_NULL,   /* a uuid or null ("not valid under any of the given schemas")
 			       * -> s (NULL for null) */
-	PARAM_TEXT,           /* a string of min..max characters -> s */
+	PARAM_TEXT,           /* a string of min..max characters (or null when nullable:
+			       * s NULL) -> s */
 	PARAM_ENUM,           /* one of values -> s */
 	PARAM_STATUS,         /* a status of os-reset_status: a string or null, one of values
 			       * in any case; empty and null mean unset -> s, lower case ("" when
@@ -46,6 +47,7 @@ struct param_arg {
 	enum param_kind kind;
 	bool required;
 	size_t min, max;              /* PARAM_TEXT: length bounds in characters */
+	bool nullable;                /* PARAM_TEXT: type [string, null] */
 	const char *const *values;    /* PARAM_ENUM, PARAM_STATUS: valid values, NULL-ended */
 	const char *label;            /* PARAM_STATUS: the field's name in the message */
 	bool list;                    /* PARAM_STATUS: the message prints a list, else a tuple */

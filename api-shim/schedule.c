@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "core/settings.h"
 
 /* Cinder's service_down_time: a service whose last heartbeat is older is down. */
 #define SERVICE_DOWN_TIME "60 seconds"
+#define SERVICE_IS_UP \
+	"COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '" \
+	SERVICE_DOWN_TIME "'"
 
 /* A known availability zone: one a cinder-volume service reports (a service without a zone
  * is in the configured one, $2). */
@@ -21,9 +25,15 @@ static const char sql_az_known[] =
 static const char sql_backend[] =
 	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' "
 	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
-	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' "
-	"AND COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '"
-	SERVICE_DOWN_TIME "' ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' AND " SERVICE_IS_UP
+	" ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+/* A live, enabled volume service by host ($1) or, when $1 is null, by cluster ($2). */
+static const char sql_service[] =
+	"SELECT host, COALESCE(cluster_name, '') FROM services WHERE topic = 'cinder-volume' "
+	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
+	"AND (CASE WHEN $1::text IS NULL THEN cluster_name = $2 ELSE host = $1 END) AND "
+	SERVICE_IS_UP " ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
 
 int schedule_zone_known(db_conn *db, const char *az, bool *known)
 {
@@ -55,6 +65,25 @@ int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostle
 		const char *svc = PQgetvalue(res, 0, 0);
 
 		snprintf(host, hostlen, "%s#%s", svc, strchr(svc, '@') + 1);
+	}
+	PQclear(res);
+	return DB_OK;
+}
+
+int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
+			  struct schedule_service *out, bool *found)
+{
+	const char *params[2] = { backend, cluster };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_service, 2, params, &res);
+
+	*found = false;
+	if (rc != DB_OK)
+		return rc;
+	if (PQntuples(res) > 0) {
+		*found = true;
+		util_strlcpy(out->host, PQgetvalue(res, 0, 0), sizeof(out->host));
+		util_strlcpy(out->cluster_name, PQgetvalue(res, 0, 1), sizeof(out->cluster_name));
 	}
 	PQclear(res);
 	return DB_OK;

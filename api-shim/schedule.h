@@ -4,7 +4,8 @@
  * volmgr has no scheduler: the create route picks the backend itself, a live cinder-volume
  * service of the requested availability zone (heartbeat within Cinder's service_down_time,
  * 60 s), and casts create_volume straight to it. Both calls read the services table on the
- * caller's connection, inside its transaction.
+ * caller's connection, inside its transaction. A migration's destination is checked here too,
+ * as Cinder's API and scheduler check it.
  */
 #ifndef VOLMGR_SHIM_SCHEDULE_H
 #define VOLMGR_SHIM_SCHEDULE_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 
 #include "common/db.h"
+#include "core/volume.h"
 
 /*
  * *known tells whether az is a zone volumes may be created in: the configured
@@ -29,5 +31,22 @@ int schedule_zone_known(db_conn *db, const char *az, bool *known);
  */
 __attribute__((warn_unused_result))
 int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen);
+
+/* A destination service: its host ("<host>@<backend>") and its cluster ("" when none). */
+struct schedule_service {
+	char host[VOL_TEXT];
+	char cluster_name[VOL_TEXT];
+};
+
+/*
+ * Finds the live (heartbeat within service_down_time), enabled cinder-volume service named
+ * backend ("<host>@<backend>", exact match) or, when backend is NULL, one of cluster (its
+ * cluster_name, exact match), as Cinder's Service.get_by_id with is_up and disabled = false.
+ * *found tells whether there is one; out is filled then. Returns DB_OK or a negative db
+ * status.
+ */
+__attribute__((warn_unused_result))
+int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
+			  struct schedule_service *out, bool *found);
 
 #endif

@@ -16,7 +16,11 @@
 #        keystone: a throwaway Keystone is started on the stack's PostgreSQL with
 #        scripts/keystone-stack.py, the shim validates tokens with it, volmgr is
 #        registered in its catalog, and the openstack command works; the compute
-#        stand-in then does not complete online extends, since it speaks noauth).
+#        stand-in then does not complete online extends, since it speaks noauth),
+#        VOLMGR_BACKENDS (1, the default, or 2: a second bin/volume-manager serves
+#        <host>2@filestore, "node2" for the default host node1, with its own
+#        configuration .stack/volmgr2.conf and volume directory .stack/volumes2, so
+#        that volumes can be migrated between the two).
 #        Daemon logs: .stack/logs/*.log.
 set -uo pipefail
 
@@ -30,6 +34,9 @@ AUTH=${VOLMGR_AUTH:-noauth}
 CONF=$RUN_DIR/volmgr.conf
 LOGS=$RUN_DIR/logs
 VOLUMES=$RUN_DIR/volumes
+BACKENDS=${VOLMGR_BACKENDS:-1}
+CONF2=$RUN_DIR/volmgr2.conf
+VOLUMES2=$RUN_DIR/volumes2
 STOP_TIMEOUT=15     # manager drain_timeout is 10 s by default
 
 # The README tour's first steps; keep in sync with README.md.
@@ -52,7 +59,20 @@ EOF
 
 log() { echo "run: $*" >&2; }
 
-MGR_PID='' SHIM_PID='' STUB_PID=''
+# The services volumes can be created on and migrated to, as "<host>@<backend>".
+backends() {
+    local conf list=''
+    for conf in "$CONF" ${MGR2_PID:+"$CONF2"}; do
+        list+="${list:+, }$(conf_value "$conf" host)@$(conf_value "$conf" backend)"
+    done
+    echo "$list"
+}
+
+conf_value() {   # FILE KEY: the first value of KEY in FILE
+    sed -n "s/^$2 *= *//p" "$1" | head -n 1
+}
+
+MGR_PID='' MGR2_PID='' SHIM_PID='' STUB_PID=''
 stack_started=0
 keystone_started=0
 cleaning=0
@@ -83,6 +103,7 @@ cleanup() {
     # api-shim first (no new requests), then the manager, then the stub.
     stop_child "$SHIM_PID" api-shim
     stop_child "$MGR_PID" volume-manager
+    stop_child "$MGR2_PID" volume-manager-2
     stop_child "$STUB_PID" compute_stub
     if [ "$keystone_started" = 1 ]; then
         "$PY" "$REPO/scripts/keystone-stack.py" stop "$RUN_DIR" || log "keystone stop failed"
@@ -109,6 +130,7 @@ if port_open "$API_PORT"; then
     die "port $API_PORT is in use (set VOLMGR_API_PORT to use another)"
 fi
 case $AUTH in noauth|keystone) ;; *) die "VOLMGR_AUTH must be noauth or keystone" ;; esac
+case $BACKENDS in 1|2) ;; *) die "VOLMGR_BACKENDS must be 1 or 2" ;; esac
 
 # --- stack ---------------------------------------------------------------------
 mkdir -p "$RUN_DIR"
@@ -122,9 +144,14 @@ set +a
 mkdir -p "$LOGS"
 # The volume files belong with the (fresh) database: start them fresh too.
 if [ -z "$external_db" ]; then
-    rm -rf "$VOLUMES"
+    rm -rf "$VOLUMES" "$VOLUMES2"
 fi
 mkdir -p "$VOLUMES"
+stub_dirs=(--filestore-dir "$VOLUMES")
+if [ "$BACKENDS" = 2 ]; then
+    mkdir -p "$VOLUMES2"
+    stub_dirs+=(--filestore-dir "$VOLUMES2")
+fi
 
 # --- keystone ------------------------------------------------------------------
 if [ "$AUTH" = keystone ]; then
@@ -151,7 +178,7 @@ if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
     # volume's file and calls os-extend_volume_completion, so the tour shows the whole loop.
     "$PY" tests/fixtures/compute_stub.py --port 0 --pidfile "$RUN_DIR/compute_stub.pid" \
         --auto-complete --volume-api "$API_URL/v3" --admin-token admin:admin \
-        --filestore-dir "$VOLUMES" </dev/null >"$stub_log" 2>&1 &
+        "${stub_dirs[@]}" </dev/null >"$stub_log" 2>&1 &
     STUB_PID=$!
     deadline=$((SECONDS + 15))
     until grep -q '^ready port=' "$stub_log"; do
@@ -204,6 +231,23 @@ with open(out + ".tmp", "w") as f:
 os.replace(out + ".tmp", out)
 EOF
 
+# The second backend's file: the first's with its own host and volume directory.
+if [ "$BACKENDS" = 2 ]; then
+    "$PY" - "$CONF" "$CONF2" "$VOLUMES2" <<'EOF' || die "writing $CONF2 failed"
+import configparser, os, re, sys
+conf, out, volumes = sys.argv[1:]
+cp = configparser.ConfigParser(interpolation=None, strict=False)
+cp.optionxform = str
+cp.read(conf)
+cp["DEFAULT"]["host"] = re.sub(r"1$", "", cp["DEFAULT"]["host"]) + "2"
+cp["filestore"]["filestore_dir"] = volumes
+with open(out + ".tmp", "w") as f:
+    f.write("# written by scripts/run.sh: the second backend\n")
+    cp.write(f)
+os.replace(out + ".tmp", out)
+EOF
+fi
+
 # --- database schema -----------------------------------------------------------
 bin/volctl --config-file "$CONF" db-sync >"$LOGS/db-sync.log" 2>&1 \
     || { tail_log "$LOGS/db-sync.log"; die "volctl db-sync failed"; }
@@ -219,14 +263,18 @@ fi
 # --- daemons -------------------------------------------------------------------
 bin/volume-manager --config-file "$CONF" </dev/null >"$LOGS/volume-manager.log" 2>&1 &
 MGR_PID=$!
+if [ "$BACKENDS" = 2 ]; then
+    bin/volume-manager --config-file "$CONF2" </dev/null >"$LOGS/volume-manager-2.log" 2>&1 &
+    MGR2_PID=$!
+fi
 bin/api-shim --config-file "$CONF" </dev/null >"$LOGS/api-shim.log" 2>&1 &
 SHIM_PID=$!
 
 deadline=$((SECONDS + 30))
 until port_open "$API_PORT"; do
-    for n in MGR_PID:volume-manager SHIM_PID:api-shim; do
+    for n in MGR_PID:volume-manager MGR2_PID:volume-manager-2 SHIM_PID:api-shim; do
         v=${n%%:*}; name=${n#*:}
-        if ! kill -0 "${!v}" 2>/dev/null; then
+        if [ -n "${!v}" ] && ! kill -0 "${!v}" 2>/dev/null; then
             tail_log "$LOGS/$name.log"; die "$name exited during startup"
         fi
     done
@@ -242,9 +290,10 @@ cat <<EOF
     compute stand-in        $VOLMGR_COMPUTE_URL
     database                $VOLMGR_DB_URL
     message bus             $VOLMGR_TRANSPORT_URL
-    config                  $CONF
-    logs                    $LOGS/{volume-manager,api-shim,compute_stub}.log
-    pids                    manager $MGR_PID, api-shim $SHIM_PID${STUB_PID:+, compute_stub $STUB_PID}
+    backends                $(backends)
+    config                  $CONF${MGR2_PID:+ (second backend: $CONF2)}
+    logs                    $LOGS/{volume-manager${MGR2_PID:+,volume-manager-2},api-shim,compute_stub}.log
+    pids                    manager $MGR_PID${MGR2_PID:+, manager-2 $MGR2_PID}, api-shim $SHIM_PID${STUB_PID:+, compute_stub $STUB_PID}
 
   Try:
 $(tour)
@@ -253,10 +302,11 @@ EOF
 
 # --- wait ----------------------------------------------------------------------
 pids=("$MGR_PID" "$SHIM_PID")
+[ -n "$MGR2_PID" ] && pids+=("$MGR2_PID")
 [ -n "$STUB_PID" ] && pids+=("$STUB_PID")
 wait -n "${pids[@]}"
 rc=$?
-for n in MGR_PID:volume-manager SHIM_PID:api-shim STUB_PID:compute_stub; do
+for n in MGR_PID:volume-manager MGR2_PID:volume-manager-2 SHIM_PID:api-shim STUB_PID:compute_stub; do
     v=${n%%:*}; name=${n#*:}
     if [ -n "${!v}" ] && ! kill -0 "${!v}" 2>/dev/null; then
         log "$name (pid ${!v}) exited (status $rc)"

@@ -170,6 +170,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
                     "--volume-api", cls.api_root + "/v3",
                     "--admin-token", "admin:admin",
                     "--filestore-dir", cls.filestore_dir]
+        if cls.second_backend:
+            # The stand-in's swap copies between the two backends' directories.
+            cls.filestore_dir2 = os.path.join(cls.tmp, "volumes2")
+            stub_cmd += ["--filestore-dir", cls.filestore_dir2]
         if cls.stub_auto_complete:
             stub_cmd.append("--auto-complete")
         cls._start("compute-stub", stub_cmd)
@@ -203,7 +207,6 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls.volume_host2 = "%s@%s#%s" % (cls.host2, cls.backend2, cls.backend2)
         cls.service_queues2 = ["cinder-volume." + cls.service_host2,
                                "cinder-volume.%s.%s" % (cls.service_host2, cls.host2)]
-        cls.filestore_dir2 = os.path.join(cls.tmp, "volumes2")
         os.makedirs(cls.filestore_dir2)
         cls.config_file2 = os.path.join(cls.tmp, "volmgr2.conf")
         with open(cls.config_file2, "w") as f:

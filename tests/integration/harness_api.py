@@ -182,3 +182,7 @@ class ApiMixin:
 
     def stub_events(self):
         return self.stub("GET", "/_fixture/events")["events"]
+
+    def stub_swaps(self):
+        """The swap requests (Nova's swap_volume) the stub received, with their outcome."""
+        return self.stub("GET", "/_fixture/swaps")["swaps"]

@@ -37,6 +37,8 @@ POLICY_RULES = {
     "volume_extension:volume_admin_actions:extend_volume_completion": "admin",
     "volume_extension:volume_admin_actions:reset_status": "admin",
     "volume_extension:volume_admin_actions:force_detach": "admin",
+    "volume_extension:volume_admin_actions:migrate_volume": "admin",
+    "volume_extension:volume_admin_actions:migrate_volume_completion": "admin",
     "volume:attachment_complete": "owner",
 }
 
@@ -45,6 +47,8 @@ ACTION_BODIES = {
     "os-extend": {"new_size": 2},
     "os-extend_volume_completion": {"error": True},
     "os-reset_status": {"status": "available"},
+    "os-migrate_volume": {"host": "nowhere@filestore"},
+    "os-migrate_volume_completion": {"new_volume": "{vid}"},
     "os-reserve": {},
     "os-unreserve": {},
     "os-initialize_connection": {"connector": CONNECTOR},
