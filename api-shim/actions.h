@@ -78,6 +78,11 @@ struct action_ctx {
 	char reservations[PROTO_MAX_RESERVATIONS][37]; /* room for the reservation uuids that
 						       * rpc points at */
 	struct action_guard guard;    /* set by the bodies of the detaching actions */
+	char dest_host[VOL_TEXT];     /* room for a destination backend that rpc points at */
+	char type_id[37];             /* room for a volume type id that rpc points at */
+	bool skip_cast;               /* set by a body that commits without the row's cast:
+				       * os-retype when Cinder's scheduler would have failed it
+				       * after the API accepted it */
 	json_t *body;                 /* the request body, which params and arg point into */
 	/* The call on its way (action_call), across the wait. */
 	struct call_pending call;
@@ -208,6 +213,10 @@ int attachment_delete_body(db_conn *db, struct action_ctx *a);
 void attachment_delete_after(struct action_ctx *a);
 int attachment_complete_body(db_conn *db, struct action_ctx *a);
 int attachment_connector_check(struct shim_request *r, const char *name, const json_t *obj);
+
+/* retype.c: os-retype (docs/cinder.md §16.4). */
+extern const char *const retype_migration_policies[];
+int retype_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

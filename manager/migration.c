@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "manager/handlers.h"
+#include "manager/migration.h"
 
 static int not_yet(struct job *job)
 {
@@ -34,5 +35,14 @@ int h_migrate_volume_completion(db_conn *db, struct job *job)
 int h_update_migrated_volume(db_conn *db, struct job *job)
 {
 	(void)db;
+	return not_yet(job);
+}
+
+int mig_begin(db_conn *db, struct job *job, const struct vol_row *v,
+	      const struct mig_request *req)
+{
+	(void)db;
+	(void)v;
+	(void)req;
 	return not_yet(job);
 }
