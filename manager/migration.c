@@ -44,5 +44,7 @@ int mig_begin(db_conn *db, struct job *job, const struct vol_row *v,
 	(void)db;
 	(void)v;
 	(void)req;
-	return not_yet(job);
+	snprintf(job->reason, sizeof(job->reason), "%s: the migration engine is not built yet",
+		 job->method->name);
+	return JOB_PERMANENT;
 }
