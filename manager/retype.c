@@ -113,13 +113,19 @@ static bool retype_is_our_backend(const char *host)
 	return n == strlen(mconf.service_host) && strncmp(host, mconf.service_host, n) == 0;
 }
 
-/* The type changed without moving the data; both lists committed, volume.retype notified. */
-static int retype_in_place(db_conn *db, struct job *job, const struct vol_row *v)
+/*
+ * The type changed without moving the data; both lists committed, volume.retype notified.
+ * The host becomes the destination's when it is this backend (another pool of it). Types with
+ * equal specs are retyped wherever the destination is; Cinder then records the destination as
+ * the host although the data did not move, volmgr keeps the host where the data is.
+ */
+static int retype_in_place(db_conn *db, struct job *job, const struct vol_row *v, bool ours)
 {
 	const struct proto_args_retype *a = &job->args.retype;
 	const char *status = retype_status_before(v);
-	const char *params[5] = { v->id, a->new_type_id, a->host.host, a->host.cluster_name,
-				  status };
+	const char *params[5] = { v->id, a->new_type_id, ours ? a->host.host : v->host,
+				  ours ? a->host.cluster_name :
+				  v->cluster_name[0] != '\0' ? v->cluster_name : NULL, status };
 	struct retype_resv r;
 	struct vol_row after;
 	int rc;
@@ -221,8 +227,9 @@ int h_retype(db_conn *db, struct job *job)
 		log_error("Volume %s: volume type %s could not be found.", v.id, a->new_type_id);
 		return retype_error(db, job, &v, "type_not_found");
 	}
-	if (equal || retype_is_our_backend(a->host.host))
-		return retype_in_place(db, job, &v);
+	bool ours = retype_is_our_backend(a->host.host);
+	if (equal || ours)
+		return retype_in_place(db, job, &v, ours);
 	if (a->migration_policy == NULL || strcmp(a->migration_policy, "never") == 0) {
 		/* Cinder raises VolumeMigrationFailed, which for a cast is a log line. */
 		log_error("Volume %s: Volume migration failed: Retype requires migration but is "
