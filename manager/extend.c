@@ -213,7 +213,7 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
  * for another request, which this message must not finish with its own size.
  */
 int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
-		     const char *const *res, unsigned n, bool *stale)
+	      const char *const *res, unsigned n, bool *stale)
 {
 	int known = 0, live = 0;
 	int rc = quota_reservations_live(db, v->project_id, res, (int)n, &known, &live);
