@@ -3,6 +3,7 @@
  */
 #include "api-shim/actions.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,11 @@ static const struct action_def actions[] = {
 	  .params = { .args = { { "readonly", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update_readonly_flag"), .body = readonly_body,
 	  .status = 202 },
+	{ .name = "os-retype", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = {
+		  { "new_type", PARAM_TEXT, .required = true, .min = 0, .max = SIZE_MAX },
+		  { "migration_policy", PARAM_ENUM, .values = retype_migration_policies } } },
+	  .policy = OWNER("volume:retype"), .body = retype_body, RPC(RETYPE), .status = 202 },
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
@@ -259,8 +265,9 @@ static int action_txn(db_conn *db, void *arg)
 	if (!policy_enforce(a->t.r, policy, a->vol->row.project_id))
 		return TXN_FAULT;
 	memset(&a->rpc, 0, sizeof(a->rpc));
+	a->skip_cast = false;
 	rc = def->body != NULL ? def->body(db, a) : DB_OK;
-	if (rc != DB_OK || !def->has_rpc || proto_method_get(def->method)->is_call)
+	if (rc != DB_OK || !def->has_rpc || proto_method_get(def->method)->is_call || a->skip_cast)
 		return rc;
 	return cast_volume(&a->t, db, def->method, a->volume_id, &a->rpc);
 }

@@ -81,6 +81,11 @@ struct action_ctx {
 	struct vol_row *other;        /* a second volume the action names (the new volume of
 				       * os-migrate_volume_completion), loaded by its body; freed
 				       * with the request */
+	char dest_host[VOL_TEXT];     /* room for a destination backend that rpc points at */
+	char type_id[37];             /* room for a volume type id that rpc points at */
+	bool skip_cast;               /* set by a body that commits without the row's cast:
+				       * os-retype when Cinder's scheduler would have failed it
+				       * after the API accepted it */
 	json_t *body;                 /* the request body, which params and arg point into */
 	/* The call on its way (action_call), across the wait. */
 	struct call_pending call;
@@ -216,6 +221,9 @@ int attachment_connector_check(struct shim_request *r, const char *name, const j
 int migrate_body(db_conn *db, struct action_ctx *a);
 int migrate_completion_body(db_conn *db, struct action_ctx *a);
 void migrate_completion_after(struct action_ctx *a);
+/* retype.c: os-retype (docs/cinder.md §16.4). */
+extern const char *const retype_migration_policies[];
+int retype_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

@@ -21,12 +21,21 @@ static const char sql_az_known[] =
 	"SELECT 1 FROM services WHERE \"binary\" = 'cinder-volume' AND NOT COALESCE(deleted, false) "
 	"AND COALESCE(availability_zone, $2) = $1 LIMIT 1";
 
-/* A live, enabled backend of the zone: the most recent heartbeat wins. */
-static const char sql_backend[] =
-	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' "
-	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
+/* The live, enabled backends of the zone $1 (a service without a zone is in the configured
+ * one, $2). */
+#define SQL_LIVE_BACKENDS \
+	"SELECT host FROM services WHERE \"binary\" = 'cinder-volume' " \
+	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) " \
 	"AND COALESCE(availability_zone, $2) = $1 AND host LIKE '%@%' AND " SERVICE_IS_UP
-	" ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+/* For a new volume, the most recent heartbeat wins. */
+static const char sql_backend[] =
+	SQL_LIVE_BACKENDS " ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+/* For a retype, the backend named $3: the first service by name, so that the choice does not
+ * depend on the timing of heartbeats. */
+static const char sql_backend_named[] =
+	SQL_LIVE_BACKENDS " AND split_part(host, '@', 2) = $3 ORDER BY host LIMIT 1";
 
 /* A live, enabled volume service by host ($1) or, when $1 is null, by cluster ($2). */
 static const char sql_service[] =
@@ -52,11 +61,13 @@ int schedule_zone_known(db_conn *db, const char *az, bool *known)
 	return DB_OK;
 }
 
-int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
+/* Runs sql (a SQL_LIVE_BACKENDS query with nparams parameters) and writes its service as
+ * a volume host into host, "" when there is none. */
+static int pick(db_conn *db, const char *sql, int nparams, const char *const *params, char *host,
+		size_t hostlen)
 {
-	const char *params[2] = { az, settings.storage_availability_zone };
 	PGresult *res = NULL;
-	int rc = db_exec(db, sql_backend, 2, params, &res);
+	int rc = db_exec(db, sql, nparams, params, &res);
 
 	host[0] = '\0';
 	if (rc != DB_OK)
@@ -68,6 +79,21 @@ int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostle
 	}
 	PQclear(res);
 	return DB_OK;
+}
+
+int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen)
+{
+	const char *params[2] = { az, settings.storage_availability_zone };
+
+	return pick(db, sql_backend, 2, params, host, hostlen);
+}
+
+int schedule_pick_named(db_conn *db, const char *az, const char *backend, char *host,
+			size_t hostlen)
+{
+	const char *params[3] = { az, settings.storage_availability_zone, backend };
+
+	return pick(db, sql_backend_named, 3, params, host, hostlen);
 }
 
 int schedule_find_service(db_conn *db, const char *backend, const char *cluster,

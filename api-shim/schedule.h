@@ -3,9 +3,10 @@
  *
  * volmgr has no scheduler: the create route picks the backend itself, a live cinder-volume
  * service of the requested availability zone (heartbeat within Cinder's service_down_time,
- * 60 s), and casts create_volume straight to it. Both calls read the services table on the
- * caller's connection, inside its transaction. A migration's destination is checked here too,
- * as Cinder's API and scheduler check it.
+ * 60 s), and casts create_volume straight to it; os-retype picks a live backend of the name
+ * its new type asks for the same way, and a migration's destination is checked here as
+ * Cinder's API and scheduler check it. Every call reads the services table on the caller's
+ * connection, inside its transaction.
  */
 #ifndef VOLMGR_SHIM_SCHEDULE_H
 #define VOLMGR_SHIM_SCHEDULE_H
@@ -48,5 +49,13 @@ struct schedule_service {
 __attribute__((warn_unused_result))
 int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
 			  struct schedule_service *out, bool *found);
+/*
+ * As schedule_pick_backend, for a backend whose name (the part of the service's host after
+ * '@') is backend: the first such service by host name, so that the same request always
+ * chooses the same one. Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_pick_named(db_conn *db, const char *az, const char *backend, char *host,
+			size_t hostlen);
 
 #endif

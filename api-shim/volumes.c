@@ -3,7 +3,8 @@
  * controller and its volume API). Backend choice is schedule.c's, the list query listing.c's,
  * the argument checks validate.c's.
  *
- * Create casts create_volume straight to the backend schedule_pick_backend finds. With no
+ * Create casts create_volume straight to the backend schedule_pick_backend finds (of the
+ * name the type's volume_backend_name asks for, as Cinder's capabilities filter does). With no
  * live backend the volume is created in status "error" with the user message Cinder's
  * scheduler would leave, and the answer is still 202, as Cinder's API answers before its
  * scheduler fails.
@@ -253,7 +254,9 @@ static int create_txn(db_conn *db, void *arg)
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
 	if (rc == DB_OK)
-		rc = schedule_pick_backend(db, az, host, sizeof(c->host));
+		rc = type.has_backend_name ?
+		     schedule_pick_named(db, az, type.backend_name, host, sizeof(c->host)) :
+		     schedule_pick_backend(db, az, host, sizeof(c->host));
 	if (rc != DB_OK)
 		return rc;
 

@@ -521,6 +521,7 @@ int vol_detached(db_conn *db, const char *volume_id, const char *attachment_id,
 #define VOL_SPEC_MIN_SIZE "provisioning:min_vol_size"
 #define VOL_SPEC_MAX_SIZE "provisioning:max_vol_size"
 #define VOL_SPEC_MULTIATTACH "multiattach"
+#define VOL_SPEC_BACKEND_NAME "volume_backend_name"
 
 /* A live type by id, else by name. */
 /* The type and its extra specs: one row per spec, or one row with a null key. */
@@ -578,6 +579,10 @@ int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out)
 			out->max_size = vol_spec_size(out->name, key, value);
 		else if (strcmp(key, VOL_SPEC_MULTIATTACH) == 0)
 			out->multiattach = strcmp(value, "<is> True") == 0;
+		else if (strcmp(key, VOL_SPEC_BACKEND_NAME) == 0) {
+			out->has_backend_name = true;
+			utf8_strlcpy(out->backend_name, value, sizeof(out->backend_name));
+		}
 	}
 	PQclear(r);
 	return DB_OK;

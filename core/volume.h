@@ -188,6 +188,9 @@ struct vol_type {
 	int min_size;   /* provisioning:min_vol_size, or -1 */
 	int max_size;   /* provisioning:max_vol_size, or -1 */
 	bool multiattach; /* extra spec multiattach = "<is> True" */
+	bool has_backend_name;     /* the type names a backend (extra spec volume_backend_name) */
+	char backend_name[VOL_TEXT]; /* that backend, as the scheduler's capabilities filter
+				      * compares it with a service's backend */
 };
 __attribute__((warn_unused_result))
 int vol_type_find(db_conn *db, const char *id_or_name, struct vol_type *out);

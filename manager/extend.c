@@ -212,8 +212,8 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
  * 503), which no committed state asked for. In both cases the volume may be extending again
  * for another request, which this message must not finish with its own size.
  */
-static int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
-		     const char *const *res, unsigned n, bool *stale)
+int ext_stale(db_conn *db, struct job *job, const struct vol_row *v,
+	      const char *const *res, unsigned n, bool *stale)
 {
 	int known = 0, live = 0;
 	int rc = quota_reservations_live(db, v->project_id, res, (int)n, &known, &live);

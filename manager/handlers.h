@@ -154,6 +154,16 @@ __attribute__((warn_unused_result)) int h_update_migrated_volume(db_conn *db, st
 __attribute__((warn_unused_result)) int h_retype(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_retype_failed(db_conn *db, struct job *job);
 
+/*
+ * Whether a message that settles the reservations res[0..n) is stale (extend.c): some were
+ * given and none is live any more, because the operation was completed or reset, or the API
+ * transaction that cast it never committed. *stale set: outcome "stale", warning logged.
+ * Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int ext_stale(db_conn *db, struct job *job, const struct vol_row *v, const char *const *res,
+	      unsigned n, bool *stale);
+
 /* After-commit work of extend_volume: the compute call, then its consequences in a new
  * transaction. Failures are logged; the deadline sweep is the safety net. */
 void h_extend_after(db_conn *db, struct job *job);

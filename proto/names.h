@@ -18,6 +18,7 @@
 #define VOL_S_RESERVED "reserved"
 #define VOL_S_ATTACHING "attaching"
 #define VOL_S_DETACHING "detaching"
+#define VOL_S_RETYPING "retyping"
 
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"

@@ -238,6 +238,17 @@ class DatabaseMixin:
                       "WHERE id = %s", (volume_id,))
         return aid
 
+    def refuse_volume_update(self, vid, when):
+        """From now to the end of the test, PostgreSQL refuses any update of volume vid whose
+        new row satisfies the SQL condition when (a handler's transaction that fails for
+        good)."""
+        name = "it_refuse_" + vid.replace("-", "")
+        self.sql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$" % name)
+        self.addCleanup(self.sql, "DROP FUNCTION %s() CASCADE" % name)
+        self.sql("CREATE TRIGGER %s BEFORE UPDATE ON volumes FOR EACH ROW WHEN "
+                 "(NEW.id = '%s' AND %s) EXECUTE FUNCTION %s()" % (name, vid, when, name))
+
     # ---- filestore ----
 
     def backing_file(self, volume_id):

@@ -26,6 +26,7 @@ POLICY_RULES = {
     "volume:extend": "owner",
     "volume:update_readonly_flag": "owner",
     "volume:update": "owner",
+    "volume:retype": "owner",
     "volume_extension:volume_actions:reserve": "owner",
     "volume_extension:volume_actions:unreserve": "owner",
     "volume_extension:volume_actions:initialize_connection": "owner",
@@ -60,6 +61,7 @@ ACTION_BODIES = {
     "os-force_detach": {"attachment_id": str(uuid.uuid4()), "connector": CONNECTOR},
     "os-update_readonly_flag": {"readonly": False},
     "os-set_bootable": {"bootable": False},
+    "os-retype": {"new_type": "__DEFAULT__"},
     "os-complete": {},
 }
 

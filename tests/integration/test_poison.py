@@ -173,16 +173,6 @@ class FailedForGoodTest(StackTestCase):
 
     dead_letters_purged = True
 
-    def refuse(self, vid, when):
-        """From now to the end of the test, PostgreSQL refuses any update of volume vid whose
-        new row satisfies the SQL condition when."""
-        name = "it_refuse_" + vid.replace("-", "")
-        self.sql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$" % name)
-        self.addCleanup(self.sql, "DROP FUNCTION %s() CASCADE" % name)
-        self.sql("CREATE TRIGGER %s BEFORE UPDATE ON volumes FOR EACH ROW WHEN "
-                 "(NEW.id = '%s' AND %s) EXECUTE FUNCTION %s()" % (name, vid, when, name))
-
     def assert_given_up(self, vid, status):
         props, _ = self.wait_dead_letter()
         self.assertIn("refused by the test", text((props.headers or {}).get(HDR_REASON)))
@@ -194,13 +184,13 @@ class FailedForGoodTest(StackTestCase):
         # before it runs.
         with self.manager_held():
             vid = self.create_volume(1, wait=False)
-            self.refuse(vid, "NEW.status = 'available'")
+            self.refuse_volume_update(vid, "NEW.status = 'available'")
         self.assert_given_up(vid, "error")
         self.assertEqual(self.user_messages(vid), [("008", "001", "VOLUME_VOLUME_008_001")])
 
     def test_delete_failed_for_good_leaves_error_deleting(self):
         vid = self.create_volume(1)
-        self.refuse(vid, "NEW.deleted")
+        self.refuse_volume_update(vid, "NEW.deleted")
         st, _, doc = self.http("DELETE", self.vpath(vid))
         self.assertEqual(st, 202, doc)
         self.assert_given_up(vid, "error_deleting")
@@ -209,7 +199,7 @@ class FailedForGoodTest(StackTestCase):
     def test_extend_failed_for_good_leaves_error_extending(self):
         vid = self.create_volume(1)
         usages = self.gb_usages()
-        self.refuse(vid, "NEW.status = 'available' AND NEW.size = 2")
+        self.refuse_volume_update(vid, "NEW.status = 'available' AND NEW.size = 2")
         st, _, doc = self.extend(vid, 2)
         self.assertEqual(st, 202, doc)
         self.assert_given_up(vid, "error_extending")
