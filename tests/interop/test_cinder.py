@@ -626,20 +626,34 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
             {"status": ("available", "in-use"),
              "migration_status": volume_api.API.AVAILABLE_MIGRATION_STATUS}))
 
+    # Cinder's volume manager as the expected rows' oracle: its methods run on a stand-in
+    # for the manager whose driver is initialized and has no update_migrated_volume (Cinder's
+    # base driver's, which raises NotImplementedError), hence its default model update of
+    # _name_id and provider_location.
+    CINDER_MANAGER = types.SimpleNamespace(driver=types.SimpleNamespace(
+        initialized=True, supported=True,
+        update_migrated_volume=functools.partial(volume_driver.BaseVD.update_migrated_volume,
+                                                 None)))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def nothing_saved():
+        """For the block, Cinder's objects save and refresh nothing, so that Cinder's code
+        computes on objects in memory while the database volmgr works on is only read."""
+        with mock.patch.object(objects.Volume, "save", lambda obj: None), \
+                mock.patch.object(objects.Volume, "refresh", lambda obj: None), \
+                mock.patch.object(objects.VolumeAttachment, "save", lambda obj: None):
+            yield
+
     def cinders_completion(self, src_id, dst_id, error):
         """What Cinder's own volume manager makes of migrate_volume_completion(src, dst,
         error) with the rows as they are now, computed without touching them: Cinder's
-        VolumeManager.migrate_volume_completion runs here on objects loaded now, with their
-        save and refresh stubbed out (so the database volmgr works on is only read) and its
-        two messages played in memory: update_migrated_volume is Cinder's own manager method
-        over a driver without update_migrated_volume (Cinder's base driver, hence its default
-        model update of _name_id and provider_location), delete_volume is recorded.
+        VolumeManager.migrate_volume_completion runs here on objects loaded now, with
+        nothing saved and its two messages played in memory (update_migrated_volume is
+        Cinder's own manager method, delete_volume is recorded).
         Returns (the id it returns, the source object, the objects delete_volume named)."""
         volume, new_volume = self.volume(src_id), self.volume(dst_id)
-        manager = types.SimpleNamespace(driver=types.SimpleNamespace(
-            initialized=True, supported=True,
-            update_migrated_volume=functools.partial(volume_driver.BaseVD.update_migrated_volume,
-                                                     None)))
+        manager = self.CINDER_MANAGER
         deleted = []
 
         class RPCAPI:
@@ -652,10 +666,7 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
 
         # Any other message (attach_volume, for an attached source) is an AttributeError.
         with mock.patch.object(volume_manager, "volume_rpcapi",
-                               types.SimpleNamespace(VolumeAPI=RPCAPI)), \
-                mock.patch.object(objects.Volume, "save", lambda obj: None), \
-                mock.patch.object(objects.Volume, "refresh", lambda obj: None), \
-                mock.patch.object(objects.VolumeAttachment, "save", lambda obj: None):
+                               types.SimpleNamespace(VolumeAPI=RPCAPI)), self.nothing_saved():
             returned = volume_manager.VolumeManager.migrate_volume_completion(
                 manager, self.ctx, volume, new_volume, error=error)
         return returned, volume, deleted
@@ -714,6 +725,26 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
              "the leftover's file on manager 1 removed")
         self.assertEqual(self.usage("volumes"), (1, 0))
         self.assertEqual(self.usage("gigabytes"), (1, 0))
+
+    def test_update_migrated_volume_call_matches_cinders(self):
+        """The call a source manager (a real cinder-volume's too) makes to the destination
+        host before the swap, on the rows as Cinder's completion leaves them by then."""
+        src = self.create()
+        dst = self.migration_target(src, self.host2)
+        self.migrating(src)
+        volume = self.volume(src)
+        volume.migration_status = "completing"
+        volume.save()
+        expected = {v: self.volume(v) for v in (src, dst)}
+        with self.nothing_saved():
+            volume_manager.VolumeManager.update_migrated_volume(
+                self.CINDER_MANAGER, self.ctx, expected[src], expected[dst], "available")
+
+        self.assertIsNone(self.api.update_migrated_volume(self.ctx, self.volume(src),
+                                                          self.volume(dst), "available"))
+        for vid in (src, dst):
+            self.assert_rows_equal(self.volume(vid), expected[vid])
+        self.assertEqual((self.volume(src).name_id, self.volume(dst).name_id), (dst, dst))
 
     def test_migrate_volume_completion_with_error(self):
         src = self.create()
