@@ -767,6 +767,23 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
         self.assertTrue(os.path.exists(self.path(self.manager, src)))
         self.assertEqual(self.usage("volumes"), (1, 0))
 
+    def test_delete_volume_cast_of_a_migration_destination(self):
+        """The delete_volume cast a Cinder source manager sends for a destination it gives up
+        (its migrate_volume_completion with error, or _clean_temporary_volume after a failed
+        copy) names a row that is available, not deleting: Cinder's volume manager deletes
+        it all the same (only its API checks the status), without quota (use_quota false,
+        migration_status "target:...")."""
+        src = self.create()
+        dst = self.migration_target(src, self.host2)
+        self.api.delete_volume(self.ctx, self.volume(dst))
+        poll(lambda: self._gone(dst), "the destination %s deleted" % dst)
+        row = self.deleted_volume(dst)
+        self.assertEqual((row.status, row.migration_status), ("deleted", None))
+        self.assertFalse(os.path.exists(self.path(self.manager2, dst)))
+        self.assertEqual(self.volume(src).status, "available")
+        self.assertEqual(self.usage("volumes"), (1, 0))
+        self.assertEqual(self.usage("gigabytes"), (1, 0))
+
     def retype(self, vid, new_type, host, policy):
         """Cinder's API-side retype of vid to new_type (the reservations of the new type and
         the negative ones of the old made by Cinder's quota_utils, status "retyping" with the
