@@ -1,16 +1,21 @@
-"""volmgr's manager in the place of cinder-volume, driven by Cinder's own code (issue 6).
+"""volmgr's manager in the place of cinder-volume, driven by Cinder's own code (issues 6, 14).
 
 The database is created by Cinder 21's own migrations (cinder-manage db sync); volctl db-sync
-then adds volmgr's tables and nothing else; the manager runs on it with the oslo-compatible
+then adds volmgr's tables and nothing else; two managers (two backends, node<r>@filestore and
+node2<r>@filestore, each with its own volume directory) run on it with the oslo-compatible
 topology. Cinder's RPC client (cinder.volume.rpcapi.VolumeAPI, its serializer and
 RequestContext, oslo.messaging's rabbit driver, JSON on the wire) casts and calls; the
-results are read back through Cinder's own objects and quota engine.
+results are read back through Cinder's own objects and quota engine. The rows a migration's
+completion leaves are compared with what Cinder's own volume manager code computes from the
+same rows (see cinders_completion).
 
 Each test works in a project of its own on volumes it creates, so that the tests run in any
 order.
 """
 
 import contextlib
+import functools
+import hashlib
 import logging
 import os
 import secrets
@@ -18,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 import unittest
 import uuid
+from unittest import mock
 
 import psycopg2
 
@@ -32,8 +39,15 @@ import oslo_messaging  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 
 from cinder import context as cinder_context  # noqa: E402
-from cinder import exception, objects, quota, rpc  # noqa: E402
+from cinder import exception, objects, quota, quota_utils, rpc  # noqa: E402
+
+# Cinder's volume manager and API modules name the object classes at import time.
+objects.register_all()
+from cinder.volume import api as volume_api  # noqa: E402
+from cinder.volume import driver as volume_driver  # noqa: E402
+from cinder.volume import manager as volume_manager  # noqa: E402
 from cinder.volume import rpcapi as volume_rpcapi  # noqa: E402
+from cinder.volume import volume_types  # noqa: E402
 
 PY = "/usr/bin/python3"
 BIN = os.path.join(REPO, "bin")
@@ -42,6 +56,8 @@ PG_DUMP = sorted(p for p in (os.path.join("/usr/lib/postgresql", v, "bin", "pg_d
 BACKEND = "filestore"
 USER = "user-interop"
 TIMEOUT = 20
+# A migration creates a volume on the other backend, copies 1 GiB (sparse) and completes.
+MIGRATION_TIMEOUT = 60
 CONNECTOR = {"host": "compute1", "initiator": "iqn.1993-08.org.debian:01:abc"}
 
 CONF = cfg.CONF
@@ -54,6 +70,17 @@ def poll(fn, what, timeout=TIMEOUT):
     if not ok:
         raise AssertionError("%s: not true after %d s (last %r)" % (what, timeout, value))
     return value
+
+
+def pool_host(host):
+    """A volume's host as Cinder's scheduler writes it: <host>@<backend>#<pool>."""
+    return "%s@%s#%s" % (host, BACKEND, BACKEND)
+
+
+def backend(host):
+    """The destination the scheduler hands to Cinder's rpcapi (a BackendState, of which the
+    rpcapi reads these three attributes) for the manager on host."""
+    return types.SimpleNamespace(host=pool_host(host), cluster_name=None, capabilities={})
 
 
 def cinder_manage(config, *args):
@@ -79,13 +106,15 @@ def dump_cinder(url):
 
 class ManagerProcess:
     """bin/volume-manager for host@filestore on the Cinder database (oslo-compatible unless
-    told otherwise)."""
+    told otherwise), its files in tmp/<volumes>: a backend of its own needs a directory of
+    its own, or a migration between two would copy a file onto itself."""
 
-    def __init__(self, tmp, name, host, exchange, db_url, transport_url, compatible=True):
+    def __init__(self, tmp, name, host, exchange, db_url, transport_url, compatible=True,
+                 volumes="volumes"):
         self.host = host
         self.log = os.path.join(tmp, name + ".log")
         self.conf = os.path.join(tmp, name + ".conf")
-        volumes = os.path.join(tmp, "volumes")
+        volumes = os.path.join(tmp, volumes)
         os.makedirs(volumes, exist_ok=True)
         with open(self.conf, "w") as f:
             f.write("\n".join([
@@ -173,27 +202,35 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
             raise RuntimeError("volctl db-sync failed:\n%s%s" % (vs.stdout, vs.stderr))
         cls.after_sync = dump_cinder(cls.db_url)
 
-        # 2. The manager on it; Cinder's RPC client in this process.
+        # 2. Two managers (two backends) on it; Cinder's RPC client in this process.
         cls.manager = cls.start_manager("manager", cls.host)
+        cls.host2 = "node2" + cls.rand
+        cls.manager2 = cls.start_manager("manager2", cls.host2, volumes="volumes2")
         CONF([], project="cinder", default_config_files=[cls.cinder_conf])
         logging.basicConfig(level=logging.WARNING)
         # pika warns of each passive declare of a queue that does not exist yet, which is
         # how consumer_count() learns that it has no consumers.
         logging.getLogger("pika").setLevel(logging.ERROR)
-        objects.register_all()
         rpc.init(CONF)
         admin_ctx = cinder_context.RequestContext(USER, "proj-interop", is_admin=True)
-        poll(lambda: objects.ServiceList.get_all_by_topic(admin_ctx, "cinder-volume"),
-             "the manager's services row")
+        poll(lambda: len(objects.ServiceList.get_all_by_topic(admin_ctx, "cinder-volume")) == 2,
+             "the two managers' services rows")
         rpc.LAST_RPC_VERSIONS.clear()
         rpc.LAST_OBJ_VERSIONS.clear()
         cls.api = volume_rpcapi.VolumeAPI()
         cls.rpc_version = rpc.LAST_RPC_VERSIONS.get("cinder-volume")
         cls.volume_type = objects.VolumeType.get_by_name_or_id(admin_ctx, "__DEFAULT__")
+        # Two more types for retype, made as Cinder's types API makes them; their extra specs
+        # differ, so that Cinder's volume_types_diff does not find them equal.
+        cls.gold, cls.silver = (
+            objects.VolumeType.get_by_id(admin_ctx, volume_types.create(
+                admin_ctx, "%s-%s" % (tier, cls.rand), {"interop:tier": tier})["id"])
+            for tier in ("gold", "silver"))
 
     @classmethod
-    def start_manager(cls, name, host):
-        m = ManagerProcess(cls.tmp, name, host, cls.exchange, cls.db_url, cls.transport_url)
+    def start_manager(cls, name, host, volumes="volumes"):
+        m = ManagerProcess(cls.tmp, name, host, cls.exchange, cls.db_url, cls.transport_url,
+                           volumes=volumes)
         cls.managers.append(m)
         m.wait_consuming()
         return m
@@ -232,16 +269,21 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
         q = QUOTAS.get_project_quotas(self.ctx, self.project, usages=True)[resource]
         return q["in_use"], q["reserved"]
 
-    def create(self):
-        """A volume as Cinder's API and scheduler leave it, then the create_volume cast;
-        returns its id once the manager made it available."""
-        reservations = QUOTAS.reserve(self.ctx, project_id=self.project, volumes=1,
-                                      gigabytes=1)
+    def create(self, volume_type=None, **values):
+        """A volume of volume_type (default __DEFAULT__) as Cinder's API and scheduler leave
+        it on manager 1 (the quota reserved for it and its type, as Cinder's create flow
+        reserves them, and committed; values are more of its fields), then the create_volume
+        cast; returns its id once the manager made it available."""
+        vtype = volume_type or self.volume_type
+        reserve_opts = {"volumes": 1, "gigabytes": 1}
+        QUOTAS.add_volume_type_opts(self.ctx, reserve_opts, vtype.id)
+        reservations = QUOTAS.reserve(self.ctx, project_id=self.project, **reserve_opts)
         vol = objects.Volume(context=self.ctx, size=1, user_id=USER, project_id=self.project,
-                             host="%s@%s#%s" % (self.host, BACKEND, BACKEND),
-                             status="creating", attach_status="detached",
-                             availability_zone="nova", volume_type_id=self.volume_type.id,
-                             display_name="interop-" + self.id().rsplit(".", 1)[-1][:40])
+                             host=pool_host(self.host), status="creating",
+                             attach_status="detached", availability_zone="nova",
+                             volume_type_id=vtype.id,
+                             display_name="interop-" + self.id().rsplit(".", 1)[-1][:40],
+                             **values)
         vol.create()
         QUOTAS.commit(self.ctx, reservations, project_id=self.project)
         self.api.create_volume(self.ctx, vol, {}, {}, allow_reschedule=True)
@@ -513,6 +555,324 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
             poll(lambda: "PRECONDITION_FAILED" in m.text(), "the broker refuses volmgr's own "
                  "queue arguments")
             self.assertNotIn("consuming", m.text())
+
+    # ---- migration and retype (issue 14) ----
+
+    def path(self, manager, name_id):
+        return os.path.join(manager.filestore, "volume-%s" % name_id)
+
+    def scribble(self, path):
+        """Writes 4 KiB of random bytes at the start, the middle and the end of the volume's
+        sparse file, so that a copy that drops or shifts data shows; returns the file's
+        sha256."""
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            for offset in (0, size // 2, size - 4096):
+                f.seek(offset)
+                f.write(secrets.token_bytes(4096))
+        return self.checksum(path)
+
+    @staticmethod
+    def checksum(path):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(functools.partial(f.read, 1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def deleted_volume(self, vid):
+        """The row of vid read back through Cinder's objects whether deleted or not."""
+        return objects.Volume.get_by_id(self.ctx.elevated(read_deleted="yes"), vid)
+
+    def leftover_of(self, vid):
+        """The id of the row a finished migration of vid left behind (finish_volume_migration
+        writes "migration src for <id>" into its description), whether deleted yet or not."""
+        rows = objects.VolumeList.get_all(
+            self.ctx.elevated(read_deleted="yes"),
+            filters={"display_description": "migration src for " + vid})
+        return rows[0].id if len(rows) == 1 else None
+
+    def migration_target(self, src_id, host, new_type_id=None):
+        """The destination row of a migration of src_id to host as Cinder's volume manager
+        builds it (_migrate_volume_generic: the source's fields less the ones it skips,
+        migration_status "target:<src id>", no quota), then the create_volume cast to host;
+        returns its id once that manager made it available."""
+        volume = self.volume(src_id)
+        skip = ({"host", "cluster_name", "availability_zone", "snapshot_id", "source_volid"} |
+                volume_manager.VolumeManager._VOLUME_CLONE_SKIP_PROPERTIES)
+        values = {k: volume[k] for k in set(volume.keys()) - skip}
+        if new_type_id:
+            values["volume_type_id"] = new_type_id
+        service = objects.Service.get_by_args(self.ctx, "%s@%s" % (host, BACKEND),
+                                              "cinder-volume")
+        new_volume = objects.Volume(context=self.ctx, host=pool_host(host),
+                                    availability_zone=service.availability_zone,
+                                    cluster_name=None, status="creating",
+                                    attach_status="detached",
+                                    migration_status="target:%s" % src_id, use_quota=False,
+                                    **values)
+        new_volume.create()
+        self.api.create_volume(self.ctx, new_volume, None, None, allow_reschedule=False)
+        self.status_is(new_volume.id, "available")
+        return new_volume.id
+
+    def migrating(self, src_id):
+        """The source as Cinder leaves it for the copy: its API's os-migrate_volume sets
+        previous_status to the status (and migration_status "starting"), its manager's
+        migrate_volume sets migration_status "migrating"."""
+        volume = self.volume(src_id)
+        self.assertTrue(volume.conditional_update(
+            {"migration_status": "migrating", "previous_status": objects.Volume.model.status},
+            {"status": ("available", "in-use"),
+             "migration_status": volume_api.API.AVAILABLE_MIGRATION_STATUS}))
+
+    # Cinder's volume manager as the expected rows' oracle: its methods run on a stand-in
+    # for the manager whose driver is initialized and has no update_migrated_volume (Cinder's
+    # base driver's, which raises NotImplementedError), hence its default model update of
+    # _name_id and provider_location.
+    CINDER_MANAGER = types.SimpleNamespace(driver=types.SimpleNamespace(
+        initialized=True, supported=True,
+        update_migrated_volume=functools.partial(volume_driver.BaseVD.update_migrated_volume,
+                                                 None)))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def nothing_saved():
+        """For the block, Cinder's objects save and refresh nothing, so that Cinder's code
+        computes on objects in memory while the database volmgr works on is only read."""
+        with mock.patch.object(objects.Volume, "save", lambda obj: None), \
+                mock.patch.object(objects.Volume, "refresh", lambda obj: None), \
+                mock.patch.object(objects.VolumeAttachment, "save", lambda obj: None):
+            yield
+
+    def cinders_completion(self, src_id, dst_id, error):
+        """What Cinder's own volume manager makes of migrate_volume_completion(src, dst,
+        error) with the rows as they are now, computed without touching them: Cinder's
+        VolumeManager.migrate_volume_completion runs here on objects loaded now, with
+        nothing saved and its two messages played in memory (update_migrated_volume is
+        Cinder's own manager method, delete_volume is recorded).
+        Returns (the id it returns, the source object, the objects delete_volume named)."""
+        volume, new_volume = self.volume(src_id), self.volume(dst_id)
+        manager = self.CINDER_MANAGER
+        deleted = []
+
+        class RPCAPI:
+            def update_migrated_volume(self, ctxt, vol, new_vol, status):
+                volume_manager.VolumeManager.update_migrated_volume(manager, ctxt, vol, new_vol,
+                                                                    status)
+
+            def delete_volume(self, ctxt, vol, unmanage_only=False, cascade=False):
+                deleted.append(vol)
+
+        # Any other message (attach_volume, for an attached source) is an AttributeError.
+        with mock.patch.object(volume_manager, "volume_rpcapi",
+                               types.SimpleNamespace(VolumeAPI=RPCAPI)), self.nothing_saved():
+            returned = volume_manager.VolumeManager.migrate_volume_completion(
+                manager, self.ctx, volume, new_volume, error=error)
+        return returned, volume, deleted
+
+    @staticmethod
+    def destroyed(volume):
+        """volume as Cinder's volume.destroy() leaves it (its database API's volume_destroy:
+        the row's status, deleted and migration_status, and the dependent rows deleted)."""
+        volume.update({"status": "deleted", "deleted": True, "migration_status": None})
+        volume.metadata, volume.admin_metadata, volume.volume_attachment = (
+            {}, {}, objects.VolumeAttachmentList(objects=[]))
+        return volume
+
+    # Timestamps that take the clock of the write itself, which neither side can predict.
+    # created_at, launched_at and scheduled_at are compared: the swap moves them.
+    MOMENTS = {"updated_at", "deleted_at"}
+    # volume_type follows volume_type_id (Cinder's swap skips the object and sets the id; a
+    # read loads the object of the id), which is compared.
+    FOLLOWERS = {"volume_type"}
+
+    def assert_rows_equal(self, actual, expected, ignore=()):
+        """Every field of Volume set on expected, compared with actual (both Cinder's
+        objects); attachments by id."""
+        def value(vol, name):
+            v = getattr(vol, name)
+            return sorted(a.id for a in v) if name == "volume_attachment" else v
+
+        skip = self.MOMENTS | self.FOLLOWERS | set(ignore)
+        diff = {name: (value(expected, name), value(actual, name))
+                for name in sorted(objects.Volume.fields)
+                if name not in skip and expected.obj_attr_is_set(name) and
+                value(expected, name) != value(actual, name)}
+        self.assertEqual(diff, {}, "field: (Cinder's, volmgr's) of volume %s" % expected.id)
+
+    def test_migrate_volume_completion_matches_cinders_finish_volume_migration(self):
+        src = self.create(metadata={"purpose": "interop"})
+        dst = self.migration_target(src, self.host2)
+        self.migrating(src)
+        returned, expected, deleted = self.cinders_completion(src, dst, error=False)
+        self.assertEqual((returned, [v.id for v in deleted]), (src, [dst]))
+
+        self.assertEqual(self.api.migrate_volume_completion(self.ctx, self.volume(src),
+                                                            self.volume(dst), error=False), src)
+        # The leftover goes by the delete_volume cast to its new host (the source's).
+        poll(lambda: self._gone(dst), "the leftover %s deleted" % dst)
+        volume = self.volume(src)
+        self.assert_rows_equal(volume, expected)
+        # volmgr's delete stamps terminated_at, as Cinder's API does before its own delete
+        # cast; Cinder's manager, deleting a leftover it casts itself, leaves it as swapped.
+        self.assert_rows_equal(self.deleted_volume(dst), self.destroyed(deleted[0]),
+                               ignore={"terminated_at"})
+        self.assertEqual((volume.status, volume.migration_status, volume.host,
+                          volume.name_id), ("available", "success", pool_host(self.host2), dst))
+        self.assertEqual(os.path.getsize(self.path(self.manager2, volume.name_id)), 1 << 30)
+        poll(lambda: not os.path.exists(self.path(self.manager, src)),
+             "the leftover's file on manager 1 removed")
+        self.assertEqual(self.usage("volumes"), (1, 0))
+        self.assertEqual(self.usage("gigabytes"), (1, 0))
+
+    def test_update_migrated_volume_call_matches_cinders(self):
+        """The call a source manager (a real cinder-volume's too) makes to the destination
+        host before the swap, on the rows as Cinder's completion leaves them by then."""
+        src = self.create()
+        dst = self.migration_target(src, self.host2)
+        self.migrating(src)
+        volume = self.volume(src)
+        volume.migration_status = "completing"
+        volume.save()
+        expected = {v: self.volume(v) for v in (src, dst)}
+        with self.nothing_saved():
+            volume_manager.VolumeManager.update_migrated_volume(
+                self.CINDER_MANAGER, self.ctx, expected[src], expected[dst], "available")
+
+        self.assertIsNone(self.api.update_migrated_volume(self.ctx, self.volume(src),
+                                                          self.volume(dst), "available"))
+        for vid in (src, dst):
+            self.assert_rows_equal(self.volume(vid), expected[vid])
+        self.assertEqual((self.volume(src).name_id, self.volume(dst).name_id), (dst, dst))
+
+    def test_migrate_volume_completion_with_error(self):
+        src = self.create()
+        dst = self.migration_target(src, self.host2)
+        self.migrating(src)
+        returned, expected, deleted = self.cinders_completion(src, dst, error=True)
+        self.assertEqual((returned, [v.id for v in deleted]), (src, [dst]))
+
+        self.assertEqual(self.api.migrate_volume_completion(self.ctx, self.volume(src),
+                                                            self.volume(dst), error=True), src)
+        poll(lambda: self._gone(dst), "the destination %s deleted" % dst)
+        volume = self.volume(src)
+        self.assert_rows_equal(volume, expected)
+        self.assertEqual((volume.status, volume.migration_status, volume.host),
+                         ("available", "error", pool_host(self.host)))
+        self.assert_rows_equal(self.deleted_volume(dst), self.destroyed(deleted[0]),
+                               ignore={"terminated_at"})
+        poll(lambda: not os.path.exists(self.path(self.manager2, dst)),
+             "the destination's file on manager 2 removed")
+        self.assertTrue(os.path.exists(self.path(self.manager, src)))
+        self.assertEqual(self.usage("volumes"), (1, 0))
+
+    def test_delete_volume_cast_of_a_migration_destination(self):
+        """The delete_volume cast a Cinder source manager sends for a destination it gives up
+        (its migrate_volume_completion with error, or _clean_temporary_volume after a failed
+        copy) names a row that is available, not deleting: Cinder's volume manager deletes
+        it all the same (only its API checks the status), without quota (use_quota false,
+        migration_status "target:...")."""
+        src = self.create()
+        dst = self.migration_target(src, self.host2)
+        self.api.delete_volume(self.ctx, self.volume(dst))
+        poll(lambda: self._gone(dst), "the destination %s deleted" % dst)
+        row = self.deleted_volume(dst)
+        self.assertEqual((row.status, row.migration_status), ("deleted", None))
+        self.assertFalse(os.path.exists(self.path(self.manager2, dst)))
+        self.assertEqual(self.volume(src).status, "available")
+        self.assertEqual(self.usage("volumes"), (1, 0))
+        self.assertEqual(self.usage("gigabytes"), (1, 0))
+
+    def retype(self, vid, new_type, host, policy):
+        """Cinder's API-side retype of vid to new_type (the reservations of the new type and
+        the negative ones of the old made by Cinder's quota_utils, status "retyping" with the
+        previous status kept), then the retype cast the scheduler sends, naming host's
+        backend."""
+        volume = self.volume(vid)
+        reservations = quota_utils.get_volume_type_reservation(
+            self.ctx, volume, new_type.id, reserve_vol_type_only=True)
+        old_reservations = quota_utils.get_volume_type_reservation(
+            self.ctx, volume, volume.volume_type_id, reserve_vol_type_only=True, negative=True)
+        self.assertEqual((len(reservations), len(old_reservations)), (2, 2))
+        self.assertTrue(volume.conditional_update(
+            {"status": "retyping", "previous_status": objects.Volume.model.status},
+            {"status": ("available", "in-use"),
+             "migration_status": volume_api.API.AVAILABLE_MIGRATION_STATUS}))
+        self.api.retype(self.ctx, self.volume(vid), new_type.id, backend(host),
+                        migration_policy=policy, reservations=reservations,
+                        old_reservations=old_reservations)
+
+    def type_usages(self, *vtypes):
+        """{resource: (in use, reserved)} of the volume and gigabyte totals and of vtypes'."""
+        names = ["volumes", "gigabytes"] + ["%s_%s" % (r, t.name) for t in vtypes
+                                            for r in ("volumes", "gigabytes")]
+        quotas = QUOTAS.get_project_quotas(self.ctx, self.project, usages=True)
+        return {n: (quotas[n]["in_use"], quotas[n]["reserved"]) for n in names}
+
+    def moved_usages(self, old, new):
+        """The usages once a 1 GiB volume of type old is retyped to new."""
+        return {"volumes": (1, 0), "gigabytes": (1, 0),
+                "volumes_" + old.name: (0, 0), "gigabytes_" + old.name: (0, 0),
+                "volumes_" + new.name: (1, 0), "gigabytes_" + new.name: (1, 0)}
+
+    def test_retype_cast_in_place(self):
+        vid = self.create(volume_type=self.gold)
+        digest = self.scribble(self.path(self.manager, vid))
+        self.retype(vid, self.silver, self.host, "never")
+        poll(lambda: self.volume(vid).status != "retyping", "volume %s retyped" % vid)
+        volume = self.volume(vid)
+        self.assertEqual((volume.status, volume.volume_type_id, volume.host,
+                          volume.migration_status, volume.name_id),
+                         ("available", self.silver.id, pool_host(self.host), None, vid))
+        poll(lambda: self.type_usages(self.gold, self.silver) ==
+             self.moved_usages(self.gold, self.silver), "the reservations committed")
+        self.assertEqual(self.checksum(self.path(self.manager, vid)), digest)
+
+    def test_retype_cast_with_migration(self):
+        vid = self.create(volume_type=self.gold)
+        digest = self.scribble(self.path(self.manager, vid))
+        self.retype(vid, self.silver, self.host2, "on-demand")
+        poll(lambda: self.volume(vid).status != "retyping", "volume %s retyped" % vid,
+             timeout=MIGRATION_TIMEOUT)
+        volume = self.volume(vid)
+        self.assertEqual((volume.status, volume.volume_type_id, volume.host,
+                          volume.migration_status),
+                         ("available", self.silver.id, pool_host(self.host2), "success"))
+        self.assertEqual(self.checksum(self.path(self.manager2, volume.name_id)), digest)
+        self.assert_leftover_gone(vid)
+        poll(lambda: self.type_usages(self.gold, self.silver) ==
+             self.moved_usages(self.gold, self.silver), "the reservations committed")
+
+    def assert_leftover_gone(self, vid):
+        """The row a migration of vid left on manager 1 is deleted, and its file too."""
+        leftover = poll(lambda: self.leftover_of(vid), "the leftover row of %s" % vid)
+        poll(lambda: self._gone(leftover), "the leftover %s deleted" % leftover)
+        row = self.deleted_volume(leftover)
+        self.assertEqual((row.host, row.use_quota), (pool_host(self.host), False))
+        poll(lambda: not os.path.exists(self.path(self.manager, row.name_id)),
+             "the leftover's file on manager 1 removed")
+
+    def test_migrate_volume_cast(self):
+        vid = self.create()
+        digest = self.scribble(self.path(self.manager, vid))
+        volume = self.volume(vid)
+        # Cinder's API: migration_status "starting", the status kept in previous_status.
+        self.assertTrue(volume.conditional_update(
+            {"migration_status": "starting", "previous_status": objects.Volume.model.status},
+            {"status": ("available", "in-use"),
+             "migration_status": volume_api.API.AVAILABLE_MIGRATION_STATUS}))
+        self.api.migrate_volume(self.ctx, self.volume(vid), backend(self.host2),
+                                force_host_copy=False)
+        poll(lambda: self.volume(vid).migration_status in ("success", "error"),
+             "the migration of %s finished" % vid, timeout=MIGRATION_TIMEOUT)
+        volume = self.volume(vid)
+        self.assertEqual((volume.status, volume.migration_status, volume.host),
+                         ("available", "success", pool_host(self.host2)))
+        self.assertEqual(self.checksum(self.path(self.manager2, volume.name_id)), digest)
+        self.assert_leftover_gone(vid)
+        self.assertEqual(self.usage("volumes"), (1, 0))
+        self.assertEqual(self.usage("gigabytes"), (1, 0))
 
 
 if __name__ == "__main__":
