@@ -45,8 +45,9 @@
 #define ENG_LOCK_CLASS "1986881895"
 
 enum eng_next { ENG_WAIT, ENG_AGAIN };
-/* What a call got: an answer, a failure raised by the other side, or nothing in time. */
-enum eng_call { ENG_CALL_OK = 0, ENG_CALL_LOST = -1, ENG_CALL_RAISED = 1 };
+/* What a call got: an answer, a failure raised by the other side, no answer in time (oslo's
+ * MessagingTimeout), or not even sent (the broker unreachable). */
+enum eng_call { ENG_CALL_OK = 0, ENG_CALL_LOST = -1, ENG_CALL_RAISED = 1, ENG_CALL_TIMEOUT = 2 };
 
 struct engine {
 	db_conn *db;
@@ -137,9 +138,13 @@ static int eng_wait_reply(struct engine *e, const char *msg_id, struct pv_arena 
 		enum proto_format fmt;
 		char detail[256];
 
-		if (left <= 0 || *e->stop) {
-			snprintf(err, errlen, "no reply within %d s", ENG_CALL_TIMEOUT_MS / 1000);
+		if (*e->stop) {
+			snprintf(err, errlen, "stopping");
 			return ENG_CALL_LOST;
+		}
+		if (left <= 0) {
+			snprintf(err, errlen, "no reply within %d s", ENG_CALL_TIMEOUT_MS / 1000);
+			return ENG_CALL_TIMEOUT;
 		}
 		int rc = mq_next(e->rep, &d, left > 1000 ? 1000 : (int)left);
 		if (rc == MQ_TIMEOUT)
@@ -385,7 +390,8 @@ static struct pv *eng_connector(struct pv_arena *a)
  * Cinder's _copy_volume_data with the destination "remote": initialize_connection on the
  * destination's service for this host, the bytes copied into the file its answer names,
  * terminate_connection. Returns 0, ENG_CALL_LOST (try again later) or ENG_CALL_RAISED (the
- * copy failed for good), with err.
+ * copy failed for good, as when the destination does not answer: Cinder's timeout), with
+ * err.
  */
 static int eng_copy(struct engine *e, const struct mig_row *m, const struct vol_row *src,
 		    const struct vol_row *dst, char *err, size_t errlen)
@@ -403,6 +409,8 @@ static int eng_copy(struct engine *e, const struct mig_row *m, const struct vol_
 	rc = args.initialize_connection.connector == NULL ? ENG_CALL_LOST :
 	     eng_send(e, PROTO_M_INITIALIZE_CONNECTION, dst->host, dst, &args, m->request_id,
 		      &a, &info, err, errlen);
+	if (rc == ENG_CALL_TIMEOUT)
+		rc = ENG_CALL_RAISED;
 	if (rc != ENG_CALL_OK)
 		goto out;
 	const struct pv *data = pv_get(info, "data");
@@ -499,8 +507,9 @@ static enum eng_next eng_completing(struct engine *e, const struct mig_row *m)
 	if (rc == ENG_CALL_RAISED)
 		return eng_abort(e, m, err);
 	if (rc != ENG_CALL_OK) {
-		/* Its handler is one transaction that recognises a repeat: asking again is
-		 * safe, giving up is not (the source may already name the new store). */
+		/* Its handler is one transaction that recognises a repeat: asking again (at the
+		 * next look, also after a timeout) is safe, giving up is not (the source may
+		 * already name the new store, and deleting the destination would lose it). */
 		log_warning("Volume %s: update_migrated_volume postponed: %s", src.id, err);
 		return ENG_WAIT;
 	}
