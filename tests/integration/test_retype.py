@@ -133,6 +133,27 @@ class RetypeTest(StackTestCase):
         self.assertEqual(self.reservation_mark(), mark,
                          "a refusal rolls its reservations back with its transaction")
 
+    def test_multiattach_changes_only_on_available_volumes(self):
+        vid = self.new_volume(1)
+        self.insert_attachment(vid, str(uuid.uuid4()))
+        tid, name = self.make_type({"multiattach": "<is> True"})
+        usages = self.type_usages(self.origin, name)
+        st, _, doc = self.retype(vid, name)
+        self.assertFault(st, doc, 400, "badRequest", "Invalid input received: Invalid "
+                         "volume_type passed, retypes affecting multiattach are only allowed "
+                         "on available volumes, the specified volume however currently has a "
+                         "status of: in-use.")
+        self.assert_untouched(vid, "in-use", self.origin_id, usages, (self.origin, name))
+        self.sql("DELETE FROM volume_attachment WHERE volume_id = %s", (vid,))
+        self.sql("UPDATE volumes SET status = 'available', attach_status = 'detached' "
+                 "WHERE id = %s", (vid,))
+        st, _, doc = self.retype(vid, name)
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.type_of(vid) == tid, msg="retyped to multiattach")
+        self.wait_status(vid, "available")
+        self.assertIs(self.sql_value("SELECT multiattach FROM volumes WHERE id = %s", (vid,)),
+                      True)
+
     def test_over_quota_of_the_new_type_is_413(self):
         vid = self.new_volume(2)
         default_id = self.origin_id
