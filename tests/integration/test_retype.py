@@ -133,6 +133,27 @@ class RetypeTest(StackTestCase):
         self.assertEqual(self.reservation_mark(), mark,
                          "a refusal rolls its reservations back with its transaction")
 
+    def test_multiattach_changes_only_on_available_volumes(self):
+        vid = self.new_volume(1)
+        self.insert_attachment(vid, str(uuid.uuid4()))
+        tid, name = self.make_type({"multiattach": "<is> True"})
+        usages = self.type_usages(self.origin, name)
+        st, _, doc = self.retype(vid, name)
+        self.assertFault(st, doc, 400, "badRequest", "Invalid input received: Invalid "
+                         "volume_type passed, retypes affecting multiattach are only allowed "
+                         "on available volumes, the specified volume however currently has a "
+                         "status of: in-use.")
+        self.assert_untouched(vid, "in-use", self.origin_id, usages, (self.origin, name))
+        self.sql("DELETE FROM volume_attachment WHERE volume_id = %s", (vid,))
+        self.sql("UPDATE volumes SET status = 'available', attach_status = 'detached' "
+                 "WHERE id = %s", (vid,))
+        st, _, doc = self.retype(vid, name)
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.type_of(vid) == tid, msg="retyped to multiattach")
+        self.wait_status(vid, "available")
+        self.assertIs(self.sql_value("SELECT multiattach FROM volumes WHERE id = %s", (vid,)),
+                      True)
+
     def test_over_quota_of_the_new_type_is_413(self):
         vid = self.new_volume(2)
         default_id = self.origin_id
@@ -238,27 +259,53 @@ class RetypeTest(StackTestCase):
         self.assertEqual(len(self.settled(mark)), 4, "both lists rolled back")
         self.assertEqual(self.user_messages(vid), [], "Cinder leaves no user message")
 
-    def test_manager_refuses_to_migrate_under_never(self):
-        """A retype cast naming another backend with "never" (Cinder's manager has the check
-        too): _retype_error, the outcome recorded."""
-        vid = self.insert_volume(1, status="retyping", previous_status="in-use",
-                                 file_gib=1, volume_type_id=self.origin_id)
-        self.insert_attachment(vid, str(uuid.uuid4()), mark_in_use=False)
-        tid, _ = self.make_type({"volume_backend_name": "filestore2"})
-        res = self.live_reservation(gib=1)
+    def cast_retype(self, vid, tid, policy, reservations):
+        """Publishes a retype cast of vid to node2 as Cinder's scheduler sends it, and waits
+        until the manager handled it. Returns what it recorded."""
         msg = cast_message("retype", {
             "volume": volume_primitive(vid), "new_type_id": tid,
             "host": {"host": self.volume_host2, "cluster_name": None, "capabilities": {}},
-            "migration_policy": "never", "reservations": [res], "old_reservations": None,
+            "migration_policy": policy, "reservations": reservations,
+            "old_reservations": None,
         }, version="3.5", context=context_dict(project_id=self.PROJECT))
         self.publish(msg)
-        self.poll(lambda: self.processed(msg["_unique_id"]), msg="retype handled")
-        self.assertEqual(self.processed(msg["_unique_id"]),
-                         [("retype", "migration_not_allowed")])
+        return self.poll(lambda: self.processed(msg["_unique_id"]), msg="retype handled")
+
+    def retyping_volume(self):
+        """A volume on node1 left retyping by an in-use volume's retype, with one live
+        reservation."""
+        vid = self.insert_volume(1, status="retyping", previous_status="in-use",
+                                 file_gib=1, volume_type_id=self.origin_id)
+        self.insert_attachment(vid, str(uuid.uuid4()), mark_in_use=False)
+        return vid, self.live_reservation(gib=1)
+
+    def assert_retype_error(self, vid):
+        """Cinder's _retype_error: status restored, type kept, reservations rolled back."""
         self.assertEqual(self.status_of(vid), "in-use")
         self.assertEqual(self.type_of(vid), self.origin_id)
         self.assertEqual(self.live_reservations(), [], "rolled back")
         self.assertEqual(self.usage("gigabytes"), (0, 0), "reserved given back")
+        self.assertIsNone(self.sql_value("SELECT migration_status FROM volumes WHERE id = %s",
+                                         (vid,)), "no migration started")
+
+    def test_manager_refuses_to_migrate_under_never(self):
+        """A retype cast naming another backend with "never" (Cinder's manager has the check
+        too): _retype_error, the outcome recorded."""
+        vid, res = self.retyping_volume()
+        tid, _ = self.make_type({"volume_backend_name": "filestore2"})
+        self.assertEqual(self.cast_retype(vid, tid, "never", [res]),
+                         [("retype", "migration_not_allowed")])
+        self.assert_retype_error(vid)
+
+    def test_manager_refuses_to_migrate_a_volume_with_snapshots(self):
+        vid, res = self.retyping_volume()
+        tid, _ = self.make_type({"volume_backend_name": "filestore2"})
+        self.sql("INSERT INTO snapshots (created_at, deleted, id, volume_id, status, "
+                 "volume_size, volume_type_id) VALUES (now() AT TIME ZONE 'utc', false, %s, "
+                 "%s, 'available', 1, %s)", (str(uuid.uuid4()), vid, self.origin_id))
+        self.assertEqual(self.cast_retype(vid, tid, "on-demand", [res]),
+                         [("retype", "has_snapshots")])
+        self.assert_retype_error(vid)
 
     def test_no_backend_for_the_type(self):
         vid = self.new_volume(1)
