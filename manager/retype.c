@@ -203,7 +203,10 @@ static int retype_migrate(db_conn *db, struct job *job, struct vol_row *v)
 	job_outcome(job, "migrating");
 	log_info("volume %s: retype to %s needs a migration to %s", v->id, a->new_type_id,
 		 a->host.host);
-	return mig_begin(db, job, v, &req);
+	rc = mig_begin(db, job, v, &req);
+	/* A refusal has already failed the migration and the retype in this transaction (the
+	 * status restored, both lists rolled back), which must commit. */
+	return rc == JOB_SKIP ? DB_OK : rc;
 }
 
 int h_retype(db_conn *db, struct job *job)
