@@ -461,18 +461,25 @@ int mig_finish(db_conn *db, const struct mig_row *m)
 	if (rc != DB_OK)
 		return rc;
 	rc = rec_exec(db, mig_sql_swap, 2, (const char *[]){ src.id, dst.id }, NULL);
-	/* Cinder's updates after the swap: the status of before, previous_status the one the
-	 * swap brought (the destination's), success. */
-	if (rc == DB_OK)
-		rc = rec_exec(db, "UPDATE volumes SET status = $2, previous_status = $3,"
-			      " migration_status = 'success', updated_at = now() AT TIME ZONE 'utc'"
-			      " WHERE id = $1", 3,
-			      (const char *[]){ src.id, m->orig_status, dst.status }, NULL);
 	if (rc == DB_OK)
 		rc = rec_exec(db, "UPDATE volume_attachment SET volume_id = $1,"
 			      " updated_at = now() AT TIME ZONE 'utc'"
 			      " WHERE volume_id = $2 AND deleted = false", 2,
 			      (const char *[]){ src.id, dst.id }, NULL);
+	/* Cinder's updates after the swap: the status of before, previous_status the one the
+	 * swap brought (the destination's), success. The swap brought the destination's
+	 * attach_status too, "detached" when compute did not attach it; Cinder ends "attached"
+	 * all the same while an attachment is live (its legacy flow detaches and attaches the
+	 * source again, its new flow's attachments are the destination's), and so does volmgr,
+	 * which keeps the source's attachments rather than replaying them. */
+	if (rc == DB_OK)
+		rc = rec_exec(db, "UPDATE volumes SET status = $2, previous_status = $3,"
+			      " migration_status = 'success', attach_status = CASE WHEN EXISTS"
+			      " (SELECT 1 FROM volume_attachment WHERE volume_id = $1"
+			      " AND deleted = false AND attach_status = 'attached')"
+			      " THEN 'attached' ELSE attach_status END,"
+			      " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1", 3,
+			      (const char *[]){ src.id, m->orig_status, dst.status }, NULL);
 	if (rc == DB_OK)
 		rc = mig_commit_json(db, src.project_id, m->reservations);
 	if (rc == DB_OK)

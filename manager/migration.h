@@ -122,7 +122,8 @@ int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *r
 /*
  * The second half, after update_migrated_volume answered: finish_volume_migration's swap of
  * the two rows, the source's status, previous_status and migration_status success, the
- * attachments of the leftover id moved to the source, a retype's reservations committed;
+ * attachments of the leftover id moved to the source and its attach_status "attached" while
+ * an attachment is live, a retype's reservations committed;
  * the leftover row (now on the old backend) marked deleting for the cleanup's delete_volume
  * cast; stage cleanup.
  */
