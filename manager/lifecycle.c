@@ -17,11 +17,34 @@
 
 #define LC_ERR_MAX 512
 
+/* A migration's temporary volume (migration_status "target:<source id>"). */
+static bool lc_temporary(const struct vol_row *v)
+{
+	return strncmp(v->migration_status, "target:", 7) == 0;
+}
+
 /* The temporary volume of a migration: its source's engine waits for it, woken by NOTIFY
  * at the commit instead of polling. */
 static int lc_wake_migration(db_conn *db, const struct vol_row *v)
 {
-	return strncmp(v->migration_status, "target:", 7) == 0 ? mig_notify(db) : DB_OK;
+	return lc_temporary(v) ? mig_notify(db) : DB_OK;
+}
+
+/*
+ * Loads and locks the volume a delete_volume names, as job_load_volume with the status
+ * "deleting" the API sets, except for a migration's temporary volume: a Cinder source
+ * manager casts delete_volume for the destination it gives up as that is (available or
+ * error), and Cinder's volume manager, which checks no status, deletes it. JOB_SKIP (with
+ * job's outcome) when there is nothing to do, DB_OK or a negative db status.
+ */
+static int lc_load_deletable(db_conn *db, struct job *job, const char *id, struct vol_row *v)
+{
+	int rc = vol_get(db, id, true, v);
+
+	if (rc == DB_OK && lc_temporary(v))
+		return DB_OK;
+	return rc == DB_OK || rc == VOL_NOT_FOUND ? job_load_volume(db, job, id, VOL_S_DELETING, v)
+						  : rc;
 }
 
 /* A create that failed, by its driver or for good: status error and the user message. */
@@ -80,7 +103,7 @@ int h_delete_volume_failed(db_conn *db, struct job *job)
 {
 	struct vol_row v;
 
-	int rc = job_load_volume(db, job, job->args.delete_volume.volume_id, VOL_S_DELETING, &v);
+	int rc = lc_load_deletable(db, job, job->args.delete_volume.volume_id, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	log_error("Volume %s: delete failed for good; status set to %s.", v.id,
@@ -97,7 +120,7 @@ int h_delete_volume(db_conn *db, struct job *job)
 	char err[LC_ERR_MAX];
 	struct vol_row v;
 
-	int rc = job_load_volume(db, job, a->volume_id, VOL_S_DELETING, &v);
+	int rc = lc_load_deletable(db, job, a->volume_id, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	/* unmanage_only leaves the backing store to the operator, as Cinder does. */
