@@ -129,10 +129,12 @@ static const char *const mig_sql_copy_md[] = {
 	" FROM volume_admin_metadata WHERE volume_id = $1 AND deleted = false",
 };
 
+/* $11 is the stage the row starts in: a stage past creating has had its create_volume. */
 static const char mig_sql_insert[] =
 	"INSERT INTO volmgr_migrations (volume_id, new_volume_id, source_host, dest_host,"
-	" new_type_id, reservations, old_reservations, orig_status, stage, request_id, deadline,"
-	" created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'creating', $9,"
+	" new_type_id, reservations, old_reservations, orig_status, stage, create_sent,"
+	" request_id, deadline, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+	" $11::text, $11::text <> '" MIG_CREATING "', $9,"
 	" now() AT TIME ZONE 'utc' + make_interval(secs => $10::integer),"
 	" now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc')";
 
@@ -192,11 +194,12 @@ int mig_begin(db_conn *db, struct job *job, const struct vol_row *v,
 		rc = rec_exec(db, mig_sql_copy_md[i], 2, (const char *[]){ v->id, new_id }, NULL);
 	snprintf(timeout, sizeof(timeout), "%d", mconf.migration_create_volume_timeout);
 	if (rc == DB_OK)
-		rc = rec_exec(db, mig_sql_insert, 10,
+		rc = rec_exec(db, mig_sql_insert, 11,
 			      (const char *[]){ v->id, new_id, mconf.service_host, req->dest_host,
 						req->new_type_id, resv[0] != '\0' ? resv : NULL,
 						old_resv[0] != '\0' ? old_resv : NULL,
-						mig_orig_status(v), job->msg->ctx.request_id, timeout },
+						mig_orig_status(v), job->msg->ctx.request_id, timeout,
+						MIG_CREATING },
 			      NULL);
 	if (rc == DB_OK)
 		rc = rec_exec(db, "UPDATE volumes SET migration_status = 'migrating',"
@@ -493,11 +496,50 @@ int mig_finish(db_conn *db, const struct mig_row *m)
 /* ---- the calls ---- */
 
 /*
+ * Adopts a migration this engine did not start, as Cinder's migrate_volume_completion
+ * completes any pair it is given: one a Cinder source manager began before volmgr's manager
+ * replaced it, or Cinder's own code driving the steps. When new_id names v's temporary
+ * volume (migration_status "target:<v id>") and v (locked by the caller) is migrating, the
+ * volmgr_migrations row is created in the stage a swap waits for its completion in, with
+ * the status to restore taken from v's previous_status and no reservations (whoever started
+ * the migration keeps them), and loaded into m, locked. Returns DB_OK, VOL_NOT_FOUND when
+ * there is no such pair, or a negative db status.
+ */
+static int mig_adopt(db_conn *db, const struct job *job, const struct vol_row *v,
+		     const char *new_id, struct mig_row *m)
+{
+	char target[sizeof(MIG_TARGET_PREFIX) + 36], timeout[16];
+	struct vol_row dst;
+
+	if (v->migration_status[0] == '\0')
+		return VOL_NOT_FOUND;
+	/* Source first, then destination: the order every migration step locks them in. */
+	int rc = vol_get(db, new_id, true, &dst);
+	if (rc != DB_OK)
+		return rc;
+	snprintf(target, sizeof(target), MIG_TARGET_PREFIX "%s", v->id);
+	if (strcmp(dst.migration_status, target) != 0)
+		return VOL_NOT_FOUND;
+	snprintf(timeout, sizeof(timeout), "%d", mconf.migration_create_volume_timeout);
+	rc = rec_exec(db, mig_sql_insert, 11,
+		      (const char *[]){ v->id, dst.id, mconf.service_host, dst.host, NULL, NULL,
+					NULL, mig_orig_status(v), job->msg->ctx.request_id,
+					timeout, MIG_SWAPPING },
+		      NULL);
+	if (rc != DB_OK)
+		return rc;
+	log_info("Volume %s: adopting its migration to %s through %s, which this service did "
+		 "not start.", v->id, dst.host, dst.id);
+	return mig_get(db, v->id, true, m);
+}
+
+/*
  * The completion call (Cinder's migrate_volume_completion, from compute after a swap, or an
  * admin's os-migrate_volume_completion). It only records the request: the engine makes the
  * update_migrated_volume call and answers this one (save_volume_id) when the rows are
  * swapped, so that no consumer waits on another manager. A completion of a migration that
- * already succeeded changes nothing and is answered at once with the source id.
+ * already succeeded changes nothing and is answered at once with the source id. A pair
+ * without a migrations row is adopted (mig_adopt) and completed the same way.
  */
 int h_migrate_volume_completion(db_conn *db, struct job *job)
 {
@@ -513,6 +555,8 @@ int h_migrate_volume_completion(db_conn *db, struct job *job)
 	if (rc != DB_OK)
 		return rc;
 	rc = mig_get(db, a->volume_id, true, &m);
+	if (rc == VOL_NOT_FOUND)
+		rc = mig_adopt(db, job, &v, a->new_volume.id, &m);
 	if (rc != DB_OK && rc != VOL_NOT_FOUND)
 		return rc;
 	if (rc == VOL_NOT_FOUND || strcmp(m.new_volume_id, a->new_volume.id) != 0 ||

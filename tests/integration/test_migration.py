@@ -183,6 +183,22 @@ class MigrationMixin:
         self.assertEqual(self.usage("volumes"), (volumes, 0))
         self.assertEqual(self.usage("gigabytes"), (gigabytes, 0))
 
+    def foreign_target(self, volume_id):
+        """The temporary volume of volume_id as a Cinder source manager makes it (no
+        volmgr_migrations row: volmgr's engine did not start this migration): the row on
+        the other backend, migration_status "target:<id>", outside quota, created by the
+        create_volume cast to its host; the source marked migrating as Cinder leaves it.
+        Returns the temporary volume's id, once available."""
+        tmp = self.insert_volume(size=1, status="creating")
+        self.sql("UPDATE volumes SET host = %s, use_quota = false, migration_status = %s "
+                 "WHERE id = %s", (self.dst, "target:" + volume_id, tmp))
+        self.publish(cast_message("create_volume", {"volume": volume_primitive(tmp)}),
+                     routing_key=self.rk(self.dst))
+        self.wait_status(tmp, "available", timeout=10)
+        self.sql("UPDATE volumes SET migration_status = 'migrating', previous_status = status "
+                 "WHERE id = %s", (volume_id,))
+        return tmp
+
     def wait_migration(self, volume_id, status, timeout=30):
         self.poll(lambda: self.migration_status(volume_id) == status, timeout=timeout,
                   msg="migration_status of %s becomes %s (now %r, stage %r)"
@@ -364,6 +380,82 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
         self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
         self.assert_quota_matches_rows()
+
+    def test_completion_adopts_a_migration_it_did_not_start(self):
+        vid = self.new_volume()
+        tmp = self.foreign_target(vid)
+        # The copy, as the Cinder source manager made it before it handed over.
+        self.write_pattern(vid)
+        with open(self.path(self.src, vid), "rb") as f, \
+                open(self.path(self.dst, tmp), "r+b") as g:
+            for offset in (0, 100 * MIB, GIB - 4096):
+                f.seek(offset)
+                g.seek(offset)
+                g.write(f.read(MIB if offset == 100 * MIB else 4096))
+        src_sum = sha256_of(self.path(self.src, vid))
+        _, reply = self.completion(vid, tmp)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(reply["result"], vid)
+        src = self.row(vid)
+        self.assertEqual((src["status"], src["migration_status"], src["host"], src["name_id"],
+                          src["previous_status"]), ("available", "success", self.dst, tmp,
+                                                     "available"))
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
+        self.poll(lambda: self.stage(vid) == "done", timeout=10)
+        self.poll(lambda: not os.path.exists(self.path(self.src, vid)), timeout=10,
+                  msg="the old backend's file removed")
+        self.assertEqual(sha256_of(self.path(self.dst, tmp)), src_sum)
+        self.assert_quota_matches_rows()
+
+    def test_completion_with_error_of_a_migration_it_did_not_start(self):
+        vid = self.new_volume()
+        tmp = self.foreign_target(vid)
+        _, reply = self.completion(vid, tmp, error=True)
+        self.assertEqual(reply["result"], vid)
+        src = self.row(vid)
+        self.assertEqual((src["status"], src["migration_status"], src["host"], src["name_id"]),
+                         ("available", "error", self.src, None))
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.assertEqual(self.stage(vid), "failed")
+        self.assert_quota_matches_rows()
+
+    def test_completion_of_a_volume_that_is_no_migration_target_is_refused(self):
+        other = self.new_volume()
+        vid = self.new_volume()
+        self.sql("UPDATE volumes SET migration_status = 'migrating' WHERE id = %s", (vid,))
+        _, reply = self.completion(vid, other)
+        self.assertIn("InvalidVolume", reply["failure"])
+        self.assertIsNone(self.stage(vid))
+        self.assertEqual(self.row(other)["status"], "available")
+
+    def test_delete_volume_cast_of_a_temporary_volume_in_any_status(self):
+        vid = self.new_volume()
+        for status in ("available", "error"):
+            tmp = self.foreign_target(vid)
+            self.sql("UPDATE volumes SET status = %s WHERE id = %s", (status, tmp))
+            self.publish(cast_message("delete_volume", {"volume": volume_primitive(tmp),
+                                                        "unmanage_only": False,
+                                                        "cascade": False},
+                                      context=context_dict(project_id=self.PROJECT,
+                                                           is_admin=True)),
+                         routing_key=self.rk(self.dst))
+            self.poll(lambda: self.row(tmp)["deleted"], timeout=10,
+                      msg="the %s temporary volume deleted" % status)
+            self.assertFalse(os.path.exists(self.path(self.dst, tmp)))
+            self.assert_quota_matches_rows()
+        # Any other volume still has to be "deleting" (the API's mark) to be deleted.
+        uid = uuid.uuid4().hex
+        self.publish(cast_message("delete_volume", {"volume": volume_primitive(vid),
+                                                    "unmanage_only": False, "cascade": False},
+                                  unique_id=uid,
+                                  context=context_dict(project_id=self.PROJECT, is_admin=True)),
+                     routing_key=self.rk(self.src), unique_id=uid)
+        self.poll(lambda: self.processed(uid), timeout=10, msg="the delete handled")
+        self.assertEqual(self.processed(uid)[0][1], "wrong_status")
+        self.assertFalse(self.row(vid)["deleted"])
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
 
     def test_update_migrated_volume_swaps_name_id_and_location(self):
         vid = self.new_volume()
