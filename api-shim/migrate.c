@@ -52,16 +52,10 @@ static int no_service(struct action_ctx *a, const char *name)
 	return TXN_FAULT;
 }
 
-/* A string of the action's arena (it lives as long as the request), or NULL. */
-static const char *arena_printf(struct action_ctx *a, const char *fmt, const char *x,
-				const char *y)
+/* A copy of s in the action's arena, which lives as long as the request; NULL when full. */
+static const char *arena_copy(struct action_ctx *a, const char *s)
 {
-	char buf[2 * VOL_TEXT + 2];
-	int n = snprintf(buf, sizeof(buf), fmt, x, y);
-
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return NULL;
-	return pv_arena_strndup(&a->arena, buf, (size_t)n);
+	return pv_arena_strndup(&a->arena, s, strlen(s));
 }
 
 /* The name of the single pool of a "<host>@<backend>" service: the backend's. */
@@ -97,7 +91,7 @@ int migrate_body(db_conn *db, struct action_ctx *a)
 	const struct vol_row *row = &a->vol->row;
 	struct proto_args_migrate_volume *args = &a->rpc.migrate_volume;
 	const char *host, *cluster, *params[4];
-	char name[VOL_TEXT], *pool;
+	char name[VOL_TEXT], dest[2 * VOL_TEXT + 1], *pool;
 	PGresult *res = NULL;
 	struct schedule_service svc;
 	bool found, lock = action_arg(a, "lock_volume")->b, updated;
@@ -135,9 +129,9 @@ int migrate_body(db_conn *db, struct action_ctx *a)
 					     "different than the current one", row->id);
 
 	/* The scheduler's backend state names the pool: "<host>@<backend>#<pool>". */
-	args->host.host = arena_printf(a, "%s#%s", svc.host, service_pool(svc.host));
-	args->host.cluster_name = params[2] != NULL ?
-				  pv_arena_strndup(&a->arena, params[2], strlen(params[2])) : NULL;
+	snprintf(dest, sizeof(dest), "%s#%s", svc.host, service_pool(svc.host));
+	args->host.host = arena_copy(a, dest);
+	args->host.cluster_name = params[2] != NULL ? arena_copy(a, params[2]) : NULL;
 	if (args->host.host == NULL || (params[2] != NULL && args->host.cluster_name == NULL))
 		return txn_internal(&a->t);
 	args->force_host_copy = action_arg(a, "force_host_copy")->b;
