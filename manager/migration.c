@@ -42,35 +42,31 @@ int mig_notify(db_conn *db)
 			(const char *[]){ mconf.service_host }, NULL);
 }
 
-/* Rolls back a reservation list stored as JSON (NULL or empty: nothing) of project. */
-static int mig_rollback_json(db_conn *db, const char *project_id, const char *json)
+/* Commits (commit) or rolls back a retype's two reservation lists, each stored as JSON (NULL
+ * or empty: none), of project. A damaged list settles what it still names: the rest expires
+ * with its reservations. */
+static int mig_settle(db_conn *db, const char *project_id, const char *resv,
+		      const char *old_resv, bool commit)
 {
-	char uuids[PROTO_MAX_RESERVATIONS][37];
-	const char *p[PROTO_MAX_RESERVATIONS];
-	int n = 0;
+	const char *lists[2] = { resv, old_resv };
+	int rc = DB_OK;
 
-	if (json == NULL || json[0] == '\0')
-		return DB_OK;
-	/* A damaged list rolls back what it still names: the rest expires with its reservation. */
-	(void)pending_extend_parse_reservations(json, uuids, PROTO_MAX_RESERVATIONS, &n);
-	for (int i = 0; i < n; i++)
-		p[i] = uuids[i];
-	return n > 0 ? quota_rollback(db, project_id, p, n) : DB_OK;
-}
+	for (int l = 0; l < 2 && rc == DB_OK; l++) {
+		char uuids[PROTO_MAX_RESERVATIONS][37];
+		const char *p[PROTO_MAX_RESERVATIONS];
+		int n = 0;
 
-/* As mig_rollback_json, committing. */
-static int mig_commit_json(db_conn *db, const char *project_id, const char *json)
-{
-	char uuids[PROTO_MAX_RESERVATIONS][37];
-	const char *p[PROTO_MAX_RESERVATIONS];
-	int n = 0;
-
-	if (json == NULL || json[0] == '\0')
-		return DB_OK;
-	(void)pending_extend_parse_reservations(json, uuids, PROTO_MAX_RESERVATIONS, &n);
-	for (int i = 0; i < n; i++)
-		p[i] = uuids[i];
-	return n > 0 ? quota_commit(db, project_id, p, n) : DB_OK;
+		if (lists[l] == NULL || lists[l][0] == '\0')
+			continue;
+		(void)pending_extend_parse_reservations(lists[l], uuids, PROTO_MAX_RESERVATIONS,
+							&n);
+		for (int i = 0; i < n; i++)
+			p[i] = uuids[i];
+		if (n > 0)
+			rc = commit ? quota_commit(db, project_id, p, n) :
+				      quota_rollback(db, project_id, p, n);
+	}
+	return rc;
 }
 
 /*
@@ -89,11 +85,7 @@ static int mig_fail_source(db_conn *db, const struct vol_row *v, const char *res
 			  "UPDATE volumes SET migration_status = 'error',"
 			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1",
 			  restore ? 2 : 1, p, NULL);
-	if (rc == DB_OK)
-		rc = mig_rollback_json(db, v->project_id, resv);
-	if (rc == DB_OK)
-		rc = mig_rollback_json(db, v->project_id, old_resv);
-	return rc;
+	return rc == DB_OK ? mig_settle(db, v->project_id, resv, old_resv, false) : rc;
 }
 
 /* The destination row: every column of the source but those Cinder's _migrate_volume_generic
@@ -411,9 +403,7 @@ int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *r
 			      (const char *[]){ m->volume_id, m->orig_status }, NULL);
 	struct vol_row src;
 	if (rc == DB_OK && (rc = vol_get(db, m->volume_id, false, &src)) == DB_OK)
-		rc = mig_rollback_json(db, src.project_id, m->reservations);
-	if (rc == DB_OK)
-		rc = mig_rollback_json(db, src.project_id, m->old_reservations);
+		rc = mig_settle(db, src.project_id, m->reservations, m->old_reservations, false);
 	if (rc == VOL_NOT_FOUND)
 		rc = DB_OK;
 	return rc == DB_OK ? mig_stage_why(db, m, MIG_CLEANUP, "the completion reported an error")
@@ -484,9 +474,7 @@ int mig_finish(db_conn *db, const struct mig_row *m)
 			      " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1", 3,
 			      (const char *[]){ src.id, m->orig_status, dst.status }, NULL);
 	if (rc == DB_OK)
-		rc = mig_commit_json(db, src.project_id, m->reservations);
-	if (rc == DB_OK)
-		rc = mig_commit_json(db, src.project_id, m->old_reservations);
+		rc = mig_settle(db, src.project_id, m->reservations, m->old_reservations, true);
 	if (rc == DB_OK)
 		log_info("Volume %s: migrated to %s; %s now names the old backend's store and is "
 			 "deleted next.", src.id, m->dest_host, dst.id);
