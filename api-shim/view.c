@@ -207,7 +207,7 @@ json_t *view_volume_detail(const struct shim_request *r, const struct vol_full *
 		set(o, "os-vol-host-attr:host", str_or_null(row->host), &ok);
 	if (policy_allowed(&r->auth, &mig_status_attribute, row->project_id)) {
 		set(o, "os-vol-mig-status-attr:migstat", str_or_null(row->migration_status), &ok);
-		set(o, "os-vol-mig-status-attr:name_id", json_null(), &ok);
+		set(o, "os-vol-mig-status-attr:name_id", str_or_null(row->name_id), &ok);
 	}
 	if (!ok) {
 		json_decref(o);

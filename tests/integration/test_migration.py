@@ -264,6 +264,10 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertEqual(src["name_id"], tmp)
         self.assertEqual(src["status"], "available")
         self.assertFalse(src["deleted"])
+        view = self.get_volume(vid)
+        self.assertEqual((view["os-vol-mig-status-attr:name_id"],
+                          view["os-vol-mig-status-attr:migstat"], view["os-vol-host-attr:host"]),
+                         (tmp, "success", self.dst))
         self.assertTrue(src["use_quota"])
         # The bytes on the second backend, holes and all.
         self.assertEqual(sha256_of(self.path(self.dst, tmp)), src_sum)
