@@ -586,13 +586,24 @@ int h_update_migrated_volume(db_conn *db, struct job *job)
 				src.id[0] != '\0' ? a->new_volume.id : a->volume_id);
 	if (rc != DB_OK)
 		return rc;
-	/* A repeated call (another _unique_id after a crash of the source's engine) finds the
-	 * source already pointing at the destination's store: swapping again would undo it. */
-	const char *dst_name = dst.name_id[0] != '\0' ? dst.name_id : dst.id;
-	if (strcmp(src.name_id, dst_name) == 0) {
+	/* Only the temporary volume of src, before finish_volume_migration: a stale call after
+	 * the swap (the leftover's migration_status is "deleting" then) or a call about two
+	 * unrelated volumes would trade their stores. */
+	char target[sizeof(MIG_TARGET_PREFIX) + 36];
+	snprintf(target, sizeof(target), MIG_TARGET_PREFIX "%s", src.id);
+	if (strcmp(dst.migration_status, target) != 0)
+		return job_fail(job, "InvalidVolume", "Invalid volume: volume %s is not the "
+				"migration target of %s.", dst.id, src.id);
+	/* A repeated call (another _unique_id after a lost reply or a crash of the source's
+	 * engine) finds the source already named after the destination's id: the destination
+	 * row is created without a _name_id, so nothing else makes them equal. Swapping again
+	 * would undo the first call. The destination's own _name_id cannot tell: after the
+	 * first call it holds the source's old one, which a volume migrated before has. */
+	if (strcmp(src.name_id, dst.id) == 0) {
 		job_outcome(job, "already_updated");
 		return DB_OK;
 	}
+	const char *dst_name = dst.name_id[0] != '\0' ? dst.name_id : dst.id;
 	const char *p[] = { src.id, dst.id };
 	rc = rec_exec(db, "UPDATE volumes t SET"
 		      " _name_id = CASE WHEN t.id = $1 THEN COALESCE(o._name_id, o.id)"

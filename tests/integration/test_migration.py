@@ -486,3 +486,40 @@ class MigrationTest(MigrationMixin, StackTestCase):
             "SELECT id, _name_id, provider_location FROM volumes WHERE id IN (%s, %s)",
             (vid, new))), rows)
         self.sql("UPDATE volumes SET use_quota = false WHERE id = %s", (new,))
+
+    def test_update_migrated_volume_repeated_for_a_volume_migrated_before(self):
+        # The source's store is named by a _name_id, as an earlier migration leaves it.
+        vid = self.new_volume()
+        old = str(uuid.uuid4())
+        os.rename(self.path(self.src, vid), self.path(self.src, old))
+        self.sql("UPDATE volumes SET _name_id = %s WHERE id = %s", (old, vid))
+        tmp = self.foreign_target(vid)
+        with open(self.path(self.dst, tmp), "r+b") as f:
+            f.write(b"M" * 4096)
+        dst_sum = sha256_of(self.path(self.dst, tmp))
+        args = {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+                "volume_status": "available"}
+        # Twice (a lost reply, the call sent again): the second changes nothing.
+        for _ in range(2):
+            _, reply = self.call(self.dst, "update_migrated_volume", args)
+            self.assertIsNone(reply.get("failure"))
+            self.assertEqual((self.row(vid)["name_id"], self.row(tmp)["name_id"]), (tmp, old))
+        # The completion, whose engine makes the call a third time, swaps the rows.
+        _, reply = self.completion(vid, tmp)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(reply["result"], vid)
+        src = self.row(vid)
+        self.assertEqual((src["migration_status"], src["host"], src["name_id"]),
+                         ("success", self.dst, tmp))
+        self.assertEqual(sha256_of(self.path(self.dst, src["name_id"])), dst_sum)
+        # The leftover names the old store, which its delete removes.
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
+        self.assertEqual(self.row(tmp)["name_id"], old)
+        self.poll(lambda: not os.path.exists(self.path(self.src, old)), timeout=10,
+                  msg="the old store removed")
+        # A stale call after the swap is refused: the leftover is no migration target (or
+        # no longer there).
+        _, reply = self.call(self.dst, "update_migrated_volume", args)
+        self.assertRegex(reply["failure"], "InvalidVolume|VolumeNotFound")
+        self.assertEqual(self.row(vid)["name_id"], tmp)
+        self.assert_quota_matches_rows()
