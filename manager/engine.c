@@ -111,18 +111,19 @@ static int eng_mq_ready(struct engine *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* Publishes body with the broker's confirm; drops the connections when they failed. */
+/* Publishes body with the broker's confirm; drops the connections when they failed.
+ * Returns MQ_OK or mq_publish's status, with err. */
 static int eng_publish(struct engine *e, const char *exchange, const char *rk, const char *body,
 		       size_t len, const struct mq_props *props, char *err, size_t errlen)
 {
 	int rc = mq_publish(e->pub, exchange, rk, body, len, props, true, ENG_PUBLISH_TIMEOUT_MS);
 
 	if (rc == MQ_OK)
-		return 0;
+		return MQ_OK;
 	snprintf(err, errlen, "publishing to %s: %s", rk, mq_strerror(rc));
 	if (rc != MQ_UNROUTABLE && rc != MQ_NACKED)
 		eng_mq_drop(e);
-	return -1;
+	return rc;
 }
 
 /* Waits for the reply to msg_id; earlier calls' late replies are dropped. */
@@ -225,7 +226,7 @@ static int eng_send(struct engine *e, enum proto_method_id id, const char *host,
 	struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_JSON,
 				  .message_id = m.unique_id, .persistent = true,
 				  .expiration = pm->is_call ? ENG_CALL_EXPIRATION : NULL };
-	if (eng_publish(e, cfg_common.control_exchange, rk, body, len, &props, err, errlen) != 0)
+	if (eng_publish(e, cfg_common.control_exchange, rk, body, len, &props, err, errlen) != MQ_OK)
 		goto out;
 	log_info("%s %s for volume %s to %s, _unique_id %s", pm->is_call ? "call" : "cast",
 		 pm->name, vol->id, rk, m.unique_id);
@@ -290,7 +291,13 @@ static int eng_fn_copying(db_conn *db, const struct mig_row *m, const void *arg)
 static int eng_fn_swapping(db_conn *db, const struct mig_row *m, const void *arg)
 {
 	(void)arg;
-	return mig_set_stage(db, m, MIG_SWAPPING, false);
+	return mig_set_swapping(db, m);
+}
+
+static int eng_fn_swap_sent(db_conn *db, const struct mig_row *m, const void *arg)
+{
+	(void)arg;
+	return mig_set_swap_sent(db, m);
 }
 
 static int eng_fn_create_sent(db_conn *db, const struct mig_row *m, const void *arg)
@@ -459,14 +466,22 @@ static enum eng_next eng_copying(struct engine *e, const struct mig_row *m)
 	return eng_txn(e, m, eng_fn_complete, NULL);
 }
 
-/* Compute was asked to swap when the stage was set; nothing to do but wait for its
- * completion call, unless the request itself failed (then as Cinder: clean up, error). */
-static enum eng_next eng_swapping(struct engine *e, const struct mig_row *m, bool entered)
+/*
+ * Asks compute to swap, until swap_sent records that it was asked (a manager stopped
+ * between the stage and the request asks after its restart; compute may then be asked
+ * twice, never not at all), then waits for its completion call. A request that fails ends
+ * the migration as Cinder's does (clean up, error), and so does the deadline: a completion
+ * that never comes would keep the volume migrating and a retype's reservations held.
+ */
+static enum eng_next eng_swapping(struct engine *e, const struct mig_row *m)
 {
 	struct vol_row src;
 	char err[512];
 
-	if (!entered)
+	if (m->expired)
+		return eng_abort(e, m, "compute did not complete the swap within "
+				 "migration_swap_timeout");
+	if (m->swap_sent)
 		return ENG_WAIT;
 	int rc = eng_volume(e, m->volume_id, &src);
 	if (rc != DB_OK)
@@ -478,7 +493,7 @@ static enum eng_next eng_swapping(struct engine *e, const struct mig_row *m, boo
 		    nova_swap_volume(server, src.id, m->new_volume_id, err, sizeof(err)) != 0)
 			return eng_abort(e, m, err);
 	}
-	return ENG_WAIT;
+	return eng_txn(e, m, eng_fn_swap_sent, NULL);
 }
 
 static enum eng_next eng_completing(struct engine *e, const struct mig_row *m)
@@ -504,8 +519,15 @@ static enum eng_next eng_completing(struct engine *e, const struct mig_row *m)
 	rc = eng_send(e, PROTO_M_UPDATE_MIGRATED_VOLUME, dst.host, &src, &u, m->request_id, &a,
 		      &ignored, err, sizeof(err));
 	pv_arena_destroy(&a);
-	if (rc == ENG_CALL_RAISED)
+	if (rc == ENG_CALL_RAISED) {
+		/* A first attempt that committed (its reply lost) has the source named after the
+		 * destination: the swap of the rows goes on rather than undoing it. */
+		struct vol_row now;
+		if (eng_volume(e, m->volume_id, &now) == DB_OK &&
+		    strcmp(now.name_id, dst.id) == 0)
+			return eng_txn(e, m, eng_fn_finish, NULL);
 		return eng_abort(e, m, err);
+	}
 	if (rc != ENG_CALL_OK) {
 		/* Its handler is one transaction that recognises a repeat: asking again (at the
 		 * next look, also after a timeout) is safe, giving up is not (the source may
@@ -516,7 +538,9 @@ static enum eng_next eng_completing(struct engine *e, const struct mig_row *m)
 	return eng_txn(e, m, eng_fn_finish, NULL);
 }
 
-/* Answers the completion call the row recorded: save_volume_id, the source's id. */
+/* Answers the completion call the row recorded: save_volume_id, the source's id. Returns 0
+ * once the reply is settled: delivered, refused by the broker, or its caller gone (no
+ * queue); -1 to try again at the next look, until MIG_REPLY_WINDOW_S have passed. */
 static int eng_reply(struct engine *e, const struct mig_row *m, char *err, size_t errlen)
 {
 	enum proto_format fmt = PROTO_FMT_JSON;
@@ -528,7 +552,7 @@ static int eng_reply(struct engine *e, const struct mig_row *m, char *err, size_
 	if (m->reply_q[0] == '\0' || m->reply_msg_id[0] == '\0')
 		return 0;
 	if (eng_mq_ready(e, err, errlen) != 0)
-		return -1;
+		return m->reply_late ? 0 : -1;
 	/* The format the call came in; JSON, which every caller reads, if it is unreadable. */
 	if (proto_format_parse(m->reply_format, &fmt) != 0)
 		fmt = PROTO_FMT_JSON;
@@ -537,14 +561,18 @@ static int eng_reply(struct engine *e, const struct mig_row *m, char *err, size_
 				 .msg_id = m->reply_msg_id };
 	if (r.result == NULL || proto_encode_reply(fmt, &r, &body, &len) != PROTO_OK) {
 		snprintf(err, errlen, "the reply cannot be built");
+		rc = m->reply_late ? 0 : -1;
 	} else {
 		struct mq_props props = { .content_type = proto_format_content_type(fmt) };
 		rc = eng_publish(e, "", m->reply_q, body, len, &props, err, errlen);
-		/* A caller that gave up has no queue any more: nothing to retry. */
-		if (rc != 0)
-			log_warning("Volume %s: the completion's reply to %s was not delivered: %s",
-				    m->volume_id, m->reply_q, err);
-		rc = 0;
+		/* A caller that gave up has no queue any more, and a refused reply stays refused:
+		 * nothing to retry. A broker out of reach is retried while the caller may wait. */
+		bool settled = rc == MQ_OK || rc == MQ_UNROUTABLE || rc == MQ_NACKED ||
+			       m->reply_late;
+		if (rc != MQ_OK)
+			log_warning("Volume %s: the completion's reply to %s was not delivered%s: %s",
+				    m->volume_id, m->reply_q, settled ? "" : " yet", err);
+		rc = settled ? 0 : -1;
 	}
 	free(body);
 	pv_arena_destroy(&a);
@@ -560,7 +588,9 @@ static enum eng_next eng_cleanup(struct engine *e, const struct mig_row *m)
 	int rc = eng_volume(e, m->new_volume_id, &left);
 	if (rc != DB_OK && rc != VOL_NOT_FOUND)
 		return ENG_WAIT;
-	if (rc == DB_OK && strcmp(left.status, VOL_S_DELETING) == 0) {
+	/* Whatever its status: a failed migration's destination may never have been created
+	 * and is deleted all the same (mig_abort). */
+	if (rc == DB_OK) {
 		union proto_args a = { .delete_volume = { .volume_id = left.id } };
 		if (eng_send(e, PROTO_M_DELETE_VOLUME, left.host, &left, &a, m->request_id, NULL,
 			     NULL, err, sizeof(err)) != ENG_CALL_OK) {
@@ -591,8 +621,6 @@ static bool eng_claim(struct engine *e, const char *volume_id, bool take)
 
 static void eng_drive(struct engine *e, const char *volume_id)
 {
-	char prev[16] = "";
-
 	if (!eng_claim(e, volume_id, true))
 		return;
 	for (int step = 0; step < ENG_MAX_STEPS && !*e->stop; step++) {
@@ -607,12 +635,11 @@ static void eng_drive(struct engine *e, const char *volume_id)
 		else if (strcmp(m.stage, MIG_COPYING) == 0)
 			next = eng_copying(e, &m);
 		else if (strcmp(m.stage, MIG_SWAPPING) == 0)
-			next = eng_swapping(e, &m, strcmp(prev, MIG_CREATING) == 0);
+			next = eng_swapping(e, &m);
 		else if (strcmp(m.stage, MIG_COMPLETING) == 0)
 			next = eng_completing(e, &m);
 		else if (strcmp(m.stage, MIG_CLEANUP) == 0)
 			next = eng_cleanup(e, &m);
-		util_strlcpy(prev, m.stage, sizeof(prev));
 		if (next == ENG_WAIT)
 			break;
 	}

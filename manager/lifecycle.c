@@ -149,7 +149,10 @@ int h_delete_volume(db_conn *db, struct job *job)
 	if (rc == DB_OK)
 		rc = rec_exec(db, "DELETE FROM volmgr_connections WHERE volume_id = $1", 1,
 			      (const char *[]){ v.id }, NULL);
-	if (rc == DB_OK)
+	/* Only a create that succeeded counted the volume in its pool: a migration's temporary
+	 * volume deleted in creating or error never was. */
+	if (rc == DB_OK && strcmp(v.status, VOL_S_CREATING) != 0 &&
+	    strcmp(v.status, VOL_S_ERROR) != 0)
 		rc = rec_pool_add(db, &v, -(long)v.size);
 	if (rc == DB_OK)
 		log_info("Volume %s: deleted%s.", v.id, a->unmanage_only ? " (unmanaged)" : "");

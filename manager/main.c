@@ -224,7 +224,10 @@ int main(int argc, char **argv)
 	if (batch == NULL)
 		goto out_http;
 	db_conn *db = mgr_db_open();
-	if (db != NULL && engine_start(&mgr_stop) == 0) {
+	/* A manager without its migration engine would leave migrations stuck: it does not
+	 * serve, and says so by its exit status. */
+	bool engine_failed = db != NULL && engine_start(&mgr_stop) != 0;
+	if (db != NULL && !engine_failed) {
 		mgr_run(db, &consumer, batch);
 		/* The engine ends a copy at the stop signal; a migration goes on from its
 		 * recorded stage at the next start. */
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 		db_close(db);
 	batch_free(batch);
 	log_info("volume-manager stopped");
-	status = 0;
+	status = engine_failed ? WORKERS_EXIT_STARTUP : 0;
 out_http:
 	http_global_cleanup();
 out_conf:

@@ -21,12 +21,8 @@
 
 #define MIG_S_MIGRATING "migrating"
 #define MIG_S_STARTING "starting"
-#define MIG_S_COMPLETING "completing"
 #define MIG_S_SUCCESS "success"
-#define MIG_S_ERROR "error"
 #define MIG_TARGET_PREFIX "target:"
-/* JSON list of PROTO_MAX_RESERVATIONS uuids: 16 * 40 bytes. */
-#define MIG_RESV_MAX 1024
 
 /* The status a volume had before the migration, restored at its end: Cinder's
  * migrate_volume_completion takes previous_status (which the API set when it started the
@@ -256,7 +252,9 @@ int h_migrate_volume_failed(db_conn *db, struct job *job)
 	"SELECT id, volume_id, new_volume_id, source_host, dest_host, new_type_id," \
 	" reservations, old_reservations, orig_status, stage, reply_q, reply_msg_id," \
 	" reply_format, request_id, create_sent, reason IS NOT NULL," \
-	" deadline < now() AT TIME ZONE 'utc' FROM volmgr_migrations"
+	" deadline < now() AT TIME ZONE 'utc', swap_sent," \
+	" updated_at < now() AT TIME ZONE 'utc' - make_interval(secs => " MIG_REPLY_WINDOW_S ")" \
+	" FROM volmgr_migrations"
 #define MIG_LIVE " stage NOT IN ('done', 'failed')"
 
 static void mig_copy(const PGresult *r, int c, char *out, size_t len)
@@ -296,6 +294,8 @@ int mig_get(db_conn *db, const char *volume_id, bool for_update, struct mig_row 
 	out->create_sent = strcmp(PQgetvalue(r, 0, 14), "t") == 0;
 	out->failing = strcmp(PQgetvalue(r, 0, 15), "t") == 0;
 	out->expired = strcmp(PQgetvalue(r, 0, 16), "t") == 0;
+	out->swap_sent = strcmp(PQgetvalue(r, 0, 17), "t") == 0;
+	out->reply_late = strcmp(PQgetvalue(r, 0, 18), "t") == 0;
 	PQclear(r);
 	return DB_OK;
 }
@@ -308,7 +308,10 @@ int mig_list_mine(db_conn *db, char ids[][37], int max, int *n)
 	*n = 0;
 	snprintf(lim, sizeof(lim), "%d", max);
 	int rc = db_exec(db, "SELECT volume_id FROM volmgr_migrations WHERE source_host = $1 AND"
-			 MIG_LIVE " ORDER BY id LIMIT $2::integer", 2,
+			 MIG_LIVE " AND NOT (stage = '" MIG_SWAPPING "' AND swap_sent AND"
+			 " deadline >= now() AT TIME ZONE 'utc')"
+			 " ORDER BY stage IN ('" MIG_COMPLETING "', '" MIG_CLEANUP "') DESC, id"
+			 " LIMIT $2::integer", 2,
 			 (const char *[]){ mconf.service_host, lim }, &r);
 	if (rc != DB_OK)
 		return rc;
@@ -325,6 +328,25 @@ int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool 
 			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 3,
 			  (const char *[]){ m->id, stage, create_sent ? "true" : "false" }, NULL);
 	return rc == DB_OK ? mig_notify(db) : rc;
+}
+
+int mig_set_swapping(db_conn *db, const struct mig_row *m)
+{
+	char timeout[16];
+
+	snprintf(timeout, sizeof(timeout), "%d", mconf.migration_swap_timeout);
+	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = '" MIG_SWAPPING "',"
+			  " deadline = now() AT TIME ZONE 'utc' + make_interval(secs => $2::integer),"
+			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 2,
+			  (const char *[]){ m->id, timeout }, NULL);
+	return rc == DB_OK ? mig_notify(db) : rc;
+}
+
+int mig_set_swap_sent(db_conn *db, const struct mig_row *m)
+{
+	return rec_exec(db, "UPDATE volmgr_migrations SET swap_sent = true,"
+			" updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 1,
+			(const char *[]){ m->id }, NULL);
 }
 
 /* Ends the migration's row in stage (cleanup, done or failed), keeping why when set. */
@@ -347,36 +369,54 @@ static const char mig_sql_mark_deleting[] =
 	"UPDATE volumes SET status = 'deleting', updated_at = now() AT TIME ZONE 'utc'"
 	" WHERE id = $1 AND deleted = false";
 
+/* The inverse of update_migrated_volume's swap, $1 the source, $2 the destination: the
+ * source takes back its own _name_id and provider_location, and the destination, which was
+ * created without a _name_id, its own store's. */
+static const char mig_sql_unswap[] =
+	"UPDATE volumes t SET"
+	" _name_id = CASE WHEN t.id = $1 THEN o._name_id ELSE NULL END,"
+	" provider_location = o.provider_location, updated_at = now() AT TIME ZONE 'utc'"
+	" FROM volumes o WHERE (t.id = $1 AND o.id = $2) OR (t.id = $2 AND o.id = $1)";
+
 int mig_abort(db_conn *db, const struct mig_row *m, const char *why)
 {
 	struct vol_row src, dst;
 	int rc;
 
 	log_error("Volume %s: migration to %s failed: %s", m->volume_id, m->dest_host, why);
-	/* Locked first, so that the destination's create_volume either finished before (a
-	 * file exists: delete it through its manager) or finds the row gone and does nothing. */
+	/* Source first, then destination: the order every migration step locks them in. */
+	int src_rc = vol_get(db, m->volume_id, true, &src);
+	if (src_rc != DB_OK && src_rc != VOL_NOT_FOUND)
+		return src_rc;
 	rc = vol_get(db, m->new_volume_id, true, &dst);
 	if (rc != DB_OK && rc != VOL_NOT_FOUND)
 		return rc;
-	bool created = rc == DB_OK && strcmp(dst.status, VOL_S_CREATING) != 0 &&
-		       strcmp(dst.status, VOL_S_ERROR) != 0;
-	if (rc == DB_OK)
-		rc = created ? rec_exec(db, mig_sql_mark_deleting, 1,
-					(const char *[]){ dst.id }, NULL)
-			     : vol_soft_delete(db, dst.id);
-	else
-		rc = DB_OK;
-	if (rc != DB_OK)
-		return rc;
-	rc = vol_get(db, m->volume_id, true, &src);
+	bool dst_live = rc == DB_OK;
+	rc = src_rc;
+	if (rc == DB_OK && dst_live && strcmp(src.name_id, dst.id) == 0) {
+		/* update_migrated_volume committed before the failure: the source names the
+		 * destination's store, which is deleted next; it gets its own back. */
+		log_warning("Volume %s: taking back its own store from %s.", src.id, dst.id);
+		rc = rec_exec(db, mig_sql_unswap, 2, (const char *[]){ src.id, dst.id }, NULL);
+	}
 	if (rc == DB_OK)
 		rc = mig_fail_source(db, &src, m->reservations, m->old_reservations);
 	else if (rc == VOL_NOT_FOUND)
 		rc = DB_OK;
 	if (rc != DB_OK)
 		return rc;
-	/* The cleanup stage sends the delete_volume cast of a destination that was created. */
-	return mig_stage_why(db, m, created ? MIG_CLEANUP : "failed", why);
+	/* A created destination is marked deleting. One that is not (creating, error) keeps its
+	 * status, so that its manager's delete_volume knows that no capacity was counted for
+	 * it, and is deleted all the same: a create that ran on the destination without
+	 * committing (its manager killed) may have left a file. The delete_volume cast is the
+	 * cleanup stage's; a create delivered after it finds the row gone. */
+	bool created = dst_live && strcmp(dst.status, VOL_S_CREATING) != 0 &&
+		       strcmp(dst.status, VOL_S_ERROR) != 0;
+	if (created)
+		rc = rec_exec(db, mig_sql_mark_deleting, 1, (const char *[]){ dst.id }, NULL);
+	if (rc != DB_OK)
+		return rc;
+	return mig_stage_why(db, m, dst_live ? MIG_CLEANUP : "failed", why);
 }
 
 int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *reply_q,
@@ -475,6 +515,13 @@ int mig_finish(db_conn *db, const struct mig_row *m)
 			      (const char *[]){ src.id, m->orig_status, dst.status }, NULL);
 	if (rc == DB_OK)
 		rc = mig_settle(db, src.project_id, m->reservations, m->old_reservations, true);
+	/* A retype that migrated is notified as one done in place is (retype.c), with the
+	 * volume as it ends. */
+	struct vol_row after;
+	if (rc == DB_OK && m->new_type_id[0] != '\0' &&
+	    (rc = vol_get(db, src.id, false, &after)) == DB_OK)
+		rc = rec_notify(db, "retype", &after, after.status, after.size,
+				m->request_id[0] != '\0' ? m->request_id : NULL);
 	if (rc == DB_OK)
 		log_info("Volume %s: migrated to %s; %s now names the old backend's store and is "
 			 "deleted next.", src.id, m->dest_host, dst.id);
@@ -499,14 +546,18 @@ static int mig_adopt(db_conn *db, const struct job *job, const struct vol_row *v
 	char target[sizeof(MIG_TARGET_PREFIX) + 36], timeout[16];
 	struct vol_row dst;
 
-	if (v->migration_status[0] == '\0')
+	/* Only a migration under way: one that failed (volmgr aborted it, its destination is
+	 * being deleted) or succeeded must not be completed again onto its destination. */
+	if (strcmp(v->migration_status, MIG_S_MIGRATING) != 0 &&
+	    strcmp(v->migration_status, MIG_S_STARTING) != 0)
 		return VOL_NOT_FOUND;
 	/* Source first, then destination: the order every migration step locks them in. */
 	int rc = vol_get(db, new_id, true, &dst);
 	if (rc != DB_OK)
 		return rc;
 	snprintf(target, sizeof(target), MIG_TARGET_PREFIX "%s", v->id);
-	if (strcmp(dst.migration_status, target) != 0)
+	if (strcmp(dst.migration_status, target) != 0 ||
+	    strcmp(dst.status, VOL_S_DELETING) == 0 || strcmp(dst.status, VOL_S_ERROR) == 0)
 		return VOL_NOT_FOUND;
 	snprintf(timeout, sizeof(timeout), "%d", mconf.migration_create_volume_timeout);
 	rc = rec_exec(db, mig_sql_insert, 11,
@@ -536,15 +587,19 @@ int h_migrate_volume_completion(db_conn *db, struct job *job)
 	struct mig_row m;
 	struct vol_row v;
 
-	int rc = vol_get(db, a->volume_id, true, &v);
+	/* The migration row, then the source (then the destination): the order the engine's
+	 * steps lock them in, so that neither waits for the other's second lock. */
+	int rc = mig_get(db, a->volume_id, true, &m);
+	if (rc != DB_OK && rc != VOL_NOT_FOUND)
+		return rc;
+	bool known = rc == DB_OK;
+	rc = vol_get(db, a->volume_id, true, &v);
 	if (rc == VOL_NOT_FOUND)
 		return job_fail(job, "VolumeNotFound", "Volume %s could not be found.",
 				a->volume_id);
 	if (rc != DB_OK)
 		return rc;
-	rc = mig_get(db, a->volume_id, true, &m);
-	if (rc == VOL_NOT_FOUND)
-		rc = mig_adopt(db, job, &v, a->new_volume.id, &m);
+	rc = known ? DB_OK : mig_adopt(db, job, &v, a->new_volume.id, &m);
 	if (rc != DB_OK && rc != VOL_NOT_FOUND)
 		return rc;
 	if (rc == VOL_NOT_FOUND || strcmp(m.new_volume_id, a->new_volume.id) != 0 ||
@@ -559,6 +614,13 @@ int h_migrate_volume_completion(db_conn *db, struct job *job)
 		return job_fail(job, "InvalidVolume", "Invalid volume: volume %s is not migrating "
 				"to %s.", v.id, a->new_volume.id);
 	}
+	/* Cinder's completion trusts its caller; volmgr knows that the destination holds a
+	 * whole copy only once compute was asked to swap: before, it is empty or partly copied,
+	 * and the source must not take it over. An error ends the migration in any stage. */
+	if (!a->error && strcmp(m.stage, MIG_SWAPPING) != 0)
+		return job_fail(job, "InvalidVolume", "Invalid volume: the migration of volume %s "
+				"to %s is in stage %s, not waiting for a swap: only a completion "
+				"with an error is accepted now.", v.id, a->new_volume.id, m.stage);
 	rc = mig_complete(db, &m, a->error, job->msg->reply_q, job->msg->msg_id,
 			  proto_format_name(job->fmt));
 	if (rc != DB_OK)

@@ -52,6 +52,7 @@ __attribute__((warn_unused_result))
 int mig_notify(db_conn *db);
 
 /* A migration's volmgr_migrations row (its live one, stage neither done nor failed). */
+/* A JSON list of PROTO_MAX_RESERVATIONS uuids: 16 * 40 bytes. */
 #define MIG_RESV_MAX 1024
 struct mig_row {
 	char id[24];
@@ -65,13 +66,19 @@ struct mig_row {
 	char orig_status[VOL_STATUS_MAX];
 	char stage[16];
 	bool create_sent;
+	bool swap_sent;                 /* compute was asked to swap */
 	bool failing;                   /* cleanup ends in failed, not done */
 	char reply_q[256];              /* the completion call's, "" when none */
 	char reply_msg_id[64];
 	char reply_format[16];
 	char request_id[VOL_STR];
 	bool expired;                   /* the deadline has passed */
+	bool reply_late;                /* in the stage over MIG_REPLY_WINDOW_S */
 };
+
+/* How long the cleanup stage retries the completion's reply through broker failures: the
+ * caller gives up after its rpc_response_timeout (oslo's default, 60 s) anyway. */
+#define MIG_REPLY_WINDOW_S "60"
 
 /* Stages (sql/007_migrations.sql). */
 #define MIG_CREATING "creating"
@@ -88,7 +95,10 @@ __attribute__((warn_unused_result))
 int mig_get(db_conn *db, const char *volume_id, bool for_update, struct mig_row *out);
 
 /* The source volume ids of the live migrations this service drives, oldest first, at most
- * max; *n gets how many. */
+ * max; *n gets how many. A migration that only waits for compute's completion call (stage
+ * swapping, swap sent, deadline ahead) is left out: it has nothing to drive until the call
+ * or the deadline comes, and must not crowd out the others. Those in completing or cleanup
+ * come first: a completion call waits for them, and should not wait for others' copies. */
 __attribute__((warn_unused_result))
 int mig_list_mine(db_conn *db, char ids[][37], int max, int *n);
 
@@ -96,13 +106,24 @@ int mig_list_mine(db_conn *db, char ids[][37], int max, int *n);
 __attribute__((warn_unused_result))
 int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent);
 
+/* Enters stage swapping with the deadline [manager] migration_swap_timeout from now, and
+ * notifies. */
+__attribute__((warn_unused_result))
+int mig_set_swapping(db_conn *db, const struct mig_row *m);
+
+/* Records that compute was asked to swap (swap_sent): the request is not sent again. */
+__attribute__((warn_unused_result))
+int mig_set_swap_sent(db_conn *db, const struct mig_row *m);
+
 /*
  * Cinder's _clean_temporary_volume and the source's failure, for a migration that fails
- * before its completion (destination in error or not created in time, a copy or a swap that
- * failed): the destination row is destroyed when its volume was never created, otherwise
- * marked deleting for the delete_volume cast of the cleanup stage; the source gets
- * migration_status error, its status restored, the reservations rolled back. why is logged
- * and kept in the row.
+ * before its rows are swapped (destination in error or not created in time, a copy, a swap
+ * or an update_migrated_volume that failed): the destination is deleted by the delete_volume
+ * cast of the cleanup stage (marked deleting when it was created; one in creating or error
+ * keeps that status, see lifecycle.c); a source that update_migrated_volume already named
+ * after the destination's store takes its own back; the source gets migration_status
+ * error, its status restored, the reservations rolled back. why is logged and kept in the
+ * row. Locks the source, then the destination.
  */
 __attribute__((warn_unused_result))
 int mig_abort(db_conn *db, const struct mig_row *m, const char *why);

@@ -5,7 +5,8 @@
 --
 -- stage: creating (the destination row exists; the create_volume cast is sent once
 -- create_sent is set), copying (the destination is available; the bytes are copied),
--- swapping (attached: compute was asked to swap and calls the completion back), completing
+-- swapping (attached: compute is asked to swap until swap_sent records that it was, and calls
+-- the completion back before the deadline, which entering swapping renews), completing
 -- (update_migrated_volume and the swap of the rows), cleanup (the rows are swapped; the
 -- delete_volume cast for the leftover row and the completion's reply remain), done, failed.
 -- A row in done or failed is history, kept for the operator; at most one other row exists
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS volmgr_migrations (
 	orig_status character varying(255),
 	stage character varying(16) NOT NULL,
 	create_sent boolean NOT NULL DEFAULT false,
-	completion_error boolean NOT NULL DEFAULT false,
+	swap_sent boolean NOT NULL DEFAULT false,
 	reply_q character varying(255),
 	reply_msg_id character varying(64),
 	reply_format character varying(16),

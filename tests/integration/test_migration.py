@@ -161,6 +161,11 @@ class MigrationMixin:
                 "display_description", "use_quota")
         return dict(zip(keys, rows[0])) if rows else None
 
+    def allocated(self, host):
+        """The capacity counted in the pools of host's service."""
+        return self.sql_value("SELECT coalesce(sum(allocated_capacity_gb), 0) FROM "
+                              "volmgr_pool_stats WHERE host = %s", (host.split("#")[0],))
+
     def migration_status(self, volume_id):
         return self.sql_value("SELECT migration_status FROM volumes WHERE id = %s",
                               (volume_id,))
@@ -292,6 +297,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.write_pattern(vid)
         src_sum = sha256_of(self.path(self.src, vid))
         dst_manager = self.managers[self.dst]
+        allocated = self.allocated(self.dst)
         self.stop_manager(name=dst_manager)
         self.addCleanup(self.restart_manager, dst_manager)
         started = time.monotonic()
@@ -303,14 +309,15 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertEqual(src["status"], "available")
         self.assertEqual(src["host"], self.src)
         self.assertIsNone(src["name_id"])
-        self.assertTrue(self.row(tmp)["deleted"])
-        self.assertEqual(self.stage(vid), "failed")
-        # The create_volume cast waits for the destination; when it comes back, it finds
-        # the row gone and creates nothing.
+        self.poll(lambda: self.stage(vid) == "failed", timeout=10)
+        # The create_volume cast and then the delete_volume cast wait for the destination;
+        # when it comes back, the one creates and the other deletes (a create that ran
+        # without committing may have left a file): no row, no file, no capacity counted.
         self.restart_manager(dst_manager)
-        rk = "cinder-volume.%s.%s" % (self.dst.split("#")[0], self.dst.split("@")[0])
-        self.poll(lambda: self.queue_count(rk) == 0, timeout=10)
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: self.queue_count(self.rk(self.dst)) == 0, timeout=10)
         self.settle(lambda: not os.path.exists(self.path(self.dst, tmp)), duration=1.0)
+        self.assertEqual(self.allocated(self.dst), allocated)
         self.assertEqual(sha256_of(self.path(self.src, vid)), src_sum)
         self.assert_quota_matches_rows()
 
@@ -523,3 +530,118 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertRegex(reply["failure"], "InvalidVolume|VolumeNotFound")
         self.assertEqual(self.row(vid)["name_id"], tmp)
         self.assert_quota_matches_rows()
+
+    def test_a_swap_never_requested_is_requested_after_a_restart(self):
+        vid, tmp, _, server = self.swapping()
+        # As a manager killed between the commit of the stage and compute's request leaves
+        # it: stage swapping, swap_sent unset.
+        manager = self.managers[self.src]
+        self.stop_manager(signal.SIGKILL, name=manager)
+        self.addCleanup(self.restart_manager, manager)
+        self.sql("UPDATE volmgr_migrations SET swap_sent = false WHERE volume_id = %s "
+                 "AND stage = 'swapping'", (vid,))
+        SwapCompute.swaps.clear()
+        self.restart_manager(manager)
+        self.poll(lambda: SwapCompute.swaps, timeout=15, msg="the swap asked again")
+        path, body = SwapCompute.swaps[0]
+        self.assertTrue(path.endswith("/servers/%s/os-volume_attachments/%s" % (server, vid)),
+                        path)
+        self.assertEqual(body, {"volumeAttachment": {"volumeId": tmp}})
+        self.poll(lambda: self.sql_value("SELECT swap_sent FROM volmgr_migrations WHERE "
+                                         "volume_id = %s AND stage = 'swapping'", (vid,)),
+                  timeout=10, msg="swap_sent recorded")
+        _, reply = self.completion(vid, tmp)
+        self.assertEqual(reply["result"], vid)
+        self.assertEqual(self.row(vid)["migration_status"], "success")
+
+    def test_a_swap_not_completed_in_time_fails_the_migration(self):
+        vid, tmp, _, _ = self.swapping()
+        self.poll(lambda: self.sql_value("SELECT swap_sent FROM volmgr_migrations WHERE "
+                                         "volume_id = %s AND stage = 'swapping'", (vid,)),
+                  timeout=10, msg="swap_sent recorded")
+        # migration_swap_timeout (an hour) as good as over.
+        self.sql("UPDATE volmgr_migrations SET deadline = now() AT TIME ZONE 'utc' - "
+                 "interval '1 second' WHERE volume_id = %s AND stage = 'swapping'", (vid,))
+        self.wait_migration(vid, "error", timeout=15)
+        src = self.row(vid)
+        self.assertEqual((src["status"], src["host"], src["name_id"]),
+                         ("in-use", self.src, None))
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.poll(lambda: self.stage(vid) == "failed", timeout=10)
+        self.assertIn("migration_swap_timeout", self.sql_value(
+            "SELECT reason FROM volmgr_migrations WHERE volume_id = %s ORDER BY id DESC "
+            "LIMIT 1", (vid,)))
+        self.assert_quota_matches_rows()
+
+    def test_completion_without_error_before_the_swap_is_refused(self):
+        vid = self.new_volume()
+        proc2 = self._proc(self.managers[self.dst])
+        os.kill(proc2.pid, signal.SIGSTOP)
+        try:
+            self.start_migration(vid)
+            tmp = self.temp_id(vid)
+            self.poll(lambda: self.stage(vid) == "creating", timeout=10)
+            # The destination is not even created: the source must not take it over.
+            _, reply = self.completion(vid, tmp)
+            self.assertIn("InvalidVolume", reply["failure"])
+            self.assertEqual((self.stage(vid), self.migration_status(vid)),
+                             ("creating", "migrating"))
+        finally:
+            os.kill(proc2.pid, signal.SIGCONT)
+        self.wait_migration(vid, "success")
+        self.assertEqual(self.row(vid)["name_id"], tmp)
+
+    def test_completion_does_not_adopt_a_failed_migration(self):
+        vid = self.new_volume()
+        tmp = self.foreign_target(vid)
+        # volmgr gave the migration up (the source in error) while compute still swapped.
+        self.sql("UPDATE volumes SET migration_status = 'error' WHERE id = %s", (vid,))
+        _, reply = self.completion(vid, tmp)
+        self.assertIn("InvalidVolume", reply["failure"])
+        # Or its destination is being deleted.
+        self.sql("UPDATE volumes SET migration_status = 'migrating' WHERE id = %s", (vid,))
+        self.sql("UPDATE volumes SET status = 'deleting' WHERE id = %s", (tmp,))
+        _, reply = self.completion(vid, tmp)
+        self.assertIn("InvalidVolume", reply["failure"])
+        self.assertIsNone(self.stage(vid))
+        src = self.row(vid)
+        self.assertEqual((src["host"], src["name_id"]), (self.src, None))
+        self.assertEqual(self.row(tmp)["status"], "deleting")
+
+    def test_a_failure_after_update_migrated_volume_gives_the_source_its_store_back(self):
+        vid, tmp, _, _ = self.swapping()
+        args = {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+                "volume_status": "in-use"}
+        _, reply = self.call(self.dst, "update_migrated_volume", args)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(self.row(vid)["name_id"], tmp)
+        # Then the migration fails (compute never completes it).
+        self.sql("UPDATE volmgr_migrations SET deadline = now() AT TIME ZONE 'utc' - "
+                 "interval '1 second' WHERE volume_id = %s AND stage = 'swapping'", (vid,))
+        self.wait_migration(vid, "error", timeout=15)
+        src = self.row(vid)
+        self.assertEqual((src["host"], src["name_id"]), (self.src, None))
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.assert_quota_matches_rows()
+
+    def test_completing_goes_on_when_update_migrated_volume_committed_before(self):
+        vid, tmp, _, _ = self.swapping()
+        args = {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+                "volume_status": "in-use"}
+        _, reply = self.call(self.dst, "update_migrated_volume", args)
+        self.assertIsNone(reply.get("failure"))
+        # The engine's own call is refused now (the mark it needs is gone), as a late
+        # failure after a first attempt that committed: the rows are swapped all the same.
+        self.sql("UPDATE volumes SET migration_status = 'target:elsewhere' WHERE id = %s",
+                 (tmp,))
+        _, reply = self.completion(vid, tmp)
+        self.assertIsNone(reply.get("failure"))
+        self.assertEqual(reply["result"], vid)
+        src = self.row(vid)
+        self.assertEqual((src["migration_status"], src["host"], src["name_id"]),
+                         ("success", self.dst, tmp))
+        self.assertTrue(os.path.exists(self.path(self.dst, tmp)))
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")

@@ -352,6 +352,9 @@ class RetypeTest(StackTestCase):
         self.assertEqual(after["volumes_" + self.origin], (0, 0))
         self.assertEqual(after["gigabytes_" + self.origin], (0, 0))
         self.assertEqual(self.live_reservations(), [])
+        notes = self.notifications(vid, "volume.retype")
+        self.assertEqual(len(notes), 1, notes)
+        self.assertEqual((notes[0]["volume_type"], notes[0]["status"]), (tid, "available"))
         self.assert_no_drift()
 
     # ---- python-cinderclient ----
