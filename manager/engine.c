@@ -291,7 +291,7 @@ static int eng_fn_copying(db_conn *db, const struct mig_row *m, const void *arg)
 static int eng_fn_swapping(db_conn *db, const struct mig_row *m, const void *arg)
 {
 	(void)arg;
-	return mig_set_swapping(db, m);
+	return mig_set_stage_until(db, m, MIG_SWAPPING, mconf.migration_swap_timeout);
 }
 
 static int eng_fn_swap_sent(db_conn *db, const struct mig_row *m, const void *arg)
@@ -519,19 +519,22 @@ static enum eng_next eng_completing(struct engine *e, const struct mig_row *m)
 	rc = eng_send(e, PROTO_M_UPDATE_MIGRATED_VOLUME, dst.host, &src, &u, m->request_id, &a,
 		      &ignored, err, sizeof(err));
 	pv_arena_destroy(&a);
-	if (rc == ENG_CALL_RAISED) {
-		/* A first attempt that committed (its reply lost) has the source named after the
-		 * destination: the swap of the rows goes on rather than undoing it. */
+	if (rc == ENG_CALL_RAISED || (rc != ENG_CALL_OK && m->expired)) {
+		/* Settled on what the database says: a first attempt that committed (its reply
+		 * lost) has the source named after the destination, and the swap of the rows goes
+		 * on; otherwise the migration fails (mig_abort undoes nothing that is not done). */
 		struct vol_row now;
 		if (eng_volume(e, m->volume_id, &now) == DB_OK &&
 		    strcmp(now.name_id, dst.id) == 0)
 			return eng_txn(e, m, eng_fn_finish, NULL);
-		return eng_abort(e, m, err);
+		return eng_abort(e, m, rc == ENG_CALL_RAISED ? err :
+				 "update_migrated_volume not answered within "
+				 "migration_update_timeout");
 	}
 	if (rc != ENG_CALL_OK) {
 		/* Its handler is one transaction that recognises a repeat: asking again (at the
-		 * next look, also after a timeout) is safe, giving up is not (the source may
-		 * already name the new store, and deleting the destination would lose it). */
+		 * next look, also after a timeout) is safe until the deadline, and giving up
+		 * before it would fail a migration for a destination that is only slow. */
 		log_warning("Volume %s: update_migrated_volume postponed: %s", src.id, err);
 		return ENG_WAIT;
 	}

@@ -41,6 +41,8 @@ const struct cfg_key mconf_keys[] = {
 	  &mconf.migration_create_volume_timeout, "300", 1, 86400, NULL },
 	{ "manager", "migration_swap_timeout", CFG_INT, &mconf.migration_swap_timeout,
 	  "3600", 1, 7 * 86400, NULL },
+	{ "manager", "migration_update_timeout", CFG_INT, &mconf.migration_update_timeout,
+	  "3600", 1, 7 * 86400, NULL },
 	{ "manager", "migration_copy_delay_ms", CFG_INT, &mconf.migration_copy_delay_ms, "0", 0,
 	  10000, NULL },
 	{ "manager", "periodic_interval", CFG_INT, &mconf.periodic_interval, "5", 1, 3600, NULL },

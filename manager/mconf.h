@@ -22,6 +22,7 @@ struct mconf {
 	int extend_feedback_timeout;      /* [manager], seconds */
 	int migration_create_volume_timeout; /* seconds a migration waits for its destination */
 	int migration_swap_timeout;       /* seconds a migration waits for compute's swap */
+	int migration_update_timeout;     /* seconds it asks update_migrated_volume again */
 	int migration_copy_delay_ms;      /* tests only: a pause after each MiB a migration copies */
 	int periodic_interval;
 	int report_interval;

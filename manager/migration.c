@@ -330,15 +330,15 @@ int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool 
 	return rc == DB_OK ? mig_notify(db) : rc;
 }
 
-int mig_set_swapping(db_conn *db, const struct mig_row *m)
+int mig_set_stage_until(db_conn *db, const struct mig_row *m, const char *stage, int timeout_s)
 {
 	char timeout[16];
 
-	snprintf(timeout, sizeof(timeout), "%d", mconf.migration_swap_timeout);
-	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = '" MIG_SWAPPING "',"
-			  " deadline = now() AT TIME ZONE 'utc' + make_interval(secs => $2::integer),"
-			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 2,
-			  (const char *[]){ m->id, timeout }, NULL);
+	snprintf(timeout, sizeof(timeout), "%d", timeout_s);
+	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = $2,"
+			  " deadline = now() AT TIME ZONE 'utc' + make_interval(secs => $3::integer),"
+			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 3,
+			  (const char *[]){ m->id, stage, timeout }, NULL);
 	return rc == DB_OK ? mig_notify(db) : rc;
 }
 
@@ -431,7 +431,8 @@ int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *r
 		rc = rec_exec(db, "UPDATE volumes SET migration_status = 'completing',"
 			      " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1", 1,
 			      (const char *[]){ m->volume_id }, NULL);
-		return rc == DB_OK ? mig_set_stage(db, m, MIG_COMPLETING, false) : rc;
+		return rc == DB_OK ? mig_set_stage_until(db, m, MIG_COMPLETING,
+							 mconf.migration_update_timeout) : rc;
 	}
 	log_info("Volume %s: the migration's completion reports an error; removing %s.",
 		 m->volume_id, m->new_volume_id);
@@ -648,12 +649,13 @@ int h_update_migrated_volume(db_conn *db, struct job *job)
 				src.id[0] != '\0' ? a->new_volume.id : a->volume_id);
 	if (rc != DB_OK)
 		return rc;
-	/* Only the temporary volume of src, before finish_volume_migration: a stale call after
-	 * the swap (the leftover's migration_status is "deleting" then) or a call about two
-	 * unrelated volumes would trade their stores. */
+	/* Only the temporary volume of src, before finish_volume_migration and before a failure
+	 * marked it deleting: a stale call after the swap (the leftover's migration_status is
+	 * "deleting" then) or after the abort, or a call about two unrelated volumes would
+	 * trade their stores. */
 	char target[sizeof(MIG_TARGET_PREFIX) + 36];
 	snprintf(target, sizeof(target), MIG_TARGET_PREFIX "%s", src.id);
-	if (strcmp(dst.migration_status, target) != 0)
+	if (strcmp(dst.migration_status, target) != 0 || strcmp(dst.status, VOL_S_DELETING) == 0)
 		return job_fail(job, "InvalidVolume", "Invalid volume: volume %s is not the "
 				"migration target of %s.", dst.id, src.id);
 	/* A repeated call (another _unique_id after a lost reply or a crash of the source's

@@ -106,10 +106,9 @@ int mig_list_mine(db_conn *db, char ids[][37], int max, int *n);
 __attribute__((warn_unused_result))
 int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent);
 
-/* Enters stage swapping with the deadline [manager] migration_swap_timeout from now, and
- * notifies. */
+/* Enters stage (swapping, completing) with its deadline timeout_s from now, and notifies. */
 __attribute__((warn_unused_result))
-int mig_set_swapping(db_conn *db, const struct mig_row *m);
+int mig_set_stage_until(db_conn *db, const struct mig_row *m, const char *stage, int timeout_s);
 
 /* Records that compute was asked to swap (swap_sent): the request is not sent again. */
 __attribute__((warn_unused_result))

@@ -7,8 +7,9 @@
 -- create_sent is set), copying (the destination is available; the bytes are copied),
 -- swapping (attached: compute is asked to swap until swap_sent records that it was, and calls
 -- the completion back before the deadline, which entering swapping renews), completing
--- (update_migrated_volume and the swap of the rows), cleanup (the rows are swapped; the
--- delete_volume cast for the leftover row and the completion's reply remain), done, failed.
+-- (update_migrated_volume, asked until the deadline entering completing sets, and the swap
+-- of the rows), cleanup (the rows are swapped; the delete_volume cast for the leftover row
+-- and the completion's reply remain), done, failed.
 -- A row in done or failed is history, kept for the operator; at most one other row exists
 -- per source volume.
 CREATE TABLE IF NOT EXISTS volmgr_migrations (

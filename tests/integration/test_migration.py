@@ -645,3 +645,40 @@ class MigrationTest(MigrationMixin, StackTestCase):
                          ("success", self.dst, tmp))
         self.assertTrue(os.path.exists(self.path(self.dst, tmp)))
         self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
+
+    def test_completing_without_an_answer_fails_at_its_deadline(self):
+        vid, tmp, _, _ = self.swapping()
+        # The destination's service is gone (its queue too: the engine's calls cannot be
+        # routed, so each look fails at once rather than after the call's timeout).
+        dst_manager = self.managers[self.dst]
+        self.stop_manager(name=dst_manager)
+        self.addCleanup(self.restart_manager, dst_manager)
+        self.delete_queue(self.rk(self.dst))
+        reply_q = self.reply_queue()
+        msg = cast_message("migrate_volume_completion",
+                           {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
+                            "error": False},
+                           context=context_dict(project_id=self.PROJECT, is_admin=True))
+        msg.update({"_msg_id": uuid.uuid4().hex, "_reply_q": reply_q, "_timeout": None})
+        self.publish(pack(msg), routing_key=self.rk(self.src), unique_id=msg["_unique_id"])
+        self.poll(lambda: self.stage(vid) == "completing", timeout=10)
+        # migration_update_timeout (an hour) as good as over: the source does not name the
+        # destination's store, so the migration fails.
+        self.sql("UPDATE volmgr_migrations SET deadline = now() AT TIME ZONE 'utc' - "
+                 "interval '1 second' WHERE volume_id = %s AND stage = 'completing'", (vid,))
+        self.wait_migration(vid, "error", timeout=15)
+        src = self.row(vid)
+        self.assertEqual((src["status"], src["host"], src["name_id"]),
+                         ("in-use", self.src, None))
+        self.assertIn("migration_update_timeout", self.sql_value(
+            "SELECT reason FROM volmgr_migrations WHERE volume_id = %s ORDER BY id DESC "
+            "LIMIT 1", (vid,)))
+        # The destination's manager back: the temporary volume is deleted, the call answered.
+        self.restart_manager(dst_manager)
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=15, msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
+        self.poll(lambda: self.stage(vid) == "failed", timeout=10)
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.assertIsNotNone(self.poll(lambda: self.get_message(reply_q), timeout=10,
+                                       msg="the completion answered"))
+        self.assert_quota_matches_rows()
