@@ -682,3 +682,20 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertIsNotNone(self.poll(lambda: self.get_message(reply_q), timeout=10,
                                        msg="the completion answered"))
         self.assert_quota_matches_rows()
+
+    def test_migrations_waiting_for_compute_do_not_crowd_out_others(self):
+        vid = self.new_volume()
+        # More migrations waiting for compute's completion than the engine looks at in one
+        # go (64), all older than the new one.
+        service = self.src.split("#")[0]
+        waiting = [str(uuid.uuid4()) for _ in range(70)]
+        for w in waiting:
+            self.sql("INSERT INTO volmgr_migrations (volume_id, new_volume_id, source_host, "
+                     "dest_host, stage, swap_sent, deadline, created_at, updated_at) VALUES "
+                     "(%s, %s, %s, %s, 'swapping', true, now() AT TIME ZONE 'utc' + "
+                     "interval '1 hour', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc')",
+                     (w, str(uuid.uuid4()), service, self.dst))
+        self.addCleanup(self.sql, "DELETE FROM volmgr_migrations WHERE volume_id = ANY(%s)",
+                        (waiting,))
+        self.start_migration(vid)
+        self.wait_migration(vid, "success")
