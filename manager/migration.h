@@ -132,8 +132,8 @@ int mig_abort(db_conn *db, const struct mig_row *m, const char *why);
  * completion call, or the engine after its copy). error: the destination marked deleting
  * for the cleanup's delete_volume cast, the source's migration_status error and status
  * previous_status, the reservations rolled back. Success: the source's migration_status
- * completing, stage completing, for the engine's update_migrated_volume call and
- * mig_finish. reply_q, msg_id, fmt: the call to answer once it is done (NULL: none).
+ * completing, stage completing with the deadline [manager] migration_update_timeout, for
+ * the engine's update_migrated_volume call and mig_finish. reply_q, msg_id, fmt: the call to answer once it is done (NULL: none).
  */
 __attribute__((warn_unused_result))
 int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *reply_q,
