@@ -210,6 +210,18 @@ class MigrationMixin:
                   % (volume_id, status, self.migration_status(volume_id),
                      self.stage(volume_id)))
 
+    def failed_cleanly(self, vid, tmp, timeout=10):
+        """A failed migration left nothing behind: the temporary row deleted with its file on
+        the destination, the source's file in place, the migration row failed, quota usages
+        equal to the rows."""
+        self.poll(lambda: self.row(tmp)["deleted"], timeout=timeout,
+                  msg="temporary volume deleted")
+        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10,
+                  msg="the temporary volume's file removed")
+        self.poll(lambda: self.stage(vid) == "failed", timeout=10, msg="migration failed")
+        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.assert_quota_matches_rows()
+
 
 class MigrationTest(MigrationMixin, StackTestCase):
     second_backend = True
@@ -373,11 +385,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertEqual(src["status"], "in-use")
         self.assertEqual(src["host"], self.src)
         self.assertIsNone(src["name_id"])
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.assertTrue(os.path.exists(self.path(self.src, vid)))
-        self.assertEqual(self.stage(vid), "failed")
-        self.assert_quota_matches_rows()
+        self.failed_cleanly(vid, tmp)
 
     def test_a_refused_swap_fails_the_migration(self):
         SwapCompute.status = 409
@@ -388,9 +396,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         tmp = self.temp_id(vid)
         self.wait_migration(vid, "error", timeout=20)
         self.assertEqual(self.row(vid)["status"], "in-use")
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.assert_quota_matches_rows()
+        self.failed_cleanly(vid, tmp)
 
     def test_completion_adopts_a_migration_it_did_not_start(self):
         vid = self.new_volume()
@@ -426,11 +432,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         src = self.row(vid)
         self.assertEqual((src["status"], src["migration_status"], src["host"], src["name_id"]),
                          ("available", "error", self.src, None))
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.assertTrue(os.path.exists(self.path(self.src, vid)))
-        self.assertEqual(self.stage(vid), "failed")
-        self.assert_quota_matches_rows()
+        self.failed_cleanly(vid, tmp)
 
     def test_completion_of_a_volume_that_is_no_migration_target_is_refused(self):
         other = self.new_volume()
@@ -566,13 +568,10 @@ class MigrationTest(MigrationMixin, StackTestCase):
         src = self.row(vid)
         self.assertEqual((src["status"], src["host"], src["name_id"]),
                          ("in-use", self.src, None))
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.poll(lambda: self.stage(vid) == "failed", timeout=10)
+        self.failed_cleanly(vid, tmp)
         self.assertIn("migration_swap_timeout", self.sql_value(
             "SELECT reason FROM volmgr_migrations WHERE volume_id = %s ORDER BY id DESC "
             "LIMIT 1", (vid,)))
-        self.assert_quota_matches_rows()
 
     def test_completion_without_error_before_the_swap_is_refused(self):
         vid = self.new_volume()
@@ -622,10 +621,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.wait_migration(vid, "error", timeout=15)
         src = self.row(vid)
         self.assertEqual((src["host"], src["name_id"]), (self.src, None))
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.assertTrue(os.path.exists(self.path(self.src, vid)))
-        self.assert_quota_matches_rows()
+        self.failed_cleanly(vid, tmp)
 
     def test_completing_goes_on_when_update_migrated_volume_committed_before(self):
         vid, tmp, _, _ = self.swapping()
@@ -675,13 +671,9 @@ class MigrationTest(MigrationMixin, StackTestCase):
             "LIMIT 1", (vid,)))
         # The destination's manager back: the temporary volume is deleted, the call answered.
         self.restart_manager(dst_manager)
-        self.poll(lambda: self.row(tmp)["deleted"], timeout=15, msg="temporary volume deleted")
-        self.poll(lambda: not os.path.exists(self.path(self.dst, tmp)), timeout=10)
-        self.poll(lambda: self.stage(vid) == "failed", timeout=10)
-        self.assertTrue(os.path.exists(self.path(self.src, vid)))
+        self.failed_cleanly(vid, tmp, timeout=15)
         self.assertIsNotNone(self.poll(lambda: self.get_message(reply_q), timeout=10,
                                        msg="the completion answered"))
-        self.assert_quota_matches_rows()
 
     def test_migrations_waiting_for_compute_do_not_crowd_out_others(self):
         vid = self.new_volume()
