@@ -21,7 +21,6 @@
 
 /* Room for one cast: a Volume primitive and a few arguments stay far below this. */
 #define CAST_ARENA_CAP (256 * 1024)
-#define CAST_NARGS 8
 /* A reply's arena: results are connection descriptions, far below this. */
 #define CALL_ARENA_CAP (2 * 1024 * 1024)
 
@@ -61,23 +60,17 @@ static int build(const struct shim_request *r, const struct proto_method *pm,
 {
 	struct proto_volume_fields f;
 	struct proto_context ctx;
+	struct proto_call c;
 	char ts[32];
 
 	util_now_iso(ts);
 	cast_context(r, ts, &ctx);
-	if (proto_msg_prepare_cast(m, pm->name, pm->send_version, &ctx, CAST_NARGS) != 0)
-		return -1;
-	if (call != NULL) {
-		m->is_call = true;
-		m->msg_id = pv_arena_strndup(&m->arena, call->msg_id, strlen(call->msg_id));
-		m->reply_q = pv_arena_strndup(&m->arena, replies_queue(),
-					      strlen(replies_queue()));
-		m->timeout = (call->timeout_ms + 999) / 1000;
-	}
+	if (call != NULL)
+		c = (struct proto_call){ call->msg_id, replies_queue(),
+					 (call->timeout_ms + 999) / 1000 };
 	vol_to_proto_fields(row, &f);
-	if (proto_args_build(pm, args, &f, &m->arena, m->args) != PROTO_OK)
-		return -1;
-	return proto_encode(api_cfg.rpc_wire_format, m, body, len) == PROTO_OK ? 0 : -1;
+	return proto_encode_volume_msg(m, pm, &ctx, args, &f, call != NULL ? &c : NULL,
+				       api_cfg.rpc_wire_format, body, len) == PROTO_OK ? 0 : -1;
 }
 
 struct cast_msg {

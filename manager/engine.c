@@ -189,6 +189,7 @@ static int eng_send(struct engine *e, enum proto_method_id id, const char *host,
 	struct proto_volume_fields f;
 	struct proto_context ctx;
 	struct proto_msg m;
+	struct proto_call call;
 	char rk[PROTO_NAME_MAX], ts[32], msg_id[33];
 	char *body = NULL;
 	size_t len = 0;
@@ -211,18 +212,13 @@ static int eng_send(struct engine *e, enum proto_method_id id, const char *host,
 	ctx.is_admin_project = true;
 	proto_msg_init(&m, ENG_ARENA_CAP);
 	vol_to_proto_fields(vol, &f);
-	if (proto_msg_prepare_cast(&m, pm->name, pm->send_version, &ctx, 8) != 0)
-		goto build_failed;
-	if (pm->is_call) {
-		util_hex_id(msg_id);
-		m.is_call = true;
-		m.msg_id = pv_arena_strndup(&m.arena, msg_id, strlen(msg_id));
-		m.reply_q = pv_arena_strndup(&m.arena, e->reply_q, strlen(e->reply_q));
-		m.timeout = ENG_CALL_TIMEOUT_MS / 1000;
+	util_hex_id(msg_id);
+	call = (struct proto_call){ msg_id, e->reply_q, ENG_CALL_TIMEOUT_MS / 1000 };
+	if (proto_encode_volume_msg(&m, pm, &ctx, args, &f, pm->is_call ? &call : NULL,
+				    PROTO_FMT_JSON, &body, &len) != PROTO_OK) {
+		snprintf(err, errlen, "the %s message could not be built", pm->name);
+		goto out;
 	}
-	if (proto_args_build(pm, args, &f, &m.arena, m.args) != PROTO_OK ||
-	    proto_encode(PROTO_FMT_JSON, &m, &body, &len) != PROTO_OK)
-		goto build_failed;
 	struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_JSON,
 				  .message_id = m.unique_id, .persistent = true,
 				  .expiration = pm->is_call ? ENG_CALL_EXPIRATION : NULL };
@@ -231,9 +227,6 @@ static int eng_send(struct engine *e, enum proto_method_id id, const char *host,
 	log_info("%s %s for volume %s to %s, _unique_id %s", pm->is_call ? "call" : "cast",
 		 pm->name, vol->id, rk, m.unique_id);
 	rc = pm->is_call ? eng_wait_reply(e, msg_id, ra, result, err, errlen) : ENG_CALL_OK;
-	goto out;
-build_failed:
-	snprintf(err, errlen, "the %s message could not be built", pm->name);
 out:
 	free(body);
 	proto_msg_destroy(&m);

@@ -183,6 +183,29 @@ int proto_encode(enum proto_format fmt, const struct proto_msg *m, char **out, s
 	return encode(fmt, m, NULL, out, outlen);
 }
 
+/* Room for the arguments of any method: a schema lists at most seven. */
+#define VOLUME_MSG_NARGS 8
+
+int proto_encode_volume_msg(struct proto_msg *m, const struct proto_method *pm,
+			    const struct proto_context *ctx, const union proto_args *args,
+			    const struct proto_volume_fields *vol, const struct proto_call *call,
+			    enum proto_format fmt, char **out, size_t *outlen)
+{
+	if (proto_msg_prepare_cast(m, pm->name, pm->send_version, ctx, VOLUME_MSG_NARGS) != 0)
+		return PROTO_ENOMEM;
+	if (call != NULL) {
+		m->is_call = true;
+		m->msg_id = pv_arena_strndup(&m->arena, call->msg_id, strlen(call->msg_id));
+		m->reply_q = pv_arena_strndup(&m->arena, call->reply_q, strlen(call->reply_q));
+		m->timeout = call->timeout_s;
+		if (m->msg_id == NULL || m->reply_q == NULL)
+			return PROTO_ENOMEM;
+	}
+	if (proto_args_build(pm, args, vol, &m->arena, m->args) != PROTO_OK)
+		return PROTO_EARGS;
+	return proto_encode(fmt, m, out, outlen);
+}
+
 int proto_encode_reply(enum proto_format fmt, const struct proto_reply *r, char **out,
 		       size_t *outlen)
 {

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include "proto/codec.h"
+#include "proto/schema.h"
 
 #define PROTO_CONTENT_TYPE_JSON "application/json"
 #define PROTO_OSLO_ENVELOPE_VERSION "2.0"
@@ -52,5 +53,27 @@ __attribute__((warn_unused_result))
 int proto_decode_reply(enum proto_format fmt, const void *body, size_t len,
 		       const struct proto_limits *lim, struct pv_arena *arena,
 		       struct proto_reply *r, char *detail, size_t detlen);
+
+/* What makes an outgoing message a call: the id its reply carries, the queue the reply goes
+ * to, and how long the caller waits for it, in seconds. */
+struct proto_call {
+	const char *msg_id;
+	const char *reply_q;
+	int timeout_s;
+};
+
+/*
+ * Builds and encodes one volume RPC message, as every sender of volmgr does: the envelope of
+ * method pm with ctx (proto_msg_prepare_cast: a fresh _unique_id in m->unique_id), a call when
+ * call is not NULL, the arguments of args with the Volume primitive of vol
+ * (proto_args_build), all in fmt. m is initialised and destroyed by the caller; *out is
+ * malloc'd. Returns PROTO_OK, PROTO_ENOMEM (the arena is exhausted) or PROTO_EARGS (a value
+ * the schema requires is missing).
+ */
+__attribute__((warn_unused_result))
+int proto_encode_volume_msg(struct proto_msg *m, const struct proto_method *pm,
+			    const struct proto_context *ctx, const union proto_args *args,
+			    const struct proto_volume_fields *vol, const struct proto_call *call,
+			    enum proto_format fmt, char **out, size_t *outlen);
 
 #endif
