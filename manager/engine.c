@@ -278,13 +278,13 @@ static int eng_fn_abort(db_conn *db, const struct mig_row *m, const void *why)
 static int eng_fn_copying(db_conn *db, const struct mig_row *m, const void *arg)
 {
 	(void)arg;
-	return mig_set_stage(db, m, MIG_COPYING, false);
+	return mig_set_stage(db, m, MIG_COPYING, false, 0, NULL);
 }
 
 static int eng_fn_swapping(db_conn *db, const struct mig_row *m, const void *arg)
 {
 	(void)arg;
-	return mig_set_stage_until(db, m, MIG_SWAPPING, mconf.migration_swap_timeout);
+	return mig_set_stage(db, m, MIG_SWAPPING, false, mconf.migration_swap_timeout, NULL);
 }
 
 static int eng_fn_swap_sent(db_conn *db, const struct mig_row *m, const void *arg)
@@ -296,7 +296,7 @@ static int eng_fn_swap_sent(db_conn *db, const struct mig_row *m, const void *ar
 static int eng_fn_create_sent(db_conn *db, const struct mig_row *m, const void *arg)
 {
 	(void)arg;
-	return mig_set_stage(db, m, MIG_CREATING, true);
+	return mig_set_stage(db, m, MIG_CREATING, true, 0, NULL);
 }
 
 static int eng_fn_complete(db_conn *db, const struct mig_row *m, const void *arg)

@@ -321,24 +321,20 @@ int mig_list_mine(db_conn *db, char ids[][37], int max, int *n)
 	return DB_OK;
 }
 
-int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent)
-{
-	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = $2,"
-			  " create_sent = create_sent OR $3::boolean,"
-			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 3,
-			  (const char *[]){ m->id, stage, create_sent ? "true" : "false" }, NULL);
-	return rc == DB_OK ? mig_notify(db) : rc;
-}
-
-int mig_set_stage_until(db_conn *db, const struct mig_row *m, const char *stage, int timeout_s)
+int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent,
+		  int timeout_s, const char *why)
 {
 	char timeout[16];
 
 	snprintf(timeout, sizeof(timeout), "%d", timeout_s);
 	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = $2,"
-			  " deadline = now() AT TIME ZONE 'utc' + make_interval(secs => $3::integer),"
-			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 3,
-			  (const char *[]){ m->id, stage, timeout }, NULL);
+			  " create_sent = create_sent OR $3::boolean,"
+			  " deadline = CASE WHEN $4::integer > 0 THEN now() AT TIME ZONE 'utc' +"
+			  " make_interval(secs => $4::integer) ELSE deadline END,"
+			  " reason = COALESCE($5, reason),"
+			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 5,
+			  (const char *[]){ m->id, stage, create_sent ? "true" : "false", timeout,
+					    why }, NULL);
 	return rc == DB_OK ? mig_notify(db) : rc;
 }
 
@@ -349,20 +345,9 @@ int mig_set_swap_sent(db_conn *db, const struct mig_row *m)
 			(const char *[]){ m->id }, NULL);
 }
 
-/* Ends the migration's row in stage (cleanup, done or failed), keeping why when set. */
-static int mig_stage_why(db_conn *db, const struct mig_row *m, const char *stage,
-			 const char *why)
-{
-	int rc = rec_exec(db, "UPDATE volmgr_migrations SET stage = $2,"
-			  " reason = COALESCE($3, reason),"
-			  " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1::bigint", 3,
-			  (const char *[]){ m->id, stage, why }, NULL);
-	return rc == DB_OK ? mig_notify(db) : rc;
-}
-
 int mig_close(db_conn *db, const struct mig_row *m)
 {
-	return mig_stage_why(db, m, m->failing ? "failed" : "done", NULL);
+	return mig_set_stage(db, m, m->failing ? "failed" : "done", false, 0, NULL);
 }
 
 static const char mig_sql_mark_deleting[] =
@@ -416,7 +401,7 @@ int mig_abort(db_conn *db, const struct mig_row *m, const char *why)
 		rc = rec_exec(db, mig_sql_mark_deleting, 1, (const char *[]){ dst.id }, NULL);
 	if (rc != DB_OK)
 		return rc;
-	return mig_stage_why(db, m, dst_live ? MIG_CLEANUP : "failed", why);
+	return mig_set_stage(db, m, dst_live ? MIG_CLEANUP : "failed", false, 0, why);
 }
 
 int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *reply_q,
@@ -431,8 +416,8 @@ int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *r
 		rc = rec_exec(db, "UPDATE volumes SET migration_status = 'completing',"
 			      " updated_at = now() AT TIME ZONE 'utc' WHERE id = $1", 1,
 			      (const char *[]){ m->volume_id }, NULL);
-		return rc == DB_OK ? mig_set_stage_until(db, m, MIG_COMPLETING,
-							 mconf.migration_update_timeout) : rc;
+		return rc == DB_OK ? mig_set_stage(db, m, MIG_COMPLETING, false,
+						   mconf.migration_update_timeout, NULL) : rc;
 	}
 	log_info("Volume %s: the migration's completion reports an error; removing %s.",
 		 m->volume_id, m->new_volume_id);
@@ -447,8 +432,8 @@ int mig_complete(db_conn *db, const struct mig_row *m, bool error, const char *r
 		rc = mig_settle(db, src.project_id, m->reservations, m->old_reservations, false);
 	if (rc == VOL_NOT_FOUND)
 		rc = DB_OK;
-	return rc == DB_OK ? mig_stage_why(db, m, MIG_CLEANUP, "the completion reported an error")
-			   : rc;
+	return rc == DB_OK ? mig_set_stage(db, m, MIG_CLEANUP, false, 0,
+					   "the completion reported an error") : rc;
 }
 
 /*
@@ -526,7 +511,7 @@ int mig_finish(db_conn *db, const struct mig_row *m)
 	if (rc == DB_OK)
 		log_info("Volume %s: migrated to %s; %s now names the old backend's store and is "
 			 "deleted next.", src.id, m->dest_host, dst.id);
-	return rc == DB_OK ? mig_set_stage(db, m, MIG_CLEANUP, false) : rc;
+	return rc == DB_OK ? mig_set_stage(db, m, MIG_CLEANUP, false, 0, NULL) : rc;
 }
 
 /* ---- the calls ---- */

@@ -102,13 +102,12 @@ int mig_get(db_conn *db, const char *volume_id, bool for_update, struct mig_row 
 __attribute__((warn_unused_result))
 int mig_list_mine(db_conn *db, char ids[][37], int max, int *n);
 
-/* Sets the stage of m (and create_sent when create_sent is true) and notifies. */
+/* Sets the stage of m and notifies; also create_sent when create_sent is true, the
+ * deadline timeout_s from now when timeout_s > 0 (the stages swapping and completing have
+ * one of their own), and the reason why when it is not NULL. */
 __attribute__((warn_unused_result))
-int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent);
-
-/* Enters stage (swapping, completing) with its deadline timeout_s from now, and notifies. */
-__attribute__((warn_unused_result))
-int mig_set_stage_until(db_conn *db, const struct mig_row *m, const char *stage, int timeout_s);
+int mig_set_stage(db_conn *db, const struct mig_row *m, const char *stage, bool create_sent,
+		  int timeout_s, const char *why);
 
 /* Records that compute was asked to swap (swap_sent): the request is not sent again. */
 __attribute__((warn_unused_result))
