@@ -102,14 +102,16 @@ class ProcessMixin:
         return proc.poll() is None
 
     @contextlib.contextmanager
-    def manager_held(self):
-        """The manager stopped (SIGSTOP) for the block and continued after it, whatever
-        happens: what the block sends waits in the queue meanwhile."""
-        os.kill(self.manager_pid, signal.SIGSTOP)
+    def manager_held(self, name=None):
+        """The class's manager (or the process started as name) stopped (SIGSTOP) for the
+        block and continued after it, whatever happens: what the block sends waits in the
+        queue meanwhile."""
+        pid = self.manager_pid if name is None else self._proc(name).pid
+        os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
-            os.kill(self.manager_pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
 
     # ---- waiting ----
 

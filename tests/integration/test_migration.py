@@ -255,9 +255,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
 
         # The destination held: the migration waits, and the source's consumer keeps serving
         # meanwhile (a volume created directly on the source's backend).
-        proc2 = self._proc(self.managers[self.dst])
-        os.kill(proc2.pid, signal.SIGSTOP)
-        try:
+        with self.manager_held(self.managers[self.dst]):
             self.start_migration(vid)
             tmp = self.temp_id(vid)
             self.poll(lambda: self.migration_status(vid) == "migrating", timeout=10)
@@ -271,8 +269,6 @@ class MigrationTest(MigrationMixin, StackTestCase):
                                                                self.src.split("@")[0]))
             self.wait_status(other, "available", timeout=10)
             self.assertEqual(self.stage(vid), "creating")
-        finally:
-            os.kill(proc2.pid, signal.SIGCONT)
 
         self.wait_migration(vid, "success")
         self.poll(lambda: self.stage(vid) == "done", timeout=10)
@@ -575,9 +571,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
 
     def test_completion_without_error_before_the_swap_is_refused(self):
         vid = self.new_volume()
-        proc2 = self._proc(self.managers[self.dst])
-        os.kill(proc2.pid, signal.SIGSTOP)
-        try:
+        with self.manager_held(self.managers[self.dst]):
             self.start_migration(vid)
             tmp = self.temp_id(vid)
             self.poll(lambda: self.stage(vid) == "creating", timeout=10)
@@ -586,8 +580,6 @@ class MigrationTest(MigrationMixin, StackTestCase):
             self.assertIn("InvalidVolume", reply["failure"])
             self.assertEqual((self.stage(vid), self.migration_status(vid)),
                              ("creating", "migrating"))
-        finally:
-            os.kill(proc2.pid, signal.SIGCONT)
         self.wait_migration(vid, "success")
         self.assertEqual(self.row(vid)["name_id"], tmp)
 
