@@ -154,6 +154,31 @@ __attribute__((warn_unused_result)) int h_update_migrated_volume(db_conn *db, st
 __attribute__((warn_unused_result)) int h_retype(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_retype_failed(db_conn *db, struct job *job);
 
+/* Snapshots (snapshot.c): create_snapshot and delete_snapshot, and revert_to_snapshot of a
+ * volume to its latest snapshot. The failed bodies leave creating / deleting / reverting for
+ * Cinder's error statuses. */
+__attribute__((warn_unused_result)) int h_create_snapshot(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_create_snapshot_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_delete_snapshot(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_delete_snapshot_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_revert_to_snapshot(db_conn *db, struct job *job);
+__attribute__((warn_unused_result))
+int h_revert_to_snapshot_failed(db_conn *db, struct job *job);
+
+/* Images (image.c): copy_volume_to_image uploads a volume's bytes to the image service;
+ * reimage writes an image's bytes over a volume. */
+__attribute__((warn_unused_result)) int h_copy_volume_to_image(db_conn *db, struct job *job);
+__attribute__((warn_unused_result))
+int h_copy_volume_to_image_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_reimage(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_reimage_failed(db_conn *db, struct job *job);
+
+/* Manage and unmanage (manage.c): manage_existing adopts a backing store no volume owns;
+ * get_manageable_volumes (a call) lists the backend's stores. */
+__attribute__((warn_unused_result)) int h_manage_existing(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_manage_existing_failed(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_get_manageable_volumes(db_conn *db, struct job *job);
+
 /*
  * Whether a message that settles the reservations res[0..n) is stale (extend.c): some were
  * given and none is live any more, because the operation was completed or reset, or the API

@@ -38,7 +38,7 @@
 #define PROTO_METHODS(X)                                                                  \
 	X(CREATE_VOLUME, create_volume, "3.0", 0, PROTO_CAST, false,                      \
 	  (PROTO_ARG("volume", A_VOLUME, true, create_volume.volume_id),                  \
-	   PROTO_ARG_IGNORED("request_spec", A_MAP_OR_NULL, false),               \
+	   PROTO_ARG("request_spec", A_REQUEST_SPEC, false, create_volume.image_id),    \
 	   PROTO_ARG_IGNORED("filter_properties", A_MAP_OR_NULL, false),          \
 	   PROTO_ARG("allow_reschedule", A_BOOL, false, create_volume.allow_reschedule)), \
 	  h_create_volume, h_create_volume_failed, NULL)                                  \
@@ -119,6 +119,37 @@
 	   PROTO_ARG("reservations", A_RESERVATIONS_OR_NULL, false, retype.reservations), \
 	   PROTO_ARG("old_reservations", A_RESERVATIONS_OR_NULL, false,                   \
 		     retype.old_reservations)),                                           \
-	  h_retype, h_retype_failed, NULL)
+	  h_retype, h_retype_failed, NULL)                                                \
+	X(CREATE_SNAPSHOT, create_snapshot, "3.0", 0, PROTO_CAST, false,                  \
+	  (PROTO_ARG("snapshot", A_SNAPSHOT, true, create_snapshot.snapshot)),            \
+	  h_create_snapshot, h_create_snapshot_failed, NULL)                              \
+	X(DELETE_SNAPSHOT, delete_snapshot, "3.0", 0, PROTO_CAST, false,                  \
+	  (PROTO_ARG("snapshot", A_SNAPSHOT, true, delete_snapshot.snapshot),             \
+	   PROTO_ARG("unmanage_only", A_BOOL, false, delete_snapshot.unmanage_only)),     \
+	  h_delete_snapshot, h_delete_snapshot_failed, NULL)                              \
+	X(REVERT_TO_SNAPSHOT, revert_to_snapshot, "3.15", 15, PROTO_CAST, false,          \
+	  (PROTO_ARG("volume", A_VOLUME, true, revert_to_snapshot.volume_id),             \
+	   PROTO_ARG("snapshot", A_SNAPSHOT, true, revert_to_snapshot.snapshot)),         \
+	  h_revert_to_snapshot, h_revert_to_snapshot_failed, NULL)                        \
+	X(COPY_VOLUME_TO_IMAGE, copy_volume_to_image, "3.0", 0, PROTO_CAST, false,        \
+	  (PROTO_ARG("volume_id", A_VOLUME_ID, true, copy_volume_to_image.volume_id),     \
+	   PROTO_ARG("image_meta", A_MAP, true, copy_volume_to_image.image_meta)),        \
+	  h_copy_volume_to_image, h_copy_volume_to_image_failed, NULL)                    \
+	X(REIMAGE, reimage, "3.18", 18, PROTO_CAST, false,                                \
+	  (PROTO_ARG("volume", A_VOLUME, true, reimage.volume_id),                        \
+	   PROTO_ARG("image_meta", A_MAP, true, reimage.image_meta)),                     \
+	  h_reimage, h_reimage_failed, NULL)                                              \
+	X(MANAGE_EXISTING, manage_existing, "3.0", 0, PROTO_CAST, false,                  \
+	  (PROTO_ARG("ref", A_MAP, true, manage_existing.ref),                            \
+	   PROTO_ARG("volume", A_VOLUME, true, manage_existing.volume_id)),               \
+	  h_manage_existing, h_manage_existing_failed, NULL)                              \
+	X(GET_MANAGEABLE_VOLUMES, get_manageable_volumes, "3.10", 0, PROTO_CALL, false,   \
+	  (PROTO_ARG("marker", A_VALUE, false, get_manageable_volumes.marker),            \
+	   PROTO_ARG("limit", A_COUNT_OR_NULL, false, get_manageable_volumes.limit),      \
+	   PROTO_ARG("offset", A_COUNT_OR_NULL, false, get_manageable_volumes.offset),    \
+	   PROTO_ARG("sort_keys", A_VALUE, false, get_manageable_volumes.sort_keys),      \
+	   PROTO_ARG("sort_dirs", A_VALUE, false, get_manageable_volumes.sort_dirs),      \
+	   PROTO_ARG("want_objects", A_BOOL, false, get_manageable_volumes.want_objects)), \
+	  h_get_manageable_volumes, NULL, NULL)
 
 #endif

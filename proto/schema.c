@@ -29,6 +29,12 @@ enum arg_kind {
 	A_HOST,         /* a scheduler's backend map (struct proto_host) */
 	A_POLICY,       /* a retype's migration policy, "never" or "on-demand" (const char *) */
 	A_RESERVATIONS_OR_NULL, /* A_RESERVATIONS, or null for none */
+	A_SNAPSHOT,     /* a Snapshot primitive (struct proto_snapshot_ref) */
+	A_MAP,          /* map (const struct pv *), passed through */
+	A_REQUEST_SPEC, /* a scheduler's request spec, map or null: stores its image_id (const
+			 * char *, NULL when absent or null); sent as {"image_id": ...} or null */
+	A_VALUE,        /* any value, passed through (const struct pv *, NULL for null) */
+	A_COUNT_OR_NULL, /* integer in 0..INT32_MAX or null (struct proto_opt_count) */
 };
 
 #define NOSTORE SIZE_MAX
@@ -154,15 +160,18 @@ static bool str_is(const struct pv *v, const char *s)
 	return pv_str(v) && strcmp(v->u.s, s) == 0;
 }
 
-/* NULL, or why v is not a Cinder Volume primitive with a uuid data.id (stored in *id). */
-static const char *parse_volume(const struct pv *v, const char **id)
+/* NULL, or why v is not a Cinder versioned-object primitive called name with a uuid data.id
+ * (stored in *id). */
+static const char *parse_object(const struct pv *v, const char *name, const char **id)
 {
 	const struct pv *data;
 
 	if (v->type != PV_MAP)
-		return "expected a Volume versioned-object primitive";
-	if (!str_is(pv_get(v, "versioned_object.name"), "Volume"))
-		return "versioned_object.name must be \"Volume\"";
+		return strcmp(name, "Volume") == 0 ? "expected a Volume versioned-object primitive"
+						   : "expected a Snapshot versioned-object primitive";
+	if (!str_is(pv_get(v, "versioned_object.name"), name))
+		return strcmp(name, "Volume") == 0 ? "versioned_object.name must be \"Volume\""
+						   : "versioned_object.name must be \"Snapshot\"";
 	if (!str_is(pv_get(v, "versioned_object.namespace"), "cinder"))
 		return "versioned_object.namespace must be \"cinder\"";
 	data = pv_get(v, "versioned_object.data");
@@ -172,6 +181,12 @@ static const char *parse_volume(const struct pv *v, const char **id)
 	if (!*id || !util_is_uuid(*id))
 		return "versioned_object.data.id must be a uuid";
 	return NULL;
+}
+
+/* NULL, or why v is not a Cinder Volume primitive with a uuid data.id (stored in *id). */
+static const char *parse_volume(const struct pv *v, const char **id)
+{
+	return parse_object(v, "Volume", id);
 }
 
 /* A string of 1..255 bytes. */
@@ -287,6 +302,43 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 			return "expected \"never\", \"on-demand\" or null";
 		*strs = v->u.s;
 		return NULL;
+	case A_SNAPSHOT:
+		return parse_object(v, "Snapshot", &((struct proto_snapshot_ref *)dst)->id);
+	case A_MAP:
+		if (v->type != PV_MAP)
+			return "expected a map";
+		*(const struct pv **)dst = v;
+		return NULL;
+	case A_REQUEST_SPEC: {
+		const struct pv *image;
+
+		if (v->type == PV_NULL)
+			return NULL;
+		if (v->type != PV_MAP)
+			return "expected a map or null";
+		if (lookup(v, "image_id", &image) < 0)
+			return "image_id: duplicate key";
+		if (image == NULL || image->type == PV_NULL)
+			return NULL;
+		if (!short_text(image))
+			return "image_id: expected a string of 1..255 bytes or null";
+		*strs = image->u.s;
+		return NULL;
+	}
+	case A_VALUE:
+		*(const struct pv **)dst = v->type == PV_NULL ? NULL : v;
+		return NULL;
+	case A_COUNT_OR_NULL: {
+		struct proto_opt_count *c = dst;
+
+		if (v->type == PV_NULL)
+			return NULL;
+		if (v->type != PV_INT || v->u.i < 0 || v->u.i > INT32_MAX)
+			return "expected an integer in 0..2147483647 or null";
+		c->set = true;
+		c->value = (int)v->u.i;
+		return NULL;
+	}
 	}
 	return "unsupported argument kind";
 }
@@ -378,7 +430,7 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 
 	if (src != NULL && (s->kind == A_UUID || s->kind == A_UUID_OR_NULL ||
 			    s->kind == A_TEXT_OR_NULL || s->kind == A_MODE ||
-			    s->kind == A_POLICY))
+			    s->kind == A_POLICY || s->kind == A_REQUEST_SPEC))
 		str = *(const char *const *)src;
 	switch (s->kind) {
 	case A_VOLUME:
@@ -428,6 +480,35 @@ static const struct pv *build_arg(const struct arg_spec *s, const char *base,
 		return build_host(a, src);
 	case A_POLICY:
 		return pv_new_str(a, str != NULL ? str : "never");
+	case A_SNAPSHOT: {
+		const struct proto_snapshot_fields *f =
+			((const struct proto_snapshot_ref *)src)->fields;
+
+		return f != NULL ? proto_build_snapshot(a, f) : NULL;
+	}
+	case A_MAP:
+	case A_VALUE: {
+		/* Passed through as A_CONNECTOR is: the entries must outlive the encoding. */
+		const struct pv *m = *(const struct pv *const *)src;
+
+		if (m == NULL)
+			return s->kind == A_MAP ? NULL : pv_new_null(a);
+		return m;
+	}
+	case A_REQUEST_SPEC: {
+		struct pv *m;
+
+		if (str == NULL)
+			return pv_new_null(a);
+		if ((m = pv_new_map(a, 1)) == NULL || pv_map_put_str(a, m, "image_id", str) != 0)
+			return NULL;
+		return m;
+	}
+	case A_COUNT_OR_NULL: {
+		const struct proto_opt_count *c = src;
+
+		return c->set ? pv_new_int(a, c->value) : pv_new_null(a);
+	}
 	}
 	return NULL;
 }
@@ -486,6 +567,29 @@ struct pv *proto_build_volume(struct pv_arena *a, const struct proto_volume_fiel
 	pv_map_put_bool(a, data, "deleted", false);
 	pv_map_put_bool(a, data, "shared_targets", true);
 	return proto_build_object(a, "Volume", "1.9", data);
+}
+
+#define SNAP(member) { #member, offsetof(struct proto_snapshot_fields, member) }
+
+static const struct vol_member snap_strs[] = {
+	SNAP(id), SNAP(user_id), SNAP(project_id), SNAP(volume_id), SNAP(status),
+	SNAP(progress), SNAP(display_name), SNAP(display_description), SNAP(volume_type_id),
+	SNAP(provider_location), SNAP(created_at), SNAP(updated_at),
+};
+
+/* The lazily loaded fields (volume, metadata) are left unset, as proto_build_volume leaves
+ * a volume's. */
+struct pv *proto_build_snapshot(struct pv_arena *a, const struct proto_snapshot_fields *f)
+{
+	struct pv *data = pv_new_map(a, NELEM(snap_strs) + 3);
+
+	for (size_t i = 0; i < NELEM(snap_strs); i++)
+		pv_map_put_str(a, data, snap_strs[i].key,
+			       *(const char *const *)((const char *)f + snap_strs[i].off));
+	pv_map_put_int(a, data, "volume_size", f->volume_size);
+	pv_map_put_bool(a, data, "use_quota", f->use_quota);
+	pv_map_put_bool(a, data, "deleted", false);
+	return proto_build_object(a, "Snapshot", "1.6", data);
 }
 
 struct pv *proto_build_object(struct pv_arena *a, const char *name, const char *version,

@@ -49,8 +49,12 @@ const struct proto_method *proto_method_get(enum proto_method_id id);
  */
 int proto_version_check(const char *version, const struct proto_method *method);
 
+/* image_id: the image to create the volume from, as request_spec names it (NULL: none; a
+ * volume created from a snapshot or another volume names its source in its own row, as
+ * Cinder's manager reads it). A sender puts request_spec {"image_id": ...}, or null. */
 struct proto_args_create_volume {
 	const char *volume_id;
+	const char *image_id;
 	bool allow_reschedule;
 };
 
@@ -173,6 +177,67 @@ struct proto_args_retype {
 	unsigned nold_reservations;
 };
 
+/* A Snapshot primitive in a message. A receiver gets id (and reads the rest from the
+ * database); a sender sets fields, which must stay valid until the message is built. */
+struct proto_snapshot_ref {
+	const char *id;
+	const struct proto_snapshot_fields *fields;
+};
+
+/* create_snapshot: the snapshot row exists in status "creating". */
+struct proto_args_create_snapshot {
+	struct proto_snapshot_ref snapshot;
+};
+
+/* delete_snapshot: the snapshot is "deleting"; unmanage_only keeps the backing store. */
+struct proto_args_delete_snapshot {
+	struct proto_snapshot_ref snapshot;
+	bool unmanage_only;
+};
+
+/* revert_to_snapshot 3.15: the volume is "reverting", the snapshot "restoring". */
+struct proto_args_revert_to_snapshot {
+	const char *volume_id;
+	struct proto_snapshot_ref snapshot;
+};
+
+/* copy_volume_to_image: image_meta is the image service's view of the new image (a map:
+ * id, disk_format, container_format, name, ...), as Cinder's API sends it. */
+struct proto_args_copy_volume_to_image {
+	const char *volume_id;
+	const struct pv *image_meta;
+};
+
+/* reimage 3.18: the volume's bytes are replaced by the image's (image_meta as above). */
+struct proto_args_reimage {
+	const char *volume_id;
+	const struct pv *image_meta;
+};
+
+/* manage_existing: ref names the backing store to adopt (a map, {"source-name": ...} or
+ * {"source-id": ...}); the volume row exists in status "managing". */
+struct proto_args_manage_existing {
+	const struct pv *ref;
+	const char *volume_id;
+};
+
+/* An optional non-negative count: set false when absent or null. */
+struct proto_opt_count {
+	bool set;
+	int value;
+};
+
+/* get_manageable_volumes 3.10 (a call): the pagination of Cinder's API, passed through
+ * (marker, sort_keys and sort_dirs as sent, NULL when absent or null). */
+struct proto_args_get_manageable_volumes {
+	const struct pv *marker;
+	struct proto_opt_count limit;
+	struct proto_opt_count offset;
+	const struct pv *sort_keys;
+	const struct pv *sort_dirs;
+	bool want_objects;
+};
+
 /* The scheduler's broadcast carries no arguments. */
 struct proto_args_publish_service_capabilities {
 	char none;
@@ -241,6 +306,24 @@ struct proto_volume_fields {
 	const char *launched_at;
 };
 
+/* The fields of a Snapshot primitive that volmgr sends (NULL strings are sent as null). */
+struct proto_snapshot_fields {
+	const char *id;
+	const char *user_id;
+	const char *project_id;
+	const char *volume_id;
+	const char *status;
+	const char *progress;
+	int volume_size;
+	const char *display_name;
+	const char *display_description;
+	const char *volume_type_id;
+	const char *provider_location;
+	bool use_quota;
+	const char *created_at;  /* "YYYY-MM-DDTHH:MM:SSZ" or NULL */
+	const char *updated_at;
+};
+
 /* A versioned-object primitive {versioned_object.name: name, .namespace: "cinder",
  * .version: version, .data: data}, or NULL (arena failed). */
 struct pv *proto_build_object(struct pv_arena *a, const char *name, const char *version,
@@ -248,5 +331,8 @@ struct pv *proto_build_object(struct pv_arena *a, const char *name, const char *
 
 /* A Cinder Volume 1.9 versioned-object primitive for f, or NULL (arena failed). */
 struct pv *proto_build_volume(struct pv_arena *a, const struct proto_volume_fields *f);
+
+/* A Cinder Snapshot 1.6 versioned-object primitive for f, or NULL (arena failed). */
+struct pv *proto_build_snapshot(struct pv_arena *a, const struct proto_snapshot_fields *f);
 
 #endif

@@ -21,6 +21,7 @@
 	"\", \"versioned_object.version\": \"1.9\", \"versioned_object.data\": {\"id\": " id \
 	", \"size\": 1}}"
 #define VOL VOL_WITH("Volume", "cinder", "\"" VOL_ID "\"")
+#define SNAP VOL_WITH("Snapshot", "cinder", "\"" R2 "\"")
 
 TestSuite(schema, .init = pv_fixture_setup, .fini = pv_fixture_teardown);
 
@@ -59,6 +60,17 @@ static const char *const good_args[PROTO_M_COUNT] = {
 			   "\"host\": {\"host\": \"n1@fs#fs\", \"cluster_name\": \"c1\"}, "
 			   "\"migration_policy\": \"on-demand\", \"reservations\": [\"" R1 "\"], "
 			   "\"old_reservations\": null}",
+	[PROTO_M_CREATE_SNAPSHOT] = "{\"snapshot\": " SNAP "}",
+	[PROTO_M_DELETE_SNAPSHOT] = "{\"snapshot\": " SNAP ", \"unmanage_only\": true}",
+	[PROTO_M_REVERT_TO_SNAPSHOT] = "{\"volume\": " VOL ", \"snapshot\": " SNAP "}",
+	[PROTO_M_COPY_VOLUME_TO_IMAGE] = "{\"volume_id\": \"" VOL_ID "\", \"image_meta\": "
+					 "{\"id\": \"" R1 "\", \"disk_format\": \"raw\"}}",
+	[PROTO_M_REIMAGE] = "{\"volume\": " VOL ", \"image_meta\": {\"id\": \"" R1 "\"}}",
+	[PROTO_M_MANAGE_EXISTING] = "{\"ref\": {\"source-name\": \"volume-x\"}, "
+				    "\"volume\": " VOL "}",
+	[PROTO_M_GET_MANAGEABLE_VOLUMES] = "{\"marker\": null, \"limit\": 10, \"offset\": 0, "
+					   "\"sort_keys\": [\"size\"], "
+					   "\"sort_dirs\": [\"desc\"], \"want_objects\": true}",
 };
 
 static int parse(enum proto_method_id id, const struct pv *args, union proto_args *out)
@@ -98,7 +110,7 @@ Test(schema, lookups)
 	cr_expect(eq(str, (char *)mt->send_version, "3.19"));
 	cr_expect(eq(int, mt->min_minor, 19));
 	cr_expect(not(mt->is_call));
-	cr_expect(eq(ptr, (void *)proto_method_find("reimage"), NULL));
+	cr_expect(eq(ptr, (void *)proto_method_find("failover_host"), NULL));
 	cr_expect(eq(int, proto_method_find("attachment_update")->min_minor, 9));
 	cr_expect(proto_method_find("attach_volume")->is_call);
 	cr_expect(eq(str, (char *)proto_method_find("detach_volume")->send_version, "3.4"));
@@ -655,6 +667,67 @@ Test(schema, migration_args_build_and_parse_back)
 	memset(&in, 0, sizeof(in));
 	cr_expect(eq(int, proto_args_build(proto_method_get(PROTO_M_UPDATE_MIGRATED_VOLUME), &in,
 					   &nf, &ta, pv_new_map(&ta, 8)), PROTO_EARGS));
+}
+
+/* The snapshot, image and manage methods: a Snapshot primitive, a passed-through map, a
+ * request spec's image id and optional counts survive a build and a parse. */
+Test(schema, snapshot_and_image_args_build_and_parse_back)
+{
+	struct proto_snapshot_fields sf = { .id = R2, .volume_id = VOL_ID, .status = "creating",
+					    .volume_size = 3, .use_quota = true };
+	union proto_args in, out;
+	const struct pv *built, *data;
+
+	memset(&in, 0, sizeof(in));
+	in.revert_to_snapshot.snapshot.fields = &sf;
+	built = build(PROTO_M_REVERT_TO_SNAPSHOT, &in);
+	cr_assert(eq(int, parse(PROTO_M_REVERT_TO_SNAPSHOT, built, &out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.revert_to_snapshot.volume_id, VOL_ID));
+	cr_expect(eq(str, (char *)out.revert_to_snapshot.snapshot.id, R2));
+	data = pv_get(pv_get(built, "snapshot"), "versioned_object.data");
+	cr_expect(eq(str, (char *)pv_str(pv_get(pv_get(built, "snapshot"),
+						"versioned_object.name")), "Snapshot"));
+	cr_expect(eq(i64, pv_get(data, "volume_size")->u.i, 3));
+	cr_expect(eq(str, (char *)pv_str(pv_get(data, "volume_id")), VOL_ID));
+
+	/* A Volume where a Snapshot belongs is refused. */
+	cr_expect(eq(int, parse(PROTO_M_CREATE_SNAPSHOT,
+				mutate(PROTO_M_CREATE_SNAPSHOT, "snapshot", VOL), &out), PROTO_EARGS));
+
+	memset(&in, 0, sizeof(in));
+	in.create_volume.image_id = R1;
+	built = build(PROTO_M_CREATE_VOLUME, &in);
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, built, &out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.create_volume.image_id, R1));
+	memset(&in, 0, sizeof(in));
+	built = build(PROTO_M_CREATE_VOLUME, &in);
+	cr_expect(eq(int, pv_get(built, "request_spec")->type, PV_NULL));
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, built, &out), PROTO_OK), "%s", detail);
+	cr_expect(eq(ptr, (void *)out.create_volume.image_id, NULL));
+	cr_expect(eq(int, parse(PROTO_M_CREATE_VOLUME, mutate(PROTO_M_CREATE_VOLUME,
+				"request_spec", "{\"image_id\": 7}"), &out), PROTO_EARGS));
+
+	cr_assert(eq(int, parse(PROTO_M_COPY_VOLUME_TO_IMAGE,
+				J(good_args[PROTO_M_COPY_VOLUME_TO_IMAGE]), &out), PROTO_OK));
+	cr_expect(eq(str, (char *)pv_str(pv_get(out.copy_volume_to_image.image_meta, "id")), R1));
+	cr_expect(eq(int, parse(PROTO_M_REIMAGE, mutate(PROTO_M_REIMAGE, "image_meta", "null"),
+				&out), PROTO_EARGS));
+
+	cr_assert(eq(int, parse(PROTO_M_GET_MANAGEABLE_VOLUMES,
+				mutate(PROTO_M_GET_MANAGEABLE_VOLUMES, "limit", "null"), &out),
+		  PROTO_OK));
+	cr_expect(not(out.get_manageable_volumes.limit.set));
+	cr_expect(out.get_manageable_volumes.offset.set);
+	cr_expect(eq(int, out.get_manageable_volumes.offset.value, 0));
+	cr_expect(out.get_manageable_volumes.want_objects);
+	cr_expect(eq(int, parse(PROTO_M_GET_MANAGEABLE_VOLUMES,
+				mutate(PROTO_M_GET_MANAGEABLE_VOLUMES, "offset", "-1"), &out),
+		     PROTO_EARGS));
+	memset(&in, 0, sizeof(in));
+	in.get_manageable_volumes.limit = (struct proto_opt_count){ true, 5 };
+	built = build(PROTO_M_GET_MANAGEABLE_VOLUMES, &in);
+	cr_expect(eq(i64, pv_get(built, "limit")->u.i, 5));
+	cr_expect(eq(int, pv_get(built, "marker")->type, PV_NULL));
 }
 
 /* A sender cannot leave out what the schema requires: a call without its connector. */
