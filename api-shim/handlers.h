@@ -20,6 +20,15 @@ void volumes_list_detail(struct shim_request *r);   /* GET    /v3/{p}/volumes/de
 void volumes_show(struct shim_request *r);          /* GET    /v3/{p}/volumes/{id} */
 void volumes_delete(struct shim_request *r);        /* DELETE /v3/{p}/volumes/{id} */
 
+/* metadata.c: a volume's name, description and metadata */
+void volumes_update(struct shim_request *r);              /* PUT    /v3/{p}/volumes/{id} */
+void volume_metadata_index(struct shim_request *r);       /* GET    .../volumes/{id}/metadata */
+void volume_metadata_create(struct shim_request *r);      /* POST   .../volumes/{id}/metadata */
+void volume_metadata_update_all(struct shim_request *r);  /* PUT    .../volumes/{id}/metadata */
+void volume_metadata_show(struct shim_request *r);        /* GET    .../metadata/{key} */
+void volume_metadata_update(struct shim_request *r);      /* PUT    .../metadata/{key} */
+void volume_metadata_delete(struct shim_request *r);      /* DELETE .../metadata/{key} */
+
 /* actions.c: POST /v3/{p}/volumes/{id}/action */
 void actions_dispatch(struct shim_request *r);
 

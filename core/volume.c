@@ -339,32 +339,48 @@ int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *
 	return DB_OK;
 }
 
-/* Cinder's metadata update without delete: an existing key gets the new value (updated_at
- * moves only when it changes), a missing one is inserted. */
-static const char vol_sql_admin_md_set[] =
-	"WITH upd AS (UPDATE volume_admin_metadata SET value = $3, updated_at = " V_NOW
-	"  WHERE volume_id = $1 AND key = $2 AND deleted = false AND value IS DISTINCT FROM $3)"
-	" INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, key, value)"
-	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar"
-	" WHERE NOT EXISTS (SELECT 1 FROM volume_admin_metadata"
-	"  WHERE volume_id = $1 AND key = $2 AND deleted = false)";
+/* Cinder's metadata update without delete, for volume_admin_metadata and volume_metadata
+ * alike: an existing key gets the new value (updated_at moves only when it changes), a missing
+ * one is inserted. */
+#define VOL_SQL_MD_SET(table) \
+	"WITH upd AS (UPDATE " table " SET value = $3, updated_at = " V_NOW \
+	"  WHERE volume_id = $1 AND key = $2 AND deleted = false AND value IS DISTINCT FROM $3)" \
+	" INSERT INTO " table " (created_at, deleted, volume_id, key, value)" \
+	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar" \
+	" WHERE NOT EXISTS (SELECT 1 FROM " table \
+	"  WHERE volume_id = $1 AND key = $2 AND deleted = false)"
 
-int vol_admin_md_set(db_conn *db, const char *volume_id, const char *key, const char *value)
+/* Cinder's metadata delete: the live row of the key soft-deleted. */
+#define VOL_SQL_MD_DELETE(table) \
+	"UPDATE " table " SET deleted = true, deleted_at = " V_NOW \
+	" WHERE volume_id = $1 AND key = $2 AND deleted = false"
+
+static int vol_md_write(db_conn *db, const char *sql, const char *volume_id, const char *key,
+			const char *value)
 {
 	const char *p[3] = { volume_id, key, value };
 
-	return db_exec(db, vol_sql_admin_md_set, 3, p, NULL);
+	return db_exec(db, sql, value != NULL ? 3 : 2, p, NULL);
 }
 
-static const char vol_sql_admin_md_delete[] =
-	"UPDATE volume_admin_metadata SET deleted = true, deleted_at = " V_NOW
-	" WHERE volume_id = $1 AND key = $2 AND deleted = false";
+int vol_admin_md_set(db_conn *db, const char *volume_id, const char *key, const char *value)
+{
+	return vol_md_write(db, VOL_SQL_MD_SET("volume_admin_metadata"), volume_id, key, value);
+}
 
 int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
 {
-	const char *p[2] = { volume_id, key };
+	return vol_md_write(db, VOL_SQL_MD_DELETE("volume_admin_metadata"), volume_id, key, NULL);
+}
 
-	return db_exec(db, vol_sql_admin_md_delete, 2, p, NULL);
+int vol_metadata_set(db_conn *db, const char *volume_id, const char *key, const char *value)
+{
+	return vol_md_write(db, VOL_SQL_MD_SET("volume_metadata"), volume_id, key, value);
+}
+
+int vol_metadata_delete(db_conn *db, const char *volume_id, const char *key)
+{
+	return vol_md_write(db, VOL_SQL_MD_DELETE("volume_metadata"), volume_id, key, NULL);
 }
 
 static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,

@@ -144,6 +144,12 @@ __attribute__((warn_unused_result))
 int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
 __attribute__((warn_unused_result))
 int vol_metadata_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
+/* A volume's (user) metadata, written as the admin metadata is: set inserts or updates the
+ * live row of key, delete soft-deletes it (DB_OK even if absent). */
+__attribute__((warn_unused_result))
+int vol_metadata_set(db_conn *db, const char *volume_id, const char *key, const char *value);
+__attribute__((warn_unused_result))
+int vol_metadata_delete(db_conn *db, const char *volume_id, const char *key);
 
 /*
  * Marks a volume attached, as the attach actions will (used by volctl attach until they
