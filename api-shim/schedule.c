@@ -114,3 +114,27 @@ int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
 	PQclear(res);
 	return DB_OK;
 }
+
+static const char sql_zones[] =
+	"SELECT COALESCE(availability_zone, $1), bool_and(COALESCE(disabled, false)) "
+	"FROM services WHERE topic = 'cinder-volume' AND NOT COALESCE(deleted, false) "
+	"GROUP BY 1 ORDER BY min(id)";
+
+int schedule_zones(db_conn *db, struct schedule_zone *zones, int max, int *n)
+{
+	const char *params[1] = { settings.storage_availability_zone };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_zones, 1, params, &res);
+
+	*n = 0;
+	if (rc != DB_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && *n < max; i++) {
+		struct schedule_zone *z = &zones[(*n)++];
+
+		util_strlcpy(z->name, PQgetvalue(res, i, 0), sizeof(z->name));
+		z->available = strcmp(PQgetvalue(res, i, 1), "t") != 0;
+	}
+	PQclear(res);
+	return DB_OK;
+}

@@ -58,4 +58,22 @@ __attribute__((warn_unused_result))
 int schedule_pick_named(db_conn *db, const char *az, const char *backend, char *host,
 			size_t hostlen);
 
+/* A zone of the volume services, as Cinder's list_availability_zones reports it. */
+struct schedule_zone {
+	char name[VOL_TEXT];
+	bool available;              /* at least one of its services is enabled */
+};
+
+/* The most zones schedule_zones reports. */
+#define SCHEDULE_ZONES_MAX 64
+
+/*
+ * Fills zones with the availability zones of the cinder-volume services (a service without a
+ * zone is in the configured one), in the order their first service registered, each available
+ * unless all its services are disabled. As Cinder's, the list does not ask whether a service
+ * is up. *n gets the count (at most max). Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_zones(db_conn *db, struct schedule_zone *zones, int max, int *n);
+
 #endif

@@ -903,8 +903,8 @@ int quota_set_limit(db_conn *db, const char *project_id, const char *resource, l
 	return db_exec(db, q_sql_set_limit, 3, p, NULL);
 }
 
-static int q_usage_row(db_conn *db, const struct quota_defaults *d, const char *project_id,
-		       const char *resource, struct quota_usage_row *row)
+int quota_resource_usage(db_conn *db, const struct quota_defaults *d, const char *project_id,
+			 const char *resource, struct quota_usage_row *row)
 {
 	const char *p[2] = { project_id, resource };
 	PGresult *r;
@@ -935,7 +935,7 @@ int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char 
 
 	*n = 0;
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]) && *n < max && rc == DB_OK; i++) {
-		rc = q_usage_row(db, d, project_id, base[i], &rows[*n]);
+		rc = quota_resource_usage(db, d, project_id, base[i], &rows[*n]);
 		if (rc == DB_OK)
 			(*n)++;
 	}
@@ -956,7 +956,7 @@ int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char 
 			if (quota_type_resource(per_type[i], PQgetvalue(types, t, 0), res,
 						sizeof(res)) != 0)
 				continue;
-			rc = q_usage_row(db, d, project_id, res, &rows[*n]);
+			rc = quota_resource_usage(db, d, project_id, res, &rows[*n]);
 			if (rc != DB_OK)
 				break;
 			(*n)++;
@@ -964,6 +964,34 @@ int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char 
 	}
 out:
 	PQclear(types);
+	return rc;
+}
+
+/* Cinder's update_quota_resource: the per-type rows follow a renamed type. A usage row is
+ * marked for refresh (until_refresh = 1), as Cinder's quota_usage_update_resource does. */
+static const char *const q_sql_rename[] = {
+	"UPDATE quota_usages SET resource = $2, until_refresh = 1"
+	" WHERE resource = $1 AND NOT COALESCE(deleted, false)",
+	"UPDATE quota_classes SET resource = $2 WHERE resource = $1 AND NOT COALESCE(deleted, false)",
+	"UPDATE quotas SET resource = $2 WHERE resource = $1 AND NOT COALESCE(deleted, false)",
+};
+
+int quota_rename_type(db_conn *db, const char *old_name, const char *new_name)
+{
+	static const char *const per_type[] = { "volumes", "gigabytes", "snapshots" };
+	int rc = DB_OK;
+
+	for (size_t i = 0; rc == DB_OK && i < sizeof(per_type) / sizeof(per_type[0]); i++) {
+		char from[QUOTA_RESOURCE_MAX + 1], to[QUOTA_RESOURCE_MAX + 1];
+		const char *p[2] = { from, to };
+
+		if (quota_type_resource(per_type[i], old_name, from, sizeof(from)) != 0 ||
+		    quota_type_resource(per_type[i], new_name, to, sizeof(to)) != 0)
+			return DB_REJECT;
+		for (size_t j = 0; rc == DB_OK && j < sizeof(q_sql_rename) / sizeof(q_sql_rename[0]);
+		     j++)
+			rc = db_exec(db, q_sql_rename[j], 2, p, NULL);
+	}
 	return rc;
 }
 

@@ -161,10 +161,24 @@ struct quota_usage_row {
  * per_volume_gigabytes and, for every volume type, volumes_<t>, snapshots_<t>,
  * gigabytes_<t>. *n gets the number of rows (at most max). Returns DB_OK or a negative status.
  */
+/* One resource's row of the set above (its limit and its live quota_usages figures, 0 when
+ * there is no usage row). Returns DB_OK, DB_REJECT for a name too long, or a negative db
+ * status. */
+__attribute__((warn_unused_result))
+int quota_resource_usage(db_conn *db, const struct quota_defaults *d, const char *project_id,
+			 const char *resource, struct quota_usage_row *row);
 __attribute__((warn_unused_result))
 int quota_project_usage(db_conn *db, const struct quota_defaults *d, const char *project_id,
 			struct quota_usage_row *rows, int max, int *n);
 
+/*
+ * Renames the per-type resources of a volume type (volumes_<old>, gigabytes_<old>,
+ * snapshots_<old>) to the new name in quota_usages, quota_classes and quotas, as Cinder does
+ * when a type is renamed. Returns DB_OK, DB_REJECT for names too long, or a negative db
+ * status.
+ */
+__attribute__((warn_unused_result))
+int quota_rename_type(db_conn *db, const char *old_name, const char *new_name);
 /* ---- audit (volctl quota check | sync) ---- */
 
 /* One live quota_usages row against what the tables say it should hold. */
