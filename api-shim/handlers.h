@@ -29,6 +29,23 @@ void volume_metadata_show(struct shim_request *r);        /* GET    .../metadata
 void volume_metadata_update(struct shim_request *r);      /* PUT    .../metadata/{key} */
 void volume_metadata_delete(struct shim_request *r);      /* DELETE .../metadata/{key} */
 
+/* overview.c: what a project has and may have */
+void volumes_summary(struct shim_request *r);         /* GET /v3/{p}/volumes/summary (3.12) */
+void limits_show(struct shim_request *r);             /* GET /v3/{p}/limits */
+void availability_zones_list(struct shim_request *r); /* GET /v3/{p}/os-availability-zone */
+
+/* types.c: the volume type resource and its extra specs */
+void types_list(struct shim_request *r);         /* GET    /v3/{p}/types */
+void types_show(struct shim_request *r);         /* GET    /v3/{p}/types/{id} ("default") */
+void types_create(struct shim_request *r);       /* POST   /v3/{p}/types */
+void types_update(struct shim_request *r);       /* PUT    /v3/{p}/types/{id} */
+void types_delete(struct shim_request *r);       /* DELETE /v3/{p}/types/{id} */
+void type_specs_index(struct shim_request *r);   /* GET    .../types/{id}/extra_specs */
+void type_specs_create(struct shim_request *r);  /* POST   .../types/{id}/extra_specs */
+void type_specs_show(struct shim_request *r);    /* GET    .../extra_specs/{key} */
+void type_specs_update(struct shim_request *r);  /* PUT    .../extra_specs/{key} */
+void type_specs_delete(struct shim_request *r);  /* DELETE .../extra_specs/{key} */
+
 /* actions.c: POST /v3/{p}/volumes/{id}/action */
 void actions_dispatch(struct shim_request *r);
 

@@ -439,18 +439,13 @@ int validate_availability_zone(struct shim_request *r, const char *field, const 
 	return 0;
 }
 
-int validate_metadata(struct shim_request *r, const char *field, const json_t *md)
+int validate_key_values(struct shim_request *r, const char *field, const json_t *obj,
+			const char *key_chars, bool null_values)
 {
-	static const char key_chars[] =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /";
 	const char *key;
 	json_t *val;
 
-	if (md == NULL || json_is_null(md))
-		return 0;
-	if (!json_is_object(md))
-		return validate_type_fail(r, field, md, "'object', 'null'");
-	json_object_foreach((json_t *)md, key, val) {
+	json_object_foreach((json_t *)obj, key, val) {
 		size_t n = strlen(key);
 		char repr[VALIDATE_REPR_MAX];
 
@@ -459,15 +454,29 @@ int validate_metadata(struct shim_request *r, const char *field, const json_t *m
 
 			validate_pyrepr(k, repr, sizeof(repr));
 			json_decref(k);
-			validate_fail(r, field, md, "Additional properties are not allowed (%s "
+			validate_fail(r, field, obj, "Additional properties are not allowed (%s "
 				      "was unexpected)", repr);
 			return -1;
 		}
+		if (json_is_null(val) && null_values)
+			continue;
 		if (!json_is_string(val))
-			return validate_type_fail(r, key, val, "'string'");
+			return validate_type_fail(r, key, val, null_values ? "'string', 'null'" :
+						  "'string'");
 		if (validate_string_or_null(r, key, val, VALIDATE_NAME_MAX_CHARS) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+int validate_metadata(struct shim_request *r, const char *field, const json_t *md)
+{
+	if (md == NULL || json_is_null(md))
+		return 0;
+	if (!json_is_object(md))
+		return validate_type_fail(r, field, md, "'object', 'null'");
+	if (validate_key_values(r, field, md, VALIDATE_KEY_CHARS, false) != 0)
+		return -1;
 	if (json_object_size(md) > VALIDATE_METADATA_MAX) {
 		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
 			    "supported.", VALIDATE_METADATA_MAX);

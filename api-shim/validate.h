@@ -94,6 +94,22 @@ int validate_name(struct shim_request *r, const char *field, const json_t *v);
 __attribute__((warn_unused_result))
 int validate_availability_zone(struct shim_request *r, const char *field, const json_t *v);
 
+/* The characters of a metadata key or an extra spec key (parameter_types.extra_specs), and
+ * of an extra spec key of the types_extra_specs API (extra_specs_with_no_spaces_key). */
+#define VALIDATE_KEY_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:. /"
+#define VALIDATE_SPEC_KEY_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:."
+
+/*
+ * The members of obj (an object) as Cinder's key/value schemas check them: each key 1..255
+ * characters of key_chars (else additionalProperties' message on field), each value a string
+ * of at most 255 characters, or null when null_values.
+ */
+__attribute__((warn_unused_result))
+int validate_key_values(struct shim_request *r, const char *field, const json_t *obj,
+			const char *key_chars, bool null_values);
+
 /*
  * parameter_types.metadata_allows_null: absent (md NULL), null, or an object whose keys match
  * ^[a-zA-Z0-9-_:. /]{1,255}$ and whose values are strings of at most 255 characters; volmgr
