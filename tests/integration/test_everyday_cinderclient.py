@@ -2,7 +2,9 @@
 summary, volume types and their extra specs, absolute limits and availability zones. Every
 step is checked in the database too."""
 
+import os
 import re
+import subprocess
 import uuid
 
 from harness import StackTestCase
@@ -53,8 +55,8 @@ class EverydayCinderClientTest(StackTestCase):
         type_id = self.sql_value("SELECT id FROM volume_types WHERE name = %s AND NOT deleted",
                                  (name,))
         self.assertIsNotNone(type_id, out)
-        self.cinder("type-key", name, "set", "volume_backend_name=filestore", "multiattach=<is> True",
-                    user="admin")
+        self.cinder("type-key", name, "set", "volume_backend_name=filestore",
+                    "multiattach=<is> True", user="admin")
         self.assertEqual(dict(self.sql(
             "SELECT key, value FROM volume_type_extra_specs WHERE volume_type_id = %s AND NOT "
             "deleted", (type_id,))), {"volume_backend_name": "filestore",
@@ -84,3 +86,21 @@ class EverydayCinderClientTest(StackTestCase):
 
         _, out = self.cinder("availability-zone-list")
         self.assertRegex(out, ROW % ("nova", "available"))
+
+    def test_openstack_volume_set_name_and_property(self):
+        """The openstack command (python3-openstackclient) with the caller's noauth token as
+        an admin token and the shim as the endpoint."""
+        vid = self.insert_volume()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update({"OS_AUTH_TYPE": "admin_token",
+                    "OS_TOKEN": "%s:%s" % (self.USER, self.PROJECT),
+                    "OS_ENDPOINT": "%s/v3/%s" % (self.api_root, self.PROJECT),
+                    "OS_VOLUME_API_VERSION": "3"})
+        p = subprocess.run(["openstack", "volume", "set", "--name", "osc-name", "--property",
+                            "k=v", "--description", "osc", vid], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(tuple(self.sql("SELECT display_name, display_description FROM volumes "
+                                        "WHERE id = %s", (vid,))[0]), ("osc-name", "osc"))
+        self.assertEqual(self.md_rows(vid), {"k": "v"})
