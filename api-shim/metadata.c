@@ -9,6 +9,7 @@
  * and, for a write, the statuses Cinder refuses, then writes and answers from what it wrote.
  * The body is validated first, as Cinder's schema decorators do before anything is loaded.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,88 @@ static json_t *metadata_object(const struct vol_full *v)
 	return md != NULL ? json_pack("{s:o}", "metadata", md) : NULL;
 }
 
+/* Python writes the escapes of non-ASCII characters in lower case ("\u00fc"), jansson in
+ * upper case: text becomes Python's. An escaped backslash is skipped whole, so that the text
+ * "\\u00FC" stays as it is. */
+static void python_escapes(char *text)
+{
+	for (char *p = text; *p != '\0'; p++) {
+		if (*p != '\\' || p[1] == '\0')
+			continue;
+		p++;
+		for (int i = 1; *p == 'u' && i <= 4 && p[i] != '\0'; i++)
+			p[i] = (char)tolower((unsigned char)p[i]);
+	}
+}
+
+/* Cinder's ETag of a volume's metadata (3.15): the MD5 of {"metadata": {...}} as Python's
+ * json.dumps writes it (", " and ": " between items, non-ASCII escaped), computed by
+ * PostgreSQL, which volmgr already links, into etag. */
+static int metadata_etag(db_conn *db, struct md_req *m, char etag[33])
+{
+	json_t *doc = metadata_object(m->vol);
+	char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(0) | JSON_ENSURE_ASCII |
+					      JSON_PRESERVE_ORDER) : NULL;
+	const char *p[1] = { text };
+	PGresult *res;
+	int rc;
+
+	if (text != NULL)
+		python_escapes(text);
+	rc = text != NULL ? db_exec(db, "SELECT md5($1)", 1, p, &res) : txn_internal(&m->t);
+
+	json_decref(doc);
+	free(text);
+	if (rc != DB_OK)
+		return rc;
+	snprintf(etag, 33, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return DB_OK;
+}
+
+/* Whether etag is one of an If-Match header's entity tags (quoted or not, weak or strong, as
+ * webob reads them). */
+static bool etag_listed(const char *header, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	for (const char *p = header; *p != '\0';) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (*p == '"')
+			p++;
+		len = strcspn(p, "\",");
+		if (len == n && strncmp(p, etag, n) == 0)
+			return true;
+		p += len;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* Cinder's _validate_etag, from 3.15 on the writes of the whole set and of one key: with an
+ * If-Match header (other than "*"), the metadata must still have that ETag, else 412 with no
+ * body and nothing written. Returns DB_OK, TXN_FAULT or a db status. */
+static int check_if_match(db_conn *db, struct md_req *m)
+{
+	struct shim_request *r = m->t.r;
+	const char *if_match = req_header(r, "If-Match");
+	char etag[33];
+	int rc;
+
+	if ((m->op != MD_UPDATE_ALL && m->op != MD_UPDATE_KEY) || !req_ver_ge(r, 3, 15) ||
+	    if_match == NULL || strcmp(if_match, "*") == 0)
+		return DB_OK;
+	rc = metadata_etag(db, m, etag);
+	if (rc != DB_OK || etag_listed(if_match, etag))
+		return rc;
+	req_reply(r, 412, NULL);
+	return TXN_FAULT;
+}
+
 /* The operation's effect and its answer, on the loaded and checked volume. */
 static int md_apply(db_conn *db, struct md_req *m)
 {
@@ -298,6 +381,8 @@ static int md_apply(db_conn *db, struct md_req *m)
 	switch (m->op) {
 	case MD_INDEX:
 		m->reply = metadata_object(m->vol);
+		if (m->reply != NULL && req_ver_ge(r, 3, 15))
+			rc = metadata_etag(db, m, r->etag);
 		break;
 	case MD_SHOW:
 	case MD_DELETE_KEY:
@@ -367,6 +452,9 @@ static int md_txn(db_conn *db, void *arg)
 		return txn_fail(&m->t, rc, m->id);
 	if (!policy_enforce(r, &def->policy, m->vol->row.project_id))
 		return TXN_FAULT;
+	rc = check_if_match(db, m);
+	if (rc != DB_OK)
+		return rc;
 	if (def->writes && check_status(m) != 0)
 		return TXN_FAULT;
 	return md_apply(db, m);

@@ -64,6 +64,7 @@ struct shim_request {
 	char *reply_body;
 	size_t reply_len;                  /* bytes sent (for the access log) */
 	bool retry_after;                  /* adds "Retry-After: 0" (413 quota faults) */
+	char etag[33];                     /* an "Etag" header (an MD5 in hex), "" for none */
 	bool replied;
 	/* A handler that waits (req_suspend) keeps its state here across the wait; state_free
 	 * releases it when the request ends, whether or not the wait ended. */

@@ -480,6 +480,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_reque
 	}
 	if (r->retry_after)
 		MHD_add_response_header(resp, "Retry-After", "0");
+	if (r->etag[0] != '\0')
+		MHD_add_response_header(resp, "Etag", r->etag);
 	if (r->status == 401 && auth_keystone())
 		MHD_add_response_header(resp, "WWW-Authenticate", keystone_challenge);
 	ret = MHD_queue_response(conn, r->status, resp);

@@ -1,6 +1,9 @@
 """PUT /volumes/{id} and the volume metadata resource (api-shim/metadata.c) through the shim:
 the rows written, Cinder's answers and refusals, and nothing changed by a refusal."""
 
+import hashlib
+import json
+
 from harness import StackTestCase
 
 
@@ -149,3 +152,29 @@ class VolumeUpdateMetadataTest(StackTestCase):
             self.assertFault(st, doc, 400, "badRequest", "Invalid volume: Deleting volume "
                              "metadata is not allowed for volumes in %s status." % status)
         self.assertEqual(self.md_rows(vid), {"k": "v"})
+
+    def test_etag_and_if_match(self):
+        vid = self.insert_volume()
+        self.http("POST", self.md_path(vid), body={"metadata": {"a": "1", "c": "ü€"}})
+        st, hd, doc = self.http("GET", self.md_path(vid), version="3.14")
+        self.assertEqual(st, 200, doc)
+        self.assertIsNone(hd.get("Etag"))
+        st, hd, doc = self.http("GET", self.md_path(vid), version="3.15")
+        etag = hd.get("Etag")
+        # Cinder's ETag: the MD5 of the body as Python's json.dumps writes it.
+        self.assertEqual(etag, hashlib.md5(json.dumps(doc).encode()).hexdigest())
+        # A stale ETag is refused with 412 and nothing changes; the current one passes.
+        for path, body in ((self.md_path(vid), {"metadata": {"b": "2"}}),
+                           (self.md_path(vid, "a"), {"meta": {"a": "9"}})):
+            st, _, doc = self.http("PUT", path, body=body, version="3.15",
+                                   headers={"If-Match": '"0123"'})
+            self.assertEqual(st, 412, doc)
+        self.assertEqual(self.md_rows(vid), {"a": "1", "c": "ü€"})
+        st, _, doc = self.http("PUT", self.md_path(vid, "a"), body={"meta": {"a": "9"}},
+                               version="3.15", headers={"If-Match": '"%s"' % etag})
+        self.assertEqual(st, 200, doc)
+        # Before 3.15 the header means nothing.
+        st, _, doc = self.http("PUT", self.md_path(vid), body={"metadata": {"b": "2"}},
+                               version="3.14", headers={"If-Match": '"%s"' % etag})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(self.md_rows(vid), {"b": "2"})
