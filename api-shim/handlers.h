@@ -45,6 +45,8 @@ void type_specs_create(struct shim_request *r);  /* POST   .../types/{id}/extra_
 void type_specs_show(struct shim_request *r);    /* GET    .../extra_specs/{key} */
 void type_specs_update(struct shim_request *r);  /* PUT    .../extra_specs/{key} */
 void type_specs_delete(struct shim_request *r);  /* DELETE .../extra_specs/{key} */
+void type_access_list(struct shim_request *r);   /* GET    .../types/{id}/os-volume-type-access */
+void types_action(struct shim_request *r);       /* POST   .../types/{id}/action */
 
 /* actions.c: POST /v3/{p}/volumes/{id}/action */
 void actions_dispatch(struct shim_request *r);

@@ -94,6 +94,9 @@ static const struct server_route routes[] = {
 	  { 3, 0 } },
 	{ "DELETE", "/v3/{project_id}/types/{type_id}/extra_specs/{key}", type_specs_delete, 0,
 	  { 3, 0 } },
+	{ "GET", "/v3/{project_id}/types/{type_id}/os-volume-type-access", type_access_list, 0,
+	  { 3, 0 } },
+	{ "POST", "/v3/{project_id}/types/{type_id}/action", types_action, 0, { 3, 0 } },
 	{ "GET", "/v3/{project_id}/os-availability-zone", availability_zones_list, 0, { 3, 0 } },
 };
 

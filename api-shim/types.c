@@ -28,6 +28,7 @@
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
 #include "api-shim/listing.h"
+#include "api-shim/params.h"
 #include "api-shim/policy.h"
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
@@ -37,6 +38,7 @@
 enum type_op {
 	TYPE_LIST, TYPE_SHOW, TYPE_CREATE, TYPE_UPDATE, TYPE_DELETE,
 	SPECS_INDEX, SPECS_CREATE, SPECS_SHOW, SPECS_UPDATE, SPECS_DELETE,
+	ACCESS_LIST, ACCESS_ADD, ACCESS_REMOVE,
 };
 
 /* Each operation's policy (Cinder's policies/volume_type.py and type_extra_specs.py; the
@@ -58,6 +60,12 @@ static const struct type_op_def {
 			   200 },
 	[SPECS_DELETE] = { { "volume_extension:types_extra_specs:delete", POLICY_ADMIN_API },
 			   202 },
+	[ACCESS_LIST] = { { "volume_extension:volume_type_access:get_all_for_type",
+			    POLICY_ADMIN_API }, 200 },
+	[ACCESS_ADD] = { { "volume_extension:volume_type_access:addProjectAccess",
+			   POLICY_ADMIN_API }, 202 },
+	[ACCESS_REMOVE] = { { "volume_extension:volume_type_access:removeProjectAccess",
+			      POLICY_ADMIN_API }, 202 },
 };
 
 #define TYPE_ARG_MAX (4 * 255 + 1)
@@ -72,6 +80,7 @@ struct type_req {
 	const char *description;     /* create / update: NULL when not sent (or null) */
 	int is_public;               /* create / update: 0, 1, or -1 when not sent */
 	const json_t *specs;         /* the specs to write, or NULL */
+	const char *project;         /* ACCESS_ADD / ACCESS_REMOVE: the project */
 	char new_id[37];             /* create: the new type's id, chosen once */
 	struct vtype_full *type;
 	struct listing_page page;    /* list */
@@ -255,6 +264,27 @@ static int specs_update_schema(struct type_req *m)
 	}
 	m->specs = m->body;
 	return 0;
+}
+
+/* Cinder's volume_type_access schemas: {"<action>": {"project": <uuid>}}. */
+static int access_inner(struct type_req *m, const json_t *inner)
+{
+	static const struct param_spec spec = { .args = {
+		{ .key = "project", .kind = PARAM_UUID, .required = true },
+	} };
+	struct param_value out[PARAMS_MAX];
+	const char *name = m->op == ACCESS_ADD ? "addProjectAccess" : "removeProjectAccess";
+
+	if (params_parse(m->t.r, name, inner, &spec, out) != 0)
+		return -1;
+	m->project = out[0].s;
+	return 0;
+}
+
+static int access_schema(struct type_req *m)
+{
+	return check_wrapped(m, m->op == ACCESS_ADD ? "addProjectAccess" : "removeProjectAccess",
+			     access_inner);
 }
 
 /* ======================================================================== the transaction */
@@ -470,6 +500,80 @@ static int do_delete(db_conn *db, struct type_req *m)
 	return rc;
 }
 
+static const char sql_access_list[] =
+	"SELECT project_id FROM volume_type_projects WHERE volume_type_id = $1 AND deleted = 0"
+	" ORDER BY id";
+
+static const char sql_access_find[] =
+	"SELECT 1 FROM volume_type_projects WHERE volume_type_id = $1 AND project_id = $2"
+	" AND deleted = 0";
+
+static const char sql_access_add[] =
+	"INSERT INTO volume_type_projects (created_at, volume_type_id, project_id, deleted)"
+	" VALUES (now() AT TIME ZONE 'utc', $1, $2, 0)";
+
+/* Cinder's soft delete of an access row: "deleted" takes the row's id. */
+static const char sql_access_remove[] =
+	"UPDATE volume_type_projects SET deleted = id, deleted_at = now() AT TIME ZONE 'utc'"
+	" WHERE volume_type_id = $1 AND project_id = $2 AND deleted = 0";
+
+/* {"volume_type_access": [{"volume_type_id", "project_id"}, ...]} of a private type. */
+static int do_access_list(db_conn *db, struct type_req *m)
+{
+	const char *p[1] = { m->type->id };
+	json_t *list;
+	PGresult *res;
+	int rc;
+
+	if (m->type->is_public) {
+		fault_reply(m->t.r, 404, "Access list not available for public volume types.");
+		return TXN_FAULT;
+	}
+	rc = db_exec(db, sql_access_list, 1, p, &res);
+	if (rc != DB_OK)
+		return rc;
+	list = json_array();
+	for (int i = 0; list != NULL && i < PQntuples(res); i++)
+		if (json_array_append_new(list, json_pack("{s:s, s:s}", "volume_type_id",
+							  m->type->id, "project_id",
+							  PQgetvalue(res, i, 0))) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	PQclear(res);
+	m->reply = list != NULL ? json_pack("{s:o}", "volume_type_access", list) : NULL;
+	return m->reply != NULL ? DB_OK : txn_internal(&m->t);
+}
+
+/* addProjectAccess / removeProjectAccess of a private type: 409 for access already there,
+ * 404 for access that is not. */
+static int do_access_change(db_conn *db, struct type_req *m)
+{
+	struct shim_request *r = m->t.r;
+	const char *p[2] = { m->type->id, m->project };
+	int rows, rc;
+
+	if (m->type->is_public) {
+		fault_reply(r, 400, "Invalid volume type: Type access modification is not "
+			    "applicable to public volume type.");
+		return TXN_FAULT;
+	}
+	rc = query_rows(db, sql_access_find, 2, p, &rows);
+	if (rc != DB_OK)
+		return rc;
+	if (m->op == ACCESS_ADD && rows > 0) {
+		fault_reply(r, 409, "Volume type access for %s / %s combination already exists.",
+			    m->id, m->project);
+		return TXN_FAULT;
+	}
+	if (m->op == ACCESS_REMOVE && rows == 0) {
+		fault_reply(r, 404, "Volume type access not found for %s / %s combination.", m->id,
+			    m->project);
+		return TXN_FAULT;
+	}
+	return db_exec(db, m->op == ACCESS_ADD ? sql_access_add : sql_access_remove, 2, p, NULL);
+}
+
 static int do_specs_delete(db_conn *db, struct type_req *m)
 {
 	const char *p[2] = { m->type->id, m->key };
@@ -525,14 +629,14 @@ static int type_txn(db_conn *db, void *arg)
 		rc = do_create(db, m);
 		if (rc == DB_OK)
 			rc = load_type(db, m, m->new_id);
-		return rc == DB_OK ? reply_type(m, VTYPE_VIEW_MANAGE) : rc;
+		return rc == DB_OK ? reply_type(m, VTYPE_VIEW_CREATED) : rc;
 	case TYPE_UPDATE:
 		rc = load_type(db, m, m->id);
 		if (rc == DB_OK)
 			rc = do_update(db, m);
 		if (rc == DB_OK)
 			rc = load_type(db, m, m->id);
-		return rc == DB_OK ? reply_type(m, VTYPE_VIEW_MANAGE) : rc;
+		return rc == DB_OK ? reply_type(m, VTYPE_VIEW_UPDATED) : rc;
 	case TYPE_DELETE:
 		rc = load_type(db, m, m->id);
 		return rc == DB_OK ? do_delete(db, m) : rc;
@@ -575,6 +679,13 @@ static int type_txn(db_conn *db, void *arg)
 	case SPECS_DELETE:
 		rc = load_type(db, m, m->id);
 		return rc == DB_OK ? do_specs_delete(db, m) : rc;
+	case ACCESS_LIST:
+		rc = load_type(db, m, m->id);
+		return rc == DB_OK ? do_access_list(db, m) : rc;
+	case ACCESS_ADD:
+	case ACCESS_REMOVE:
+		rc = load_type(db, m, m->id);
+		return rc == DB_OK ? do_access_change(db, m) : rc;
 	case TYPE_LIST:
 		break;
 	}
@@ -722,7 +833,7 @@ static void type_serve(struct shim_request *r, enum type_op op, int (*schema)(st
 	}
 	if (rc != 0)
 		goto out;
-	if (op != TYPE_LIST && op != TYPE_SHOW && op != SPECS_INDEX && op != SPECS_SHOW)
+	if (def->policy.rule == POLICY_ADMIN_API && op != ACCESS_LIST)
 		log_info("volume type %s: %s", op == TYPE_CREATE ? m.new_id : m.id,
 			 def->policy.name);
 	req_reply(r, def->status, m.reply);
@@ -781,4 +892,39 @@ void type_specs_update(struct shim_request *r)
 void type_specs_delete(struct shim_request *r)
 {
 	type_serve(r, SPECS_DELETE, NULL);
+}
+
+void type_access_list(struct shim_request *r)
+{
+	type_serve(r, ACCESS_LIST, NULL);
+}
+
+/* The type actions (Cinder's volume type access extension): the body's one key names the
+ * action. */
+void types_action(struct shim_request *r)
+{
+	static const struct { const char *name; enum type_op op; } actions[] = {
+		{ "addProjectAccess", ACCESS_ADD }, { "removeProjectAccess", ACCESS_REMOVE },
+	};
+	json_t *body = req_json_body(r);
+	const char *name;
+
+	if (body == NULL)
+		return;
+	if (!json_is_object(body) || json_object_size(body) != 1) {
+		fault_reply(r, 400, FAULT_MSG_MALFORMED_BODY);
+		json_decref(body);
+		return;
+	}
+	name = json_object_iter_key(json_object_iter(body));
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		if (strcmp(name, actions[i].name) == 0) {
+			json_decref(body);
+			type_serve(r, actions[i].op, access_schema);
+			return;
+		}
+	}
+	fault_reply(r, 400, "There is no such action: %s. Verify the request body and "
+		    "Content-Type header and try again.", name);
+	json_decref(body);
 }

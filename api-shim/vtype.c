@@ -150,9 +150,11 @@ json_t *vtype_view(const struct shim_request *r, const struct vtype_full *t,
 	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "id", t->id, "name", t->name,
 			      "is_public", t->is_public, "description",
 			      t->has_description ? json_string(t->description) : json_null());
-	json_t *specs = specs_object(r, t, kind == VTYPE_VIEW_MANAGE);
+	json_t *specs = specs_object(r, t, kind != VTYPE_VIEW_V3);
 
-	if (o == NULL || specs == NULL || json_object_set_new(o, "extra_specs", specs) != 0) {
+	if (o == NULL || specs == NULL || json_object_set_new(o, "extra_specs", specs) != 0 ||
+	    (kind != VTYPE_VIEW_UPDATED && json_object_set_new(o, "os-volume-type-access:is_public",
+							       json_boolean(t->is_public)) != 0)) {
 		json_decref(o);
 		return NULL;
 	}

@@ -72,10 +72,12 @@ int vtype_load(db_conn *db, struct shim_request *r, const char *id, struct vtype
 __attribute__((warn_unused_result))
 int vtype_load_default(db_conn *db, struct shim_request *r, struct vtype_full *out);
 
-/* The types a view may show: the v3 types controller's (extra specs for everyone, but only
- * Cinder's user-visible ones to non-admins, and qos_specs_id for admins), or the types manage
- * extension's (id, name, is_public, every extra spec, description). */
-enum vtype_view_kind { VTYPE_VIEW_V3, VTYPE_VIEW_MANAGE };
+/* The views of a type: the v3 types controller's for show and list (extra specs for
+ * everyone, but only Cinder's user-visible ones to non-admins, and qos_specs_id for admins),
+ * or the types manage extension's for create and update (id, name, is_public, every extra
+ * spec, description). The type access extension adds "os-volume-type-access:is_public" to
+ * all but the update's. */
+enum vtype_view_kind { VTYPE_VIEW_V3, VTYPE_VIEW_CREATED, VTYPE_VIEW_UPDATED };
 
 /* The type's object (without the "volume_type" wrapper), or NULL on allocation failure. */
 json_t *vtype_view(const struct shim_request *r, const struct vtype_full *t,

@@ -44,7 +44,8 @@ class VolumeTypesTest(StackTestCase):
         st, _, doc = self.http("GET", self.tpath("/" + t["id"]))
         self.assertEqual((st, doc), (200, {"volume_type": {
             "id": t["id"], "name": t["name"], "is_public": True, "description": "fast",
-            "extra_specs": {"multiattach": "<is> True"}}}))
+            "extra_specs": {"multiattach": "<is> True"},
+            "os-volume-type-access:is_public": True}}))
         st, _, doc = self.admin("GET", self.tpath("/" + t["id"]))
         self.assertEqual(doc["volume_type"]["qos_specs_id"], None)
         self.assertEqual(len(doc["volume_type"]["extra_specs"]), 3)
@@ -231,3 +232,53 @@ class VolumeTypesTest(StackTestCase):
         self.assertFault(st, doc, 400, "badRequest", "Volume Type is currently in use.")
         self.assertEqual(self.specs(t["id"]), {"multiattach": "<is> False",
                                                "replication_enabled": "t"})
+
+    def test_type_access(self):
+        private = self.create_type(**{"os-volume-type-access:is_public": False})
+        public = self.create_type()
+        self.assertEqual(public["os-volume-type-access:is_public"], True)
+        member = str(uuid.uuid4())
+        act = self.tpath("/%s/action" % private["id"])
+        access = self.tpath("/%s/os-volume-type-access" % private["id"])
+        st, _, doc = self.admin("POST", act, body={"addProjectAccess": {"project": member}})
+        self.assertEqual(st, 202, doc)
+        self.assertEqual(self.sql_value("SELECT count(*) FROM volume_type_projects WHERE "
+                                        "volume_type_id = %s AND project_id = %s AND "
+                                        "deleted = 0", (private["id"], member)), 1)
+        st, _, doc = self.admin("GET", access)
+        self.assertEqual((st, doc), (200, {"volume_type_access": [
+            {"volume_type_id": private["id"], "project_id": member}]}))
+        # The member's project now sees the type.
+        st, _, doc = self.http("GET", "/v3/%s/types/%s" % (member, private["id"]),
+                               token="user:%s" % member)
+        self.assertEqual(st, 200, doc)
+        self.assertFalse(doc["volume_type"]["os-volume-type-access:is_public"])
+        for token, body, code, piece in (
+                ("admin", {"addProjectAccess": {"project": member}}, 409,
+                 "Volume type access for %s / %s combination already exists."
+                 % (private["id"], member)),
+                ("admin", {"addProjectAccess": {"project": "not-a-uuid"}}, 400,
+                 "'not-a-uuid' is not a 'uuid'"),
+                ("admin", {"grantAccess": {"project": member}}, 400,
+                 "There is no such action: grantAccess"),
+                (None, {"removeProjectAccess": {"project": member}}, 403,
+                 "Policy doesn't allow volume_extension:volume_type_access:removeProjectAccess")):
+            st, _, doc = self.http("POST", act, body=body, token=token and "%s:%s" % (
+                token, self.PROJECT) or "%s:%s" % (self.USER, self.PROJECT))
+            self.assertFault(st, doc, code, contains=piece)
+        st, _, doc = self.admin("POST", self.tpath("/%s/action" % public["id"]),
+                                body={"addProjectAccess": {"project": member}})
+        self.assertFault(st, doc, 400, "badRequest", "Invalid volume type: Type access "
+                         "modification is not applicable to public volume type.")
+        st, _, doc = self.admin("GET", self.tpath("/%s/os-volume-type-access" % public["id"]))
+        self.assertFault(st, doc, 404, "itemNotFound",
+                         "Access list not available for public volume types.")
+        st, _, doc = self.http("GET", access)
+        self.assertFault(st, doc, 403, "forbidden")
+        st, _, doc = self.admin("POST", act, body={"removeProjectAccess": {"project": member}})
+        self.assertEqual(st, 202, doc)
+        st, _, doc = self.admin("POST", act, body={"removeProjectAccess": {"project": member}})
+        self.assertFault(st, doc, 404, "itemNotFound", "Volume type access not found")
+        st, _, doc = self.http("GET", "/v3/%s/types/%s" % (member, private["id"]),
+                               token="user:%s" % member)
+        self.assertFault(st, doc, 404, "itemNotFound")
