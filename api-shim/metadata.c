@@ -388,7 +388,8 @@ static int md_apply(db_conn *db, struct md_req *m)
 	case MD_DELETE_KEY:
 		kv = find_key(m->vol, m->key);
 		if (kv == NULL) {
-			fault_reply(r, 404, "Volume %s has no metadata with key %s.", m->id, m->key);
+			fault_reply(r, 404, "Volume %s has no metadata with key %s.", m->id,
+				    m->key);
 			return TXN_FAULT;
 		}
 		if (m->op == MD_SHOW) {

@@ -26,7 +26,8 @@ static const char sql_summary[] =
 	"WHERE NOT deleted AND ($1::text IS NULL OR project_id = $1)";
 
 static const char sql_summary_metadata[] =
-	"SELECT DISTINCT m.key, m.value FROM volume_metadata m JOIN volumes v ON v.id = m.volume_id "
+	"SELECT DISTINCT m.key, m.value FROM volume_metadata m"
+	" JOIN volumes v ON v.id = m.volume_id "
 	"WHERE NOT m.deleted AND NOT v.deleted AND ($1::text IS NULL OR v.project_id = $1) "
 	"ORDER BY 1, 2 LIMIT $2";
 

@@ -90,6 +90,12 @@ struct type_req {
 
 /* ======================================================================== bodies */
 
+/* True if s is empty or whitespace only (Python's not s.strip()). */
+static bool all_space(const char *s)
+{
+	return s[strspn(s, " \t\n\r\f\v")] == '\0';
+}
+
 /* parameter_types.name (nullable: update_name): a string of 1..255 characters; the create's
  * format check also refuses one of whitespace only. */
 static int check_type_name(struct shim_request *r, const json_t *v, bool nullable)
@@ -107,7 +113,7 @@ static int check_type_name(struct shim_request *r, const json_t *v, bool nullabl
 		validate_fail(r, "name", v, "%s is too %s", repr, n < 1 ? "short" : "long");
 		return -1;
 	}
-	if (!nullable && strspn(json_string_value(v), " \t\n\r\f\v") == strlen(json_string_value(v))) {
+	if (!nullable && all_space(json_string_value(v))) {
 		fault_reply(r, 400, "An invalid 'name' value was provided. The 'name' can not be "
 			    "empty.");
 		return -1;
@@ -147,7 +153,8 @@ static int check_wrapped(struct type_req *m, const char *wrapper,
 	if (inner != NULL && (validate_object(r, wrapper, inner) != 0 || check(m, inner) != 0))
 		return -1;
 	if (validate_required(r, NULL, m->body, (const char *const[]){ wrapper, NULL }) != 0 ||
-	    validate_no_extra(r, NULL, m->body, (const char *const[]){ "type", wrapper, NULL }) != 0)
+	    validate_no_extra(r, NULL, m->body,
+			      (const char *const[]){ "type", wrapper, NULL }) != 0)
 		return -1;
 	return 0;
 }
@@ -219,7 +226,7 @@ static int update_schema(struct type_req *m)
 	if (check_wrapped(m, "volume_type", update_inner) != 0 ||
 	    !policy_enforce(r, &type_ops[m->op].policy, NULL))
 		return -1;
-	if (m->name != NULL && strspn(m->name, " \t\n\r\f\v") == strlen(m->name)) {
+	if (m->name != NULL && all_space(m->name)) {
 		fault_reply(r, 400, "Volume type name can not be empty.");
 		return -1;
 	}
@@ -336,6 +343,8 @@ static const char *const sql_type_destroy[] = {
 	"UPDATE volume_type_projects SET deleted = id, deleted_at = now() AT TIME ZONE 'utc'"
 	" WHERE volume_type_id = $1 AND deleted = 0",
 };
+
+#define NDESTROY (sizeof(sql_type_destroy) / sizeof(sql_type_destroy[0]))
 
 /* Runs sql with params; *rows gets how many rows it returned. */
 static int query_rows(db_conn *db, const char *sql, int n, const char *const *params, int *rows)
@@ -494,8 +503,7 @@ static int do_delete(db_conn *db, struct type_req *m)
 		return TXN_FAULT;
 	}
 	rc = check_not_in_use(db, m, "Target volume type is still in use.");
-	for (size_t i = 0; rc == DB_OK && i < sizeof(sql_type_destroy) / sizeof(sql_type_destroy[0]);
-	     i++)
+	for (size_t i = 0; rc == DB_OK && i < NDESTROY; i++)
 		rc = db_exec(db, sql_type_destroy[i], 1, p, NULL);
 	return rc;
 }
@@ -656,7 +664,8 @@ static int type_txn(db_conn *db, void *arg)
 					     json_string(sp->value));
 			return m->reply != NULL ? DB_OK : txn_internal(&m->t);
 		}
-		fault_reply(r, 404, "Volume Type %s has no extra specs with key %s.", m->id, m->key);
+		fault_reply(r, 404, "Volume Type %s has no extra specs with key %s.", m->id,
+			    m->key);
 		return TXN_FAULT;
 	case SPECS_CREATE:
 	case SPECS_UPDATE:
@@ -755,9 +764,9 @@ static int list_txn(db_conn *db, void *arg)
 	}
 	if (rc == DB_OK) {
 		snprintf(sql, sizeof(sql), "WITH ordered AS (SELECT t.id, row_number() OVER "
-			 "(ORDER BY %s) AS rn " TYPE_LIST_FROM ") SELECT id FROM ordered WHERE rn > "
-			 "COALESCE((SELECT rn FROM ordered WHERE id = $3), 0) ORDER BY rn "
-			 "LIMIT $4::integer OFFSET $5::integer", m->page.order);
+			 "(ORDER BY %s) AS rn " TYPE_LIST_FROM ") SELECT id FROM ordered "
+			 "WHERE rn > COALESCE((SELECT rn FROM ordered WHERE id = $3), 0) "
+			 "ORDER BY rn LIMIT $4::integer OFFSET $5::integer", m->page.order);
 		rc = db_exec(db, sql, 5, m->list_params, &res);
 	}
 	n = rc == DB_OK ? PQntuples(res) : 0;
@@ -784,8 +793,9 @@ static int list_txn(db_conn *db, void *arg)
 	if (n > 0 && n == m->page.limit) {
 		snprintf(rest, sizeof(rest), "types?limit=%d&marker=%s", m->page.limit, last);
 		view_v3_url(r, rest, href, sizeof(href));
-		if (json_object_set_new(m->reply, "volume_type_links",
-					json_pack("[{s:s, s:s}]", "rel", "next", "href", href)) != 0)
+		json_t *links = json_pack("[{s:s, s:s}]", "rel", "next", "href", href);
+
+		if (json_object_set_new(m->reply, "volume_type_links", links) != 0)
 			return txn_internal(&m->t);
 	}
 	return DB_OK;

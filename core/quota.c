@@ -972,9 +972,12 @@ out:
 static const char *const q_sql_rename[] = {
 	"UPDATE quota_usages SET resource = $2, until_refresh = 1"
 	" WHERE resource = $1 AND NOT COALESCE(deleted, false)",
-	"UPDATE quota_classes SET resource = $2 WHERE resource = $1 AND NOT COALESCE(deleted, false)",
+	"UPDATE quota_classes SET resource = $2"
+	" WHERE resource = $1 AND NOT COALESCE(deleted, false)",
 	"UPDATE quotas SET resource = $2 WHERE resource = $1 AND NOT COALESCE(deleted, false)",
 };
+
+#define Q_NRENAME (sizeof(q_sql_rename) / sizeof(q_sql_rename[0]))
 
 int quota_rename_type(db_conn *db, const char *old_name, const char *new_name)
 {
@@ -988,8 +991,7 @@ int quota_rename_type(db_conn *db, const char *old_name, const char *new_name)
 		if (quota_type_resource(per_type[i], old_name, from, sizeof(from)) != 0 ||
 		    quota_type_resource(per_type[i], new_name, to, sizeof(to)) != 0)
 			return DB_REJECT;
-		for (size_t j = 0; rc == DB_OK && j < sizeof(q_sql_rename) / sizeof(q_sql_rename[0]);
-		     j++)
+		for (size_t j = 0; rc == DB_OK && j < Q_NRENAME; j++)
 			rc = db_exec(db, q_sql_rename[j], 2, p, NULL);
 	}
 	return rc;
