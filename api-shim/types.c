@@ -68,8 +68,6 @@ static const struct type_op_def {
 			      POLICY_ADMIN_API }, 202 },
 };
 
-#define TYPE_ARG_MAX (4 * 255 + 1)
-
 struct type_req {
 	struct txn_ctx t;            /* first: the transaction's argument */
 	enum type_op op;
@@ -818,7 +816,8 @@ static void type_serve(struct shim_request *r, enum type_op op, int (*schema)(st
 		if (m.body == NULL || schema(&m) != 0)
 			goto out;
 	}
-	/* Cinder checks these before it loads anything (the delete of a spec, after). */
+	/* Cinder checks the policy before it loads anything, but for the delete of a spec (after
+	 * the type) and the update of a type (after its schema, in update_schema). */
 	if (op != SPECS_DELETE && op != TYPE_UPDATE && !policy_enforce(r, &def->policy, NULL))
 		goto out;
 	m.type = malloc(sizeof(*m.type));

@@ -84,6 +84,28 @@ ROUTE_KINDS = {
     ("POST", "/v3/{project_id}/attachments/{attachment_id}/action"): "actions",
     ("GET", "/v3/{project_id}/messages"): "collection",
     ("GET", "/v3/{project_id}/os-quota-sets/{target_project_id}"): "owner-target",
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}"): "owner",
+    ("GET", "/v3/{project_id}/volumes/{volume_id}/metadata"): "owner",
+    ("POST", "/v3/{project_id}/volumes/{volume_id}/metadata"): "owner",
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}/metadata"): "owner",
+    ("GET", "/v3/{project_id}/volumes/{volume_id}/metadata/{key}"): "owner",
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}/metadata/{key}"): "owner",
+    ("DELETE", "/v3/{project_id}/volumes/{volume_id}/metadata/{key}"): "owner",
+    ("GET", "/v3/{project_id}/volumes/summary"): "collection",
+    ("GET", "/v3/{project_id}/limits"): "collection",
+    ("GET", "/v3/{project_id}/os-availability-zone"): "collection",
+    ("GET", "/v3/{project_id}/types"): "collection",
+    ("POST", "/v3/{project_id}/types"): "admin-global",
+    ("GET", "/v3/{project_id}/types/{type_id}"): "collection",
+    ("PUT", "/v3/{project_id}/types/{type_id}"): "admin-global",
+    ("DELETE", "/v3/{project_id}/types/{type_id}"): "admin-global",
+    ("GET", "/v3/{project_id}/types/{type_id}/extra_specs"): "collection",
+    ("POST", "/v3/{project_id}/types/{type_id}/extra_specs"): "admin-global",
+    ("GET", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): "collection",
+    ("PUT", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): "admin-global",
+    ("DELETE", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): "admin-global",
+    ("GET", "/v3/{project_id}/types/{type_id}/os-volume-type-access"): "admin-global",
+    ("POST", "/v3/{project_id}/types/{type_id}/action"): "admin-global",
 }
 
 # The verdicts: "ok" is anything past authentication and policy (2xx, or a 400 of the
@@ -97,6 +119,9 @@ EXPECTED = {
                      "service": "403"},
     "admin": {"none": "401", "member": "403", "other": "404", "admin": "ok",
               "service": "404"},
+    # An admin's route about no volume (the volume types): everyone else is refused.
+    "admin-global": {"none": "401", "member": "403", "other": "403", "admin": "ok",
+                     "service": "403"},
 }
 
 
@@ -106,6 +131,16 @@ ROUTE_BODIES = {
     ("POST", "/v3/{project_id}/attachments"): {"attachment": {"volume_uuid": "{vid}"}},
     ("PUT", "/v3/{project_id}/attachments/{attachment_id}"):
         {"attachment": {"connector": CONNECTOR}},
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}"): {"volume": {"name": "matrix"}},
+    ("POST", "/v3/{project_id}/volumes/{volume_id}/metadata"): {"metadata": {"k": "v"}},
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}/metadata"): {"metadata": {"k": "v"}},
+    ("PUT", "/v3/{project_id}/volumes/{volume_id}/metadata/{key}"): {"meta": {"k": "v"}},
+    ("POST", "/v3/{project_id}/types"): {"volume_type": {"name": "matrix-type"}},
+    ("PUT", "/v3/{project_id}/types/{type_id}"): {"volume_type": {"description": "matrix"}},
+    ("POST", "/v3/{project_id}/types/{type_id}/extra_specs"): {"extra_specs": {"k": "v"}},
+    ("PUT", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): {"k": "v"},
+    ("POST", "/v3/{project_id}/types/{type_id}/action"):
+        {"addProjectAccess": {"project": str(uuid.uuid4())}},
 }
 
 # Where each kind of action is posted.
@@ -160,7 +195,8 @@ class KeystoneMatrixTest(KeystoneTestCase):
             self.project_id[{"other": "alt", "admin": "admin", "service": "service"}[caller]]
         path = pattern.replace("{project_id}", project).replace(
             "{volume_id}", vid or "").replace("{target_project_id}", demo).replace(
-            "{attachment_id}", aid or "")
+            "{attachment_id}", aid or "").replace("{type_id}", self.default_type_id()).replace(
+            "{key}", "k")
         token = None if caller == "none" else self.token(USER_OF[caller])
         st, _, doc = self.http(method, path, body=with_volume(body, vid), token=token,
                                version=version)
