@@ -214,8 +214,9 @@ struct proto_args_reimage {
 	const struct pv *image_meta;
 };
 
-/* manage_existing: ref names the backing store to adopt (a map, {"source-name": ...} or
- * {"source-id": ...}); the volume row exists in status "managing". */
+/* manage_existing: ref names the backing store to adopt, passed through as the API received
+ * it (Cinder's schema allows an object or a string; the driver understands {"source-name":
+ * ...} or {"source-id": ...}); the volume row exists in status "managing". */
 struct proto_args_manage_existing {
 	const struct pv *ref;
 	const char *volume_id;
