@@ -8,6 +8,7 @@
  * get_manageable_volumes on it, which lists, sorts and pages the backend's stores; the answer
  * is Cinder's manageable-volumes view of that page.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,6 @@ int unmanage_body(db_conn *db, struct action_ctx *a)
 
 /* ======================================================================== lists */
 
-/* Sort keys a list may name; the manager sorts by at most as many. */
-#define MANAGEABLE_SORT_MAX 8
 /* Room for the sort lists and the marker the call carries. */
 #define MANAGEABLE_ARENA_CAP (16 * 1024)
 
@@ -163,9 +162,9 @@ static int list_sort(struct action_ctx *a, struct pv *keys, struct pv *dirs)
 		fault_reply(r, 400, "Invalid sort dirs passed: %s", bad);
 		return -1;
 	}
-	if (keys->n > MANAGEABLE_SORT_MAX) {
+	if (keys->n > PROTO_MANAGEABLE_SORT_MAX) {
 		fault_reply(r, 400, "Invalid input received: at most %d sort keys are supported.",
-			    MANAGEABLE_SORT_MAX);
+			    PROTO_MANAGEABLE_SORT_MAX);
 		return -1;
 	}
 	return 0;
@@ -190,13 +189,14 @@ static int list_counts(struct action_ctx *a)
 	}
 	args->limit = (struct proto_opt_count){ true, n > SHIM_MAX_LIMIT ? SHIM_MAX_LIMIT :
 						(int)n };
+	/* oslo's validate_integer(offset, "offset", 0, 2147483647). */
 	n = 0;
-	if (offset != NULL && (util_parse_long(offset, 0, 2147483647L, &n) != 0)) {
-		/* Cinder's validate_integer. */
-		if (util_parse_long(offset, -2147483648L, 2147483647L, &n) != 0)
-			fault_reply(r, 400, "Invalid input received: offset must be an integer.");
-		else
-			fault_reply(r, 400, "Invalid input received: offset must be >= 0.");
+	if (offset != NULL && util_parse_long(offset, LONG_MIN, LONG_MAX, &n) != 0) {
+		fault_reply(r, 400, "offset must be an integer");
+		return -1;
+	}
+	if (n < 0 || n > 2147483647L) {
+		fault_reply(r, 400, n < 0 ? "offset must be >= 0" : "offset must be <= 2147483647");
 		return -1;
 	}
 	args->offset = (struct proto_opt_count){ true, (int)n };
@@ -223,14 +223,13 @@ static int list_parse(struct list_req *l)
 	/* Cinder's rpcapi asks for objects from 3.10, which the method's row requires. */
 	args->want_objects = true;
 	if (a->arena.failed) {
-		fault_reply(r, 400, "Invalid input received: marker is not valid UTF-8");
+		fault_reply(r, 400, "Invalid input received: marker is too long or not UTF-8");
 		return -1;
 	}
 	return 0;
 }
 
-/* The policy, then the service (Cinder's _get_service_by_host_cluster) whose queue the call
- * goes to. */
+/* The service (Cinder's _get_service_by_host_cluster) whose queue the call goes to. */
 static int list_txn(db_conn *db, void *arg)
 {
 	struct list_req *l = arg;
@@ -243,8 +242,6 @@ static int list_txn(db_conn *db, void *arg)
 	bool found, exists = false;
 	int rc;
 
-	if (!policy_enforce(r, &list_policy, r->auth.project_id))
-		return TXN_FAULT;
 	util_strlcpy(backend, named, sizeof(backend));
 	pool = strchr(backend, '#');
 	if (pool != NULL)
@@ -337,7 +334,9 @@ static void list_serve(struct shim_request *r, bool detail)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
-	if (list_parse(l) != 0 || txn_run(&l->a.t, list_txn) != 0)
+	/* Cinder authorizes before it reads the query. */
+	if (!policy_enforce(r, &list_policy, r->auth.project_id) || list_parse(l) != 0 ||
+	    txn_run(&l->a.t, list_txn) != 0)
 		return;
 	action_call(&l->a, PROTO_M_GET_MANAGEABLE_VOLUMES, &list_failures, list_answer);
 }

@@ -28,8 +28,6 @@
 
 #define MG_ERR_MAX 512
 #define MG_GIB (1LL << 30)
-/* Sort keys get_manageable_volumes accepts (Cinder's API allows these two). */
-#define MG_SORT_MAX 2
 
 /* The store name a manage reference means: {"source-name": name}, or {"source-id": id} for
  * the store of the volume id once was ("volume-<id>", the name unmanage leaves behind).
@@ -217,8 +215,8 @@ struct mg_entry {
 
 /* The order of Cinder's paginate_entries_list. */
 struct mg_order {
-	bool by_size[MG_SORT_MAX];
-	bool asc[MG_SORT_MAX];
+	bool by_size[PROTO_MANAGEABLE_SORT_MAX];
+	bool asc[PROTO_MANAGEABLE_SORT_MAX];
 	int n;
 };
 
@@ -250,23 +248,31 @@ static void mg_sort(const struct mg_order *o, struct mg_entry *e, int n)
 	}
 }
 
-/* Reads sort_keys and sort_dirs (lists of strings; absent: Cinder's API default, reference
- * descending). Returns 0, or -1 with the call failed as InvalidInput. */
+/* Reads sort_keys and sort_dirs (lists of strings, paired as Python's zip pairs them: the
+ * shorter list decides; absent: Cinder's API default, reference descending). Returns 0, or
+ * -1 with the call failed as InvalidInput. */
 static int mg_order_parse(struct job *job, const struct pv *keys, const struct pv *dirs,
 			  struct mg_order *o)
 {
+	uint32_t n;
+
 	memset(o, 0, sizeof(*o));
 	if (keys == NULL) {
 		o->n = 1;
 		return 0;
 	}
-	if (keys->type != PV_ARRAY || keys->n > MG_SORT_MAX ||
-	    (dirs != NULL && (dirs->type != PV_ARRAY || dirs->n < keys->n))) {
+	if (keys->type != PV_ARRAY || (dirs != NULL && dirs->type != PV_ARRAY)) {
 		job_fail(job, "InvalidInput", "Invalid input received: sort_keys and sort_dirs "
-			 "must be lists of at most %d keys and as many directions", MG_SORT_MAX);
+			 "must be lists");
 		return -1;
 	}
-	for (uint32_t i = 0; i < keys->n; i++) {
+	n = dirs != NULL && dirs->n < keys->n ? dirs->n : keys->n;
+	if (n > PROTO_MANAGEABLE_SORT_MAX) {
+		job_fail(job, "InvalidInput", "Invalid input received: at most %d sort keys are "
+			 "supported.", PROTO_MANAGEABLE_SORT_MAX);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
 		const char *k = pv_str(&keys->u.items[i]);
 		const char *d = dirs != NULL ? pv_str(&dirs->u.items[i]) : "desc";
 

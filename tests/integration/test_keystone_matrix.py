@@ -41,6 +41,7 @@ POLICY_RULES = {
     "volume_extension:volume_admin_actions:migrate_volume": "admin",
     "volume_extension:volume_admin_actions:migrate_volume_completion": "admin",
     "volume:attachment_complete": "owner",
+    "volume_extension:volume_unmanage": "admin",
 }
 
 # A body each action's parameters accept (the policy is checked after them).
@@ -63,6 +64,7 @@ ACTION_BODIES = {
     "os-set_bootable": {"bootable": False},
     "os-retype": {"new_type": "__DEFAULT__"},
     "os-complete": {},
+    "os-unmanage": {},
 }
 
 # What each route is, for the matrix: its kind decides the expected answer per caller.
@@ -84,6 +86,12 @@ ROUTE_KINDS = {
     ("POST", "/v3/{project_id}/attachments/{attachment_id}/action"): "actions",
     ("GET", "/v3/{project_id}/messages"): "collection",
     ("GET", "/v3/{project_id}/os-quota-sets/{target_project_id}"): "owner-target",
+    ("POST", "/v3/{project_id}/os-volume-manage"): "admin-collection",
+    ("GET", "/v3/{project_id}/os-volume-manage"): "admin-collection",
+    ("GET", "/v3/{project_id}/os-volume-manage/detail"): "admin-collection",
+    ("POST", "/v3/{project_id}/manageable_volumes"): "admin-collection",
+    ("GET", "/v3/{project_id}/manageable_volumes"): "admin-collection",
+    ("GET", "/v3/{project_id}/manageable_volumes/detail"): "admin-collection",
 }
 
 # The verdicts: "ok" is anything past authentication and policy (2xx, or a 400 of the
@@ -97,6 +105,8 @@ EXPECTED = {
                      "service": "403"},
     "admin": {"none": "401", "member": "403", "other": "404", "admin": "ok",
               "service": "404"},
+    "admin-collection": {"none": "401", "member": "403", "other": "403", "admin": "ok",
+                         "service": "403"},
 }
 
 
@@ -106,6 +116,11 @@ ROUTE_BODIES = {
     ("POST", "/v3/{project_id}/attachments"): {"attachment": {"volume_uuid": "{vid}"}},
     ("PUT", "/v3/{project_id}/attachments/{attachment_id}"):
         {"attachment": {"connector": CONNECTOR}},
+    # A manage's schema is checked before its policy.
+    ("POST", "/v3/{project_id}/os-volume-manage"):
+        {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
+    ("POST", "/v3/{project_id}/manageable_volumes"):
+        {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
 }
 
 # Where each kind of action is posted.

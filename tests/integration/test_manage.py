@@ -55,16 +55,6 @@ class ManageTest(StackTestCase):
         self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
         return path
 
-    def assertUsagesMatchRows(self):
-        """volumes and gigabytes in use equal the project's live volumes."""
-        count, gib = self.sql("SELECT count(*), COALESCE(sum(size), 0) FROM volumes WHERE "
-                              "project_id = %s AND NOT deleted AND use_quota",
-                              (self.PROJECT,))[0]
-        self.assertEqual(self.usage("volumes")[0], count)
-        self.assertEqual(self.usage("gigabytes")[0], gib)
-        self.assertEqual(self.usage("volumes")[1], 0)
-        self.assertEqual(self.usage("gigabytes")[1], 0)
-
     def volume_count(self):
         return self.sql_value("SELECT count(*) FROM volumes WHERE NOT deleted")
 
@@ -128,6 +118,25 @@ class ManageTest(StackTestCase):
         st, _, doc = self.http("DELETE", self.vpath(new))
         self.assertEqual(st, 202, doc)
         self.poll(lambda: self.file_size(new) is None, msg="the managed file is deleted")
+        self.assertUsagesMatchRows()
+
+    def test_unmanage_refused_as_a_delete(self):
+        """An attached volume is refused with the delete's message; one whose manage failed
+        goes through error_managing_deleting and leaves no file behind to remove."""
+        vid = self.create_volume(1)
+        self.attach(vid)
+        st, _, doc = self.unmanage(vid)
+        self.assertFault(st, doc, 400, contains="Invalid volume: Volume status must be "
+                         "available or error or error_restoring or error_extending or "
+                         "error_managing and must not be migrating, attached")
+        self.assertEqual(self.status_of(vid), "in-use")
+
+        vol = self.manage_ok({"source-name": "not-there-%s" % uuid.uuid4().hex[:6]})
+        self.wait_status(vol["id"], "error_managing")
+        st, _, doc = self.unmanage(vol["id"])
+        self.assertEqual(st, 202, doc)
+        self.assertIn(self.status_of(vol["id"]), ("error_managing_deleting", "deleted"))
+        self.poll(lambda: self.volume_row(vol["id"])["deleted"], msg="unmanaged")
         self.assertUsagesMatchRows()
 
     def test_manage_a_foreign_file_rounds_up(self):
@@ -297,6 +306,7 @@ class ManageTest(StackTestCase):
                 ("host=%s&sort_dir=up" % self.service_host, 400,
                  "Invalid sort dirs passed: up"),
                 ("host=%s&limit=-1" % self.service_host, 400, "limit param must be positive"),
+                ("host=%s&offset=-1" % self.service_host, 400, "offset must be >= 0"),
                 ("host=%s&marker=%%7B%%7D" % self.service_host, 400,
                  "Invalid input received: marker not found: {}"),
                 ("host=%s&marker=nojson" % self.service_host, 400,
