@@ -1,7 +1,9 @@
 /*
  * volumes.c - the volume routes: create, show, list and delete (Cinder's v3 volumes
- * controller and its volume API). Backend choice is schedule.c's, the list query listing.c's,
- * the argument checks validate.c's.
+ * controller and its volume API), and manage (Cinder's volume manage extension), which is a
+ * create whose row starts "managing" on the service the request names and whose cast is
+ * manage_existing. Backend choice is schedule.c's, the list query listing.c's, the argument
+ * checks validate.c's.
  *
  * Create casts create_volume straight to the backend schedule_pick_backend finds (of the
  * name the type's volume_backend_name asks for, as Cinder's capabilities filter does). With no
