@@ -225,6 +225,22 @@ void migrate_completion_after(struct action_ctx *a);
 extern const char *const retype_migration_policies[];
 int retype_body(db_conn *db, struct action_ctx *a);
 
+/*
+ * volumes.c: the start of a delete, shared by DELETE /volumes/{id} and os-unmanage, inside the
+ * caller's transaction on row (loaded and locked, policy checked): Cinder's conditions (not
+ * attached, not migrating, no snapshots, a deletable status), then the status "deleting", or
+ * "unmanaging" when unmanage_only, or "error_managing_deleting" for a volume whose manage
+ * failed. A volume without host is removed at once with its quota instead. *cast tells
+ * whether the caller casts delete_volume. Returns DB_OK, TXN_FAULT with Cinder's 400 set, or
+ * a db status.
+ */
+__attribute__((warn_unused_result))
+int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row,
+			 bool unmanage_only, bool *cast);
+
+/* manage.c: os-unmanage (docs/cinder.md §20.1). */
+int unmanage_body(db_conn *db, struct action_ctx *a);
+
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);
 

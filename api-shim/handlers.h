@@ -19,6 +19,11 @@ void volumes_list(struct shim_request *r);          /* GET    /v3/{p}/volumes */
 void volumes_list_detail(struct shim_request *r);   /* GET    /v3/{p}/volumes/detail */
 void volumes_show(struct shim_request *r);          /* GET    /v3/{p}/volumes/{id} */
 void volumes_delete(struct shim_request *r);        /* DELETE /v3/{p}/volumes/{id} */
+void volumes_manage(struct shim_request *r);        /* POST   /v3/{p}/os-volume-manage,
+						     * /v3/{p}/manageable_volumes */
+/* GET /v3/{p}/os-volume-manage[/detail], /v3/{p}/manageable_volumes[/detail] (manage.c) */
+void manageable_list(struct shim_request *r);
+void manageable_list_detail(struct shim_request *r);
 
 /* metadata.c: a volume's name, description and metadata */
 void volumes_update(struct shim_request *r);              /* PUT    /v3/{p}/volumes/{id} */

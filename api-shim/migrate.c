@@ -66,24 +66,13 @@ static const char *service_pool(const char *service_host)
 	return at != NULL ? at + 1 : service_host;
 }
 
-/*
- * Cinder's common.get_cluster_host: from 3.16 exactly one of cluster and host, before it a
- * host that is not empty. *host and *cluster get the one given (the other NULL). Returns 0,
- * or -1 with Cinder's InvalidInput set.
- */
+/* The target of os-migrate_volume: a cluster may be named from 3.16. */
 static int migrate_target(struct action_ctx *a, const char **host, const char **cluster)
 {
 	bool v316 = req_ver_ge(a->t.r, 3, 16);
-	const char *h = action_arg(a, "host")->s, *c = v316 ? action_arg(a, "cluster")->s : NULL;
-	bool has_host = h != NULL && h[0] != '\0', has_cluster = c != NULL && c[0] != '\0';
 
-	*host = has_host ? h : NULL;
-	*cluster = has_cluster ? c : NULL;
-	if (has_host != has_cluster)
-		return 0;
-	fault_reply(a->t.r, 400, "Invalid input received: %s", v316 ?
-		    "One and only one of cluster and host must be set." : "Host field is missing.");
-	return -1;
+	return params_cluster_host(a->t.r, action_arg(a, "host")->s,
+				   v316 ? action_arg(a, "cluster")->s : NULL, v316, host, cluster);
 }
 
 int migrate_body(db_conn *db, struct action_ctx *a)

@@ -214,3 +214,18 @@ int params_parse(struct shim_request *r, const char *name, const json_t *obj,
 		return -1;
 	return validate_no_extra(r, name, obj, keys);
 }
+
+int params_cluster_host(struct shim_request *r, const char *h, const char *c,
+			bool cluster_allowed, const char **host, const char **cluster)
+{
+	bool has_host = h != NULL && h[0] != '\0';
+	bool has_cluster = cluster_allowed && c != NULL && c[0] != '\0';
+
+	*host = has_host ? h : NULL;
+	*cluster = has_cluster ? c : NULL;
+	if (has_host != has_cluster)
+		return 0;
+	fault_reply(r, 400, "Invalid input received: %s", cluster_allowed ?
+		    "One and only one of cluster and host must be set." : "Host field is missing.");
+	return -1;
+}

@@ -16,7 +16,7 @@
 #include "api-shim/request.h"
 
 /* The most arguments one spec has. */
-#define PARAMS_MAX 6
+#define PARAMS_MAX 10
 
 /* One validator per kind of argument. */
 enum param_kind {
@@ -85,5 +85,15 @@ struct param_value {
 __attribute__((warn_unused_result))
 int params_parse(struct shim_request *r, const char *name, const json_t *obj,
 		 const struct param_spec *spec, struct param_value *out);
+
+/*
+ * Cinder's common.get_cluster_host over the values sent (NULL: absent or null): when
+ * cluster_allowed (the request's microversion has the cluster parameter), exactly one of
+ * cluster and host; else a host that is not empty. *host and *cluster get the one given (the
+ * other NULL). Returns 0, or -1 with Cinder's InvalidInput set on r.
+ */
+__attribute__((warn_unused_result))
+int params_cluster_host(struct shim_request *r, const char *h, const char *c,
+			bool cluster_allowed, const char **host, const char **cluster);
 
 #endif

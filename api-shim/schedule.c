@@ -37,12 +37,18 @@ static const char sql_backend[] =
 static const char sql_backend_named[] =
 	SQL_LIVE_BACKENDS " AND split_part(host, '@', 2) = $3 ORDER BY host LIMIT 1";
 
-/* A live, enabled volume service by host ($1) or, when $1 is null, by cluster ($2). */
+/* A volume service by host ($1) or, when $1 is null, by cluster ($2). */
+#define SQL_SERVICE_NAMED \
+	"FROM services WHERE topic = 'cinder-volume' AND NOT COALESCE(deleted, false) " \
+	"AND (CASE WHEN $1::text IS NULL THEN cluster_name = $2 ELSE host = $1 END)"
+
+/* A live, enabled one ($3: the configured zone). */
 static const char sql_service[] =
-	"SELECT host, COALESCE(cluster_name, '') FROM services WHERE topic = 'cinder-volume' "
-	"AND NOT COALESCE(deleted, false) AND NOT COALESCE(disabled, false) "
-	"AND (CASE WHEN $1::text IS NULL THEN cluster_name = $2 ELSE host = $1 END) AND "
-	SERVICE_IS_UP " ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+	"SELECT host, COALESCE(cluster_name, ''), COALESCE(availability_zone, $3) "
+	SQL_SERVICE_NAMED " AND NOT COALESCE(disabled, false) AND " SERVICE_IS_UP
+	" ORDER BY COALESCE(updated_at, created_at) DESC LIMIT 1";
+
+static const char sql_service_exists[] = "SELECT 1 " SQL_SERVICE_NAMED " LIMIT 1";
 
 int schedule_zone_known(db_conn *db, const char *az, bool *known)
 {
@@ -99,9 +105,9 @@ int schedule_pick_named(db_conn *db, const char *az, const char *backend, char *
 int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
 			  struct schedule_service *out, bool *found)
 {
-	const char *params[2] = { backend, cluster };
+	const char *params[3] = { backend, cluster, settings.storage_availability_zone };
 	PGresult *res = NULL;
-	int rc = db_exec(db, sql_service, 2, params, &res);
+	int rc = db_exec(db, sql_service, 3, params, &res);
 
 	*found = false;
 	if (rc != DB_OK)
@@ -110,6 +116,8 @@ int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
 		*found = true;
 		util_strlcpy(out->host, PQgetvalue(res, 0, 0), sizeof(out->host));
 		util_strlcpy(out->cluster_name, PQgetvalue(res, 0, 1), sizeof(out->cluster_name));
+		util_strlcpy(out->availability_zone, PQgetvalue(res, 0, 2),
+			     sizeof(out->availability_zone));
 	}
 	PQclear(res);
 	return DB_OK;
@@ -135,6 +143,21 @@ int schedule_zones(db_conn *db, struct schedule_zone *zones, int max, int *n)
 		util_strlcpy(z->name, PQgetvalue(res, i, 0), sizeof(z->name));
 		z->available = strcmp(PQgetvalue(res, i, 1), "t") != 0;
 	}
+	PQclear(res);
+	return DB_OK;
+}
+
+int schedule_service_exists(db_conn *db, const char *backend, const char *cluster,
+			    bool *exists)
+{
+	const char *params[2] = { backend, cluster };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_service_exists, 2, params, &res);
+
+	*exists = false;
+	if (rc != DB_OK)
+		return rc;
+	*exists = PQntuples(res) > 0;
 	PQclear(res);
 	return DB_OK;
 }

@@ -33,10 +33,12 @@ int schedule_zone_known(db_conn *db, const char *az, bool *known);
 __attribute__((warn_unused_result))
 int schedule_pick_backend(db_conn *db, const char *az, char *host, size_t hostlen);
 
-/* A destination service: its host ("<host>@<backend>") and its cluster ("" when none). */
+/* A destination service: its host ("<host>@<backend>"), its cluster ("" when none) and its
+ * availability zone (the configured one when it reports none). */
 struct schedule_service {
 	char host[VOL_TEXT];
 	char cluster_name[VOL_TEXT];
+	char availability_zone[VOL_TEXT];
 };
 
 /*
@@ -49,6 +51,16 @@ struct schedule_service {
 __attribute__((warn_unused_result))
 int schedule_find_service(db_conn *db, const char *backend, const char *cluster,
 			  struct schedule_service *out, bool *found);
+/*
+ * Whether a cinder-volume service named backend (or, when backend is NULL, of cluster) exists
+ * at all, up or down, enabled or not: the difference between Cinder's ServiceNotFound and its
+ * ServiceUnavailable once schedule_find_service found none. Returns DB_OK or a negative db
+ * status.
+ */
+__attribute__((warn_unused_result))
+int schedule_service_exists(db_conn *db, const char *backend, const char *cluster,
+			    bool *exists);
+
 /*
  * As schedule_pick_backend, for a backend whose name (the part of the service's host after
  * '@') is backend: the first such service by host name, so that the same request always

@@ -1,7 +1,9 @@
 /*
  * volumes.c - the volume routes: create, show, list and delete (Cinder's v3 volumes
- * controller and its volume API). Backend choice is schedule.c's, the list query listing.c's,
- * the argument checks validate.c's.
+ * controller and its volume API), and manage (Cinder's volume manage extension), which is a
+ * create whose row starts "managing" on the service the request names and whose cast is
+ * manage_existing. Backend choice is schedule.c's, the list query listing.c's, the argument
+ * checks validate.c's.
  *
  * Create casts create_volume straight to the backend schedule_pick_backend finds (of the
  * name the type's volume_backend_name asks for, as Cinder's capabilities filter does). With no
@@ -28,6 +30,7 @@
 #include "core/usermsg.h"
 #include "core/volume.h"
 #include "proto/names.h"
+#include "api-shim/actions.h"
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
@@ -38,6 +41,7 @@
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
 #include "api-shim/view.h"
+#include "proto/json.h"
 #include "api-shim/vtype.h"
 
 /* The cast arguments Cinder's API sends: it lets the scheduler reschedule a create, and deletes
@@ -49,6 +53,9 @@ static const struct policy delete_policy = { "volume:delete", POLICY_ADMIN_OR_OW
 
 /* ======================================================================== create */
 
+/* Room for the reference a manage casts: a small JSON object. */
+#define CREATE_ARENA_CAP (64 * 1024)
+
 /* Soft-deletes a volume and gives its quota back (volumes -1, gigabytes -size and their
  * per-type forms, reserved and committed at once, as Cinder's delete does for a volume that
  * never reached a backend). Returns DB_OK or a core/db status. */
@@ -58,7 +65,9 @@ static int release_volume(db_conn *db, const struct vol_row *row)
 	struct quota_over over;
 	int n, rc;
 
-	if (quota_volume_releases(row->use_quota, row->status)) {
+	/* Unlike Cinder, also for a volume whose manage failed: its API committed volumes 1
+	 * (docs/differences.md). */
+	if (row->use_quota) {
 		n = quota_volume_deltas(row->volume_type_name, -1, -row->size, q);
 		rc = quota_reserve_and_commit(db, &shim_quota_defaults, row->project_id, q, n,
 					      &over);
@@ -84,7 +93,23 @@ struct create_req {
 	bool stands;                 /* the undo found the volume taken by the manager */
 	json_t *body;                /* the request's body, which the fields above point into */
 	struct cast_send send;       /* the create_volume cast, after the commit */
+	/* A manage (POST os-volume-manage): the row is "managing" and the cast manage_existing
+	 * carries ref. */
+	bool manage;
+	bool bootable;
+	const char *host_arg;        /* the host or cluster named (one is NULL) */
+	const char *cluster_arg;
+	char cluster[VOL_TEXT];      /* the service's cluster, "" when none */
+	struct param_value arg[PARAMS_MAX];
+	struct pv_arena arena;       /* room for the ref the cast carries */
+	union proto_args manage_args;
 };
+
+/* The status a new row has until its manager takes it. */
+static const char *create_pending_status(const struct create_req *c)
+{
+	return c->manage ? VOL_S_MANAGING : VOL_S_CREATING;
+}
 
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
@@ -213,6 +238,43 @@ static int insert_metadata(db_conn *db, const char *id, const json_t *md)
 	return DB_OK;
 }
 
+/*
+ * The id is chosen once, before the first attempt: txn_run tries again after a lost
+ * connection, and when the lost one was the COMMIT's the first attempt may have committed.
+ * Finding the row then means it did, and inserting a second volume (whose twin would stay
+ * "creating" with its quota held) would be wrong. Returns VOL_NOT_FOUND when the attempt
+ * is the first to commit, else what the transaction returns (c->reply set on DB_OK).
+ */
+static int create_committed_before(db_conn *db, struct create_req *c)
+{
+	int rc;
+
+	json_decref(c->reply);
+	c->reply = NULL;
+	rc = view_load(db, c->id, false, c->vol);
+	if (rc == DB_OK) {
+		log_warning("volume %s: committed by an attempt whose COMMIT was not confirmed",
+			    c->id);
+		util_strlcpy(c->host, c->vol->row.host, sizeof(c->host));
+		c->reply = view_volume_detail(c->t.r, c->vol);
+		return c->reply != NULL ? DB_OK : txn_internal(&c->t);
+	}
+	return rc == VOL_NOT_FOUND ? rc : txn_fail(&c->t, rc, NULL);
+}
+
+/* The new row's metadata, then the row as the reply shows it. */
+static int create_finish(db_conn *db, struct create_req *c)
+{
+	int rc = c->metadata != NULL ? insert_metadata(db, c->id, c->metadata) : DB_OK;
+
+	if (rc == DB_OK)
+		rc = view_load(db, c->id, false, c->vol);
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	c->reply = view_volume_detail(c->t.r, c->vol);
+	return c->reply != NULL ? DB_OK : txn_internal(&c->t);
+}
+
 static int create_txn(db_conn *db, void *arg)
 {
 	struct create_req *c = arg;
@@ -224,21 +286,9 @@ static int create_txn(db_conn *db, void *arg)
 	bool known;
 	int rc;
 
-	json_decref(c->reply);
-	c->reply = NULL;
-	/* The id is chosen once, before the first attempt: txn_run tries again after a lost
-	 * connection, and when the lost one was the COMMIT's the first attempt may have
-	 * committed. Finding the row then means it did, and inserting a second volume (whose
-	 * twin would stay "creating" with its quota held) would be wrong. */
-	rc = view_load(db, id, false, c->vol);
-	if (rc == DB_OK) {
-		log_warning("volume %s: committed by an attempt whose COMMIT was not confirmed", id);
-		util_strlcpy(host, c->vol->row.host, sizeof(c->host));
-		c->reply = view_volume_detail(r, c->vol);
-		return c->reply != NULL ? DB_OK : txn_internal(&c->t);
-	}
+	rc = create_committed_before(db, c);
 	if (rc != VOL_NOT_FOUND)
-		return txn_fail(&c->t, rc, NULL);
+		return rc;
 	rc = vtype_for_request(db, r, c->type_name, &type);
 	if (rc == VOL_NOT_FOUND)
 		return TXN_FAULT;
@@ -272,8 +322,6 @@ static int create_txn(db_conn *db, void *arg)
 	nv.volume_type_id = type.id;
 	nv.multiattach = c->multiattach || type.multiattach;
 	rc = vol_insert(db, &nv);
-	if (rc == DB_OK && c->metadata != NULL)
-		rc = insert_metadata(db, id, c->metadata);
 	if (rc == DB_OK && host[0] == '\0') {
 		/* What Cinder's scheduler leaves when no backend is valid. */
 		log_warning("no live cinder-volume backend in zone %s: volume %s created in error",
@@ -285,14 +333,9 @@ static int create_txn(db_conn *db, void *arg)
 					    UMSG_DETAIL_NO_BACKEND_AVAILABLE,
 					    settings.message_ttl);
 	}
-	if (rc == DB_OK)
-		rc = view_load(db, id, false, c->vol);
 	if (rc != DB_OK)
 		return txn_fail(&c->t, rc, NULL);
-	c->reply = view_volume_detail(r, c->vol);
-	if (c->reply == NULL)
-		return txn_internal(&c->t);
-	return DB_OK;
+	return create_finish(db, c);
 }
 
 /*
@@ -312,7 +355,7 @@ static int create_undo_txn(db_conn *db, void *arg)
 		return DB_OK;
 	if (rc != DB_OK)
 		return txn_fail(&c->t, rc, NULL);
-	if (strcmp(c->vol->row.status, VOL_S_CREATING) != 0) {
+	if (strcmp(c->vol->row.status, create_pending_status(c)) != 0) {
 		json_decref(c->reply);
 		c->reply = view_volume_detail(c->t.r, c->vol);
 		if (c->reply == NULL)
@@ -358,6 +401,7 @@ static void create_free(void *state)
 	free(c->vol);
 	json_decref(c->reply);
 	json_decref(c->body);
+	pv_arena_destroy(&c->arena);
 	free(c);
 }
 
@@ -380,19 +424,237 @@ static void create_cast_done(struct shim_request *r)
 	create_reply(c);
 }
 
-void volumes_create(struct shim_request *r)
+/* ======================================================================== manage */
+
+/* Cinder's parameter_types.cinder_host pattern (as jsonschema quotes it). */
+#define MANAGE_HOST_PATTERN "^[a-zA-Z0-9-._#@:/+\\[\\]]*$"
+
+/* The host pattern and the metadata keys, which the argument kinds do not check. */
+static int manage_postcheck(struct shim_request *r, const char *name, const json_t *obj)
+{
+	const char *host = json_string_value(json_object_get(obj, "host"));
+
+	(void)name;
+	if (host != NULL && host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-._#@:/+[]")] != '\0') {
+		validate_fail(r, "host", json_object_get(obj, "host"), "'%s' does not match '%s'",
+			      host, MANAGE_HOST_PATTERN);
+		return -1;
+	}
+	return validate_metadata(r, "metadata", json_object_get(obj, "metadata"));
+}
+
+/* Cinder's volume_manage_create schema (the properties in its order), and from 3.16 its
+ * cluster. */
+#define MANAGE_ARGS                                                                      \
+	{ "description", PARAM_TEXT, .min = 0, .max = VALIDATE_NAME_MAX_CHARS,            \
+	  .nullable = true },                                                             \
+	{ "availability_zone", PARAM_TEXT, .min = 0, .max = VALIDATE_NAME_MAX_CHARS,      \
+	  .nullable = true },                                                             \
+	{ "bootable", PARAM_BOOLEAN },                                                    \
+	{ "volume_type", PARAM_TEXT, .min = 0, .max = VALIDATE_NAME_MAX_CHARS,            \
+	  .nullable = true },                                                             \
+	{ "name", PARAM_TEXT, .min = 0, .max = VALIDATE_NAME_MAX_CHARS, .nullable = true }, \
+	{ "host", PARAM_TEXT, .min = 1, .max = VALIDATE_NAME_MAX_CHARS, .nullable = true }, \
+	{ "ref", PARAM_CONNECTOR, .required = true },                                     \
+	{ "metadata", PARAM_OBJECT_OR_NULL }
+static const struct param_spec manage_spec = {
+	.postcheck = manage_postcheck, .args = { MANAGE_ARGS } };
+static const struct param_spec manage_spec_v316 = {
+	.postcheck = manage_postcheck, .args = {
+		MANAGE_ARGS,
+		{ "cluster", PARAM_TEXT, .min = 0, .max = VALIDATE_NAME_MAX_CHARS,
+		  .nullable = true } } };
+
+/* The order of the arguments above. */
+enum { M_DESCRIPTION, M_AZ, M_BOOTABLE, M_TYPE, M_NAME, M_HOST, M_REF, M_METADATA, M_CLUSTER };
+
+static const struct policy manage_policy = { "volume_extension:volume_manage",
+					     POLICY_ADMIN_API };
+
+/* Cinder strips a manage's name and description (and drops an empty one). */
+static const char *manage_text(struct create_req *c, int i)
+{
+	char *s = (char *)c->arg[i].s;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	s += strspn(s, " \t\n\v\f\r");
+	for (n = strlen(s); n > 0 && strchr(" \t\n\v\f\r", s[n - 1]) != NULL; n--)
+		s[n - 1] = '\0';
+	return s[0] != '\0' ? s : NULL;
+}
+
+static int manage_schema(struct shim_request *r, json_t *body, struct create_req *c)
+{
+	static const char *const top_keys[] = { "volume", NULL };
+	bool v316 = req_ver_ge(r, 3, 16);
+	const json_t *vol = json_object_get(body, "volume");
+
+	if (validate_object(r, NULL, body) != 0 ||
+	    (vol != NULL && params_parse(r, "volume", vol, v316 ? &manage_spec_v316 : &manage_spec,
+					 c->arg) != 0) ||
+	    validate_required(r, NULL, body, top_keys) != 0 ||
+	    validate_no_extra(r, NULL, body, top_keys) != 0)
+		return -1;
+	if (params_cluster_host(r, c->arg[M_HOST].s, v316 ? c->arg[M_CLUSTER].s : NULL, v316,
+				&c->host_arg, &c->cluster_arg) != 0)
+		return -1;
+	c->name = manage_text(c, M_NAME);
+	c->description = manage_text(c, M_DESCRIPTION);
+	c->type_name = c->arg[M_TYPE].s;
+	c->az = c->arg[M_AZ].s;
+	c->bootable = c->arg[M_BOOTABLE].b;
+	c->metadata = c->arg[M_METADATA].j != NULL && !json_is_null(c->arg[M_METADATA].j) ?
+		      c->arg[M_METADATA].j : NULL;
+	c->size = 0;
+	return 0;
+}
+
+/* Cinder's check_already_managed_volume: a source-name that is the name of a live volume's
+ * store ("volume-<uuid>"). Returns DB_OK, TXN_FAULT with the 400 set, or a db status. */
+static int manage_check_ref(db_conn *db, struct create_req *c)
+{
+	const char *name = json_string_value(json_object_get(c->arg[M_REF].j, "source-name"));
+	struct vol_row *row;
+	int rc;
+
+	if (name == NULL || strncmp(name, "volume-", 7) != 0 || !util_is_uuid(name + 7))
+		return DB_OK;
+	row = malloc(sizeof(*row));
+	if (row == NULL)
+		return txn_internal(&c->t);
+	rc = vol_get(db, name + 7, false, row);
+	free(row);
+	if (rc == VOL_NOT_FOUND)
+		return DB_OK;
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	fault_reply(c->t.r, 400, "Invalid volume: Unable to manage existing volume. The volume is "
+		    "already managed");
+	return TXN_FAULT;
+}
+
+/* The volume type a manage names (Cinder answers an unknown one 400), else the default. */
+static int manage_type(db_conn *db, struct create_req *c, struct vol_type *type)
+{
+	int rc;
+
+	if (c->type_name == NULL || c->type_name[0] == '\0') {
+		rc = vtype_for_request(db, c->t.r, NULL, type);
+		return rc == VOL_NOT_FOUND ? TXN_FAULT : rc;
+	}
+	rc = vol_type_find(db, c->type_name, type);
+	if (rc == VOL_NOT_FOUND) {
+		fault_reply(c->t.r, 400, "Invalid volume type: Cannot find requested '%s' volume "
+			    "type", c->type_name);
+		return TXN_FAULT;
+	}
+	return rc;
+}
+
+/* Cinder's _get_service_by_host_cluster: the live, enabled service of the host (at its backend
+ * level) or cluster, as the volume's host ("<host>@<backend>#<pool>": the pool named, else the
+ * backend's one pool, as Cinder's scheduler would set it). Returns DB_OK, TXN_FAULT with
+ * Cinder's 400 set, or a db status. */
+static int manage_service(db_conn *db, struct create_req *c, struct schedule_service *svc)
+{
+	const char *named = c->host_arg != NULL ? c->host_arg : c->cluster_arg;
+	char backend[VOL_TEXT], *pool;
+	const char *at;
+	bool found, exists;
+	int n, rc;
+
+	util_strlcpy(backend, named, sizeof(backend));
+	pool = strchr(backend, '#');
+	if (pool != NULL)
+		*pool++ = '\0';
+	rc = schedule_find_service(db, c->host_arg != NULL ? backend : NULL,
+				   c->host_arg != NULL ? NULL : backend, svc, &found);
+	if (rc == DB_OK && !found)
+		rc = schedule_service_exists(db, c->host_arg != NULL ? backend : NULL,
+					     c->host_arg != NULL ? NULL : backend, &exists);
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	if (!found && !exists)
+		fault_reply(c->t.r, 400, "%s '%s' not found", c->host_arg != NULL ? "Host" :
+			    "Cluster", named);
+	else if (!found)
+		fault_reply(c->t.r, 400, "Service is unavailable at this time.");
+	if (!found)
+		return TXN_FAULT;
+	at = strchr(svc->host, '@');
+	n = c->host_arg != NULL && pool != NULL ?
+	    snprintf(c->host, sizeof(c->host), "%s", c->host_arg) :
+	    snprintf(c->host, sizeof(c->host), "%s#%s", svc->host, at != NULL ? at + 1 : svc->host);
+	util_strlcpy(c->cluster, svc->cluster_name, sizeof(c->cluster));
+	return n >= 0 && (size_t)n < sizeof(c->host) ? DB_OK : txn_internal(&c->t);
+}
+
+/* Cinder's manage flow on the API side: the checks, quota volumes 1 (size 0), the row in
+ * "managing" on the service's host. */
+static int manage_txn(db_conn *db, void *arg)
+{
+	struct create_req *c = arg;
+	struct shim_request *r = c->t.r;
+	struct schedule_service svc;
+	struct vol_type type;
+	struct vol_new nv;
+	int rc;
+
+	rc = create_committed_before(db, c);
+	if (rc != VOL_NOT_FOUND)
+		return rc;
+	if (!policy_enforce(r, &manage_policy, r->auth.project_id))
+		return TXN_FAULT;
+	rc = manage_check_ref(db, c);
+	if (rc == DB_OK)
+		rc = manage_type(db, c, &type);
+	if (rc == DB_OK)
+		rc = manage_service(db, c, &svc);
+	if (rc == DB_OK)
+		rc = create_quota(db, c, &type);
+	if (rc != DB_OK)
+		return rc;
+	memset(&nv, 0, sizeof(nv));
+	nv.id = c->id;
+	nv.user_id = r->auth.user_id;
+	nv.project_id = r->auth.project_id;
+	nv.host = c->host;
+	nv.cluster_name = c->cluster[0] != '\0' ? c->cluster : NULL;
+	nv.size = 0;
+	nv.availability_zone = c->az != NULL ? c->az : svc.availability_zone;
+	nv.display_name = c->name;
+	nv.display_description = c->description;
+	nv.volume_type_id = type.id;
+	nv.multiattach = type.multiattach;
+	nv.bootable = c->bootable;
+	nv.status = VOL_S_MANAGING;
+	rc = vol_insert(db, &nv);
+	if (rc != DB_OK)
+		return txn_fail(&c->t, rc, NULL);
+	return create_finish(db, c);
+}
+
+/* The route of a create (manage false) or a manage: validation, the transaction, then the
+ * cast after the commit (or the undo when the broker did not take it). */
+static void create_serve(struct shim_request *r, bool manage)
 {
 	struct create_req *c = calloc(1, sizeof(*c));
+	const union proto_args *args = &create_args;
 
 	if (c == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
 	c->t.r = r;
+	c->manage = manage;
 	r->state = c;
 	r->state_free = create_free;
 	c->body = req_json_body(r);
-	if (c->body == NULL || create_schema(r, c->body, c) != 0)
+	if (c->body == NULL ||
+	    (manage ? manage_schema(r, c->body, c) : create_schema(r, c->body, c)) != 0)
 		return;
 	c->vol = malloc(sizeof(*c->vol));
 	if (c->vol == NULL) {
@@ -400,7 +662,7 @@ void volumes_create(struct shim_request *r)
 		return;
 	}
 	util_uuid4(c->id);
-	if (txn_run(&c->t, create_txn) != 0)
+	if (txn_run(&c->t, manage ? manage_txn : create_txn) != 0)
 		return;
 	/* The cast is built from the row the committed transaction read, so publishing it
 	 * needs no database: an outage of the database from here on cannot leave the volume
@@ -409,9 +671,31 @@ void volumes_create(struct shim_request *r)
 		create_reply(c);
 		return;
 	}
-	if (cast_volume_row(r, &c->send, PROTO_M_CREATE_VOLUME, &c->vol->row, &create_args,
-			    create_cast_done) != 0 && create_undo(c))
+	if (manage) {
+		pv_arena_init(&c->arena, CREATE_ARENA_CAP);
+		c->manage_args.manage_existing.volume_id = c->id;
+		c->manage_args.manage_existing.ref = proto_pv_from_json(&c->arena, c->arg[M_REF].j);
+		args = &c->manage_args;
+	}
+	if (manage && c->manage_args.manage_existing.ref == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		if (create_undo(c))
+			create_reply(c);
+		return;
+	}
+	if (cast_volume_row(r, &c->send, manage ? PROTO_M_MANAGE_EXISTING : PROTO_M_CREATE_VOLUME,
+			    &c->vol->row, args, create_cast_done) != 0 && create_undo(c))
 		create_reply(c);
+}
+
+void volumes_create(struct shim_request *r)
+{
+	create_serve(r, false);
+}
+
+void volumes_manage(struct shim_request *r)
+{
+	create_serve(r, true);
 }
 
 /* ======================================================================== show */
@@ -495,15 +779,44 @@ static bool migrating(const char *ms)
 	       strcmp(ms, "success") != 0;
 }
 
-/* A volume that never reached a backend is removed at once, its quota given back (Cinder's
- * delete of a volume without host). */
-static int delete_unscheduled(db_conn *db, struct delete_req *d)
+int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row,
+			 bool unmanage_only, bool *cast)
 {
-	int rc = release_volume(db, &d->vol->row);
+	const char *params[1] = { row->id }, *to;
+	PGresult *res = NULL;
+	int rc, snaps;
 
-	if (rc == DB_OK)
-		log_info("volume %s had no host: deleted without a cast", d->vol->row.id);
-	return rc == DB_OK ? DB_OK : txn_fail(&d->t, rc, d->id);
+	*cast = false;
+	/* A volume that never reached a backend is removed at once, its quota given back
+	 * (Cinder's delete of a volume without host, unmanaged or not). */
+	if (row->host[0] == '\0') {
+		rc = release_volume(db, row);
+		if (rc == DB_OK)
+			log_info("volume %s had no host: deleted without a cast", row->id);
+		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);
+	}
+	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	snaps = PQntuples(res);
+	PQclear(res);
+	to = strcmp(row->status, VOL_S_ERROR_MANAGING) == 0 ? VOL_S_ERROR_MANAGING_DELETING :
+	     unmanage_only ? VOL_S_UNMANAGING : VOL_S_DELETING;
+	rc = VOL_CONFLICT;
+	if (strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status) &&
+	    snaps == 0)
+		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, to, NULL);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(t->r, 400, "Invalid volume: Volume status must be available or error or "
+			    "error_restoring or error_extending or error_managing and must not be "
+			    "migrating, attached, belong to a group, have snapshots, awaiting a "
+			    "transfer, or be disassociated from snapshots after volume transfer.");
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(t, rc, row->id);
+	*cast = true;
+	return DB_OK;
 }
 
 static int delete_txn(db_conn *db, void *arg)
@@ -511,9 +824,8 @@ static int delete_txn(db_conn *db, void *arg)
 	struct delete_req *d = arg;
 	struct shim_request *r = d->t.r;
 	const struct vol_row *row = &d->vol->row;
-	const char *params[1] = { d->id };
-	PGresult *res = NULL;
-	int rc, snaps;
+	bool cast;
+	int rc;
 
 	rc = view_load(db, d->id, true, d->vol);
 	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(r, row))) {
@@ -524,27 +836,9 @@ static int delete_txn(db_conn *db, void *arg)
 		return txn_fail(&d->t, rc, d->id);
 	if (!policy_enforce(r, &delete_policy, row->project_id))
 		return TXN_FAULT;
-	if (row->host[0] == '\0')
-		return delete_unscheduled(db, d);
-	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
-	if (rc != DB_OK)
+	rc = volumes_delete_begin(db, &d->t, row, false, &cast);
+	if (rc != DB_OK || !cast)
 		return rc;
-	snaps = PQntuples(res);
-	PQclear(res);
-	rc = VOL_CONFLICT;
-	if (strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status) &&
-	    snaps == 0)
-		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, VOL_S_DELETING,
-				    NULL);
-	if (rc == VOL_CONFLICT) {
-		fault_reply(r, 400, "Invalid volume: Volume status must be available or error or "
-			    "error_restoring or error_extending or error_managing and must not be "
-			    "migrating, attached, belong to a group, have snapshots, awaiting a "
-			    "transfer, or be disassociated from snapshots after volume transfer.");
-		return TXN_FAULT;
-	}
-	if (rc != DB_OK)
-		return txn_fail(&d->t, rc, d->id);
 	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &delete_args);
 }
 

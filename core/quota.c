@@ -85,12 +85,6 @@ int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_
 	return n;
 }
 
-bool quota_volume_releases(bool use_quota, const char *status)
-{
-	return use_quota && strcmp(status, "error_managing") != 0 &&
-	       strcmp(status, "error_managing_deleting") != 0;
-}
-
 /* ---- helpers ---- */
 
 static long q_long(const PGresult *r, int row, int col)

@@ -65,14 +65,6 @@ int quota_type_resource(const char *base, const char *type_name, char *out, size
 int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
 			struct quota_delta out[QUOTA_VOLUME_DELTAS]);
 
-/*
- * Cinder's rule for whether deleting a volume gives quota back: not when use_quota is false
- * (a temporary or migration volume, never counted) nor for a volume whose manage failed
- * (error_managing, or error_managing_deleting once its delete started), whose quota was
- * never committed.
- */
-bool quota_volume_releases(bool use_quota, const char *status);
-
 /* ---- database (inside the caller's transaction) ---- */
 
 /*

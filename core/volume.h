@@ -110,9 +110,11 @@ struct vol_new {
 	const char *volume_type_id;
 	bool multiattach;
 	bool bootable;
+	const char *status;         /* NULL: "creating" (a manage inserts "managing") */
+	const char *cluster_name;   /* may be NULL */
 };
 
-/* Inserts a volume in status "creating", attach_status "detached". */
+/* Inserts a volume in status v->status, attach_status "detached". */
 __attribute__((warn_unused_result))
 int vol_insert(db_conn *db, const struct vol_new *v);
 

@@ -29,6 +29,15 @@ enum drv_status {
 	DRV_ERROR = -1,
 };
 
+/* A backing store as manage and the manageable list see it (manager/manage.c). */
+struct drv_store {
+	char name[256];           /* its name in the backend's namespace (the manage reference) */
+	long long bytes;          /* its size */
+	char owner_kind[16];      /* "volume" or "snapshot" when its name is that of such a
+				   * store, else "" */
+	char owner_id[37];        /* then the uuid its name carries */
+};
+
 /* The largest group of extend_group. */
 #define DRV_GROUP_MAX 512
 
@@ -67,6 +76,22 @@ struct drv_ops {
 	 * over a partial copy. delay_ms and stop as sparsecopy_fd's. DRV_OK or DRV_ERROR. */
 	int (*copy_to)(const struct vol_row *v, const char *dst_path, int delay_ms,
 		       volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+	/* Manage existing (manager/manage.c). */
+	/* Describes the store named ref into *st; when ref is absent but v's own store exists
+	 * (an earlier try of the same manage adopted ref and its transaction was lost), v's
+	 * store. DRV_OK, or DRV_ERROR saying why ref cannot be a volume (no such store, not a
+	 * regular file, a name that is not a plain name). */
+	int (*manage_stat)(const struct vol_row *v, const char *ref, struct drv_store *st,
+			   char *err, size_t errlen);
+	/* Makes the store named ref v's own (v->size GiB, at least what it holds: grown when
+	 * smaller), as manage_stat found it; location receives provider_location. Idempotent:
+	 * ref absent and v's store present is DRV_OK. */
+	int (*manage)(const struct vol_row *v, const char *ref, char *location, size_t loclen,
+		      char *err, size_t errlen);
+	/* Lists every store of the backend: *out (malloc'd, the caller frees it) gets *n
+	 * entries. DRV_OK or DRV_ERROR. */
+	int (*list_stores)(struct drv_store **out, int *n, char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

@@ -12,16 +12,19 @@
  */
 #include "manager/driver.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "manager/mconf.h"
 #include "manager/sparsecopy.h"
@@ -312,6 +315,120 @@ out:
 	return rc;
 }
 
+/* The kinds of store the service names "<kind>-<uuid>" in the directory. */
+static const char *const fs_owner_kinds[] = { "volume", "snapshot" };
+
+/* Fills st for the directory entry name, whose stat is sb. */
+static void fs_describe(const char *name, const struct stat *sb, struct drv_store *st)
+{
+	memset(st, 0, sizeof(*st));
+	util_strlcpy(st->name, name, sizeof(st->name));
+	st->bytes = (long long)sb->st_size;
+	for (size_t i = 0; i < sizeof(fs_owner_kinds) / sizeof(fs_owner_kinds[0]); i++) {
+		size_t k = strlen(fs_owner_kinds[i]);
+
+		if (strncmp(name, fs_owner_kinds[i], k) == 0 && name[k] == '-' &&
+		    util_is_uuid(name + k + 1)) {
+			util_strlcpy(st->owner_kind, fs_owner_kinds[i], sizeof(st->owner_kind));
+			util_strlcpy(st->owner_id, name + k + 1, sizeof(st->owner_id));
+		}
+	}
+}
+
+/* A manage reference must name an entry of the directory itself: a plain name, never a path
+ * that leaves it. */
+static int fs_check_ref(const char *ref, char *err, size_t errlen)
+{
+	if (ref[0] == '\0' || strchr(ref, '/') != NULL || strcmp(ref, ".") == 0 ||
+	    strcmp(ref, "..") == 0 || strlen(ref) >= NAME_MAX) {
+		snprintf(err, errlen, "'%s' is not the name of a file in the filestore directory",
+			 ref);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+static int fs_manage_stat(const struct vol_row *v, const char *ref, struct drv_store *st,
+			  char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (fs_check_ref(ref, err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (fstatat(fs_dirfd, ref, &sb, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+		/* Adopted by an earlier try whose commit was lost: the volume's own file. */
+		if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+			return DRV_ERROR;
+		if (fstatat(fs_dirfd, fs_leaf(path), &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(err, errlen, "no file named '%s' in the filestore directory", ref);
+			return DRV_ERROR;
+		}
+		ref = fs_leaf(path);
+	} else if (fs_stat(ref, &sb, err, errlen) != DRV_OK) {
+		return DRV_ERROR;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a regular file", ref);
+		return DRV_ERROR;
+	}
+	fs_describe(ref, &sb, st);
+	return DRV_OK;
+}
+
+/* The file keeps its bytes and takes the volume's name (as Cinder's NFS driver renames a
+ * managed image to the volume's name), so that every other operation finds it where it finds
+ * any volume's file; it is grown, sparsely, to the whole GiB the volume's size says. */
+static int fs_manage(const struct vol_row *v, const char *ref, char *location, size_t loclen,
+		     char *err, size_t errlen)
+{
+	if (fs_check_ref(ref, err, errlen) != DRV_OK ||
+	    fs_path(v, location, loclen, err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (strcmp(ref, fs_leaf(location)) != 0 &&
+	    renameat(fs_dirfd, ref, fs_dirfd, fs_leaf(location)) != 0 && errno != ENOENT)
+		return fs_fail(err, errlen, "cannot rename", ref);
+	fs_sync_dir();
+	return fs_grow(location, v->size, false, err, errlen);
+}
+
+/* Entries listed at most, a bound on the answer's size. */
+#define FS_LIST_MAX 4096
+
+static int fs_list_stores(struct drv_store **out, int *n, char *err, size_t errlen)
+{
+	int fd = openat(fs_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct drv_store *list = NULL;
+	struct dirent *de;
+	struct stat sb;
+	DIR *dir;
+
+	*out = NULL;
+	*n = 0;
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (dir == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return fs_fail(err, errlen, "cannot list", mconf.filestore_dir);
+	}
+	list = calloc(FS_LIST_MAX, sizeof(*list));
+	if (list == NULL) {
+		closedir(dir);
+		snprintf(err, errlen, "out of memory");
+		return DRV_ERROR;
+	}
+	/* Only regular files can be volumes; links and anything else are not listed, nor a name
+	 * that is not UTF-8, which no reference (a JSON string) could carry. */
+	while (*n < FS_LIST_MAX && (de = readdir(dir)) != NULL)
+		if (utf8_valid(de->d_name) &&
+		    fstatat(fs_dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
+			fs_describe(de->d_name, &sb, &list[(*n)++]);
+	closedir(dir);
+	*out = list;
+	return DRV_OK;
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -323,4 +440,7 @@ const struct drv_ops filestore_driver = {
 	.initialize_connection = fs_initialize_connection,
 	.terminate_connection = fs_terminate_connection,
 	.copy_to = fs_copy_to,
+	.manage_stat = fs_manage_stat,
+	.manage = fs_manage,
+	.list_stores = fs_list_stores,
 };

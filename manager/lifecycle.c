@@ -31,20 +31,33 @@ static int lc_wake_migration(db_conn *db, const struct vol_row *v)
 }
 
 /*
- * Loads and locks the volume a delete_volume names, as job_load_volume with the status
- * "deleting" the API sets, except for a migration's temporary volume: a Cinder source
+ * Loads and locks the volume a delete_volume names, as job_load_volume with the status the API
+ * sets for it ("deleting", "unmanaging" when unmanage_only, "error_managing_deleting" for a
+ * volume whose manage failed), except for a migration's temporary volume: a Cinder source
  * manager casts delete_volume for the destination it gives up as that is (available or
  * error), and Cinder's volume manager, which checks no status, deletes it. JOB_SKIP (with
  * job's outcome) when there is nothing to do, DB_OK or a negative db status.
  */
-static int lc_load_deletable(db_conn *db, struct job *job, const char *id, struct vol_row *v)
+static int lc_load_deletable(db_conn *db, struct job *job, const char *id, bool unmanage_only,
+			     struct vol_row *v)
 {
 	int rc = vol_get(db, id, true, v);
 
-	if (rc == DB_OK && lc_temporary(v))
+	if (rc == DB_OK &&
+	    (lc_temporary(v) || strcmp(v->status, VOL_S_ERROR_MANAGING_DELETING) == 0))
 		return DB_OK;
-	return rc == DB_OK || rc == VOL_NOT_FOUND ? job_load_volume(db, job, id, VOL_S_DELETING, v)
-						  : rc;
+	if (rc != DB_OK && rc != VOL_NOT_FOUND)
+		return rc;
+	return job_load_volume(db, job, id, unmanage_only ? VOL_S_UNMANAGING : VOL_S_DELETING, v);
+}
+
+/* Whether v was counted in its pool's allocated capacity: only a create or a manage that
+ * succeeded counts it (a migration's temporary volume deleted in creating or error, or a
+ * volume whose manage failed, never was). */
+static bool lc_in_pool(const struct vol_row *v)
+{
+	return strcmp(v->status, VOL_S_CREATING) != 0 && strcmp(v->status, VOL_S_ERROR) != 0 &&
+	       strcmp(v->status, VOL_S_ERROR_MANAGING_DELETING) != 0;
 }
 
 /* A create that failed, by its driver or for good: status error and the user message. */
@@ -101,14 +114,16 @@ int h_create_volume_failed(db_conn *db, struct job *job)
 
 int h_delete_volume_failed(db_conn *db, struct job *job)
 {
+	bool unmanage_only = job->args.delete_volume.unmanage_only;
+	/* Cinder's manager leaves error_unmanaging for an unmanage that raised. */
+	const char *status = unmanage_only ? VOL_S_ERROR_UNMANAGING : VOL_S_ERROR_DELETING;
 	struct vol_row v;
 
-	int rc = lc_load_deletable(db, job, job->args.delete_volume.volume_id, &v);
+	int rc = lc_load_deletable(db, job, job->args.delete_volume.volume_id, unmanage_only, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
-	log_error("Volume %s: delete failed for good; status set to %s.", v.id,
-		  VOL_S_ERROR_DELETING);
-	return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
+	log_error("Volume %s: delete failed for good; status set to %s.", v.id, status);
+	return vol_set_status(db, v.id, status, -1);
 }
 
 int h_delete_volume(db_conn *db, struct job *job)
@@ -120,7 +135,7 @@ int h_delete_volume(db_conn *db, struct job *job)
 	char err[LC_ERR_MAX];
 	struct vol_row v;
 
-	int rc = lc_load_deletable(db, job, a->volume_id, &v);
+	int rc = lc_load_deletable(db, job, a->volume_id, a->unmanage_only, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	/* unmanage_only leaves the backing store to the operator, as Cinder does. */
@@ -129,8 +144,10 @@ int h_delete_volume(db_conn *db, struct job *job)
 		job_outcome(job, "driver_error");
 		return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
 	}
-	/* The deltas of a volume whose type is gone (no name) are the base resources only. */
-	if (quota_volume_releases(v.use_quota, v.status)) {
+	/* The deltas of a volume whose type is gone (no name) are the base resources only. Unlike
+	 * Cinder, a volume whose manage failed gives back the volumes 1 its API committed
+	 * (docs/differences.md). */
+	if (v.use_quota) {
 		settings_quota_defaults(&settings, &qd);
 		rc = quota_reserve_and_commit(db, &qd, v.project_id, deltas,
 					      quota_volume_deltas(v.volume_type_name, -1, -v.size,
@@ -149,10 +166,7 @@ int h_delete_volume(db_conn *db, struct job *job)
 	if (rc == DB_OK)
 		rc = rec_exec(db, "DELETE FROM volmgr_connections WHERE volume_id = $1", 1,
 			      (const char *[]){ v.id }, NULL);
-	/* Only a create that succeeded counted the volume in its pool: a migration's temporary
-	 * volume deleted in creating or error never was. */
-	if (rc == DB_OK && strcmp(v.status, VOL_S_CREATING) != 0 &&
-	    strcmp(v.status, VOL_S_ERROR) != 0)
+	if (rc == DB_OK && lc_in_pool(&v))
 		rc = rec_pool_add(db, &v, -(long)v.size);
 	if (rc == DB_OK)
 		log_info("Volume %s: deleted%s.", v.id, a->unmanage_only ? " (unmanaged)" : "");

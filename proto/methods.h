@@ -140,7 +140,7 @@
 	   PROTO_ARG("image_meta", A_MAP, true, reimage.image_meta)),                     \
 	  h_reimage, h_reimage_failed, NULL)                                              \
 	X(MANAGE_EXISTING, manage_existing, "3.0", 0, PROTO_CAST, false,                  \
-	  (PROTO_ARG("ref", A_MAP, true, manage_existing.ref),                            \
+	  (PROTO_ARG("ref", A_VALUE, true, manage_existing.ref),                            \
 	   PROTO_ARG("volume", A_VOLUME, true, manage_existing.volume_id)),               \
 	  h_manage_existing, h_manage_existing_failed, NULL)                              \
 	X(GET_MANAGEABLE_VOLUMES, get_manageable_volumes, "3.10", 0, PROTO_CALL, false,   \

@@ -19,6 +19,12 @@
 #define VOL_S_ATTACHING "attaching"
 #define VOL_S_DETACHING "detaching"
 #define VOL_S_RETYPING "retyping"
+/* Manage and unmanage (docs/cinder.md §20). */
+#define VOL_S_MANAGING "managing"
+#define VOL_S_ERROR_MANAGING "error_managing"
+#define VOL_S_UNMANAGING "unmanaging"
+#define VOL_S_ERROR_UNMANAGING "error_unmanaging"
+#define VOL_S_ERROR_MANAGING_DELETING "error_managing_deleting"
 
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"

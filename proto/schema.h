@@ -214,8 +214,9 @@ struct proto_args_reimage {
 	const struct pv *image_meta;
 };
 
-/* manage_existing: ref names the backing store to adopt (a map, {"source-name": ...} or
- * {"source-id": ...}); the volume row exists in status "managing". */
+/* manage_existing: ref names the backing store to adopt, passed through as the API received
+ * it (Cinder's schema allows an object or a string; the driver understands {"source-name":
+ * ...} or {"source-id": ...}); the volume row exists in status "managing". */
 struct proto_args_manage_existing {
 	const struct pv *ref;
 	const char *volume_id;
@@ -228,7 +229,9 @@ struct proto_opt_count {
 };
 
 /* get_manageable_volumes 3.10 (a call): the pagination of Cinder's API, passed through
- * (marker, sort_keys and sort_dirs as sent, NULL when absent or null). */
+ * (marker, sort_keys and sort_dirs as sent, NULL when absent or null). volmgr's manager sorts
+ * by at most PROTO_MANAGEABLE_SORT_MAX keys, and its API sends no more. */
+#define PROTO_MANAGEABLE_SORT_MAX 8
 struct proto_args_get_manageable_volumes {
 	const struct pv *marker;
 	struct proto_opt_count limit;

@@ -122,6 +122,15 @@ class DatabaseMixin:
                          (project or self.PROJECT, resource))
         return tuple(rows[0]) if rows else (0, 0)
 
+    def assertUsagesMatchRows(self, project=None):
+        """The project's volumes and gigabytes usages equal its live volumes that consume
+        quota, with nothing reserved: what every flow must leave."""
+        project = project or self.PROJECT
+        count, gib = self._sql("SELECT count(*), COALESCE(sum(size), 0) FROM volumes WHERE "
+                               "project_id = %s AND NOT deleted AND use_quota", (project,))[0]
+        self.assertEqual(self.usage("volumes", project), (count, 0), "volumes usage vs rows")
+        self.assertEqual(self.usage("gigabytes", project), (gib, 0), "gigabytes usage vs rows")
+
     def gb_usages(self, project=None):
         """{"gigabytes": (in_use, reserved), "gigabytes___DEFAULT__": (...)}"""
         return {r: self.usage(r, project) for r in ("gigabytes", "gigabytes_" + DEFAULT_TYPE)}

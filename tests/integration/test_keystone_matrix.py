@@ -41,6 +41,7 @@ POLICY_RULES = {
     "volume_extension:volume_admin_actions:migrate_volume": "admin",
     "volume_extension:volume_admin_actions:migrate_volume_completion": "admin",
     "volume:attachment_complete": "owner",
+    "volume_extension:volume_unmanage": "admin",
 }
 
 # A body each action's parameters accept (the policy is checked after them).
@@ -63,6 +64,7 @@ ACTION_BODIES = {
     "os-set_bootable": {"bootable": False},
     "os-retype": {"new_type": "__DEFAULT__"},
     "os-complete": {},
+    "os-unmanage": {},
 }
 
 # What each route is, for the matrix: its kind decides the expected answer per caller.
@@ -106,6 +108,12 @@ ROUTE_KINDS = {
     ("DELETE", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): "admin-global",
     ("GET", "/v3/{project_id}/types/{type_id}/os-volume-type-access"): "admin-global",
     ("POST", "/v3/{project_id}/types/{type_id}/action"): "admin-global",
+    ("POST", "/v3/{project_id}/os-volume-manage"): "admin-global",
+    ("GET", "/v3/{project_id}/os-volume-manage"): "admin-global",
+    ("GET", "/v3/{project_id}/os-volume-manage/detail"): "admin-global",
+    ("POST", "/v3/{project_id}/manageable_volumes"): "admin-global",
+    ("GET", "/v3/{project_id}/manageable_volumes"): "admin-global",
+    ("GET", "/v3/{project_id}/manageable_volumes/detail"): "admin-global",
 }
 
 # The verdicts: "ok" is anything past authentication and policy (2xx, or a 400 of the
@@ -119,7 +127,7 @@ EXPECTED = {
                      "service": "403"},
     "admin": {"none": "401", "member": "403", "other": "404", "admin": "ok",
               "service": "404"},
-    # An admin's route about no volume (the volume types): everyone else is refused.
+    # An admin's route about no volume (the volume types, manage): everyone else is refused.
     "admin-global": {"none": "401", "member": "403", "other": "403", "admin": "ok",
                      "service": "403"},
 }
@@ -141,6 +149,11 @@ ROUTE_BODIES = {
     ("PUT", "/v3/{project_id}/types/{type_id}/extra_specs/{key}"): {"k": "v"},
     ("POST", "/v3/{project_id}/types/{type_id}/action"):
         {"addProjectAccess": {"project": str(uuid.uuid4())}},
+    # A manage's schema is checked before its policy.
+    ("POST", "/v3/{project_id}/os-volume-manage"):
+        {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
+    ("POST", "/v3/{project_id}/manageable_volumes"):
+        {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
 }
 
 # Where each kind of action is posted.

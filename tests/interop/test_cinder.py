@@ -29,6 +29,7 @@ import uuid
 from unittest import mock
 
 import psycopg2
+import sqlalchemy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -40,6 +41,7 @@ from oslo_config import cfg  # noqa: E402
 
 from cinder import context as cinder_context  # noqa: E402
 from cinder import exception, objects, quota, quota_utils, rpc  # noqa: E402
+from cinder.db.sqlalchemy import api as cinder_db_api  # noqa: E402
 
 # Cinder's volume manager and API modules name the object classes at import time.
 objects.register_all()
@@ -207,6 +209,10 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
         cls.host2 = "node2" + cls.rand
         cls.manager2 = cls.start_manager("manager2", cls.host2, volumes="volumes2")
         CONF([], project="cinder", default_config_files=[cls.cinder_conf])
+        # Cinder makes its database engine once per process: every class (another module's
+        # subclass has a database of its own) points it at the class's database.
+        cls.engine = sqlalchemy.create_engine(CONF.database.connection)
+        cls.reset_engine = cinder_db_api.main_context_manager.patch_engine(cls.engine)
         logging.basicConfig(level=logging.WARNING)
         # pika warns of each passive declare of a queue that does not exist yet, which is
         # how consumer_count() learns that it has no consumers.
@@ -241,6 +247,9 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
             m.stop()
         with contextlib.suppress(Exception):
             rpc.cleanup()
+        if getattr(cls, "reset_engine", None) is not None:
+            cls.reset_engine()
+            cls.engine.dispose()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):

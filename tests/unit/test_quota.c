@@ -205,12 +205,3 @@ Test(quota, volume_deltas_with_and_without_type)
 	cr_assert_eq(d[1].delta, -3);
 	cr_assert_eq(quota_volume_deltas(NULL, -1, -3, d), 2);
 }
-
-Test(quota, volume_releases_follows_cinder)
-{
-	cr_assert(quota_volume_releases(true, "deleting"));
-	cr_assert(quota_volume_releases(true, "error"));
-	cr_assert(!quota_volume_releases(false, "deleting"));
-	cr_assert(!quota_volume_releases(true, "error_managing"));
-	cr_assert(!quota_volume_releases(true, "error_managing_deleting"));
-}
