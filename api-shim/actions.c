@@ -122,6 +122,19 @@ static const struct action_def actions[] = {
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
+	/* Cinder's volume_image_metadata extension (docs/cinder.md §18.1). */
+	{ .name = "os-set_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "metadata", PARAM_METADATA, .required = true } } },
+	  .policy = OWNER("volume_extension:volume_image_metadata:set"),
+	  .body = image_md_set_body, .after = image_md_reply },
+	{ .name = "os-unset_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "key", PARAM_TEXT, .required = true, .min = 1, .max = 255 } } },
+	  .policy = OWNER("volume_extension:volume_image_metadata:remove"),
+	  .body = image_md_unset_body, .status = 200 },
+	{ .name = "os-show_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = OWNER("volume:get_volume_metadata"),
+	  .body = image_md_show_body, .after = image_md_reply },
 	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §14.1): create's mode
 	 * arrives at 3.54, hence two rows. */
 	{ ATT(_CREATE), .name = "attachment", .min_ver = V(27), .max_ver = V(53),
@@ -257,7 +270,7 @@ static int action_txn(db_conn *db, void *arg)
 	int rc;
 
 	/* No action reads the volume's metadata: the row and its attachments are enough. */
-	a->vol->nmd = a->vol->namd = 0;
+	a->vol->nmd = a->vol->namd = a->vol->nimd = 0;
 	rc = action_load(db, a);
 	if (rc != DB_OK)
 		return rc;

@@ -225,6 +225,12 @@ void migrate_completion_after(struct action_ctx *a);
 extern const char *const retype_migration_policies[];
 int retype_body(db_conn *db, struct action_ctx *a);
 
+/* image.c: the image actions (docs/cinder.md §18). */
+int image_md_set_body(db_conn *db, struct action_ctx *a);
+int image_md_show_body(db_conn *db, struct action_ctx *a);
+int image_md_unset_body(db_conn *db, struct action_ctx *a);
+void image_md_reply(struct action_ctx *a);
+
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);
 

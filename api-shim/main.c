@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/registry.h"
+#include "core/glance.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "proto/schema.h"
@@ -42,7 +43,7 @@
 struct quota_defaults shim_quota_defaults;
 
 static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						api_keys, keystone_keys };
+						glance_keys, api_keys, keystone_keys };
 static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;

@@ -367,8 +367,8 @@ int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
 	return db_exec(db, vol_sql_admin_md_delete, 2, p, NULL);
 }
 
-static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
-		       int max, int *n)
+int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+		int max, int *n)
 {
 	static const struct vol_col cols[] = { VOL_COL(struct vol_kv, key),
 					       VOL_COL(struct vol_kv, value) };
