@@ -26,6 +26,17 @@
 #define OWNER(name) { name, POLICY_ADMIN_OR_OWNER }
 #define ADMIN(name) { name, POLICY_ADMIN_API }
 
+/* os-volume_upload_image's formats (Cinder's schema) and, from 3.1, its visibility. */
+static const char *const disk_formats[] = {
+	"raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop", NULL,
+};
+static const char *const visibilities[] = { "community", "public", "private", "shared", NULL };
+#define UPLOAD_ARGS \
+	{ "image_name", PARAM_TEXT, .required = true, .min = 1, .max = 255 }, \
+	{ "force", PARAM_BOOLEAN }, \
+	{ "disk_format", PARAM_ENUM, .values = disk_formats }, \
+	{ "container_format", PARAM_TEXT, .min = 0, .max = 255, .nullable = true }
+
 /* The valid values of os-attach's mode (cinder.objects.fields.VolumeAttachMode). */
 static const char *const attach_modes[] = { "rw", "ro", NULL };
 
@@ -135,6 +146,22 @@ static const struct action_def actions[] = {
 	  .params = { .any = true },
 	  .policy = OWNER("volume:get_volume_metadata"),
 	  .body = image_md_show_body, .after = image_md_reply },
+	/* Upload to an image and reimage (docs/cinder.md §18.2, §18.3). */
+	{ .name = "os-volume_upload_image", .min_ver = V3_0, .max_ver = V3_0,
+	  .params = { .args = { UPLOAD_ARGS } },
+	  .policy = OWNER("volume_extension:volume_actions:upload_image"),
+	  .body = upload_body, .after = upload_after },
+	{ .name = "os-volume_upload_image", .min_ver = V(1), .max_ver = NO_MAX,
+	  .params = { .args = { UPLOAD_ARGS,
+		  { "visibility", PARAM_ENUM, .values = visibilities },
+		  { "protected", PARAM_BOOLEAN } } },
+	  .policy = OWNER("volume_extension:volume_actions:upload_image"),
+	  .body = upload_body, .after = upload_after },
+	{ .name = "os-reimage", .min_ver = V(68), .max_ver = NO_MAX,
+	  .params = { .args = { { "image_id", PARAM_UUID, .required = true },
+				{ "reimage_reserved", PARAM_BOOLEAN } } },
+	  .policy = OWNER("volume:reimage"), .choose_policy = reimage_policy_for,
+	  .before = reimage_before, .body = reimage_body, RPC(REIMAGE), .status = 202 },
 	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §14.1): create's mode
 	 * arrives at 3.54, hence two rows. */
 	{ ATT(_CREATE), .name = "attachment", .min_ver = V(27), .max_ver = V(53),
@@ -351,6 +378,7 @@ static void action_free(void *state)
 	call_volume_cancel(&a->call);
 	free(a->vol);
 	free(a->other);
+	json_decref(a->image);
 	json_decref(a->body);
 	pv_arena_destroy(&a->arena);
 	free(a);
@@ -400,6 +428,14 @@ static void action_serve(struct shim_request *r, enum action_endpoint ep)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
+	if (a->def->before != NULL)
+		a->def->before(a);
+	else
+		action_begin(a);
+}
+
+void action_begin(struct action_ctx *a)
+{
 	/* Only a transaction that publishes leaves the server thread: it holds its locks until
 	 * the broker confirmed. */
 	if (a->def->has_rpc && !proto_method_get(a->def->method)->is_call)

@@ -207,6 +207,7 @@ static int start(void)
 			  api_cfg.client_body_timeout) != 0 ||
 	    offload_start(OFFLOAD_COMPUTE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
 	    offload_start(OFFLOAD_AUTH, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
+	    offload_start(OFFLOAD_IMAGE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
 	    offload_start(OFFLOAD_CASTS, api_cfg.cast_workers, api_cfg.max_connections) != 0)
 		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;

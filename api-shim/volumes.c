@@ -31,6 +31,7 @@
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
+#include "api-shim/image.h"
 #include "api-shim/listing.h"
 #include "api-shim/policy.h"
 #include "api-shim/schedule.h"
@@ -84,12 +85,12 @@ struct create_req {
 	bool stands;                 /* the undo found the volume taken by the manager */
 	json_t *body;                /* the request's body, which the fields above point into */
 	struct cast_send send;       /* the create_volume cast, after the commit */
+	struct image_source image;   /* the image it is created from (image.h) */
 };
 
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
-	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id",
-	"imageRef", "image_id", NULL,
+	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id", NULL,
 };
 
 static int create_schema(struct shim_request *r, const json_t *body, struct create_req *c)
@@ -139,6 +140,8 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 			return -1;
 		}
 	}
+	if (image_source_parse(r, vol, &c->image) != 0)
+		return -1;
 	if (c->size < 0) {
 		fault_reply(r, 400, "Invalid input received: Volume size 'None' must be an integer "
 			    "and greater than 0");
@@ -380,6 +383,36 @@ static void create_cast_done(struct shim_request *r)
 	create_reply(c);
 }
 
+/* The transaction, then the create_volume cast (with the image to fill it from). */
+static void create_go(struct create_req *c)
+{
+	struct shim_request *r = c->t.r;
+	union proto_args args = create_args;
+
+	if (txn_run(&c->t, create_txn) != 0)
+		return;
+	/* The cast is built from the row the committed transaction read, so publishing it
+	 * needs no database: an outage of the database from here on cannot leave the volume
+	 * "creating" without its cast. */
+	if (c->host[0] == '\0') {
+		create_reply(c);
+		return;
+	}
+	args.create_volume.image_id = c->image.id;
+	if (cast_volume_row(r, &c->send, PROTO_M_CREATE_VOLUME, &c->vol->row, &args,
+			    create_cast_done) != 0 && create_undo(c))
+		create_reply(c);
+}
+
+/* After the lookup of the image a create names (image.h). */
+static void create_image_checked(struct shim_request *r)
+{
+	struct create_req *c = r->state;
+
+	if (image_source_verdict(r, &c->image, c->size) == 0)
+		create_go(c);
+}
+
 void volumes_create(struct shim_request *r)
 {
 	struct create_req *c = calloc(1, sizeof(*c));
@@ -400,18 +433,12 @@ void volumes_create(struct shim_request *r)
 		return;
 	}
 	util_uuid4(c->id);
-	if (txn_run(&c->t, create_txn) != 0)
-		return;
-	/* The cast is built from the row the committed transaction read, so publishing it
-	 * needs no database: an outage of the database from here on cannot leave the volume
-	 * "creating" without its cast. */
-	if (c->host[0] == '\0') {
-		create_reply(c);
-		return;
-	}
-	if (cast_volume_row(r, &c->send, PROTO_M_CREATE_VOLUME, &c->vol->row, &create_args,
-			    create_cast_done) != 0 && create_undo(c))
-		create_reply(c);
+	/* A lookup that cannot be queued has its 503 set. */
+	if (c->image.id == NULL)
+		create_go(c);
+	else if (image_source_lookup(r, &c->image, create_image_checked) != 0)
+		log_warning("volume create from image %s: the image service was not asked",
+			    c->image.id);
 }
 
 /* ======================================================================== show */
