@@ -107,8 +107,3 @@ class GlanceMixin:
         """The image's record, or None when Glance does not know it."""
         st, doc = self.glance("GET", "/v2/images/" + image_id)
         return doc if st == 200 else None
-
-    def image_bytes(self, image_id):
-        st, data = self.glance("GET", "/v2/images/%s/file" % image_id, raw=True)
-        self.assertEqual(st, 200, "glance download of %s: %s" % (image_id, st))
-        return data
