@@ -329,7 +329,7 @@ static int upload_undo_txn(db_conn *db, void *arg)
 {
 	static const char *const from[] = { VOL_S_UPLOADING };
 	struct action_ctx *a = arg;
-	int rc = vol_cas_status(db, a->volume_id, from, 1, a->vol->row.status, "");
+	int rc = vol_cas_status(db, a->volume_id, from, 1, a->vol->row.status, NULL);
 
 	return rc == DB_OK || rc == VOL_CONFLICT ? DB_OK : txn_fail(&a->t, rc, a->volume_id);
 }
@@ -352,7 +352,9 @@ static void upload_undo(struct action_ctx *a, unsigned code, const char *reason)
 static json_t *upload_answer(const struct action_ctx *a)
 {
 	const struct vol_row *row = &a->vol->row;
-	json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:i, s:{s:s, s:s}, s:s, s:o, s:o, s:o}",
+	const json_t *img = a->image;
+	/* Glance's fields as it answered them (O?: a missing one is null). */
+	json_t *o = json_pack("{s:s, s:o, s:s, s:o, s:i, s:{s:s, s:s}, s:s, s:O?, s:O?, s:O?}",
 			      "id", row->id, "updated_at", view_time(row->updated_at),
 			      "status", VOL_S_UPLOADING,
 			      "display_description", row->display_description[0] != '\0' ?
@@ -360,16 +362,16 @@ static json_t *upload_answer(const struct action_ctx *a)
 			      "size", row->size,
 			      "volume_type", "id", row->volume_type_id,
 			      "name", row->volume_type_name,
-			      "image_id", glance_str(a->image, "id", ""),
-			      "container_format", json_incref(json_object_get(a->image,
-									       "container_format")),
-			      "disk_format", json_incref(json_object_get(a->image, "disk_format")),
-			      "image_name", json_incref(json_object_get(a->image, "name")));
+			      "image_id", glance_str(img, "id", ""),
+			      "container_format", json_object_get(img, "container_format"),
+			      "disk_format", json_object_get(img, "disk_format"),
+			      "image_name", json_object_get(img, "name"));
 
-	if (o != NULL && json_object_get(a->image, "protected") != NULL)
-		json_object_set(o, "protected", json_object_get(a->image, "protected"));
-	if (o != NULL && json_object_get(a->image, "visibility") != NULL)
-		json_object_set(o, "visibility", json_object_get(a->image, "visibility"));
+	/* Cinder adds these two when the image service named them (Glance v2 always does). */
+	if (o != NULL && json_object_get(img, "protected") != NULL)
+		json_object_set(o, "protected", json_object_get(img, "protected"));
+	if (o != NULL && json_object_get(img, "visibility") != NULL)
+		json_object_set(o, "visibility", json_object_get(img, "visibility"));
 	return o != NULL ? json_pack("{s:o}", "os-volume_upload_image", o) : NULL;
 }
 
