@@ -9,7 +9,7 @@ import os
 import urllib.error
 import urllib.request
 
-from harness_env import stack_env_path
+from harness_env import free_port, stack_env_path
 
 GLANCE_TIMEOUT = 30
 
@@ -64,14 +64,19 @@ class GlanceMixin:
     image helpers that delete, at the end of each test, what they created."""
 
     glance_options = {}
+    # True: [glance] api_servers names a port nobody listens on before the real server, so
+    # that every call of both daemons has to go on to the next server.
+    glance_dead_server_first = False
 
     @classmethod
     def _build(cls):
         cls.glance_env = load_glance_env()
         cls.glance_url = cls.glance_env["VOLMGR_GLANCE_URL"]
+        servers = cls.glance_url
+        if cls.glance_dead_server_first:
+            servers = "http://127.0.0.1:%d/, %s" % (free_port(), servers)
         cls.extra_sections = dict(cls.extra_sections)
-        cls.extra_sections["glance"] = dict({"api_servers": cls.glance_url},
-                                            **cls.glance_options)
+        cls.extra_sections["glance"] = dict({"api_servers": servers}, **cls.glance_options)
         super()._build()
 
     def setUp(self):

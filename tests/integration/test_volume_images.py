@@ -312,6 +312,8 @@ class ImagesTest(CastFlows, ImagesBase):
 
 
 class ImagesJsonWireTest(CastFlows, ImagesBase):
-    """The same casts in oslo's JSON wire format."""
+    """The same casts in oslo's JSON wire format, with a dead image server listed first:
+    every call of the shim and the manager goes on to the next one."""
 
     rpc_wire_format = "json"
+    glance_dead_server_first = True
