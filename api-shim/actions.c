@@ -296,7 +296,8 @@ static int action_txn(db_conn *db, void *arg)
 	const struct policy *policy;
 	int rc;
 
-	/* No action reads the volume's metadata: the row and its attachments are enough. */
+	/* No action reads the volume's metadata: the row and its attachments are enough (the
+	 * image actions load the image metadata they need themselves). */
 	a->vol->nmd = a->vol->namd = a->vol->nimd = 0;
 	rc = action_load(db, a);
 	if (rc != DB_OK)
