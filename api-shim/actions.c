@@ -26,6 +26,17 @@
 #define OWNER(name) { name, POLICY_ADMIN_OR_OWNER }
 #define ADMIN(name) { name, POLICY_ADMIN_API }
 
+/* os-volume_upload_image's formats (Cinder's schema) and, from 3.1, its visibility. */
+static const char *const disk_formats[] = {
+	"raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop", NULL,
+};
+static const char *const visibilities[] = { "community", "public", "private", "shared", NULL };
+#define UPLOAD_ARGS \
+	{ "image_name", PARAM_TEXT, .required = true, .min = 1, .max = 255 }, \
+	{ "force", PARAM_BOOLEAN }, \
+	{ "disk_format", PARAM_ENUM, .values = disk_formats }, \
+	{ "container_format", PARAM_TEXT, .min = 0, .max = 255, .nullable = true }
+
 /* The valid values of os-attach's mode (cinder.objects.fields.VolumeAttachMode). */
 static const char *const attach_modes[] = { "rw", "ro", NULL };
 
@@ -125,6 +136,35 @@ static const struct action_def actions[] = {
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
+	/* Cinder's volume_image_metadata extension (docs/cinder.md §18.1). */
+	{ .name = "os-set_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "metadata", PARAM_METADATA, .required = true } } },
+	  .policy = OWNER("volume_extension:volume_image_metadata:set"),
+	  .body = image_md_set_body, .after = image_md_reply },
+	{ .name = "os-unset_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = { { "key", PARAM_TEXT, .required = true, .min = 1, .max = 255 } } },
+	  .policy = OWNER("volume_extension:volume_image_metadata:remove"),
+	  .body = image_md_unset_body, .status = 200 },
+	{ .name = "os-show_image_metadata", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = OWNER("volume:get_volume_metadata"),
+	  .body = image_md_show_body, .after = image_md_reply },
+	/* Upload to an image and reimage (docs/cinder.md §18.2, §18.3). */
+	{ .name = "os-volume_upload_image", .min_ver = V3_0, .max_ver = V3_0,
+	  .params = { .args = { UPLOAD_ARGS } },
+	  .policy = OWNER("volume_extension:volume_actions:upload_image"),
+	  .body = upload_body, .after = upload_after },
+	{ .name = "os-volume_upload_image", .min_ver = V(1), .max_ver = NO_MAX,
+	  .params = { .args = { UPLOAD_ARGS,
+		  { "visibility", PARAM_ENUM, .values = visibilities },
+		  { "protected", PARAM_BOOLEAN } } },
+	  .policy = OWNER("volume_extension:volume_actions:upload_image"),
+	  .body = upload_body, .after = upload_after },
+	{ .name = "os-reimage", .min_ver = V(68), .max_ver = NO_MAX,
+	  .params = { .args = { { "image_id", PARAM_UUID, .required = true },
+				{ "reimage_reserved", PARAM_BOOLEAN } } },
+	  .policy = OWNER("volume:reimage"), .choose_policy = reimage_policy_for,
+	  .before = reimage_before, .body = reimage_body, RPC(REIMAGE), .status = 202 },
 	/* The attachments API (cinder.api.v3.attachments, docs/cinder.md §14.1): create's mode
 	 * arrives at 3.54, hence two rows. */
 	{ ATT(_CREATE), .name = "attachment", .min_ver = V(27), .max_ver = V(53),
@@ -259,8 +299,9 @@ static int action_txn(db_conn *db, void *arg)
 	const struct policy *policy;
 	int rc;
 
-	/* No action reads the volume's metadata: the row and its attachments are enough. */
-	a->vol->nmd = a->vol->namd = 0;
+	/* No action reads the volume's metadata: the row and its attachments are enough (the
+	 * image actions load the image metadata they need themselves). */
+	a->vol->nmd = a->vol->namd = a->vol->nimd = 0;
 	rc = action_load(db, a);
 	if (rc != DB_OK)
 		return rc;
@@ -341,6 +382,7 @@ static void action_free(void *state)
 	call_volume_cancel(&a->call);
 	free(a->vol);
 	free(a->other);
+	json_decref(a->image);
 	json_decref(a->body);
 	pv_arena_destroy(&a->arena);
 	free(a);
@@ -390,6 +432,14 @@ static void action_serve(struct shim_request *r, enum action_endpoint ep)
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
+	if (a->def->before != NULL)
+		a->def->before(a);
+	else
+		action_begin(a);
+}
+
+void action_begin(struct action_ctx *a)
+{
 	/* Only a transaction that publishes leaves the server thread: it holds its locks until
 	 * the broker confirmed. */
 	if (a->def->has_rpc && !proto_method_get(a->def->method)->is_call)

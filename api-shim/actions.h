@@ -87,6 +87,12 @@ struct action_ctx {
 				       * os-retype when Cinder's scheduler would have failed it
 				       * after the API accepted it */
 	json_t *body;                 /* the request body, which params and arg point into */
+	/* The image an image action names (image.c): its record, looked up before the
+	 * transaction or created after it, or how that failed. */
+	json_t *image;
+	int image_status;             /* enum glance_status */
+	char image_err[512];
+	struct cast_send send;        /* a cast published after the commit */
 	/* The call on its way (action_call), across the wait. */
 	struct call_pending call;
 	const struct action_failure_map *call_map;
@@ -110,6 +116,13 @@ typedef int (*action_body_fn)(db_conn *db, struct action_ctx *a);
  */
 typedef void (*action_after_fn)(struct action_ctx *a);
 
+/*
+ * The part of an action that runs before its transaction, on a server thread: blocking work
+ * it hands to an offload pool (the image service's answer), after which it calls
+ * action_begin(a), or replies.
+ */
+typedef void (*action_before_fn)(struct action_ctx *a);
+
 struct action_def {
 	enum action_endpoint ep;
 	const char *name;             /* the body's key ("attachment" for create and update,
@@ -123,6 +136,7 @@ struct action_def {
 	bool has_rpc;
 	enum proto_method_id method;  /* when has_rpc: a cast is published by the transaction,
 				       * a call is made by the after step (action_call) */
+	action_before_fn before;      /* NULL: the transaction runs at once */
 	action_after_fn after;        /* NULL: answer status with an empty body */
 	unsigned status;              /* the answer without an after step */
 };
@@ -158,6 +172,9 @@ struct action_failure_map {
  */
 void action_call(struct action_ctx *a, enum proto_method_id method,
 		 const struct action_failure_map *map, action_next_fn next);
+
+/* Runs the action's transaction, then its after step (for a before step that is done). */
+void action_begin(struct action_ctx *a);
 
 /* An action_next_fn that answers 202 with no body. */
 void action_accepted(struct action_ctx *a, json_t *result);
@@ -240,6 +257,17 @@ int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *r
 
 /* manage.c: os-unmanage (docs/cinder.md §20.1). */
 int unmanage_body(db_conn *db, struct action_ctx *a);
+
+/* image.c: the image actions (docs/cinder.md §18). */
+int image_md_set_body(db_conn *db, struct action_ctx *a);
+int image_md_show_body(db_conn *db, struct action_ctx *a);
+int image_md_unset_body(db_conn *db, struct action_ctx *a);
+void image_md_reply(struct action_ctx *a);
+int upload_body(db_conn *db, struct action_ctx *a);
+void upload_after(struct action_ctx *a);
+const struct policy *reimage_policy_for(const struct action_ctx *a);
+void reimage_before(struct action_ctx *a);
+int reimage_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

@@ -30,6 +30,8 @@ const struct cfg_key api_keys[] = {
 	  NULL },
 	{ "api", "request_timeout", CFG_INT, &api_cfg.request_timeout, "120", 1, 3600, NULL },
 	{ "api", "cast_workers", CFG_INT, &api_cfg.cast_workers, "8", 1, 256, NULL },
+	{ "DEFAULT", "enable_force_upload", CFG_BOOL, &api_cfg.enable_force_upload, "false", 0, 0,
+	  NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },
 };
 

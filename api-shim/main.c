@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/registry.h"
+#include "core/glance.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "proto/schema.h"
@@ -42,7 +43,7 @@
 struct quota_defaults shim_quota_defaults;
 
 static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						api_keys, keystone_keys };
+						glance_keys, api_keys, keystone_keys };
 static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;
@@ -206,6 +207,7 @@ static int start(void)
 			  api_cfg.client_body_timeout) != 0 ||
 	    offload_start(OFFLOAD_COMPUTE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
 	    offload_start(OFFLOAD_AUTH, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
+	    offload_start(OFFLOAD_IMAGE, SHIM_OFFLOAD_THREADS, api_cfg.max_connections) != 0 ||
 	    offload_start(OFFLOAD_CASTS, api_cfg.cast_workers, api_cfg.max_connections) != 0)
 		return 1;
 	return server_start(api_cfg.listen, api_cfg.port, api_cfg.workers) == 0 ? 0 : 1;

@@ -6,6 +6,8 @@
  * delays only the requests that need it:
  *   OFFLOAD_COMPUTE  outbound HTTP calls to the compute API (the 409 guard of the detaches);
  *   OFFLOAD_AUTH     Keystone's validation of a token the shim's cache does not know;
+ *   OFFLOAD_IMAGE    outbound HTTP calls to the image service (an image's lookup or
+ *                    creation by the image actions and create from an image);
  *   OFFLOAD_CASTS    the transactions of requests that publish a cast: the transaction stays
  *                    open until the broker confirmed the cast (txn.h), and the row and quota
  *                    locks it holds make the requests of the same volume or project wait for
@@ -26,6 +28,7 @@
 enum offload_pool_id {
 	OFFLOAD_COMPUTE,
 	OFFLOAD_AUTH,
+	OFFLOAD_IMAGE,
 	OFFLOAD_CASTS,
 	OFFLOAD_NPOOLS
 };

@@ -174,6 +174,10 @@ static int parse_arg(struct shim_request *r, const struct param_arg *arg, const 
 		}
 		python_sequence(arg->values, true, text, sizeof(text));
 		return not_one_of(r, arg->key, v, text);
+	case PARAM_METADATA:
+		if (!json_is_object(v))
+			return validate_type_fail(r, arg->key, v, "'object'");
+		return validate_metadata(r, arg->key, v);
 	case PARAM_STATUS:
 		return parse_status(r, arg, v, out);
 	}

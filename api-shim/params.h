@@ -37,6 +37,8 @@ enum param_kind {
 	PARAM_TEXT,           /* a string of min..max characters (or null when nullable:
 			       * s NULL) -> s */
 	PARAM_ENUM,           /* one of values -> s */
+	PARAM_METADATA,       /* parameter_types.extra_specs: an object of strings under keys of
+			       * ^[a-zA-Z0-9-_:. /]{1,255}$ (validate_metadata) -> j */
 	PARAM_STATUS,         /* a status of os-reset_status: a string or null, one of values
 			       * in any case; empty and null mean unset -> s, lower case ("" when
 			       * unset) */

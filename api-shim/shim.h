@@ -32,6 +32,7 @@ struct api_config {
 	int client_body_timeout;   /* seconds for its body to arrive after the head */
 	int request_timeout;       /* seconds from a request's head to its answer, at most */
 	int cast_workers;          /* threads that run the transactions that publish a cast */
+	bool enable_force_upload;  /* os-volume_upload_image's force is honoured (Cinder's option) */
 	char *service_roles;   /* comma-separated roles that make a caller a service */
 	char *rpc_wire_format_text; /* "msgpack" | "json" */
 	enum proto_format rpc_wire_format; /* parsed from it: how casts and calls are encoded */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/glance_md.h"
 #include "proto/names.h"
 #include "api-shim/policy.h"
 
@@ -21,6 +22,8 @@ static const struct policy host_attribute = { "volume_extension:volume_host_attr
 static const struct policy mig_status_attribute = {
 	"volume_extension:volume_mig_status_attribute", POLICY_ADMIN_API,
 };
+static const struct policy image_md_show = { "volume_extension:volume_image_metadata:show",
+					     POLICY_ADMIN_OR_OWNER };
 
 static const char *const visible_admin_keys[] = {
 	ADMIN_MD_READONLY,
@@ -32,10 +35,13 @@ int view_load(db_conn *db, const char *id, bool for_update, struct vol_full *out
 {
 	int rc = vol_get(db, id, for_update, &out->row);
 
-	out->nmd = out->namd = 0;
+	out->nmd = out->namd = out->nimd = 0;
 	if (rc != DB_OK)
 		return rc;
 	rc = vol_metadata_list(db, id, out->md, VIEW_MAX_KV, &out->nmd);
+	if (rc != DB_OK)
+		return rc;
+	rc = gmd_list(db, id, out->imd, VIEW_MAX_KV, &out->nimd);
 	if (rc != DB_OK)
 		return rc;
 	return vol_admin_md_list(db, id, out->amd, VIEW_MAX_KV, &out->namd);
@@ -130,14 +136,23 @@ static bool visible_admin_key(const char *key)
 	return false;
 }
 
+json_t *view_kv_object(const struct vol_kv *kv, int n)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; o != NULL && i < n; i++)
+		if (json_object_set_new(o, kv[i].key, json_string(kv[i].value)) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
 /* Metadata merged with the visible admin metadata, which wins on a shared key. */
 static json_t *metadata(const struct vol_full *v)
 {
-	json_t *md = json_object();
+	json_t *md = view_kv_object(v->md, v->nmd);
 
-	for (int i = 0; md != NULL && i < v->nmd; i++)
-		if (json_object_set_new(md, v->md[i].key, json_string(v->md[i].value)) != 0)
-			goto fail;
 	for (int i = 0; md != NULL && i < v->namd; i++)
 		if (visible_admin_key(v->amd[i].key) &&
 		    json_object_set_new(md, v->amd[i].key, json_string(v->amd[i].value)) != 0)
@@ -209,6 +224,10 @@ json_t *view_volume_detail(const struct shim_request *r, const struct vol_full *
 		set(o, "os-vol-mig-status-attr:migstat", str_or_null(row->migration_status), &ok);
 		set(o, "os-vol-mig-status-attr:name_id", str_or_null(row->name_id), &ok);
 	}
+	/* Cinder's volume_image_metadata extension: only a volume that has image metadata gets
+	 * the key, for whoever may read the volume's metadata. */
+	if (v->nimd > 0 && policy_allowed(&r->auth, &image_md_show, row->project_id))
+		set(o, "volume_image_metadata", view_kv_object(v->imd, v->nimd), &ok);
 	if (!ok) {
 		json_decref(o);
 		return NULL;

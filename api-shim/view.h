@@ -27,9 +27,11 @@ struct vol_full {
 	int nmd;
 	struct vol_kv amd[VIEW_MAX_KV];
 	int namd;
+	struct vol_kv imd[VIEW_MAX_KV]; /* image metadata (core/glance_md.h) */
+	int nimd;
 };
 
-/* Loads volume id with its metadata and admin metadata (at most VIEW_MAX_KV of each).
+/* Loads volume id with its metadata, image metadata and admin metadata (at most VIEW_MAX_KV of each).
  * Returns DB_OK, VOL_NOT_FOUND or a negative db status. */
 __attribute__((warn_unused_result))
 int view_load(db_conn *db, const char *id, bool for_update, struct vol_full *out);
@@ -42,6 +44,9 @@ bool view_visible(const struct shim_request *r, const struct vol_row *row);
  * object, without the "volume" wrapper. NULL on allocation failure. */
 json_t *view_volume_summary(const struct shim_request *r, const char *id, const char *name);
 json_t *view_volume_detail(const struct shim_request *r, const struct vol_full *v);
+
+/* The pairs kv[0..n) as a JSON object of strings; NULL on allocation failure. */
+json_t *view_kv_object(const struct vol_kv *kv, int n);
 
 /* Cinder's "links" of a resource: self (<base>/v3/<project>/<collection>/<id>) and bookmark
  * (<base>/<project>/<collection>/<id>), with the URL's project (none when it had none). */

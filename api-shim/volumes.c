@@ -34,6 +34,7 @@
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
+#include "api-shim/image.h"
 #include "api-shim/listing.h"
 #include "api-shim/policy.h"
 #include "api-shim/schedule.h"
@@ -102,7 +103,7 @@ struct create_req {
 	char cluster[VOL_TEXT];      /* the service's cluster, "" when none */
 	struct param_value arg[PARAMS_MAX];
 	struct pv_arena arena;       /* room for the ref the cast carries */
-	union proto_args manage_args;
+	struct image_source image;   /* the image it is created from (image.h) */
 };
 
 /* The status a new row has until its manager takes it. */
@@ -113,8 +114,7 @@ static const char *create_pending_status(const struct create_req *c)
 
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
-	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id",
-	"imageRef", "image_id", NULL,
+	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id", NULL,
 };
 
 static int create_schema(struct shim_request *r, const json_t *body, struct create_req *c)
@@ -164,6 +164,8 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 			return -1;
 		}
 	}
+	if (image_source_parse(r, vol, &c->image) != 0)
+		return -1;
 	if (c->size < 0) {
 		fault_reply(r, 400, "Invalid input received: Volume size 'None' must be an integer "
 			    "and greater than 0");
@@ -637,12 +639,54 @@ static int manage_txn(db_conn *db, void *arg)
 	return create_finish(db, c);
 }
 
+/* The transaction, then the cast: create_volume (with the image to fill the volume from) or
+ * manage_existing (with the reference to adopt), or the undo when the broker did not take it. */
+static void create_go(struct create_req *c)
+{
+	struct shim_request *r = c->t.r;
+	union proto_args args = create_args;
+
+	if (txn_run(&c->t, c->manage ? manage_txn : create_txn) != 0)
+		return;
+	/* The cast is built from the row the committed transaction read, so publishing it
+	 * needs no database: an outage of the database from here on cannot leave the volume
+	 * "creating" without its cast. */
+	if (c->host[0] == '\0') {
+		create_reply(c);
+		return;
+	}
+	args.create_volume.image_id = c->image.id;
+	if (c->manage) {
+		pv_arena_init(&c->arena, CREATE_ARENA_CAP);
+		memset(&args, 0, sizeof(args));
+		args.manage_existing.volume_id = c->id;
+		args.manage_existing.ref = proto_pv_from_json(&c->arena, c->arg[M_REF].j);
+		if (args.manage_existing.ref == NULL) {
+			fault_reply(r, 500, FAULT_MSG_INTERNAL);
+			if (create_undo(c))
+				create_reply(c);
+			return;
+		}
+	}
+	if (cast_volume_row(r, &c->send, c->manage ? PROTO_M_MANAGE_EXISTING : PROTO_M_CREATE_VOLUME,
+			    &c->vol->row, &args, create_cast_done) != 0 && create_undo(c))
+		create_reply(c);
+}
+
+/* After the lookup of the image a create names (image.h). */
+static void create_image_checked(struct shim_request *r)
+{
+	struct create_req *c = r->state;
+
+	if (image_source_verdict(r, &c->image, c->size) == 0)
+		create_go(c);
+}
+
 /* The route of a create (manage false) or a manage: validation, the transaction, then the
  * cast after the commit (or the undo when the broker did not take it). */
 static void create_serve(struct shim_request *r, bool manage)
 {
 	struct create_req *c = calloc(1, sizeof(*c));
-	const union proto_args *args = &create_args;
 
 	if (c == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
@@ -662,30 +706,12 @@ static void create_serve(struct shim_request *r, bool manage)
 		return;
 	}
 	util_uuid4(c->id);
-	if (txn_run(&c->t, manage ? manage_txn : create_txn) != 0)
-		return;
-	/* The cast is built from the row the committed transaction read, so publishing it
-	 * needs no database: an outage of the database from here on cannot leave the volume
-	 * "creating" without its cast. */
-	if (c->host[0] == '\0') {
-		create_reply(c);
-		return;
-	}
-	if (manage) {
-		pv_arena_init(&c->arena, CREATE_ARENA_CAP);
-		c->manage_args.manage_existing.volume_id = c->id;
-		c->manage_args.manage_existing.ref = proto_pv_from_json(&c->arena, c->arg[M_REF].j);
-		args = &c->manage_args;
-	}
-	if (manage && c->manage_args.manage_existing.ref == NULL) {
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-		if (create_undo(c))
-			create_reply(c);
-		return;
-	}
-	if (cast_volume_row(r, &c->send, manage ? PROTO_M_MANAGE_EXISTING : PROTO_M_CREATE_VOLUME,
-			    &c->vol->row, args, create_cast_done) != 0 && create_undo(c))
-		create_reply(c);
+	/* A lookup that cannot be queued has its 503 set. */
+	if (c->image.id == NULL)
+		create_go(c);
+	else if (image_source_lookup(r, &c->image, create_image_checked) != 0)
+		log_warning("volume create from image %s: the image service was not asked",
+			    c->image.id);
 }
 
 void volumes_create(struct shim_request *r)

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 
 struct http_sink {
@@ -256,4 +259,144 @@ int http_service_request(const char *method, const char *endpoint, const char *p
 		headers[nh++] = auth;
 	}
 	return http_request(method, url, headers, body, timeout_s, out, err, errlen);
+}
+
+/* The state of one http_stream exchange, shared by libcurl's read and write callbacks. */
+struct http_flow {
+	CURL *c;
+	int fd;
+	long long off;        /* bytes read from or written to fd so far */
+	long long limit;      /* send: the length; receive: the most that may arrive */
+	bool too_long;
+	int file_errno;
+};
+
+static size_t http_flow_read(char *buf, size_t size, size_t nmemb, void *user)
+{
+	struct http_flow *f = user;
+	size_t want = size * nmemb;
+	ssize_t n;
+
+	if ((long long)want > f->limit - f->off)
+		want = (size_t)(f->limit - f->off);
+	if (want == 0)
+		return 0;
+	n = pread(f->fd, buf, want, f->off);
+	if (n <= 0) {
+		f->file_errno = n < 0 ? errno : EIO; /* a file shorter than announced */
+		return CURL_READFUNC_ABORT;
+	}
+	f->off += n;
+	return (size_t)n;
+}
+
+static bool http_all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static size_t http_flow_write(char *data, size_t size, size_t nmemb, void *user)
+{
+	struct http_flow *f = user;
+	size_t n = size * nmemb, done = 0;
+	long code = 0;
+
+	/* An error's body is not the data: it is dropped. */
+	(void)curl_easy_getinfo(f->c, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299)
+		return n;
+	if ((long long)n > f->limit - f->off) {
+		f->too_long = true;
+		return 0;
+	}
+	if (http_all_zero(data, n)) {
+		f->off += (long long)n;
+		return n;
+	}
+	while (done < n) {
+		ssize_t w = pwrite(f->fd, data + done, n - done, f->off + (long long)done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			f->file_errno = w < 0 ? errno : EIO;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	f->off += (long long)n;
+	return n;
+}
+
+/* Drops the body of an upload's answer. */
+static size_t http_drop(char *data, size_t size, size_t nmemb, void *user)
+{
+	(void)data;
+	(void)user;
+	return size * nmemb;
+}
+
+int http_stream(const char *method, const char *url, const char *const *headers, int fd,
+		long long send_len, long long max_recv, int timeout_s, long *status,
+		long long *moved, char *err, size_t errlen)
+{
+	bool sending = send_len >= 0;
+	struct http_flow f = { .fd = fd, .limit = sending ? send_len : max_recv };
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct curl_slist *list = NULL;
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+	int ret = -1;
+
+	*status = 0;
+	*moved = 0;
+	f.c = curl_easy_init();
+	if (f.c == NULL ||
+	    !http_add_header(&list, "Expect:") ||
+	    (sending && !http_add_header(&list, "Content-Type: application/octet-stream")))
+		goto done;
+	for (const char *const *h = headers; h != NULL && *h != NULL; h++)
+		if (!http_add_header(&list, *h))
+			goto done;
+	if ((rc = curl_easy_setopt(f.c, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(f.c, CURLOPT_URL, url)) != CURLE_OK ||
+#if LIBCURL_VERSION_NUM >= 0x075500
+	    (rc = curl_easy_setopt(f.c, CURLOPT_PROTOCOLS_STR, "http,https")) != CURLE_OK ||
+#else
+	    (rc = curl_easy_setopt(f.c, CURLOPT_PROTOCOLS,
+				   (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS))) != CURLE_OK ||
+#endif
+	    (rc = curl_easy_setopt(f.c, CURLOPT_HTTPHEADER, list)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(f.c, CURLOPT_TIMEOUT_MS,
+				   (timeout_s > 0 ? timeout_s : 1) * 1000L)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(f.c, CURLOPT_ERRORBUFFER, curl_err)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(f.c, CURLOPT_WRITEFUNCTION,
+				   sending ? http_drop : http_flow_write)) != CURLE_OK ||
+	    (rc = curl_easy_setopt(f.c, CURLOPT_WRITEDATA, &f)) != CURLE_OK)
+		goto done;
+	if (sending &&
+	    ((rc = curl_easy_setopt(f.c, CURLOPT_UPLOAD, 1L)) != CURLE_OK ||
+	     (rc = curl_easy_setopt(f.c, CURLOPT_READFUNCTION, http_flow_read)) != CURLE_OK ||
+	     (rc = curl_easy_setopt(f.c, CURLOPT_READDATA, &f)) != CURLE_OK ||
+	     (rc = curl_easy_setopt(f.c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)send_len))
+	     != CURLE_OK))
+		goto done;
+	/* After CURLOPT_UPLOAD, which would make it a PUT. */
+	if ((rc = curl_easy_setopt(f.c, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK)
+		goto done;
+	rc = curl_easy_perform(f.c);
+	if (rc != CURLE_OK || f.too_long || f.file_errno != 0)
+		goto done;
+	(void)curl_easy_getinfo(f.c, CURLINFO_RESPONSE_CODE, status);
+	*moved = f.off;
+	ret = 0;
+done:
+	if (ret != 0)
+		snprintf(err, errlen, "%s %s: %s", method, url,
+			 f.too_long ? "the answer is longer than allowed" :
+			 f.file_errno != 0 ? strerror(f.file_errno) :
+			 curl_err[0] != '\0' ? curl_err : curl_easy_strerror(rc));
+	curl_slist_free_all(list);
+	if (f.c != NULL)
+		curl_easy_cleanup(f.c);
+	return ret;
 }

@@ -44,6 +44,21 @@ int http_request_capture(const char *method, const char *url, const char *const 
 void http_response_free(struct http_response *r);
 
 /*
+ * Streams bytes between the file fd and one HTTP exchange (an image's data). With
+ * send_len >= 0, the request body is the send_len bytes of fd from offset 0
+ * (Content-Type: application/octet-stream) and the answer's body is dropped; otherwise the
+ * body of a 2xx answer is written into fd from offset 0, at most max_recv bytes (a longer
+ * one is a failure), and the blocks that are all zeros are skipped, so that a sparse fd
+ * stays sparse (the caller gives a file that reads as zeros). The whole exchange ends
+ * within timeout_s seconds. Returns 0 when an answer arrived (*status, *moved: the bytes
+ * sent or received), or -1 with the reason in err on a transport, file or size failure.
+ */
+__attribute__((warn_unused_result))
+int http_stream(const char *method, const char *url, const char *const *headers, int fd,
+		long long send_len, long long max_recv, int timeout_s, long *status,
+		long long *moved, char *err, size_t errlen);
+
+/*
  * Calls an OpenStack service: method on endpoint + path (trailing slashes of endpoint are
  * dropped; path starts with '/'), with X-Auth-Token: token when token is neither NULL nor
  * empty, and version_header ("Name: value", e.g. a microversion) when not NULL. Returns as

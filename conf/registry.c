@@ -4,12 +4,13 @@
 #include "conf/registry.h"
 
 #include "api-shim/shim.h"
+#include "core/glance.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "manager/mconf.h"
 
 static const struct cfg_key *const conf_registry_tables[] = {
-	cfg_common_keys, settings_keys, nova_keys, api_keys, keystone_keys, mconf_keys,
+	cfg_common_keys, settings_keys, nova_keys, glance_keys, api_keys, keystone_keys, mconf_keys,
 };
 
 const struct cfg_tables conf_registry = {

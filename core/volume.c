@@ -384,8 +384,8 @@ int vol_metadata_delete(db_conn *db, const char *volume_id, const char *key)
 	return vol_md_write(db, VOL_SQL_MD_DELETE("volume_metadata"), volume_id, key, NULL);
 }
 
-static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
-		       int max, int *n)
+int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+		int max, int *n)
 {
 	static const struct vol_col cols[] = { VOL_COL(struct vol_kv, key),
 					       VOL_COL(struct vol_kv, value) };

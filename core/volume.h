@@ -142,6 +142,11 @@ struct vol_kv {
 	char key[VOL_TEXT];
 	char value[VOL_TEXT];
 };
+/* The pairs that sql (one parameter, the volume id; columns key, value) selects, for the
+ * key/value tables of a volume (core/glance_md.c's too). */
+__attribute__((warn_unused_result))
+int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+		int max, int *n);
 __attribute__((warn_unused_result))
 int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);
 __attribute__((warn_unused_result))

@@ -92,6 +92,20 @@ struct drv_ops {
 	/* Lists every store of the backend: *out (malloc'd, the caller frees it) gets *n
 	 * entries. DRV_OK or DRV_ERROR. */
 	int (*list_stores)(struct drv_store **out, int *n, char *err, size_t errlen);
+
+	/* Images (manager/image.c): the bytes of a volume as the image service receives or
+	 * sends them (raw). */
+	/* Opens v's store for reading: *fd (the caller closes it) and *len, its length in
+	 * bytes. DRV_OK or DRV_ERROR. */
+	int (*image_source)(const struct vol_row *v, int *fd, long long *len, char *err,
+			    size_t errlen);
+	/* Empties v's store to zeros at its size (v->size GiB) and opens it for writing: *fd
+	 * receives the descriptor, to be written from offset 0 and then given to image_close.
+	 * Run again after a crash, it empties the store again. DRV_OK or DRV_ERROR. */
+	int (*image_target)(const struct vol_row *v, int *fd, char *err, size_t errlen);
+	/* Makes what was written to an image_target's fd durable and closes it. DRV_OK or
+	 * DRV_ERROR. */
+	int (*image_close)(const struct vol_row *v, int fd, char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

@@ -429,6 +429,57 @@ static int fs_list_stores(struct drv_store **out, int *n, char *err, size_t errl
 	return DRV_OK;
 }
 
+static int fs_image_source(const struct vol_row *v, int *fd, long long *len, char *err,
+			   size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	*fd = openat(fs_dirfd, fs_leaf(path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (*fd < 0)
+		return fs_fail(err, errlen, "cannot open", path);
+	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		close(*fd);
+		*fd = -1;
+		return DRV_ERROR;
+	}
+	*len = (long long)st.st_size;
+	return DRV_OK;
+}
+
+/* Truncating to nothing and growing again leaves a sparse file of zeros. */
+static int fs_image_target(const struct vol_row *v, int *fd, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	*fd = fs_open_grown(path, v->size, false, err, errlen);
+	if (*fd < 0)
+		return DRV_ERROR;
+	if (ftruncate(*fd, 0) != 0 || ftruncate(*fd, (off_t)v->size << GIB_SHIFT) != 0) {
+		(void)fs_fail(err, errlen, "cannot empty", path);
+		close(*fd);
+		*fd = -1;
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+static int fs_image_close(const struct vol_row *v, int fd, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(v, path, sizeof(path), err, errlen) != DRV_OK) {
+		close(fd);
+		return DRV_ERROR;
+	}
+	return fs_sync_close(fd, path, err, errlen);
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -443,4 +494,7 @@ const struct drv_ops filestore_driver = {
 	.manage_stat = fs_manage_stat,
 	.manage = fs_manage,
 	.list_stores = fs_list_stores,
+	.image_source = fs_image_source,
+	.image_target = fs_image_target,
+	.image_close = fs_image_close,
 };

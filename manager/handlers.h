@@ -172,6 +172,12 @@ __attribute__((warn_unused_result))
 int h_copy_volume_to_image_failed(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_reimage(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_reimage_failed(db_conn *db, struct job *job);
+/* For h_create_volume, after the driver created v: with request_spec.image_id, writes the
+ * image into v (bootable, image metadata). DB_OK (also when there is no image), a negative db
+ * status, or JOB_SKIP when the image could not be written: v is then in error with a user
+ * message, and the create is done. */
+__attribute__((warn_unused_result))
+int img_fill_created(db_conn *db, struct job *job, const struct vol_row *v);
 
 /* Manage and unmanage (manage.c): manage_existing adopts a backing store no volume owns;
  * get_manageable_volumes (a call) lists the backend's stores. */

@@ -88,6 +88,9 @@ int h_create_volume(db_conn *db, struct job *job)
 		job_outcome(job, "driver_error");
 		return lc_create_error(db, job, &v);
 	}
+	rc = img_fill_created(db, job, &v);
+	if (rc != DB_OK)
+		return rc == JOB_SKIP ? DB_OK : rc;
 	rc = vol_mark_created(db, v.id, location);
 	/* Cinder counts a created volume in its pool's allocated capacity; delete takes it
 	 * back out, so both sides have to be kept. */

@@ -11,6 +11,7 @@
 #include "common/cfg.h"
 #include "common/util.h"
 #include "conf/registry.h"
+#include "core/glance.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "manager/batch.h"
@@ -58,7 +59,7 @@ const struct cfg_key mconf_keys[] = {
 };
 
 static const struct cfg_key *const mconf_tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						      mconf_keys };
+						      glance_keys, mconf_keys };
 static const struct cfg_tables mconf_applied = {
 	mconf_tables, sizeof(mconf_tables) / sizeof(mconf_tables[0]),
 };

@@ -19,12 +19,17 @@
 #define VOL_S_ATTACHING "attaching"
 #define VOL_S_DETACHING "detaching"
 #define VOL_S_RETYPING "retyping"
+
 /* Manage and unmanage (docs/cinder.md §20). */
 #define VOL_S_MANAGING "managing"
 #define VOL_S_ERROR_MANAGING "error_managing"
 #define VOL_S_UNMANAGING "unmanaging"
 #define VOL_S_ERROR_UNMANAGING "error_unmanaging"
 #define VOL_S_ERROR_MANAGING_DELETING "error_managing_deleting"
+
+/* Images (docs/cinder.md §18): an upload to an image, a reimage. */
+#define VOL_S_UPLOADING "uploading"
+#define VOL_S_DOWNLOADING "downloading"
 
 /* volumes.attach_status / volume_attachment.attach_status */
 #define VOL_AS_ATTACHED "attached"
@@ -47,6 +52,11 @@
 #define UMSG_DETAIL_NO_BACKEND_AVAILABLE "003"
 #define UMSG_DETAIL_NOTIFY_COMPUTE_SERVICE_FAILED "009"
 #define UMSG_DETAIL_DRIVER_FAILED_EXTEND "010"
+/* Images */
+#define UMSG_ACTION_COPY_VOLUME_TO_IMAGE "003"
+#define UMSG_ACTION_COPY_IMAGE_TO_VOLUME "005"
+#define UMSG_DETAIL_FAILED_TO_UPLOAD_VOLUME "004"
+#define UMSG_DETAIL_NOT_ENOUGH_SPACE_FOR_IMAGE "007"
 /* volmgr's own: the compute service did not report back before the deadline */
 #define UMSG_DETAIL_COMPUTE_FEEDBACK_TIMEOUT "volmgr-001"
 

@@ -8,7 +8,9 @@
 #    When integration suites run, a throwaway Keystone is started on that
 #    stack too (scripts/keystone-stack.py), in the background while the unit
 #    tests run; its env file (VOLMGR_KEYSTONE_ENV) is exported to the
-#    integration suites, and it is stopped with the stack.
+#    integration suites, and it is stopped with the stack.  A throwaway
+#    Glance (scripts/glance-stack.py) is started the same way, in parallel,
+#    and its env file exported as VOLMGR_GLANCE_ENV.
 # 2. Unit: for every tests/unit/test_X.c runs build/tests/test_X (Criterion)
 #    with --json, counting tests passed/failed (crashes count as failed; a
 #    missing binary or one that dies without a report counts as one failure).
@@ -50,6 +52,8 @@ failed=0
 stack_started=0
 keystone_pid=''
 keystone_started=0
+glance_pid=''
+glance_started=0
 
 stop_keystone() {
     [ "$keystone_started" = 1 ] || return 0
@@ -61,8 +65,18 @@ stop_keystone() {
         || echo "run-tests: keystone stop failed" >&2
 }
 
+stop_glance() {
+    [ "$glance_started" = 1 ] || return 0
+    glance_started=0
+    [ -z "$glance_pid" ] || wait "$glance_pid" 2>/dev/null
+    glance_pid=''
+    "$PY" "$REPO/scripts/glance-stack.py" stop "$STACK_DIR" \
+        || echo "run-tests: glance stop failed" >&2
+}
+
 cleanup() {
     stop_keystone
+    stop_glance
     if [ "$stack_started" = 1 ]; then
         stack_started=0
         "$REPO/scripts/stack.sh" stop "$STACK_DIR" || echo "run-tests: stack stop failed" >&2
@@ -126,6 +140,10 @@ if [ ${#unit_srcs[@]} -gt 0 ] || [ ${#it_files[@]} -gt 0 ]; then
                 >"$LOGDIR/keystone-start.log" 2>&1 &
             keystone_pid=$!
             keystone_started=1
+            "$PY" "$REPO/scripts/glance-stack.py" start "$STACK_DIR" \
+                >"$LOGDIR/glance-start.log" 2>&1 &
+            glance_pid=$!
+            glance_started=1
         fi
     else
         echo "run-tests: stack failed to start"
@@ -216,6 +234,13 @@ else
                                   cat "$LOGDIR/keystone-start.log"; }
         keystone_pid=''
         export VOLMGR_KEYSTONE_ENV=$STACK_DIR/keystone/env
+    fi
+    # The image suites fail (never skip) when Glance is missing, as the Keystone ones do.
+    if [ -n "$glance_pid" ]; then
+        wait "$glance_pid" || { echo "run-tests: glance failed to start:";
+                                cat "$LOGDIR/glance-start.log"; }
+        glance_pid=''
+        export VOLMGR_GLANCE_ENV=$STACK_DIR/glance/env
     fi
     run_unittest integration tests/integration "$IT_TIMEOUT" "${VOLMGR_IT_PATTERN:-test_*.py}"
 fi

@@ -21,6 +21,9 @@
 #        <host>2@filestore, "node2" for the default host node1, with its own
 #        configuration .stack/volmgr2.conf and volume directory .stack/volumes2, so
 #        that volumes can be migrated between the two).
+#        A throwaway Glance (scripts/glance-stack.py) is started on the stack's
+#        PostgreSQL, and [glance] api_servers points at it, unless
+#        VOLMGR_GLANCE_URL names an image service already.
 #        Daemon logs: .stack/logs/*.log.
 set -uo pipefail
 
@@ -75,6 +78,7 @@ conf_value() {   # FILE KEY: the first value of KEY in FILE
 MGR_PID='' MGR2_PID='' SHIM_PID='' STUB_PID=''
 stack_started=0
 keystone_started=0
+glance_started=0
 cleaning=0
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -107,6 +111,9 @@ cleanup() {
     stop_child "$STUB_PID" compute_stub
     if [ "$keystone_started" = 1 ]; then
         "$PY" "$REPO/scripts/keystone-stack.py" stop "$RUN_DIR" || log "keystone stop failed"
+    fi
+    if [ "$glance_started" = 1 ]; then
+        "$PY" "$REPO/scripts/glance-stack.py" stop "$RUN_DIR" || log "glance stop failed"
     fi
     if [ "$stack_started" = 1 ]; then
         "$REPO/scripts/stack.sh" stop "$RUN_DIR" || log "stack stop failed"
@@ -170,6 +177,16 @@ EOF
     done
 fi
 
+# --- glance --------------------------------------------------------------------
+if [ -z "${VOLMGR_GLANCE_URL:-}" ]; then
+    glance_started=1
+    "$PY" "$REPO/scripts/glance-stack.py" start "$RUN_DIR" || die "glance failed to start"
+    set -a
+    # shellcheck disable=SC1091
+    . "$RUN_DIR/glance/env"
+    set +a
+fi
+
 # --- compute stand-in ----------------------------------------------------------
 if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
     stub_log=$LOGS/compute_stub.log
@@ -215,6 +232,7 @@ if not cp["DEFAULT"].get("backend"):
 put("database", "connection", os.environ["VOLMGR_DB_URL"])
 put("filestore", "filestore_dir", "$VOLUMES")
 put("nova", "endpoint", os.environ["VOLMGR_COMPUTE_URL"])
+put("glance", "api_servers", os.environ["VOLMGR_GLANCE_URL"])
 put("api", "listen", "127.0.0.1")
 put("api", "port", "$API_PORT")
 put("api", "auth_strategy", "$AUTH")
@@ -288,6 +306,7 @@ cat <<EOF
 
     API (Block Storage v3)  $API_URL/v3  (auth: $AUTH${VOLMGR_KEYSTONE_URL:+, Keystone $VOLMGR_KEYSTONE_URL})
     compute stand-in        $VOLMGR_COMPUTE_URL
+    image service (Glance)  $VOLMGR_GLANCE_URL
     database                $VOLMGR_DB_URL
     message bus             $VOLMGR_TRANSPORT_URL
     backends                $(backends)

@@ -13,6 +13,7 @@ import subprocess
 import uuid
 
 from harness_env import BIN
+from harness_glance import GlanceMixin
 from harness_keystone import KeystoneTestCase
 
 CONNECTOR = {"host": "compute1", "ip": "127.0.0.1", "initiator": None}
@@ -42,6 +43,11 @@ POLICY_RULES = {
     "volume_extension:volume_admin_actions:migrate_volume_completion": "admin",
     "volume:attachment_complete": "owner",
     "volume_extension:volume_unmanage": "admin",
+    "volume_extension:volume_image_metadata:set": "owner",
+    "volume_extension:volume_image_metadata:remove": "owner",
+    "volume:get_volume_metadata": "owner",
+    "volume_extension:volume_actions:upload_image": "owner",
+    "volume:reimage": "owner",
 }
 
 # A body each action's parameters accept (the policy is checked after them).
@@ -65,6 +71,14 @@ ACTION_BODIES = {
     "os-retype": {"new_type": "__DEFAULT__"},
     "os-complete": {},
     "os-unmanage": {},
+    "os-set_image_metadata": {"metadata": {"k": "v"}},
+    "os-unset_image_metadata": {"key": "k"},
+    "os-show_image_metadata": {},
+    # A container format Glance does not know: past the policy, Glance refuses the image
+    # (400) before any byte moves.
+    "os-volume_upload_image": {"image_name": "matrix", "container_format": "tarball"},
+    # An image Glance does not have: past the policy, a 404 of the image.
+    "os-reimage": {"image_id": str(uuid.uuid4())},
 }
 
 # What each route is, for the matrix: its kind decides the expected answer per caller.
@@ -185,7 +199,7 @@ def with_volume(body, vid):
     return vid if body == "{vid}" else body
 
 
-class KeystoneMatrixTest(KeystoneTestCase):
+class KeystoneMatrixTest(GlanceMixin, KeystoneTestCase):
 
     def verdict(self, st, doc, vid, aid):
         if st in (401, 403):

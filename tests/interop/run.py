@@ -3,7 +3,8 @@
 python3-oslo.messaging and builds first).
 
 Starts a throwaway RabbitMQ and PostgreSQL (scripts/stack.sh start) in
-$VOLMGR_INTEROP_STACK_DIR (default .stack/interop), runs every tests/interop/test_*.py with
+$VOLMGR_INTEROP_STACK_DIR (default .stack/interop) and a throwaway Glance on it
+(scripts/glance-stack.py, its env file exported as VOLMGR_GLANCE_ENV), runs every tests/interop/test_*.py with
 unittest, stops the stack by pid, and ends with one line "N passed, N failed" (errors count
 as failed, skips as neither). Exits 1 when anything failed.
 """
@@ -15,6 +16,7 @@ import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STACK = os.path.join(REPO, "scripts", "stack.sh")
+GLANCE = [sys.executable, os.path.join(REPO, "scripts", "glance-stack.py")]
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402  (the stack's env file, read as the integration tests read it)
 
@@ -29,10 +31,14 @@ def main():
     try:
         os.environ["VOLMGR_STACK_ENV"] = os.path.join(stack_dir, "env")
         os.environ.update(harness.load_stack_env())
+        # The image tests fail (never skip) when Glance is missing.
+        if subprocess.run(GLANCE + ["start", stack_dir]).returncode == 0:
+            os.environ["VOLMGR_GLANCE_ENV"] = os.path.join(stack_dir, "glance", "env")
         here = os.path.dirname(os.path.abspath(__file__))
         suite = unittest.defaultTestLoader.discover(here, pattern="test_*.py", top_level_dir=here)
         result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     finally:
+        subprocess.run(GLANCE + ["stop", stack_dir])
         subprocess.run([STACK, "stop", stack_dir])
     bad = [t for t, _ in result.failures + result.errors] + result.unexpectedSuccesses
     failed = len(bad)
