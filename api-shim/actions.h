@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "common/db.h"
+#include "core/snapshot.h"
 #include "proto/schema.h"
 #include "api-shim/cast.h"
 #include "api-shim/params.h"
@@ -41,6 +42,8 @@ enum action_endpoint {
 				      * volume is the argument volume_uuid */
 	ACTION_EP_ATTACHMENT_UPDATE, /* PUT attachments/{id}, body {"attachment": params} */
 	ACTION_EP_ATTACHMENT_DELETE, /* DELETE attachments/{id}, no body */
+	ACTION_EP_SNAPSHOT,          /* POST snapshots/{id}/action, body {name: params}; the
+				      * volume is the snapshot's */
 };
 
 /* The step after a successful call: result is the call's result (owned by the step), NULL
@@ -71,7 +74,12 @@ struct action_ctx {
 	json_t *params;               /* body[name] as sent */
 	struct param_value arg[PARAMS_MAX]; /* the parsed arguments, in the order of def's spec */
 	struct vol_full *vol;         /* the locked volume and its attachments (not its
-				       * metadata), loaded in this attempt */
+				       * metadata), loaded in this attempt; for the snapshot
+				       * endpoint the snapshot's volume, not locked */
+	const char *snapshot_id;      /* the URL's snapshot id (snapshot endpoint) */
+	struct snap_row snap;         /* the locked snapshot the action targets (snapshot
+				       * endpoint, revert), loaded in this attempt */
+	struct proto_snapshot_fields snap_fields; /* its primitive, which rpc points at */
 	union proto_args rpc;         /* the RPC method's arguments: filled by the body for a
 				       * cast, by the after step for a call */
 	struct pv_arena arena;        /* room for RPC argument values (a connector) */
@@ -224,6 +232,17 @@ void migrate_completion_after(struct action_ctx *a);
 /* retype.c: os-retype (docs/cinder.md §16.4). */
 extern const char *const retype_migration_policies[];
 int retype_body(db_conn *db, struct action_ctx *a);
+
+/* snapshots.c: the snapshot actions (docs/cinder.md §17.5) and the volume actions that
+ * stand on snapshots. */
+extern const char *const snapshot_statuses[];
+int snapshot_reset_body(db_conn *db, struct action_ctx *a);
+int snapshot_force_delete_body(db_conn *db, struct action_ctx *a);
+int snapshot_update_status_check(struct shim_request *r, const char *name, const json_t *obj);
+int snapshot_update_status_body(db_conn *db, struct action_ctx *a);
+int revert_body(db_conn *db, struct action_ctx *a);
+/* volumes.c: os-force_delete of a volume. */
+int volume_force_delete_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

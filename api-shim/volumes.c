@@ -25,9 +25,11 @@
 #include "common/util.h"
 #include "core/quota.h"
 #include "core/settings.h"
+#include "core/snapshot.h"
 #include "core/usermsg.h"
 #include "core/volume.h"
 #include "proto/names.h"
+#include "api-shim/actions.h"
 #include "api-shim/cast.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
@@ -40,12 +42,10 @@
 #include "api-shim/view.h"
 #include "api-shim/vtype.h"
 
-/* The cast arguments Cinder's API sends: it lets the scheduler reschedule a create, and deletes
- * a volume plainly (neither unmanaged nor with its snapshots). */
+/* The cast arguments Cinder's API sends for a create: it lets the scheduler reschedule it. */
 static const union proto_args create_args = { .create_volume = { .allow_reschedule = true } };
-static const union proto_args delete_args = { .delete_volume = { .unmanage_only = false } };
-
 static const struct policy delete_policy = { "volume:delete", POLICY_ADMIN_OR_OWNER };
+static const struct policy force_delete_policy = { "volume:force_delete", POLICY_ADMIN_API };
 
 /* ======================================================================== create */
 
@@ -476,12 +476,8 @@ struct delete_req {
 	struct txn_ctx t;
 	const char *id;
 	struct vol_full *vol;
+	bool cascade, force;
 };
-
-/* Cinder's delete conditions besides the status: not attached, not migrating (migration
- * status NULL, deleting, error or success) and without live snapshots. */
-static const char sql_has_snapshots[] =
-	"SELECT 1 FROM snapshots WHERE volume_id = $1 AND NOT COALESCE(deleted, false) LIMIT 1";
 
 static const char *const deletable_statuses[] = {
 	VOL_S_AVAILABLE, VOL_S_ERROR, "error_restoring", VOL_S_ERROR_EXTENDING, "error_managing",
@@ -495,15 +491,64 @@ static bool migrating(const char *ms)
 	       strcmp(ms, "success") != 0;
 }
 
-/* A volume that never reached a backend is removed at once, its quota given back (Cinder's
- * delete of a volume without host). */
-static int delete_unscheduled(db_conn *db, struct delete_req *d)
+/*
+ * Cinder's volume API delete(force, cascade) for the locked row: a volume that never reached
+ * a backend is removed at once with its quota (*cast false); otherwise it must not be
+ * attached nor migrating, nor (without force) in a status other than deletable_statuses;
+ * without cascade it must have no snapshots, with cascade (and without force) none in a
+ * status other than available or error, and for a non-admin none of another project. It
+ * then goes "deleting", with cascade its snapshots too, and args gets the delete_volume
+ * cast's arguments (*cast true). Returns DB_OK, TXN_FAULT with the 400 set, or a db status.
+ */
+static int delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row, bool force,
+			bool cascade, union proto_args *args, bool *cast)
 {
-	int rc = release_volume(db, &d->vol->row);
+	struct shim_request *r = t->r;
+	struct snap_counts sc;
+	bool ok;
+	int rc;
 
-	if (rc == DB_OK)
-		log_info("volume %s had no host: deleted without a cast", d->vol->row.id);
-	return rc == DB_OK ? DB_OK : txn_fail(&d->t, rc, d->id);
+	*cast = false;
+	if (row->host[0] == '\0') {
+		rc = release_volume(db, row);
+		if (rc == DB_OK)
+			log_info("volume %s had no host: deleted without a cast", row->id);
+		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);
+	}
+	rc = snap_count_of_volume(db, row->id, row->project_id, &sc);
+	if (rc != DB_OK)
+		return rc;
+	ok = strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status);
+	if (!cascade)
+		ok = ok && sc.live == 0;
+	else if (!force)
+		ok = ok && sc.undeletable == 0 && (r->auth.is_admin || sc.other_project == 0);
+	rc = VOL_CONFLICT;
+	if (ok && force)
+		rc = vol_set_status(db, row->id, VOL_S_DELETING, -1);
+	else if (ok)
+		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, VOL_S_DELETING,
+				    NULL);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(r, 400, "Invalid volume: Volume %s must not be migrating, attached, "
+			    "belong to a group, have snapshots, awaiting a transfer, or be "
+			    "disassociated from snapshots after volume transfer.",
+			    force ? "" : "status must be available or error or error_restoring or "
+			    "error_extending or error_managing and");
+		return TXN_FAULT;
+	}
+	if (rc == DB_OK && cascade)
+		rc = snap_cascade_deleting(db, row->id, force);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(r, 400, "Invalid volume: Failed to update snapshot.");
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(t, rc, row->id);
+	memset(args, 0, sizeof(*args));
+	args->delete_volume.cascade = cascade;
+	*cast = true;
+	return DB_OK;
 }
 
 static int delete_txn(db_conn *db, void *arg)
@@ -511,9 +556,9 @@ static int delete_txn(db_conn *db, void *arg)
 	struct delete_req *d = arg;
 	struct shim_request *r = d->t.r;
 	const struct vol_row *row = &d->vol->row;
-	const char *params[1] = { d->id };
-	PGresult *res = NULL;
-	int rc, snaps;
+	union proto_args args;
+	bool cast;
+	int rc;
 
 	rc = view_load(db, d->id, true, d->vol);
 	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !view_visible(r, row))) {
@@ -522,30 +567,22 @@ static int delete_txn(db_conn *db, void *arg)
 	}
 	if (rc != DB_OK)
 		return txn_fail(&d->t, rc, d->id);
-	if (!policy_enforce(r, &delete_policy, row->project_id))
+	if (!policy_enforce(r, &delete_policy, row->project_id) ||
+	    (d->force && !policy_enforce(r, &force_delete_policy, row->project_id)))
 		return TXN_FAULT;
-	if (row->host[0] == '\0')
-		return delete_unscheduled(db, d);
-	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
-	if (rc != DB_OK)
+	rc = delete_begin(db, &d->t, row, d->force, d->cascade, &args, &cast);
+	if (rc != DB_OK || !cast)
 		return rc;
-	snaps = PQntuples(res);
-	PQclear(res);
-	rc = VOL_CONFLICT;
-	if (strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status) &&
-	    snaps == 0)
-		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, VOL_S_DELETING,
-				    NULL);
-	if (rc == VOL_CONFLICT) {
-		fault_reply(r, 400, "Invalid volume: Volume status must be available or error or "
-			    "error_restoring or error_extending or error_managing and must not be "
-			    "migrating, attached, belong to a group, have snapshots, awaiting a "
-			    "transfer, or be disassociated from snapshots after volume transfer.");
-		return TXN_FAULT;
-	}
-	if (rc != DB_OK)
-		return txn_fail(&d->t, rc, d->id);
-	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &delete_args);
+	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &args);
+}
+
+int volume_force_delete_body(db_conn *db, struct action_ctx *a)
+{
+	bool cast;
+	int rc = delete_begin(db, &a->t, &a->vol->row, true, false, &a->rpc, &cast);
+
+	a->skip_cast = !cast;
+	return rc;
 }
 
 static void delete_free(void *state)
@@ -573,6 +610,9 @@ void volumes_delete(struct shim_request *r)
 	d->id = r->captures[1];
 	r->state = d;
 	r->state_free = delete_free;
+	if (req_query_bool(r, "cascade", false, &d->cascade) != 0 ||
+	    (req_ver_ge(r, 3, 23) && req_query_bool(r, "force", false, &d->force) != 0))
+		return;
 	if (strlen(d->id) >= VOL_STR) {
 		fault_volume_not_found(r, d->id);
 		return;

@@ -7,6 +7,7 @@
  * keeps it, as Cinder's delete() does.
  */
 #include "core/volume.h"
+#include "core/columns.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -19,21 +20,11 @@
 #include "common/util.h"
 #include "proto/names.h"
 
-#define V_NOW "(now() AT TIME ZONE 'utc')"
 /* Statements are prepared with inferred parameter types: a parameter that appears where no
  * column fixes its type (a select list, IS NULL) carries a cast to the type of its other uses,
  * or the server deduces two types for it. */
-#define V_TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
-/* A text column of a result copied into a fixed buffer of a struct. */
-struct vol_col {
-	size_t off;
-	size_t len;
-};
-#define VOL_COL(type, field) { offsetof(type, field), sizeof(((type *)0)->field) }
-
-/* Copies columns first .. first + ncols - 1 of a row into the fields cols name. */
-static void vol_copy_cols(const PGresult *r, int row, int first, const struct vol_col *cols,
+void vol_copy_cols(const PGresult *r, int row, int first, const struct vol_col *cols,
 			  int ncols, void *dst)
 {
 	for (int i = 0; i < ncols; i++)
@@ -48,7 +39,7 @@ static bool vol_bool(const PGresult *r, int row, int col, bool dflt)
 
 /* Runs a statement that changes rows and returns how many it changed (or -1 on failure,
  * with *rc set). */
-static long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
+long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
 {
 	PGresult *r;
 	long count;
@@ -63,7 +54,7 @@ static long vol_exec_count(db_conn *db, const char *sql, int n, const char *cons
 
 /* Runs an update of one live row: DB_OK, VOL_NOT_FOUND when it matched nothing, or the
  * failure. */
-static int vol_update_one(db_conn *db, const char *sql, int n, const char *const *p)
+int vol_update_one(db_conn *db, const char *sql, int n, const char *const *p)
 {
 	int rc;
 	long count = vol_exec_count(db, sql, n, p, &rc);
@@ -74,7 +65,7 @@ static int vol_update_one(db_conn *db, const char *sql, int n, const char *const
 }
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffff" -> "YYYY-MM-DDTHH:MM:SSZ"; "" stays "". */
-static void vol_iso_z(const char *iso, char out[24])
+void vol_iso_z(const char *iso, char out[24])
 {
 	out[0] = '\0';
 	if (strlen(iso) >= 19)
@@ -367,8 +358,8 @@ int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
 	return db_exec(db, vol_sql_admin_md_delete, 2, p, NULL);
 }
 
-static int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
-		       int max, int *n)
+int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+		int max, int *n)
 {
 	static const struct vol_col cols[] = { VOL_COL(struct vol_kv, key),
 					       VOL_COL(struct vol_kv, value) };
