@@ -24,6 +24,7 @@
 #include "api-shim/handlers.h"
 #include "api-shim/listing.h"
 #include "api-shim/policy.h"
+#include "api-shim/snapshots.h"
 #include "api-shim/shim.h"
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
@@ -233,7 +234,11 @@ static int create_schema(struct shim_request *r, struct snap_req *s)
 	v = json_object_get(s->snapshot, "volume_id");
 	if (v != NULL && !json_is_null(v) &&
 	    (!json_is_string(v) || !util_is_uuid(json_string_value(v)))) {
-		validate_fail(r, "volume_id", v, "%s", "is not a 'uuid'");
+		char repr[VALIDATE_REPR_MAX];
+
+		validate_pyrepr(v, repr, sizeof(repr));
+		validate_fail(r, "volume_id", v, "%s is not valid under any of the given schemas",
+			      repr);
 		return -1;
 	}
 	v = json_object_get(s->snapshot, "force");
@@ -1142,4 +1147,111 @@ int revert_body(db_conn *db, struct action_ctx *a)
 		return rc == TXN_FAULT ? rc : txn_fail(&a->t, rc, NULL);
 	a->rpc.revert_to_snapshot.volume_id = v->id;
 	return DB_OK;
+}
+
+/* ======================================================================== create sources */
+
+int create_source_load(db_conn *db, struct shim_request *r, struct create_source *src,
+		       int *size)
+{
+	struct snap_row s;
+	struct vol_row *v = malloc(sizeof(*v));
+	const char *volume_id = src->source_volid;
+	const char *status_fault = NULL;
+	int rc = DB_OK;
+
+	if (v == NULL) {
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+		return TXN_FAULT;
+	}
+	if (src->snapshot_id != NULL) {
+		rc = strlen(src->snapshot_id) < sizeof(s.id) ?
+		     snap_get(db, src->snapshot_id, false, &s) : VOL_NOT_FOUND;
+		if (rc == VOL_NOT_FOUND || (rc == DB_OK && !policy_allowed(&r->auth, &get_policy,
+									  s.project_id))) {
+			rc = snap_not_found(r, src->snapshot_id);
+			goto out;
+		}
+		if (rc != DB_OK)
+			goto out;
+		if (strcmp(s.status, SNAP_S_AVAILABLE) != 0)
+			status_fault = "Invalid snapshot: Originating snapshot status must be one "
+				       "of 'available' values";
+		volume_id = s.volume_id;
+	}
+	rc = strlen(volume_id) < VOL_STR ? vol_get(db, volume_id, false, v) : VOL_NOT_FOUND;
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && src->snapshot_id == NULL &&
+				    !view_visible(r, v))) {
+		fault_volume_not_found(r, volume_id);
+		rc = TXN_FAULT;
+		goto out;
+	}
+	if (rc != DB_OK)
+		goto out;
+	if (src->snapshot_id == NULL && strcmp(v->status, VOL_S_AVAILABLE) != 0 &&
+	    strcmp(v->status, VOL_S_IN_USE) != 0)
+		status_fault = "Invalid volume: Originating source volume status must be one of "
+			       "'available, in-use' values";
+	if (status_fault != NULL) {
+		fault_reply(r, 400, "%s", status_fault);
+		rc = TXN_FAULT;
+		goto out;
+	}
+	src->size = src->snapshot_id != NULL ? s.volume_size : v->size;
+	if (*size < 0)
+		*size = src->size;
+	if (*size < src->size) {
+		if (src->snapshot_id != NULL)
+			fault_reply(r, 400, "Invalid input received: Volume size '%d'GB cannot be "
+				    "smaller than the snapshot size %dGB. They must be >= original "
+				    "snapshot size.", *size, src->size);
+		else
+			fault_reply(r, 400, "Invalid input received: Volume size '%d'GB cannot be "
+				    "smaller than original volume size  %dGB. They must be >= "
+				    "original volume size.", *size, src->size);
+		rc = TXN_FAULT;
+		goto out;
+	}
+	util_strlcpy(src->type_id, src->snapshot_id != NULL ? s.volume_type_id :
+		     v->volume_type_id, sizeof(src->type_id));
+	util_strlcpy(src->az, v->availability_zone, sizeof(src->az));
+	util_strlcpy(src->host, v->host, sizeof(src->host));
+out:
+	free(v);
+	return rc;
+}
+
+/* One source field of a create: null or absent, or a uuid (parameter_types.optional_uuid). */
+static int source_field(struct shim_request *r, const json_t *vol, const char *key,
+			const char **out)
+{
+	const json_t *v = json_object_get(vol, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || !util_is_uuid(json_string_value(v))) {
+		char repr[VALIDATE_REPR_MAX];
+
+		validate_pyrepr(v, repr, sizeof(repr));
+		validate_fail(r, key, v, "%s is not valid under any of the given schemas", repr);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int create_source_schema(struct shim_request *r, const json_t *vol, struct create_source *src)
+{
+	memset(src, 0, sizeof(*src));
+	if (source_field(r, vol, "snapshot_id", &src->snapshot_id) != 0 ||
+	    source_field(r, vol, "source_volid", &src->source_volid) != 0)
+		return -1;
+	/* Cinder's check_exclusive_options. */
+	if (src->snapshot_id != NULL && src->source_volid != NULL) {
+		fault_reply(r, 400, "Invalid input received: May specify only one of snapshot, "
+			    "source_volume");
+		return -1;
+	}
+	return 0;
 }

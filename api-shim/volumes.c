@@ -37,6 +37,7 @@
 #include "api-shim/policy.h"
 #include "api-shim/schedule.h"
 #include "api-shim/shim.h"
+#include "api-shim/snapshots.h"
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
 #include "api-shim/view.h"
@@ -84,12 +85,12 @@ struct create_req {
 	bool stands;                 /* the undo found the volume taken by the manager */
 	json_t *body;                /* the request's body, which the fields above point into */
 	struct cast_send send;       /* the create_volume cast, after the commit */
+	struct create_source src;    /* the snapshot or volume it is created from */
 };
 
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
-	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id",
-	"imageRef", "image_id", NULL,
+	"consistencygroup_id", "backup_id", "group_id", "imageRef", "image_id", NULL,
 };
 
 static int create_schema(struct shim_request *r, const json_t *body, struct create_req *c)
@@ -139,7 +140,9 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 			return -1;
 		}
 	}
-	if (c->size < 0) {
+	if (create_source_schema(r, vol, &c->src) != 0)
+		return -1;
+	if (c->size < 0 && c->src.snapshot_id == NULL && c->src.source_volid == NULL) {
 		fault_reply(r, 400, "Invalid input received: Volume size 'None' must be an integer "
 			    "and greater than 0");
 		return -1;
@@ -239,6 +242,17 @@ static int create_txn(db_conn *db, void *arg)
 	}
 	if (rc != VOL_NOT_FOUND)
 		return txn_fail(&c->t, rc, NULL);
+	/* A volume made from a snapshot or a volume takes its size, type, zone and backend
+	 * from there unless the request says otherwise (the backend never). */
+	if (c->src.snapshot_id != NULL || c->src.source_volid != NULL) {
+		rc = create_source_load(db, r, &c->src, &c->size);
+		if (rc != DB_OK)
+			return rc == TXN_FAULT ? rc : txn_fail(&c->t, rc, NULL);
+		if (c->type_name == NULL)
+			c->type_name = c->src.type_id;
+		if (c->az == NULL)
+			az = c->src.az;
+	}
 	rc = vtype_for_request(db, r, c->type_name, &type);
 	if (rc == VOL_NOT_FOUND)
 		return TXN_FAULT;
@@ -253,7 +267,9 @@ static int create_txn(db_conn *db, void *arg)
 	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
-	if (rc == DB_OK)
+	if (rc == DB_OK && c->src.host[0] != '\0')
+		util_strlcpy(host, c->src.host, sizeof(c->host));
+	else if (rc == DB_OK)
 		rc = type.has_backend_name ?
 		     schedule_pick_named(db, az, type.backend_name, host, sizeof(c->host)) :
 		     schedule_pick_backend(db, az, host, sizeof(c->host));
@@ -271,6 +287,8 @@ static int create_txn(db_conn *db, void *arg)
 	nv.display_description = c->description;
 	nv.volume_type_id = type.id;
 	nv.multiattach = c->multiattach || type.multiattach;
+	nv.snapshot_id = c->src.snapshot_id;
+	nv.source_volid = c->src.source_volid;
 	rc = vol_insert(db, &nv);
 	if (rc == DB_OK && c->metadata != NULL)
 		rc = insert_metadata(db, id, c->metadata);

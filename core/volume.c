@@ -247,21 +247,21 @@ static const char vol_sql_insert[] =
 	"INSERT INTO volumes (created_at, deleted, id, user_id, project_id, host, size,"
 	" availability_zone, status, attach_status, scheduled_at, display_name,"
 	" display_description, volume_type_id, bootable, multiattach, replication_status,"
-	" shared_targets, use_quota)"
+	" shared_targets, use_quota, snapshot_id, source_volid)"
 	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5::integer, $6, '" VOL_S_CREATING "', '"
 	VOL_AS_DETACHED "', CASE WHEN $4::varchar IS NULL THEN NULL ELSE " V_NOW " END, $7, $8, $9,"
-	" $10::boolean, $11::boolean, 'disabled', true, true)";
+	" $10::boolean, $11::boolean, 'disabled', true, true, $12, $13)";
 
 int vol_insert(db_conn *db, const struct vol_new *v)
 {
 	char size[16];
-	const char *p[11] = { v->id, v->user_id, v->project_id, v->host, size,
+	const char *p[13] = { v->id, v->user_id, v->project_id, v->host, size,
 			      v->availability_zone, v->display_name, v->display_description,
 			      v->volume_type_id, v->bootable ? "true" : "false",
-			      v->multiattach ? "true" : "false" };
+			      v->multiattach ? "true" : "false", v->snapshot_id, v->source_volid };
 
 	snprintf(size, sizeof(size), "%d", v->size);
-	return db_exec(db, vol_sql_insert, 11, p, NULL);
+	return db_exec(db, vol_sql_insert, 13, p, NULL);
 }
 
 static const char vol_sql_destroy[] =

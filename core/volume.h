@@ -110,6 +110,8 @@ struct vol_new {
 	const char *volume_type_id;
 	bool multiattach;
 	bool bootable;
+	const char *snapshot_id;    /* the snapshot it is created from, or NULL */
+	const char *source_volid;   /* the volume it is cloned from, or NULL */
 };
 
 /* Inserts a volume in status "creating", attach_status "detached". */
