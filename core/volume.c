@@ -80,7 +80,8 @@ void vol_iso_z(const char *iso, char out[24])
 	" v.status, v.previous_status, v.attach_status, v.migration_status, v.display_name," \
 	" v.display_description, v.volume_type_id, t.name, " V_TS("v.created_at") ", " \
 	V_TS("v.updated_at") ", " V_TS("v.launched_at") ", v.provider_location," \
-	" v._name_id, v.size, v.bootable, v.multiattach, v.use_quota"
+	" v._name_id, v.snapshot_id, v.source_volid, v.size, v.bootable, v.multiattach," \
+	" v.use_quota"
 #define VOL_FROM " FROM volumes v LEFT JOIN volume_types t ON t.id = v.volume_type_id"
 #define VOL_WHERE " WHERE v.id = $1 AND v.deleted = false"
 #define VOL_NCOLUMNS (VOL_NTEXT + 4)
@@ -130,6 +131,8 @@ static const struct vol_col vol_row_cols[] = {
 	VOL_COL(struct vol_row, launched_at),
 	VOL_COL(struct vol_row, provider_location),
 	VOL_COL(struct vol_row, name_id),
+	VOL_COL(struct vol_row, snapshot_id),
+	VOL_COL(struct vol_row, source_volid),
 };
 #define VOL_NTEXT ((int)(sizeof(vol_row_cols) / sizeof(vol_row_cols[0])))
 

@@ -67,6 +67,9 @@ struct vol_row {
 	/* _name_id: after a migration, the id the backing store is named after ("" when null:
 	 * the store is named after id). */
 	char name_id[37];
+	/* The snapshot or the volume it was created from ("" when null). */
+	char snapshot_id[37];
+	char source_volid[37];
 	/* created_at, updated_at, launched_at as a Cinder primitive's DateTime,
 	 * "YYYY-MM-DDTHH:MM:SSZ", "" when null (what vol_to_proto_fields points at). */
 	char created_at_z[24];

@@ -266,41 +266,27 @@ int h_revert_to_snapshot_failed(db_conn *db, struct job *job)
 	return sn_revert_end(db, &v, &s, true);
 }
 
-static const char sn_sql_sources[] =
-	"SELECT coalesce(snapshot_id, ''), coalesce(source_volid, '') FROM volumes"
-	" WHERE id = $1";
-
 int sn_fill_from_source(db_conn *db, const struct vol_row *v, bool *failed, char *err,
 			size_t errlen)
 {
-	char snapshot_id[37], source_volid[37];
-	const char *p[1] = { v->id };
 	struct vol_row *src;
-	PGresult *res;
-	int rc = db_exec(db, sn_sql_sources, 1, p, &res);
+	int rc;
 
 	*failed = false;
-	if (rc != DB_OK)
-		return rc;
-	snprintf(snapshot_id, sizeof(snapshot_id), "%s",
-		 PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-	snprintf(source_volid, sizeof(source_volid), "%s",
-		 PQntuples(res) > 0 ? PQgetvalue(res, 0, 1) : "");
-	PQclear(res);
-	if (snapshot_id[0] != '\0') {
-		*failed = job_driver->from_snapshot(v, snapshot_id, err, errlen) != DRV_OK;
+	if (v->snapshot_id[0] != '\0') {
+		*failed = job_driver->from_snapshot(v, v->snapshot_id, err, errlen) != DRV_OK;
 		return DB_OK;
 	}
-	if (source_volid[0] == '\0')
+	if (v->source_volid[0] == '\0')
 		return DB_OK;
 	src = malloc(sizeof(*src));
 	if (src == NULL)
 		return DB_REJECT;
 	/* Read without a lock: the API made sure the source was available or in-use, and the
 	 * copy runs unlocked in Cinder too. */
-	rc = vol_get(db, source_volid, false, src);
+	rc = vol_get(db, v->source_volid, false, src);
 	if (rc == VOL_NOT_FOUND) {
-		snprintf(err, errlen, "source volume %s is gone", source_volid);
+		snprintf(err, errlen, "source volume %s is gone", v->source_volid);
 		*failed = true;
 		rc = DB_OK;
 	} else if (rc == DB_OK) {

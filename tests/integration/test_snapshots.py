@@ -52,7 +52,7 @@ class SnapshotTestBase(StackTestCase):
             self.wait_snapshot(sid, "available")
         return sid
 
-    def volume_host(self, volume_id):
+    def host_of(self, volume_id):
         return self.sql_value("SELECT host FROM volumes WHERE id = %s", (volume_id,))
 
     def write_at(self, volume_id, offset, data):
