@@ -4,14 +4,12 @@ checked in the rows, in the snapshot files' bytes (holes included) and in the qu
 which must equal the rows after every flow.
 """
 
-import hashlib
 import os
 import uuid
 
-from harness import GIB, StackTestCase
+from harness import GIB, StackTestCase, sparse_digest
 
 MIB = 1 << 20
-BLOCK = 4096
 
 
 class SnapshotTestBase(StackTestCase):
@@ -62,35 +60,7 @@ class SnapshotTestBase(StackTestCase):
 
     @staticmethod
     def digest(path):
-        """sha256 of the file's bytes, reading only its data extents (a hole reads as
-        zeros, so two files with the same digest and size hold the same bytes)."""
-        h = hashlib.sha256()
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            off = 0
-            while off < size:
-                try:
-                    start = os.lseek(fd, off, os.SEEK_DATA)
-                except OSError:
-                    break
-                end = os.lseek(fd, start, os.SEEK_HOLE)
-                pos = start
-                pos -= pos % BLOCK
-                while pos < end:
-                    chunk = os.pread(fd, min(MIB, end - pos), pos)
-                    # per block, so that extents cut differently still compare: an all-zero
-                    # block reads as a hole would
-                    for i in range(0, len(chunk), BLOCK):
-                        block = chunk[i:i + BLOCK]
-                        if block.strip(b"\0"):
-                            h.update(b"%d:" % (pos + i) + block)
-                    pos += len(chunk)
-                off = end
-            h.update(b"size:%d" % size)
-        finally:
-            os.close(fd)
-        return h.hexdigest()
+        return sparse_digest(path)
 
     @staticmethod
     def allocated(path):
