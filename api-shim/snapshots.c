@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "core/columns.h"
 #include "core/quota.h"
 #include "core/snapshot.h"
 #include "core/volume.h"
@@ -47,8 +48,7 @@ static const struct policy extended_attributes = {
 
 /* The columns of a snapshot's view, in the order of the C_ constants. */
 #define SNAP_VIEW_SELECT \
-	"SELECT s.id, to_char(s.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')," \
-	" to_char(s.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), s.display_name," \
+	"SELECT s.id, " V_TS("s.created_at") ", " V_TS("s.updated_at") ", s.display_name," \
 	" s.display_description, s.volume_id, s.status, s.volume_size," \
 	" (SELECT coalesce(json_object_agg(m.key, m.value ORDER BY m.key), '{}')" \
 	"  FROM snapshot_metadata m WHERE m.snapshot_id = s.id AND NOT m.deleted)::text," \

@@ -23,6 +23,7 @@
 #define SNAP_S_ERROR "error"
 #define SNAP_S_ERROR_DELETING "error_deleting"
 #define SNAP_S_RESTORING "restoring"
+#define SNAP_S_UNMANAGING "unmanaging"
 
 struct snap_row {
 	char id[37];

@@ -24,8 +24,7 @@
 
 #define SN_ERR_MAX 512
 
-/* The most snapshots a cascading delete takes (Cinder has no bound; a volume keeps far
- * fewer, and one with more is refused by the API). */
+/* The snapshots a cascading delete reads at a time: it reads again until none is left. */
 #define SN_CASCADE_MAX 256
 
 /*
@@ -159,7 +158,9 @@ int h_delete_snapshot(db_conn *db, struct job *job)
 	struct vol_row v;
 	bool failed;
 
-	int rc = sn_load(db, job, &a->snapshot, SNAP_S_DELETING, &v, &s);
+	/* Cinder's API marks a snapshot it unmanages "unmanaging", one it deletes "deleting". */
+	int rc = sn_load(db, job, &a->snapshot, a->unmanage_only ? SNAP_S_UNMANAGING :
+			 SNAP_S_DELETING, &v, &s);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
 	return sn_destroy(db, job, &v, &s, a->unmanage_only, &failed);
@@ -170,40 +171,46 @@ int h_delete_snapshot_failed(db_conn *db, struct job *job)
 	struct snap_row s;
 	struct vol_row v;
 
-	int rc = sn_load(db, job, &job->args.delete_snapshot.snapshot, SNAP_S_DELETING, &v, &s);
+	int rc = sn_load(db, job, &job->args.delete_snapshot.snapshot,
+			 job->args.delete_snapshot.unmanage_only ? SNAP_S_UNMANAGING :
+			 SNAP_S_DELETING, &v, &s);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP || rc == JOB_PERMANENT ? DB_OK : rc;
 	log_error("Snapshot %s: delete failed for good; status set to %s.", s.id,
 		  SNAP_S_ERROR_DELETING);
-	return sn_status(db, s.id, SNAP_S_DELETING, SNAP_S_ERROR_DELETING);
+	return sn_status(db, s.id, s.status, SNAP_S_ERROR_DELETING);
 }
 
 int sn_cascade(db_conn *db, struct job *job, const struct vol_row *v, bool *refused)
 {
 	char (*ids)[37] = malloc(SN_CASCADE_MAX * sizeof(*ids));
 	struct snap_row s;
-	int n = 0, rc = DB_REJECT;
+	int n = 0, rc = ids != NULL ? DB_OK : DB_REJECT;
 
 	*refused = false;
-	if (ids != NULL)
+	/* Each pass deletes every snapshot it read (or stops), so the next reads the rest. */
+	while (rc == DB_OK && !*refused) {
 		rc = snap_of_volume(db, v->id, ids, SN_CASCADE_MAX, &n);
-	for (int i = 0; rc == DB_OK && i < n && !*refused; i++) {
-		rc = snap_get(db, ids[i], true, &s);
-		if (rc == VOL_NOT_FOUND) {
-			rc = DB_OK;
-			continue;
-		}
-		if (rc != DB_OK)
+		if (n == 0)
 			break;
-		/* The API moved every snapshot to "deleting" with the volume; one that is not
-		 * keeps the volume, as Cinder's manager refuses the cascade then. */
-		if (strcmp(s.status, SNAP_S_DELETING) != 0) {
-			log_error("Volume %s: snapshot %s was found in state %s rather than "
-				  "'deleting' during cascade delete.", v->id, s.id, s.status);
-			*refused = true;
-			break;
+		for (int i = 0; rc == DB_OK && i < n && !*refused; i++) {
+			rc = snap_get(db, ids[i], true, &s);
+			if (rc == VOL_NOT_FOUND) {
+				rc = DB_OK;
+				continue;
+			}
+			if (rc != DB_OK)
+				break;
+			/* The API moved every snapshot to "deleting" with the volume; one that is
+			 * not keeps the volume, as Cinder's manager refuses the cascade then. */
+			if (strcmp(s.status, SNAP_S_DELETING) != 0) {
+				log_error("Volume %s: snapshot %s was found in state %s rather than "
+					  "'deleting' during cascade delete.", v->id, s.id, s.status);
+				*refused = true;
+				break;
+			}
+			rc = sn_destroy(db, job, v, &s, false, refused);
 		}
-		rc = sn_destroy(db, job, v, &s, false, refused);
 	}
 	free(ids);
 	return rc;

@@ -75,7 +75,7 @@ class SnapshotRpcTest(test_snapshots.SnapshotTestBase):
         sid = self.insert_snapshot(vid)
         self.send("create_snapshot", {"snapshot": snapshot_primitive(sid, vid)}, MSGPACK)
         self.wait_snapshot(sid, "available")
-        self.sql("UPDATE snapshots SET status = 'deleting' WHERE id = %s", (sid,))
+        self.sql("UPDATE snapshots SET status = 'unmanaging' WHERE id = %s", (sid,))
         self.send("delete_snapshot", {"snapshot": snapshot_primitive(sid, vid),
                                       "unmanage_only": True}, MSGPACK)
         self.poll(lambda: self.snapshot_row(sid)["deleted"], timeout=10)
