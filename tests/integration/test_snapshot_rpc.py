@@ -95,6 +95,40 @@ class SnapshotRpcTest(test_snapshots.SnapshotTestBase):
         self.purge(DLQ)
 
 
+    def test_driver_failures_leave_cinders_error_statuses(self):
+        # create_snapshot of a volume whose file is gone: the snapshot ends in error
+        vid = self.insert_volume(file_gib=1)
+        sid = self.insert_snapshot(vid)
+        os.unlink(self.backing_file(vid))
+        uid = self.send("create_snapshot", {"snapshot": snapshot_primitive(sid, vid)}, MSGPACK)
+        self.wait_snapshot(sid, "error")
+        self.assertEqual(self.processed(uid), [("create_snapshot", "driver_error")])
+        self.assertFalse(os.path.exists(self.snapshot_file(sid)))
+        # a volume created from a snapshot whose file is gone ends in error, with the user
+        # message of a failed create
+        self.grow_file(vid, 1)
+        self.sql("UPDATE snapshots SET status = 'available' WHERE id = %s", (sid,))
+        new = self.insert_volume(status="creating")
+        self.sql("UPDATE volumes SET snapshot_id = %s WHERE id = %s", (sid, new))
+        uid = self.send("create_volume", {"volume": {
+            "versioned_object.name": "Volume", "versioned_object.namespace": "cinder",
+            "versioned_object.version": "1.9", "versioned_object.data": {"id": new}}},
+            MSGPACK)
+        self.wait_status(new, "error")
+        self.assertEqual(self.processed(uid), [("create_volume", "driver_error")])
+        self.assertEqual(len(self.user_messages(new)), 1)
+        # a cascade that finds a snapshot not deleting keeps the volume, error_deleting
+        self.sql("UPDATE volumes SET status = 'deleting' WHERE id = %s", (vid,))
+        uid = self.send("delete_volume", {"volume": {
+            "versioned_object.name": "Volume", "versioned_object.namespace": "cinder",
+            "versioned_object.version": "1.9", "versioned_object.data": {"id": vid}},
+            "cascade": True}, MSGPACK)
+        self.wait_status(vid, "error_deleting")
+        self.assertEqual(self.processed(uid), [("delete_volume", "cascade_refused")])
+        self.assertEqual(self.snapshot_status(sid), "available")
+        self.assertTrue(os.path.exists(self.backing_file(vid)))
+
+
 class ShimSnapshotJsonTest(test_snapshots.SnapshotTestBase):
     """The shim's snapshot casts in oslo's JSON."""
     rpc_wire_format = "json"
@@ -116,3 +150,4 @@ class ShimSnapshotJsonTest(test_snapshots.SnapshotTestBase):
         self.assertEqual(st, 202, doc)
         self.captured(capture, method="delete_snapshot")
         self.poll(lambda: self.snapshot_row(sid)["deleted"], timeout=10)
+
