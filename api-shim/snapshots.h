@@ -1,6 +1,7 @@
 /*
- * snapshots.h - what the volume create of volumes.c asks snapshots.c: the snapshot or volume
- * a new volume is created from (Cinder's create flow, ExtractVolumeRequestTask).
+ * snapshots.h - what other files of the shim use of snapshots.c: the state of a request to a
+ * route of one snapshot and its lookup (snapshot_metadata.c), and the snapshot or volume a
+ * new volume is created from (volumes.c; Cinder's create flow, ExtractVolumeRequestTask).
  */
 #ifndef VOLMGR_SHIM_SNAPSHOTS_H
 #define VOLMGR_SHIM_SNAPSHOTS_H
@@ -8,8 +9,44 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "common/db.h"
+#include "core/snapshot.h"
 #include "core/volume.h"
 #include "api-shim/request.h"
+#include "api-shim/txn.h"
+
+/* The request of a route of one snapshot, and what its transaction found. */
+struct snap_req {
+	struct txn_ctx t;             /* first: the transaction's argument */
+	const char *id;               /* the URL's snapshot id, or the new one's */
+	char new_id[37];
+	json_t *body;
+	const json_t *snapshot;       /* body["snapshot"] */
+	const char *volume_id;
+	const char *name, *description;
+	bool name_set, description_set;
+	bool force;
+	bool replace;                 /* PUT metadata: keys not sent are deleted */
+	const json_t *metadata;       /* an object, or NULL */
+	const char *key;              /* the URL's metadata key */
+	json_t *reply;
+	unsigned status;
+	struct vol_row *vol;
+	struct snap_row snap;
+};
+
+/* The state of a request to snapshot route r (its captures: the snapshot id, the metadata
+ * key), owned by r; with_volume, room for a volume row too. NULL with a 500 set when out of
+ * memory. */
+struct snap_req *snapshots_req_new(struct shim_request *r, bool with_volume);
+
+/*
+ * Loads (and with for_update locks) the snapshot id the caller may see (volume:get_snapshot;
+ * another project's is not found, as Cinder's get_snapshot hides it). Returns DB_OK,
+ * TXN_FAULT with a 404 set, or a db status.
+ */
+__attribute__((warn_unused_result))
+int snapshots_load_visible(db_conn *db, struct txn_ctx *t, const char *id, bool for_update,
+			   struct snap_row *s);
 
 /* The source of a new volume, as create_source_load found it. */
 struct create_source {
