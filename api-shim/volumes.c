@@ -265,6 +265,13 @@ static int create_txn(db_conn *db, void *arg)
 		fault_reply(r, 400, "Availability zone '%s' is invalid.", az);
 		return TXN_FAULT;
 	}
+	/* Cinder's cloned_volume_same_az (true by default), after the zone's own check. */
+	if (rc == DB_OK && c->src.host[0] != '\0' && strcmp(az, c->src.az) != 0) {
+		fault_reply(r, 400, "Invalid input received: Volume must be in the same "
+			    "availability zone as the %s", c->src.snapshot_id != NULL ? "snapshot" :
+			    "source volume");
+		return TXN_FAULT;
+	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
 	if (rc == DB_OK && c->src.host[0] != '\0')

@@ -101,7 +101,9 @@ class SnapshotFlowsTest(test_snapshots.SnapshotTestBase):
                  "May specify only one of"),
                 ({"snapshot_id": str(uuid.uuid4())}, 404, "could not be found"),
                 ({"source_volid": str(uuid.uuid4())}, 404, "could not be found"),
-                ({"snapshot_id": "nope"}, 400, "is not valid under any of the given schemas")):
+                ({"snapshot_id": "nope"}, 400, "is not valid under any of the given schemas"),
+                ({"snapshot_id": sid, "availability_zone": "elsewhere"}, 400,
+                 "Availability zone 'elsewhere' is invalid.")):
             st, _, doc = self.http("POST", "/v3/%s/volumes" % self.PROJECT,
                                    body={"volume": body})
             self.assertFault(st, doc, code, None, text)
