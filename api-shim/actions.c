@@ -22,6 +22,8 @@
 #define V(minor) { 3, minor }
 /* The attachments API's endpoints. */
 #define ATT(ep_) .ep = ACTION_EP_ATTACHMENT##ep_
+/* The snapshot actions' endpoint. */
+#define SNAP .ep = ACTION_EP_SNAPSHOT
 #define RPC(ID) .has_rpc = true, .method = PROTO_M_##ID
 #define OWNER(name) { name, POLICY_ADMIN_OR_OWNER }
 #define ADMIN(name) { name, POLICY_ADMIN_API }
@@ -133,6 +135,13 @@ static const struct action_def actions[] = {
 	{ .name = "os-unmanage", .min_ver = V3_0, .max_ver = NO_MAX, .params = { .any = true },
 	  .policy = ADMIN("volume_extension:volume_unmanage"), .body = unmanage_body,
 	  RPC(DELETE_VOLUME), .status = 202 },
+	{ .name = "revert", .min_ver = V(40), .max_ver = NO_MAX, .params = { .any = true },
+	  .policy = OWNER("volume:revert_to_snapshot"), .body = revert_body,
+	  RPC(REVERT_TO_SNAPSHOT), .status = 202 },
+	{ .name = "os-force_delete", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = ADMIN("volume_extension:volume_admin_actions:force_delete"),
+	  .body = volume_force_delete_body, RPC(DELETE_VOLUME), .status = 202 },
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },
@@ -194,6 +203,24 @@ static const struct action_def actions[] = {
 	  .params = { .any = true },
 	  .policy = OWNER("volume:attachment_complete"), .body = attachment_complete_body,
 	  .status = 204 },
+	/* The snapshot actions (cinder.api.contrib.admin_actions SnapshotAdminController and
+	 * snapshot_actions, docs/cinder.md §17.5). */
+	{ SNAP, .name = "os-reset_status", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .args = {
+		  { "status", PARAM_STATUS, .required = true, .values = snapshot_statuses,
+		    .label = "Snapshot status" } } },
+	  .policy = ADMIN("volume_extension:snapshot_admin_actions:reset_status"),
+	  .body = snapshot_reset_body, .status = 202 },
+	{ SNAP, .name = "os-force_delete", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .any = true },
+	  .policy = ADMIN("volume_extension:snapshot_admin_actions:force_delete"),
+	  .body = snapshot_force_delete_body, RPC(DELETE_SNAPSHOT), .status = 202 },
+	{ SNAP, .name = "os-update_snapshot_status", .min_ver = V3_0, .max_ver = NO_MAX,
+	  .params = { .postcheck = snapshot_update_status_check, .args = {
+		  { "status", PARAM_TEXT, .required = true, .min = 0, .max = SIZE_MAX },
+		  { "progress", PARAM_STRING_OR_NULL } } },
+	  .policy = OWNER("snapshot_extension:snapshot_actions:update_snapshot_status"),
+	  .body = snapshot_update_status_body, .status = 202 },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
@@ -255,6 +282,30 @@ static int attachment_not_found(struct action_ctx *a)
 	return TXN_FAULT;
 }
 
+/*
+ * Loads and locks the snapshot of the snapshot endpoint, then loads its volume without a lock:
+ * the manager locks a volume before its snapshot, so the API, which holds the snapshot, must
+ * not wait for the volume. Returns DB_OK, TXN_FAULT with a 404 set, or a db status.
+ */
+static int action_load_snapshot(db_conn *db, struct action_ctx *a)
+{
+	static const struct policy get = { "volume:get_snapshot", POLICY_ADMIN_OR_OWNER };
+	int rc = strlen(a->snapshot_id) < sizeof(a->snap.id) ?
+		 snap_get(db, a->snapshot_id, true, &a->snap) : VOL_NOT_FOUND;
+
+	if (rc == VOL_NOT_FOUND || (rc == DB_OK && !policy_allowed(&a->t.r->auth, &get,
+								  a->snap.project_id))) {
+		fault_reply(a->t.r, 404, "Snapshot %s could not be found.", a->snapshot_id);
+		return TXN_FAULT;
+	}
+	if (rc != DB_OK)
+		return txn_fail(&a->t, rc, NULL);
+	memcpy(a->volume_buf, a->snap.volume_id, sizeof(a->volume_buf));
+	a->volume_id = a->volume_buf;
+	rc = vol_get(db, a->volume_id, false, &a->vol->row);
+	return rc == DB_OK ? DB_OK : txn_fail(&a->t, rc, a->volume_id);
+}
+
 /* Loads and locks the volume the request targets, with a->att for an attachment endpoint.
  * Returns DB_OK, TXN_FAULT with a 404 set, or a db status. */
 static int action_load(db_conn *db, struct action_ctx *a)
@@ -263,6 +314,8 @@ static int action_load(db_conn *db, struct action_ctx *a)
 	int rc;
 
 	a->att = NULL;
+	if (a->ep == ACTION_EP_SNAPSHOT)
+		return action_load_snapshot(db, a);
 	if (attachment) {
 		rc = strlen(a->attachment_id) == 36 ?
 		     vol_attachment_volume(db, a->attachment_id, a->volume_buf) : VOL_NOT_FOUND;
@@ -306,7 +359,8 @@ static int action_txn(db_conn *db, void *arg)
 	if (rc != DB_OK)
 		return rc;
 	policy = def->choose_policy != NULL ? def->choose_policy(a) : &def->policy;
-	if (!policy_enforce(a->t.r, policy, a->vol->row.project_id))
+	if (!policy_enforce(a->t.r, policy, a->ep == ACTION_EP_SNAPSHOT ? a->snap.project_id :
+					    a->vol->row.project_id))
 		return TXN_FAULT;
 	memset(&a->rpc, 0, sizeof(a->rpc));
 	a->skip_cast = false;
@@ -412,6 +466,8 @@ static void action_serve(struct shim_request *r, enum action_endpoint ep)
 	a->ep = ep;
 	if (ep == ACTION_EP_VOLUME)
 		a->volume_id = r->captures[1];
+	else if (ep == ACTION_EP_SNAPSHOT)
+		a->snapshot_id = r->captures[1];
 	else if (ep != ACTION_EP_ATTACHMENT_CREATE)
 		a->attachment_id = r->captures[1];
 	a->call.slot = -1;
@@ -451,6 +507,11 @@ void action_begin(struct action_ctx *a)
 void actions_dispatch(struct shim_request *r)
 {
 	action_serve(r, ACTION_EP_VOLUME);
+}
+
+void snapshots_action(struct shim_request *r)
+{
+	action_serve(r, ACTION_EP_SNAPSHOT);
 }
 
 void attachments_action(struct shim_request *r)
@@ -556,10 +617,13 @@ void actions_print_table(void)
 	char ver[32];
 
 	for (size_t i = 0; i < NACTIONS; i++) {
-		if (actions[i].ep != ACTION_EP_VOLUME && actions[i].ep != ACTION_EP_ATTACHMENT)
+		const char *kind = actions[i].ep == ACTION_EP_VOLUME ? "action" :
+				   actions[i].ep == ACTION_EP_ATTACHMENT ? "attachment-action" :
+				   actions[i].ep == ACTION_EP_SNAPSHOT ? "snapshot-action" : NULL;
+
+		if (kind == NULL)
 			continue; /* the other endpoints are routes */
 		print_version(ver, sizeof(ver), actions[i].min_ver, actions[i].max_ver);
-		printf("%s %s %s %s\n", actions[i].ep == ACTION_EP_VOLUME ? "action" :
-		       "attachment-action", actions[i].name, ver, actions[i].policy.name);
+		printf("%s %s %s %s\n", kind, actions[i].name, ver, actions[i].policy.name);
 	}
 }

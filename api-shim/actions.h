@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "common/db.h"
+#include "core/snapshot.h"
 #include "proto/schema.h"
 #include "api-shim/cast.h"
 #include "api-shim/params.h"
@@ -41,6 +42,8 @@ enum action_endpoint {
 				      * volume is the argument volume_uuid */
 	ACTION_EP_ATTACHMENT_UPDATE, /* PUT attachments/{id}, body {"attachment": params} */
 	ACTION_EP_ATTACHMENT_DELETE, /* DELETE attachments/{id}, no body */
+	ACTION_EP_SNAPSHOT,          /* POST snapshots/{id}/action, body {name: params}; the
+				      * volume is the snapshot's */
 };
 
 /* The step after a successful call: result is the call's result (owned by the step), NULL
@@ -71,7 +74,12 @@ struct action_ctx {
 	json_t *params;               /* body[name] as sent */
 	struct param_value arg[PARAMS_MAX]; /* the parsed arguments, in the order of def's spec */
 	struct vol_full *vol;         /* the locked volume and its attachments (not its
-				       * metadata), loaded in this attempt */
+				       * metadata), loaded in this attempt; for the snapshot
+				       * endpoint the snapshot's volume, not locked */
+	const char *snapshot_id;      /* the URL's snapshot id (snapshot endpoint) */
+	struct snap_row snap;         /* the locked snapshot the action targets (snapshot
+				       * endpoint, revert), loaded in this attempt */
+	struct proto_snapshot_fields snap_fields; /* its primitive, which rpc points at */
 	union proto_args rpc;         /* the RPC method's arguments: filled by the body for a
 				       * cast, by the after step for a call */
 	struct pv_arena arena;        /* room for RPC argument values (a connector) */
@@ -242,18 +250,27 @@ void migrate_completion_after(struct action_ctx *a);
 extern const char *const retype_migration_policies[];
 int retype_body(db_conn *db, struct action_ctx *a);
 
+/* How a delete starts: Cinder's delete(force, cascade) or its unmanage. */
+struct volumes_delete_opts {
+	bool force;          /* os-force_delete, DELETE ?force=true: any status */
+	bool cascade;        /* DELETE ?cascade=true: the snapshots go with the volume */
+	bool unmanage_only;  /* os-unmanage: the backing store is kept */
+};
+
 /*
- * volumes.c: the start of a delete, shared by DELETE /volumes/{id} and os-unmanage, inside the
- * caller's transaction on row (loaded and locked, policy checked): Cinder's conditions (not
- * attached, not migrating, no snapshots, a deletable status), then the status "deleting", or
+ * volumes.c: the start of a delete, shared by DELETE /volumes/{id}, os-force_delete and
+ * os-unmanage, inside the caller's transaction on row (loaded and locked, policy checked): a
+ * volume without host is removed at once with its quota (*cast false); otherwise Cinder's
+ * conditions: not attached, not migrating, without force a deletable status, without cascade
+ * no snapshots, with cascade (and without force) none in a status other than available or
+ * error and, for a non-admin, none of another project. The volume then goes "deleting", or
  * "unmanaging" when unmanage_only, or "error_managing_deleting" for a volume whose manage
- * failed. A volume without host is removed at once with its quota instead. *cast tells
- * whether the caller casts delete_volume. Returns DB_OK, TXN_FAULT with Cinder's 400 set, or
- * a db status.
+ * failed; with cascade its snapshots go "deleting" too. args gets the delete_volume cast's
+ * arguments (*cast true). Returns DB_OK, TXN_FAULT with Cinder's 400 set, or a db status.
  */
 __attribute__((warn_unused_result))
 int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row,
-			 bool unmanage_only, bool *cast);
+			 const struct volumes_delete_opts *o, union proto_args *args, bool *cast);
 
 /* manage.c: os-unmanage (docs/cinder.md §20.1). */
 int unmanage_body(db_conn *db, struct action_ctx *a);
@@ -268,6 +285,17 @@ void upload_after(struct action_ctx *a);
 const struct policy *reimage_policy_for(const struct action_ctx *a);
 void reimage_before(struct action_ctx *a);
 int reimage_body(db_conn *db, struct action_ctx *a);
+
+/* snapshots.c: the snapshot actions (docs/cinder.md §17.5) and the volume actions that
+ * stand on snapshots. */
+extern const char *const snapshot_statuses[];
+int snapshot_reset_body(db_conn *db, struct action_ctx *a);
+int snapshot_force_delete_body(db_conn *db, struct action_ctx *a);
+int snapshot_update_status_check(struct shim_request *r, const char *name, const json_t *obj);
+int snapshot_update_status_body(db_conn *db, struct action_ctx *a);
+int revert_body(db_conn *db, struct action_ctx *a);
+/* volumes.c: os-force_delete of a volume. */
+int volume_force_delete_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

@@ -56,6 +56,24 @@ void types_action(struct shim_request *r);       /* POST   .../types/{id}/action
 /* actions.c: POST /v3/{p}/volumes/{id}/action */
 void actions_dispatch(struct shim_request *r);
 
+/* snapshots.c: the snapshots and their metadata (docs/cinder.md §17) */
+void snapshots_create(struct shim_request *r);      /* POST   /v3/{p}/snapshots */
+void snapshots_list(struct shim_request *r);        /* GET    /v3/{p}/snapshots */
+void snapshots_list_detail(struct shim_request *r); /* GET    /v3/{p}/snapshots/detail */
+void snapshots_show(struct shim_request *r);        /* GET    /v3/{p}/snapshots/{id} */
+void snapshots_update(struct shim_request *r);      /* PUT    /v3/{p}/snapshots/{id} */
+void snapshots_delete(struct shim_request *r);      /* DELETE /v3/{p}/snapshots/{id} */
+/* GET, POST (merge), PUT (replace) /v3/{p}/snapshots/{id}/metadata */
+void snapshots_metadata_list(struct shim_request *r);
+void snapshots_metadata_create(struct shim_request *r);
+void snapshots_metadata_update_all(struct shim_request *r);
+/* GET, PUT, DELETE /v3/{p}/snapshots/{id}/metadata/{key} */
+void snapshots_metadata_show(struct shim_request *r);
+void snapshots_metadata_update(struct shim_request *r);
+void snapshots_metadata_delete(struct shim_request *r);
+/* actions.c: POST /v3/{p}/snapshots/{id}/action */
+void snapshots_action(struct shim_request *r);
+
 /* actions.c: the attachments API's requests that change state (served by the action table) */
 void attachments_create(struct shim_request *r);    /* POST   /v3/{p}/attachments */
 void attachments_update(struct shim_request *r);    /* PUT    /v3/{p}/attachments/{id} */

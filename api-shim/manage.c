@@ -27,10 +27,10 @@
 
 int unmanage_body(db_conn *db, struct action_ctx *a)
 {
+	static const struct volumes_delete_opts o = { .unmanage_only = true };
 	bool cast;
-	int rc = volumes_delete_begin(db, &a->t, &a->vol->row, true, &cast);
+	int rc = volumes_delete_begin(db, &a->t, &a->vol->row, &o, &a->rpc, &cast);
 
-	a->rpc.delete_volume.unmanage_only = true;
 	a->skip_cast = !cast;
 	return rc;
 }

@@ -189,8 +189,8 @@ json_t *view_volume_detail(const struct shim_request *r, const struct vol_full *
 	set(o, "description", str_or_null(row->display_description), &ok);
 	set(o, "volume_type", json_string(row->volume_type_name[0] != '\0' ?
 					  row->volume_type_name : row->volume_type_id), &ok);
-	set(o, "snapshot_id", json_null(), &ok);
-	set(o, "source_volid", json_null(), &ok);
+	set(o, "snapshot_id", str_or_null(row->snapshot_id), &ok);
+	set(o, "source_volid", str_or_null(row->source_volid), &ok);
 	set(o, "metadata", metadata(v), &ok);
 	set(o, "links", view_links(r, "volumes", row->id), &ok);
 	set(o, "user_id", str_or_null(row->user_id), &ok);

@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "core/quota.h"
 #include "core/settings.h"
+#include "core/snapshot.h"
 #include "core/usermsg.h"
 #include "core/volume.h"
 #include "proto/names.h"
@@ -39,18 +40,17 @@
 #include "api-shim/policy.h"
 #include "api-shim/schedule.h"
 #include "api-shim/shim.h"
+#include "api-shim/snapshots.h"
 #include "api-shim/txn.h"
 #include "api-shim/validate.h"
 #include "api-shim/view.h"
 #include "proto/json.h"
 #include "api-shim/vtype.h"
 
-/* The cast arguments Cinder's API sends: it lets the scheduler reschedule a create, and deletes
- * a volume plainly (neither unmanaged nor with its snapshots). */
+/* The cast arguments Cinder's API sends for a create: it lets the scheduler reschedule it. */
 static const union proto_args create_args = { .create_volume = { .allow_reschedule = true } };
-static const union proto_args delete_args = { .delete_volume = { .unmanage_only = false } };
-
 static const struct policy delete_policy = { "volume:delete", POLICY_ADMIN_OR_OWNER };
+static const struct policy force_delete_policy = { "volume:force_delete", POLICY_ADMIN_API };
 
 /* ======================================================================== create */
 
@@ -104,6 +104,7 @@ struct create_req {
 	struct param_value arg[PARAMS_MAX];
 	struct pv_arena arena;       /* room for the ref the cast carries */
 	struct image_source image;   /* the image it is created from (image.h) */
+	struct create_source src;    /* the snapshot or volume it is created from */
 };
 
 /* The status a new row has until its manager takes it. */
@@ -114,7 +115,7 @@ static const char *create_pending_status(const struct create_req *c)
 
 /* Sources volmgr cannot create from. */
 static const char *const unsupported_sources[] = {
-	"snapshot_id", "source_volid", "consistencygroup_id", "backup_id", "group_id", NULL,
+	"consistencygroup_id", "backup_id", "group_id", NULL,
 };
 
 static int create_schema(struct shim_request *r, const json_t *body, struct create_req *c)
@@ -164,9 +165,17 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 			return -1;
 		}
 	}
-	if (image_source_parse(r, vol, &c->image) != 0)
+	if (image_source_parse(r, vol, &c->image) != 0 ||
+	    create_source_schema(r, vol, &c->src) != 0)
 		return -1;
-	if (c->size < 0) {
+	/* Cinder's check_exclusive_options, which names every source it weighs. */
+	if ((c->image.id != NULL) + (c->src.snapshot_id != NULL) +
+	    (c->src.source_volid != NULL) > 1) {
+		fault_reply(r, 400, "Invalid input received: May specify only one of backup, "
+			    "imageRef, snapshot, source volume");
+		return -1;
+	}
+	if (c->size < 0 && c->src.snapshot_id == NULL && c->src.source_volid == NULL) {
 		fault_reply(r, 400, "Invalid input received: Volume size 'None' must be an integer "
 			    "and greater than 0");
 		return -1;
@@ -290,7 +299,18 @@ static int create_txn(db_conn *db, void *arg)
 
 	rc = create_committed_before(db, c);
 	if (rc != VOL_NOT_FOUND)
-		return rc;
+		return txn_fail(&c->t, rc, NULL);
+	/* A volume made from a snapshot or a volume takes its size, type, zone and backend
+	 * from there unless the request says otherwise (the backend never). */
+	if (c->src.snapshot_id != NULL || c->src.source_volid != NULL) {
+		rc = create_source_load(db, r, &c->src, &c->size);
+		if (rc != DB_OK)
+			return rc == TXN_FAULT ? rc : txn_fail(&c->t, rc, NULL);
+		if (c->type_name == NULL)
+			c->type_name = c->src.type_id;
+		if (c->az == NULL)
+			az = c->src.az;
+	}
 	rc = vtype_for_request(db, r, c->type_name, &type);
 	if (rc == VOL_NOT_FOUND)
 		return TXN_FAULT;
@@ -303,9 +323,18 @@ static int create_txn(db_conn *db, void *arg)
 		fault_reply(r, 400, "Availability zone '%s' is invalid.", az);
 		return TXN_FAULT;
 	}
+	/* Cinder's cloned_volume_same_az (true by default), after the zone's own check. */
+	if (rc == DB_OK && c->src.host[0] != '\0' && strcmp(az, c->src.az) != 0) {
+		fault_reply(r, 400, "Invalid input received: Volume must be in the same "
+			    "availability zone as the %s", c->src.snapshot_id != NULL ? "snapshot" :
+			    "source volume");
+		return TXN_FAULT;
+	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
-	if (rc == DB_OK)
+	if (rc == DB_OK && c->src.host[0] != '\0')
+		util_strlcpy(host, c->src.host, sizeof(c->host));
+	else if (rc == DB_OK)
 		rc = type.has_backend_name ?
 		     schedule_pick_named(db, az, type.backend_name, host, sizeof(c->host)) :
 		     schedule_pick_backend(db, az, host, sizeof(c->host));
@@ -323,6 +352,8 @@ static int create_txn(db_conn *db, void *arg)
 	nv.display_description = c->description;
 	nv.volume_type_id = type.id;
 	nv.multiattach = c->multiattach || type.multiattach;
+	nv.snapshot_id = c->src.snapshot_id;
+	nv.source_volid = c->src.source_volid;
 	rc = vol_insert(db, &nv);
 	if (rc == DB_OK && host[0] == '\0') {
 		/* What Cinder's scheduler leaves when no backend is valid. */
@@ -786,12 +817,8 @@ struct delete_req {
 	struct txn_ctx t;
 	const char *id;
 	struct vol_full *vol;
+	bool cascade, force;
 };
-
-/* Cinder's delete conditions besides the status: not attached, not migrating (migration
- * status NULL, deleting, error or success) and without live snapshots. */
-static const char sql_has_snapshots[] =
-	"SELECT 1 FROM snapshots WHERE volume_id = $1 AND NOT COALESCE(deleted, false) LIMIT 1";
 
 static const char *const deletable_statuses[] = {
 	VOL_S_AVAILABLE, VOL_S_ERROR, "error_restoring", VOL_S_ERROR_EXTENDING, "error_managing",
@@ -806,11 +833,13 @@ static bool migrating(const char *ms)
 }
 
 int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row,
-			 bool unmanage_only, bool *cast)
+			 const struct volumes_delete_opts *o, union proto_args *args, bool *cast)
 {
-	const char *params[1] = { row->id }, *to;
-	PGresult *res = NULL;
-	int rc, snaps;
+	struct shim_request *r = t->r;
+	struct snap_counts sc;
+	const char *to;
+	bool ok;
+	int rc;
 
 	*cast = false;
 	/* A volume that never reached a backend is removed at once, its quota given back
@@ -821,26 +850,40 @@ int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *r
 			log_info("volume %s had no host: deleted without a cast", row->id);
 		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);
 	}
-	rc = db_exec(db, sql_has_snapshots, 1, params, &res);
+	rc = snap_count_of_volume(db, row->id, row->project_id, &sc);
 	if (rc != DB_OK)
 		return rc;
-	snaps = PQntuples(res);
-	PQclear(res);
+	ok = strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status);
+	if (!o->cascade)
+		ok = ok && sc.live == 0;
+	else if (!o->force)
+		ok = ok && sc.undeletable == 0 && (r->auth.is_admin || sc.other_project == 0);
 	to = strcmp(row->status, VOL_S_ERROR_MANAGING) == 0 ? VOL_S_ERROR_MANAGING_DELETING :
-	     unmanage_only ? VOL_S_UNMANAGING : VOL_S_DELETING;
+	     o->unmanage_only ? VOL_S_UNMANAGING : VOL_S_DELETING;
 	rc = VOL_CONFLICT;
-	if (strcmp(row->attach_status, VOL_AS_ATTACHED) != 0 && !migrating(row->migration_status) &&
-	    snaps == 0)
+	if (ok && o->force)
+		rc = vol_set_status(db, row->id, to, -1);
+	else if (ok)
 		rc = vol_cas_status(db, row->id, deletable_statuses, NDELETABLE, to, NULL);
 	if (rc == VOL_CONFLICT) {
-		fault_reply(t->r, 400, "Invalid volume: Volume status must be available or error or "
-			    "error_restoring or error_extending or error_managing and must not be "
-			    "migrating, attached, belong to a group, have snapshots, awaiting a "
-			    "transfer, or be disassociated from snapshots after volume transfer.");
+		fault_reply(r, 400, "Invalid volume: Volume %s must not be migrating, attached, "
+			    "belong to a group, have snapshots, awaiting a transfer, or be "
+			    "disassociated from snapshots after volume transfer.",
+			    o->force ? "" : "status must be available or error or error_restoring or "
+			    "error_extending or error_managing and");
+		return TXN_FAULT;
+	}
+	if (rc == DB_OK && o->cascade)
+		rc = snap_cascade_deleting(db, row->id, o->force);
+	if (rc == VOL_CONFLICT) {
+		fault_reply(r, 400, "Invalid volume: Failed to update snapshot.");
 		return TXN_FAULT;
 	}
 	if (rc != DB_OK)
 		return txn_fail(t, rc, row->id);
+	memset(args, 0, sizeof(*args));
+	args->delete_volume.cascade = o->cascade;
+	args->delete_volume.unmanage_only = o->unmanage_only;
 	*cast = true;
 	return DB_OK;
 }
@@ -850,6 +893,8 @@ static int delete_txn(db_conn *db, void *arg)
 	struct delete_req *d = arg;
 	struct shim_request *r = d->t.r;
 	const struct vol_row *row = &d->vol->row;
+	const struct volumes_delete_opts o = { .force = d->force, .cascade = d->cascade };
+	union proto_args args;
 	bool cast;
 	int rc;
 
@@ -860,12 +905,23 @@ static int delete_txn(db_conn *db, void *arg)
 	}
 	if (rc != DB_OK)
 		return txn_fail(&d->t, rc, d->id);
-	if (!policy_enforce(r, &delete_policy, row->project_id))
+	if (!policy_enforce(r, &delete_policy, row->project_id) ||
+	    (d->force && !policy_enforce(r, &force_delete_policy, row->project_id)))
 		return TXN_FAULT;
-	rc = volumes_delete_begin(db, &d->t, row, false, &cast);
+	rc = volumes_delete_begin(db, &d->t, row, &o, &args, &cast);
 	if (rc != DB_OK || !cast)
 		return rc;
-	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &delete_args);
+	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &args);
+}
+
+int volume_force_delete_body(db_conn *db, struct action_ctx *a)
+{
+	static const struct volumes_delete_opts o = { .force = true };
+	bool cast;
+	int rc = volumes_delete_begin(db, &a->t, &a->vol->row, &o, &a->rpc, &cast);
+
+	a->skip_cast = !cast;
+	return rc;
 }
 
 static void delete_free(void *state)
@@ -893,6 +949,9 @@ void volumes_delete(struct shim_request *r)
 	d->id = r->captures[1];
 	r->state = d;
 	r->state_free = delete_free;
+	if (req_query_bool(r, "cascade", false, &d->cascade) != 0 ||
+	    (req_ver_ge(r, 3, 23) && req_query_bool(r, "force", false, &d->force) != 0))
+		return;
 	if (strlen(d->id) >= VOL_STR) {
 		fault_volume_not_found(r, d->id);
 		return;

@@ -61,11 +61,14 @@ int quota_type_resource(const char *base, const char *type_name, char *out, size
 	return len < 0 || (size_t)len >= outlen ? -1 : 0;
 }
 
-int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
-			struct quota_delta out[QUOTA_VOLUME_DELTAS])
+/* The deltas of a count resource (volumes, snapshots) and gigabytes, with their per-type
+ * forms (quota_volume_deltas, quota_snapshot_deltas). */
+static int count_and_size_deltas(const char *count_base, const char *type_name,
+				 int count_delta, int gigabytes_delta,
+				 struct quota_delta out[QUOTA_VOLUME_DELTAS])
 {
-	static const char *const base[] = { QUOTA_RES_VOLUMES, QUOTA_RES_GIGABYTES };
-	int delta[] = { volumes_delta, gigabytes_delta };
+	const char *const base[] = { count_base, QUOTA_RES_GIGABYTES };
+	int delta[] = { count_delta, gigabytes_delta };
 	int n = 2;
 
 	memset(out, 0, QUOTA_VOLUME_DELTAS * sizeof(*out));
@@ -83,6 +86,20 @@ int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_
 		n = 4;
 	}
 	return n;
+}
+
+int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
+			struct quota_delta out[QUOTA_VOLUME_DELTAS])
+{
+	return count_and_size_deltas(QUOTA_RES_VOLUMES, type_name, volumes_delta,
+				     gigabytes_delta, out);
+}
+
+int quota_snapshot_deltas(const char *type_name, int snapshots_delta, int gigabytes_delta,
+			  struct quota_delta out[QUOTA_VOLUME_DELTAS])
+{
+	return count_and_size_deltas(QUOTA_RES_SNAPSHOTS, type_name, snapshots_delta,
+				     gigabytes_delta, out);
 }
 
 /* ---- helpers ---- */

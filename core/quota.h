@@ -65,6 +65,11 @@ int quota_type_resource(const char *base, const char *type_name, char *out, size
 int quota_volume_deltas(const char *type_name, int volumes_delta, int gigabytes_delta,
 			struct quota_delta out[QUOTA_VOLUME_DELTAS]);
 
+/* The same for a snapshot (Cinder's reserve_opts of a snapshot): snapshots and gigabytes, then
+ * snapshots_<type> and gigabytes_<type>. */
+int quota_snapshot_deltas(const char *type_name, int snapshots_delta, int gigabytes_delta,
+			  struct quota_delta out[QUOTA_VOLUME_DELTAS]);
+
 /* ---- database (inside the caller's transaction) ---- */
 
 /*

@@ -7,6 +7,7 @@
  * keeps it, as Cinder's delete() does.
  */
 #include "core/volume.h"
+#include "core/columns.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -19,21 +20,11 @@
 #include "common/util.h"
 #include "proto/names.h"
 
-#define V_NOW "(now() AT TIME ZONE 'utc')"
 /* Statements are prepared with inferred parameter types: a parameter that appears where no
  * column fixes its type (a select list, IS NULL) carries a cast to the type of its other uses,
  * or the server deduces two types for it. */
-#define V_TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
-/* A text column of a result copied into a fixed buffer of a struct. */
-struct vol_col {
-	size_t off;
-	size_t len;
-};
-#define VOL_COL(type, field) { offsetof(type, field), sizeof(((type *)0)->field) }
-
-/* Copies columns first .. first + ncols - 1 of a row into the fields cols name. */
-static void vol_copy_cols(const PGresult *r, int row, int first, const struct vol_col *cols,
+void vol_copy_cols(const PGresult *r, int row, int first, const struct vol_col *cols,
 			  int ncols, void *dst)
 {
 	for (int i = 0; i < ncols; i++)
@@ -48,7 +39,7 @@ static bool vol_bool(const PGresult *r, int row, int col, bool dflt)
 
 /* Runs a statement that changes rows and returns how many it changed (or -1 on failure,
  * with *rc set). */
-static long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
+long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
 {
 	PGresult *r;
 	long count;
@@ -63,7 +54,7 @@ static long vol_exec_count(db_conn *db, const char *sql, int n, const char *cons
 
 /* Runs an update of one live row: DB_OK, VOL_NOT_FOUND when it matched nothing, or the
  * failure. */
-static int vol_update_one(db_conn *db, const char *sql, int n, const char *const *p)
+int vol_update_one(db_conn *db, const char *sql, int n, const char *const *p)
 {
 	int rc;
 	long count = vol_exec_count(db, sql, n, p, &rc);
@@ -74,7 +65,7 @@ static int vol_update_one(db_conn *db, const char *sql, int n, const char *const
 }
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffff" -> "YYYY-MM-DDTHH:MM:SSZ"; "" stays "". */
-static void vol_iso_z(const char *iso, char out[24])
+void vol_iso_z(const char *iso, char out[24])
 {
 	out[0] = '\0';
 	if (strlen(iso) >= 19)
@@ -89,7 +80,8 @@ static void vol_iso_z(const char *iso, char out[24])
 	" v.status, v.previous_status, v.attach_status, v.migration_status, v.display_name," \
 	" v.display_description, v.volume_type_id, t.name, " V_TS("v.created_at") ", " \
 	V_TS("v.updated_at") ", " V_TS("v.launched_at") ", v.provider_location," \
-	" v._name_id, v.size, v.bootable, v.multiattach, v.use_quota"
+	" v._name_id, v.snapshot_id, v.source_volid, v.size, v.bootable, v.multiattach," \
+	" v.use_quota"
 #define VOL_FROM " FROM volumes v LEFT JOIN volume_types t ON t.id = v.volume_type_id"
 #define VOL_WHERE " WHERE v.id = $1 AND v.deleted = false"
 #define VOL_NCOLUMNS (VOL_NTEXT + 4)
@@ -139,6 +131,8 @@ static const struct vol_col vol_row_cols[] = {
 	VOL_COL(struct vol_row, launched_at),
 	VOL_COL(struct vol_row, provider_location),
 	VOL_COL(struct vol_row, name_id),
+	VOL_COL(struct vol_row, snapshot_id),
+	VOL_COL(struct vol_row, source_volid),
 };
 #define VOL_NTEXT ((int)(sizeof(vol_row_cols) / sizeof(vol_row_cols[0])))
 
@@ -256,22 +250,23 @@ static const char vol_sql_insert[] =
 	"INSERT INTO volumes (created_at, deleted, id, user_id, project_id, host, size,"
 	" availability_zone, status, attach_status, scheduled_at, display_name,"
 	" display_description, volume_type_id, bootable, multiattach, replication_status,"
-	" shared_targets, use_quota, cluster_name)"
+	" shared_targets, use_quota, cluster_name, snapshot_id, source_volid)"
 	" VALUES (" V_NOW ", false, $1, $2, $3, $4, $5::integer, $6, $12, '"
 	VOL_AS_DETACHED "', CASE WHEN $4::varchar IS NULL THEN NULL ELSE " V_NOW " END, $7, $8, $9,"
-	" $10::boolean, $11::boolean, 'disabled', true, true, $13)";
+	" $10::boolean, $11::boolean, 'disabled', true, true, $13, $14, $15)";
 
 int vol_insert(db_conn *db, const struct vol_new *v)
 {
 	char size[16];
-	const char *p[13] = { v->id, v->user_id, v->project_id, v->host, size,
+	const char *p[15] = { v->id, v->user_id, v->project_id, v->host, size,
 			      v->availability_zone, v->display_name, v->display_description,
 			      v->volume_type_id, v->bootable ? "true" : "false",
 			      v->multiattach ? "true" : "false",
-			      v->status != NULL ? v->status : VOL_S_CREATING, v->cluster_name };
+			      v->status != NULL ? v->status : VOL_S_CREATING, v->cluster_name,
+			      v->snapshot_id, v->source_volid };
 
 	snprintf(size, sizeof(size), "%d", v->size);
-	return db_exec(db, vol_sql_insert, 13, p, NULL);
+	return db_exec(db, vol_sql_insert, 15, p, NULL);
 }
 
 static const char vol_sql_destroy[] =

@@ -67,6 +67,9 @@ struct vol_row {
 	/* _name_id: after a migration, the id the backing store is named after ("" when null:
 	 * the store is named after id). */
 	char name_id[37];
+	/* The snapshot or the volume it was created from ("" when null). */
+	char snapshot_id[37];
+	char source_volid[37];
 	/* created_at, updated_at, launched_at as a Cinder primitive's DateTime,
 	 * "YYYY-MM-DDTHH:MM:SSZ", "" when null (what vol_to_proto_fields points at). */
 	char created_at_z[24];
@@ -112,6 +115,8 @@ struct vol_new {
 	bool bootable;
 	const char *status;         /* NULL: "creating" (a manage inserts "managing") */
 	const char *cluster_name;   /* may be NULL */
+	const char *snapshot_id;    /* the snapshot it is created from, or NULL */
+	const char *source_volid;   /* the volume it is cloned from, or NULL */
 };
 
 /* Inserts a volume in status v->status, attach_status "detached". */

@@ -106,6 +106,25 @@ struct drv_ops {
 	/* Makes what was written to an image_target's fd durable and closes it. DRV_OK or
 	 * DRV_ERROR. */
 	int (*image_close)(const struct vol_row *v, int fd, char *err, size_t errlen);
+
+	/* Snapshots (manager/snapshot.c). Each store is made whole under a temporary name and
+	 * renamed into place, so a run again after a crash starts over and a reader never sees
+	 * a partial copy; the bytes are shared with the source where the file system can
+	 * (reflink), else copied with holes kept holes. DRV_OK or DRV_ERROR. */
+	/* Makes the store of snapshot snapshot_id a copy of v's bytes; location receives its
+	 * provider_location. */
+	int (*snapshot_create)(const struct vol_row *v, const char *snapshot_id, char *location,
+			       size_t loclen, char *err, size_t errlen);
+	/* Removes the store of snapshot_id; a missing one is DRV_OK. */
+	int (*snapshot_remove)(const char *snapshot_id, char *err, size_t errlen);
+	/* Makes v's store hold the bytes of snapshot_id's, then zeros up to v's size when the
+	 * volume is larger than the snapshot (revert_to_snapshot, and a new volume created
+	 * from a snapshot, whose size is at least the snapshot's). */
+	int (*from_snapshot)(const struct vol_row *v, const char *snapshot_id, char *err,
+			     size_t errlen);
+	/* Makes v's store hold the bytes of src's, then zeros up to v's size (a clone). */
+	int (*from_volume)(const struct vol_row *v, const struct vol_row *src, char *err,
+			   size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

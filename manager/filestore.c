@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -480,6 +482,129 @@ static int fs_image_close(const struct vol_row *v, int fd, char *err, size_t err
 	return fs_sync_close(fd, path, err, errlen);
 }
 
+/* ---- snapshots and clones ---- */
+
+/* The path of snapshot id's file. */
+static int fs_snapshot_path(const char *id, char *out, size_t outlen, char *err, size_t errlen)
+{
+	if (!util_is_uuid(id)) {
+		snprintf(err, errlen, "snapshot id '%s' is not a uuid", id);
+		return DRV_ERROR;
+	}
+	int n = snprintf(out, outlen, "%s/snapshot-%s", mconf.filestore_dir, id);
+	if (n < 0 || (size_t)n >= outlen) {
+		snprintf(err, errlen, "path of snapshot %s is too long", id);
+		return DRV_ERROR;
+	}
+	return DRV_OK;
+}
+
+/* Makes out's bytes in's: a reflink (FICLONE) where the file system shares extents, else
+ * the sparse copy. */
+static int fs_clone_fd(int in, int out, const char *path, char *err, size_t errlen)
+{
+	if (ioctl(out, FICLONE, in) == 0)
+		return DRV_OK;
+	if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EXDEV && errno != EINVAL &&
+	    errno != ENOSYS)
+		return fs_fail(err, errlen, "cannot clone into", path);
+	return sparsecopy_fd(in, out, 0, NULL, err, errlen) == 0 ? DRV_OK : DRV_ERROR;
+}
+
+/*
+ * Makes dst a copy of src grown to at least gib GiB: the copy is made in "<dst>.tmp" (a
+ * leftover of an earlier try is truncated first), synced, and renamed over dst, then the
+ * directory is synced.
+ */
+static int fs_clone(const char *src, const char *dst, int gib, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	int in = -1, out = -1, rc = DRV_ERROR;
+	struct stat st;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "path %s is too long", dst);
+		return DRV_ERROR;
+	}
+	in = openat(fs_dirfd, fs_leaf(src), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (in < 0)
+		return fs_fail(err, errlen, "cannot open", src);
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", src);
+		goto out;
+	}
+	out = openat(fs_dirfd, fs_leaf(tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW |
+		     O_NONBLOCK, 0640);
+	if (out < 0) {
+		(void)fs_fail(err, errlen, "cannot create", tmp);
+		goto out;
+	}
+	if (fs_clone_fd(in, out, tmp, err, errlen) != DRV_OK)
+		goto out;
+	if (st.st_size < ((off_t)gib << GIB_SHIFT) && ftruncate(out, (off_t)gib << GIB_SHIFT) != 0) {
+		(void)fs_fail(err, errlen, "cannot grow", tmp);
+		goto out;
+	}
+	rc = fs_sync_close(out, tmp, err, errlen);
+	out = -1;
+	if (rc == DRV_OK && renameat(fs_dirfd, fs_leaf(tmp), fs_dirfd, fs_leaf(dst)) != 0)
+		rc = fs_fail(err, errlen, "cannot rename into place", dst);
+	if (rc == DRV_OK)
+		fs_sync_dir();
+out:
+	if (out >= 0)
+		close(out);
+	if (rc != DRV_OK)
+		(void)unlinkat(fs_dirfd, fs_leaf(tmp), 0);
+	close(in);
+	return rc;
+}
+
+static int fs_snapshot_create(const struct vol_row *v, const char *snapshot_id, char *location,
+			      size_t loclen, char *err, size_t errlen)
+{
+	char src[PATH_MAX];
+
+	if (fs_path(v, src, sizeof(src), err, errlen) != DRV_OK ||
+	    fs_snapshot_path(snapshot_id, location, loclen, err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	return fs_clone(src, location, 0, err, errlen);
+}
+
+static int fs_snapshot_remove(const char *snapshot_id, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (fs_snapshot_path(snapshot_id, path, sizeof(path), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	if (unlinkat(fs_dirfd, fs_leaf(path), 0) != 0 && errno != ENOENT)
+		return fs_fail(err, errlen, "cannot remove", path);
+	fs_sync_dir();
+	return DRV_OK;
+}
+
+static int fs_from_snapshot(const struct vol_row *v, const char *snapshot_id, char *err,
+			    size_t errlen)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+
+	if (fs_snapshot_path(snapshot_id, src, sizeof(src), err, errlen) != DRV_OK ||
+	    fs_path(v, dst, sizeof(dst), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	return fs_clone(src, dst, v->size, err, errlen);
+}
+
+static int fs_from_volume(const struct vol_row *v, const struct vol_row *srcv, char *err,
+			  size_t errlen)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+
+	if (fs_path(srcv, src, sizeof(src), err, errlen) != DRV_OK ||
+	    fs_path(v, dst, sizeof(dst), err, errlen) != DRV_OK)
+		return DRV_ERROR;
+	return fs_clone(src, dst, v->size, err, errlen);
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -497,4 +622,8 @@ const struct drv_ops filestore_driver = {
 	.image_source = fs_image_source,
 	.image_target = fs_image_target,
 	.image_close = fs_image_close,
+	.snapshot_create = fs_snapshot_create,
+	.snapshot_remove = fs_snapshot_remove,
+	.from_snapshot = fs_from_snapshot,
+	.from_volume = fs_from_volume,
 };

@@ -165,6 +165,25 @@ __attribute__((warn_unused_result)) int h_revert_to_snapshot(db_conn *db, struct
 __attribute__((warn_unused_result))
 int h_revert_to_snapshot_failed(db_conn *db, struct job *job);
 
+/*
+ * For delete_volume with cascade (v locked, "deleting"): deletes each of v's snapshots, all of
+ * which the API moved to "deleting" (store, quota, rows) as delete_snapshot does. *refused
+ * is set when one is in another status or its store could not be removed: the volume must
+ * then stay. Returns DB_OK, JOB_PERMANENT or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int sn_cascade(db_conn *db, struct job *job, const struct vol_row *v, bool *refused);
+
+/*
+ * For create_volume, after the driver created v's empty store: fills it from the snapshot
+ * or the volume v's row names as its source (snapshot_id, source_volid), nothing when it
+ * names none. *failed is set (with err) when the driver failed or the source is gone.
+ * Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int sn_fill_from_source(db_conn *db, const struct vol_row *v, bool *failed, char *err,
+			size_t errlen);
+
 /* Images (image.c): copy_volume_to_image uploads a volume's bytes to the image service;
  * reimage writes an image's bytes over a volume. */
 __attribute__((warn_unused_result)) int h_copy_volume_to_image(db_conn *db, struct job *job);

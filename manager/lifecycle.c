@@ -83,7 +83,12 @@ int h_create_volume(db_conn *db, struct job *job)
 	int rc = job_load_volume(db, job, a->volume_id, VOL_S_CREATING, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
-	if (job_driver->create(&v, location, sizeof(location), err, sizeof(err)) != DRV_OK) {
+	bool failed = job_driver->create(&v, location, sizeof(location), err, sizeof(err)) !=
+		      DRV_OK;
+	/* A volume created from a snapshot or another volume gets its source's bytes. */
+	if (!failed && (rc = sn_fill_from_source(db, &v, &failed, err, sizeof(err))) != DB_OK)
+		return rc;
+	if (failed) {
 		log_error("Volume %s: create failed: %s", v.id, err);
 		job_outcome(job, "driver_error");
 		return lc_create_error(db, job, &v);
@@ -141,6 +146,19 @@ int h_delete_volume(db_conn *db, struct job *job)
 	int rc = lc_load_deletable(db, job, a->volume_id, a->unmanage_only, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	/* With cascade its snapshots go first; one that cannot keeps the volume, in
+	 * error_deleting as Cinder's manager leaves it. */
+	if (a->cascade) {
+		bool refused;
+
+		rc = sn_cascade(db, job, &v, &refused);
+		if (rc != DB_OK)
+			return rc;
+		if (refused) {
+			job_outcome(job, "cascade_refused");
+			return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
+		}
+	}
 	/* unmanage_only leaves the backing store to the operator, as Cinder does. */
 	if (!a->unmanage_only && job_driver->remove(&v, err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: delete failed: %s", v.id, err);

@@ -19,6 +19,7 @@
 #define VOL_S_ATTACHING "attaching"
 #define VOL_S_DETACHING "detaching"
 #define VOL_S_RETYPING "retyping"
+#define VOL_S_REVERTING "reverting"
 
 /* Manage and unmanage (docs/cinder.md §20). */
 #define VOL_S_MANAGING "managing"
@@ -63,6 +64,7 @@
 /* Quota resources */
 #define QUOTA_RES_VOLUMES "volumes"
 #define QUOTA_RES_GIGABYTES "gigabytes"
+#define QUOTA_RES_SNAPSHOTS "snapshots"
 #define QUOTA_RES_PER_VOLUME_GIGABYTES "per_volume_gigabytes"
 #define DEFAULT_VOLUME_TYPE_NAME "__DEFAULT__"
 

@@ -189,6 +189,20 @@ static const char *parse_volume(const struct pv *v, const char **id)
 	return parse_object(v, "Volume", id);
 }
 
+/* NULL, or why v is not a Cinder Snapshot primitive with a uuid data.id and data.volume_id
+ * (stored in ref). */
+static const char *parse_snapshot(const struct pv *v, struct proto_snapshot_ref *ref)
+{
+	const char *why = parse_object(v, "Snapshot", &ref->id);
+
+	if (why != NULL)
+		return why;
+	ref->volume_id = pv_str(pv_get(pv_get(v, "versioned_object.data"), "volume_id"));
+	if (ref->volume_id == NULL || !util_is_uuid(ref->volume_id))
+		return "versioned_object.data.volume_id must be a uuid";
+	return NULL;
+}
+
 /* A string of 1..255 bytes. */
 static bool short_text(const struct pv *v)
 {
@@ -303,7 +317,7 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 		*strs = v->u.s;
 		return NULL;
 	case A_SNAPSHOT:
-		return parse_object(v, "Snapshot", &((struct proto_snapshot_ref *)dst)->id);
+		return parse_snapshot(v, dst);
 	case A_MAP:
 		if (v->type != PV_MAP)
 			return "expected a map";

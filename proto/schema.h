@@ -177,10 +177,13 @@ struct proto_args_retype {
 	unsigned nold_reservations;
 };
 
-/* A Snapshot primitive in a message. A receiver gets id (and reads the rest from the
- * database); a sender sets fields, which must stay valid until the message is built. */
+/* A Snapshot primitive in a message. A receiver gets id and volume_id (and reads the rest
+ * from the database: the volume's id lets it lock the volume before it looks for a snapshot
+ * whose create may not have committed yet); a sender sets fields, which must stay valid
+ * until the message is built. */
 struct proto_snapshot_ref {
 	const char *id;
+	const char *volume_id;
 	const struct proto_snapshot_fields *fields;
 };
 

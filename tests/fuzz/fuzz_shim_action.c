@@ -26,14 +26,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	req_init(r, NULL, "POST", "/v3/p/volumes/v/action");
 	/* The first byte's low seven bits pick the microversion 3.0 .. 3.127, as a header would;
-	 * its top bit an attachments API endpoint, the one the microversion's low bits name. */
+	 * its top bit another endpoint than the volume's (the attachments API's or the snapshot
+	 * actions'), the one the microversion names. */
 	r->ver.minor = data[0] & 0x7f;
 	if (req_append_body(r, (const char *)data + 1, size - 1) != 0)
 		goto out_free;
 	memset(&a, 0, sizeof(a));
 	a.t.r = r;
 	if (data[0] & 0x80)
-		a.ep = (enum action_endpoint)(ACTION_EP_ATTACHMENT + r->ver.minor % 4);
+		a.ep = (enum action_endpoint)(ACTION_EP_ATTACHMENT + r->ver.minor %
+					      (ACTION_EP_SNAPSHOT - ACTION_EP_ATTACHMENT + 1));
 	body = actions_parse(r, &a);
 	/* A parsed body always names a known row; only delete has no body to name it. */
 	if (body != NULL && (a.def == NULL ||

@@ -35,7 +35,8 @@ def doc_tables():
 def code_tables():
     out = subprocess.run([os.path.join(BIN, "api-shim"), "--print-api"], check=True,
                          capture_output=True, text=True, timeout=30).stdout
-    tables = {"route": [], "action": [], "attachment-action": [], "method": []}
+    tables = {"route": [], "action": [], "attachment-action": [], "snapshot-action": [],
+              "method": []}
     for line in out.splitlines():
         kind, *cells = line.split(" ")
         tables[kind].append(cells)
@@ -62,13 +63,16 @@ class ApiDocTest(unittest.TestCase):
     def test_attachment_actions(self):
         self.check("Attachment actions", "attachment-action")
 
+    def test_snapshot_actions(self):
+        self.check("Snapshot actions", "snapshot-action")
+
     def test_rpc_methods(self):
         self.check("RPC methods", "method")
 
     def test_the_tables_are_not_empty(self):
         # A broken printer or parser must not pass as two empty lists.
         for kind, rows in self.code.items():
-            self.assertGreater(len(rows), 0 if kind == "attachment-action" else 5, kind)
+            self.assertGreater(len(rows), 0 if kind.endswith("-action") else 5, kind)
         self.assertTrue(any(r[0] == "os-set_bootable" for r in self.code["action"]))
 
 

@@ -48,6 +48,11 @@ POLICY_RULES = {
     "volume:get_volume_metadata": "owner",
     "volume_extension:volume_actions:upload_image": "owner",
     "volume:reimage": "owner",
+    "volume:revert_to_snapshot": "owner",
+    "volume_extension:volume_admin_actions:force_delete": "admin",
+    "volume_extension:snapshot_admin_actions:reset_status": "admin",
+    "volume_extension:snapshot_admin_actions:force_delete": "admin",
+    "snapshot_extension:snapshot_actions:update_snapshot_status": "owner",
 }
 
 # A body each action's parameters accept (the policy is checked after them).
@@ -79,6 +84,9 @@ ACTION_BODIES = {
     "os-volume_upload_image": {"image_name": "matrix", "container_format": "tarball"},
     # An image Glance does not have: past the policy, a 404 of the image.
     "os-reimage": {"image_id": str(uuid.uuid4())},
+    "revert": {"snapshot_id": "{vid}"},
+    "os-force_delete": {},
+    "os-update_snapshot_status": {"status": "creating"},
 }
 
 # What each route is, for the matrix: its kind decides the expected answer per caller.
@@ -99,6 +107,19 @@ ROUTE_KINDS = {
     ("DELETE", "/v3/{project_id}/attachments/{attachment_id}"): "owner",
     ("POST", "/v3/{project_id}/attachments/{attachment_id}/action"): "actions",
     ("GET", "/v3/{project_id}/messages"): "collection",
+    ("POST", "/v3/{project_id}/snapshots"): "collection",
+    ("GET", "/v3/{project_id}/snapshots"): "collection",
+    ("GET", "/v3/{project_id}/snapshots/detail"): "collection",
+    ("GET", "/v3/{project_id}/snapshots/{snapshot_id}"): "owner",
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}"): "owner",
+    ("DELETE", "/v3/{project_id}/snapshots/{snapshot_id}"): "owner",
+    ("POST", "/v3/{project_id}/snapshots/{snapshot_id}/action"): "actions",
+    ("GET", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): "owner",
+    ("POST", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): "owner",
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): "owner",
+    ("GET", "/v3/{project_id}/snapshots/{snapshot_id}/metadata/{key}"): "owner",
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata/{key}"): "owner",
+    ("DELETE", "/v3/{project_id}/snapshots/{snapshot_id}/metadata/{key}"): "owner",
     ("GET", "/v3/{project_id}/os-quota-sets/{target_project_id}"): "owner-target",
     ("PUT", "/v3/{project_id}/volumes/{volume_id}"): "owner",
     ("GET", "/v3/{project_id}/volumes/{volume_id}/metadata"): "owner",
@@ -168,12 +189,17 @@ ROUTE_BODIES = {
         {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
     ("POST", "/v3/{project_id}/manageable_volumes"):
         {"volume": {"host": "nowhere@filestore", "ref": {"source-name": "x"}}},
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}"): {"snapshot": {"name": "x"}},
+    ("POST", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): {"metadata": {"k": "v"}},
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): {"metadata": {"k": "v"}},
+    ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata/{key}"): {"meta": {"k": "v"}},
 }
 
 # Where each kind of action is posted.
 ACTION_ROUTES = {
     "action": "/v3/{project_id}/volumes/{volume_id}/action",
     "attachment-action": "/v3/{project_id}/attachments/{attachment_id}/action",
+    "snapshot-action": "/v3/{project_id}/snapshots/{snapshot_id}/action",
 }
 
 
@@ -201,11 +227,13 @@ def with_volume(body, vid):
 
 class KeystoneMatrixTest(GlanceMixin, KeystoneTestCase):
 
-    def verdict(self, st, doc, vid, aid):
+    def verdict(self, st, doc, vid, aid, sid=None):
         if st in (401, 403):
             return str(st)
         if st == 404 and ((vid is not None and "Volume %s could not be found" % vid in str(doc))
-                          or (aid is not None and "attachment_id = %s" % aid in str(doc))):
+                          or (aid is not None and "attachment_id = %s" % aid in str(doc))
+                          or (sid is not None and "Snapshot %s could not be found" % sid
+                              in str(doc))):
             return "404"
         return "ok" if st is not None and st < 500 else "error %s" % st
 
@@ -215,19 +243,31 @@ class KeystoneMatrixTest(GlanceMixin, KeystoneTestCase):
         names its own project in the URL (Cinder's 400 otherwise)."""
         demo = self.project_id["demo"]
         vid = self.insert_volume(project=demo, user=self.user_id["demo"], file_gib=1) \
-            if "{volume_id}" in pattern or "attachment" in pattern else None
+            if "{volume_id}" in pattern or "attachment" in pattern or "{snapshot_id}" in \
+            pattern else None
         aid = self.insert_attachment(vid, str(uuid.uuid4()), reserved=True) \
             if "{attachment_id}" in pattern else None
+        sid = self.insert_snapshot(vid, demo) if "{snapshot_id}" in pattern else None
         project = demo if caller in ("none", "member") else \
             self.project_id[{"other": "alt", "admin": "admin", "service": "service"}[caller]]
         path = pattern.replace("{project_id}", project).replace(
             "{volume_id}", vid or "").replace("{target_project_id}", demo).replace(
             "{attachment_id}", aid or "").replace("{type_id}", self.default_type_id()).replace(
+            "{snapshot_id}", sid or "").replace(
             "{key}", "k")
         token = None if caller == "none" else self.token(USER_OF[caller])
         st, _, doc = self.http(method, path, body=with_volume(body, vid), token=token,
                                version=version)
-        return self.verdict(st, doc, vid, aid), st, doc
+        return self.verdict(st, doc, vid, aid, sid), st, doc
+
+    def insert_snapshot(self, vid, project):
+        """An available snapshot of vid in project, as a row."""
+        sid = str(uuid.uuid4())
+        self.sql("INSERT INTO snapshots (created_at, deleted, id, volume_id, user_id, "
+                 "project_id, status, progress, volume_size, volume_type_id, use_quota) "
+                 "SELECT now(), false, %s, id, user_id, project_id, 'available', '100%%', "
+                 "size, volume_type_id, true FROM volumes WHERE id = %s", (sid, vid))
+        return sid
 
     def test_matrix(self):
         routes, actions = print_api()

@@ -21,7 +21,10 @@
 	"\", \"versioned_object.version\": \"1.9\", \"versioned_object.data\": {\"id\": " id \
 	", \"size\": 1}}"
 #define VOL VOL_WITH("Volume", "cinder", "\"" VOL_ID "\"")
-#define SNAP VOL_WITH("Snapshot", "cinder", "\"" R2 "\"")
+#define SNAP \
+	"{\"versioned_object.name\": \"Snapshot\", \"versioned_object.namespace\": \"cinder\", " \
+	"\"versioned_object.version\": \"1.6\", \"versioned_object.data\": {\"id\": \"" R2 \
+	"\", \"volume_id\": \"" VOL_ID "\"}}"
 
 TestSuite(schema, .init = pv_fixture_setup, .fini = pv_fixture_teardown);
 
@@ -684,15 +687,21 @@ Test(schema, snapshot_and_image_args_build_and_parse_back)
 	cr_assert(eq(int, parse(PROTO_M_REVERT_TO_SNAPSHOT, built, &out), PROTO_OK), "%s", detail);
 	cr_expect(eq(str, (char *)out.revert_to_snapshot.volume_id, VOL_ID));
 	cr_expect(eq(str, (char *)out.revert_to_snapshot.snapshot.id, R2));
+	cr_expect(eq(str, (char *)out.revert_to_snapshot.snapshot.volume_id, VOL_ID));
 	data = pv_get(pv_get(built, "snapshot"), "versioned_object.data");
 	cr_expect(eq(str, (char *)pv_str(pv_get(pv_get(built, "snapshot"),
 						"versioned_object.name")), "Snapshot"));
 	cr_expect(eq(i64, pv_get(data, "volume_size")->u.i, 3));
 	cr_expect(eq(str, (char *)pv_str(pv_get(data, "volume_id")), VOL_ID));
 
-	/* A Volume where a Snapshot belongs is refused. */
+	/* A Volume where a Snapshot belongs is refused, and so is a Snapshot that does not
+	 * name its volume (the manager locks the volume before it reads the snapshot). */
 	cr_expect(eq(int, parse(PROTO_M_CREATE_SNAPSHOT,
 				mutate(PROTO_M_CREATE_SNAPSHOT, "snapshot", VOL), &out), PROTO_EARGS));
+	cr_expect(eq(int, parse(PROTO_M_CREATE_SNAPSHOT,
+				mutate(PROTO_M_CREATE_SNAPSHOT, "snapshot",
+				       VOL_WITH("Snapshot", "cinder", "\"" R2 "\"")), &out),
+		     PROTO_EARGS));
 
 	memset(&in, 0, sizeof(in));
 	in.create_volume.image_id = R1;
