@@ -5,13 +5,12 @@ volmgr's manager, with the rows and reservations made as Cinder's volume API mak
 results are read back through Cinder's objects and quota engine, and in the files' bytes.
 
 (Named test_cinder_snapshots: the integration suite, on the path, has a test_snapshots.)
-The class reuses test_cinder's deployment (its set-up, managers and helpers) and runs only the
-tests it defines itself (load_tests below), not the inherited ones a second time.
+The class is test_cinder's deployment once more (its set-up gives every class a database, an
+exchange and managers of its own) and runs only the tests it defines itself (load_tests below),
+not the inherited ones a second time.
 """
 
 import os
-import secrets
-import tempfile
 import unittest
 
 import test_cinder
@@ -29,27 +28,6 @@ def load_tests(loader, tests, pattern):
 
 
 class CinderSnapshotInteropTest(test_cinder.OsloCinderTest):
-
-    @classmethod
-    def setUpClass(cls):
-        """test_cinder's deployment once more, on the database its class made when that
-        class ran first in this process: Cinder's database engine is bound, once per
-        process, to the first database it opened, so a second one would not be seen.
-        A manager of a host of its own serves this class on the same exchange."""
-        base = test_cinder.OsloCinderTest
-        if not hasattr(base, "db_url"):
-            super().setUpClass()
-            return
-        cls.rand = secrets.token_hex(4)
-        cls.tmp = tempfile.mkdtemp(prefix="volmgr-interop-snap-")
-        cls.managers = []
-        cls.exchange, cls.transport_url, cls.db_url = (base.exchange, base.transport_url,
-                                                       base.db_url)
-        cls.volume_type = base.volume_type
-        cls.host = "node" + cls.rand
-        cls.manager = cls.start_manager("manager", cls.host)
-        test_cinder.rpc.init(test_cinder.CONF)
-        cls.api = test_cinder.volume_rpcapi.VolumeAPI()
 
     def path(self, kind, rid):
         return os.path.join(self.manager.filestore, "%s-%s" % (kind, rid))
