@@ -297,9 +297,10 @@ static int create_txn(db_conn *db, void *arg)
 	bool known;
 	int rc;
 
+	/* create_committed_before answers every outcome but "not found" itself. */
 	rc = create_committed_before(db, c);
 	if (rc != VOL_NOT_FOUND)
-		return txn_fail(&c->t, rc, NULL);
+		return rc;
 	/* A volume made from a snapshot or a volume takes its size, type, zone and backend
 	 * from there unless the request says otherwise (the backend never). */
 	if (c->src.snapshot_id != NULL || c->src.source_volid != NULL) {
