@@ -207,7 +207,24 @@ static int img_upload_done(db_conn *db, const struct vol_row *v)
 	return rc == VOL_CONFLICT ? DB_OK : rc;
 }
 
-/* Sends v's bytes to image_id. Returns GLANCE_OK, or another status with err set. */
+/* Whether image_id is already active with len bytes: the upload of an earlier delivery of
+ * the message whose COMMIT was lost, which Glance would refuse to take again (409). */
+static bool img_already_uploaded(const char *image_id, long long len)
+{
+	char err[IMG_ERR_MAX];
+	json_t *image = NULL;
+	bool done;
+
+	if (glance_image_show(NULL, image_id, &image, err, sizeof(err)) != GLANCE_OK)
+		return false;
+	done = strcmp(glance_str(image, "status", ""), "active") == 0 &&
+	       glance_int(image, "size", -1) == len;
+	json_decref(image);
+	return done;
+}
+
+/* Sends v's bytes to image_id, unless an earlier delivery did. Returns GLANCE_OK, or another
+ * status with err set. */
 static int img_upload(const struct vol_row *v, const char *image_id, char *err, size_t errlen)
 {
 	long long len;
@@ -215,7 +232,13 @@ static int img_upload(const struct vol_row *v, const char *image_id, char *err, 
 
 	if (job_driver->image_source(v, &fd, &len, err, errlen) != DRV_OK)
 		return GLANCE_FAILED;
-	rc = glance_image_upload(NULL, image_id, fd, len, err, errlen);
+	if (img_already_uploaded(image_id, len)) {
+		log_warning("Volume %s: image %s is already active with its %lld bytes (an earlier "
+			    "delivery uploaded it); not sent again", v->id, image_id, len);
+		rc = GLANCE_OK;
+	} else {
+		rc = glance_image_upload(NULL, image_id, fd, len, err, errlen);
+	}
 	close(fd);
 	return rc;
 }
