@@ -944,6 +944,7 @@ int create_source_load(db_conn *db, struct shim_request *r, struct create_source
 		     v->volume_type_id, sizeof(src->type_id));
 	util_strlcpy(src->az, v->availability_zone, sizeof(src->az));
 	util_strlcpy(src->host, v->host, sizeof(src->host));
+	util_strlcpy(src->cluster_name, v->cluster_name, sizeof(src->cluster_name));
 out:
 	free(v);
 	return rc;

@@ -56,6 +56,7 @@ struct create_source {
 	char type_id[37];             /* the snapshot's or the source's type */
 	char az[VOL_TEXT];            /* the zone of the volume the data is on */
 	char host[VOL_TEXT];          /* its backend, where the new volume goes */
+	char cluster_name[VOL_TEXT];  /* and that backend's cluster, "" when none */
 };
 
 /* The create body's snapshot_id and source_volid (vol: body["volume"]) into src, which

@@ -333,9 +333,10 @@ static int create_txn(db_conn *db, void *arg)
 	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
-	if (rc == DB_OK && c->src.host[0] != '\0')
+	if (rc == DB_OK && c->src.host[0] != '\0') {
 		util_strlcpy(host, c->src.host, sizeof(c->host));
-	else if (rc == DB_OK)
+		util_strlcpy(c->cluster, c->src.cluster_name, sizeof(c->cluster));
+	} else if (rc == DB_OK)
 		rc = type.has_backend_name ?
 		     schedule_pick_named(db, az, type.backend_name, host, sizeof(c->host)) :
 		     schedule_pick_backend(db, az, host, sizeof(c->host));
@@ -355,6 +356,7 @@ static int create_txn(db_conn *db, void *arg)
 	nv.multiattach = c->multiattach || type.multiattach;
 	nv.snapshot_id = c->src.snapshot_id;
 	nv.source_volid = c->src.source_volid;
+	nv.cluster_name = c->cluster[0] != '\0' ? c->cluster : NULL;
 	rc = vol_insert(db, &nv);
 	if (rc == DB_OK && host[0] == '\0') {
 		/* What Cinder's scheduler leaves when no backend is valid. */
