@@ -61,9 +61,13 @@ int image_md_set_body(db_conn *db, struct action_ctx *a)
 	int n = 0, rc;
 
 	rc = md_status_check(a, "Updating");
+	if (rc == DB_OK)
+		rc = md_load(db, a);
 	if (rc != DB_OK)
 		return rc;
-	/* The spec bounded the count (validate_metadata). */
+	/* The spec bounded the body's count (validate_metadata), this the total. */
+	if (validate_metadata_total(a->t.r, a->vol->imd, a->vol->nimd, md, false) != 0)
+		return TXN_FAULT;
 	json_object_foreach((json_t *)md, key, val) {
 		keys[n] = key;
 		values[n++] = json_string_value(val);
