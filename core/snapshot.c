@@ -229,12 +229,8 @@ int snap_md_list(db_conn *db, const char *id, struct vol_kv *out, int max, int *
 			   id, out, max, n);
 }
 
-static const char snap_sql_md_set[] =
-	"WITH upd AS (UPDATE snapshot_metadata SET value = $3, updated_at = " V_NOW
-	"  WHERE snapshot_id = $1 AND key = $2 AND deleted = false RETURNING 1)"
-	" INSERT INTO snapshot_metadata (created_at, deleted, snapshot_id, key, value)"
-	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar"
-	" WHERE NOT EXISTS (SELECT 1 FROM upd)";
+/* Cinder's snapshot metadata update, one key. */
+static const char snap_sql_md_set[] = V_SQL_KV_SET("snapshot_metadata", "snapshot_id");
 
 int snap_md_set(db_conn *db, const char *id, const char *key, const char *value)
 {
