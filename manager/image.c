@@ -24,7 +24,6 @@
 #define IMG_ERR_MAX 512
 /* The most image properties copied into a volume's image metadata. */
 #define IMG_MD_MAX 64
-#define GIB (1024LL * 1024 * 1024)
 
 /* Glance's base image properties (its image schema): the others are the image's custom
  * properties, which Cinder copies into the volume's image metadata. */
@@ -116,7 +115,7 @@ static const char img_sql_bootable[] =
 static int img_write_volume(db_conn *db, const struct vol_row *v, const char *image_id,
 			    bool replace, char *err, size_t errlen)
 {
-	long long max = (long long)v->size * GIB, got = 0;
+	long long max = (long long)v->size * VOL_GIB, got = 0;
 	json_t *image = NULL;
 	int fd = -1, rc = JOB_SKIP;
 
@@ -133,7 +132,7 @@ static int img_write_volume(db_conn *db, const struct vol_row *v, const char *im
 	}
 	if (glance_int(image, "size", 0) > max) {
 		snprintf(err, errlen, "Size of specified image %lldGB is larger than volume size "
-			 "%dGB.", (glance_int(image, "size", 0) + GIB - 1) / GIB, v->size);
+			 "%dGB.", (glance_int(image, "size", 0) + VOL_GIB - 1) / VOL_GIB, v->size);
 		goto out;
 	}
 	if (job_driver->image_target(v, &fd, err, errlen) != DRV_OK)
