@@ -241,21 +241,9 @@ static int list_txn(db_conn *db, void *arg)
 	struct shim_request *r = l->a.t.r;
 	const char *named = l->host_arg != NULL ? l->host_arg : l->cluster_arg;
 	struct schedule_service svc;
-	char backend[VOL_TEXT], *pool;
+	bool found, exists;
+	int rc = schedule_lookup_service(db, l->host_arg, l->cluster_arg, &svc, &found, &exists);
 
-	/* The service is looked up at the backend level of the name (Cinder's extract_host). */
-	bool found, exists = false;
-	int rc;
-
-	util_strlcpy(backend, named, sizeof(backend));
-	pool = strchr(backend, '#');
-	if (pool != NULL)
-		*pool = '\0';
-	rc = schedule_find_service(db, l->host_arg != NULL ? backend : NULL,
-				   l->host_arg != NULL ? NULL : backend, &svc, &found);
-	if (rc == DB_OK && !found)
-		rc = schedule_service_exists(db, l->host_arg != NULL ? backend : NULL,
-					     l->host_arg != NULL ? NULL : backend, &exists);
 	if (rc != DB_OK)
 		return txn_fail(&l->a.t, rc, NULL);
 	if (!found) {
@@ -264,8 +252,8 @@ static int list_txn(db_conn *db, void *arg)
 		if (exists)
 			fault_reply(r, 400, "Service is unavailable at this time.");
 		else if (l->host_arg != NULL)
-			fault_reply(r, 404, "Service cinder-volume could not be found on host %s.",
-				    backend);
+			fault_reply(r, 404, "Service cinder-volume could not be found on host %.*s.",
+				    (int)strcspn(named, "#"), named);
 		else
 			fault_reply(r, 404, "Service cinder-volume could not be found.");
 		return TXN_FAULT;
