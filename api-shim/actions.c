@@ -141,7 +141,7 @@ static const struct action_def actions[] = {
 	{ .name = "os-force_delete", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .any = true },
 	  .policy = ADMIN("volume_extension:volume_admin_actions:force_delete"),
-	  .body = volume_force_delete_body, RPC(DELETE_VOLUME), .status = 202 },
+	  .body = volumes_force_delete_body, RPC(DELETE_VOLUME), .status = 202 },
 	{ .name = "os-set_bootable", .min_ver = V3_0, .max_ver = NO_MAX,
 	  .params = { .args = { { "bootable", PARAM_BOOLEAN, .required = true } } },
 	  .policy = OWNER("volume:update"), .body = bootable_body, .status = 200 },

@@ -295,7 +295,7 @@ int snapshot_update_status_check(struct shim_request *r, const char *name, const
 int snapshot_update_status_body(db_conn *db, struct action_ctx *a);
 int revert_body(db_conn *db, struct action_ctx *a);
 /* volumes.c: os-force_delete of a volume. */
-int volume_force_delete_body(db_conn *db, struct action_ctx *a);
+int volumes_force_delete_body(db_conn *db, struct action_ctx *a);
 
 /* update.c: actions that change a volume's own attributes. */
 int bootable_body(db_conn *db, struct action_ctx *a);

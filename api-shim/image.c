@@ -22,8 +22,6 @@
 #include "api-shim/shim.h"
 #include "api-shim/validate.h"
 
-#define GIB (1024LL * 1024 * 1024)
-
 /* Cinder's GlanceMetadataNotFound, a 404. */
 static int glance_md_not_found(struct action_ctx *a)
 {
@@ -61,9 +59,13 @@ int image_md_set_body(db_conn *db, struct action_ctx *a)
 	int n = 0, rc;
 
 	rc = md_status_check(a, "Updating");
+	if (rc == DB_OK)
+		rc = md_load(db, a);
 	if (rc != DB_OK)
 		return rc;
-	/* The spec bounded the count (validate_metadata). */
+	/* The spec bounded the body's count (validate_metadata), this the total. */
+	if (validate_metadata_total(a->t.r, a->vol->imd, a->vol->nimd, md, false) != 0)
+		return TXN_FAULT;
 	json_object_foreach((json_t *)md, key, val) {
 		keys[n] = key;
 		values[n++] = json_string_value(val);
@@ -117,12 +119,15 @@ void image_md_reply(struct action_ctx *a)
 
 /* ======================================================================== image checks */
 
-int image_check_for_volume(struct shim_request *r, const json_t *image, int size)
+/* Cinder's volume_utils.check_image_metadata of image for a volume of size GiB: 0, or -1 with
+ * its 400 set. */
+__attribute__((warn_unused_result))
+static int image_check_for_volume(struct shim_request *r, const json_t *image, int size)
 {
 	const char *id = glance_str(image, "id", "");
-	long long bytes = glance_int(image, "size", 0), gib = (bytes + GIB - 1) / GIB;
+	long long bytes = glance_int(image, "size", 0), gib = (bytes + VOL_GIB - 1) / VOL_GIB;
 	long long min_disk = glance_int(image, "min_disk", 0);
-	long long virtual_gib = (glance_int(image, "virtual_size", 0) + GIB - 1) / GIB;
+	long long virtual_gib = (glance_int(image, "virtual_size", 0) + VOL_GIB - 1) / VOL_GIB;
 
 	/* Cinder's volume_utils.check_image_metadata, in its order. */
 	if (strcmp(glance_str(image, "status", ""), "active") != 0)

@@ -33,9 +33,4 @@ int image_source_lookup(struct shim_request *r, struct image_source *src, req_re
 __attribute__((warn_unused_result))
 int image_source_verdict(struct shim_request *r, struct image_source *src, int size);
 
-/* Cinder's volume_utils.check_image_metadata of image for a volume of size GiB: 0, or -1 with
- * its 400 set. */
-__attribute__((warn_unused_result))
-int image_check_for_volume(struct shim_request *r, const json_t *image, int size);
-
 #endif

@@ -67,13 +67,17 @@ static void list_free(void *state)
 	free(l);
 }
 
-/* Appends the comma-separated items of text (stripped, as Cinder's _split) to list. */
+/* Appends the comma-separated items of text (stripped, as Cinder's _split) to list, which
+ * has room for PROTO_MANAGEABLE_SORT_MAX. Returns 0, 1 when there are more items than that
+ * (nothing pushed past the room), or -1 when the arena is out of memory. */
 static int list_split(struct action_ctx *a, const char *text, struct pv *list)
 {
 	for (const char *p = text; p != NULL; ) {
 		const char *end = strchr(p, ',');
 		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
 
+		if (list->n >= PROTO_MANAGEABLE_SORT_MAX)
+			return 1;
 		while (len > 0 && (*p == ' ' || *p == '\t')) {
 			p++;
 			len--;
@@ -150,6 +154,11 @@ static int list_sort(struct action_ctx *a, struct pv *keys, struct pv *dirs)
 		if (rc == 0)
 			rc = list_split(a, dir != NULL ? dir : "desc", dirs);
 	}
+	if (rc == 1) {
+		fault_reply(r, 400, "Invalid input received: at most %d sort keys are supported.",
+			    PROTO_MANAGEABLE_SORT_MAX);
+		return -1;
+	}
 	if (rc != 0 || a->arena.failed) {
 		fault_reply(r, 500, "%s", FAULT_MSG_INTERNAL);
 		return -1;
@@ -160,11 +169,6 @@ static int list_sort(struct action_ctx *a, struct pv *keys, struct pv *dirs)
 	}
 	if (!list_valid(dirs, valid_dirs, bad, sizeof(bad))) {
 		fault_reply(r, 400, "Invalid sort dirs passed: %s", bad);
-		return -1;
-	}
-	if (keys->n > PROTO_MANAGEABLE_SORT_MAX) {
-		fault_reply(r, 400, "Invalid input received: at most %d sort keys are supported.",
-			    PROTO_MANAGEABLE_SORT_MAX);
 		return -1;
 	}
 	return 0;
@@ -211,7 +215,8 @@ static int list_parse(struct list_req *l)
 	struct shim_request *r = a->t.r;
 	bool v317 = req_ver_ge(r, 3, 17);
 	const char *marker = req_query(r, "marker");
-	struct pv *keys = pv_new_array(&a->arena, 4), *dirs = pv_new_array(&a->arena, 4);
+	struct pv *keys = pv_new_array(&a->arena, PROTO_MANAGEABLE_SORT_MAX);
+	struct pv *dirs = pv_new_array(&a->arena, PROTO_MANAGEABLE_SORT_MAX);
 
 	if (params_cluster_host(r, req_query(r, "host"), v317 ? req_query(r, "cluster") : NULL,
 				v317, &l->host_arg, &l->cluster_arg) != 0 ||
@@ -236,21 +241,9 @@ static int list_txn(db_conn *db, void *arg)
 	struct shim_request *r = l->a.t.r;
 	const char *named = l->host_arg != NULL ? l->host_arg : l->cluster_arg;
 	struct schedule_service svc;
-	char backend[VOL_TEXT], *pool;
+	bool found, exists;
+	int rc = schedule_lookup_service(db, l->host_arg, l->cluster_arg, &svc, &found, &exists);
 
-	/* The service is looked up at the backend level of the name (Cinder's extract_host). */
-	bool found, exists = false;
-	int rc;
-
-	util_strlcpy(backend, named, sizeof(backend));
-	pool = strchr(backend, '#');
-	if (pool != NULL)
-		*pool = '\0';
-	rc = schedule_find_service(db, l->host_arg != NULL ? backend : NULL,
-				   l->host_arg != NULL ? NULL : backend, &svc, &found);
-	if (rc == DB_OK && !found)
-		rc = schedule_service_exists(db, l->host_arg != NULL ? backend : NULL,
-					     l->host_arg != NULL ? NULL : backend, &exists);
 	if (rc != DB_OK)
 		return txn_fail(&l->a.t, rc, NULL);
 	if (!found) {
@@ -259,8 +252,8 @@ static int list_txn(db_conn *db, void *arg)
 		if (exists)
 			fault_reply(r, 400, "Service is unavailable at this time.");
 		else if (l->host_arg != NULL)
-			fault_reply(r, 404, "Service cinder-volume could not be found on host %s.",
-				    backend);
+			fault_reply(r, 404, "Service cinder-volume could not be found on host %.*s.",
+				    (int)strcspn(named, "#"), named);
 		else
 			fault_reply(r, 404, "Service cinder-volume could not be found.");
 		return TXN_FAULT;

@@ -251,17 +251,10 @@ static int write_metadata(db_conn *db, struct md_req *m)
 	const struct vol_full *v = m->vol;
 	const char *key;
 	json_t *val;
-	size_t total = m->replace ? json_object_size(m->md) : (size_t)v->nmd;
 	int rc = DB_OK;
 
-	if (!m->replace)
-		json_object_foreach((json_t *)m->md, key, val)
-			total += find_key(v, key) == NULL;
-	if (total > VALIDATE_METADATA_MAX) {
-		fault_reply(m->t.r, 400, "Invalid input received: at most %d metadata items are "
-			    "supported.", VALIDATE_METADATA_MAX);
+	if (validate_metadata_total(m->t.r, v->md, v->nmd, m->md, m->replace) != 0)
 		return TXN_FAULT;
-	}
 	for (int i = 0; m->replace && rc == DB_OK && i < v->nmd; i++)
 		if (json_object_get(m->md, v->md[i].key) == NULL)
 			rc = vol_metadata_delete(db, m->id, v->md[i].key);

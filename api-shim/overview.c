@@ -130,7 +130,7 @@ static const struct limit_name {
 	const char *used_name;
 } limit_names[] = {
 	{ QUOTA_RES_VOLUMES, "maxTotalVolumes", "totalVolumesUsed" },
-	{ "snapshots", "maxTotalSnapshots", "totalSnapshotsUsed" },
+	{ QUOTA_RES_SNAPSHOTS, "maxTotalSnapshots", "totalSnapshotsUsed" },
 	{ QUOTA_RES_GIGABYTES, "maxTotalVolumeGigabytes", "totalGigabytesUsed" },
 };
 

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/quota.h"
+#include "core/snapshot.h"
 #include "core/volume.h"
 #include "proto/names.h"
 #include "api-shim/actions.h"
@@ -61,18 +62,33 @@ static int retype_multiattach(struct action_ctx *a, const struct vol_type *type)
 	return 0;
 }
 
-/* The per-type deltas of one volume of size GiB of type_name, times sign (Cinder's
+/* Room for retype_deltas: volumes_<type>, gigabytes_<type>, snapshots_<type>. */
+#define RETYPE_DELTAS 3
+
+/* The per-type deltas of one volume of type_name, times sign (Cinder's
  * get_volume_type_reservation with reserve_vol_type_only): volumes_<type> and
- * gigabytes_<type>. Returns how many it filled in out (0 for a volume without a type). */
-static int retype_deltas(const char *type_name, int size, int sign, struct quota_delta out[2])
+ * gigabytes_<type>, the latter with the sizes of the volume's snapshots, and snapshots_<type>
+ * when it has snapshots. The snapshots follow the volume's type (the manager retypes them), so
+ * their per-type usages move with it. Returns how many it filled in out (0 for a volume
+ * without a type). */
+static int retype_deltas(const char *type_name, const struct vol_row *row,
+			 const struct snap_counts *snaps, int sign,
+			 struct quota_delta out[RETYPE_DELTAS])
 {
 	struct quota_delta all[QUOTA_VOLUME_DELTAS];
-	int n = type_name[0] != '\0' ? quota_volume_deltas(type_name, sign, sign * size, all) : 0;
+	int gib = row->size + (int)snaps->quota_gigabytes;
+	int n = type_name[0] != '\0' ? quota_volume_deltas(type_name, sign, sign * gib, all) : 0;
 
 	/* The first two are the plain volumes and gigabytes, which a retype does not change. */
-	for (int i = 2; i < n; i++)
-		out[i - 2] = all[i];
-	return n > 2 ? n - 2 : 0;
+	if (n <= 2)
+		return 0;
+	out[0] = all[2];
+	out[1] = all[3];
+	if (snaps->quota_count == 0 ||
+	    quota_snapshot_deltas(type_name, sign * (int)snaps->quota_count, 0, all) <= 2)
+		return 2;
+	out[2] = all[2];
+	return 3;
 }
 
 /*
@@ -84,11 +100,15 @@ static int retype_reserve(db_conn *db, struct action_ctx *a, const struct vol_ty
 			  int *nnew, int *nold)
 {
 	const struct vol_row *row = &a->vol->row;
-	struct quota_delta deltas[2];
+	struct quota_delta deltas[RETYPE_DELTAS];
+	struct snap_counts snaps;
 	struct quota_over over;
 	int rc;
 
-	*nnew = retype_deltas(type->name, row->size, 1, deltas);
+	rc = snap_count_of_volume(db, row->id, row->project_id, &snaps);
+	if (rc != DB_OK)
+		return rc;
+	*nnew = retype_deltas(type->name, row, &snaps, 1, deltas);
 	memset(&over, 0, sizeof(over));
 	rc = *nnew > 0 ? quota_reserve(db, &shim_quota_defaults, row->project_id, deltas, *nnew,
 				       a->reservations, &over) : DB_OK;
@@ -106,7 +126,7 @@ static int retype_reserve(db_conn *db, struct action_ctx *a, const struct vol_ty
 	}
 	if (rc != DB_OK)
 		return rc;
-	*nold = retype_deltas(row->volume_type_name, row->size, -1, deltas);
+	*nold = retype_deltas(row->volume_type_name, row, &snaps, -1, deltas);
 	if (*nold == 0)
 		return DB_OK;
 	return quota_reserve(db, &shim_quota_defaults, row->project_id, deltas, *nold,

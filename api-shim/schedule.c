@@ -161,3 +161,20 @@ int schedule_service_exists(db_conn *db, const char *backend, const char *cluste
 	PQclear(res);
 	return DB_OK;
 }
+
+int schedule_lookup_service(db_conn *db, const char *host, const char *cluster,
+			    struct schedule_service *out, bool *found, bool *exists)
+{
+	const char *named = host != NULL ? host : cluster;
+	char backend[VOL_TEXT];
+	int rc;
+
+	snprintf(backend, sizeof(backend), "%.*s", (int)strcspn(named, "#"), named);
+	*exists = false;
+	rc = schedule_find_service(db, host != NULL ? backend : NULL,
+				   host != NULL ? NULL : backend, out, found);
+	if (rc == DB_OK && !*found)
+		rc = schedule_service_exists(db, host != NULL ? backend : NULL,
+					     host != NULL ? NULL : backend, exists);
+	return rc;
+}

@@ -62,6 +62,17 @@ int schedule_service_exists(db_conn *db, const char *backend, const char *cluste
 			    bool *exists);
 
 /*
+ * Cinder's _get_service_by_host_cluster at the backend level of the name (its extract_host):
+ * schedule_find_service for host ("<host>@<backend>[#<pool>]", the pool ignored) or, when host
+ * is NULL, for cluster, then, when none is found, schedule_service_exists for the same name
+ * into *exists (false when one is found). Each caller answers a miss with its own fault.
+ * Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_lookup_service(db_conn *db, const char *host, const char *cluster,
+			    struct schedule_service *out, bool *found, bool *exists);
+
+/*
  * As schedule_pick_backend, for a backend whose name (the part of the service's host after
  * '@') is backend: the first such service by host name, so that the same request always
  * chooses the same one. Returns DB_OK or a negative db status.

@@ -117,8 +117,20 @@ static int md_write_txn(db_conn *db, void *arg)
 	const char *key;
 	json_t *val;
 	const char **keys = NULL;
+	struct vol_kv *have = NULL;
 	int n = 0, rc = md_load(db, s, &md_update_policy, true);
 
+	if (rc != DB_OK)
+		return rc;
+	/* The total after the write, as the volume metadata's write bounds it. */
+	have = malloc(VIEW_MAX_KV * sizeof(*have));
+	if (have == NULL)
+		return txn_internal(&s->t);
+	rc = snap_md_list(db, s->id, have, VIEW_MAX_KV, &n);
+	if (rc == DB_OK && validate_metadata_total(s->t.r, have, n, s->metadata, s->replace) != 0)
+		rc = TXN_FAULT;
+	free(have);
+	n = 0;
 	if (rc != DB_OK)
 		return rc;
 	json_object_foreach((json_t *)s->metadata, key, val) {

@@ -879,8 +879,8 @@ int revert_body(db_conn *db, struct action_ctx *a)
 
 /* ======================================================================== create sources */
 
-int create_source_load(db_conn *db, struct shim_request *r, struct create_source *src,
-		       int *size)
+int snapshots_create_source_load(db_conn *db, struct shim_request *r,
+				 struct create_source *src, int *size)
 {
 	struct snap_row s;
 	struct vol_row *v = malloc(sizeof(*v));
@@ -944,6 +944,7 @@ int create_source_load(db_conn *db, struct shim_request *r, struct create_source
 		     v->volume_type_id, sizeof(src->type_id));
 	util_strlcpy(src->az, v->availability_zone, sizeof(src->az));
 	util_strlcpy(src->host, v->host, sizeof(src->host));
+	util_strlcpy(src->cluster_name, v->cluster_name, sizeof(src->cluster_name));
 out:
 	free(v);
 	return rc;
@@ -969,7 +970,8 @@ static int source_field(struct shim_request *r, const json_t *vol, const char *k
 	return 0;
 }
 
-int create_source_schema(struct shim_request *r, const json_t *vol, struct create_source *src)
+int snapshots_create_source_schema(struct shim_request *r, const json_t *vol,
+				   struct create_source *src)
 {
 	memset(src, 0, sizeof(*src));
 	return source_field(r, vol, "snapshot_id", &src->snapshot_id) != 0 ||

@@ -48,7 +48,7 @@ __attribute__((warn_unused_result))
 int snapshots_load_visible(db_conn *db, struct txn_ctx *t, const char *id, bool for_update,
 			   struct snap_row *s);
 
-/* The source of a new volume, as create_source_load found it. */
+/* The source of a new volume, as snapshots_create_source_load found it. */
 struct create_source {
 	const char *snapshot_id;      /* as the request named it, or NULL */
 	const char *source_volid;     /* as the request named it, or NULL */
@@ -56,12 +56,14 @@ struct create_source {
 	char type_id[37];             /* the snapshot's or the source's type */
 	char az[VOL_TEXT];            /* the zone of the volume the data is on */
 	char host[VOL_TEXT];          /* its backend, where the new volume goes */
+	char cluster_name[VOL_TEXT];  /* and that backend's cluster, "" when none */
 };
 
 /* The create body's snapshot_id and source_volid (vol: body["volume"]) into src, which
  * points into vol. Returns 0, or -1 with a 400 set. */
 __attribute__((warn_unused_result))
-int create_source_schema(struct shim_request *r, const json_t *vol, struct create_source *src);
+int snapshots_create_source_schema(struct shim_request *r, const json_t *vol,
+				   struct create_source *src);
 
 /*
  * Inside the create's transaction, when src names a snapshot or a source volume: loads it
@@ -71,7 +73,7 @@ int create_source_schema(struct shim_request *r, const json_t *vol, struct creat
  * and fills the rest of src. Returns DB_OK, TXN_FAULT with the fault set, or a db status.
  */
 __attribute__((warn_unused_result))
-int create_source_load(db_conn *db, struct shim_request *r, struct create_source *src,
-		       int *size);
+int snapshots_create_source_load(db_conn *db, struct shim_request *r,
+				 struct create_source *src, int *size);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "core/columns.h"
 #include "core/quota.h"
 #include "core/settings.h"
 #include "api-shim/fault.h"
@@ -310,11 +311,7 @@ static const char sql_type_update[] =
 
 /* Cinder's volume_type_extra_specs_update_or_create, one key. */
 static const char sql_spec_set[] =
-	"WITH upd AS (UPDATE volume_type_extra_specs SET value = $3,"
-	"  updated_at = now() AT TIME ZONE 'utc'"
-	"  WHERE volume_type_id = $1 AND key = $2 AND NOT deleted RETURNING 1)"
-	" INSERT INTO volume_type_extra_specs (created_at, deleted, volume_type_id, key, value)"
-	" SELECT now() AT TIME ZONE 'utc', false, $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM upd)";
+	V_SQL_KV_SET("volume_type_extra_specs", "volume_type_id");
 
 static const char sql_spec_delete[] =
 	"UPDATE volume_type_extra_specs SET deleted = true, deleted_at = now() AT TIME ZONE 'utc'"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/volume.h"
 #include "api-shim/fault.h"
 #include "proto/schema.h"
 
@@ -483,4 +484,25 @@ int validate_metadata(struct shim_request *r, const char *field, const json_t *m
 		return -1;
 	}
 	return 0;
+}
+
+int validate_metadata_total(struct shim_request *r, const struct vol_kv *have, int nhave,
+			    const json_t *md, bool replace)
+{
+	size_t total = replace ? json_object_size(md) : (size_t)nhave;
+	const char *key;
+	json_t *val;
+
+	json_object_foreach((json_t *)md, key, val) {
+		bool known = false;
+
+		for (int i = 0; !replace && !known && i < nhave; i++)
+			known = strcmp(have[i].key, key) == 0;
+		total += !replace && !known;
+	}
+	if (total <= VALIDATE_METADATA_MAX)
+		return 0;
+	fault_reply(r, 400, "Invalid input received: at most %d metadata items are supported.",
+		    VALIDATE_METADATA_MAX);
+	return -1;
 }

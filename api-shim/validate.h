@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include "api-shim/request.h"
 
+struct vol_kv;
+
 /* Longest rendering of a value in a message; longer ones end with "...". */
 #define VALIDATE_REPR_MAX 512
 
@@ -117,5 +119,15 @@ int validate_key_values(struct shim_request *r, const char *field, const json_t 
  */
 __attribute__((warn_unused_result))
 int validate_metadata(struct shim_request *r, const char *field, const json_t *md);
+
+/*
+ * Whether writing md (an object that passed validate_metadata) over the nhave pairs have
+ * keeps the total within VALIDATE_METADATA_MAX: md's keys alone when replace, else have's
+ * and md's new ones. The readers show at most that many, so a write past it would lose pairs
+ * silently. Returns 0, or -1 with Cinder's 400 body set.
+ */
+__attribute__((warn_unused_result))
+int validate_metadata_total(struct shim_request *r, const struct vol_kv *have, int nhave,
+			    const json_t *md, bool replace);
 
 #endif

@@ -166,7 +166,7 @@ static int create_schema(struct shim_request *r, const json_t *body, struct crea
 		}
 	}
 	if (image_source_parse(r, vol, &c->image) != 0 ||
-	    create_source_schema(r, vol, &c->src) != 0)
+	    snapshots_create_source_schema(r, vol, &c->src) != 0)
 		return -1;
 	/* Cinder's check_exclusive_options, which names every source it weighs. */
 	if ((c->image.id != NULL) + (c->src.snapshot_id != NULL) +
@@ -297,13 +297,14 @@ static int create_txn(db_conn *db, void *arg)
 	bool known;
 	int rc;
 
+	/* create_committed_before answers every outcome but "not found" itself. */
 	rc = create_committed_before(db, c);
 	if (rc != VOL_NOT_FOUND)
-		return txn_fail(&c->t, rc, NULL);
+		return rc;
 	/* A volume made from a snapshot or a volume takes its size, type, zone and backend
 	 * from there unless the request says otherwise (the backend never). */
 	if (c->src.snapshot_id != NULL || c->src.source_volid != NULL) {
-		rc = create_source_load(db, r, &c->src, &c->size);
+		rc = snapshots_create_source_load(db, r, &c->src, &c->size);
 		if (rc != DB_OK)
 			return rc == TXN_FAULT ? rc : txn_fail(&c->t, rc, NULL);
 		if (c->type_name == NULL)
@@ -332,9 +333,10 @@ static int create_txn(db_conn *db, void *arg)
 	}
 	if (rc == DB_OK)
 		rc = create_quota(db, c, &type);
-	if (rc == DB_OK && c->src.host[0] != '\0')
+	if (rc == DB_OK && c->src.host[0] != '\0') {
 		util_strlcpy(host, c->src.host, sizeof(c->host));
-	else if (rc == DB_OK)
+		util_strlcpy(c->cluster, c->src.cluster_name, sizeof(c->cluster));
+	} else if (rc == DB_OK)
 		rc = type.has_backend_name ?
 		     schedule_pick_named(db, az, type.backend_name, host, sizeof(c->host)) :
 		     schedule_pick_backend(db, az, host, sizeof(c->host));
@@ -354,6 +356,7 @@ static int create_txn(db_conn *db, void *arg)
 	nv.multiattach = c->multiattach || type.multiattach;
 	nv.snapshot_id = c->src.snapshot_id;
 	nv.source_volid = c->src.source_volid;
+	nv.cluster_name = c->cluster[0] != '\0' ? c->cluster : NULL;
 	rc = vol_insert(db, &nv);
 	if (rc == DB_OK && host[0] == '\0') {
 		/* What Cinder's scheduler leaves when no backend is valid. */
@@ -594,20 +597,12 @@ static int manage_type(db_conn *db, struct create_req *c, struct vol_type *type)
 static int manage_service(db_conn *db, struct create_req *c, struct schedule_service *svc)
 {
 	const char *named = c->host_arg != NULL ? c->host_arg : c->cluster_arg;
-	char backend[VOL_TEXT], *pool;
+	bool pool = strchr(named, '#') != NULL;
 	const char *at;
 	bool found, exists;
 	int n, rc;
 
-	util_strlcpy(backend, named, sizeof(backend));
-	pool = strchr(backend, '#');
-	if (pool != NULL)
-		*pool++ = '\0';
-	rc = schedule_find_service(db, c->host_arg != NULL ? backend : NULL,
-				   c->host_arg != NULL ? NULL : backend, svc, &found);
-	if (rc == DB_OK && !found)
-		rc = schedule_service_exists(db, c->host_arg != NULL ? backend : NULL,
-					     c->host_arg != NULL ? NULL : backend, &exists);
+	rc = schedule_lookup_service(db, c->host_arg, c->cluster_arg, svc, &found, &exists);
 	if (rc != DB_OK)
 		return txn_fail(&c->t, rc, NULL);
 	if (!found && !exists)
@@ -618,7 +613,7 @@ static int manage_service(db_conn *db, struct create_req *c, struct schedule_ser
 	if (!found)
 		return TXN_FAULT;
 	at = strchr(svc->host, '@');
-	n = c->host_arg != NULL && pool != NULL ?
+	n = c->host_arg != NULL && pool ?
 	    snprintf(c->host, sizeof(c->host), "%s", c->host_arg) :
 	    snprintf(c->host, sizeof(c->host), "%s#%s", svc->host, at != NULL ? at + 1 : svc->host);
 	util_strlcpy(c->cluster, svc->cluster_name, sizeof(c->cluster));
@@ -914,7 +909,7 @@ static int delete_txn(db_conn *db, void *arg)
 	return cast_volume(&d->t, db, PROTO_M_DELETE_VOLUME, row->id, &args);
 }
 
-int volume_force_delete_body(db_conn *db, struct action_ctx *a)
+int volumes_force_delete_body(db_conn *db, struct action_ctx *a)
 {
 	static const struct volumes_delete_opts o = { .force = true };
 	bool cast;

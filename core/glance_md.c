@@ -7,28 +7,23 @@
 #include <stdlib.h>
 
 #include "common/dbarray.h"
+#include "core/columns.h"
 #include "core/status.h"
-
-#define G_NOW "(now() AT TIME ZONE 'utc')"
 
 static const char gmd_sql_list[] =
 	"SELECT key, value FROM volume_glance_metadata"
 	" WHERE volume_id = $1 AND deleted = false ORDER BY id";
 
 /* Cinder's table has no unique key: the update of a live row, else one insert. */
-static const char gmd_sql_set[] =
-	"WITH u AS (UPDATE volume_glance_metadata SET value = $3, updated_at = " G_NOW
-	" WHERE volume_id = $1 AND key = $2 AND deleted = false RETURNING id)"
-	" INSERT INTO volume_glance_metadata (created_at, deleted, volume_id, key, value)"
-	" SELECT " G_NOW ", false, $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM u)";
+static const char gmd_sql_set[] = V_SQL_KV_SET("volume_glance_metadata", "volume_id");
 
 /* Cinder's delete keeps updated_at as it was. */
 static const char gmd_sql_delete_others[] =
-	"UPDATE volume_glance_metadata SET deleted = true, deleted_at = " G_NOW
+	"UPDATE volume_glance_metadata SET deleted = true, deleted_at = " V_NOW
 	" WHERE volume_id = $1 AND deleted = false AND NOT (key = ANY ($2::varchar[]))";
 
 static const char gmd_sql_delete[] =
-	"UPDATE volume_glance_metadata SET deleted = true, deleted_at = " G_NOW
+	"UPDATE volume_glance_metadata SET deleted = true, deleted_at = " V_NOW
 	" WHERE volume_id = $1 AND key = $2 AND deleted = false";
 
 int gmd_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n)

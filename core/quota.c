@@ -979,13 +979,19 @@ out:
 }
 
 /* Cinder's update_quota_resource: the per-type rows follow a renamed type. A usage row is
- * marked for refresh (until_refresh = 1), as Cinder's quota_usage_update_resource does. */
+ * marked for refresh (until_refresh = 1), as Cinder's quota_usage_update_resource does. The
+ * rows a deleted type of the new name left behind go first (soft-deleted; never the type's
+ * own when the name does not change), so that a resource never has two live rows: the
+ * renamed type's are the ones that count. */
+#define Q_RENAME(table, set) \
+	"UPDATE " table " SET deleted = true, deleted_at = " Q_NOW \
+	" WHERE resource = $2 AND resource <> $1 AND NOT COALESCE(deleted, false)", \
+	"UPDATE " table " SET resource = $2" set \
+	" WHERE resource = $1 AND NOT COALESCE(deleted, false)"
 static const char *const q_sql_rename[] = {
-	"UPDATE quota_usages SET resource = $2, until_refresh = 1"
-	" WHERE resource = $1 AND NOT COALESCE(deleted, false)",
-	"UPDATE quota_classes SET resource = $2"
-	" WHERE resource = $1 AND NOT COALESCE(deleted, false)",
-	"UPDATE quotas SET resource = $2 WHERE resource = $1 AND NOT COALESCE(deleted, false)",
+	Q_RENAME("quota_usages", ", until_refresh = 1"),
+	Q_RENAME("quota_classes", ""),
+	Q_RENAME("quotas", ""),
 };
 
 #define Q_NRENAME (sizeof(q_sql_rename) / sizeof(q_sql_rename[0]))

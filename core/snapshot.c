@@ -138,10 +138,14 @@ int snap_cascade_deleting(db_conn *db, const char *volume_id, bool force)
 	return rc == DB_OK ? db_exec(db, snap_sql_cascade, 1, p, NULL) : rc;
 }
 
+/* A snapshot that counts for the quota of project $2, as the quota's sync counts it. */
+#define SNAP_QUOTA_OF_2 "project_id = $2 AND use_quota IS NOT FALSE"
 static const char snap_sql_counts[] =
 	"SELECT count(*), count(*) FILTER (WHERE status IS NULL OR status NOT IN ('"
 	SNAP_S_AVAILABLE "', '" SNAP_S_ERROR "')), count(*) FILTER (WHERE project_id IS"
-	" DISTINCT FROM $2) FROM snapshots WHERE volume_id = $1 AND deleted = false";
+	" DISTINCT FROM $2), count(*) FILTER (WHERE " SNAP_QUOTA_OF_2 "), COALESCE(sum("
+	"volume_size) FILTER (WHERE " SNAP_QUOTA_OF_2 "), 0) FROM snapshots"
+	" WHERE volume_id = $1 AND deleted = false";
 
 int snap_count_of_volume(db_conn *db, const char *volume_id, const char *project_id,
 			 struct snap_counts *out)
@@ -155,6 +159,8 @@ int snap_count_of_volume(db_conn *db, const char *volume_id, const char *project
 	out->live = atol(PQgetvalue(r, 0, 0));
 	out->undeletable = atol(PQgetvalue(r, 0, 1));
 	out->other_project = atol(PQgetvalue(r, 0, 2));
+	out->quota_count = atol(PQgetvalue(r, 0, 3));
+	out->quota_gigabytes = atol(PQgetvalue(r, 0, 4));
 	PQclear(r);
 	return DB_OK;
 }
@@ -223,12 +229,8 @@ int snap_md_list(db_conn *db, const char *id, struct vol_kv *out, int max, int *
 			   id, out, max, n);
 }
 
-static const char snap_sql_md_set[] =
-	"WITH upd AS (UPDATE snapshot_metadata SET value = $3, updated_at = " V_NOW
-	"  WHERE snapshot_id = $1 AND key = $2 AND deleted = false RETURNING 1)"
-	" INSERT INTO snapshot_metadata (created_at, deleted, snapshot_id, key, value)"
-	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar"
-	" WHERE NOT EXISTS (SELECT 1 FROM upd)";
+/* Cinder's snapshot metadata update, one key. */
+static const char snap_sql_md_set[] = V_SQL_KV_SET("snapshot_metadata", "snapshot_id");
 
 int snap_md_set(db_conn *db, const char *id, const char *key, const char *value)
 {

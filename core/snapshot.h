@@ -74,11 +74,12 @@ int snap_mark_created(db_conn *db, const char *id, const char *location);
 __attribute__((warn_unused_result))
 int snap_cascade_deleting(db_conn *db, const char *volume_id, bool force);
 
-/* What a volume's delete needs to know of its live snapshots: how many there are, how many
- * are in neither available nor error, and how many belong to a project other than
- * project_id. */
+/* What a volume's delete and retype need to know of its live snapshots: how many there are,
+ * how many are in neither available nor error, how many belong to a project other than
+ * project_id, and how many of project_id's count for its quota (use_quota not false) with
+ * their summed volume_size. */
 struct snap_counts {
-	long live, undeletable, other_project;
+	long live, undeletable, other_project, quota_count, quota_gigabytes;
 };
 __attribute__((warn_unused_result))
 int snap_count_of_volume(db_conn *db, const char *volume_id, const char *project_id,

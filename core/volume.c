@@ -39,7 +39,8 @@ static bool vol_bool(const PGresult *r, int row, int col, bool dflt)
 
 /* Runs a statement that changes rows and returns how many it changed (or -1 on failure,
  * with *rc set). */
-long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p, int *rc)
+static long vol_exec_count(db_conn *db, const char *sql, int n, const char *const *p,
+			   int *rc)
 {
 	PGresult *r;
 	long count;
@@ -335,17 +336,6 @@ int vol_admin_md_get(db_conn *db, const char *volume_id, const char *key, char *
 	return DB_OK;
 }
 
-/* Cinder's metadata update without delete, for volume_admin_metadata and volume_metadata
- * alike: an existing key gets the new value (updated_at moves only when it changes), a missing
- * one is inserted. */
-#define VOL_SQL_MD_SET(table) \
-	"WITH upd AS (UPDATE " table " SET value = $3, updated_at = " V_NOW \
-	"  WHERE volume_id = $1 AND key = $2 AND deleted = false AND value IS DISTINCT FROM $3)" \
-	" INSERT INTO " table " (created_at, deleted, volume_id, key, value)" \
-	" SELECT " V_NOW ", false, $1::varchar, $2::varchar, $3::varchar" \
-	" WHERE NOT EXISTS (SELECT 1 FROM " table \
-	"  WHERE volume_id = $1 AND key = $2 AND deleted = false)"
-
 /* Cinder's metadata delete: the live row of the key soft-deleted. */
 #define VOL_SQL_MD_DELETE(table) \
 	"UPDATE " table " SET deleted = true, deleted_at = " V_NOW \
@@ -361,7 +351,8 @@ static int vol_md_write(db_conn *db, const char *sql, const char *volume_id, con
 
 int vol_admin_md_set(db_conn *db, const char *volume_id, const char *key, const char *value)
 {
-	return vol_md_write(db, VOL_SQL_MD_SET("volume_admin_metadata"), volume_id, key, value);
+	return vol_md_write(db, V_SQL_KV_SET("volume_admin_metadata", "volume_id"), volume_id, key,
+			    value);
 }
 
 int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
@@ -371,7 +362,8 @@ int vol_admin_md_delete(db_conn *db, const char *volume_id, const char *key)
 
 int vol_metadata_set(db_conn *db, const char *volume_id, const char *key, const char *value)
 {
-	return vol_md_write(db, VOL_SQL_MD_SET("volume_metadata"), volume_id, key, value);
+	return vol_md_write(db, V_SQL_KV_SET("volume_metadata", "volume_id"), volume_id, key,
+			    value);
 }
 
 int vol_metadata_delete(db_conn *db, const char *volume_id, const char *key)

@@ -23,6 +23,9 @@
  */
 #define VOL_STR 256
 #define VOL_TEXT (4 * 255 + 1)
+
+/* Bytes in a GiB, the unit of every volume and snapshot size. */
+#define VOL_GIB (1LL << 30)
 #define VOL_MAX_ATTACHMENTS 16
 
 struct vol_attachment {
@@ -147,10 +150,11 @@ struct vol_kv {
 	char key[VOL_TEXT];
 	char value[VOL_TEXT];
 };
-/* The pairs that sql (one parameter, the volume id; columns key, value) selects, for the
- * key/value tables of a volume (core/glance_md.c's too). */
+/* The pairs that sql (one parameter, the owner's id; columns key, value) selects, at most
+ * max of them, in *n: the key/value tables of a volume, its image metadata's and a
+ * snapshot's. */
 __attribute__((warn_unused_result))
-int vol_kv_list(db_conn *db, const char *sql, const char *volume_id, struct vol_kv *out,
+int vol_kv_list(db_conn *db, const char *sql, const char *owner_id, struct vol_kv *out,
 		int max, int *n);
 __attribute__((warn_unused_result))
 int vol_admin_md_list(db_conn *db, const char *volume_id, struct vol_kv *out, int max, int *n);

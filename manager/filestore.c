@@ -320,7 +320,12 @@ out:
 /* The kinds of store the service names "<kind>-<uuid>" in the directory. */
 static const char *const fs_owner_kinds[] = { "volume", "snapshot" };
 
-/* Fills st for the directory entry name, whose stat is sb. */
+/* The suffix of fs_clone's copy in progress, "<kind>-<uuid>.tmp". */
+#define FS_TMP_SUFFIX ".tmp"
+
+/* Fills st for the directory entry name, whose stat is sb. A copy in progress
+ * ("<kind>-<uuid>.tmp") belongs to its uuid as the finished store would: it is not safe to
+ * manage while its owner lives. */
 static void fs_describe(const char *name, const struct stat *sb, struct drv_store *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -328,11 +333,15 @@ static void fs_describe(const char *name, const struct stat *sb, struct drv_stor
 	st->bytes = (long long)sb->st_size;
 	for (size_t i = 0; i < sizeof(fs_owner_kinds) / sizeof(fs_owner_kinds[0]); i++) {
 		size_t k = strlen(fs_owner_kinds[i]);
+		char id[sizeof(st->owner_id)];
 
-		if (strncmp(name, fs_owner_kinds[i], k) == 0 && name[k] == '-' &&
-		    util_is_uuid(name + k + 1)) {
+		if (strncmp(name, fs_owner_kinds[i], k) != 0 || name[k] != '-')
+			continue;
+		util_strlcpy(id, name + k + 1, sizeof(id));
+		if (util_is_uuid(id) && (name[k + 1 + strlen(id)] == '\0' ||
+					 strcmp(name + k + 1 + strlen(id), FS_TMP_SUFFIX) == 0)) {
 			util_strlcpy(st->owner_kind, fs_owner_kinds[i], sizeof(st->owner_kind));
-			util_strlcpy(st->owner_id, name + k + 1, sizeof(st->owner_id));
+			util_strlcpy(st->owner_id, id, sizeof(st->owner_id));
 		}
 	}
 }
@@ -522,7 +531,7 @@ static int fs_clone(const char *src, const char *dst, int gib, char *err, size_t
 	int in = -1, out = -1, rc = DRV_ERROR;
 	struct stat st;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s" FS_TMP_SUFFIX, dst) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "path %s is too long", dst);
 		return DRV_ERROR;
 	}

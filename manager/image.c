@@ -24,7 +24,6 @@
 #define IMG_ERR_MAX 512
 /* The most image properties copied into a volume's image metadata. */
 #define IMG_MD_MAX 64
-#define GIB (1024LL * 1024 * 1024)
 
 /* Glance's base image properties (its image schema): the others are the image's custom
  * properties, which Cinder copies into the volume's image metadata. */
@@ -116,7 +115,7 @@ static const char img_sql_bootable[] =
 static int img_write_volume(db_conn *db, const struct vol_row *v, const char *image_id,
 			    bool replace, char *err, size_t errlen)
 {
-	long long max = (long long)v->size * GIB, got = 0;
+	long long max = (long long)v->size * VOL_GIB, got = 0;
 	json_t *image = NULL;
 	int fd = -1, rc = JOB_SKIP;
 
@@ -133,7 +132,7 @@ static int img_write_volume(db_conn *db, const struct vol_row *v, const char *im
 	}
 	if (glance_int(image, "size", 0) > max) {
 		snprintf(err, errlen, "Size of specified image %lldGB is larger than volume size "
-			 "%dGB.", (glance_int(image, "size", 0) + GIB - 1) / GIB, v->size);
+			 "%dGB.", (glance_int(image, "size", 0) + VOL_GIB - 1) / VOL_GIB, v->size);
 		goto out;
 	}
 	if (job_driver->image_target(v, &fd, err, errlen) != DRV_OK)
@@ -207,7 +206,24 @@ static int img_upload_done(db_conn *db, const struct vol_row *v)
 	return rc == VOL_CONFLICT ? DB_OK : rc;
 }
 
-/* Sends v's bytes to image_id. Returns GLANCE_OK, or another status with err set. */
+/* Whether image_id is already active with len bytes: the upload of an earlier delivery of
+ * the message whose COMMIT was lost, which Glance would refuse to take again (409). */
+static bool img_already_uploaded(const char *image_id, long long len)
+{
+	char err[IMG_ERR_MAX];
+	json_t *image = NULL;
+	bool done;
+
+	if (glance_image_show(NULL, image_id, &image, err, sizeof(err)) != GLANCE_OK)
+		return false;
+	done = strcmp(glance_str(image, "status", ""), "active") == 0 &&
+	       glance_int(image, "size", -1) == len;
+	json_decref(image);
+	return done;
+}
+
+/* Sends v's bytes to image_id, unless an earlier delivery did. Returns GLANCE_OK, or another
+ * status with err set. */
 static int img_upload(const struct vol_row *v, const char *image_id, char *err, size_t errlen)
 {
 	long long len;
@@ -215,7 +231,13 @@ static int img_upload(const struct vol_row *v, const char *image_id, char *err, 
 
 	if (job_driver->image_source(v, &fd, &len, err, errlen) != DRV_OK)
 		return GLANCE_FAILED;
-	rc = glance_image_upload(NULL, image_id, fd, len, err, errlen);
+	if (img_already_uploaded(image_id, len)) {
+		log_warning("Volume %s: image %s is already active with its %lld bytes (an earlier "
+			    "delivery uploaded it); not sent again", v->id, image_id, len);
+		rc = GLANCE_OK;
+	} else {
+		rc = glance_image_upload(NULL, image_id, fd, len, err, errlen);
+	}
 	close(fd);
 	return rc;
 }

@@ -51,13 +51,18 @@ static int lc_load_deletable(db_conn *db, struct job *job, const char *id, bool 
 	return job_load_volume(db, job, id, unmanage_only ? VOL_S_UNMANAGING : VOL_S_DELETING, v);
 }
 
-/* Whether v was counted in its pool's allocated capacity: only a create or a manage that
- * succeeded counts it (a migration's temporary volume deleted in creating or error, or a
- * volume whose manage failed, never was). */
+/*
+ * Whether v was counted in its pool's allocated capacity: only a create or a manage that
+ * succeeded counts it, and both set launched_at (vol_mark_created), which nothing else does;
+ * the status cannot tell, as a delete (forced or not) has replaced it. A migration's
+ * temporary volume is the exception: its row copies the source's launched_at, but it keeps
+ * its status when deleted, and was counted unless it is still creating or failed.
+ */
 static bool lc_in_pool(const struct vol_row *v)
 {
-	return strcmp(v->status, VOL_S_CREATING) != 0 && strcmp(v->status, VOL_S_ERROR) != 0 &&
-	       strcmp(v->status, VOL_S_ERROR_MANAGING_DELETING) != 0;
+	if (lc_temporary(v))
+		return strcmp(v->status, VOL_S_CREATING) != 0 && strcmp(v->status, VOL_S_ERROR) != 0;
+	return v->launched_at[0] != '\0';
 }
 
 /* A create that failed, by its driver or for good: status error and the user message. */

@@ -27,7 +27,6 @@
 #include "proto/names.h"
 
 #define MG_ERR_MAX 512
-#define MG_GIB (1LL << 30)
 
 /* The store name a manage reference means: {"source-name": name}, or {"source-id": id} for
  * the store of the volume id once was ("volume-<id>", the name unmanage leaves behind).
@@ -98,7 +97,7 @@ static int mg_owner(db_conn *db, const struct drv_store *st, const char *self_id
  * still makes a volume of 1 GiB (docs/differences.md). */
 static int mg_gib(long long bytes)
 {
-	long long gib = (bytes + MG_GIB - 1) / MG_GIB;
+	long long gib = (bytes + VOL_GIB - 1) / VOL_GIB;
 
 	return gib < 1 ? 1 : gib > INT32_MAX ? INT32_MAX : (int)gib;
 }

@@ -245,10 +245,13 @@ int h_revert_to_snapshot(db_conn *db, struct job *job)
 		return JOB_PERMANENT;
 	}
 	if (strcmp(v.status, VOL_S_REVERTING) != 0) {
-		log_warning("revert_to_snapshot: volume %s is %s, not reverting; nothing to do",
-			    v.id, v.status);
+		/* Someone (an operator's reset-state) moved the volume out of "reverting": the
+		 * revert does not run, but the snapshot the API set "restoring" with it must not
+		 * stay so. */
+		log_warning("revert_to_snapshot: volume %s is %s, not reverting; snapshot %s back "
+			    "to available", v.id, v.status, s.id);
 		job_outcome(job, "wrong_status");
-		return DB_OK;
+		return sn_status(db, s.id, SNAP_S_RESTORING, SNAP_S_AVAILABLE);
 	}
 	if (job_driver->from_snapshot(&v, s.id, err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: revert to snapshot %s failed: %s", v.id, s.id, err);

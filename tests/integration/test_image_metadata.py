@@ -99,6 +99,12 @@ class ImageMetadataTest(GlanceMixin, StackTestCase):
                 "Invalid volume: Deleting volume metadata is not allowed for volumes in %s "
                 "status." % status))
         self.assertEqual(self.rows(vid), {"a": "b"})
+        # The existing and the new keys together are bounded (64), not the body alone.
+        self.sql("UPDATE volumes SET status = 'available' WHERE id = %s", (vid,))
+        st, _, doc = self.set_md(vid, {"k%02d" % i: "v" for i in range(64)})
+        self.assertFault(st, doc, 400, "badRequest", contains=(
+            "Invalid input received: at most 64 metadata items are supported."))
+        self.assertEqual(self.rows(vid), {"a": "b"})
 
     def test_cinderclient(self):
         vid = self.create_volume()

@@ -118,6 +118,8 @@ class ManageTest(StackTestCase):
         st, _, doc = self.http("DELETE", self.vpath(new))
         self.assertEqual(st, 202, doc)
         self.poll(lambda: self.file_size(new) is None, msg="the managed file is deleted")
+        # The file goes before the transaction commits: wait for the row too.
+        self.poll(lambda: self.volume_row(new)["deleted"], msg="the managed row is deleted")
         self.assertUsagesMatchRows()
 
     def test_unmanage_refused_as_a_delete(self):
@@ -264,6 +266,16 @@ class ManageTest(StackTestCase):
                           "reason_not_safe": "Volume already managed.", "cinder_id": owned,
                           "extra_info": None})
         self.assertNotIn("link-%s" % tag, entries, "links are never volumes")
+        # A copy in progress (fs_clone's "<name>.tmp") belongs to its volume.
+        tmp = "volume-%s.tmp" % owned
+        self.write_file(tmp, size=100)
+        st, _, listed = self.listing("host=%s" % self.volume_host, detail=True)
+        self.assertEqual(st, 200, listed)
+        entry = [e for e in listed["manageable-volumes"]
+                 if e["reference"]["source-name"] == tmp]
+        self.assertEqual([(e["safe_to_manage"], e["cinder_id"]) for e in entry],
+                         [(False, owned)])
+        os.unlink(os.path.join(self.filestore_dir, tmp))
         names = sorted(entries)
         # Cinder's default order: reference, descending.
         self.assertEqual([e["reference"]["source-name"] for e in doc["manageable-volumes"]],
@@ -305,6 +317,10 @@ class ManageTest(StackTestCase):
                  "Invalid sort keys passed: name"),
                 ("host=%s&sort_dir=up" % self.service_host, 400,
                  "Invalid sort dirs passed: up"),
+                ("host=%s&sort_key=%s" % (self.service_host, ",".join(["size"] * 9)), 400,
+                 "Invalid input received: at most 8 sort keys are supported."),
+                ("host=%s&sort=%s" % (self.service_host, ",".join(["size:asc"] * 9)), 400,
+                 "Invalid input received: at most 8 sort keys are supported."),
                 ("host=%s&limit=-1" % self.service_host, 400, "limit param must be positive"),
                 ("host=%s&offset=-1" % self.service_host, 400, "offset must be >= 0"),
                 ("host=%s&marker=%%7B%%7D" % self.service_host, 400,
@@ -314,6 +330,10 @@ class ManageTest(StackTestCase):
                  "json like format")):
             st, _, doc = self.listing(query)
             self.assertFault(st, doc, code, contains=message)
+        # Up to eight keys are served (more than the four the list once had room for).
+        st, _, doc = self.listing("host=%s&sort=%s" % (self.service_host,
+                                                       ",".join(["size:asc", "reference"] * 4)))
+        self.assertEqual(st, 200, doc)
         st, _, doc = self.http("GET", "/v3/%s/manageable_volumes?host=%s"
                                % (self.PROJECT, self.service_host), version="3.8")
         self.assertFault(st, doc, 403)

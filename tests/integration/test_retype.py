@@ -215,6 +215,37 @@ class RetypeTest(StackTestCase):
         self.assert_retyped_in_place(vid, "available", tid, name, before, mark)
         self.assertEqual(self.outcomes("retyped"), done + 1)
 
+    def test_snapshots_quota_follows_an_in_place_retype(self):
+        """The manager moves the snapshots to the new type: their per-type usages move with
+        the volume's, so that after the retype and a snapshot's delete they equal the rows."""
+        vid = self.new_volume(1)
+        body = {"snapshot": {"volume_id": vid, "name": "s"}}
+        st, _, doc = self.http("POST", "/v3/%s/snapshots" % self.PROJECT, body=body)
+        self.assertEqual(st, 202, doc)
+        sid = doc["snapshot"]["id"]
+        snap_status = "SELECT status FROM snapshots WHERE id = %s"
+        self.poll(lambda: self.sql_value(snap_status, (sid,)) == "available",
+                  msg="snapshot available")
+        tid, name = self.make_type({"volume_backend_name": "filestore"})
+        st, _, doc = self.retype(vid, name, "never")
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.type_of(vid) == tid, msg="volume type changed")
+        self.wait_status(vid, "available")
+        self.assertEqual(self.sql_value("SELECT volume_type_id FROM snapshots WHERE id = %s",
+                                        (sid,)), tid, "the snapshot follows the volume")
+        for base, new in (("volumes", 1), ("gigabytes", 2), ("snapshots", 1)):
+            self.assertEqual(self.usage("%s_%s" % (base, name)), (new, 0), base)
+            self.assertEqual(self.usage("%s_%s" % (base, self.origin)), (0, 0), base)
+        self.assert_no_drift()
+        st, _, doc = self.http("DELETE", "/v3/%s/snapshots/%s" % (self.PROJECT, sid))
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.sql_value("SELECT deleted FROM snapshots WHERE id = %s",
+                                         (sid,)), msg="snapshot deleted")
+        self.assertEqual(self.usage("snapshots_" + name), (0, 0))
+        self.assertEqual(self.usage("gigabytes_" + name), (1, 0))
+        self.assertEqual(self.live_reservations(), [], "nothing left reserved")
+        self.assert_no_drift()
+
     def test_retype_in_place_in_use_by_id(self):
         vid = self.new_volume(1)
         self.insert_attachment(vid, str(uuid.uuid4()))

@@ -78,10 +78,14 @@ class SnapshotFlowsTest(test_snapshots.SnapshotTestBase):
             self.assertEqual(f.read(10), b"\0" * 10)
         self.assertLess(self.allocated(self.backing_file(v2)), 16 * MIB)
 
+        # The new volume takes its source's cluster with its backend.
+        self.sql("UPDATE volumes SET cluster_name = 'cl@filestore' WHERE id = %s", (vid,))
         st, _, doc = self.http("POST", "/v3/%s/volumes" % self.PROJECT,
                                body={"volume": {"source_volid": vid}})
         self.assertEqual(st, 202, doc)
         v3 = doc["volume"]["id"]
+        self.assertEqual(self.sql_value("SELECT cluster_name FROM volumes WHERE id = %s",
+                                        (v3,)), "cl@filestore")
         self.assertEqual((doc["volume"]["size"], doc["volume"]["source_volid"]), (1, vid))
         self.wait_status(v3, "available")
         self.assertEqual(self.digest(self.backing_file(v3)),
@@ -166,6 +170,15 @@ class SnapshotFlowsTest(test_snapshots.SnapshotTestBase):
         self.assertEqual(st, 202, doc)
         self.poll(lambda: self.volume_row(v4)["deleted"], timeout=10)
         self.assert_no_drift()
+        # a volume force-deleted while its create never ran was never counted in its pool
+        v5 = self.insert_volume(size=3, status="creating")
+        self.sql("UPDATE volumes SET launched_at = NULL, use_quota = false WHERE id = %s",
+                 (v5,))
+        pool = self.pool_allocated()
+        st, _, doc = self.admin("DELETE", self.vpath(v5, suffix="?force=true"), version="3.23")
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.volume_row(v5)["deleted"], timeout=10)
+        self.assertEqual(self.pool_allocated(), pool, "pool allocated unchanged")
         # still not when it has snapshots (Cinder's force without cascade)
         v3 = self.create_volume(size=1)
         self.create_snapshot(v3)

@@ -70,6 +70,28 @@ class SnapshotRpcTest(test_snapshots.SnapshotTestBase):
             self.assertEqual(self.processed(uid), [("delete_snapshot", "deleted")])
             self.assertFalse(os.path.exists(self.snapshot_file(sid)))
 
+    def test_revert_of_a_volume_no_longer_reverting_frees_the_snapshot(self):
+        """The volume was reset out of "reverting" before the cast arrived: nothing is
+        reverted, the volume keeps its status and the snapshot is available again, also when
+        the cast is delivered twice."""
+        vid = self.insert_volume(file_gib=1)
+        sid = self.insert_snapshot(vid, status="restoring")
+        self.write_at(vid, 2 * MIB, b"keep" * 1024)
+        before = self.digest(self.backing_file(vid))
+        args = {"volume": {"versioned_object.name": "Volume",
+                           "versioned_object.namespace": "cinder",
+                           "versioned_object.version": "1.9",
+                           "versioned_object.data": {"id": vid}},
+                "snapshot": snapshot_primitive(sid, vid)}
+        uid = self.send("revert_to_snapshot", args, MSGPACK, version="3.15")
+        self.wait_snapshot(sid, "available")
+        self.assertEqual(self.processed(uid), [("revert_to_snapshot", "wrong_status")])
+        uid = self.send("revert_to_snapshot", args, MSGPACK, version="3.15")
+        self.poll(lambda: self.processed(uid), msg="second revert handled")
+        self.assertEqual(self.snapshot_status(sid), "available")
+        self.assertEqual(self.status_of(vid), "available")
+        self.assertEqual(self.digest(self.backing_file(vid)), before, "nothing reverted")
+
     def test_unmanage_only_keeps_the_file_and_a_lie_is_dead_lettered(self):
         vid = self.insert_volume(file_gib=1)
         sid = self.insert_snapshot(vid)

@@ -164,6 +164,16 @@ class SnapshotApiTest(SnapshotTestBase):
                          "Missing required element 'metadata' in request body.")
         self.assertEqual(self.sql("SELECT key, value FROM snapshot_metadata WHERE "
                                   "snapshot_id = %s AND NOT deleted", (sid,)), [("c", "4")])
+        # The total after a merge is bounded as the volume's (64), not the body alone; a
+        # replace of 64 is fine.
+        many = {"k%02d" % i: "v" for i in range(64)}
+        st, _, doc = self.http("POST", md, body={"metadata": many})
+        self.assertFault(st, doc, 400, "badRequest",
+                         "Invalid input received: at most 64 metadata items are supported.")
+        st, _, doc = self.http("PUT", md, body={"metadata": many})
+        self.assertEqual((st, len(doc["metadata"])), (200, 64), doc)
+        st, _, doc = self.http("PUT", md, body={"metadata": {"c": "4"}})
+        self.assertEqual(st, 200, doc)
         st, _, doc = self.http("GET", self.spath(str(uuid.uuid4()), "/metadata"))
         self.assertFault(st, doc, 404, "itemNotFound", "could not be found")
 

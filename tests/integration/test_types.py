@@ -107,9 +107,21 @@ class VolumeTypesTest(StackTestCase):
                  "reserved) VALUES (now(), false, %s, %s, 1, 0)",
                  (self.PROJECT, "gigabytes_" + t["name"]))
         new = "after-" + uuid.uuid4().hex[:6]
+        # A deleted type of the new name left its rows: the renamed type's replace them.
+        self.sql("INSERT INTO quota_usages (created_at, deleted, project_id, resource, in_use, "
+                 "reserved) VALUES (now(), false, %s, %s, 7, 0)",
+                 (self.PROJECT, "gigabytes_" + new))
+        self.sql("INSERT INTO quotas (created_at, deleted, project_id, resource, hard_limit) "
+                 "VALUES (now(), false, %s, %s, 3)", (self.PROJECT, "gigabytes_" + new))
         st, _, doc = self.admin("PUT", self.tpath("/" + t["id"]), body={"volume_type": {
             "name": new, "description": "d2", "is_public": "false"}})
         self.assertEqual(st, 200, doc)
+        self.assertEqual(self.sql_value(
+            "SELECT count(*) FROM quota_usages WHERE resource = %s AND NOT deleted",
+            ("gigabytes_" + new,)), 1)
+        self.assertEqual(self.sql_value(
+            "SELECT count(*) FROM quotas WHERE resource = %s AND NOT deleted",
+            ("gigabytes_" + new,)), 0)
         self.assertEqual((doc["volume_type"]["name"], doc["volume_type"]["is_public"]),
                          (new, False))
         self.assertEqual(self.live_type(t["id"]), (new, "d2", False))

@@ -10,7 +10,7 @@ import hashlib
 import os
 import uuid
 
-from harness import GIB, StackTestCase
+from harness import GIB, StackTestCase, cast_message, context_dict
 from harness_glance import GlanceMixin
 from test_cinderclient import UUID_ROW, run_cinder
 
@@ -173,6 +173,19 @@ class CastFlows:
         self.assertEqual(md5, file_md5(self.backing_file(vid)), "the image is the volume")
         self.assertEqual(image["checksum"], md5)
         self.assert_quota_matches_rows()
+        # The same cast again (an earlier delivery's COMMIT lost): the image is already
+        # active with the volume's bytes, which counts as done, not as a failed upload.
+        self.sql("UPDATE volumes SET status = 'uploading' WHERE id = %s", (vid,))
+        msg = cast_message("copy_volume_to_image", {
+            "volume_id": vid, "image_meta": {"id": image_id, "disk_format": "raw",
+                                             "container_format": "bare"}},
+            context=context_dict(self.USER, self.PROJECT))
+        self.publish(msg)
+        self.assertEqual(self.poll(lambda: self.processed(msg["_unique_id"]),
+                                   msg="redelivered upload handled"),
+                         [("copy_volume_to_image", "uploaded")])
+        self.assertEqual(self.status_of(vid), "available")
+        self.assertEqual(self.user_messages(vid), [], "no failure recorded")
 
     # ---- reimage ----
 
