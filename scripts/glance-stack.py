@@ -134,66 +134,21 @@ def start(stack_dir):
                                                                gdir))
 
 
-def stop_pid(pid):
-    """SIGTERM, then SIGKILL after 10 s; only a process that runs glance-api."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            if b"glance-api" not in f.read():
-                return
-        os.killpg(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
 def stop(stack_dir):
     """Stops the server (its process group, with anything it forked), drops its database
     (when the stack's PostgreSQL still answers) and removes STACK_DIR/glance."""
     gdir = os.path.join(stack_dir, "glance")
     try:
         with open(os.path.join(gdir, "pid")) as f:
-            stop_pid(int(f.read().strip()))
+            ks.stop_pid(int(f.read().strip()), b"glance-api", os.killpg)
     except (OSError, ValueError):
         pass
-    dbfile = os.path.join(gdir, "dbname")
-    try:
-        if os.path.exists(dbfile):
-            with open(dbfile) as f:
-                dbname = f.read().strip()
-            admin = ks.read_env(os.path.join(stack_dir, "env"))["VOLMGR_PG_ADMIN_URL"]
-            if dbname.startswith("volmgr_glance_"):
-                ks.database(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
-    except Exception as e:  # noqa: BLE001 - a stack already gone took the database with it
-        log("database not dropped: %s" % e)
+    ks.drop_database(stack_dir, os.path.join(gdir, "dbname"), "volmgr_glance_", log)
     shutil.rmtree(gdir, ignore_errors=True)
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop"):
-        print("usage: %s start|stop STACK_DIR" % sys.argv[0], file=sys.stderr)
-        return 2
-    stack_dir = os.path.abspath(sys.argv[2])
-    if sys.argv[1] == "stop":
-        stop(stack_dir)
-        return 0
-    try:
-        start(stack_dir)
-    except Exception as e:  # noqa: BLE001 - any failure of start leaves nothing running
-        log("start failed: %s" % e)
-        if os.environ.get("VOLMGR_GLANCE_KEEP") != "1":
-            stop(stack_dir)
-        return 1
-    return 0
+    return ks.service_main(start, stop, "VOLMGR_GLANCE_KEEP", log)
 
 
 if __name__ == "__main__":

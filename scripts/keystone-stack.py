@@ -233,13 +233,15 @@ def start(stack_dir):
     log("up in %.0fs at %s: env in %s/env" % (time.monotonic() - t0, url, kdir))
 
 
-def stop_pid(pid):
-    """SIGTERM, then SIGKILL after 10 s; only a process that runs keystone_wsgi.py."""
+def stop_pid(pid, marker=b"keystone_wsgi.py", kill=os.kill):
+    """SIGTERM, then SIGKILL after 10 s, each sent with kill (os.killpg for a server's
+    whole process group); only to a process whose command line holds marker, so that a
+    recycled pid is never signalled."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            if b"keystone_wsgi.py" not in f.read():
+            if marker not in f.read():
                 return
-        os.kill(pid, signal.SIGTERM)
+        kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
         return
     deadline = time.monotonic() + 10
@@ -249,7 +251,10 @@ def stop_pid(pid):
         except OSError:
             return
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+    try:
+        kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def stop(stack_dir):
@@ -261,35 +266,51 @@ def stop(stack_dir):
             stop_pid(int(f.read().strip()))
     except (OSError, ValueError):
         pass
-    dbfile = os.path.join(kdir, "dbname")
+    drop_database(stack_dir, os.path.join(kdir, "dbname"), "volmgr_keystone_")
+    shutil.rmtree(kdir, ignore_errors=True)
+
+
+def drop_database(stack_dir, dbfile, prefix, log_fn=log):
+    """Drops the service's database named in dbfile from the PostgreSQL of the stack in
+    stack_dir, when the file exists and the name starts with prefix: the prefix guards an
+    external server's other databases against a corrupted file. A failure is logged with
+    log_fn (the calling service's prefix), never raised, because a stack that is already
+    gone took the database with it."""
     try:
         if os.path.exists(dbfile):
             with open(dbfile) as f:
                 dbname = f.read().strip()
             admin = read_env(os.path.join(stack_dir, "env"))["VOLMGR_PG_ADMIN_URL"]
-            if dbname.startswith("volmgr_keystone_"):
+            if dbname.startswith(prefix):
                 database(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
     except Exception as e:  # noqa: BLE001 - a stack already gone took the database with it
-        log("database not dropped: %s" % e)
-    shutil.rmtree(kdir, ignore_errors=True)
+        log_fn("database not dropped: %s" % e)
 
 
-def main():
+def service_main(start_fn, stop_fn, keep_var, log_fn=log):
+    """The command line of a service stack script (`start|stop STACK_DIR`): runs start_fn or
+    stop_fn on the absolute stack directory and returns the exit status. A failed start is
+    undone with stop_fn unless the environment variable keep_var is 1, which leaves its files
+    for inspection; log_fn reports the failure under the calling service's prefix."""
     if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop"):
         print("usage: %s start|stop STACK_DIR" % sys.argv[0], file=sys.stderr)
         return 2
     stack_dir = os.path.abspath(sys.argv[2])
     if sys.argv[1] == "stop":
-        stop(stack_dir)
+        stop_fn(stack_dir)
         return 0
     try:
-        start(stack_dir)
+        start_fn(stack_dir)
     except Exception as e:  # noqa: BLE001 - any failure of start leaves nothing running
-        log("start failed: %s" % e)
-        if os.environ.get("VOLMGR_KEYSTONE_KEEP") != "1":
-            stop(stack_dir)
+        log_fn("start failed: %s" % e)
+        if os.environ.get(keep_var) != "1":
+            stop_fn(stack_dir)
         return 1
     return 0
+
+
+def main():
+    return service_main(start, stop, "VOLMGR_KEYSTONE_KEEP")
 
 
 if __name__ == "__main__":
