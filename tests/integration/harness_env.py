@@ -80,6 +80,24 @@ def load_stack_env(path=None):
     return env
 
 
+def load_service_env(service, need):
+    """The variables of the env file of a throwaway service that scripts/run-tests.sh starts
+    once per run with scripts/<service>-stack.py: the file VOLMGR_<SERVICE>_ENV names, by
+    default <stack dir>/<service>/env. Missing is an error, never a skip, because make test
+    always starts the service before the integration suites; need opens its message."""
+    path = os.environ.get("VOLMGR_%s_ENV" % service.upper()) or os.path.join(
+        os.path.dirname(stack_env_path()), service, "env")
+    if not os.path.isfile(path):
+        raise RuntimeError("%s: %s not found (scripts/%s-stack.py start STACK_DIR)"
+                           % (need, path, service))
+    env = {}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.strip()[len("export "):].partition("=")
+            env[key] = value.strip("'")
+    return env
+
+
 def with_database(url, dbname):
     p = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit((p.scheme, p.netloc, "/" + dbname, p.query, p.fragment))

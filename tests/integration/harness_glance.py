@@ -5,33 +5,17 @@ starts once per run (scripts/glance-stack.py; its env file is VOLMGR_GLANCE_ENV,
 """
 
 import json
-import os
 import urllib.error
 import urllib.request
 
-from harness_env import free_port, stack_env_path
+from harness_env import free_port, load_service_env
 
 GLANCE_TIMEOUT = 30
 
 
-def glance_env_path():
-    return os.environ.get("VOLMGR_GLANCE_ENV") or os.path.join(
-        os.path.dirname(stack_env_path()), "glance", "env")
-
-
 def load_glance_env():
-    """The variables of the Glance env file. Missing is an error, never a skip: make test
-    always starts Glance before the integration suites."""
-    path = glance_env_path()
-    if not os.path.isfile(path):
-        raise RuntimeError("the image tests need the throwaway Glance: %s not found "
-                           "(scripts/glance-stack.py start STACK_DIR)" % path)
-    env = {}
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.strip()[len("export "):].partition("=")
-            env[key] = value.strip("'")
-    return env
+    """The variables of the Glance env file (harness_env.load_service_env)."""
+    return load_service_env("glance", "the image tests need the throwaway Glance")
 
 
 def glance_request(url, method, path, body=None, data=None, raw=False, timeout=GLANCE_TIMEOUT):

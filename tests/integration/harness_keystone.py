@@ -15,30 +15,15 @@ import urllib.error
 import urllib.request
 
 from harness import StackTestCase
-from harness_env import PYTHON, REPO, free_port, stack_env_path
+from harness_env import PYTHON, REPO, free_port, load_service_env
 
 PROJECT_OF = {"admin": "admin", "demo": "demo", "alt": "alt", "nova": "service",
               "cinder": "service", "plain": "service"}
 
 
-def keystone_env_path():
-    return os.environ.get("VOLMGR_KEYSTONE_ENV") or os.path.join(
-        os.path.dirname(stack_env_path()), "keystone", "env")
-
-
 def load_keystone_env():
-    """The variables of the Keystone env file. Missing is an error, never a skip: make test
-    always starts Keystone before the integration suites."""
-    path = keystone_env_path()
-    if not os.path.isfile(path):
-        raise RuntimeError("the Keystone tests need the throwaway Keystone: %s not found "
-                           "(scripts/keystone-stack.py start STACK_DIR)" % path)
-    env = {}
-    with open(path) as f:
-        for line in f:
-            key, _, value = line.strip()[len("export "):].partition("=")
-            env[key] = value.strip("'")
-    return env
+    """The variables of the Keystone env file (harness_env.load_service_env)."""
+    return load_service_env("keystone", "the Keystone tests need the throwaway Keystone")
 
 
 def keystone_request(url, method, path, body=None, headers=None, timeout=30):
