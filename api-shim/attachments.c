@@ -526,15 +526,9 @@ static int list_txn(db_conn *db, void *arg)
 	int rc;
 
 	if (l->params[5] != NULL) {
-		rc = db_exec(db, sql_marker, 6, l->params, &res);
+		rc = listing_marker_check(db, l->t.r, sql_marker, 6, l->params, l->params[5]);
 		if (rc != DB_OK)
 			return rc;
-		rc = PQntuples(res);
-		PQclear(res);
-		if (rc == 0) {
-			fault_reply(l->t.r, 404, "Marker %s could not be found.", l->params[5]);
-			return TXN_FAULT;
-		}
 	}
 	snprintf(sql, sizeof(sql), "WITH numbered AS (" ATT_VIEW_SELECT ", row_number() OVER "
 		 "(ORDER BY %s) AS rn" ATT_VIEW_FROM ATT_LIST_WHERE ") SELECT * FROM numbered "

@@ -226,6 +226,24 @@ static const char sql_marker_visible[] =
 static const char sql_count[] =
 	"SELECT count(*) " LIST_FROM;
 
+int listing_marker_check(db_conn *db, struct shim_request *r, const char *marker_sql,
+			 int nparams, const char *const *params, const char *marker)
+{
+	PGresult *res;
+	int rc, n;
+
+	rc = db_exec(db, marker_sql, nparams, params, &res);
+	if (rc != DB_OK)
+		return rc;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 0) {
+		fault_reply(r, 404, "Marker %s could not be found.", marker);
+		return TXN_FAULT;
+	}
+	return DB_OK;
+}
+
 static int list_txn(db_conn *db, void *arg)
 {
 	struct list_req *l = arg;
@@ -241,15 +259,9 @@ static int list_txn(db_conn *db, void *arg)
 	if (l->items == NULL)
 		return txn_internal(&l->t);
 	if (l->params[4] != NULL) {
-		rc = db_exec(db, sql_marker_visible, 5, l->params, &res);
+		rc = listing_marker_check(db, r, sql_marker_visible, 5, l->params, l->params[4]);
 		if (rc != DB_OK)
 			return rc;
-		n = PQntuples(res);
-		PQclear(res);
-		if (n == 0) {
-			fault_reply(r, 404, "Marker %s could not be found.", l->params[4]);
-			return TXN_FAULT;
-		}
 	}
 	if (l->with_count) {
 		rc = db_exec(db, sql_count, 4, l->params, &res);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "common/db.h"
 #include "api-shim/request.h"
 
 #include <stddef.h>
@@ -50,6 +51,17 @@ int listing_page_parse(struct shim_request *r, const struct listing_sort_key *ke
 json_t *listing_result(struct shim_request *r, const char *collection, json_t *items,
 		       bool detail, const struct listing_page *p, int returned,
 		       const char *last_id);
+
+/*
+ * Checks a list's marker inside its transaction: runs marker_sql (nparams of params, whose
+ * row exists when the marker names a row the caller may see) and, when it returns no row,
+ * answers 404 "Marker <marker> could not be found." on r. Returns DB_OK when the marker is
+ * there, TXN_FAULT with the 404 set, or db_exec's failure. params and marker stay the
+ * caller's.
+ */
+__attribute__((warn_unused_result))
+int listing_marker_check(db_conn *db, struct shim_request *r, const char *marker_sql,
+			 int nparams, const char *const *params, const char *marker);
 
 /* Writes the query keys in neither allowed nor ignored (NULL-ended) to bad, comma-separated.
  * Returns how many there are. */

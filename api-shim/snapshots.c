@@ -606,15 +606,9 @@ static int list_txn(db_conn *db, void *arg)
 	int rc;
 
 	if (l->params[5] != NULL) {
-		rc = db_exec(db, sql_list_marker, 6, l->params, &res);
+		rc = listing_marker_check(db, l->t.r, sql_list_marker, 6, l->params, l->params[5]);
 		if (rc != DB_OK)
 			return rc;
-		rc = PQntuples(res);
-		PQclear(res);
-		if (rc == 0) {
-			fault_reply(l->t.r, 404, "Marker %s could not be found.", l->params[5]);
-			return TXN_FAULT;
-		}
 	}
 	if (l->with_count) {
 		rc = db_exec(db, sql_list_count, 5, l->params, &res);
