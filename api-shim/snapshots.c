@@ -181,21 +181,30 @@ struct snap_req *snapshots_req_new(struct shim_request *r, bool with_volume)
 	"compatability, however, when the 'force' flag is passed with a value evaluating to " \
 	"True, it is silently ignored."
 
-/* Cinder's create schema (api/schemas/snapshots.py) and the controller's force rule. */
-static int create_schema(struct shim_request *r, struct snap_req *s)
+/* The envelope both write schemas share: the body is an object with exactly the key
+ * "snapshot", whose value is an object that s->snapshot then points at. Returns 0, or -1
+ * with the fault set. */
+static int snapshot_envelope(struct shim_request *r, struct snap_req *s)
 {
 	static const char *const top[] = { "snapshot", NULL };
-	static const char *const keys[] = { "name", "display_name", "description", "volume_id",
-					    "force", "metadata", NULL };
-	static const char *const names[] = { "name", "display_name", "description", NULL };
-	const json_t *v;
 
 	if (validate_object(r, NULL, s->body) != 0 ||
 	    validate_required(r, NULL, s->body, top) != 0 ||
 	    validate_no_extra(r, NULL, s->body, top) != 0)
 		return -1;
 	s->snapshot = json_object_get(s->body, "snapshot");
-	if (validate_object(r, "snapshot", s->snapshot) != 0)
+	return validate_object(r, "snapshot", s->snapshot);
+}
+
+/* Cinder's create schema (api/schemas/snapshots.py) and the controller's force rule. */
+static int create_schema(struct shim_request *r, struct snap_req *s)
+{
+	static const char *const keys[] = { "name", "display_name", "description", "volume_id",
+					    "force", "metadata", NULL };
+	static const char *const names[] = { "name", "display_name", "description", NULL };
+	const json_t *v;
+
+	if (snapshot_envelope(r, s) != 0)
 		return -1;
 	for (const char *const *k = names; *k != NULL; k++) {
 		v = json_object_get(s->snapshot, *k);
@@ -419,18 +428,12 @@ void snapshots_show(struct shim_request *r)
  * one of them. */
 static int update_schema(struct shim_request *r, struct snap_req *s)
 {
-	static const char *const top[] = { "snapshot", NULL };
 	static const char *const keys[] = { "name", "description", "display_name",
 					    "display_description", NULL };
 	const json_t *v;
 	bool any = false;
 
-	if (validate_object(r, NULL, s->body) != 0 ||
-	    validate_required(r, NULL, s->body, top) != 0 ||
-	    validate_no_extra(r, NULL, s->body, top) != 0)
-		return -1;
-	s->snapshot = json_object_get(s->body, "snapshot");
-	if (validate_object(r, "snapshot", s->snapshot) != 0)
+	if (snapshot_envelope(r, s) != 0)
 		return -1;
 	for (const char *const *k = keys; *k != NULL; k++) {
 		v = json_object_get(s->snapshot, *k);
