@@ -50,12 +50,7 @@ static int md_check(struct shim_request *r, const json_t *md)
 			return -1;
 		}
 	}
-	if (json_object_size(md) > VALIDATE_METADATA_MAX) {
-		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
-			    "supported.", VALIDATE_METADATA_MAX);
-		return -1;
-	}
-	return 0;
+	return validate_metadata_count(r, md);
 }
 
 /* The body {entity: {...}} of a metadata write, as Cinder's assert_valid_body requires it,

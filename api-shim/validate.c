@@ -478,6 +478,11 @@ int validate_metadata(struct shim_request *r, const char *field, const json_t *m
 		return validate_type_fail(r, field, md, "'object', 'null'");
 	if (validate_key_values(r, field, md, VALIDATE_KEY_CHARS, false) != 0)
 		return -1;
+	return validate_metadata_count(r, md);
+}
+
+int validate_metadata_count(struct shim_request *r, const json_t *md)
+{
 	if (json_object_size(md) > VALIDATE_METADATA_MAX) {
 		fault_reply(r, 400, "Invalid input received: at most %d metadata items are "
 			    "supported.", VALIDATE_METADATA_MAX);

@@ -120,6 +120,11 @@ int validate_key_values(struct shim_request *r, const char *field, const json_t 
 __attribute__((warn_unused_result))
 int validate_metadata(struct shim_request *r, const char *field, const json_t *md);
 
+/* Whether the object md holds at most VALIDATE_METADATA_MAX pairs, volmgr's bound on a
+ * metadata write. Returns 0, or -1 with a 400 set. */
+__attribute__((warn_unused_result))
+int validate_metadata_count(struct shim_request *r, const json_t *md);
+
 /*
  * Whether writing md (an object that passed validate_metadata) over the nhave pairs have
  * keeps the total within VALIDATE_METADATA_MAX: md's keys alone when replace, else have's
