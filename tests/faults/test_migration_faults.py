@@ -51,4 +51,4 @@ class MigrationKillTest(MigrationMixin, FaultTestCase):
         self.assertEqual(os.listdir(self.dirs[self.src]), [])
         self.assertEqual(self.sql_value(
             "SELECT count(*) FROM volmgr_migrations WHERE stage NOT IN ('done', 'failed')"), 0)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()

@@ -180,14 +180,6 @@ class MigrationMixin:
         return self.sql_value("SELECT stage FROM volmgr_migrations WHERE volume_id = %s "
                               "ORDER BY id DESC LIMIT 1", (volume_id,))
 
-    def assert_quota_matches_rows(self):
-        """quota_usages equal to the live volumes that count (use_quota)."""
-        volumes, gigabytes = self.sql(
-            "SELECT count(*), coalesce(sum(size), 0) FROM volumes WHERE project_id = %s "
-            "AND deleted = false AND use_quota IS NOT FALSE", (self.PROJECT,))[0]
-        self.assertEqual(self.usage("volumes"), (volumes, 0))
-        self.assertEqual(self.usage("gigabytes"), (gigabytes, 0))
-
     def foreign_target(self, volume_id):
         """The temporary volume of volume_id as a Cinder source manager makes it (no
         volmgr_migrations row: volmgr's engine did not start this migration): the row on
@@ -220,7 +212,7 @@ class MigrationMixin:
                   msg="the temporary volume's file removed")
         self.poll(lambda: self.stage(vid) == "failed", timeout=10, msg="migration failed")
         self.assertTrue(os.path.exists(self.path(self.src, vid)))
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
 
 class MigrationTest(MigrationMixin, StackTestCase):
@@ -292,7 +284,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertEqual(left["display_description"], "migration src for %s" % vid)
         self.poll(lambda: not os.path.exists(self.path(self.src, vid)), timeout=10,
                   msg="the old backend's file removed")
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
         # The volume still works on its new backend: its file is found by its _name_id.
         st, _, doc = self.extend(vid, 2)
         self.assertEqual(st, 202, doc)
@@ -327,7 +319,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.settle(lambda: not os.path.exists(self.path(self.dst, tmp)), duration=1.0)
         self.assertEqual(self.allocated(self.dst), allocated)
         self.assertEqual(sha256_of(self.path(self.src, vid)), src_sum)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_unknown_destination_fails_at_once(self):
         vid = self.new_volume()
@@ -370,7 +362,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.assertEqual(again["result"], vid)
         self.assertEqual(self.sql("SELECT * FROM volumes WHERE id IN (%s, %s) ORDER BY id",
                                   (vid, tmp)), before)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_completion_with_error_removes_the_temporary_volume(self):
         vid, tmp, _, _ = self.swapping()
@@ -418,7 +410,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.poll(lambda: not os.path.exists(self.path(self.src, vid)), timeout=10,
                   msg="the old backend's file removed")
         self.assertEqual(sha256_of(self.path(self.dst, tmp)), src_sum)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_completion_with_error_of_a_migration_it_did_not_start(self):
         vid = self.new_volume()
@@ -453,7 +445,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
             self.poll(lambda: self.row(tmp)["deleted"], timeout=10,
                       msg="the %s temporary volume deleted" % status)
             self.assertFalse(os.path.exists(self.path(self.dst, tmp)))
-            self.assert_quota_matches_rows()
+            self.assertUsagesMatchRows()
         # Any other volume still has to be "deleting" (the API's mark) to be deleted.
         uid = uuid.uuid4().hex
         self.publish(cast_message("delete_volume", {"volume": volume_primitive(vid),
@@ -527,7 +519,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         _, reply = self.call(self.dst, "update_migrated_volume", args)
         self.assertRegex(reply["failure"], "InvalidVolume|VolumeNotFound")
         self.assertEqual(self.row(vid)["name_id"], tmp)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_a_swap_never_requested_is_requested_after_a_restart(self):
         vid, tmp, _, server = self.swapping()

@@ -39,13 +39,6 @@ class ImagesBase(GlanceMixin, StackTestCase):
         return dict(self.sql("SELECT key, value FROM volume_glance_metadata WHERE volume_id = "
                              "%s AND deleted = false", (vid,)))
 
-    def assert_quota_matches_rows(self):
-        volumes, gigabytes = self.sql(
-            "SELECT count(*), coalesce(sum(size), 0) FROM volumes WHERE project_id = %s "
-            "AND deleted = false AND use_quota IS NOT FALSE", (self.PROJECT,))[0]
-        self.assertEqual(self.usage("volumes"), (volumes, 0))
-        self.assertEqual(self.usage("gigabytes"), (gigabytes, 0))
-
     def bootable(self, vid):
         return self.sql_value("SELECT bootable FROM volumes WHERE id = %s", (vid,))
 
@@ -127,7 +120,7 @@ class CastFlows:
         self.assertEqual(st, 202, doc)
         self.wait_status(doc["volume"]["id"], "available", timeout=30)
         self.assert_holds(doc["volume"]["id"], self.payload)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_create_from_unwritable_image(self):
         """An image the manager cannot write (not raw): the volume ends in error with
@@ -140,7 +133,7 @@ class CastFlows:
         self.assertEqual(self.user_messages(vid), [("005", "001",
                                                     "VOLUME_VOLUME_005_001")])
         self.assertEqual(self.glance_md(vid), {})
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     # ---- upload ----
 
@@ -172,7 +165,7 @@ class CastFlows:
         self.assertEqual(n, GIB)
         self.assertEqual(md5, file_md5(self.backing_file(vid)), "the image is the volume")
         self.assertEqual(image["checksum"], md5)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
         # The same cast again (an earlier delivery's COMMIT lost): the image is already
         # active with the volume's bytes, which counts as done, not as a failed upload.
         self.sql("UPDATE volumes SET status = 'uploading' WHERE id = %s", (vid,))
@@ -216,7 +209,7 @@ class CastFlows:
         self.assertEqual(st, 202)
         self.wait_status(vid, "reserved", timeout=30)
         self.assert_holds(vid, self.payload)
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
 
 class ImagesTest(CastFlows, ImagesBase):
@@ -272,7 +265,7 @@ class ImagesTest(CastFlows, ImagesBase):
         self.assertEqual((self.status_of(vid), self.status_of(other)), ("in-use", "available"))
         st, images = self.glance("GET", "/v2/images?name=up-" + other[:8])
         self.assertEqual(images["images"], [], "no image left behind")
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
     def test_reimage_refusals(self):
         vid = self.create_volume()
@@ -321,7 +314,7 @@ class ImagesTest(CastFlows, ImagesBase):
         self.poll(lambda: self.image(uploaded["id"])["status"] == "active", timeout=30)
         self.assertEqual(self.image(uploaded["id"])["checksum"],
                          file_md5(self.backing_file(vid)))
-        self.assert_quota_matches_rows()
+        self.assertUsagesMatchRows()
 
 
 class ImagesJsonWireTest(CastFlows, ImagesBase):
