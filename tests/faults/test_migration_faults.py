@@ -7,7 +7,8 @@ import os
 import signal
 
 from faultlib import FaultTestCase
-from test_migration import MIB, MigrationMixin, data_extents, sha256_of  # noqa: E402
+from harness import file_digest  # noqa: E402
+from test_migration import MIB, MigrationMixin, data_extents  # noqa: E402
 
 
 class MigrationKillTest(MigrationMixin, FaultTestCase):
@@ -22,7 +23,7 @@ class MigrationKillTest(MigrationMixin, FaultTestCase):
             f.seek(4 * MIB)
             f.write(os.urandom(12 * MIB))
         self.write_pattern(vid)
-        src_sum = sha256_of(self.path(self.src, vid))
+        src_sum = file_digest(self.path(self.src, vid), "sha256")
         src_extents = data_extents(self.path(self.src, vid))
         self.start_migration(vid)
         tmp = self.temp_id(vid)
@@ -31,11 +32,11 @@ class MigrationKillTest(MigrationMixin, FaultTestCase):
                   and data_extents(dest), timeout=20, msg="the copy under way")
         name = self.managers[self.src]
         self.stop_manager(signal.SIGKILL, name=name)
-        self.assertNotEqual(sha256_of(dest), src_sum, "the copy ended before the kill")
+        self.assertNotEqual(file_digest(dest, "sha256"), src_sum, "the copy ended before the kill")
         self.restart_manager(name)
 
         self.wait_migration(vid, "success", timeout=40)
-        self.assertEqual(sha256_of(dest), src_sum)
+        self.assertEqual(file_digest(dest, "sha256"), src_sum)
         self.assertEqual(data_extents(dest), src_extents)
         src = self.row(vid)
         self.assertEqual((src["host"], src["name_id"], src["status"]),

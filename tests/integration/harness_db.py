@@ -56,6 +56,16 @@ def sparse_digest(path):
     return h.hexdigest()
 
 
+def file_digest(path, algorithm):
+    """The hex digest of all the file's bytes under hashlib's algorithm ("md5" is Glance's
+    checksum of an image); sparse_digest is the one for files that are mostly holes."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(DIGEST_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class DatabaseMixin:
     """Reading and seeding the class's database, and the filestore's backing files."""
 

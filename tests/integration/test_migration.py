@@ -9,7 +9,6 @@ os-migrate_volume does (migration_status 'starting', previous_status the status)
 the cast themselves.
 """
 
-import hashlib
 import http.server
 import json
 import os
@@ -18,20 +17,12 @@ import threading
 import time
 import uuid
 
-from harness import GIB, StackTestCase
+from harness import GIB, StackTestCase, file_digest
 from harness_env import free_port
 from harness_mq import JSON, cast_message, context_dict, oslo_unwrap, pack, unpack, \
     volume_primitive
 
 MIB = 1 << 20
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(4 * MIB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def data_extents(path):
@@ -242,7 +233,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
     def test_detached_migration_copies_the_bytes_and_swaps_the_rows(self):
         vid = self.new_volume()
         self.write_pattern(vid)
-        src_sum = sha256_of(self.path(self.src, vid))
+        src_sum = file_digest(self.path(self.src, vid), "sha256")
         src_extents = data_extents(self.path(self.src, vid))
 
         # The destination held: the migration waits, and the source's consumer keeps serving
@@ -275,7 +266,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
                          (tmp, "success", self.dst))
         self.assertTrue(src["use_quota"])
         # The bytes on the second backend, holes and all.
-        self.assertEqual(sha256_of(self.path(self.dst, tmp)), src_sum)
+        self.assertEqual(file_digest(self.path(self.dst, tmp), "sha256"), src_sum)
         self.assertEqual(data_extents(self.path(self.dst, tmp)), src_extents)
         # The leftover row (the old backend's file) is deleted, with its file.
         self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
@@ -295,7 +286,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
     def test_destination_down_fails_within_the_timeout(self):
         vid = self.new_volume()
         self.write_pattern(vid)
-        src_sum = sha256_of(self.path(self.src, vid))
+        src_sum = file_digest(self.path(self.src, vid), "sha256")
         dst_manager = self.managers[self.dst]
         allocated = self.allocated(self.dst)
         self.stop_manager(name=dst_manager)
@@ -318,7 +309,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.poll(lambda: self.queue_count(self.rk(self.dst)) == 0, timeout=10)
         self.settle(lambda: not os.path.exists(self.path(self.dst, tmp)), duration=1.0)
         self.assertEqual(self.allocated(self.dst), allocated)
-        self.assertEqual(sha256_of(self.path(self.src, vid)), src_sum)
+        self.assertEqual(file_digest(self.path(self.src, vid), "sha256"), src_sum)
         self.assertUsagesMatchRows()
 
     def test_unknown_destination_fails_at_once(self):
@@ -397,7 +388,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
                 f.seek(offset)
                 g.seek(offset)
                 g.write(f.read(MIB if offset == 100 * MIB else 4096))
-        src_sum = sha256_of(self.path(self.src, vid))
+        src_sum = file_digest(self.path(self.src, vid), "sha256")
         _, reply = self.completion(vid, tmp)
         self.assertIsNone(reply.get("failure"))
         self.assertEqual(reply["result"], vid)
@@ -409,7 +400,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         self.poll(lambda: self.stage(vid) == "done", timeout=10)
         self.poll(lambda: not os.path.exists(self.path(self.src, vid)), timeout=10,
                   msg="the old backend's file removed")
-        self.assertEqual(sha256_of(self.path(self.dst, tmp)), src_sum)
+        self.assertEqual(file_digest(self.path(self.dst, tmp), "sha256"), src_sum)
         self.assertUsagesMatchRows()
 
     def test_completion_with_error_of_a_migration_it_did_not_start(self):
@@ -493,7 +484,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         tmp = self.foreign_target(vid)
         with open(self.path(self.dst, tmp), "r+b") as f:
             f.write(b"M" * 4096)
-        dst_sum = sha256_of(self.path(self.dst, tmp))
+        dst_sum = file_digest(self.path(self.dst, tmp), "sha256")
         args = {"volume": volume_primitive(vid), "new_volume": volume_primitive(tmp),
                 "volume_status": "available"}
         # Twice (a lost reply, the call sent again): the second changes nothing.
@@ -508,7 +499,7 @@ class MigrationTest(MigrationMixin, StackTestCase):
         src = self.row(vid)
         self.assertEqual((src["migration_status"], src["host"], src["name_id"]),
                          ("success", self.dst, tmp))
-        self.assertEqual(sha256_of(self.path(self.dst, src["name_id"])), dst_sum)
+        self.assertEqual(file_digest(self.path(self.dst, src["name_id"]), "sha256"), dst_sum)
         # The leftover names the old store, which its delete removes.
         self.poll(lambda: self.row(tmp)["deleted"], timeout=10, msg="leftover deleted")
         self.assertEqual(self.row(tmp)["name_id"], old)

@@ -10,20 +10,12 @@ import hashlib
 import os
 import uuid
 
-from harness import GIB, StackTestCase, cast_message, context_dict
+from harness import GIB, StackTestCase, cast_message, context_dict, file_digest
 from harness_glance import GlanceMixin
 from test_cinderclient import UUID_ROW, run_cinder
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB
-
-
-def file_md5(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ImagesBase(GlanceMixin, StackTestCase):
@@ -163,7 +155,8 @@ class CastFlows:
         self.assertNotIn("os_glance_x", image)
         md5, n = self.stream_image_md5(image_id)
         self.assertEqual(n, GIB)
-        self.assertEqual(md5, file_md5(self.backing_file(vid)), "the image is the volume")
+        self.assertEqual(md5, file_digest(self.backing_file(vid), "md5"),
+                         "the image is the volume")
         self.assertEqual(image["checksum"], md5)
         self.assertUsagesMatchRows()
         # The same cast again (an earlier delivery's COMMIT lost): the image is already
@@ -313,7 +306,7 @@ class ImagesTest(CastFlows, ImagesBase):
         self.forget_image(uploaded["id"])
         self.poll(lambda: self.image(uploaded["id"])["status"] == "active", timeout=30)
         self.assertEqual(self.image(uploaded["id"])["checksum"],
-                         file_md5(self.backing_file(vid)))
+                         file_digest(self.backing_file(vid), "md5"))
         self.assertUsagesMatchRows()
 
 

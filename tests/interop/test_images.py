@@ -5,7 +5,6 @@ with a request spec naming an image. Bytes are compared on both sides; rows are 
 through Cinder's objects and db API.
 """
 
-import hashlib
 import os
 import secrets
 import sys
@@ -14,6 +13,7 @@ import unittest
 import test_cinder  # noqa: E402  (its directory is on the path: discovery's top level)
 
 sys.path.insert(0, os.path.join(test_cinder.REPO, "tests", "integration"))
+from harness_db import file_digest  # noqa: E402
 from harness_glance import glance_request, load_glance_env  # noqa: E402
 
 from oslo_db.sqlalchemy import enginefacade  # noqa: E402
@@ -22,14 +22,6 @@ from cinder import db  # noqa: E402
 from cinder.db.sqlalchemy import api as sqla_api  # noqa: E402
 
 MIB = 1 << 20
-
-
-def file_md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 * MIB), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ImageInterop(test_cinder.OsloCinderTest):
@@ -105,7 +97,7 @@ class ImageInterop(test_cinder.OsloCinderTest):
         test_cinder.poll(lambda: self.image_status(image["id"]) == "active", "image active")
         st, record = self.glance("GET", "/v2/images/" + image["id"])
         self.assertEqual(record["size"], 1 << 30)
-        self.assertEqual(record["checksum"], file_md5(self.volume_file(vid)))
+        self.assertEqual(record["checksum"], file_digest(self.volume_file(vid), "md5"))
 
     def test_reimage(self):
         data = secrets.token_bytes(2 * MIB + 5)
