@@ -7,8 +7,8 @@ import os
 import signal
 
 from faultlib import FaultTestCase
-from harness import file_digest  # noqa: E402
-from test_migration import MIB, MigrationMixin, data_extents  # noqa: E402
+from harness import data_extents, file_digest  # noqa: E402
+from test_migration import MIB, MigrationMixin  # noqa: E402
 
 
 class MigrationKillTest(MigrationMixin, FaultTestCase):

@@ -51,7 +51,7 @@ from harness_env import (  # noqa: F401  (re-exported: tests import these from h
 from harness_mq import (  # noqa: F401  (re-exported)
     JSON, MSGPACK, BrokerMixin, cast_message, completion_cast, context_dict, extend_cast,
     oslo_body, oslo_unwrap, pack, unpack, volume_primitive)
-from harness_db import file_digest, sparse_digest  # noqa: F401  (re-exported)
+from harness_db import data_extents, file_digest, sparse_digest  # noqa: F401  (re-exported)
 from harness_proc import _LIVE_PROCS, ProcessMixin  # noqa: F401  (re-exported)
 
 

@@ -24,20 +24,37 @@ DIGEST_BLOCK = 4096
 DIGEST_CHUNK = 1 << 20
 
 
+def fd_extents(fd):
+    """The (start, end) data extents of the open file fd, as SEEK_DATA / SEEK_HOLE see
+    them, in order."""
+    size = os.fstat(fd).st_size
+    off = 0
+    while off < size:
+        try:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError:
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, end
+        off = end
+
+
+def data_extents(path):
+    """The [(start, end)] data extents of a file (fd_extents)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return list(fd_extents(fd))
+    finally:
+        os.close(fd)
+
+
 def sparse_digest(path):
     """sha256 of the file's bytes, reading only its data extents (a hole reads as
     zeros, so two files with the same digest and size hold the same bytes)."""
     h = hashlib.sha256()
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        off = 0
-        while off < size:
-            try:
-                start = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                break
-            end = os.lseek(fd, start, os.SEEK_HOLE)
+        for start, end in fd_extents(fd):
             pos = start
             pos -= pos % DIGEST_BLOCK
             while pos < end:
@@ -49,8 +66,7 @@ def sparse_digest(path):
                     if block.strip(b"\0"):
                         h.update(b"%d:" % (pos + i) + block)
                 pos += len(chunk)
-            off = end
-        h.update(b"size:%d" % size)
+        h.update(b"size:%d" % os.fstat(fd).st_size)
     finally:
         os.close(fd)
     return h.hexdigest()

@@ -17,30 +17,12 @@ import threading
 import time
 import uuid
 
-from harness import GIB, StackTestCase, file_digest
+from harness import GIB, StackTestCase, data_extents, file_digest
 from harness_env import free_port
 from harness_mq import JSON, cast_message, context_dict, oslo_unwrap, pack, unpack, \
     volume_primitive
 
 MIB = 1 << 20
-
-
-def data_extents(path):
-    """The data extents of a file, as SEEK_DATA / SEEK_HOLE see them."""
-    out = []
-    with open(path, "rb") as f:
-        fd = f.fileno()
-        size = os.fstat(fd).st_size
-        off = 0
-        while off < size:
-            try:
-                data = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                break
-            hole = os.lseek(fd, data, os.SEEK_HOLE)
-            out.append((data, hole))
-            off = hole
-    return out
 
 
 class SwapCompute(http.server.BaseHTTPRequestHandler):
