@@ -166,6 +166,16 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # unittest runs no tearDownClass after a failed setUpClass: stop what the set-up
+        # started (managers, the engine patch, files) before the failure goes up.
+        try:
+            cls.deploy()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def deploy(cls):
         env = load_stack_env()
         cls.rand = secrets.token_hex(4)
         cls.tmp = tempfile.mkdtemp(prefix="volmgr-interop-")
@@ -243,14 +253,15 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for m in cls.managers:
+        for m in getattr(cls, "managers", []):
             m.stop()
         with contextlib.suppress(Exception):
             rpc.cleanup()
         if getattr(cls, "reset_engine", None) is not None:
             cls.reset_engine()
             cls.engine.dispose()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if getattr(cls, "tmp", None) is not None:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
         super().setUp()
