@@ -260,14 +260,14 @@ static void metrics_render_histogram(FILE *f, const struct metrics_def *d, size_
 	for (size_t b = 0; b <= d->nbuckets; b++) {
 		cumulative += metrics_sum(cell + b);
 		if (b < d->nbuckets)
-			snprintf(le, sizeof(le), "%.17g", d->buckets[b]);
+			snprintf(le, sizeof(le), "%.15g", d->buckets[b]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		metrics_series_name(f, d, "_bucket", series, le);
 		fprintf(f, " %" PRIu64 "\n", cumulative);
 	}
 	metrics_series_name(f, d, "_sum", series, NULL);
-	fprintf(f, " %.17g\n", (double)metrics_sum(cell + d->nbuckets + 1) *
+	fprintf(f, " %.15g\n", (double)metrics_sum(cell + d->nbuckets + 1) *
 		(d->scale > 0 ? d->scale : 1.0));
 	metrics_series_name(f, d, "_count", series, NULL);
 	fprintf(f, " %" PRIu64 "\n", cumulative);
