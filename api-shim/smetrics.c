@@ -72,12 +72,8 @@ static struct metrics_def sm_defs[SM_METRIC_COUNT] = {
 	[SM_PUBLISHES] = { "volmgr_api_publishes_total",
 		"Messages published to the broker, by whether the broker confirmed them.",
 		METRICS_COUNTER, { { "outcome", sm_outcomes, 2, NULL, NULL } }, NULL, 0, 0 },
-	[SM_BROKER_RECONNECTS] = { "volmgr_broker_reconnects_total",
-		"Broker connections made again after one was lost or refused.", METRICS_COUNTER,
-		{ { 0 } }, NULL, 0, 0 },
-	[SM_DATABASE_RECONNECTS] = { "volmgr_database_reconnects_total",
-		"Database sessions made again after one was lost or refused.", METRICS_COUNTER,
-		{ { 0 } }, NULL, 0, 0 },
+	[SM_BROKER_RECONNECTS] = METRICS_ROW_BROKER_RECONNECTS,
+	[SM_DATABASE_RECONNECTS] = METRICS_ROW_DATABASE_RECONNECTS,
 };
 
 /* The listener's health check: the same as GET /healthcheck on the API port. */

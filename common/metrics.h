@@ -67,6 +67,16 @@ struct metrics_def {
 	double scale;                   /* a histogram's recorded unit in the base unit; 0 = 1 */
 };
 
+/* The rows of the connection metrics both daemons serve under the same names, so that one
+ * dashboard reads either: broker connections and database sessions made again after one was
+ * lost or refused. */
+#define METRICS_ROW_BROKER_RECONNECTS { "volmgr_broker_reconnects_total", \
+	"Broker connections made again after one was lost or refused.", METRICS_COUNTER, \
+	{ { 0 } }, NULL, 0, 0 }
+#define METRICS_ROW_DATABASE_RECONNECTS { "volmgr_database_reconnects_total", \
+	"Database sessions made again after one was lost or refused.", METRICS_COUNTER, \
+	{ { 0 } }, NULL, 0, 0 }
+
 /*
  * Makes the cells of the n metrics of defs (which must outlive every other call) for nslots
  * processes, zeroed, and makes slot 0 this process's. Call once, before any thread or
