@@ -189,10 +189,10 @@ static int start(void)
 
 	if (smetrics_start() != 0)
 		return 1;
-	/* One connection per server thread and per casts' thread, plus room for
-	 * libmicrohttpd's own. */
+	/* One connection per server thread and per casts' thread, one for the metrics
+	 * listener's health check, plus room for libmicrohttpd's own. */
 	if (dbpool_init(cfg_common.db_connection, SHIM_STATEMENT_TIMEOUT_MS,
-			api_cfg.workers + api_cfg.cast_workers + 2) != 0) {
+			api_cfg.workers + api_cfg.cast_workers + 3) != 0) {
 		log_error("out of memory");
 		return 1;
 	}
