@@ -18,7 +18,7 @@
 #include "proto/codec.h"
 
 /* A worker whose loop has not turned for this long is not serving, whatever it last said
- * (a dead worker's slot keeps its last values until its replacement runs). The loop turns at
+ * (a dead worker's slot keeps its last values until its replacement starts). The loop turns at
  * least once a second, and a delivery is bounded well below this. */
 #define MM_STALE_S 30
 
@@ -137,6 +137,10 @@ void mmetrics_worker(int slot)
 {
 	mm_slot = slot;
 	metrics_set_slot(slot);
+	/* A replacement takes the slot of a worker that died: what that one last recorded is
+	 * not this worker's state. */
+	mmetrics_loop(false, false);
+	metrics_set(MM_LOOP_TIMESTAMP, (size_t)slot, 0);
 }
 
 /* One worker's state as its loop last recorded it. */
