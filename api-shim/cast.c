@@ -18,6 +18,7 @@
 #include "api-shim/publish.h"
 #include "api-shim/replies.h"
 #include "api-shim/shim.h"
+#include "api-shim/smetrics.h"
 
 /* Room for one cast: a Volume primitive and a few arguments stay far below this. */
 #define CAST_ARENA_CAP (256 * 1024)
@@ -314,6 +315,8 @@ int call_volume_finish(struct shim_request *r, struct call_pending *p, struct ca
 	rc = replies_take(p->slot, &body, &len);
 	p->slot = -1;
 	if (rc != REPLIES_OK) {
+		if (rc == REPLIES_TIMEOUT)
+			smetrics_call_timeout(pm->id);
 		/* Cinder's API lets oslo's MessagingTimeout through as a 500; a gateway timeout
 		 * says better what happened: the request may still complete on the manager. */
 		log_warning("%s for volume %s: no reply (_msg_id %s): %s", pm->name, p->volume_id,

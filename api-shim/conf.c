@@ -9,6 +9,7 @@ struct api_config api_cfg;
 const struct cfg_key api_keys[] = {
 	{ "api", "listen", CFG_STR, &api_cfg.listen, "127.0.0.1", 0, 0, NULL },
 	{ "api", "port", CFG_INT, &api_cfg.port, "8776", 1, 65535, NULL },
+	{ "api", "metrics_listen", CFG_STR, &api_cfg.metrics_listen, "", 0, 0, NULL },
 	{ "api", "auth_strategy", CFG_STR, &api_cfg.auth_strategy, "noauth", 0, 0, NULL },
 	{ "api", "noauth_allow_remote", CFG_BOOL, &api_cfg.noauth_allow_remote, "false", 0, 0,
 	  NULL },

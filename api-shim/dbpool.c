@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "api-shim/smetrics.h"
 
 #define DBPOOL_APP_NAME "volmgr-api-shim"
 #define DBPOOL_RETRY_MS 1000
@@ -104,6 +105,8 @@ db_conn *dbpool_get(void)
 		bool ok = db_reconnect(tl_conn) == DB_OK;
 
 		tried(ok, probe);
+		if (ok)
+			smetrics_database_reconnect();
 		return ok ? tl_conn : NULL;
 	}
 	c = db_open(pool_url, DBPOOL_APP_NAME, pool_timeout_ms);

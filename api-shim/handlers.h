@@ -13,6 +13,10 @@
 void version_root(struct shim_request *r);
 void version_v3(struct shim_request *r);
 
+/* smetrics.c: GET and HEAD /healthcheck, oslo.middleware's healthcheck (common/health.h) over
+ * smetrics_health; the detailed JSON form for an admin only. */
+void healthcheck_show(struct shim_request *r);
+
 /* volumes.c */
 void volumes_create(struct shim_request *r);        /* POST   /v3/{p}/volumes */
 void volumes_list(struct shim_request *r);          /* GET    /v3/{p}/volumes */

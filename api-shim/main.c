@@ -39,6 +39,7 @@
 #include "api-shim/replies.h"
 #include "api-shim/server.h"
 #include "api-shim/shim.h"
+#include "api-shim/smetrics.h"
 
 struct quota_defaults shim_quota_defaults;
 
@@ -186,10 +187,12 @@ static int start(void)
 		.max_pending = api_cfg.max_connections,
 	};
 
-	/* One connection per server thread and per casts' thread, plus room for
-	 * libmicrohttpd's own. */
+	if (smetrics_start() != 0)
+		return 1;
+	/* One connection per server thread and per casts' thread, one for the metrics
+	 * listener's health check, plus room for libmicrohttpd's own. */
 	if (dbpool_init(cfg_common.db_connection, SHIM_STATEMENT_TIMEOUT_MS,
-			api_cfg.workers + api_cfg.cast_workers + 2) != 0) {
+			api_cfg.workers + api_cfg.cast_workers + 3) != 0) {
 		log_error("out of memory");
 		return 1;
 	}
@@ -287,6 +290,7 @@ stop:
 	clients_stop();
 	http_global_cleanup();
 	publish_stop();
+	smetrics_stop();
 	dbpool_shutdown();
 	log_info("api-shim stopped");
 out:

@@ -22,6 +22,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "api-shim/smetrics.h"
 
 #define PUBLISH_RETRY_MS 1000
 /* The longest the thread sleeps without a deadline to watch: how soon it sees a stop. */
@@ -69,6 +70,10 @@ static struct pub_list pub_ready, pub_inflight;
 static bool pub_return_unmatched;       /* a return matched no job: the next ack's are suspect */
 static int64_t pub_last_fail_ms;
 static bool pub_failed_once;
+/* pub_failed_once for other threads (the health check). */
+static atomic_bool pub_refused;
+/* A connection was open before: the next one is a reconnect. */
+static bool pub_opened_before;
 
 static void list_push(struct pub_list *l, struct pub_job *j)
 {
@@ -106,6 +111,7 @@ static void job_finish(struct pub_job *j, const char *err)
 {
 	if (err != NULL)
 		log_warning("publish to %s failed: %s", j->routing_key, err);
+	smetrics_published(err == NULL);
 	j->done(j->arg, err);
 	job_free(j);
 	atomic_fetch_sub(&pub_pending, 1);
@@ -181,6 +187,10 @@ static int pub_connect(char *err, size_t errlen)
 	}
 	pub_conn = pub_open(err, errlen);
 	pub_failed_once = pub_conn == NULL;
+	atomic_store(&pub_refused, pub_failed_once);
+	if (pub_conn != NULL && pub_opened_before)
+		smetrics_broker_reconnect();
+	pub_opened_before = pub_opened_before || pub_conn != NULL;
 	if (pub_conn == NULL) {
 		pub_last_fail_ms = util_now_ms();
 		return -1;
@@ -491,4 +501,9 @@ void publish_stop(void)
 	free(opt_url);
 	free(opt_exchange);
 	opt_url = opt_exchange = NULL;
+}
+
+bool publish_broker_ok(void)
+{
+	return !atomic_load(&pub_refused);
 }

@@ -63,6 +63,9 @@ int publish_submit(const char *routing_key, const void *body, size_t len,
 		   const struct mq_props *props, int64_t deadline_ms, publish_done_fn done,
 		   void *arg, char *err, size_t errlen);
 
+/* False when the publisher's last attempt to connect to the broker failed. */
+bool publish_broker_ok(void);
+
 /* Ends every message still waiting (done with "the API service is stopping"), stops the
  * thread and closes the connection. publish_submit refuses from then on. */
 void publish_stop(void);

@@ -16,6 +16,7 @@
 #include "proto/codec.h"
 #include "proto/wire.h"
 #include "api-shim/shim.h"
+#include "api-shim/smetrics.h"
 
 /* How often the listener looks for calls whose deadline passed: the resolution of a call's
  * timeout. */
@@ -100,6 +101,14 @@ static void finish_waits(bool lost)
 	} while (from < nslots);
 }
 
+bool replies_ready(void)
+{
+	pthread_mutex_lock(&lock);
+	bool on = ready;
+	pthread_mutex_unlock(&lock);
+	return on;
+}
+
 static void set_ready(bool on)
 {
 	pthread_mutex_lock(&lock);
@@ -118,6 +127,8 @@ static bool should_stop(void)
 	pthread_mutex_unlock(&lock);
 	return s;
 }
+
+static bool opened_before;   /* the listener's thread only */
 
 /* Opens the consuming connection and declares and consumes the queue. */
 static mq_conn *listen_open(void)
@@ -141,6 +152,10 @@ static mq_conn *listen_open(void)
 		return NULL;
 	}
 	log_info("reply queue %s ready", queue);
+	/* Every queue after the first one of this process is a reconnect. */
+	if (opened_before)
+		smetrics_broker_reconnect();
+	opened_before = true;
 	return c;
 }
 

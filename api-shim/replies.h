@@ -21,6 +21,7 @@
 #ifndef VOLMGR_SHIM_REPLIES_H
 #define VOLMGR_SHIM_REPLIES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,9 @@ typedef void (*replies_notify_fn)(void *arg);
 /* Chooses the queue name and starts the listener thread. Returns 0 or -1. */
 __attribute__((warn_unused_result))
 int replies_start(const struct replies_options *opt);
+
+/* True while the reply queue exists and is consumed (the broker connection is up). */
+bool replies_ready(void);
 
 /* The reply queue's name (valid after replies_start). */
 const char *replies_queue(void);

@@ -178,8 +178,14 @@ void req_reply(struct shim_request *r, unsigned status, json_t *body)
 			text = strdup(internal);
 		}
 	}
+	req_reply_text(r, status, text, NULL);
+}
+
+void req_reply_text(struct shim_request *r, unsigned status, char *body, const char *type)
+{
 	free(r->reply_body);
-	r->reply_body = text;
+	r->reply_body = body;
+	r->reply_type = type;
 	r->status = status;
 	r->retry_after = false;
 	r->replied = true;

@@ -59,9 +59,11 @@ struct shim_request {
 	size_t body_len;
 	size_t body_cap;
 
-	/* The reply. body is malloc'd JSON text or NULL for an empty body. */
+	/* The reply. body is malloc'd JSON text (or text of reply_type) or NULL for an empty
+	 * body. */
 	unsigned status;
 	char *reply_body;
+	const char *reply_type;            /* static; NULL: application/json */
 	size_t reply_len;                  /* bytes sent (for the access log) */
 	bool retry_after;                  /* adds "Retry-After: 0" (413 quota faults) */
 	char etag[33];                     /* an "Etag" header (an MD5 in hex), "" for none */
@@ -124,6 +126,9 @@ bool req_ver_ge(const struct shim_request *r, int major, int minor);
  * serialisation failure the reply becomes a 500 fault. */
 void req_reply(struct shim_request *r, unsigned status, json_t *body);
 
+/* Sets a reply that is not JSON: status, body (malloc'd text, stolen; NULL for an empty
+ * body) and its content type (static). */
+void req_reply_text(struct shim_request *r, unsigned status, char *body, const char *type);
 /*
  * Parses the body as JSON. Returns the value (caller json_decref()s) or NULL when the body is
  * empty or not JSON, in which case a 400 "Malformed request body" fault is set.

@@ -23,6 +23,7 @@
 #include "api-shim/offload.h"
 #include "api-shim/request.h"
 #include "api-shim/shim.h"
+#include "api-shim/smetrics.h"
 #include "api-shim/version.h"
 
 #define SERVER_CONNECTION_TIMEOUT_S 30
@@ -31,6 +32,9 @@
 
 enum route_flags {
 	ROUTE_PUBLIC = 1,   /* no authentication (version discovery) */
+	/* Open to everyone (a load balancer's probe), and authenticated when the caller sends
+	 * a token, so that a handler can give an admin more (the health check's details). */
+	ROUTE_AUTH_OPTIONAL = 2,
 };
 
 struct server_route {
@@ -49,6 +53,8 @@ struct server_route {
 static const struct server_route routes[] = {
 	{ "GET", "/", version_root, ROUTE_PUBLIC, { 3, 0 } },
 	{ "GET", "/v3", version_v3, ROUTE_PUBLIC, { 3, 0 } },
+	{ "GET", "/healthcheck", healthcheck_show, ROUTE_AUTH_OPTIONAL, { 3, 0 } },
+	{ "HEAD", "/healthcheck", healthcheck_show, ROUTE_AUTH_OPTIONAL, { 3, 0 } },
 	{ "POST", "/v3/{project_id}/volumes", volumes_create, 0, { 3, 0 } },
 	{ "GET", "/v3/{project_id}/volumes", volumes_list, 0, { 3, 0 } },
 	{ "GET", "/v3/{project_id}/volumes/detail", volumes_list_detail, 0, { 3, 0 } },
@@ -128,6 +134,17 @@ static const struct server_route routes[] = {
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t server_route_count(void)
+{
+	return NROUTES;
+}
+
+void server_route_label(size_t i, const char **method, const char **pattern)
+{
+	*method = routes[i].method;
+	*pattern = routes[i].pattern;
+}
 
 void server_print_routes(void)
 {
@@ -438,6 +455,9 @@ static int accept_head(struct server_req *s)
 	s->rt = server_route_find(r);
 	if (s->rt != NULL ? s->rt->flags & ROUTE_PUBLIC : strncmp(r->path, "/v3/", 4) != 0)
 		return 0;
+	if (s->rt != NULL && s->rt->flags & ROUTE_AUTH_OPTIONAL &&
+	    req_header(r, "X-Auth-Token") == NULL)
+		return 0;
 	return authenticate(s);
 }
 
@@ -499,8 +519,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct shim_reque
 		return MHD_NO;
 	r->reply_body = NULL; /* owned by the response now */
 	r->reply_len = len;
-	if (len > 0)
-		MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (len > 0 || r->reply_type != NULL)
+		MHD_add_response_header(resp, "Content-Type", r->reply_type != NULL ?
+					r->reply_type : "application/json");
 	MHD_add_response_header(resp, "x-openstack-request-id", r->request_id);
 	if (r->versioned) {
 		snprintf(ver, sizeof(ver), "%s %d.%d", VERSION_SERVICE, r->ver.major,
@@ -630,6 +651,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		 (double)(util_now_ms() - r->start_ms) / 1000.0,
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	log_set_request_id(NULL);
+	smetrics_request(s->rt != NULL ? (size_t)(s->rt - routes) : NROUTES,
+			 r->replied ? r->status : 0, util_now_ms() - r->start_ms);
 	req_free(r);
 	free(s);
 	*con_cls = NULL;
@@ -650,27 +673,17 @@ int server_start(const char *listen_addr, int port, int workers)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	struct sockaddr_in6 sa6;
-	struct sockaddr_in sa4;
-	const struct sockaddr *sa;
+	struct sockaddr_storage ss;
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
 
 	snprintf(keystone_challenge, sizeof(keystone_challenge), "Keystone uri=\"%s\"",
 		 auth_keystone() ? keystone_cfg.www_authenticate_uri : "");
-	memset(&sa4, 0, sizeof(sa4));
-	memset(&sa6, 0, sizeof(sa6));
-	if (inet_pton(AF_INET, listen_addr, &sa4.sin_addr) == 1) {
-		sa4.sin_family = AF_INET;
-		sa4.sin_port = htons((uint16_t)port);
-		sa = (const struct sockaddr *)&sa4;
-	} else if (inet_pton(AF_INET6, listen_addr, &sa6.sin6_addr) == 1) {
-		sa6.sin6_family = AF_INET6;
-		sa6.sin6_port = htons((uint16_t)port);
-		sa = (const struct sockaddr *)&sa6;
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (util_sockaddr(listen_addr, port, &ss) != 0) {
 		log_error("[api] listen: '%s' is not an IPv4 or IPv6 address", listen_addr);
 		return -1;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					 MHD_OPTION_SOCK_ADDR, sa,

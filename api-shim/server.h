@@ -7,6 +7,7 @@
 #define VOLMGR_SHIM_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct shim_request;
 /* An entry of the routing table; its members are server.c's own. */
@@ -23,6 +24,10 @@ void server_quiesce(void);
 
 /* Requests received and not yet answered. */
 int server_inflight(void);
+
+/* The number of routes, and the method and pattern of route i (for the metrics' labels). */
+size_t server_route_count(void);
+void server_route_label(size_t i, const char **method, const char **pattern);
 
 /* Prints the route table, one "route <method> <pattern> <microversions>" line each, for
  * docs/api.md's check (api-shim --print-api). */

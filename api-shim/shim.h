@@ -18,6 +18,7 @@
 /* The [api] section (docs/contracts.md). Strings are owned by cfg. */
 struct api_config {
 	char *listen;
+	char *metrics_listen;  /* the shim's /metrics; "" takes [DEFAULT] metrics_listen */
 	int port;
 	char *auth_strategy;   /* "noauth" | "tokenfile" | "keystone" */
 	bool noauth_allow_remote; /* noauth may listen on an address that is not loopback */

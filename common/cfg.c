@@ -34,6 +34,7 @@ const struct cfg_key cfg_common_keys[] = {
 	  0, 0, NULL },
 	{ "DEFAULT", "host", CFG_STR, &cfg_common.host, "node1", 0, 0, NULL },
 	{ "DEFAULT", "log_level", CFG_STR, &cfg_common.log_level, "info", 0, 0, NULL },
+	{ "DEFAULT", "metrics_listen", CFG_STR, &cfg_common.metrics_listen, "", 0, 0, NULL },
 	{ "DEFAULT", "transport_url", CFG_STR, &cfg_common.transport_url,
 	  "amqp://guest:guest@127.0.0.1:5672/", 0, 0, "VOLMGR_TRANSPORT_URL" },
 	{ "database", "connection", CFG_STR, &cfg_common.db_connection,

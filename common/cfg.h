@@ -46,6 +46,7 @@ struct cfg_common {
 	char *host;
 	char *log_level;
 	char *db_connection;            /* [database] connection */
+	char *metrics_listen;           /* "host:port" of /metrics and /healthcheck; "" off */
 	bool amqp_durable_queues;       /* [oslo_messaging_rabbit] */
 	bool rabbit_quorum_queue;
 	int rabbit_qos_prefetch_count;

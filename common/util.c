@@ -3,8 +3,10 @@
  */
 #include "common/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,50 @@ int64_t util_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t util_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int util_iso_us(const char *text, int64_t *us)
+{
+	struct tm tm;
+	char *rest;
+	long frac = 0;
+	int digits = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (text == NULL)
+		return -1;
+	rest = strptime(text, "%Y-%m-%d", &tm);
+	if (rest == NULL || (*rest != 'T' && *rest != ' '))
+		return -1;
+	rest = strptime(rest + 1, "%H:%M:%S", &tm);
+	if (rest == NULL)
+		return -1;
+	if (*rest == '.') {
+		for (rest++; isdigit((unsigned char)*rest) && digits < 6; rest++, digits++)
+			frac = frac * 10 + (*rest - '0');
+		for (; digits < 6; digits++)
+			frac *= 10;
+	}
+	if (*rest != '\0')
+		return -1;
+	*us = (int64_t)timegm(&tm) * 1000000 + frac;
+	return 0;
 }
 
 void util_now_iso(char out[32])
@@ -369,4 +415,46 @@ void util_mask_secrets(const char *text, char *out, size_t outlen)
 		p += skip;
 	}
 	s.buf[s.len] = '\0';
+}
+
+int util_sockaddr(const char *host, int port, struct sockaddr_storage *out)
+{
+	struct sockaddr_in *sa4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, &sa4->sin_addr) == 1) {
+		sa4->sin_family = AF_INET;
+		sa4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sa6->sin6_addr) == 1) {
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -1;
+}
+
+int util_host_port(const char *text, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(text, ':');
+	const char *start = text, *end = colon;
+	long p;
+
+	if (colon == NULL || util_parse_long(colon + 1, 1, 65535, &p) != 0)
+		return -1;
+	if (text[0] == '[') {
+		/* "[address]:port": the brackets only delimit an IPv6 address. */
+		if (colon == text || colon[-1] != ']')
+			return -1;
+		start = text + 1;
+		end = colon - 1;
+	}
+	if (end <= start || (size_t)(end - start) >= hostlen)
+		return -1;
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	*port = (int)p;
+	return 0;
 }

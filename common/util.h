@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* Random uuid4 in canonical form: out gets 36 characters and a NUL. */
 void util_uuid4(char out[37]);
@@ -18,8 +19,16 @@ bool util_is_uuid(const char *s);
 
 /* Milliseconds on the monotonic clock. */
 int64_t util_now_ms(void);
+/* Microseconds on the monotonic clock, for durations shorter than a millisecond. */
+int64_t util_now_us(void);
 /* UTC wall time as "YYYY-MM-DDTHH:MM:SS.ffffff" (naive, as Python's isoformat()). */
 void util_now_iso(char out[32]);
+/* Microseconds since the epoch of the wall clock. */
+int64_t util_wall_us(void);
+/* Parses a naive UTC isoformat time ("YYYY-MM-DDTHH:MM:SS[.ffffff]", a space allowed for the
+ * T) into microseconds since the epoch. Returns 0, or -1 when text is not one. */
+__attribute__((warn_unused_result))
+int util_iso_us(const char *text, int64_t *us);
 
 /* Capped exponential backoff with full jitter: a delay in [base/2, min(cap, base*2^attempt)]. */
 int util_backoff_ms(int attempt, int base_ms, int cap_ms);
@@ -69,5 +78,19 @@ int util_parse_long(const char *s, long min, long max, long *out);
 void util_base64_encode(const void *data, size_t len, char *out);
 __attribute__((warn_unused_result))
 int util_base64_decode(const char *text, void *out, size_t *outlen);
+
+/*
+ * Fills *out with the socket address of a numeric IPv4 or IPv6 address and a port (no name
+ * lookups: a listen address is an address). Returns 0, or -1 when host is neither.
+ */
+__attribute__((warn_unused_result))
+int util_sockaddr(const char *host, int port, struct sockaddr_storage *out);
+
+/*
+ * Splits "host:port" ("[v6 address]:port" for IPv6) into host (hostlen bytes) and a port in
+ * 1..65535. Returns 0, or -1 when text has not that form.
+ */
+__attribute__((warn_unused_result))
+int util_host_port(const char *text, char *host, size_t hostlen, int *port);
 
 #endif

@@ -16,6 +16,7 @@
 #include "manager/finalize_sql.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "manager/records.h"
 #include "proto/codec.h"
 #include "proto/names.h"
@@ -474,8 +475,10 @@ static int batch_sort(struct batch *b, struct consumer *c, int *ngroup)
 static void batch_commit(struct batch *b, db_conn *db)
 {
 	int counts[B_OUT + 1] = { 0 };
+	int64_t start_us = util_now_us();
 
 	int rc = db_transaction(db, batch_txn, b, BATCH_TXN_ATTEMPTS);
+	int64_t took_us = util_now_us() - start_us;
 	if (rc != DB_OK)
 		log_warning("group commit failed (%s: %s); its messages go one at a time",
 			    db_strerror(rc), db_last_error(db));
@@ -483,14 +486,21 @@ static void batch_commit(struct batch *b, db_conn *db)
 		struct batch_item *it = &b->items[i];
 		if (rc != DB_OK && it->state >= B_GROUP)
 			it->state = B_SINGLE;
-		if (it->state == B_GROUP)
+		if (it->state == B_GROUP) {
 			log_debug("%s: finalized with the group (volume %s, message %s)",
 				  it->job.method->name, batch_ext_of(it).volume_id,
 				  it->msg.unique_id);
+			mmetrics_committed(it->job.method, took_us, it->msg.ctx.timestamp);
+			mmetrics_message(it->job.method, MM_OK);
+		} else if (it->state == B_DUPLICATE) {
+			mmetrics_message(it->job.method, MM_DUPLICATE);
+		}
 		counts[it->state]++;
 		if (it->state == B_OUT)
 			it->state = B_SINGLE;
 	}
+	if (rc == DB_OK)
+		mmetrics_group_commit(counts[B_GROUP]);
 	if (rc == DB_OK)
 		log_info("group commit: %d extends finalized, %d already processed, %d taken "
 			 "out of %d deliveries", counts[B_GROUP], counts[B_DUPLICATE], counts[B_OUT],

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "core/settings.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "proto/codec.h"
 #include "proto/journal.h"
 #include "proto/scrub.h"
@@ -276,16 +277,20 @@ int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms)
 {
 	int rc;
 
-	if (c->journal[0] == '\0')
-		return mq_next(c->in, d, timeout_ms);
-	/* A batch waits no longer than the queue stays busy. */
-	rc = mq_next(c->in, d, c->jbatch.n > 0 ? 0 : timeout_ms);
-	if (rc == MQ_TIMEOUT && c->jbatch.n > 0) {
-		consumer_journal_flush(c);
+	if (c->journal[0] == '\0') {
 		rc = mq_next(c->in, d, timeout_ms);
+	} else {
+		/* A batch waits no longer than the queue stays busy. */
+		rc = mq_next(c->in, d, c->jbatch.n > 0 ? 0 : timeout_ms);
+		if (rc == MQ_TIMEOUT && c->jbatch.n > 0) {
+			consumer_journal_flush(c);
+			rc = mq_next(c->in, d, timeout_ms);
+		}
+		if (rc == MQ_OK)
+			consumer_journal(c, d);
 	}
-	if (rc == MQ_OK)
-		consumer_journal(c, d);
+	if (rc == MQ_OK && d->redelivered)
+		mmetrics_redelivered();
 	return rc;
 }
 

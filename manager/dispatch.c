@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "proto/codec.h"
 #include "proto/schema.h"
 
@@ -315,6 +316,8 @@ static int dispatch_run(db_conn *db, struct job *job, volatile sig_atomic_t *sto
 		if (rc == DB_RECONNECT || !db_is_ok(db)) {
 			if (db_reconnect(db) != DB_OK)
 				log_warning("database reconnect failed");
+			else
+				mmetrics_database_reconnect();
 		}
 		if (*stop && stop_seen == 0)
 			stop_seen = util_now_ms();
@@ -390,6 +393,7 @@ int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
 	size_t len = 0;
 	int rc;
 
+	mmetrics_dead_letter(msg->method, status);
 	if (msg->msg_id == NULL || msg->reply_q == NULL)
 		return consumer_dead_letter(c, d, reason);
 	dispatch_failure_of(status, msg, reason, &module, &cls, text, sizeof(text));
@@ -406,6 +410,23 @@ int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
 	free(body);
 	free(failure);
 	return consumer_dead_letter(c, d, reason);
+}
+
+/* Whether a handled message failed: its call got a failure reply, or its outcome says the
+ * work did not happen ("failed", "driver_error", "feedback_impossible", ...). */
+static bool dispatch_outcome_failed(const struct job *job)
+{
+	static const char *const endings[] = { "failed", "error", "impossible" };
+	size_t n = strlen(job->outcome);
+
+	if (job->failure_class[0] != '\0')
+		return true;
+	for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+		size_t e = strlen(endings[i]);
+		if (n >= e && strcmp(job->outcome + n - e, endings[i]) == 0)
+			return true;
+	}
+	return false;
 }
 
 static int dispatch_failed_txn(db_conn *db, void *arg)
@@ -454,6 +475,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	log_debug("%s %s (delivery %llu%s, unique id %s)", msg.method, msg.version,
 		  (unsigned long long)d->tag, d->redelivered ? ", redelivered" : "", msg.unique_id);
 
+	int64_t start_us = util_now_us();
 	rc = dispatch_run(db, &job, stop, reason, sizeof(reason), &db_down, &stopped);
 	if (db_down && !stopped && d->delivery_count >= DISPATCH_CONN_LOST_DELIVERIES_MAX) {
 		/* The bound on a message that loses the connection every time it runs (one
@@ -468,6 +490,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		log_warning("%s: leaving the delivery unacknowledged: %s", msg.method,
 			    stopped ? "shutting down" : "the database is unreachable");
 		result = stopped ? DISPATCH_STOPPED : DISPATCH_DB_DOWN;
+		mmetrics_message(job.method, MM_DEFERRED);
 		goto out;
 	}
 	if (rc != DB_OK) {
@@ -479,8 +502,11 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 			 msg.unique_id, job.reply_body != NULL ? "replying again and " : "");
 		dispatch_reply(c, &msg, &job);
 		result = dispatch_acked(consumer_ack(c, d));
+		mmetrics_message(job.method, MM_DUPLICATE);
 		goto out;
 	}
+	mmetrics_committed(job.method, util_now_us() - start_us, msg.ctx.timestamp);
+	mmetrics_message(job.method, dispatch_outcome_failed(&job) ? MM_FAILED : MM_OK);
 	log_info("%s: %s (message %s)", msg.method, job.outcome, msg.unique_id);
 	/* The reply goes out once the transaction is durable; a crash before it means a
 	 * redelivery, which finds the stored reply and sends it. */

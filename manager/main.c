@@ -37,6 +37,7 @@
 #include "manager/engine.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "manager/periodic.h"
 #include "manager/workers.h"
 
@@ -50,9 +51,13 @@ static volatile sig_atomic_t mgr_stop;
 /* This process's worker slot; 0 when it is the only manager process. */
 static int mgr_slot;
 
+/* How often the worker that sweeps counts the rows its gauges show. */
+#define MGR_GAUGES_MS 5000
+
 struct mgr_timers {
 	int64_t next_report;
 	int64_t next_sweep;
+	int64_t next_gauges;
 };
 
 static int mgr_usage(FILE *f, int status)
@@ -83,8 +88,10 @@ static void mgr_db_wait(db_conn *db)
 	for (int attempt = 0; !mgr_stop && db_reconnect(db) != DB_OK; attempt++)
 		util_sleep_ms(util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
 			      &mgr_stop);
-	if (!mgr_stop)
+	if (!mgr_stop) {
+		mmetrics_database_reconnect();
 		log_info("database reachable again");
+	}
 }
 
 static void mgr_periodic(db_conn *db, struct mgr_timers *t)
@@ -106,14 +113,23 @@ static void mgr_periodic(db_conn *db, struct mgr_timers *t)
 		retention_sweep(db);
 		t->next_sweep = now + (int64_t)mconf.periodic_interval * 1000;
 	}
+	if (mgr_slot == 0 && now >= t->next_gauges) {
+		mmetrics_refresh(db);
+		t->next_gauges = now + MGR_GAUGES_MS;
+	}
 }
 
 /* Connects the consumer (one try). Returns true when it consumes. */
 static bool mgr_connect(struct consumer *c, int *attempt)
 {
+	/* Every connection after the first one of this process is a reconnect. */
+	static bool connected_before;
 	char err[512];
 
 	if (consumer_connect(c, err, sizeof(err)) == MQ_OK) {
+		if (connected_before)
+			mmetrics_broker_reconnect();
+		connected_before = true;
 		log_info("consuming %s, %s, %s on exchange %s and %s, %s on %s, %s%s",
 			 c->queues[0], c->queues[1], c->queues[2], cfg_common.control_exchange,
 			 c->queues[3], c->queues[4], c->fanouts[0], c->fanouts[1],
@@ -129,12 +145,13 @@ static bool mgr_connect(struct consumer *c, int *attempt)
 
 static void mgr_run(db_conn *db, struct consumer *c, struct batch *b)
 {
-	struct mgr_timers timers = { 0, 0 };
+	struct mgr_timers timers = { 0, 0, 0 };
 	int attempt = 0;
 
 	service_register(db);
 	timers.next_report = util_now_ms() + (int64_t)mconf.report_interval * 1000;
 	while (!mgr_stop) {
+		mmetrics_loop(c->in != NULL, db_is_ok(db));
 		if (c->in == NULL && !mgr_connect(c, &attempt))
 			continue;
 
@@ -145,6 +162,7 @@ static void mgr_run(db_conn *db, struct consumer *c, struct batch *b)
 			consumer_close(c);
 		if (!db_is_ok(db)) {
 			consumer_close(c);
+			mmetrics_loop(false, false);
 			mgr_db_wait(db);
 		}
 		/* While the consumer is down the heartbeat stops too, so that the services row
@@ -191,18 +209,26 @@ int main(int argc, char **argv)
 			    "heartbeat_timeout_threshold)", nova_cfg.timeout, hb / 3 > 0 ? hb / 3 : 1);
 		nova_cfg.timeout = hb / 3 > 0 ? hb / 3 : 1;
 	}
+	/* Before the fork, so that the workers share the cells and the supervisor serves them
+	 * (manager/mmetrics.h). */
+	if (mmetrics_init(mconf.workers) != 0)
+		goto out_conf;
+	if (mmetrics_serve() != 0)
+		goto out_metrics;
 	if (mconf.workers > 1) {
 		/* The drain of a worker, plus a statement it may be in and one tick of its loop. */
 		int drain_ms = mconf.drain_timeout * 1000 + MGR_STATEMENT_TIMEOUT_MS + MGR_TICK_MS;
 		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot);
 		if (rc != WORKERS_CHILD) {
 			status = rc;
-			goto out_conf;
+			goto out_metrics;
 		}
+		mmetrics_worker_detach();
+		mmetrics_worker(mgr_slot);
 	}
 	if (http_global_init() != 0) {
 		log_error("cannot initialise the HTTP client");
-		goto out_conf;
+		goto out_metrics;
 	}
 	if (job_driver->setup(err, sizeof(err)) != DRV_OK) {
 		log_error("%s driver: %s", job_driver->name, err);
@@ -240,6 +266,8 @@ int main(int argc, char **argv)
 	status = engine_failed ? WORKERS_EXIT_STARTUP : 0;
 out_http:
 	http_global_cleanup();
+out_metrics:
+	mmetrics_stop();
 out_conf:
 	mconf_free();
 	return status;

@@ -63,6 +63,13 @@ static const struct method_row {
 };
 
 #undef METHOD_ROW
+
+#define METHOD_LABEL(ID, name, ...) [PROTO_M_##ID] = #name,
+const char *const proto_method_labels[PROTO_M_COUNT + 1] = {
+	PROTO_METHODS(METHOD_LABEL)
+	[PROTO_M_COUNT] = "unknown",
+};
+#undef METHOD_LABEL
 #undef PROTO_ARG
 #undef PROTO_ARG_IGNORED
 

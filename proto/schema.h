@@ -42,6 +42,10 @@ struct proto_method {
 const struct proto_method *proto_method_find(const char *name);
 const struct proto_method *proto_method_get(enum proto_method_id id);
 
+/* Every method's name by id, then "unknown" at PROTO_M_COUNT: the bounded values of a
+ * "method" label of the metrics (a message whose method is not served counts as unknown). */
+extern const char *const proto_method_labels[PROTO_M_COUNT + 1];
+
 /*
  * Checks a message version "X.Y" against what we serve: PROTO_OK when X == 3 and
  * Y <= PROTO_RPC_MINOR and Y >= method->min_minor (method may be NULL), PROTO_EVERSION

@@ -19,7 +19,7 @@
 
 static const struct volctl_cmd *const volctl_families[] = {
 	volctl_cmds_admin, volctl_cmds_msg, volctl_cmds_capture, volctl_cmds_dlq,
-	volctl_cmds_quota, volctl_cmds_catalog,
+	volctl_cmds_quota, volctl_cmds_catalog, volctl_cmds_health,
 };
 #define VOLCTL_NFAMILIES (sizeof(volctl_families) / sizeof(volctl_families[0]))
 

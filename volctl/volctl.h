@@ -86,6 +86,7 @@ extern const struct volctl_cmd volctl_cmds_capture[];
 extern const struct volctl_cmd volctl_cmds_dlq[];
 extern const struct volctl_cmd volctl_cmds_quota[];
 extern const struct volctl_cmd volctl_cmds_catalog[];
+extern const struct volctl_cmd volctl_cmds_health[];
 
 /* Reports a usage error of the current command on stderr; returns VOLCTL_USAGE. */
 int volctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

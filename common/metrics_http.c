@@ -1,0 +1,135 @@
+/*
+ * metrics_http.c - the listener of /metrics and /healthcheck (metrics_http.h).
+ */
+#include "common/metrics_http.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/metrics.h"
+#include "common/util.h"
+
+/* A scraper or a probe needs no more; more would only be someone else's load. */
+#define METRICS_HTTP_CONNECTIONS 16
+#define METRICS_HTTP_TIMEOUT_S 10
+
+static struct MHD_Daemon *mh_daemon;
+static metrics_http_health_fn mh_health;
+static void *mh_health_arg;
+
+/* Queues a reply whose body (malloc'ed, may be NULL for an empty one) the response frees. */
+static enum MHD_Result metrics_http_reply(struct MHD_Connection *conn, unsigned status,
+					  char *body, size_t len, const char *content_type)
+{
+	struct MHD_Response *resp = body != NULL
+		? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+		: MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result metrics_http_health(struct MHD_Connection *conn, bool head)
+{
+	struct health_report h = { .n = 0 };
+	const char *type;
+
+	mh_health(&h, mh_health_arg);
+	char *body = health_render(&h, health_format_of(MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, "Accept")), false, &type);
+	if (body == NULL)
+		return MHD_NO;
+	size_t len = strlen(body);
+
+	if (head) {
+		free(body);
+		body = NULL;
+		len = 0;
+	}
+	return metrics_http_reply(conn, (unsigned)health_status(&h, head), body, len, type);
+}
+
+static enum MHD_Result metrics_http_request(void *cls, struct MHD_Connection *conn,
+					    const char *url, const char *method,
+					    const char *version, const char *upload_data,
+					    size_t *upload_data_size, void **con_cls)
+{
+	bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	/* Neither path takes a body: answer at the head, and the rest is dropped. */
+	*upload_data_size = 0;
+	*con_cls = NULL;
+	if (strcmp(url, "/metrics") == 0 && get) {
+		size_t len = 0;
+		char *body = metrics_render(&len);
+
+		if (body == NULL)
+			return MHD_NO;
+		return metrics_http_reply(conn, 200, body, len, METRICS_CONTENT_TYPE);
+	}
+	if (strcmp(url, "/healthcheck") == 0 && (get || head) && mh_health != NULL)
+		return metrics_http_health(conn, head);
+	return metrics_http_reply(conn, 404, strdup("Not Found"), strlen("Not Found"),
+				  "text/plain; charset=UTF-8");
+}
+
+int metrics_http_start(const char *listen, metrics_http_health_fn health, void *arg,
+		       char *err, size_t errlen)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	struct sockaddr_storage ss;
+	char host[64];
+	int port;
+
+	if (util_host_port(listen, host, sizeof(host), &port) != 0 ||
+	    util_sockaddr(host, port, &ss) != 0) {
+		snprintf(err, errlen, "'%s' is not a numeric address and a port (host:port)",
+			 listen);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	mh_health = health;
+	mh_health_arg = arg;
+	mh_daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics_http_request,
+				     NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+				     MHD_OPTION_CONNECTION_LIMIT,
+				     (unsigned)METRICS_HTTP_CONNECTIONS,
+				     MHD_OPTION_CONNECTION_TIMEOUT,
+				     (unsigned)METRICS_HTTP_TIMEOUT_S, MHD_OPTION_END);
+	if (mh_daemon == NULL) {
+		snprintf(err, errlen, "cannot listen on %s", listen);
+		return -1;
+	}
+	return 0;
+}
+
+void metrics_http_stop(void)
+{
+	if (mh_daemon != NULL)
+		MHD_stop_daemon(mh_daemon);
+	mh_daemon = NULL;
+}
+
+void metrics_http_detach(void)
+{
+	const union MHD_DaemonInfo *info = mh_daemon != NULL
+		? MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+
+	if (info != NULL)
+		close(info->listen_fd);
+	mh_daemon = NULL;
+}
