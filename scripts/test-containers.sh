@@ -56,6 +56,7 @@ printf '%s\n' \
     "runroot = \"$WORK/run\"" >"$WORK/storage.conf"
 export CONTAINERS_CONF=$WORK/containers.conf CONTAINERS_STORAGE_CONF=$WORK/storage.conf
 
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
     local ids
     ids=$(podman ps --all --quiet --filter "label=$LABEL" 2>/dev/null)
@@ -77,8 +78,9 @@ if ! podman image exists "$BASE_IMAGE"; then
             || fail "debootstrap failed (log: $LOGDIR/debootstrap.log)"
         # The package cache and lists are dead weight: every Containerfile runs apt-get update.
         rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-        tar -C "$root" -cf "$BASE_TAR.tmp" . && mv "$BASE_TAR.tmp" "$BASE_TAR" \
-            || fail "cannot write $BASE_TAR"
+        if ! tar -C "$root" -cf "$BASE_TAR.tmp" . || ! mv "$BASE_TAR.tmp" "$BASE_TAR"; then
+            fail "cannot write $BASE_TAR"
+        fi
         rm -rf "$root"
     fi
     log "podman import $BASE_TAR"

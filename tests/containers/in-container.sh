@@ -16,8 +16,8 @@
 set -euo pipefail
 
 prog=$(basename "$0")
-: "${VOLMGR_CONTAINER_IMAGE:?names volmgr's image}"
-: "${VOLMGR_CONTAINER_LABEL:?names the run's label}"
+: "${VOLMGR_CONTAINER_IMAGE:?must name the volmgr image}"
+: "${VOLMGR_CONTAINER_LABEL:?must name the label of the run}"
 
 mounts=()
 args=("$@")
