@@ -11,6 +11,10 @@
 #   make test-interop  deps plus python3-cinder and python3-oslo.messaging, then all, then
 #                   tests/interop/run.py (the manager driven by Cinder's own RPC client)
 #   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
+#   make test-containers  deps plus podman, runc and debootstrap, then builds volmgr's image
+#                   (deploy/Containerfile) and a RabbitMQ image on a bootstrapped Debian base
+#                   and runs the smoke test of tests/containers against them
+#                   (scripts/test-containers.sh; its cache is build/containers)
 #   make fuzz       deps plus clang, then the libFuzzer harnesses under tests/fuzz, each run
 #                   FUZZ_SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<target>/
 #   make clean
@@ -98,8 +102,8 @@ else
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all unit deps test test-faults test-interop fuzz run bench clean stack-start stack-stop \
-	stack-status
+.PHONY: all unit deps test test-faults test-interop test-containers fuzz run bench clean \
+	stack-start stack-stop stack-status
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -230,6 +234,12 @@ test-interop:
 	@VOLMGR_DEPS_EXTRA="python3-cinder python3-oslo.messaging" scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/interop/run.py
+
+# The images build volmgr themselves: this target compiles nothing on the host.
+CONTAINER_DEPS := podman runc debootstrap
+test-containers:
+	@VOLMGR_DEPS_EXTRA="$(CONTAINER_DEPS)" scripts/deps.sh
+	@scripts/test-containers.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all

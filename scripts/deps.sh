@@ -9,7 +9,7 @@ PACKAGES=(
     librabbitmq-dev libmsgpack-dev libpq-dev libcriterion-dev
     libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev uuid-dev libinih-dev
     rabbitmq-server postgresql postgresql-contrib
-    python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient
+    python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient python3-yaml
     python3-keystone python3-openstackclient glance-api python3-prometheus-client
     curl
     "$@"

@@ -20,6 +20,9 @@
 #    parsed (errors count as failed, skipped are not counted as passed).
 # 4. Faults: the same for tests/faults (each fault class starts servers of its
 #    own with scripts/stack.sh, so it needs no shared stack).
+# 5. Containers (only when VOLMGR_SUITES names it; scripts/test-containers.sh does, with
+#    VOLMGR_TRANSPORT_URL naming the broker's container and VOLMGR_BIN_DIR the links that run
+#    the programs in volmgr's image): the same for tests/containers, on the stack.
 # Ends with exactly one line "N passed, N failed"; exits 1 when anything failed.
 #
 # Knobs: VOLMGR_UNIT_TIMEOUT (s per unit binary, default 300),
@@ -28,7 +31,8 @@
 #        VOLMGR_IT_PATTERN (unittest -p pattern, default test_*.py),
 #        VOLMGR_BUILD_DIR (where the unit binaries are, default build; make test
 #        SANITIZE=1 sets build-san and VOLMGR_BIN_DIR=bin-san for the daemons),
-#        VOLMGR_SUITES (which of "unit integration faults" run; default all),
+#        VOLMGR_SUITES (which of "unit integration faults containers" run; default
+#        the first three),
 #        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900),
 #        VOLMGR_TEST_ORDER (integration and faults: "random", a seed, or
 #        "reverse" runs classes and their tests in that order through
@@ -43,6 +47,7 @@ STACK_DIR=${VOLMGR_TEST_STACK_DIR:-$REPO/.stack/test}
 UNIT_TIMEOUT=${VOLMGR_UNIT_TIMEOUT:-300}
 IT_TIMEOUT=${VOLMGR_IT_TIMEOUT:-3600}
 FAULT_TIMEOUT=${VOLMGR_FAULT_TIMEOUT:-900}
+CONTAINER_TIMEOUT=${VOLMGR_CONTAINER_TIMEOUT:-600}
 SUITES=" ${VOLMGR_SUITES:-unit integration faults} "
 LOGDIR=$REPO/build/test-logs
 mkdir -p "$LOGDIR"
@@ -115,16 +120,17 @@ EOF
 }
 
 shopt -s nullglob
-unit_srcs=(); it_files=(); fault_files=()
+unit_srcs=(); it_files=(); fault_files=(); container_files=()
 [[ $SUITES == *" unit "* ]] && unit_srcs=(tests/unit/test_*.c)
 [[ $SUITES == *" integration "* ]] && it_files=(tests/integration/test_*.py)
 [[ $SUITES == *" faults "* ]] && fault_files=(tests/faults/test_*.py)
+[[ $SUITES == *" containers "* ]] && container_files=(tests/containers/test_*.py)
 
 # --- stack ---------------------------------------------------------------------
 # Started when there is any test to run; its env is exported to the unit
 # binaries too (VOLMGR_STACK_ENV and the VOLMGR_* URLs), for tests that want it.
 stack_ok=0
-if [ ${#unit_srcs[@]} -gt 0 ] || [ ${#it_files[@]} -gt 0 ]; then
+if [ ${#unit_srcs[@]} -gt 0 ] || [ ${#it_files[@]} -gt 0 ] || [ ${#container_files[@]} -gt 0 ]; then
     section "stack: starting in $STACK_DIR"
     stack_started=1
     if "$REPO/scripts/stack.sh" start "$STACK_DIR"; then
@@ -243,6 +249,13 @@ else
         export VOLMGR_GLANCE_ENV=$STACK_DIR/glance/env
     fi
     run_unittest integration tests/integration "$IT_TIMEOUT" "${VOLMGR_IT_PATTERN:-test_*.py}"
+fi
+if [ ${#container_files[@]} -gt 0 ]; then
+    if [ "$stack_ok" = 1 ]; then
+        run_unittest containers tests/containers "$CONTAINER_TIMEOUT" 'test_*.py'
+    else
+        echo "run-tests: no stack; container suites not run"
+    fi
 fi
 # The shared stack is not needed any more; the fault classes start their own.
 cleanup

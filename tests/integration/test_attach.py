@@ -47,6 +47,18 @@ class AttachCase(StackTestCase):
                   {"server_id": instance, "volume_id": vid, "attachment_id": aid,
                    "project_id": self.PROJECT})
 
+    def extend_online(self, vid, instance, new_size):
+        """os-extend (3.42) of a volume attached to instance, which the compute stand-in
+        (stub_auto_complete) completes: checks the size, the status, the file and that the
+        stand-in's only event was for instance."""
+        st, _, doc = self.extend(vid, new_size, version="3.42")
+        self.assertEqual(st, 202, doc)
+        self.poll(lambda: self.volume_row(vid)["size"] == new_size and
+                  self.status_of(vid) == "in-use", timeout=15,
+                  msg="the compute stand-in grew the file and completed the extend")
+        self.assertEqual(self.file_size(vid), new_size * GIB)
+        self.assertEqual([e["server_uuid"] for e in self.stub_events()], [instance])
+
     def live_attachments(self, vid):
         return self.sql("SELECT id, instance_uuid, attach_status, attach_mode, mountpoint, "
                         "connector, connection_info FROM volume_attachment "
@@ -205,13 +217,7 @@ class AttachTest(AttachCase):
     def test_online_extend_of_attached_volume(self):
         vid = self.create_volume()
         aid, instance, _ = self.attach_sequence(vid)
-        st, _, doc = self.extend(vid, 2, version="3.42")
-        self.assertEqual(st, 202, doc)
-        self.poll(lambda: self.volume_row(vid)["size"] == 2 and
-                  self.status_of(vid) == "in-use", timeout=15,
-                  msg="the compute stand-in grew the file and completed the extend")
-        self.assertEqual(self.file_size(vid), 2 * GIB)
-        self.assertEqual([e["server_uuid"] for e in self.stub_events()], [instance])
+        self.extend_online(vid, instance, 2)
         self.assertEqual(len(self.live_attachments(vid)), 1)
 
 

@@ -73,10 +73,11 @@ def table_keys():
     return keys
 
 
-def sample_keys():
-    """{(section, name): value} of the sample file (values stand alone on their lines)."""
+def sample_keys(path=SAMPLE):
+    """{(section, name): value} of the sample file, or of another configuration file written
+    the same way (values stand alone on their lines)."""
     keys, section = {}, None
-    with open(SAMPLE) as f:
+    with open(path) as f:
         for line in f:
             m = re.match(r"^\[(\w+)\]$", line.strip())
             if m:
