@@ -33,6 +33,7 @@
 #include "common/util.h"
 #include "core/nova.h"
 #include "manager/batch.h"
+#include "manager/capabilities.h"
 #include "manager/consumer.h"
 #include "manager/engine.h"
 #include "manager/handlers.h"
@@ -228,7 +229,12 @@ int main(int argc, char **argv)
 	 * serve, and says so by its exit status. */
 	bool engine_failed = db != NULL && engine_start(&mgr_stop) != 0;
 	if (db != NULL && !engine_failed) {
+		/* One report per service: worker 0's (capabilities.h). A manager without its
+		 * reports still serves; the schedulers then do not place volumes on it. */
+		if (mgr_slot == 0 && caps_start(&mgr_stop) != 0)
+			log_error("no capability reports will be sent to the schedulers");
 		mgr_run(db, &consumer, batch);
+		caps_join();
 		/* The engine ends a copy at the stop signal; a migration goes on from its
 		 * recorded stage at the next start. */
 		engine_join();

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/settings.h"
+#include "manager/capabilities.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
@@ -94,12 +95,14 @@ void service_report(db_conn *db)
 
 /*
  * Cinder's volume service answers by casting its backend's capabilities to the schedulers
- * (update_service_capabilities). volmgr's filestore has none the scheduler could use yet, so
- * the broadcast is acknowledged (it must not pile up in the fanout queue) and recorded.
+ * (update_service_capabilities). The report is the capability thread's to send, so that the
+ * consumer never waits for the broker's confirm: this only wakes it (worker 0's; the other
+ * workers of the service record the broadcast as ignored, since one report per service is
+ * what Cinder's one manager sends).
  */
 int h_publish_service_capabilities(db_conn *db, struct job *job)
 {
 	(void)db;
-	job_outcome(job, "ignored");
+	job_outcome(job, caps_wake() ? "reported" : "ignored");
 	return DB_OK;
 }
