@@ -9,11 +9,7 @@
 #include "common/util.h"
 #include "core/settings.h"
 
-/* Cinder's service_down_time: a service whose last heartbeat is older is down. */
-#define SERVICE_DOWN_TIME "60 seconds"
-#define SERVICE_IS_UP \
-	"COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '" \
-	SERVICE_DOWN_TIME "'"
+#define SERVICE_IS_UP SCHEDULE_SQL_IS_UP("services")
 
 /* A known availability zone: one a cinder-volume service reports (a service without a zone
  * is in the configured one, $2). */

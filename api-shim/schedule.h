@@ -17,6 +17,14 @@
 #include "common/db.h"
 #include "core/volume.h"
 
+/* Cinder's service_down_time, in seconds: a service whose last heartbeat is older is down. */
+#define SCHEDULE_SERVICE_DOWN_TIME "60"
+/* An SQL condition: the services row aliased alias is up (its heartbeat, or its creation when
+ * it has none, is at most service_down_time old, as Cinder's Service.is_up). */
+#define SCHEDULE_SQL_IS_UP(alias)                                                      \
+	"COALESCE(" alias ".updated_at, " alias ".created_at) > (now() AT TIME ZONE 'utc') - " \
+	"interval '" SCHEDULE_SERVICE_DOWN_TIME " seconds'"
+
 /*
  * *known tells whether az is a zone volumes may be created in: the configured
  * storage_availability_zone, or one a cinder-volume service reports.

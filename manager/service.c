@@ -106,3 +106,28 @@ int h_publish_service_capabilities(db_conn *db, struct job *job)
 	job_outcome(job, caps_wake() ? "reported" : "ignored");
 	return DB_OK;
 }
+
+/* The filestore keeps no management plane to freeze: as Cinder's manager does after the
+ * driver's freeze_backend and thaw_backend, only the service's row changes. */
+static int service_set_frozen(db_conn *db, struct job *job, bool frozen)
+{
+	const char *params[] = { mconf.service_host, PROTO_TOPIC_VOLUME, frozen ? "true" : "false",
+				 frozen ? "frozen" : "" };
+	int rc = rec_exec(db, "UPDATE services SET disabled = $3::boolean, disabled_reason = $4, "
+			  "modified_at = now() AT TIME ZONE 'utc' WHERE host = $1 AND "
+			  "\"binary\" = $2 AND NOT COALESCE(deleted, false)", 4, params, NULL);
+	if (rc != DB_OK)
+		return rc;
+	job->result = pv_new_bool(&job->reply_arena, true);
+	return DB_OK;
+}
+
+int h_freeze_host(db_conn *db, struct job *job)
+{
+	return service_set_frozen(db, job, true);
+}
+
+int h_thaw_host(db_conn *db, struct job *job)
+{
+	return service_set_frozen(db, job, false);
+}
