@@ -216,10 +216,19 @@ class ServicesTest(StackTestCase):
         """freeze sets the row's frozen (the API) and disables it with the reason "frozen"
         (the manager's freeze_host call); thaw undoes both; twice is refused as Cinder does."""
         self.addCleanup(self.enable_again)
+        vid = self.create_volume()
         path = "/v3/%s/os-services/" % self.PROJECT
         st, _, doc = self.admin("PUT", path + "freeze", {"host": self.service_host})
         self.assertEqual(st, 200, doc)
         self.assertEqual(self.service_row()[:3], (True, "frozen", True))
+        # Cinder's API refuses to change what a frozen backend holds
+        frozen = "Modification operations are not allowed on frozen storage backends."
+        st, _, doc = self.http("DELETE", self.vpath(vid))
+        self.assertFault(st, doc, 400, contains=frozen)
+        st, _, doc = self.http("POST", "/v3/%s/snapshots" % self.PROJECT,
+                               {"snapshot": {"volume_id": vid}})
+        self.assertFault(st, doc, 400, contains=frozen)
+        self.assertEqual(self.status_of(vid), "available")
         svc = self.ours(self.services()[1])
         self.assertEqual((svc["frozen"], svc["status"]), (True, "disabled"))
         st, _, doc = self.admin("PUT", path + "freeze", {"host": self.service_host})
@@ -230,6 +239,8 @@ class ServicesTest(StackTestCase):
         self.assertEqual(self.service_row()[:3], (False, "", False))
         st, _, doc = self.admin("PUT", path + "thaw", {"host": self.service_host})
         self.assertFault(st, doc, 400, contains="must be True")
+        st, _, doc = self.http("DELETE", self.vpath(vid))
+        self.assertEqual(st, 202, doc)
         st, _, doc = self.admin("PUT", path + "freeze", {"host": "nosuchhost"})
         self.assertFault(st, doc, 400, contains="No service found with host=nosuchhost")
         st, _, doc = self.admin("PUT", path + "freeze", {"host": self.service_host, "x": 1},
