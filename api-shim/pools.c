@@ -17,6 +17,7 @@
 #include "api-shim/schedule.h"
 #include "api-shim/shim.h"
 #include "api-shim/txn.h"
+#include "api-shim/view.h"
 #include "api-shim/vtype.h"
 
 static const struct policy get_pools_policy = {
@@ -55,6 +56,7 @@ struct pools_req {
 	const char *name;
 	const char *volume_type;   /* NULL: no type filter */
 	bool multiattach;          /* the type asks for multiattach */
+	bool detail;               /* ?detail=true: the capabilities too */
 	PGresult *res;
 };
 
@@ -126,16 +128,35 @@ static bool pools_keep(struct shim_request *r, const struct pools_req *q, const 
 	return f.keep;
 }
 
+/* One pool as Cinder's scheduler stats view shows it: its name, with detail its
+ * capabilities; a pool the filters leave out is skipped. */
+static json_t *pools_view(void *arg, int i, bool *skip)
+{
+	const struct pools_req *q = arg;
+	json_t *caps = json_loads(PQgetvalue(q->res, i, 1), 0, NULL);
+
+	if (caps == NULL)
+		return NULL;
+	if (!pools_keep(q->t.r, q, caps)) {
+		json_decref(caps);
+		*skip = true;
+		return NULL;
+	}
+	if (q->detail)
+		return json_pack("{s:s, s:o}", "name", PQgetvalue(q->res, i, 0), "capabilities",
+				 caps);
+	json_decref(caps);
+	return json_pack("{s:s}", "name", PQgetvalue(q->res, i, 0));
+}
+
 void pools_list(struct shim_request *r)
 {
 	static const char *const allowed[] = { "name", "volume_type", NULL };
 	static const char *const ignored[] = { "detail", NULL };
 	struct pools_req q = { .t = { .r = r } };
-	bool detail = false;
-	json_t *list;
 
 	if (!policy_enforce(r, &get_pools_policy, NULL) ||
-	    req_query_bool(r, "detail", false, &detail) != 0)
+	    req_query_bool(r, "detail", false, &q.detail) != 0)
 		return;
 	/* Cinder ignores the filters before 3.28, checks them against its resource filters
 	 * (name, volume_type) from 3.31, and reads volume_type from 3.35 only. */
@@ -151,32 +172,7 @@ void pools_list(struct shim_request *r)
 		q.name = req_query(r, "name");
 	if (req_ver_ge(r, 3, 35))
 		q.volume_type = req_query(r, "volume_type");
-	if (txn_run(&q.t, pools_txn) != 0)
-		goto out;
-	list = json_array();
-	for (int i = 0; list != NULL && i < PQntuples(q.res); i++) {
-		json_t *caps = json_loads(PQgetvalue(q.res, i, 1), 0, NULL);
-		json_t *o = NULL;
-
-		if (caps != NULL && !pools_keep(r, &q, caps)) {
-			json_decref(caps);
-			continue;
-		}
-		if (caps != NULL)
-			o = detail ? json_pack("{s:s, s:o}", "name", PQgetvalue(q.res, i, 0),
-					       "capabilities", caps)
-				   : json_pack("{s:s}", "name", PQgetvalue(q.res, i, 0));
-		if (!detail)
-			json_decref(caps);
-		if (o == NULL || json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	}
-	if (list == NULL)
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-	else
-		req_reply(r, 200, json_pack("{s:o}", "pools", list));
-out:
+	if (txn_run(&q.t, pools_txn) == 0)
+		view_reply_list(r, "pools", PQntuples(q.res), pools_view, &q);
 	PQclear(q.res);
 }

@@ -89,10 +89,14 @@ static json_t *services_null_or(PGresult *res, int i, int col)
 	return PQgetisnull(res, i, col) ? json_null() : json_string(PQgetvalue(res, i, col));
 }
 
-/* One service as Cinder's view shows it at r's microversion (the extended services
- * extension is always loaded, so the detailed fields are always there). */
-static json_t *services_view(struct shim_request *r, PGresult *res, int i)
+/* One service as Cinder's view shows it at the request's microversion (the extended
+ * services extension is always loaded, so the detailed fields are always there). */
+static json_t *services_view(void *arg, int i, bool *skip)
 {
+	const struct services_req *s = arg;
+	struct shim_request *r = s->t.r;
+	PGresult *res = s->res;
+	(void)skip; /* every row is shown */
 	bool volume = strcmp(PQgetvalue(res, i, 0), "cinder-volume") == 0;
 	json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:o}",
 			      "binary", PQgetvalue(res, i, 0),
@@ -124,26 +128,11 @@ void services_list(struct shim_request *r)
 {
 	struct services_req s = { .t = { .r = r }, .host = req_query(r, "host"),
 				  .binary = req_query(r, "binary") };
-	json_t *list;
 
 	if (!policy_enforce(r, &services_index_policy, NULL))
 		return;
-	if (txn_run(&s.t, services_txn) != 0)
-		goto out;
-	list = json_array();
-	for (int i = 0; list != NULL && i < PQntuples(s.res); i++) {
-		json_t *o = services_view(r, s.res, i);
-
-		if (o == NULL || json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	}
-	if (list == NULL)
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-	else
-		req_reply(r, 200, json_pack("{s:o}", "services", list));
-out:
+	if (txn_run(&s.t, services_txn) == 0)
+		view_reply_list(r, "services", PQntuples(s.res), services_view, &s);
 	PQclear(s.res);
 }
 

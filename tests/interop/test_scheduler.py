@@ -24,7 +24,7 @@ import uuid
 import psycopg2
 
 import test_cinder
-from harness import free_port, load_stack_env, tail, with_database
+from harness import free_port, load_stack_env, tail
 from test_cinderclient import cinder_argv
 
 REPO = test_cinder.REPO
@@ -75,14 +75,8 @@ class CinderProcess:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+    # Stopped as the managers are: SIGTERM to the pid, SIGKILL after 15 s.
+    stop = test_cinder.ManagerProcess.stop
 
 
 class SchedulerInteropTest(unittest.TestCase):
@@ -107,13 +101,7 @@ class SchedulerInteropTest(unittest.TestCase):
         cls.host = "node" + rand
         exchange = "sched_" + rand
         transport_url = env["VOLMGR_TRANSPORT_URL"]
-        dbname = "cinder_sched_" + rand
-        admin = psycopg2.connect(env["VOLMGR_PG_ADMIN_URL"])
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute("CREATE DATABASE %s" % dbname)
-        admin.close()
-        cls.db_url = with_database(env["VOLMGR_DB_URL"], dbname)
+        cls.db_url = test_cinder.create_database(env, "cinder_sched_" + rand)
         cls.port = free_port()
         paste = os.path.join(cls.tmp, "api-paste.ini")
         with open(paste, "w") as f:
