@@ -1,14 +1,15 @@
 /*
  * pools.c - Cinder's scheduler stats extension: GET /scheduler-stats/get_pools (admins), the
- * pools of the latest capability report of every volume service that is up and enabled, as
- * Cinder's scheduler lists the pools it knows (docs/cinder.md §22). The managers keep their
- * reports in volmgr_service_capabilities (manager/capabilities.h), since the shim hears no
- * fanout.
+ * pools of the latest capability report of every volume service that is up, enabled and not
+ * frozen, as Cinder's scheduler lists the pools it knows (docs/cinder.md §22). The managers
+ * keep their reports in volmgr_service_capabilities (manager/capabilities.h), since the shim
+ * hears no fanout.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/columns.h"
 #include "proto/schema.h"
 #include "api-shim/fault.h"
 #include "api-shim/handlers.h"
@@ -28,11 +29,11 @@ static const struct policy get_pools_policy = {
 #define POOLS_MAX_TEXT "1000"
 
 /*
- * Each pool of each report of a live, enabled volume service, named "<host>@<backend>#<pool>",
- * with the capabilities the scheduler gives it: the pool's own, completed by the report's
- * backend name, protocol, vendor, driver version and timestamp where the pool has none (its
- * _append_backend_info). $1: the name asked for, or NULL; $2: the backend a volume type asks
- * for, or NULL.
+ * Each pool of each report of a live, enabled, unfrozen volume service (those the scheduler
+ * keeps), named "<host>@<backend>#<pool>", with the capabilities the scheduler gives it: the
+ * pool's own, completed by the report's backend name, protocol, vendor, driver version and
+ * timestamp where the pool has none (its _append_backend_info). $1: the name asked for, or
+ * NULL; $2: the backend a volume type asks for, or NULL.
  */
 static const char sql_pools[] =
 	"SELECT c.host || '#' || (p->>'pool_name'), (jsonb_build_object("
@@ -40,12 +41,13 @@ static const char sql_pools[] =
 	"'storage_protocol', c.capabilities->'storage_protocol', "
 	"'vendor_name', c.capabilities->'vendor_name', "
 	"'driver_version', c.capabilities->'driver_version', "
-	"'timestamp', to_char(c.reported_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')) || p)::text "
+	"'timestamp', " V_TS("c.reported_at") ") || p)::text "
 	"FROM volmgr_service_capabilities c "
 	"CROSS JOIN LATERAL jsonb_array_elements(c.capabilities->'pools') p "
 	"WHERE EXISTS (SELECT 1 FROM services s WHERE s.host = c.host "
 	"AND s.\"binary\" = 'cinder-volume' AND NOT COALESCE(s.deleted, false) "
-	"AND NOT COALESCE(s.disabled, false) AND " SCHEDULE_SQL_IS_UP("s") ") "
+	"AND NOT COALESCE(s.disabled, false) AND NOT COALESCE(s.frozen, false) AND "
+	SCHEDULE_SQL_IS_UP("s") ") "
 	"AND ($1::text IS NULL OR c.host || '#' || (p->>'pool_name') = $1) "
 	"AND ($2::text IS NULL OR COALESCE(p->>'volume_backend_name', "
 	"c.capabilities->>'volume_backend_name') = $2) "

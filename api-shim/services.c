@@ -45,7 +45,7 @@ static const struct policy thaw_policy = { "volume:thaw_host", POLICY_ADMIN_API 
 	"left(" col ", length($1) + 1) = $1 || '@'))"
 
 /* Seconds since a timestamp, as Cinder's services view measures them (absolute values). */
-#define SQL_AGE(col) "abs(extract(epoch FROM (now() AT TIME ZONE 'utc') - " col "))"
+#define SQL_AGE(col) "abs(extract(epoch FROM " V_NOW " - " col "))"
 
 /*
  * The rows of GET /os-services ($1 host or NULL, $2 binary or NULL), with what the view
@@ -56,9 +56,9 @@ static const struct policy thaw_policy = { "volume:thaw_host", POLICY_ADMIN_API 
 static const char sql_services[] =
 	"SELECT s.\"binary\", s.host, s.availability_zone, COALESCE(s.disabled, false), "
 	SCHEDULE_SQL_IS_UP("s") ", "
-	"to_char(CASE WHEN s.modified_at IS NOT NULL AND " SQL_AGE("COALESCE(s.updated_at, "
-	"s.created_at)") " >= " SQL_AGE("s.modified_at") " THEN s.modified_at "
-	"ELSE s.updated_at END, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+	V_TS("CASE WHEN s.modified_at IS NOT NULL AND " SQL_AGE("COALESCE(s.updated_at, "
+	     "s.created_at)") " >= " SQL_AGE("s.modified_at") " THEN s.modified_at "
+	     "ELSE s.updated_at END") ", "
 	"s.disabled_reason, s.cluster_name, s.replication_status, s.active_backend_id, "
 	"COALESCE(s.frozen, false), "
 	"(SELECT COALESCE(c.capabilities->'pools'->0->>'backend_state', 'up') "

@@ -1,7 +1,9 @@
 /*
  * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
  *
- * Two threads. The migration engine (engine.h) drives migrations on connections of its own.
+ * Two threads, three in worker 0. The migration engine (engine.h) drives migrations on
+ * connections of its own; worker 0's capability thread (capabilities.h) sends the backend's
+ * reports to the schedulers on connections of its own.
  * The main thread's loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
  * else arrives within the batch window completely (batch.c, dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
  * periodic work are looked at least once a second. Nothing is consumed while the database is

@@ -15,9 +15,8 @@ SCHEDULER_FANOUT = "cinder-scheduler_fanout"
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
 
 
-class ServicesTest(StackTestCase):
-
-    # ---- helpers ----
+class SchedulerSideMixin:
+    """What a scheduler sees: a queue on its fanout exchange, and its broadcast."""
 
     def scheduler_queue(self):
         """A queue of this test bound to the schedulers' fanout exchange, declared as oslo's
@@ -41,6 +40,11 @@ class ServicesTest(StackTestCase):
                      routing_key="cinder-volume", unique_id=msg["_unique_id"],
                      content_type=JSON)
         return msg["_unique_id"]
+
+
+class ServicesTest(SchedulerSideMixin, StackTestCase):
+
+    # ---- helpers ----
 
     def our_report(self, queue, timeout=15):
         """The next report of this class's service in queue: (inner message, properties)."""
@@ -282,11 +286,14 @@ class ServicesTest(StackTestCase):
         st, _, doc = self.http("GET", path)
         self.assertFault(st, doc, 403,
                          contains="scheduler_extension:scheduler_stats:get_pools")
-        # a disabled service's pools are not listed, as the scheduler skips it
+        # a disabled or frozen service's pools are not listed, as the scheduler skips it
         self.addCleanup(self.enable_again)
-        self.sql("UPDATE services SET disabled = true WHERE host = %s", (self.service_host,))
-        st, _, doc = self.admin("GET", path)
-        self.assertNotIn({"name": name}, doc["pools"])
+        for column in ("disabled", "frozen"):
+            self.sql("UPDATE services SET %s = true WHERE host = %%s" % column,
+                     (self.service_host,))
+            st, _, doc = self.admin("GET", path)
+            self.assertNotIn({"name": name}, doc["pools"], column)
+            self.enable_again()
 
     # ---- python-cinderclient ----
 
@@ -312,3 +319,27 @@ class ServicesTest(StackTestCase):
         self.assertIn("allocated_capacity_gb", out)
         rc, out = run_cinder(self, "service-list", ok=False)
         self.assertNotEqual(rc, 0)
+
+
+class ServicesTwoBackendsTest(SchedulerSideMixin, StackTestCase):
+    """Two volume services on one database: the scheduler's broadcast, recorded once by its
+    _unique_id, still gets a report from each of them."""
+    second_backend = True
+
+    def test_each_service_answers_the_broadcast(self):
+        queue = self.scheduler_queue()
+        asked = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")
+        self.ask_for_capabilities()
+        hosts = set()
+
+        def both():
+            m = self.get_message(queue)
+            args = oslo_unwrap(m[1])["args"] if m is not None else {}
+            # only answers to the broadcast, not a late start-up report
+            if args.get("timestamp", "") >= asked:
+                hosts.add(args["host"])
+            return {self.service_host, self.service_host2} <= hosts
+        self.poll(both, timeout=15, msg="reports of both services")
+        rows = self.sql("SELECT host FROM volmgr_service_capabilities ORDER BY host")
+        self.assertEqual(sorted(r[0] for r in rows),
+                         sorted([self.service_host, self.service_host2]))
