@@ -95,4 +95,12 @@ void messages_list(struct shim_request *r);
 /* quotas.c: GET /v3/{p}/os-quota-sets/{target}[?usage=true] */
 void quotas_show(struct shim_request *r);
 
+/* services.c: the services rows (admins) */
+void services_list(struct shim_request *r);    /* GET /v3/{p}/os-services */
+/* PUT /v3/{p}/os-services/{enable,disable,disable-log-reason,freeze,thaw} */
+void services_update(struct shim_request *r);
+
+/* pools.c: GET /v3/{p}/scheduler-stats/get_pools (admins), from the capability reports */
+void pools_list(struct shim_request *r);
+
 #endif

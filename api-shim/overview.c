@@ -14,6 +14,7 @@
 #include "api-shim/schedule.h"
 #include "api-shim/shim.h"
 #include "api-shim/txn.h"
+#include "api-shim/view.h"
 
 /* The most distinct metadata pairs a summary lists (volmgr's bound; Cinder has none). */
 #define SUMMARY_METADATA_MAX 1000
@@ -205,32 +206,26 @@ static int zones_txn(db_conn *db, void *arg)
 	return schedule_zones(db, z->zones, SCHEDULE_ZONES_MAX, &z->n);
 }
 
+/* One zone as Cinder's availability zones view shows it. */
+static json_t *zones_view(void *arg, int i, bool *skip)
+{
+	const struct zones_req *z = arg;
+
+	(void)skip; /* every zone is shown */
+	return json_pack("{s:s, s:{s:b}}", "zoneName", z->zones[i].name, "zoneState",
+			 "available", z->zones[i].available);
+}
+
 void availability_zones_list(struct shim_request *r)
 {
 	struct zones_req *z = malloc(sizeof(*z));
-	json_t *list;
 
 	if (z == NULL) {
 		fault_reply(r, 500, FAULT_MSG_INTERNAL);
 		return;
 	}
 	z->t = (struct txn_ctx){ .r = r };
-	if (txn_run(&z->t, zones_txn) != 0)
-		goto out;
-	list = json_array();
-	for (int i = 0; list != NULL && i < z->n; i++) {
-		json_t *o = json_pack("{s:s, s:{s:b}}", "zoneName", z->zones[i].name,
-				      "zoneState", "available", z->zones[i].available);
-
-		if (o == NULL || json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	}
-	if (list == NULL)
-		fault_reply(r, 500, FAULT_MSG_INTERNAL);
-	else
-		req_reply(r, 200, json_pack("{s:o}", "availabilityZoneInfo", list));
-out:
+	if (txn_run(&z->t, zones_txn) == 0)
+		view_reply_list(r, "availabilityZoneInfo", z->n, zones_view, z);
 	free(z);
 }

@@ -8,12 +8,10 @@
 
 #include "common/util.h"
 #include "core/settings.h"
+#include "core/status.h"
+#include "api-shim/fault.h"
 
-/* Cinder's service_down_time: a service whose last heartbeat is older is down. */
-#define SERVICE_DOWN_TIME "60 seconds"
-#define SERVICE_IS_UP \
-	"COALESCE(updated_at, created_at) > (now() AT TIME ZONE 'utc') - interval '" \
-	SERVICE_DOWN_TIME "'"
+#define SERVICE_IS_UP SCHEDULE_SQL_IS_UP("services")
 
 /* A known availability zone: one a cinder-volume service reports (a service without a zone
  * is in the configured one, $2). */
@@ -176,5 +174,27 @@ int schedule_lookup_service(db_conn *db, const char *host, const char *cluster,
 	if (rc == DB_OK && !*found)
 		rc = schedule_service_exists(db, host != NULL ? backend : NULL,
 					     host != NULL ? NULL : backend, exists);
+	return rc;
+}
+
+/* The frozen service of a volume's backend (Cinder's is_backend_frozen by host: the volume
+ * host without its pool). */
+static const char sql_frozen[] =
+	"SELECT 1 FROM volumes v JOIN services s ON s.host = split_part(v.host, '#', 1) "
+	"WHERE v.id = $1 AND NOT COALESCE(s.deleted, false) AND COALESCE(s.frozen, false) "
+	"LIMIT 1";
+
+int schedule_check_not_frozen(db_conn *db, struct shim_request *r, const char *volume_id)
+{
+	const char *params[1] = { volume_id };
+	PGresult *res = NULL;
+	int rc = db_exec(db, sql_frozen, 1, params, &res);
+
+	if (rc == DB_OK && PQntuples(res) > 0) {
+		fault_reply(r, 400, "Invalid input received: Modification operations are not "
+			    "allowed on frozen storage backends.");
+		rc = TXN_FAULT;
+	}
+	PQclear(res);
 	return rc;
 }

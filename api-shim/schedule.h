@@ -16,6 +16,15 @@
 
 #include "common/db.h"
 #include "core/volume.h"
+#include "api-shim/request.h"
+
+/* Cinder's service_down_time, in seconds: a service whose last heartbeat is older is down. */
+#define SCHEDULE_SERVICE_DOWN_TIME "60"
+/* An SQL condition: the services row aliased alias is up (its heartbeat, or its creation when
+ * it has none, is at most service_down_time old, as Cinder's Service.is_up). */
+#define SCHEDULE_SQL_IS_UP(alias)                                                      \
+	"COALESCE(" alias ".updated_at, " alias ".created_at) > (now() AT TIME ZONE 'utc') - " \
+	"interval '" SCHEDULE_SERVICE_DOWN_TIME " seconds'"
 
 /*
  * *known tells whether az is a zone volumes may be created in: the configured
@@ -98,5 +107,14 @@ struct schedule_zone {
  */
 __attribute__((warn_unused_result))
 int schedule_zones(db_conn *db, struct schedule_zone *zones, int max, int *n);
+
+/*
+ * Cinder's assert_not_frozen for the volume volume_id (a snapshot's checks go by its volume):
+ * when the service of the volume's backend is frozen, sets Cinder's 400 "Modification
+ * operations are not allowed on frozen storage backends." on r and returns TXN_FAULT.
+ * Returns DB_OK when it is not, or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int schedule_check_not_frozen(db_conn *db, struct shim_request *r, const char *volume_id);
 
 #endif

@@ -131,6 +131,9 @@ static const struct server_route routes[] = {
 	  { 3, 0 } },
 	{ "POST", "/v3/{project_id}/types/{type_id}/action", types_action, 0, { 3, 0 } },
 	{ "GET", "/v3/{project_id}/os-availability-zone", availability_zones_list, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/os-services", services_list, 0, { 3, 0 } },
+	{ "PUT", "/v3/{project_id}/os-services/{action}", services_update, 0, { 3, 0 } },
+	{ "GET", "/v3/{project_id}/scheduler-stats/get_pools", pools_list, 0, { 3, 0 } },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -25,6 +25,7 @@
 #include "api-shim/handlers.h"
 #include "api-shim/listing.h"
 #include "api-shim/policy.h"
+#include "api-shim/schedule.h"
 #include "api-shim/snapshots.h"
 #include "api-shim/shim.h"
 #include "api-shim/txn.h"
@@ -358,6 +359,9 @@ static int create_txn(db_conn *db, void *arg)
 		return txn_fail(&s->t, rc, s->volume_id);
 	if (!policy_enforce(r, &create_policy, s->vol->project_id))
 		return TXN_FAULT;
+	rc = schedule_check_not_frozen(db, r, s->vol->id);
+	if (rc != DB_OK)
+		return rc;
 	if (create_check(r, s->vol, s->force || req_ver_ge(r, 3, 66)) != 0)
 		return TXN_FAULT;
 	rc = create_quota(db, r, s->vol);
@@ -544,6 +548,9 @@ static int delete_txn(db_conn *db, void *arg)
 		return rc;
 	if (!policy_enforce(s->t.r, &delete_policy, s->snap.project_id))
 		return TXN_FAULT;
+	rc = schedule_check_not_frozen(db, s->t.r, s->snap.volume_id);
+	if (rc != DB_OK)
+		return rc;
 	rc = snapshot_delete_start(db, &s->t, &s->snap, false, &args, &f);
 	return rc == DB_OK ? cast_volume(&s->t, db, PROTO_M_DELETE_SNAPSHOT, s->snap.volume_id,
 					 &args) : rc;

@@ -54,6 +54,28 @@ bool view_visible(const struct shim_request *r, const struct vol_row *row)
 	return policy_allowed(&r->auth, &get, row->project_id);
 }
 
+void view_reply_list(struct shim_request *r, const char *collection, int n,
+		     json_t *(*item)(void *arg, int i, bool *skip), void *arg)
+{
+	json_t *list = json_array();
+
+	for (int i = 0; list != NULL && i < n; i++) {
+		bool skip = false;
+		json_t *o = item(arg, i, &skip);
+
+		if (o == NULL && skip)
+			continue;
+		if (o == NULL || json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (list == NULL)
+		fault_reply(r, 500, FAULT_MSG_INTERNAL);
+	else
+		req_reply(r, 200, json_pack("{s:o}", collection, list));
+}
+
 json_t *view_time(const char *iso)
 {
 	return iso != NULL && iso[0] != '\0' ? json_string(iso) : json_null();

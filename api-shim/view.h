@@ -55,6 +55,14 @@ json_t *view_links(const struct shim_request *r, const char *collection, const c
 /* "<base>/v3[/<project>]/<rest>", with the project when the request's URL had it. */
 void view_v3_url(const struct shim_request *r, const char *rest, char *out, size_t outlen);
 
+/*
+ * Answers r 200 with {collection: [item(arg, 0), ..., item(arg, n - 1)]}: each call returns a
+ * new value, or NULL with *skip set to leave the item out, or NULL alone when it cannot be
+ * built (the answer is then a 500).
+ */
+void view_reply_list(struct shim_request *r, const char *collection, int n,
+		     json_t *(*item)(void *arg, int i, bool *skip), void *arg);
+
 /* A timestamp column as Cinder's JSON shows it ("YYYY-MM-DDTHH:MM:SS.ffffff"), or null. */
 json_t *view_time(const char *iso);
 

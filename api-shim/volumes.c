@@ -845,6 +845,11 @@ int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *r
 			log_info("volume %s had no host: deleted without a cast", row->id);
 		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);
 	}
+	if (!o->unmanage_only) {
+		rc = schedule_check_not_frozen(db, r, row->id);
+		if (rc != DB_OK)
+			return rc;
+	}
 	rc = snap_count_of_volume(db, row->id, row->project_id, &sc);
 	if (rc != DB_OK)
 		return rc;

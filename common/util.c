@@ -231,6 +231,22 @@ int util_parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+int util_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	/* !(v >= min) also refuses a NaN. */
+	if (errno != 0 || *end != '\0' || !(v >= min) || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static const char util_b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -68,6 +68,10 @@ void util_mask_secrets(const char *text, char *out, size_t outlen);
 __attribute__((warn_unused_result))
 int util_parse_long(const char *s, long min, long max, long *out);
 
+/* Parses a whole decimal number (as strtod reads it, finite) in [min, max]. Returns 0 or -1. */
+__attribute__((warn_unused_result))
+int util_parse_double(const char *s, double min, double max, double *out);
+
 /*
  * Base64 (RFC 4648, with padding). util_base64_encode writes 4 * ((len + 2) / 3) characters
  * and a NUL into out, which must hold UTIL_BASE64_LEN(len) bytes. util_base64_decode decodes

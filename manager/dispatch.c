@@ -11,6 +11,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "manager/capabilities.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/mmetrics.h"
@@ -500,6 +501,12 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	if (job.duplicate) {
 		log_info("%s: message %s was already processed; %sacknowledging", msg.method,
 			 msg.unique_id, job.reply_body != NULL ? "replying again and " : "");
+		/* The scheduler's broadcast reaches every volume service sharing this database
+		 * (and every worker) with one _unique_id: the first to record it makes it a
+		 * duplicate for the others, which still owe the scheduler their own report. A
+		 * report is harmless to send twice. */
+		if (job.method->id == PROTO_M_PUBLISH_SERVICE_CAPABILITIES)
+			(void)caps_wake();
 		dispatch_reply(c, &msg, &job);
 		result = dispatch_acked(consumer_ack(c, d));
 		mmetrics_message(job.method, MM_DUPLICATE);

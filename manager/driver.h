@@ -14,6 +14,7 @@
 #define VOLMGR_MANAGER_DRIVER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/volume.h"
@@ -36,6 +37,19 @@ struct drv_store {
 	char owner_kind[16];      /* "volume" or "snapshot" when its name is that of such a
 				   * store, else "" */
 	char owner_id[37];        /* then the uuid its name carries */
+};
+
+/* What a backend tells the scheduler about itself and its one pool (Cinder's driver
+ * get_volume_stats, as the manager's capability report sends it: manager/capabilities.c). */
+struct drv_stats {
+	const char *vendor_name;
+	const char *driver_version;
+	const char *storage_protocol;
+	double total_capacity_gb;   /* the file system holding the stores, in GiB */
+	double free_capacity_gb;    /* what an unprivileged writer may still use there, in GiB */
+	bool thin_provisioning;     /* stores take space as they are written */
+	bool multiattach;
+	char location_info[512];    /* identifies the backend to a migration's destination */
 };
 
 /* The largest group of extend_group. */
@@ -125,6 +139,10 @@ struct drv_ops {
 	/* Makes v's store hold the bytes of src's, then zeros up to v's size (a clone). */
 	int (*from_volume)(const struct vol_row *v, const struct vol_row *src, char *err,
 			   size_t errlen);
+
+	/* Fills *st with the backend's capabilities and capacity as they are now. Safe to call
+	 * from any thread. DRV_OK or DRV_ERROR. */
+	int (*stats)(struct drv_stats *st, char *err, size_t errlen);
 };
 
 /* Sparse files under [filestore] filestore_dir, named volume-<id>. */

@@ -22,9 +22,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <linux/fs.h>
 #include <unistd.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/utf8.h"
 #include "common/util.h"
@@ -32,6 +34,8 @@
 #include "manager/sparsecopy.h"
 
 #define GIB_SHIFT 30
+/* The driver's version in its capability reports; it changes when what it reports does. */
+#define FS_DRIVER_VERSION "1.0.0"
 
 /* filestore_dir, opened by fs_setup. */
 static int fs_dirfd = -1;
@@ -614,6 +618,33 @@ static int fs_from_volume(const struct vol_row *v, const struct vol_row *srcv, c
 	return fs_clone(src, dst, v->size, err, errlen);
 }
 
+/*
+ * The file system of the directory, as Cinder's NFS driver reports its share: the total size,
+ * and as free what an unprivileged writer may still use (f_bavail, without the blocks kept
+ * for root), both in GiB. Volumes are sparse files, so the backend provisions thin; a file
+ * may be opened by several compute hosts at once, so it can be multiattached.
+ */
+static int fs_stats(struct drv_stats *st, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	const double gib = (double)(1ULL << GIB_SHIFT);
+
+	if (fstatvfs(fs_dirfd, &vfs) != 0)
+		return fs_fail(err, errlen, "cannot statvfs", mconf.filestore_dir);
+	*st = (struct drv_stats){
+		.vendor_name = "Open Source",
+		.driver_version = FS_DRIVER_VERSION,
+		.storage_protocol = "local",
+		.total_capacity_gb = (double)vfs.f_blocks * (double)vfs.f_frsize / gib,
+		.free_capacity_gb = (double)vfs.f_bavail * (double)vfs.f_frsize / gib,
+		.thin_provisioning = true,
+		.multiattach = true,
+	};
+	snprintf(st->location_info, sizeof(st->location_info), "filestore:%s:%s",
+		 cfg_common.host, mconf.filestore_dir);
+	return DRV_OK;
+}
+
 const struct drv_ops filestore_driver = {
 	.name = "filestore",
 	.setup = fs_setup,
@@ -635,4 +666,5 @@ const struct drv_ops filestore_driver = {
 	.snapshot_remove = fs_snapshot_remove,
 	.from_snapshot = fs_from_snapshot,
 	.from_volume = fs_from_volume,
+	.stats = fs_stats,
 };

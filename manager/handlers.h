@@ -137,9 +137,14 @@ __attribute__((warn_unused_result)) int h_detach_volume(db_conn *db, struct job 
 __attribute__((warn_unused_result)) int h_attachment_update(db_conn *db, struct job *job);
 __attribute__((warn_unused_result)) int h_attachment_delete(db_conn *db, struct job *job);
 
-/* The scheduler's fanout publish_service_capabilities (service.c): recorded, no effect. */
+/* The scheduler's fanout publish_service_capabilities (service.c): wakes the capability
+ * report (manager/capabilities.h). */
 __attribute__((warn_unused_result))
 int h_publish_service_capabilities(db_conn *db, struct job *job);
+/* service.c: Cinder's manager's freeze_host and thaw_host: the service's row disabled with
+ * the reason "frozen", or enabled with an empty reason; the reply is true. */
+__attribute__((warn_unused_result)) int h_freeze_host(db_conn *db, struct job *job);
+__attribute__((warn_unused_result)) int h_thaw_host(db_conn *db, struct job *job);
 
 /* Migration between backends (migration.c): migrate_volume on the source host,
  * migrate_volume_completion (a call) on the source host, update_migrated_volume (a call) on

@@ -1,7 +1,9 @@
 /*
  * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
  *
- * Two threads. The migration engine (engine.h) drives migrations on connections of its own.
+ * Two threads, three in worker 0. The migration engine (engine.h) drives migrations on
+ * connections of its own; worker 0's capability thread (capabilities.h) sends the backend's
+ * reports to the schedulers on connections of its own.
  * The main thread's loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
  * else arrives within the batch window completely (batch.c, dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
  * periodic work are looked at least once a second. Nothing is consumed while the database is
@@ -33,6 +35,7 @@
 #include "common/util.h"
 #include "core/nova.h"
 #include "manager/batch.h"
+#include "manager/capabilities.h"
 #include "manager/consumer.h"
 #include "manager/engine.h"
 #include "manager/handlers.h"
@@ -254,7 +257,12 @@ int main(int argc, char **argv)
 	 * serve, and says so by its exit status. */
 	bool engine_failed = db != NULL && engine_start(&mgr_stop) != 0;
 	if (db != NULL && !engine_failed) {
+		/* One report per service: worker 0's (capabilities.h). A manager without its
+		 * reports still serves; the schedulers then do not place volumes on it. */
+		if (mgr_slot == 0 && caps_start(&mgr_stop) != 0)
+			log_error("no capability reports will be sent to the schedulers");
 		mgr_run(db, &consumer, batch);
+		caps_join();
 		/* The engine ends a copy at the stop signal; a migration goes on from its
 		 * recorded stage at the next start. */
 		engine_join();

@@ -21,8 +21,14 @@ struct mconf mconf;
 
 /* Alphabetical within each section, as deploy/volmgr.conf.sample documents them. */
 const struct cfg_key mconf_keys[] = {
+	{ "DEFAULT", "backend_stats_polling_interval", CFG_INT,
+	  &mconf.backend_stats_polling_interval, "60", 1, 86400, NULL },
+	{ "DEFAULT", "max_over_subscription_ratio", CFG_STR,
+	  &mconf.max_over_subscription_ratio_text, "20.0", 0, 0, NULL },
 	{ "DEFAULT", "oslo_compatible_topology", CFG_BOOL, &mconf.oslo_compatible_topology,
 	  "false", 0, 0, NULL },
+	{ "DEFAULT", "reserved_percentage", CFG_INT, &mconf.reserved_percentage, "0", 0, 100,
+	  NULL },
 	{ "filestore", "filestore_compute_feedback", CFG_BOOL, &mconf.filestore_compute_feedback,
 	  "true", 0, 0, NULL },
 	{ "filestore", "filestore_dir", CFG_STR, &mconf.filestore_dir,
@@ -111,6 +117,14 @@ int mconf_load(const char *path, char *err, size_t errlen)
 	    != 0) {
 		snprintf(err, errlen, "[journal] max_bytes: '%s' is not an integer in [1, 2^50]",
 			 mconf.journal_max_bytes_text);
+		return -1;
+	}
+	/* Cinder's option also takes "auto" (a ratio the driver computes); volmgr's filestore
+	 * has no figure to compute it from, so only a number is accepted. */
+	if (util_parse_double(mconf.max_over_subscription_ratio_text, 1.0, 1e6,
+			      &mconf.max_over_subscription_ratio) != 0) {
+		snprintf(err, errlen, "[DEFAULT] max_over_subscription_ratio: '%s' is not a number "
+			 "in [1, 1000000]", mconf.max_over_subscription_ratio_text);
 		return -1;
 	}
 	if (mconf.filestore_dir == NULL || mconf.filestore_dir[0] != '/') {

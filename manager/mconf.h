@@ -38,9 +38,15 @@ struct mconf {
 	bool oslo_compatible_topology;    /* [DEFAULT]: declare exactly what oslo declares */
 	bool rabbit_ha_queues;            /* [oslo_messaging_rabbit], as oslo.messaging */
 	int rabbit_transient_queues_ttl;  /* seconds; x-expires of the fanout queues */
+	/* [DEFAULT], Cinder's names: the capability reports to the schedulers
+	 * (manager/capabilities.h). */
+	int backend_stats_polling_interval;  /* seconds between two reports */
+	int reserved_percentage;          /* of the pool's capacity the scheduler keeps free */
+	char *max_over_subscription_ratio_text;
 	/* Derived by mconf_load: "<host>@<backend>", the services row and the queue names. */
 	char service_host[MCONF_SERVICE_HOST_MAX];
 	long journal_max_bytes;           /* [journal] max_bytes, parsed */
+	double max_over_subscription_ratio; /* [DEFAULT] max_over_subscription_ratio, parsed */
 };
 
 extern struct mconf mconf;

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/settings.h"
+#include "manager/capabilities.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/periodic.h"
@@ -94,12 +95,39 @@ void service_report(db_conn *db)
 
 /*
  * Cinder's volume service answers by casting its backend's capabilities to the schedulers
- * (update_service_capabilities). volmgr's filestore has none the scheduler could use yet, so
- * the broadcast is acknowledged (it must not pile up in the fanout queue) and recorded.
+ * (update_service_capabilities). The report is the capability thread's to send, so that the
+ * consumer never waits for the broker's confirm: this only wakes it (worker 0's; the other
+ * workers of the service record the broadcast as ignored, since one report per service is
+ * what Cinder's one manager sends).
  */
 int h_publish_service_capabilities(db_conn *db, struct job *job)
 {
 	(void)db;
-	job_outcome(job, "ignored");
+	job_outcome(job, caps_wake() ? "reported" : "ignored");
 	return DB_OK;
+}
+
+/* The filestore keeps no management plane to freeze: as Cinder's manager does after the
+ * driver's freeze_backend and thaw_backend, only the service's row changes. */
+static int service_set_frozen(db_conn *db, struct job *job, bool frozen)
+{
+	const char *params[] = { mconf.service_host, PROTO_TOPIC_VOLUME, frozen ? "true" : "false",
+				 frozen ? "frozen" : "" };
+	int rc = rec_exec(db, "UPDATE services SET disabled = $3::boolean, disabled_reason = $4, "
+			  "modified_at = now() AT TIME ZONE 'utc' WHERE host = $1 AND "
+			  "\"binary\" = $2 AND NOT COALESCE(deleted, false)", 4, params, NULL);
+	if (rc != DB_OK)
+		return rc;
+	job->result = pv_new_bool(&job->reply_arena, true);
+	return DB_OK;
+}
+
+int h_freeze_host(db_conn *db, struct job *job)
+{
+	return service_set_frozen(db, job, true);
+}
+
+int h_thaw_host(db_conn *db, struct job *job)
+{
+	return service_set_frozen(db, job, false);
 }

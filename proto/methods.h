@@ -93,6 +93,9 @@
 	  h_attachment_delete, NULL, NULL)                                                \
 	X(PUBLISH_SERVICE_CAPABILITIES, publish_service_capabilities, "3.0", 0,           \
 	  PROTO_CAST, false, (), h_publish_service_capabilities, NULL, NULL)               \
+	X(FREEZE_HOST, freeze_host, "3.0", 0, PROTO_CALL, false, (), h_freeze_host, NULL,   \
+	  NULL)                                                                           \
+	X(THAW_HOST, thaw_host, "3.0", 0, PROTO_CALL, false, (), h_thaw_host, NULL, NULL)   \
 	X(MIGRATE_VOLUME, migrate_volume, "3.5", 0, PROTO_CAST, false,                    \
 	  (PROTO_ARG("volume", A_VOLUME, true, migrate_volume.volume_id),                 \
 	   PROTO_ARG("host", A_HOST, true, migrate_volume.host),                          \

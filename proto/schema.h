@@ -248,8 +248,15 @@ struct proto_args_get_manageable_volumes {
 	bool want_objects;
 };
 
-/* The scheduler's broadcast carries no arguments. */
+/* The scheduler's broadcast carries no arguments, and neither do the calls that freeze and
+ * thaw a backend (Cinder's API sends them to the service's own queue). */
 struct proto_args_publish_service_capabilities {
+	char none;
+};
+struct proto_args_freeze_host {
+	char none;
+};
+struct proto_args_thaw_host {
 	char none;
 };
 

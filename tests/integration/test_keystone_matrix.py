@@ -152,6 +152,9 @@ ROUTE_KINDS = {
     ("POST", "/v3/{project_id}/manageable_volumes"): "admin-global",
     ("GET", "/v3/{project_id}/manageable_volumes"): "admin-global",
     ("GET", "/v3/{project_id}/manageable_volumes/detail"): "admin-global",
+    ("GET", "/v3/{project_id}/os-services"): "admin-global",
+    ("PUT", "/v3/{project_id}/os-services/{action}"): "admin-global",
+    ("GET", "/v3/{project_id}/scheduler-stats/get_pools"): "admin-global",
 }
 
 # The verdicts: "ok" is anything past authentication and policy (2xx, or a 400 of the
@@ -196,6 +199,9 @@ ROUTE_BODIES = {
     ("POST", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): {"metadata": {"k": "v"}},
     ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata"): {"metadata": {"k": "v"}},
     ("PUT", "/v3/{project_id}/snapshots/{snapshot_id}/metadata/{key}"): {"meta": {"k": "v"}},
+    # Enabling a service that does not exist: past the policy, a 404 of the service.
+    ("PUT", "/v3/{project_id}/os-services/{action}"):
+        {"host": "nowhere", "binary": "cinder-volume"},
 }
 
 # Where each kind of action is posted.
@@ -257,7 +263,7 @@ class KeystoneMatrixTest(GlanceMixin, KeystoneTestCase):
             "{volume_id}", vid or "").replace("{target_project_id}", demo).replace(
             "{attachment_id}", aid or "").replace("{type_id}", self.default_type_id()).replace(
             "{snapshot_id}", sid or "").replace(
-            "{key}", "k")
+            "{key}", "k").replace("{action}", "enable")
         token = None if caller == "none" else self.token(USER_OF[caller])
         st, _, doc = self.http(method, path, body=with_volume(body, vid), token=token,
                                version=version)

@@ -105,7 +105,7 @@ class OsloJsonTest(StackTestCase):
 
     def test_fanout_broadcast_is_acknowledged(self):
         """The scheduler's publish_service_capabilities arrives on the fanout exchanges of both
-        topics the service listens on, and is taken off the queue without effect."""
+        topics the service listens on, is taken off the queue, and wakes the capability report."""
         for exchange in ("cinder-volume_fanout", "cinder-volume.%s_fanout" % self.service_host):
             msg = cast_message("publish_service_capabilities", {},
                                context=context_dict(self.USER, self.PROJECT))
@@ -113,7 +113,7 @@ class OsloJsonTest(StackTestCase):
                          unique_id=msg["_unique_id"], content_type=JSON)
             self.poll(lambda: self.processed(msg["_unique_id"]), timeout=10,
                       msg="broadcast via %s processed" % exchange)
-            self.assertEqual(self.processed(msg["_unique_id"])[0][1], "ignored")
+            self.assertEqual(self.processed(msg["_unique_id"])[0][1], "reported")
 
 
 class ShimJsonTest(StackTestCase):

@@ -93,6 +93,16 @@ def cinder_manage(config, *args):
     return subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+def create_database(env, dbname):
+    """A new empty database dbname on the run's PostgreSQL; returns its URL."""
+    admin = psycopg2.connect(env["VOLMGR_PG_ADMIN_URL"])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("CREATE DATABASE %s" % dbname)
+    admin.close()
+    return with_database(env["VOLMGR_DB_URL"], dbname)
+
+
 def dump_cinder(url):
     """Schema and data of the database without volmgr's own objects, for comparison."""
     out = subprocess.run([PG_DUMP, "--no-owner", "--exclude-table=volmgr_*", url],
@@ -183,13 +193,7 @@ class OsloCinderTest(BrokerMixin, unittest.TestCase):
         cls.host = "node" + cls.rand
         cls.transport_url = env["VOLMGR_TRANSPORT_URL"]
         cls.managers = []
-        dbname = "cinder_" + cls.rand
-        admin = psycopg2.connect(env["VOLMGR_PG_ADMIN_URL"])
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute("CREATE DATABASE %s" % dbname)
-        admin.close()
-        cls.db_url = with_database(env["VOLMGR_DB_URL"], dbname)
+        cls.db_url = create_database(env, "cinder_" + cls.rand)
         cls.cinder_conf = os.path.join(cls.tmp, "cinder.conf")
         with open(cls.cinder_conf, "w") as f:
             f.write("\n".join([

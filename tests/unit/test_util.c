@@ -127,6 +127,27 @@ Test(util, parse_long_rejects_null)
 	cr_assert_eq(util_parse_long(NULL, 0, 1, &v), -1);
 }
 
+/* max_over_subscription_ratio's parse: a whole finite number in range, nothing else. */
+Test(util, parse_double)
+{
+	double v = -1;
+
+	cr_assert_eq(util_parse_double("20.0", 1, 1e6, &v), 0);
+	cr_assert_float_eq(v, 20.0, 1e-9);
+	cr_assert_eq(util_parse_double("1", 1, 1e6, &v), 0);
+	cr_assert_float_eq(v, 1.0, 1e-9);
+	v = -1;
+	cr_assert_eq(util_parse_double("0.5", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double("auto", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double("nan", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double("inf", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double(" 2", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double("2 ", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double("", 1, 1e6, &v), -1);
+	cr_assert_eq(util_parse_double(NULL, 1, 1e6, &v), -1);
+	cr_assert_float_eq(v, -1.0, 1e-9, "a refused text changed the output");
+}
+
 Test(util, strlcpy_truncates_and_terminates)
 {
 	char buf[8];
