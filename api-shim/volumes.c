@@ -23,8 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/notification.h"
 #include "core/quota.h"
 #include "core/settings.h"
 #include "core/snapshot.h"
@@ -821,6 +823,18 @@ static const char *const deletable_statuses[] = {
 
 #define NDELETABLE (int)(sizeof(deletable_statuses) / sizeof(deletable_statuses[0]))
 
+/* Cinder's API notifies the delete of a volume without host itself, as the service on its
+ * own host; the manager's relay publishes it after the commit. */
+static int delete_notify(db_conn *db, const struct shim_request *r, const struct vol_row *row,
+			 const char *event, const char *status)
+{
+	char publisher[256];
+
+	snprintf(publisher, sizeof(publisher), "volume.%s", cfg_common.host);
+	return notification_queue(db, event, publisher, NOTIFICATION_VOLUME, row->id, status,
+				  row->size, r->request_id);
+}
+
 static bool migrating(const char *ms)
 {
 	return ms[0] != '\0' && strcmp(ms, "deleting") != 0 && strcmp(ms, "error") != 0 &&
@@ -840,7 +854,11 @@ int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *r
 	/* A volume that never reached a backend is removed at once, its quota given back
 	 * (Cinder's delete of a volume without host, unmanaged or not). */
 	if (row->host[0] == '\0') {
-		rc = release_volume(db, row);
+		rc = delete_notify(db, r, row, "volume.delete.start", row->status);
+		if (rc == DB_OK)
+			rc = release_volume(db, row);
+		if (rc == DB_OK)
+			rc = delete_notify(db, r, row, "volume.delete.end", VOL_S_DELETED);
 		if (rc == DB_OK)
 			log_info("volume %s had no host: deleted without a cast", row->id);
 		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);
