@@ -10,7 +10,7 @@ PACKAGES=(
     libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev uuid-dev libinih-dev
     rabbitmq-server postgresql postgresql-contrib
     python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient
-    python3-keystone python3-openstackclient glance-api
+    python3-keystone python3-openstackclient glance-api python3-oslo.messaging
     curl
     "$@"
 )

@@ -259,6 +259,37 @@ class BrokerMixin:
                 return None
             return props, body
 
+    def published_notifications(self, timeout=15):
+        """Every notification the relay published on the class's topic so far, in the order
+        published: oslo's inner message of each (message_id, publisher_id, event_type,
+        priority, payload, timestamp, ...), the AMQP properties under "_props" and the
+        routing key under "_routing_key". Waits first until the outbox is empty, so that
+        whatever committed before the call is among them."""
+        self.poll(lambda: self.sql_value("SELECT count(*) FROM volmgr_notifications") == 0,
+                  timeout=timeout, msg="the relay empties the outbox")
+        published = type(self)._published
+        if self.queue_count(self.notification_queue()) is None:
+            return list(published)   # nothing was ever published: no queue yet
+        with self.amqp() as ch:
+            while True:
+                method, props, body = ch.basic_get(queue=self.notification_queue(),
+                                                   auto_ack=True)
+                if method is None:
+                    break
+                envelope = json.loads(body)
+                self.assertEqual(envelope["oslo.version"], "2.0")
+                msg = json.loads(envelope["oslo.message"])
+                msg["_props"] = props
+                msg["_routing_key"] = method.routing_key
+                published.append(msg)
+        return list(published)
+
+    @classmethod
+    def notification_queue(cls, priority="info"):
+        """The queue oslo's messagingv2 driver declares for the class's topic and priority
+        (the relay declares it too, bound to the class's exchange)."""
+        return "%s.%s" % (cls.notification_topic, priority)
+
     def take_matching(self, queue, match):
         """Takes messages from queue until match(properties, body) returns a truthy value,
         which is returned; the messages taken before it are discarded. None when the queue
