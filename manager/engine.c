@@ -646,14 +646,8 @@ static void *eng_main(void *arg)
 {
 	struct engine *e = arg;
 	char ids[ENG_MAX_MIGRATIONS][37];
-	sigset_t block;
 
-	/* Signals are the main thread's: it owns the stop sequence. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	util_block_stop_signals();
 	for (int attempt = 0; e->db == NULL && !*e->stop; attempt++) {
 		e->db = db_open(cfg_common.db_connection, "volume-manager-migrations",
 				ENG_STATEMENT_TIMEOUT_MS);

@@ -265,15 +265,9 @@ static bool relay_lock(struct relay *r)
 static void *relay_main(void *arg)
 {
 	struct relay *r = arg;
-	sigset_t block;
 	int attempt = 0;
 
-	/* Signals are the main thread's: it owns the stop sequence. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	util_block_stop_signals();
 	while (r->db == NULL && !*r->stop) {
 		r->db = db_open(cfg_common.db_connection, "volume-manager-notifications",
 				RELAY_STATEMENT_TIMEOUT_MS);
