@@ -10,12 +10,12 @@
 
 struct notification_cfg notification_cfg;
 
-/* Alphabetical, as deploy/volmgr.conf.sample documents them. volmgr's default driver is
- * messagingv2, where oslo's is none: whoever runs volmgr beside Cinder expects Cinder's
- * events on the bus (Cinder's own deployments set it too). */
+/* Alphabetical, as deploy/volmgr.conf.sample documents them, the defaults written out as the
+ * sample's test reads them. volmgr's default driver is messagingv2, where oslo's is none:
+ * whoever runs volmgr beside Cinder expects Cinder's events on the bus. */
 const struct cfg_key notification_keys[] = {
 	{ "oslo_messaging_notifications", "driver", CFG_STR, &notification_cfg.driver,
-	  NOTIFICATION_DRIVER_V2, 0, 0, NULL },
+	  "messagingv2", 0, 0, NULL },
 	{ "oslo_messaging_notifications", "topics", CFG_STR, &notification_cfg.topics,
 	  "notifications", 0, 0, NULL },
 	{ NULL, NULL, CFG_STR, NULL, NULL, 0, 0, NULL },

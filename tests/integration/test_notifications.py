@@ -220,6 +220,24 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
             self.assert_oslo_fields(n, "volume." + self.host)
         self.assertUsagesMatchRows()
 
+    def test_api_delete_of_a_reserved_attachment(self):
+        # An attachment that was only reserved has no connection: the API detaches it and
+        # notifies both events itself.
+        vid = self.create_volume(1)
+        path = "/v3/%s/attachments" % self.PROJECT
+        st, _, doc = self.http("POST", path, version="3.44", body={
+            "attachment": {"volume_uuid": vid, "instance_uuid": str(uuid.uuid4())}})
+        self.assertEqual(st, 200, doc)
+        st, _, doc = self.http("DELETE", path + "/" + doc["attachment"]["id"], version="3.44")
+        self.assertEqual(st, 200, doc)
+        got = self.received("volume_id", vid, 4)
+        self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got[2:]],
+                         [("volume.detach.start", "reserved"),
+                          ("volume.detach.end", "available")])
+        for n in got[2:]:
+            self.assert_oslo_fields(n, "volume." + self.host)
+        self.assertEqual(got[3]["payload"]["volume_attachment"], [])
+
 
 class Proxy:
     """A TCP forwarder from a local port to the broker, which the test cuts (every
