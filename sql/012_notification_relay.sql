@@ -10,14 +10,11 @@ ALTER TABLE volmgr_notifications ADD COLUMN IF NOT EXISTS message_id uuid NOT NU
 -- Wakes the relays that LISTEN on volmgr_notifications. PostgreSQL delivers a NOTIFY at the
 -- commit of the transaction that inserted the rows (never for one that rolled back) and
 -- folds identical ones of a transaction into one, so one per statement is enough; the relay
--- then reads the outbox itself and does not care which rows the notification was for.
+-- then reads the outbox itself and does not care which rows the notification was for. The
+-- body is one line, so that a dump of the database split at the ends of its statements (the
+-- interop test's comparison) keeps the function in one piece.
 CREATE OR REPLACE FUNCTION volmgr_notifications_wake() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-BEGIN
-	PERFORM pg_notify('volmgr_notifications', '');
-	RETURN NULL;
-END
-$fn$;
+LANGUAGE plpgsql AS $fn$ BEGIN PERFORM pg_notify('volmgr_notifications', ''); RETURN NULL; END $fn$;
 
 DROP TRIGGER IF EXISTS volmgr_notifications_wake ON volmgr_notifications;
 CREATE TRIGGER volmgr_notifications_wake AFTER INSERT ON volmgr_notifications
