@@ -1,10 +1,11 @@
 """The broker side of a test deployment: the wire contract of proto/ as Python builds it
 (msgpack casts, oslo's JSON envelope), publishing with confirms, queue depths and consumers,
-taking messages back (dead letters, what the shim cast to a capture queue), and deleting the
-class's exchange and queues.
+taking messages back (dead letters, what the shim cast to a capture queue, the notifications
+the manager's relay published), and deleting the class's exchange and queues.
 
 BrokerMixin expects of the class that composes it: transport_url, exchange, routing_key, rand,
-service_queues and _queues (the queues to delete at tear-down), and a poll() method.
+service_queues and _queues (the queues to delete at tear-down), notification_topic and
+_published (the notifications taken so far), and poll() and sql_value() methods.
 """
 
 import contextlib
