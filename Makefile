@@ -8,7 +8,7 @@
 #   make test-faults  only the fault-injection suites (tests/faults)
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
 #   make bench      deps, then all, then scripts/bench/bench.py (about 10 minutes)
-#   make test-interop  deps plus python3-cinder, python3-oslo.messaging and cinder-scheduler,
+#   make test-interop  deps plus python3-cinder and cinder-scheduler,
 #                   then all, then tests/interop/run.py (the manager driven by Cinder's own
 #                   RPC client, scheduler and API)
 #   make stack-start / stack-stop   throwaway RabbitMQ + PostgreSQL under .stack
@@ -232,7 +232,7 @@ fuzz:
 
 # Cinder's own code drives the manager: its packages are installed for this target only.
 test-interop:
-	@VOLMGR_DEPS_EXTRA="python3-cinder python3-oslo.messaging cinder-scheduler" scripts/deps.sh
+	@VOLMGR_DEPS_EXTRA="python3-cinder cinder-scheduler" scripts/deps.sh
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/interop/run.py
 

@@ -272,6 +272,17 @@ __attribute__((warn_unused_result))
 int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *row,
 			 const struct volumes_delete_opts *o, union proto_args *args, bool *cast);
 
+/*
+ * Queues the usage event event_type ("volume.delete.start", ...) about volume_id in the
+ * caller's transaction, as Cinder's API sends the few it sends itself (docs/cinder.md §21):
+ * publisher "volume.<[DEFAULT] host>", the request's id. status and size are the values to
+ * report; with status NULL the volume row is locked and its own are reported (nothing is
+ * queued when it is gone). Returns DB_OK or a negative db status.
+ */
+__attribute__((warn_unused_result))
+int volumes_notify(db_conn *db, const struct shim_request *r, const char *event_type,
+		   const char *volume_id, const char *status, int size);
+
 /* manage.c: os-unmanage (docs/cinder.md §20.1). */
 int unmanage_body(db_conn *db, struct action_ctx *a);
 

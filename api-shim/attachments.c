@@ -399,8 +399,16 @@ static int finish_txn(db_conn *db, void *arg)
 	struct att_finish *f = arg;
 	const char *params[] = { f->a->volume_id };
 	PGresult *res;
-	int rc = vol_detached(db, f->a->volume_id, f->a->attachment_id, NULL);
+	/* Cinder's API notifies the detach of an attachment that was only reserved, start and
+	 * end; of any other, the manager's attachment_delete did (docs/differences.md). */
+	bool reserved = strcmp(f->a->att->attach_status, VOL_AS_RESERVED) == 0;
+	int rc = reserved ? volumes_notify(db, f->t.r, "volume.detach.start", f->a->volume_id,
+					   NULL, 0) : DB_OK;
 
+	if (rc == DB_OK)
+		rc = vol_detached(db, f->a->volume_id, f->a->attachment_id, NULL);
+	if (rc == DB_OK && reserved)
+		rc = volumes_notify(db, f->t.r, "volume.detach.end", f->a->volume_id, NULL, 0);
 	if (rc == DB_OK)
 		rc = db_exec(db, sql_remaining, 1, params, &res);
 	if (rc != DB_OK)

@@ -25,6 +25,7 @@
 #include "common/util.h"
 #include "conf/registry.h"
 #include "core/glance.h"
+#include "core/notification.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "proto/schema.h"
@@ -44,7 +45,8 @@
 struct quota_defaults shim_quota_defaults;
 
 static const struct cfg_key *const tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						glance_keys, api_keys, keystone_keys };
+						glance_keys, api_keys, keystone_keys,
+						notification_keys };
 static const struct cfg_tables applied = { tables, sizeof(tables) / sizeof(tables[0]) };
 
 static volatile sig_atomic_t signals;
@@ -143,6 +145,10 @@ static int configure(int argc, char **argv)
 	if (proto_format_parse(api_cfg.rpc_wire_format_text, &api_cfg.rpc_wire_format) != 0) {
 		log_error("configuration: [api] rpc_wire_format: '%s' is not msgpack or json",
 			  api_cfg.rpc_wire_format_text);
+		return 1;
+	}
+	if (notification_check(err, sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
 		return 1;
 	}
 	settings_quota_defaults(&settings, &shim_quota_defaults);

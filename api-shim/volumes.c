@@ -23,8 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/notification.h"
 #include "core/quota.h"
 #include "core/settings.h"
 #include "core/snapshot.h"
@@ -821,6 +823,35 @@ static const char *const deletable_statuses[] = {
 
 #define NDELETABLE (int)(sizeof(deletable_statuses) / sizeof(deletable_statuses[0]))
 
+int volumes_notify(db_conn *db, const struct shim_request *r, const char *event_type,
+		   const char *volume_id, const char *status, int size)
+{
+	char publisher[256], st[VOL_STR];
+	int rc = DB_OK;
+
+	if (status == NULL) {
+		struct vol_row *v = malloc(sizeof(*v));
+
+		if (v == NULL)
+			return DB_RETRY;
+		rc = vol_get(db, volume_id, true, v);
+		if (rc == DB_OK) {
+			util_strlcpy(st, v->status, sizeof(st));
+			size = v->size;
+			status = st;
+		}
+		free(v);
+	}
+	/* A volume that is gone has nothing to report. */
+	if (rc == VOL_NOT_FOUND)
+		return DB_OK;
+	/* The manager's relay publishes it after the commit. */
+	snprintf(publisher, sizeof(publisher), "volume.%s", cfg_common.host);
+	return rc != DB_OK ? rc : notification_queue(db, event_type, publisher,
+						     NOTIFICATION_VOLUME, volume_id, status,
+						     size, r->request_id);
+}
+
 static bool migrating(const char *ms)
 {
 	return ms[0] != '\0' && strcmp(ms, "deleting") != 0 && strcmp(ms, "error") != 0 &&
@@ -840,7 +871,13 @@ int volumes_delete_begin(db_conn *db, struct txn_ctx *t, const struct vol_row *r
 	/* A volume that never reached a backend is removed at once, its quota given back
 	 * (Cinder's delete of a volume without host, unmanaged or not). */
 	if (row->host[0] == '\0') {
-		rc = release_volume(db, row);
+		/* Cinder's API notifies the delete of a volume without host itself. */
+		rc = volumes_notify(db, r, "volume.delete.start", row->id, row->status, row->size);
+		if (rc == DB_OK)
+			rc = release_volume(db, row);
+		if (rc == DB_OK)
+			rc = volumes_notify(db, r, "volume.delete.end", row->id, VOL_S_DELETED,
+					    row->size);
 		if (rc == DB_OK)
 			log_info("volume %s had no host: deleted without a cast", row->id);
 		return rc == DB_OK ? DB_OK : txn_fail(t, rc, row->id);

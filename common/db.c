@@ -4,6 +4,7 @@
  */
 #include "common/db.h"
 
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,7 +341,8 @@ int db_exec_binary(db_conn *db, const char *sql, int nparams, const char *const 
 	return DB_OK;
 }
 
-/* BEGIN, COMMIT and ROLLBACK: simple-protocol commands outside the statement cache. */
+/* BEGIN, COMMIT, ROLLBACK and LISTEN: simple-protocol commands outside the statement
+ * cache. */
 static int db_command(db_conn *db, const char *cmd)
 {
 	PGresult *r;
@@ -418,4 +420,40 @@ int db_transaction(db_conn *db, db_txn_fn fn, void *arg, int max_attempts)
 			return rc;
 	}
 	return rc;
+}
+
+int db_listen(db_conn *db, const char *channel)
+{
+	char cmd[128];
+
+	if (snprintf(cmd, sizeof(cmd), "LISTEN %s", channel) >= (int)sizeof(cmd))
+		return DB_REJECT;
+	return db_command(db, cmd);
+}
+
+/* Frees the notifications libpq received; true when there was one. */
+static bool db_drain_notifies(PGconn *pg)
+{
+	PGnotify *n;
+	bool got = false;
+
+	(void)PQconsumeInput(pg);
+	while ((n = PQnotifies(pg)) != NULL) {
+		got = true;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+bool db_wait_notify(db_conn *db, int timeout_ms, volatile sig_atomic_t *stop)
+{
+	struct pollfd p = { .fd = PQsocket(db->pg), .events = POLLIN };
+
+	if (db_drain_notifies(db->pg) || p.fd < 0)
+		return p.fd >= 0;
+	for (int waited = 0; waited < timeout_ms && (stop == NULL || !*stop); waited += 250) {
+		if (poll(&p, 1, 250) > 0)
+			break;
+	}
+	return db_drain_notifies(db->pg);
 }

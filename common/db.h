@@ -11,6 +11,7 @@
 #ifndef VOLMGR_COMMON_DB_H
 #define VOLMGR_COMMON_DB_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <libpq-fe.h>
 
@@ -108,6 +109,20 @@ int db_commit(db_conn *db);
 /* Rolls back the open transaction. A failed ROLLBACK has either lost the session (the next
  * statement will say so) or been logged, so there is nothing to report. */
 void db_rollback(db_conn *db);
+
+/* LISTENs on channel (an SQL identifier, trusted: the caller's constant) on db's session,
+ * outside any transaction; a reconnect ends it, so the caller listens again after one.
+ * Returns DB_OK or a negative status. */
+__attribute__((warn_unused_result))
+int db_listen(db_conn *db, const char *channel);
+
+/*
+ * Waits up to timeout_ms for a notification of a channel db LISTENs on, looking at *stop
+ * every 250 ms (NULL: never stops early), then drains every notification received. Returns
+ * at once when one was already there. True when at least one arrived; a broken session
+ * shows in db_is_ok afterwards.
+ */
+bool db_wait_notify(db_conn *db, int timeout_ms, volatile sig_atomic_t *stop);
 
 const char *db_strerror(int status);
 

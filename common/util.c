@@ -7,6 +7,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +202,17 @@ void util_install_signals(volatile sig_atomic_t *counter)
 	util_handle_signal(SIGINT, util_on_signal, 0);
 	util_handle_signal(SIGTERM, util_on_signal, 0);
 	util_handle_signal(SIGPIPE, SIG_IGN, 0);
+}
+
+void util_block_stop_signals(void)
+{
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
 }
 
 size_t util_strlcpy(char *dst, const char *src, size_t size)

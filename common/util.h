@@ -41,6 +41,10 @@ void util_sleep_ms(int ms, volatile sig_atomic_t *stop);
  */
 void util_install_signals(volatile sig_atomic_t *counter);
 
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, so that they reach the main
+ * thread, which owns the stop sequence; a helper thread calls it first. */
+void util_block_stop_signals(void);
+
 /* Installs fn (or SIG_DFL / SIG_IGN) for sig with sigaction's flags and an empty mask. */
 void util_handle_signal(int sig, void (*fn)(int), int flags);
 

@@ -8,7 +8,6 @@
  */
 #include "manager/engine.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -643,52 +642,12 @@ static void eng_drive(struct engine *e, const char *volume_id)
 	(void)eng_claim(e, volume_id, false);
 }
 
-/* LISTENs on the engine's session (again after a reconnect). */
-static int eng_listen(struct engine *e)
-{
-	PGresult *r = PQexec(db_pg(e->db), "LISTEN " MIG_CHANNEL);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-
-	PQclear(r);
-	return ok ? 0 : -1;
-}
-
-/* Waits up to ENGINE_RECHECK_MS for a notification; drains those that arrived. */
-static void eng_wait(struct engine *e)
-{
-	PGconn *pg = db_pg(e->db);
-	struct pollfd p = { .fd = PQsocket(pg), .events = POLLIN };
-	PGnotify *n;
-	bool got = false;
-
-	(void)PQconsumeInput(pg);
-	while ((n = PQnotifies(pg)) != NULL) {
-		got = true;
-		PQfreemem(n);
-	}
-	if (got || p.fd < 0)
-		return;
-	for (int waited = 0; waited < ENGINE_RECHECK_MS && !*e->stop; waited += 250) {
-		if (poll(&p, 1, 250) > 0)
-			break;
-	}
-	(void)PQconsumeInput(pg);
-	while ((n = PQnotifies(pg)) != NULL)
-		PQfreemem(n);
-}
-
 static void *eng_main(void *arg)
 {
 	struct engine *e = arg;
 	char ids[ENG_MAX_MIGRATIONS][37];
-	sigset_t block;
 
-	/* Signals are the main thread's: it owns the stop sequence. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	util_block_stop_signals();
 	for (int attempt = 0; e->db == NULL && !*e->stop; attempt++) {
 		e->db = db_open(cfg_common.db_connection, "volume-manager-migrations",
 				ENG_STATEMENT_TIMEOUT_MS);
@@ -700,13 +659,13 @@ static void *eng_main(void *arg)
 	for (int attempt = 0; !*e->stop; ) {
 		int n = 0;
 
-		if (!listening && eng_listen(e) == 0)
+		if (!listening && db_listen(e->db, MIG_CHANNEL) == DB_OK)
 			listening = true;
 		if (listening && mig_list_mine(e->db, ids, ENG_MAX_MIGRATIONS, &n) == DB_OK) {
 			attempt = 0;
 			for (int i = 0; i < n && !*e->stop; i++)
 				eng_drive(e, ids[i]);
-			eng_wait(e);
+			(void)db_wait_notify(e->db, ENGINE_RECHECK_MS, e->stop);
 			continue;
 		}
 		/* The session is gone: its claims and its LISTEN with it. */

@@ -45,7 +45,8 @@ DELETE FROM volmgr_processed_messages WHERE unique_id = ANY($1::varchar[])
 -- statement: notify_start
 -- $1 volume ids, $2 their statuses, $3 their sizes (as locked: extending, the old size), $4
 -- request ids, $5 the notifications' publisher_id: volume.resize.start of each extend_volume
--- of the group, which extend_volume queues before it grows the volume.
+-- of the group, which extend_volume queues before it grows the volume (none when $5 is '',
+-- the noop notification driver: manager/records.h).
 INSERT INTO volmgr_notifications (event_type, publisher_id, priority, payload, request_id,
                                   created_at)
 SELECT 'volume.resize.start', $5::varchar, 'INFO', p.payload, b.request_id,
@@ -53,11 +54,13 @@ SELECT 'volume.resize.start', $5::varchar, 'INFO', p.payload, b.request_id,
 FROM unnest($1::varchar[], $4::varchar[]) WITH ORDINALITY AS b(volume_id, request_id, n)
 JOIN volmgr_usage_payloads($1::varchar[], $2::varchar[], $3::integer[]) p
   ON p.volume_id = b.volume_id
+WHERE $5::varchar <> ''
 ORDER BY b.n
 
 -- statement: finalize
 -- $1 volume ids, $2 new sizes, $3 statuses after (available / in-use), $4 request ids; $5 pool
--- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id.
+-- hosts, $6 pools, $7 size deltas (one per message); $8 the notifications' publisher_id ('':
+-- none, as in notify_start).
 -- Runs after the quota commit of the same reservations (core/quota_commit.sql, the quota
 -- engine's own statement).
 -- Cinder's completion (docs/cinder.md §2.3): quota commit, size and status, pool
@@ -89,6 +92,7 @@ WITH b AS (
            now() AT TIME ZONE 'utc'
     FROM b JOIN volmgr_usage_payloads($1::varchar[], $3::varchar[], $2::integer[]) p
       ON p.volume_id = b.volume_id
+    WHERE $8::varchar <> ''
     ORDER BY b.n
     RETURNING 1
 ), pending AS (

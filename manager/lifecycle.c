@@ -65,6 +65,19 @@ static bool lc_in_pool(const struct vol_row *v)
 	return v->launched_at[0] != '\0';
 }
 
+/*
+ * Whether Cinder's delete_volume notifies the delete of v ("delete.*", "unmanage.*"): not for
+ * a volume that counts in no quota, nor for either side of a migration under way (its
+ * destination included), whose rows the migration replaces without a delete of the volume.
+ */
+static bool lc_delete_notified(const struct vol_row *v)
+{
+	const char *ms = v->migration_status;
+	bool migrating = ms[0] != '\0' && strcmp(ms, "error") != 0 && strcmp(ms, "success") != 0;
+
+	return v->use_quota && !migrating;
+}
+
 /* A create that failed, by its driver or for good: status error and the user message. */
 static int lc_create_error(db_conn *db, struct job *job, const struct vol_row *v)
 {
@@ -88,6 +101,12 @@ int h_create_volume(db_conn *db, struct job *job)
 	int rc = job_load_volume(db, job, a->volume_id, VOL_S_CREATING, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	/* Cinder's create flow notifies create.start before the driver runs, and create.end
+	 * only when the volume was created, for every source and for a migration's
+	 * destination alike. */
+	rc = rec_notify(db, "create.start", &v, v.status, v.size, job->msg->ctx.request_id);
+	if (rc != DB_OK)
+		return rc;
 	bool failed = job_driver->create(&v, location, sizeof(location), err, sizeof(err)) !=
 		      DRV_OK;
 	/* A volume created from a snapshot or another volume gets its source's bytes. */
@@ -108,6 +127,9 @@ int h_create_volume(db_conn *db, struct job *job)
 		rc = rec_pool_add(db, &v, v.size);
 	if (rc == DB_OK)
 		rc = lc_wake_migration(db, &v);
+	if (rc == DB_OK)
+		rc = rec_notify(db, "create.end", &v, VOL_S_AVAILABLE, v.size,
+				job->msg->ctx.request_id);
 	if (rc == DB_OK)
 		log_info("Volume %s: created (%d GiB at %s).", v.id, v.size, location);
 	job_outcome(job, "created");
@@ -151,6 +173,14 @@ int h_delete_volume(db_conn *db, struct job *job)
 	int rc = lc_load_deletable(db, job, a->volume_id, a->unmanage_only, &v);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	bool notified = lc_delete_notified(&v);
+	const char *start = a->unmanage_only ? "unmanage.start" : "delete.start";
+	/* Cinder reports a volume whose manage failed as "deleting". */
+	if (notified)
+		rc = rec_notify(db, start, &v, strcmp(v.status, VOL_S_ERROR_MANAGING_DELETING) == 0 ?
+				VOL_S_DELETING : v.status, v.size, job->msg->ctx.request_id);
+	if (rc != DB_OK)
+		return rc;
 	/* With cascade its snapshots go first; one that cannot keeps the volume, in
 	 * error_deleting as Cinder's manager leaves it. */
 	if (a->cascade) {
@@ -194,6 +224,9 @@ int h_delete_volume(db_conn *db, struct job *job)
 			      (const char *[]){ v.id }, NULL);
 	if (rc == DB_OK && lc_in_pool(&v))
 		rc = rec_pool_add(db, &v, -(long)v.size);
+	if (rc == DB_OK && notified)
+		rc = rec_notify(db, a->unmanage_only ? "unmanage.end" : "delete.end", &v,
+				VOL_S_DELETED, v.size, job->msg->ctx.request_id);
 	if (rc == DB_OK)
 		log_info("Volume %s: deleted%s.", v.id, a->unmanage_only ? " (unmanaged)" : "");
 	job_outcome(job, "deleted");

@@ -1,9 +1,10 @@
 /*
  * main.c - bin/volume-manager: the volume service of one "<host>@<backend>".
  *
- * Two threads, three in worker 0. The migration engine (engine.h) drives migrations on
- * connections of its own; worker 0's capability thread (capabilities.h) sends the backend's
- * reports to the schedulers on connections of its own.
+ * Two threads, four in worker 0. The migration engine (engine.h) drives migrations on
+ * connections of its own; so do worker 0's notification relay (relay.h), which publishes the
+ * outbox, and its capability thread (capabilities.h), which sends the backend's reports to
+ * the schedulers.
  * The main thread's loop waits at most MGR_TICK_MS for a delivery, handles it and whatever
  * else arrives within the batch window completely (batch.c, dispatch.c), then runs whatever periodic task is due, so that signals, heartbeats and
  * periodic work are looked at least once a second. Nothing is consumed while the database is
@@ -42,6 +43,7 @@
 #include "manager/mconf.h"
 #include "manager/mmetrics.h"
 #include "manager/periodic.h"
+#include "manager/relay.h"
 #include "manager/workers.h"
 
 #define MGR_TICK_MS 1000
@@ -256,22 +258,31 @@ int main(int argc, char **argv)
 	/* A manager without its migration engine would leave migrations stuck: it does not
 	 * serve, and says so by its exit status. */
 	bool engine_failed = db != NULL && engine_start(&mgr_stop) != 0;
-	if (db != NULL && !engine_failed) {
+	/* One relay per service is enough, as for the sweeps: worker 0 runs it (a restarted
+	 * worker 0 starts it again), and its advisory lock keeps any other manager of the
+	 * database from interleaving with it. */
+	bool relay_failed = db != NULL && !engine_failed && mgr_slot == 0 &&
+			    relay_start(&mgr_stop) != 0;
+	if (db != NULL && !engine_failed && !relay_failed) {
 		/* One report per service: worker 0's (capabilities.h). A manager without its
 		 * reports still serves; the schedulers then do not place volumes on it. */
 		if (mgr_slot == 0 && caps_start(&mgr_stop) != 0)
 			log_error("no capability reports will be sent to the schedulers");
 		mgr_run(db, &consumer, batch);
 		caps_join();
-		/* The engine ends a copy at the stop signal; a migration goes on from its
-		 * recorded stage at the next start. */
-		engine_join();
+	} else {
+		mgr_stop = 1;   /* ends whichever thread did start */
 	}
+	/* The engine ends a copy at the stop signal; a migration goes on from its recorded
+	 * stage at the next start. The relay ends after its current publish; what it did not
+	 * delete goes at the next start. */
+	engine_join();
+	relay_join();
 	if (db != NULL)
 		db_close(db);
 	batch_free(batch);
 	log_info("volume-manager stopped");
-	status = engine_failed ? WORKERS_EXIT_STARTUP : 0;
+	status = engine_failed || relay_failed ? WORKERS_EXIT_STARTUP : 0;
 out_http:
 	http_global_cleanup();
 out_metrics:

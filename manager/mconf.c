@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "conf/registry.h"
 #include "core/glance.h"
+#include "core/notification.h"
 #include "core/nova.h"
 #include "core/settings.h"
 #include "manager/batch.h"
@@ -65,7 +66,8 @@ const struct cfg_key mconf_keys[] = {
 };
 
 static const struct cfg_key *const mconf_tables[] = { cfg_common_keys, settings_keys, nova_keys,
-						      glance_keys, mconf_keys };
+						      glance_keys, mconf_keys,
+						      notification_keys };
 static const struct cfg_tables mconf_applied = {
 	mconf_tables, sizeof(mconf_tables) / sizeof(mconf_tables[0]),
 };
@@ -105,7 +107,8 @@ int mconf_load(const char *path, char *err, size_t errlen)
 	if (check_name("host", cfg_common.host, err, errlen) != 0 ||
 	    check_name("backend", settings.backend, err, errlen) != 0)
 		return -1;
-	if (check_max_age(mconf.journal_max_age, err, errlen) != 0)
+	if (check_max_age(mconf.journal_max_age, err, errlen) != 0 ||
+	    notification_check(err, errlen) != 0)
 		return -1;
 	if (mconf.rabbit_ha_queues && cfg_common.rabbit_quorum_queue) {
 		/* oslo.messaging refuses the same combination at start-up. */

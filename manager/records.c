@@ -9,6 +9,7 @@
 
 #include "common/cfg.h"
 #include "common/util.h"
+#include "core/notification.h"
 #include "core/settings.h"
 #include "manager/mconf.h"
 
@@ -25,26 +26,34 @@ int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *param
 
 void rec_publisher(char out[REC_PUBLISHER_MAX])
 {
-	snprintf(out, REC_PUBLISHER_MAX, "volume.%s", mconf.service_host);
+	if (notification_enabled())
+		snprintf(out, REC_PUBLISHER_MAX, "volume.%s", mconf.service_host);
+	else
+		out[0] = '\0';
+}
+
+/* Queues "<kind>.<suffix>" about id (notification_queue) from this service. */
+static int rec_queue(db_conn *db, enum notification_subject subject, const char *suffix,
+		     const char *id, const char *status, int size, const char *request_id)
+{
+	char event[64], publisher[REC_PUBLISHER_MAX];
+
+	snprintf(event, sizeof(event), "%s.%s",
+		 subject == NOTIFICATION_SNAPSHOT ? "snapshot" : "volume", suffix);
+	rec_publisher(publisher);
+	return notification_queue(db, event, publisher, subject, id, status, size, request_id);
 }
 
 int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const char *status,
 	       int size, const char *request_id)
 {
-	char event[64], publisher[REC_PUBLISHER_MAX], sz[16];
+	return rec_queue(db, NOTIFICATION_VOLUME, suffix, v->id, status, size, request_id);
+}
 
-	snprintf(event, sizeof(event), "volume.%s", suffix);
-	snprintf(sz, sizeof(sz), "%d", size);
-	rec_publisher(publisher);
-	/* The payload comes from the row itself (sql/005_volmgr_usage_payloads.sql): the
-	 * group commit builds its payloads with the same query, for a whole batch at once. */
-	const char *params[] = { event, publisher, v->id, status, sz, request_id };
-	return rec_exec(db,
-			"INSERT INTO volmgr_notifications (event_type, publisher_id, priority, "
-			"payload, request_id, created_at) "
-			"SELECT $1, $2, 'INFO', volmgr_usage_payload($3, $4, $5::integer), $6, "
-			"now() AT TIME ZONE 'utc'",
-			6, params, NULL);
+int rec_notify_snapshot(db_conn *db, const char *suffix, const char *snapshot_id,
+			const char *status, const char *request_id)
+{
+	return rec_queue(db, NOTIFICATION_SNAPSHOT, suffix, snapshot_id, status, 0, request_id);
 }
 
 void rec_pool_of(const struct vol_row *v, char host[VOL_TEXT], char pool[VOL_TEXT])

@@ -18,16 +18,27 @@ int rec_exec(db_conn *db, const char *sql, int nparams, const char *const *param
 	     long *affected);
 
 /*
- * Queues a usage notification "volume.<suffix>" for v (docs/cinder.md §2.5): priority
- * INFO, publisher rec_publisher, the payload of _usage_from_volume as JSON with status and
- * size overridden by the arguments (the values after the change), built by the database
- * function volmgr_usage_payload from v's row.
+ * Queues a usage notification "volume.<suffix>" for v (docs/cinder.md §2.5, §21) with
+ * notification_queue: priority INFO, publisher rec_publisher, the payload of
+ * _usage_from_volume as JSON with status and size overridden by the arguments (the values
+ * after the change), built by the database function volmgr_usage_payload from v's row.
  */
 __attribute__((warn_unused_result))
 int rec_notify(db_conn *db, const char *suffix, const struct vol_row *v, const char *status,
 	       int size, const char *request_id);
 
-/* The publisher_id of this service's notifications: "volume.<host>@<backend>". */
+/*
+ * Queues a usage notification "snapshot.<suffix>" for the snapshot snapshot_id (Cinder's
+ * _usage_from_snapshot, built by volmgr_snapshot_usage_payload), with status the value after
+ * the change, or NULL for the row's own. As rec_notify otherwise.
+ */
+__attribute__((warn_unused_result))
+int rec_notify_snapshot(db_conn *db, const char *suffix, const char *snapshot_id,
+			const char *status, const char *request_id);
+
+/* The publisher_id of this service's notifications: "volume.<host>@<backend>"; "" when the
+ * notification driver is noop, which the group commit's statements (finalize.sql) read as
+ * "queue nothing". */
 #define REC_PUBLISHER_MAX (MCONF_SERVICE_HOST_MAX + 8)
 void rec_publisher(char out[REC_PUBLISHER_MAX]);
 

@@ -80,6 +80,11 @@ int h_create_snapshot(db_conn *db, struct job *job)
 	int rc = sn_load(db, job, ref, SNAP_S_CREATING, &v, &s);
 	if (rc != DB_OK)
 		return rc == JOB_SKIP ? DB_OK : rc;
+	/* Cinder notifies create.start before the driver runs, create.end only after it
+	 * succeeded. */
+	rc = rec_notify_snapshot(db, "create.start", s.id, NULL, job->msg->ctx.request_id);
+	if (rc != DB_OK)
+		return rc;
 	if (job_driver->snapshot_create(&v, s.id, location, sizeof(location), err,
 					sizeof(err)) != DRV_OK) {
 		log_error("Snapshot %s: create failed: %s", s.id, err);
@@ -87,6 +92,8 @@ int h_create_snapshot(db_conn *db, struct job *job)
 		return sn_status(db, s.id, SNAP_S_CREATING, SNAP_S_ERROR);
 	}
 	rc = snap_mark_created(db, s.id, location);
+	if (rc == DB_OK)
+		rc = rec_notify_snapshot(db, "create.end", s.id, NULL, job->msg->ctx.request_id);
 	if (rc == DB_OK)
 		log_info("Snapshot %s of volume %s: created at %s.", s.id, v.id, location);
 	job_outcome(job, "created");
@@ -123,6 +130,11 @@ static int sn_destroy(db_conn *db, struct job *job, const struct vol_row *v,
 	int rc;
 
 	*failed = false;
+	/* Cinder's delete_snapshot notifies delete.start (also when it unmanages, and for each
+	 * snapshot of a cascade), and delete.end once the row is gone. */
+	rc = rec_notify_snapshot(db, "delete.start", s->id, NULL, job->msg->ctx.request_id);
+	if (rc != DB_OK)
+		return rc;
 	if (!unmanage_only && job_driver->snapshot_remove(s->id, err, sizeof(err)) != DRV_OK) {
 		log_error("Snapshot %s: delete failed: %s", s->id, err);
 		*failed = true;
@@ -145,6 +157,8 @@ static int sn_destroy(db_conn *db, struct job *job, const struct vol_row *v,
 			return rc;
 	}
 	rc = snap_soft_delete(db, s->id);
+	if (rc == DB_OK)
+		rc = rec_notify_snapshot(db, "delete.end", s->id, NULL, job->msg->ctx.request_id);
 	if (rc == DB_OK)
 		log_info("Snapshot %s: deleted%s.", s->id, unmanage_only ? " (unmanaged)" : "");
 	job_outcome(job, "deleted");
@@ -216,17 +230,30 @@ int sn_cascade(db_conn *db, struct job *job, const struct vol_row *v, bool *refu
 	return rc;
 }
 
-/* A revert that ends, well or not: the volume back to "available" (to "error" when it
- * failed) and the snapshot to "available", as Cinder's manager leaves them. */
-static int sn_revert_end(db_conn *db, const struct vol_row *v, const struct snap_row *s,
-			 bool failed)
+/* Cinder's revert notifies "volume.revert.<suffix>" then "snapshot.revert.<suffix>", with
+ * the rows as they are then (status NULL: the rows' own). */
+static int sn_revert_notify(db_conn *db, const struct job *job, const char *suffix,
+			    const struct vol_row *v, const char *status, const struct snap_row *s)
 {
-	int rc = vol_cas_status(db, v->id, (const char *const[]){ VOL_S_REVERTING }, 1,
-				failed ? VOL_S_ERROR : VOL_S_AVAILABLE, NULL);
+	const char *request_id = job->msg->ctx.request_id;
+	int rc = rec_notify(db, suffix, v, status, v->size, request_id);
+
+	return rc == DB_OK ? rec_notify_snapshot(db, suffix, s->id, NULL, request_id) : rc;
+}
+
+/* A revert that ends, well or not: the volume back to "available" (to "error" when it
+ * failed) and the snapshot to "available", as Cinder's manager leaves them, then revert.end
+ * (which Cinder sends for a failed revert too). */
+static int sn_revert_end(db_conn *db, const struct job *job, const struct vol_row *v,
+			 const struct snap_row *s, bool failed)
+{
+	const char *status = failed ? VOL_S_ERROR : VOL_S_AVAILABLE;
+	int rc = vol_cas_status(db, v->id, (const char *const[]){ VOL_S_REVERTING }, 1, status,
+				NULL);
 
 	if (rc == DB_OK || rc == VOL_CONFLICT)
 		rc = sn_status(db, s->id, SNAP_S_RESTORING, SNAP_S_AVAILABLE);
-	return rc;
+	return rc == DB_OK ? sn_revert_notify(db, job, "revert.end", v, status, s) : rc;
 }
 
 int h_revert_to_snapshot(db_conn *db, struct job *job)
@@ -253,14 +280,17 @@ int h_revert_to_snapshot(db_conn *db, struct job *job)
 		job_outcome(job, "wrong_status");
 		return sn_status(db, s.id, SNAP_S_RESTORING, SNAP_S_AVAILABLE);
 	}
+	rc = sn_revert_notify(db, job, "revert.start", &v, v.status, &s);
+	if (rc != DB_OK)
+		return rc;
 	if (job_driver->from_snapshot(&v, s.id, err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: revert to snapshot %s failed: %s", v.id, s.id, err);
 		job_outcome(job, "driver_error");
-		return sn_revert_end(db, &v, &s, true);
+		return sn_revert_end(db, job, &v, &s, true);
 	}
 	log_info("Volume %s reverted to snapshot %s.", v.id, s.id);
 	job_outcome(job, "reverted");
-	return sn_revert_end(db, &v, &s, false);
+	return sn_revert_end(db, job, &v, &s, false);
 }
 
 int h_revert_to_snapshot_failed(db_conn *db, struct job *job)
@@ -273,7 +303,7 @@ int h_revert_to_snapshot_failed(db_conn *db, struct job *job)
 	if (rc != DB_OK)
 		return rc == JOB_SKIP || rc == JOB_PERMANENT ? DB_OK : rc;
 	log_error("Volume %s: revert failed for good; status set to %s.", v.id, VOL_S_ERROR);
-	return sn_revert_end(db, &v, &s, true);
+	return sn_revert_end(db, job, &v, &s, true);
 }
 
 int sn_fill_from_source(db_conn *db, const struct vol_row *v, bool *failed, char *err,

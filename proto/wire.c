@@ -111,10 +111,9 @@ out:
 	return rc;
 }
 
-/* Wraps tree in the oslo envelope. */
-static int json_encode_value(const struct pv *tree, char **out, size_t *outlen)
+/* Wraps inner (NULL: out of memory) in the oslo envelope; *out is malloc'd. */
+static int json_envelope(const json_t *inner, char **out, size_t *outlen)
 {
-	json_t *inner = proto_pv_to_json(tree);
 	char *text = inner != NULL ? json_dumps(inner, JSON_COMPACT) : NULL;
 	json_t *outer = text != NULL ? json_pack("{s:s, s:s}", OSLO_VERSION_KEY,
 						 PROTO_OSLO_ENVELOPE_VERSION, OSLO_MESSAGE_KEY,
@@ -124,8 +123,48 @@ static int json_encode_value(const struct pv *tree, char **out, size_t *outlen)
 	*outlen = *out != NULL ? strlen(*out) : 0;
 	json_decref(outer);
 	free(text);
-	json_decref(inner);
 	return *out != NULL ? PROTO_OK : PROTO_ENOMEM;
+}
+
+/* Wraps tree in the oslo envelope. */
+static int json_encode_value(const struct pv *tree, char **out, size_t *outlen)
+{
+	json_t *inner = proto_pv_to_json(tree);
+	int rc = json_envelope(inner, out, outlen);
+
+	json_decref(inner);
+	return rc;
+}
+
+int proto_encode_notification(const struct proto_notification *n, char **out, size_t *outlen)
+{
+	char unique_id[33];
+	size_t k = 0;
+
+	/* oslo's _unique_id is a uuid4's hex; the message_id's, so that both stay the same
+	 * when the relay publishes the row again. */
+	for (const char *p = n->message_id; *p != '\0' && k < sizeof(unique_id) - 1; p++)
+		if (*p != '-')
+			unique_id[k++] = *p;
+	unique_id[k] = '\0';
+	json_error_t jerr;
+	json_t *payload = json_loads(n->payload, JSON_REJECT_DUPLICATES, &jerr);
+	if (payload == NULL) {
+		*out = NULL;
+		*outlen = 0;
+		return PROTO_EPARSE;
+	}
+	/* The keys of oslo's Notifier._notify, then what its AMQP driver adds: _unique_id and
+	 * the context, flattened into "_context_<key>" (pack_context). */
+	json_t *inner = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s?}",
+				  "message_id", n->message_id, "publisher_id", n->publisher_id,
+				  "event_type", n->event_type, "priority", n->priority,
+				  "payload", payload, "timestamp", n->timestamp,
+				  "_unique_id", unique_id, "_context_request_id", n->request_id);
+	int rc = json_envelope(inner, out, outlen);
+
+	json_decref(inner);
+	return rc;
 }
 
 /* One row per format: its tree decoder and its tree encoder. */

@@ -76,4 +76,29 @@ int proto_encode_volume_msg(struct proto_msg *m, const struct proto_method *pm,
 			    const struct proto_volume_fields *vol, const struct proto_call *call,
 			    enum proto_format fmt, char **out, size_t *outlen);
 
+/*
+ * An oslo notification as oslo.messaging's messagingv2 driver sends it on the rabbit
+ * transport (docs/cinder.md §21): the fields of Notifier._notify, all strings, payload the
+ * JSON text of the payload object, timestamp in oslo's format (str(utcnow()):
+ * "2026-01-31 12:00:00.000001"), request_id (may be NULL) the context's.
+ */
+struct proto_notification {
+	const char *message_id;   /* a uuid4 with dashes */
+	const char *publisher_id;
+	const char *event_type;
+	const char *priority;     /* upper-case, as oslo's Notifier passes it: "INFO" */
+	const char *payload;
+	const char *timestamp;
+	const char *request_id;
+};
+
+/*
+ * Encodes n in oslo's 2.0 envelope ({"oslo.version": "2.0", "oslo.message": "<JSON>"}) with
+ * _unique_id (the message_id's hex, so that a republished row keeps it) and
+ * _context_request_id. *out is malloc'd. Returns PROTO_OK, PROTO_EPARSE (payload is not
+ * JSON) or PROTO_ENOMEM.
+ */
+__attribute__((warn_unused_result))
+int proto_encode_notification(const struct proto_notification *n, char **out, size_t *outlen);
+
 #endif

@@ -11,6 +11,7 @@ PACKAGES=(
     rabbitmq-server postgresql postgresql-contrib
     python3 python3-psycopg2 python3-pika python3-msgpack python3-cinderclient python3-yaml
     python3-keystone python3-openstackclient glance-api python3-prometheus-client
+    python3-oslo.messaging
     curl
     "$@"
 )

@@ -89,6 +89,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     # first's by default; another name lets a volume type's volume_backend_name tell them apart
     backend2 = BACKEND
 
+    # [oslo_messaging_notifications] driver: messagingv2 (the relay publishes the outbox to
+    # the class's topic, published_notifications reads it) or noop
+    notification_driver = "messagingv2"
+
     # True: setUp empties the shared dead-letter queue, for tests that read dead letters
     dead_letters_purged = False
 
@@ -127,6 +131,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls.admin_url = cls.env["VOLMGR_PG_ADMIN_URL"]
         cls._dbname = "volmgr_t_" + rand
         cls.exchange = "openstack_" + rand
+        # A topic of the class's own, so that its notifications wait in queues of its own,
+        # which published_notifications reads and tear-down deletes.
+        cls.notification_topic = "notifications_" + rand
+        cls._published = []
         cls.host = "node" + rand
         cls.service_host = "%s@%s" % (cls.host, BACKEND)
         cls.volume_host = "%s@%s#%s" % (cls.host, BACKEND, BACKEND)
@@ -186,6 +194,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls._start("api-shim",
                    [os.path.join(BIN, "api-shim"), "--config-file", cls.config_file])
         cls._queues.extend(cls.service_queues)
+        cls._queues.append(cls.notification_queue())
         if cls.journal:
             cls._queues.append(cls.exchange + ".journal")
 
@@ -273,6 +282,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "enabled = %s" % ("true" if cls.journal else "false"),
             "max_age = 1h",
             "max_bytes = 50000000",
+            "",
+            "[oslo_messaging_notifications]",
+            "driver = %s" % cls.notification_driver,
+            "topics = %s" % cls.notification_topic,
             "",
             "[api]",
             "listen = 127.0.0.1",

@@ -10,7 +10,6 @@ filestore_dir, and a poll() method.
 
 import contextlib
 import hashlib
-import json
 import os
 import sys
 import uuid
@@ -212,15 +211,15 @@ class DatabaseMixin:
                          "ORDER BY created_at, id", (volume_id,))
 
     def notifications(self, volume_id, event_type="volume.resize.end"):
+        """The payloads of the event_type notifications about volume_id that the relay
+        published (published_notifications), each with its publisher_id under
+        "_publisher_id"."""
         out = []
-        for payload, publisher in self._sql(
-                "SELECT payload, publisher_id FROM volmgr_notifications WHERE event_type = %s "
-                "ORDER BY id", (event_type,)):
-            if isinstance(payload, (str, bytes)):
-                payload = json.loads(payload)
-            if payload.get("volume_id") == volume_id:
+        for msg in self.published_notifications():
+            payload = msg["payload"]
+            if msg["event_type"] == event_type and payload.get("volume_id") == volume_id:
                 payload = dict(payload)
-                payload["_publisher_id"] = publisher
+                payload["_publisher_id"] = msg["publisher_id"]
                 out.append(payload)
         return out
 

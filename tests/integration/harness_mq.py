@@ -1,10 +1,11 @@
 """The broker side of a test deployment: the wire contract of proto/ as Python builds it
 (msgpack casts, oslo's JSON envelope), publishing with confirms, queue depths and consumers,
-taking messages back (dead letters, what the shim cast to a capture queue), and deleting the
-class's exchange and queues.
+taking messages back (dead letters, what the shim cast to a capture queue, the notifications
+the manager's relay published), and deleting the class's exchange and queues.
 
 BrokerMixin expects of the class that composes it: transport_url, exchange, routing_key, rand,
-service_queues and _queues (the queues to delete at tear-down), and a poll() method.
+service_queues and _queues (the queues to delete at tear-down), notification_topic and
+_published (the notifications taken so far), and poll() and sql_value() methods.
 """
 
 import contextlib
@@ -258,6 +259,37 @@ class BrokerMixin:
             if method is None:
                 return None
             return props, body
+
+    def published_notifications(self, timeout=15):
+        """Every notification the relay published on the class's topic so far, in the order
+        published: oslo's inner message of each (message_id, publisher_id, event_type,
+        priority, payload, timestamp, ...), the AMQP properties under "_props" and the
+        routing key under "_routing_key". Waits first until the outbox is empty, so that
+        whatever committed before the call is among them."""
+        self.poll(lambda: self.sql_value("SELECT count(*) FROM volmgr_notifications") == 0,
+                  timeout=timeout, msg="the relay empties the outbox")
+        published = type(self)._published
+        if self.queue_count(self.notification_queue()) is None:
+            return list(published)   # nothing was ever published: no queue yet
+        with self.amqp() as ch:
+            while True:
+                method, props, body = ch.basic_get(queue=self.notification_queue(),
+                                                   auto_ack=True)
+                if method is None:
+                    break
+                envelope = json.loads(body)
+                self.assertEqual(envelope["oslo.version"], "2.0")
+                msg = json.loads(envelope["oslo.message"])
+                msg["_props"] = props
+                msg["_routing_key"] = method.routing_key
+                published.append(msg)
+        return list(published)
+
+    @classmethod
+    def notification_queue(cls, priority="info"):
+        """The queue oslo's messagingv2 driver declares for the class's topic and priority
+        (the relay declares it too, bound to the class's exchange)."""
+        return "%s.%s" % (cls.notification_topic, priority)
 
     def take_matching(self, queue, match):
         """Takes messages from queue until match(properties, body) returns a truthy value,

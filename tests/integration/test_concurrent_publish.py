@@ -8,7 +8,7 @@ row lock until the confirm: requests of one project would publish one after anot
 import concurrent.futures
 import uuid
 
-from harness import StackTestCase, unpack
+from harness import JSON, StackTestCase, unpack
 
 REQUESTS = 64
 SHIM_WORKERS = 32
@@ -37,6 +37,8 @@ class ConcurrentPublishTest(StackTestCase):
             got = self.get_message(queue)
             if got is None:
                 return seen
+            if got[0].content_type == JSON:
+                continue   # the relay's notifications cross the exchange too
             msg = unpack(got[1])
             if msg.get("method") == "extend_volume":
                 vid = msg["args"]["volume"]["versioned_object.data"]["id"]

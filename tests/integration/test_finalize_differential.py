@@ -169,18 +169,19 @@ class FinalizeDifferentialTest(StackTestCase):
                                       "WHERE volume_id = ANY(%s)", (vids,)),
             "volmgr_pending_extends": ("SELECT * FROM volmgr_pending_extends "
                                        "WHERE volume_id = ANY(%s)", (vids,)),
-            "volmgr_notifications": ("SELECT * FROM volmgr_notifications "
-                                     "WHERE payload::json->>'volume_id' = ANY(%s)", (vids,)),
             "messages": ("SELECT * FROM messages WHERE resource_uuid = ANY(%s)", (vids,)),
             "volmgr_processed_messages": ("SELECT * FROM volmgr_processed_messages "
                                           "WHERE unique_id = ANY(%s)", (uids,)),
         }
-        out = {}
-        for table, (query, params) in queries.items():
-            masked = [sorted((k, repr(self.mask(v, labels, k))) for k, v in row.items())
-                      for row in self.rows(query, params)]
-            out[table] = sorted(masked)
-        return out
+        tables = {table: self.rows(query, params) for table, (query, params) in queries.items()}
+        # The outbox's rows go once published: what was queued is what the relay published.
+        tables["notifications"] = [
+            {"event_type": m["event_type"], "publisher_id": m["publisher_id"],
+             "priority": m["priority"], "payload": json.dumps(m["payload"])}
+            for m in self.published_notifications() if m["payload"].get("volume_id") in vids]
+        return {table: sorted(sorted((k, repr(self.mask(v, labels, k))) for k, v in row.items())
+                              for row in rows)
+                for table, rows in tables.items()}
 
     # ---- the test ----
 

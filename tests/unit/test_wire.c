@@ -285,3 +285,45 @@ Test(wire, content_types)
 	cr_expect(eq(int, proto_format_parse("xml", &f), -1));
 	cr_expect(eq(str, (char *)proto_format_content_type(PROTO_FMT_MSGPACK), "application/msgpack"));
 }
+
+/* A notification is oslo's Notifier message in the 2.0 envelope, its payload an object. */
+Test(wire, notification_envelope)
+{
+	const struct proto_notification n = {
+		.message_id = "0b8b1f7c-5f3e-4c53-9d2e-3b9f0e7a1c2d", .publisher_id = "volume.h@b",
+		.event_type = "volume.create.end", .priority = "INFO",
+		.payload = "{\"volume_id\": \"v1\", \"size\": 1}",
+		.timestamp = "2026-01-31 12:00:00.000001", .request_id = "req-1",
+	};
+	char *body = NULL;
+	size_t len = 0;
+
+	cr_assert(eq(int, proto_encode_notification(&n, &body, &len), PROTO_OK));
+	json_t *outer = json_loadb(body, len, 0, NULL);
+	cr_assert_not_null(outer);
+	cr_assert_str_eq(json_string_value(json_object_get(outer, "oslo.version")), "2.0");
+	json_t *inner = json_loads(json_string_value(json_object_get(outer, "oslo.message")), 0,
+				   NULL);
+	cr_assert_not_null(inner);
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "message_id")), n.message_id);
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "_unique_id")),
+			 "0b8b1f7c5f3e4c539d2e3b9f0e7a1c2d");
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "event_type")), n.event_type);
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "priority")), "INFO");
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "timestamp")), n.timestamp);
+	cr_assert_str_eq(json_string_value(json_object_get(inner, "_context_request_id")),
+			 "req-1");
+	json_t *payload = json_object_get(inner, "payload");
+	cr_assert_not_null(payload);
+	cr_assert_eq(json_typeof(payload), JSON_OBJECT);
+	cr_assert_eq(json_integer_value(json_object_get(payload, "size")), 1);
+	json_decref(inner);
+	json_decref(outer);
+	free(body);
+
+	const struct proto_notification bad = { .message_id = n.message_id,
+		.publisher_id = "p", .event_type = "e", .priority = "INFO", .payload = "{not json",
+		.timestamp = n.timestamp };
+	cr_assert(eq(int, proto_encode_notification(&bad, &body, &len), PROTO_EPARSE));
+	cr_assert_null(body);
+}
