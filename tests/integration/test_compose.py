@@ -101,5 +101,18 @@ class ComposeFileTest(unittest.TestCase):
                          ["127.0.0.1:%s:%s" % (conf[("api", "port")], conf[("api", "port")])])
 
 
+    def test_health_checks_ask_the_daemons_own_checks(self):
+        """The containers' health checks are the daemons' own: the shim's GET /healthcheck on
+        its API port, and volctl health against the manager's metrics_listen port, which
+        compose.conf must then set."""
+        conf = sample_keys(os.path.join(DEPLOY, "compose.conf"))
+        shim = self.services["api-shim"]["healthcheck"]["test"]
+        self.assertIn("http://127.0.0.1:%s/healthcheck" % conf[("api", "port")], shim)
+        manager = self.services["volume-manager"]["healthcheck"]["test"]
+        self.assertEqual(manager[1:2], ["volctl"])
+        self.assertIn("health", manager)
+        port = conf[("DEFAULT", "metrics_listen")].rsplit(":", 1)[1]
+        self.assertIn("http://127.0.0.1:%s/healthcheck" % port, manager)
+
 if __name__ == "__main__":
     unittest.main()
