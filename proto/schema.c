@@ -337,6 +337,15 @@ static const char *parse_arg(const struct arg_spec *s, const struct pv *v, char 
 			return NULL;
 		if (v->type != PV_MAP)
 			return "expected a map or null";
+		/* Cinder's API and interop senders pass a plain dict, but a real scheduler passes
+		 * its RequestSpec object on, serialized as a versioned object (docs/cinder.md
+		 * §22.1): its fields are then under versioned_object.data. */
+		const struct pv *data = pv_get(v, "versioned_object.data");
+		if (data != NULL) {
+			if (data->type != PV_MAP)
+				return "versioned_object.data must be a map";
+			v = data;
+		}
 		if (lookup(v, "image_id", &image) < 0)
 			return "image_id: duplicate key";
 		if (image == NULL || image->type == PV_NULL)

@@ -55,7 +55,8 @@ int proto_version_check(const char *version, const struct proto_method *method);
 
 /* image_id: the image to create the volume from, as request_spec names it (NULL: none; a
  * volume created from a snapshot or another volume names its source in its own row, as
- * Cinder's manager reads it). A sender puts request_spec {"image_id": ...}, or null. */
+ * Cinder's manager reads it), read from a plain request_spec map or from a scheduler's
+ * RequestSpec object. A sender puts request_spec {"image_id": ...}, or null. */
 struct proto_args_create_volume {
 	const char *volume_id;
 	const char *image_id;

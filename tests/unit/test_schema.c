@@ -715,6 +715,15 @@ Test(schema, snapshot_and_image_args_build_and_parse_back)
 	cr_expect(eq(ptr, (void *)out.create_volume.image_id, NULL));
 	cr_expect(eq(int, parse(PROTO_M_CREATE_VOLUME, mutate(PROTO_M_CREATE_VOLUME,
 				"request_spec", "{\"image_id\": 7}"), &out), PROTO_EARGS));
+	/* A real scheduler's RequestSpec object carries image_id under versioned_object.data. */
+	cr_assert(eq(int, parse(PROTO_M_CREATE_VOLUME, mutate(PROTO_M_CREATE_VOLUME,
+				"request_spec", "{\"versioned_object.name\": \"RequestSpec\", "
+				"\"versioned_object.data\": {\"image_id\": \"" R1 "\", "
+				"\"volume_id\": \"" R2 "\"}}"), &out), PROTO_OK), "%s", detail);
+	cr_expect(eq(str, (char *)out.create_volume.image_id, R1));
+	cr_expect(eq(int, parse(PROTO_M_CREATE_VOLUME, mutate(PROTO_M_CREATE_VOLUME,
+				"request_spec", "{\"versioned_object.data\": []}"), &out),
+		     PROTO_EARGS));
 
 	cr_assert(eq(int, parse(PROTO_M_COPY_VOLUME_TO_IMAGE,
 				J(good_args[PROTO_M_COPY_VOLUME_TO_IMAGE]), &out), PROTO_OK));
