@@ -7,7 +7,9 @@
 #   - starts tests/fixtures/compute_stub.py on a free port unless
 #     VOLMGR_COMPUTE_URL is set;
 #   - writes .stack/volmgr.conf (from deploy/volmgr.conf.sample when present),
-#     runs bin/volctl db-sync, starts bin/volume-manager and bin/api-shim;
+#     runs bin/volctl db-sync, starts bin/volume-manager and bin/api-shim, each
+#     with its Prometheus metrics on a free loopback port ([DEFAULT] /
+#     [api] metrics_listen);
 #   - prints the URLs and waits.  Ctrl-C / SIGTERM stops everything it
 #     started, by pid; if any child dies, everything is stopped and it exits 1.
 #
@@ -82,6 +84,8 @@ glance_started=0
 cleaning=0
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port nothing listens on now, for the metrics listeners (make run's daemons only).
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 stop_child() {   # PID NAME
     local pid=$1 name=$2 deadline
@@ -209,6 +213,9 @@ if [ -z "${VOLMGR_COMPUTE_URL:-}" ]; then
 fi
 
 # --- config --------------------------------------------------------------------
+MGR_METRICS=127.0.0.1:$(free_port)
+SHIM_METRICS=127.0.0.1:$(free_port)
+MGR2_METRICS=127.0.0.1:$(free_port)
 "$PY" - "$REPO/deploy/volmgr.conf.sample" "$CONF" <<EOF || die "writing $CONF failed"
 import configparser, os, sys
 sample, out = sys.argv[1], sys.argv[2]
@@ -237,6 +244,8 @@ put("api", "listen", "127.0.0.1")
 put("api", "port", "$API_PORT")
 put("api", "auth_strategy", "$AUTH")
 put("api", "admin_users", "admin")
+put("DEFAULT", "metrics_listen", "$MGR_METRICS")
+put("api", "metrics_listen", "$SHIM_METRICS")
 if "$AUTH" == "keystone":
     for k, v in (("www_authenticate_uri", os.environ["VOLMGR_KEYSTONE_URL"]),
                  ("auth_url", os.environ["VOLMGR_KEYSTONE_URL"]), ("auth_type", "password"),
@@ -251,7 +260,8 @@ EOF
 
 # The second backend's file: the first's with its own host and volume directory.
 if [ "$BACKENDS" = 2 ]; then
-    "$PY" - "$CONF" "$CONF2" "$VOLUMES2" <<'EOF' || die "writing $CONF2 failed"
+    MGR2_METRICS=$MGR2_METRICS "$PY" - "$CONF" "$CONF2" "$VOLUMES2" <<'EOF' \
+        || die "writing $CONF2 failed"
 import configparser, os, re, sys
 conf, out, volumes = sys.argv[1:]
 cp = configparser.ConfigParser(interpolation=None, strict=False)
@@ -259,6 +269,7 @@ cp.optionxform = str
 cp.read(conf)
 cp["DEFAULT"]["host"] = re.sub(r"1$", "", cp["DEFAULT"]["host"]) + "2"
 cp["filestore"]["filestore_dir"] = volumes
+cp["DEFAULT"]["metrics_listen"] = os.environ["MGR2_METRICS"]
 with open(out + ".tmp", "w") as f:
     f.write("# written by scripts/run.sh: the second backend\n")
     cp.write(f)
@@ -310,6 +321,9 @@ cat <<EOF
     database                $VOLMGR_DB_URL
     message bus             $VOLMGR_TRANSPORT_URL
     backends                $(backends)
+    metrics (Prometheus)    manager http://$MGR_METRICS/metrics${MGR2_PID:+, manager-2 http://$MGR2_METRICS/metrics}, api-shim http://$SHIM_METRICS/metrics
+    health checks           $API_URL/healthcheck, http://$MGR_METRICS/healthcheck (bin/volctl --config-file $CONF health)
+    notifications           queue notifications.info on the message bus (exchange of [DEFAULT] control_exchange)
     config                  $CONF${MGR2_PID:+ (second backend: $CONF2)}
     logs                    $LOGS/{volume-manager${MGR2_PID:+,volume-manager-2},api-shim,compute_stub}.log
     pids                    manager $MGR_PID${MGR2_PID:+, manager-2 $MGR2_PID}, api-shim $SHIM_PID${STUB_PID:+, compute_stub $STUB_PID}
