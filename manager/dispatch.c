@@ -464,6 +464,9 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	bool db_down, stopped;
 	int result;
 
+	/* A delivery starts the health check's staleness clock afresh: only one that is stuck
+	 * for the whole bound makes this worker stale (mmetrics.h). */
+	util_progress();
 	memset(&job, 0, sizeof(job));
 	/* Decoding initialises msg again; this makes the destroy below safe on every path. */
 	proto_msg_init(&msg, 0);

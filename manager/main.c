@@ -153,6 +153,9 @@ static void mgr_run(db_conn *db, struct consumer *c, struct batch *b)
 	struct mgr_timers timers = { 0, 0, 0 };
 	int attempt = 0;
 
+	/* Long copies and transfers run on this thread inside a delivery: their progress keeps
+	 * this worker fresh for the health check (mmetrics.h). */
+	util_progress_hook(mmetrics_progress);
 	service_register(db);
 	timers.next_report = util_now_ms() + (int64_t)mconf.report_interval * 1000;
 	while (!mgr_stop) {

@@ -17,9 +17,12 @@
 #include "manager/workers.h"
 #include "proto/codec.h"
 
-/* A worker whose loop has not turned for this long is not serving, whatever it last said
- * (a dead worker's slot keeps its last values until its replacement starts). The loop turns at
- * least once a second, and a delivery is bounded well below this. */
+/* A worker whose loop has not turned, and whose handler has not made progress, for this long
+ * is not serving, whatever it last said (a dead worker's slot keeps its last values until its
+ * replacement starts). The loop turns at least once a second; a delivery restarts the clock
+ * when it starts, and its long parts (a volume copy, an image transfer) once per buffer
+ * through util_progress (mmetrics_progress), so that only a handler stuck this long between
+ * two buffers, or in one statement or call, makes its worker stale. */
 #define MM_STALE_S 30
 
 enum mm_metric {
@@ -113,7 +116,8 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 		"1 while the worker's database session is up.", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 	[MM_LOOP_TIMESTAMP] = { "volmgr_manager_last_loop_timestamp_seconds",
-		"When the worker's main loop last turned (Unix time).", METRICS_GAUGE,
+		"When the worker's main loop last turned or its handler last made progress (Unix "
+		"time).", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 };
 
@@ -291,6 +295,11 @@ void mmetrics_loop(bool consuming, bool database_up)
 {
 	metrics_set(MM_BROKER_CONNECTED, (size_t)mm_slot, consuming);
 	metrics_set(MM_DATABASE_CONNECTED, (size_t)mm_slot, database_up);
+	metrics_set(MM_LOOP_TIMESTAMP, (size_t)mm_slot, util_wall_us() / 1000000);
+}
+
+void mmetrics_progress(void)
+{
 	metrics_set(MM_LOOP_TIMESTAMP, (size_t)mm_slot, util_wall_us() / 1000000);
 }
 

@@ -7,6 +7,11 @@
  * figures, summed over the workers, on one port. The supervisor holds no connection, so its
  * health check reads what each worker's main loop last recorded (mmetrics_loop): a worker
  * serves when its loop ran lately with its consumer connected and its database session up.
+ * "Lately" counts a delivery's progress too (mmetrics_progress): a manager busy copying a
+ * large volume or downloading an image inline stays healthy, and only a handler stuck for
+ * the whole bound makes its worker stale. No test covers the bound itself: it would take a
+ * copy that lasts longer than 30 s, and a bound settable for tests would be a knob no
+ * operator needs.
  * The same holds for a single manager, whose listener thread must not touch the main
  * thread's database connection either.
  *
@@ -81,6 +86,10 @@ void mmetrics_database_reconnect(void);
 /* The main loop's state, recorded at each turn: whether it consumes and whether its
  * database session is up. */
 void mmetrics_loop(bool consuming, bool database_up);
+
+/* The consumer thread's handler made progress (util_progress's hook, set by the main loop):
+ * restarts the health check's staleness clock of this worker without changing its state. */
+void mmetrics_progress(void);
 
 /* Refreshes the gauges of rows with one bounded query on db (errors are logged). */
 void mmetrics_refresh(db_conn *db);
