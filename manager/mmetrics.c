@@ -37,6 +37,7 @@ enum mm_metric {
 	MM_PENDING_EXTENDS,
 	MM_MIGRATIONS,
 	MM_OUTBOX_DEPTH,
+	MM_NOTIFICATIONS_NACKED,
 	MM_BROKER_CONNECTED,
 	MM_DATABASE_CONNECTED,
 	MM_LOOP_TIMESTAMP,
@@ -109,6 +110,9 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 	[MM_OUTBOX_DEPTH] = { "volmgr_notifications_outbox_depth",
 		"Notifications written and not yet relayed (rows of volmgr_notifications).",
 		METRICS_GAUGE, { { 0 } }, NULL, 0, 0 },
+	[MM_NOTIFICATIONS_NACKED] = { "volmgr_notifications_nacked_total",
+		"Notifications the broker refused (basic.nack); the relay tries each again before "
+		"any later one.", METRICS_COUNTER, { { 0 } }, NULL, 0, 0 },
 	[MM_BROKER_CONNECTED] = { "volmgr_manager_broker_connected",
 		"1 while the worker's consumer connection is up.", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
@@ -279,6 +283,11 @@ void mmetrics_dead_letter(const char *method, int status)
 void mmetrics_redelivered(void)
 {
 	metrics_add(MM_REDELIVERIES, 0, 1);
+}
+
+void mmetrics_notification_nacked(void)
+{
+	metrics_add(MM_NOTIFICATIONS_NACKED, 0, 1);
 }
 
 void mmetrics_broker_reconnect(void)

@@ -79,6 +79,9 @@ void mmetrics_dead_letter(const char *method, int status);
 /* A delivery came with the redelivered flag. */
 void mmetrics_redelivered(void);
 
+/* The broker refused a notification the relay published. */
+void mmetrics_notification_nacked(void);
+
 /* A broker / database connection was made again after one was lost or refused. */
 void mmetrics_broker_reconnect(void);
 void mmetrics_database_reconnect(void);

@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "core/notification.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "proto/wire.h"
 
 #define RELAY_STATEMENT_TIMEOUT_MS 5000
@@ -40,6 +41,10 @@
 #define RELAY_BACKOFF_CAP_MS 5000
 /* The advisory lock that makes one relay per database publish ("vnot", 0). */
 #define RELAY_LOCK "1986948980, 0"
+/* Refusals of one row in a row after which the relay says so as an error (the warning of each
+ * failed batch says it too), and at most how often it says it again. */
+#define RELAY_NACKS_LOGGED 3
+#define RELAY_NACK_LOG_MS 60000
 /* The routing keys declared on one connection: topics times oslo's five priorities. */
 #define RELAY_KEYS_MAX (NOTIFICATION_TOPICS_MAX * 5)
 
@@ -57,6 +62,11 @@ struct relay {
 	 * connection; forgotten with it. */
 	char declared[RELAY_KEYS_MAX][NOTIFICATION_TOPIC_MAX + 16];
 	int ndeclared;
+	/* The row whose publish failed last (its id; "" when the last one went), and how many
+	 * times in a row the broker refused it. */
+	char retry_id[24];
+	int retry_nacks;
+	int64_t nack_logged_ms;
 	volatile sig_atomic_t *stop;
 };
 
@@ -156,6 +166,35 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 
 /* ---- the outbox ---- */
 
+/*
+ * Records a failed publish of row id. The relay keeps the order: the row is tried again
+ * before any later one, so a row the broker refuses every time (a policy, a full queue that
+ * rejects) holds every later event back. That must not go unseen: each refusal counts in
+ * volmgr_notifications_nacked_total, and RELAY_NACKS_LOGGED refusals in a row log an error
+ * naming the row, its event and the routing key (at most every RELAY_NACK_LOG_MS).
+ */
+static void relay_failed(struct relay *r, const char *id, const char *event, bool nacked,
+			 const char *err)
+{
+	int64_t now = util_now_ms();
+
+	if (strcmp(id, r->retry_id) != 0) {
+		util_strlcpy(r->retry_id, id, sizeof(r->retry_id));
+		r->retry_nacks = 0;
+	}
+	if (!nacked) {
+		r->retry_nacks = 0;
+		return;
+	}
+	mmetrics_notification_nacked();
+	if (++r->retry_nacks < RELAY_NACKS_LOGGED || now - r->nack_logged_ms < RELAY_NACK_LOG_MS)
+		return;
+	r->nack_logged_ms = now;
+	log_error("notification relay: the broker refused notification %s (%s) %d times in a "
+		  "row (%s); the notifications after it wait until it goes", id, event,
+		  r->retry_nacks, err);
+}
+
 /* Publishes row i of res; true when it may be deleted (confirmed, or never publishable). */
 static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, size_t errlen)
 {
@@ -186,9 +225,15 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 	}
 	rc = relay_publish(r, n.priority, body, len, n.message_id, err, errlen);
 	free(body);
-	if (rc != MQ_OK && rc != MQ_NACKED)
+	if (rc == MQ_OK) {
+		r->retry_id[0] = '\0';
+		r->retry_nacks = 0;
+		return true;
+	}
+	relay_failed(r, PQgetvalue(res, i, RC_ID), n.event_type, rc == MQ_NACKED, err);
+	if (rc != MQ_NACKED)
 		relay_mq_drop(r);
-	return rc == MQ_OK;
+	return false;
 }
 
 /*
