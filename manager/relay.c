@@ -62,9 +62,11 @@ struct relay {
 	 * connection; forgotten with it. */
 	char declared[RELAY_KEYS_MAX][NOTIFICATION_TOPIC_MAX + 16];
 	int ndeclared;
-	/* The row whose publish failed last (its id; "" when the last one went), and how many
-	 * times in a row the broker refused it. */
+	/* The row whose publish failed last (its id; "" when the last one went), the topics
+	 * the broker already confirmed it on (bit t for topic t), so that its retry publishes
+	 * it on the others only, and how many times in a row the broker refused it. */
 	char retry_id[24];
+	unsigned retry_done;
 	int retry_nacks;
 	int64_t nack_logged_ms;
 	volatile sig_atomic_t *stop;
@@ -134,10 +136,11 @@ static int relay_declare(struct relay *r, const char *rk, char *err, size_t errl
 	return MQ_OK;
 }
 
-/* Publishes body to "<topic>.<priority, lower-case>" of every topic, each confirmed.
- * Returns MQ_OK, or the first failure with err. */
+/* Publishes body to "<topic>.<priority, lower-case>" of every topic not in *done, each
+ * confirmed, and adds each confirmed topic to *done. Returns MQ_OK, or the first failure
+ * with err. */
 static int relay_publish(struct relay *r, const char *priority, const char *body, size_t len,
-			 const char *message_id, char *err, size_t errlen)
+			 const char *message_id, unsigned *done, char *err, size_t errlen)
 {
 	/* kombu publishes persistent messages, in JSON, unless told otherwise. */
 	struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_JSON,
@@ -150,6 +153,8 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 				priority[i]);
 	low[i] = '\0';
 	for (int t = 0; t < r->ntopics; t++) {
+		if (*done & (1u << t))
+			continue;
 		snprintf(rk, sizeof(rk), "%s.%s", r->topics[t], low);
 		int rc = relay_declare(r, rk, err, errlen);
 		if (rc == MQ_OK)
@@ -160,6 +165,7 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 				snprintf(err, errlen, "publishing to %s: %s", rk, mq_strerror(rc));
 			return rc;
 		}
+		*done |= 1u << t;
 	}
 	return MQ_OK;
 }
@@ -167,14 +173,14 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 /* ---- the outbox ---- */
 
 /*
- * Records a failed publish of row id. The relay keeps the order: the row is tried again
+ * Records a failed publish of row id, after the topics in done were confirmed. The relay keeps the order: the row is tried again
  * before any later one, so a row the broker refuses every time (a policy, a full queue that
  * rejects) holds every later event back. That must not go unseen: each refusal counts in
  * volmgr_notifications_nacked_total, and RELAY_NACKS_LOGGED refusals in a row log an error
  * naming the row, its event and the routing key (at most every RELAY_NACK_LOG_MS).
  */
-static void relay_failed(struct relay *r, const char *id, const char *event, bool nacked,
-			 const char *err)
+static void relay_failed(struct relay *r, const char *id, const char *event, unsigned done,
+			 bool nacked, const char *err)
 {
 	int64_t now = util_now_ms();
 
@@ -182,6 +188,7 @@ static void relay_failed(struct relay *r, const char *id, const char *event, boo
 		util_strlcpy(r->retry_id, id, sizeof(r->retry_id));
 		r->retry_nacks = 0;
 	}
+	r->retry_done = done;
 	if (!nacked) {
 		r->retry_nacks = 0;
 		return;
@@ -208,6 +215,8 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 		.request_id = PQgetisnull(res, i, RC_REQUEST_ID) ? NULL :
 			      PQgetvalue(res, i, RC_REQUEST_ID),
 	};
+	/* A row tried before skips the topics that confirmed it then. */
+	unsigned done = strcmp(PQgetvalue(res, i, RC_ID), r->retry_id) == 0 ? r->retry_done : 0;
 	char *body = NULL;
 	size_t len = 0;
 
@@ -223,14 +232,15 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 			 PQgetvalue(res, i, RC_ID));
 		return false;
 	}
-	rc = relay_publish(r, n.priority, body, len, n.message_id, err, errlen);
+	rc = relay_publish(r, n.priority, body, len, n.message_id, &done, err, errlen);
 	free(body);
 	if (rc == MQ_OK) {
 		r->retry_id[0] = '\0';
+		r->retry_done = 0;
 		r->retry_nacks = 0;
 		return true;
 	}
-	relay_failed(r, PQgetvalue(res, i, RC_ID), n.event_type, rc == MQ_NACKED, err);
+	relay_failed(r, PQgetvalue(res, i, RC_ID), n.event_type, done, rc == MQ_NACKED, err);
 	if (rc != MQ_NACKED)
 		relay_mq_drop(r);
 	return false;

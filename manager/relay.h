@@ -14,7 +14,9 @@
  * At least once: a row is deleted only after the broker confirmed every copy of it (one per
  * topic); a broker or database outage leaves the rows where they are until both answer
  * again; a crash between the confirm and the delete publishes the row again, with the same
- * message_id and _unique_id.
+ * message_id and _unique_id. With several topics, the retry of a row that some topics
+ * confirmed publishes it on the others only (the relay remembers the topics done for the one
+ * row it retries; another relay taking over does not know them and publishes it on all).
  */
 #ifndef VOLMGR_MANAGER_RELAY_H
 #define VOLMGR_MANAGER_RELAY_H
