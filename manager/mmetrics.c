@@ -108,7 +108,8 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 		"Migrations neither done nor failed (rows of volmgr_migrations).", METRICS_GAUGE,
 		{ { 0 } }, NULL, 0, 0 },
 	[MM_OUTBOX_DEPTH] = { "volmgr_notifications_outbox_depth",
-		"Notifications written and not yet relayed (rows of volmgr_notifications).",
+		"Notifications written and not yet relayed (rows of volmgr_notifications), as the "
+		"relay last saw them.",
 		METRICS_GAUGE, { { 0 } }, NULL, 0, 0 },
 	[MM_NOTIFICATIONS_NACKED] = { "volmgr_notifications_nacked_total",
 		"Notifications the broker refused (basic.nack); the relay tries each again before "
@@ -312,15 +313,18 @@ void mmetrics_progress(void)
 	metrics_set(MM_LOOP_TIMESTAMP, (size_t)mm_slot, util_wall_us() / 1000000);
 }
 
+void mmetrics_outbox_depth(int64_t rows)
+{
+	metrics_set(MM_OUTBOX_DEPTH, 0, rows);
+}
+
 void mmetrics_refresh(db_conn *db)
 {
-	static const enum mm_metric gauges[] = { MM_PENDING_EXTENDS, MM_MIGRATIONS,
-						 MM_OUTBOX_DEPTH };
+	static const enum mm_metric gauges[] = { MM_PENDING_EXTENDS, MM_MIGRATIONS };
 	PGresult *res = NULL;
 	int rc = db_exec(db, "SELECT (SELECT count(*) FROM volmgr_pending_extends), "
 			 "(SELECT count(*) FROM volmgr_migrations WHERE stage NOT IN "
-			 "('done', 'failed')), (SELECT count(*) FROM volmgr_notifications)",
-			 0, NULL, &res);
+			 "('done', 'failed'))", 0, NULL, &res);
 
 	if (rc != DB_OK) {
 		log_warning("metrics: counting rows failed: %s", db_last_error(db));

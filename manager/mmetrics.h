@@ -15,9 +15,12 @@
  * The same holds for a single manager, whose listener thread must not touch the main
  * thread's database connection either.
  *
- * The gauges of rows (pending extends, migrations in progress, outbox depth) are refreshed by
- * the periodic work of the worker that runs the sweeps (mmetrics_refresh), on the main
- * loop's own connection, never at scrape time.
+ * The gauges of rows are never counted at scrape time. Pending extends and migrations in
+ * progress are counted by the periodic work of the worker that runs the sweeps
+ * (mmetrics_refresh), on the main loop's own connection: both tables hold one row per
+ * operation under way, so the counts stay small and quick. The outbox may hold a large
+ * backlog (a broker down for hours): its depth is set by the relay thread, which reads the
+ * outbox anyway (mmetrics_outbox_depth), never by the thread that serves deliveries.
  */
 #ifndef VOLMGR_MANAGER_MMETRICS_H
 #define VOLMGR_MANAGER_MMETRICS_H
@@ -78,6 +81,9 @@ void mmetrics_dead_letter(const char *method, int status);
 
 /* A delivery came with the redelivered flag. */
 void mmetrics_redelivered(void);
+
+/* The relay's view of the outbox: rows written and not yet relayed. */
+void mmetrics_outbox_depth(int64_t rows);
 
 /* The broker refused a notification the relay published. */
 void mmetrics_notification_nacked(void);

@@ -69,6 +69,7 @@ struct relay {
 	unsigned retry_done;
 	int retry_nacks;
 	int64_t nack_logged_ms;
+	int64_t depth_counted_ms; /* when the outbox was last counted whole */
 	volatile sig_atomic_t *stop;
 };
 
@@ -247,6 +248,29 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 }
 
 /*
+ * Sets the outbox depth gauge after a batch that read n rows and deleted published of them.
+ * A batch shorter than RELAY_BATCH saw the whole outbox, so what it left is the depth; a full
+ * one means a backlog, counted whole (a scan of the table, on this thread only) at most every
+ * RELAY_RECHECK_MS.
+ */
+static void relay_depth(struct relay *r, int n, int published)
+{
+	int64_t now = util_now_ms();
+	PGresult *res = NULL;
+
+	if (n < RELAY_BATCH) {
+		mmetrics_outbox_depth(n - published);
+		return;
+	}
+	if (now - r->depth_counted_ms < RELAY_RECHECK_MS)
+		return;
+	r->depth_counted_ms = now;
+	if (db_exec(r->db, "SELECT count(*) FROM volmgr_notifications", 0, NULL, &res) == DB_OK)
+		mmetrics_outbox_depth(atoll(PQgetvalue(res, 0, 0)));
+	PQclear(res);
+}
+
+/*
  * One batch: the oldest RELAY_BATCH rows published in id order until one fails, then those
  * confirmed deleted. *full is set when the batch was full and all went (more may wait).
  * Returns 0, -1 for a database failure (rows kept) or 1 for a broker failure (what was
@@ -290,8 +314,10 @@ static int relay_batch(struct relay *r, bool *full)
 			    n - ids.n);
 	*full = n == RELAY_BATCH && ids.n == n;
 	PQclear(res);
-	if (ids.n == 0)
+	if (ids.n == 0) {
+		relay_depth(r, n, 0);
 		return failed;
+	}
 	rc = db_exec(r->db, "DELETE FROM volmgr_notifications WHERE id = ANY($1::bigint[])", 1,
 		     (const char *[]){ db_array_text(&ids) }, NULL);
 	if (rc != DB_OK) {
@@ -301,6 +327,7 @@ static int relay_batch(struct relay *r, bool *full)
 		return -1;
 	}
 	log_debug("notification relay: %d notifications published", ids.n);
+	relay_depth(r, n, ids.n);
 	return failed;
 }
 
@@ -341,6 +368,8 @@ static void *relay_main(void *arg)
 		 * within RELAY_RECHECK_MS when the one that is goes. */
 		if (r->listening && relay_lock(r))
 			rc = relay_batch(r, &full);
+		else if (r->listening)
+			mmetrics_outbox_depth(0); /* the relay that holds the lock counts it */
 		if (!db_is_ok(r->db)) {
 			/* The session is gone, and its LISTEN and its lock with it. */
 			r->listening = false;
