@@ -6,6 +6,7 @@ broker outage keeps the rows until the broker is back, and driver = noop queues 
 """
 
 import datetime
+import os
 import socket
 import threading
 import uuid
@@ -207,6 +208,30 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
         self.assert_outbox_empty()
         self.assertUsagesMatchRows()
 
+    def test_failed_revert_notifies_before_resetting_statuses(self):
+        # Cinder's failed revert sends revert.end from its exception handler, before it sets
+        # the volume to error and the snapshot back to available.
+        vid = self.create_volume(1)
+        sid = self.create_snapshot(vid)
+        os.unlink(self.snapshot_file(sid))
+        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
+        self.assertEqual(st, 202, doc)
+        self.wait_status(vid, "error")
+        self.wait_snapshot(sid, "available")
+        st, _, doc = self.http("DELETE", self.spath(sid))
+        self.assertEqual(st, 202, doc)
+        got = self.received("snapshot_id", sid, 6)
+        self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got[2:4]], [
+            ("snapshot.revert.start", "restoring"), ("snapshot.revert.end", "restoring")])
+        self.assertEqual(got[5]["event_type"], "snapshot.delete.end")
+        reverts = [(n["event_type"], n["payload"]["status"])
+                   for n in self.recorder.about("volume_id", vid)
+                   if n["event_type"].startswith("volume.revert")]
+        self.assertEqual(reverts, [("volume.revert.start", "reverting"),
+                                   ("volume.revert.end", "reverting")])
+        self.assert_outbox_empty()
+        self.assertUsagesMatchRows()
+
     def test_api_delete_of_a_volume_without_host(self):
         # A volume the scheduler never placed: the API deletes it and notifies itself.
         vid = self.create_volume(1)
@@ -378,3 +403,4 @@ class NoopDriverTest(StackTestCase):
         self.assertIsNone(self.queue_count(self.notification_queue()), "no queue declared")
         self.assertIn("notifications: driver noop", self.log_text("volume-manager"))
         self.assertUsagesMatchRows()
+
