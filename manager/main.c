@@ -265,7 +265,7 @@ int main(int argc, char **argv)
 	 * worker 0 starts it again), and its advisory lock keeps any other manager of the
 	 * database from interleaving with it. */
 	bool relay_failed = db != NULL && !engine_failed && mgr_slot == 0 &&
-			    relay_start(&mgr_stop) != 0;
+			    relay_start(db, &mgr_stop) != 0;
 	if (db != NULL && !engine_failed && !relay_failed) {
 		/* One report per service: worker 0's (capabilities.h). A manager without its
 		 * reports still serves; the schedulers then do not place volumes on it. */

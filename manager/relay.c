@@ -394,11 +394,20 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-int relay_start(volatile sig_atomic_t *stop)
+int relay_start(db_conn *db, volatile sig_atomic_t *stop)
 {
+	PGresult *res = NULL;
+
 	if (!notification_enabled()) {
 		log_info("notifications: driver %s, none are queued or published",
 			 NOTIFICATION_DRIVER_NOOP);
+		if (db_exec(db, "SELECT EXISTS (SELECT 1 FROM volmgr_notifications)", 0, NULL,
+			    &res) == DB_OK && *PQgetvalue(res, 0, 0) == 't')
+			log_warning("notifications: the outbox volmgr_notifications holds events "
+				    "that no manager with driver %s publishes; give the api-shim and "
+				    "the volume-manager the same [oslo_messaging_notifications] driver",
+				    NOTIFICATION_DRIVER_NOOP);
+		PQclear(res);
 		return 0;
 	}
 	memset(&relay, 0, sizeof(relay));

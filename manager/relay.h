@@ -23,12 +23,17 @@
 
 #include <signal.h>
 
+#include "common/db.h"
+
 #define RELAY_RECHECK_MS 5000
 
 /* Starts the thread unless the notification driver is noop; stop is the daemon's signal
- * counter, which ends it. Returns 0, or -1 (logged) when the thread cannot be created. */
+ * counter, which ends it. With noop it warns, through db (the caller's session, used during
+ * the call only), when the outbox holds rows: the API shim (whose driver is its own
+ * configuration's) or an earlier run wrote events nobody will publish. Returns 0, or -1
+ * (logged) when the thread cannot be created. */
 __attribute__((warn_unused_result))
-int relay_start(volatile sig_atomic_t *stop);
+int relay_start(db_conn *db, volatile sig_atomic_t *stop);
 
 /* Waits for the thread to end (after *stop was set); a no-op when it was not started. */
 void relay_join(void);

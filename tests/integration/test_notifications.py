@@ -404,3 +404,14 @@ class NoopDriverTest(StackTestCase):
         self.assertIn("notifications: driver noop", self.log_text("volume-manager"))
         self.assertUsagesMatchRows()
 
+    def test_noop_manager_warns_of_rows_in_the_outbox(self):
+        # An api-shim configured with messagingv2 beside this manager would leave such rows.
+        self.stop_manager()
+        self.addCleanup(self.restart_manager)
+        self.sql("INSERT INTO volmgr_notifications (event_type, publisher_id, priority, "
+                 "payload, created_at) VALUES ('volume.delete.start', 'volume.x', 'INFO', "
+                 "'{}', now())")
+        self.addCleanup(self.sql, "DELETE FROM volmgr_notifications")
+        self.restart_manager()
+        self.assertIn("the outbox volmgr_notifications holds events",
+                      self.log_text("volume-manager"))
