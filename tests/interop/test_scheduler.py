@@ -63,7 +63,8 @@ paste.app_factory = cinder.api.versions:Versions.factory
 """
 # Cinder's routes take a project id of hexadecimal digits and dashes only.
 PROJECT = uuid.uuid4().hex
-STARTUP_TIMEOUT = 40
+# An upper bound for a loaded machine: cinder-scheduler and cinder-api import much of Cinder.
+STARTUP_TIMEOUT = 90
 
 
 class CinderProcess:
