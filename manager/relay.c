@@ -286,12 +286,10 @@ static int relay_batch(struct relay *r, bool *full)
 	*full = false;
 	snprintf(limit, sizeof(limit), "%d", RELAY_BATCH);
 	/* The timestamp in the format of str(utcnow()), as oslo's Notifier writes it: no
-	 * fraction when the microseconds are zero. */
+	 * fraction when the microseconds are zero (sql/012). */
 	rc = db_exec(r->db,
 		     "SELECT id, message_id, event_type, publisher_id, priority, payload, request_id, "
-		     "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS') || "
-		     "CASE to_char(created_at, 'US') WHEN '000000' THEN '' "
-		     "ELSE '.' || to_char(created_at, 'US') END "
+		     "volmgr_isoformat(created_at, ' ') "
 		     "FROM volmgr_notifications ORDER BY id LIMIT $1::integer",
 		     1, (const char *[]){ limit }, &res);
 	if (rc != DB_OK) {

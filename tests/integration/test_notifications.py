@@ -34,6 +34,11 @@ SNAPSHOT_KEYS = {
 }
 
 
+def aware_iso(naive_utc):
+    """A row's time as Cinder's payloads give it: isoformat() of the aware UTC datetime."""
+    return naive_utc.replace(tzinfo=datetime.timezone.utc).isoformat()
+
+
 class Recorder:
     """A plain notification endpoint: every notification of every priority, in arrival
     order, as oslo's dispatcher hands it over."""
@@ -173,6 +178,11 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
             self.assertEqual(n["payload"]["tenant_id"], self.PROJECT)
             self.assertEqual(n["payload"]["host"], self.volume_host)
         self.assertEqual(len({n["metadata"]["message_id"] for n in got}), 12, "one id each")
+        # Cinder's objects read the row's times as aware UTC: isoformat() ends in +00:00
+        created, launched = self._sql("SELECT created_at, launched_at FROM volumes "
+                                      "WHERE id = %s", (vid,))[0]
+        self.assertEqual({(n["payload"]["created_at"], n["payload"]["launched_at"])
+                          for n in got[1:]}, {(aware_iso(created), aware_iso(launched))})
         attached = got[5]["payload"]["volume_attachment"]
         self.assertEqual([a["id"] for a in attached], [aid], "attach.end lists the attachment")
         self.assert_outbox_empty()
@@ -199,6 +209,8 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
             self.assertEqual(set(n["payload"]), SNAPSHOT_KEYS, n["event_type"])
             self.assertEqual((n["payload"]["volume_id"], n["payload"]["volume_size"]), (vid, 1))
         self.assertEqual([n["payload"]["deleted"] for n in got], [""] * 5 + ["True"])
+        created = self.sql_value("SELECT created_at FROM snapshots WHERE id = %s", (sid,))
+        self.assertEqual({n["payload"]["created_at"] for n in got}, {aware_iso(created)})
         # the volume's own revert events, beside the snapshot's
         reverts = [(n["event_type"], n["payload"]["status"])
                    for n in self.recorder.about("volume_id", vid)
