@@ -188,18 +188,26 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
         self.assert_outbox_empty()
         self.assertUsagesMatchRows()
 
+    def revert_then_delete_snapshot(self, vid, sid, volume_status):
+        """Reverts volume vid to snapshot sid through the API, waits for the volume's
+        volume_status and the snapshot's "available", and deletes the snapshot. Returns the
+        snapshot's six events and the volume's revert events as (event_type, status)."""
+        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
+        self.assertEqual(st, 202, doc)
+        self.wait_status(vid, volume_status)
+        self.wait_snapshot(sid, "available")
+        st, _, doc = self.http("DELETE", self.spath(sid))
+        self.assertEqual(st, 202, doc)
+        got = self.received("snapshot_id", sid, 6)
+        return got, [(n["event_type"], n["payload"]["status"])
+                     for n in self.recorder.about("volume_id", vid)
+                     if n["event_type"].startswith("volume.revert")]
+
     def test_snapshot_create_delete_and_revert_events(self):
         publisher = "volume." + self.service_host
         vid = self.create_volume(1)
         sid = self.create_snapshot(vid)
-        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
-        self.assertEqual(st, 202, doc)
-        self.wait_status(vid, "available")
-        self.wait_snapshot(sid, "available")
-        st, _, doc = self.http("DELETE", self.spath(sid))
-        self.assertEqual(st, 202, doc)
-
-        got = self.received("snapshot_id", sid, 6)
+        got, reverts = self.revert_then_delete_snapshot(vid, sid, "available")
         self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got], [
             ("snapshot.create.start", "creating"), ("snapshot.create.end", "available"),
             ("snapshot.revert.start", "restoring"), ("snapshot.revert.end", "available"),
@@ -212,9 +220,6 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
         created = self.sql_value("SELECT created_at FROM snapshots WHERE id = %s", (sid,))
         self.assertEqual({n["payload"]["created_at"] for n in got}, {aware_iso(created)})
         # the volume's own revert events, beside the snapshot's
-        reverts = [(n["event_type"], n["payload"]["status"])
-                   for n in self.recorder.about("volume_id", vid)
-                   if n["event_type"].startswith("volume.revert")]
         self.assertEqual(reverts, [("volume.revert.start", "reverting"),
                                    ("volume.revert.end", "available")])
         self.assert_outbox_empty()
@@ -226,19 +231,10 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
         vid = self.create_volume(1)
         sid = self.create_snapshot(vid)
         os.unlink(self.snapshot_file(sid))
-        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
-        self.assertEqual(st, 202, doc)
-        self.wait_status(vid, "error")
-        self.wait_snapshot(sid, "available")
-        st, _, doc = self.http("DELETE", self.spath(sid))
-        self.assertEqual(st, 202, doc)
-        got = self.received("snapshot_id", sid, 6)
+        got, reverts = self.revert_then_delete_snapshot(vid, sid, "error")
         self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got[2:4]], [
             ("snapshot.revert.start", "restoring"), ("snapshot.revert.end", "restoring")])
         self.assertEqual(got[5]["event_type"], "snapshot.delete.end")
-        reverts = [(n["event_type"], n["payload"]["status"])
-                   for n in self.recorder.about("volume_id", vid)
-                   if n["event_type"].startswith("volume.revert")]
         self.assertEqual(reverts, [("volume.revert.start", "reverting"),
                                    ("volume.revert.end", "reverting")])
         self.assert_outbox_empty()
