@@ -393,6 +393,30 @@ class NotificationOutageTest(ListenerMixin, StackTestCase):
         self.assertUsagesMatchRows()
 
 
+class NotificationNackTest(StackTestCase):
+    """A row the broker refuses holds the rows behind it, visibly, until the broker takes it
+    (no listener: a queue with a consumer may hand a message over past its length limit)."""
+
+    def test_refused_row_is_retried_first_and_reported(self):
+        vid = self.create_volume(1)
+        self.published_notifications()
+        with self.broker_rejecting_notifications():
+            st, _, doc = self.extend(vid, 2)
+            self.assertEqual(st, 202, doc)
+            self.poll(lambda: self.volume_row(vid)["size"] == 2, msg="extended")
+            self.poll(lambda: "times in a row" in self.log_text("volume-manager"),
+                      timeout=20, msg="the relay's error about the refused row")
+            self.assertEqual(self.sql_value("SELECT count(*) FROM volmgr_notifications"), 2,
+                             "both rows kept")
+        got = [n["event_type"] for n in self.published_notifications(timeout=30)
+               if n["payload"]["volume_id"] == vid]
+        self.assertEqual(got, ["volume.create.start", "volume.create.end",
+                               "volume.resize.start", "volume.resize.end"])
+        self.assertRegex(self.log_text("volume-manager"),
+                         r"refused notification \d+ \(volume\.resize\.start\) \d+ times in a "
+                         r"row \(publishing to notifications_\w+\.info")
+
+
 class NoopDriverTest(StackTestCase):
     """driver = noop: nothing is queued, so the outbox does not grow, and nothing published."""
 
