@@ -25,6 +25,10 @@
 #define SCHEDULE_SQL_IS_UP(alias)                                                      \
 	"COALESCE(" alias ".updated_at, " alias ".created_at) > (now() AT TIME ZONE 'utc') - " \
 	"interval '" SCHEDULE_SERVICE_DOWN_TIME " seconds'"
+/* An SQL condition: the services row aliased alias is a volume service whose reports the
+ * scheduler keeps (its host manager leaves out the services that are deleted, disabled,
+ * frozen or down): its pools are in get_pools, and its backend_state in the services list. */
+#define SCHEDULE_SQL_REPORTED(alias)                                                         	alias ".\"binary\" = 'cinder-volume' AND NOT COALESCE(" alias ".deleted, false) "       	"AND NOT COALESCE(" alias ".disabled, false) AND NOT COALESCE(" alias ".frozen, false) " 	"AND " SCHEDULE_SQL_IS_UP(alias)
 
 /*
  * *known tells whether az is a zone volumes may be created in: the configured

@@ -51,7 +51,9 @@ static const struct policy thaw_policy = { "volume:thaw_host", POLICY_ADMIN_API 
  * The rows of GET /os-services ($1 host or NULL, $2 binary or NULL), with what the view
  * needs: updated_at is the later of the heartbeat and the last enable or disable
  * (modified_at), state up when the heartbeat is at most service_down_time old, and the
- * backend state of the service's latest capability report (NULL when none).
+ * backend state of the last pool of the service's latest capability report, which Cinder
+ * takes from the scheduler's get_pools: NULL when the service has no report with a pool, or
+ * when the scheduler leaves it out (pools.c's condition, SCHEDULE_SQL_REPORTED).
  */
 static const char sql_services[] =
 	"SELECT s.\"binary\", s.host, s.availability_zone, COALESCE(s.disabled, false), "
@@ -61,8 +63,10 @@ static const char sql_services[] =
 	     "ELSE s.updated_at END") ", "
 	"s.disabled_reason, s.cluster_name, s.replication_status, s.active_backend_id, "
 	"COALESCE(s.frozen, false), "
-	"(SELECT COALESCE(c.capabilities->'pools'->0->>'backend_state', 'up') "
-	" FROM volmgr_service_capabilities c WHERE c.host = s.host) "
+	"(SELECT COALESCE(c.capabilities->'pools'->-1->>'backend_state', 'up') "
+	" FROM volmgr_service_capabilities c WHERE c.host = s.host "
+	" AND jsonb_array_length(c.capabilities->'pools') > 0 AND " SCHEDULE_SQL_REPORTED("s")
+	") "
 	"FROM services s WHERE NOT COALESCE(s.deleted, false) "
 	"AND ($1::text IS NULL OR " SQL_HOST_MATCHES("s.host") ") "
 	"AND ($2::text IS NULL OR s.\"binary\" = $2) ORDER BY s.id LIMIT " SERVICES_MAX_TEXT;

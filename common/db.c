@@ -33,7 +33,7 @@ struct db_conn {
 	PGconn *pg;
 	char *url;
 	char *application_name;
-	char options[64];            /* "-c statement_timeout=N", or "" */
+	char options[192];           /* DB_SERVER_KEEPALIVES, then "-c statement_timeout=N" */
 	/* stmts[i] is prepared as "s<i+1>"; a NULL sql is a name used up without an entry. */
 	struct db_stmt stmts[DB_CACHE_MAX];
 	int nstmts;
@@ -174,16 +174,27 @@ static void db_on_notice(void *arg, const char *message)
 	log_debug("db: server notice: %s", message);
 }
 
+/* The server's side of the keepalives of db_connect: session settings any role may set. */
+#define DB_SERVER_KEEPALIVES \
+	"-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 " \
+	"-c tcp_user_timeout=15000"
+
 static int db_connect(db_conn *db)
 {
-	const char *keys[] = { "connect_timeout", "dbname", "application_name",
-			       "client_encoding", "options", NULL };
-	const char *vals[] = { DB_CONNECT_TIMEOUT_S, db->url, db->application_name, "UTF8",
+	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			       "dbname", "application_name", "client_encoding", "options", NULL };
+	const char *vals[] = { DB_CONNECT_TIMEOUT_S, "1", "10", "5", "3", "15000", db->url,
+			       db->application_name, "UTF8",
 			       db->options[0] != '\0' ? db->options : NULL, NULL };
 
-	/* A NULL value leaves that parameter unset. With expand_dbname the URI's own parameters
-	 * take dbname's place in the list and later entries win: connect_timeout before it is a
-	 * default the URI may override, the ones after it are ours. */
+	/* A NULL value leaves that parameter unset. With expand_dbname the URL's own parameters
+	 * (a URI's or a key=value string's) take dbname's place in the list and later entries
+	 * win: the ones before it are defaults the URL may override, the ones after it are ours.
+	 * The keepalives and the TCP user timeout make a connection lost in a network partition
+	 * fail within about 25 s on our end; DB_SERVER_KEEPALIVES in options does the same on
+	 * the server's end (it ends a backend whose client is gone), so that a session advisory lock (the relay's) does not stay with an
+	 * orphan backend for the kernel's two hours. */
 	db->pg = PQconnectdbParams(keys, vals, 1);
 	if (db->pg == NULL) {
 		db_set_error(db, NULL, "out of memory");
@@ -213,8 +224,10 @@ db_conn *db_open(const char *url, const char *application_name, int statement_ti
 		goto fail;
 	}
 	if (statement_timeout_ms > 0)
-		snprintf(db->options, sizeof(db->options), "-c statement_timeout=%d",
-			 statement_timeout_ms);
+		snprintf(db->options, sizeof(db->options), "%s -c statement_timeout=%d",
+			 DB_SERVER_KEEPALIVES, statement_timeout_ms);
+	else
+		snprintf(db->options, sizeof(db->options), "%s", DB_SERVER_KEEPALIVES);
 	if (db_connect(db) != DB_OK)
 		goto fail;
 	return db;

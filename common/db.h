@@ -32,8 +32,10 @@ typedef struct db_conn db_conn;
 
 /*
  * Connects to url (a libpq URI or conninfo) with application_name set and
- * statement_timeout = statement_timeout_ms (0 = none). Returns NULL on failure after logging
- * why. The caller owns the handle and frees it with db_close.
+ * statement_timeout = statement_timeout_ms (0 = none), and TCP keepalives and a TCP user
+ * timeout on both ends (a dead peer is found within about 25 s; the client's side can be
+ * changed by the url's own keepalives* / tcp_user_timeout). Returns NULL on failure after
+ * logging why. The caller owns the handle and frees it with db_close.
  */
 __attribute__((warn_unused_result))
 db_conn *db_open(const char *url, const char *application_name, int statement_timeout_ms);

@@ -15,6 +15,8 @@
 
 #include <curl/curl.h>
 
+#include "common/util.h"
+
 struct http_sink {
 	char *buf;
 	size_t len;
@@ -287,6 +289,7 @@ static size_t http_flow_read(char *buf, size_t size, size_t nmemb, void *user)
 		return CURL_READFUNC_ABORT;
 	}
 	f->off += n;
+	util_progress();
 	return (size_t)n;
 }
 
@@ -309,6 +312,8 @@ static size_t http_flow_write(char *data, size_t size, size_t nmemb, void *user)
 		f->too_long = true;
 		return 0;
 	}
+	/* A transfer that moves is a thread at work, however long the whole takes. */
+	util_progress();
 	if (http_all_zero(data, n)) {
 		f->off += (long long)n;
 		return n;

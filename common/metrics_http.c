@@ -4,6 +4,7 @@
 #include "common/metrics_http.h"
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,40 @@
 static struct MHD_Daemon *mh_daemon;
 static metrics_http_health_fn mh_health;
 static void *mh_health_arg;
+
+/* The sockets of the open connections (-1: a free slot), written by the listener's thread and
+ * read by metrics_http_detach in a forked child, which must close its copies: a socket the
+ * listener closed stays open while a child holds it, and the scraper would never see its
+ * keep-alive connection closed. A slot is freed before MHD closes its socket, so a child
+ * never closes a number that is no longer a connection; a fork between an accept and its
+ * notification leaves that one socket in the child until the child ends. */
+static atomic_int mh_conn_fds[METRICS_HTTP_CONNECTIONS];
+
+static void metrics_http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+				enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_int *slot = *socket_context;
+
+		if (slot != NULL)
+			atomic_store(slot, -1);
+		return;
+	}
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	*socket_context = NULL;
+	for (size_t i = 0; info != NULL && i < METRICS_HTTP_CONNECTIONS; i++) {
+		int free_slot = -1;
+
+		if (atomic_compare_exchange_strong(&mh_conn_fds[i], &free_slot,
+						   (int)info->connect_fd)) {
+			*socket_context = &mh_conn_fds[i];
+			return;
+		}
+	}
+}
 
 /* Queues a reply whose body (malloc'ed, may be NULL for an empty one) the response frees. */
 static enum MHD_Result metrics_http_reply(struct MHD_Connection *conn, unsigned status,
@@ -104,12 +139,15 @@ int metrics_http_start(const char *listen, metrics_http_health_fn health, void *
 		flags |= MHD_USE_IPv6;
 	mh_health = health;
 	mh_health_arg = arg;
+	for (size_t i = 0; i < METRICS_HTTP_CONNECTIONS; i++)
+		atomic_store(&mh_conn_fds[i], -1);
 	mh_daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics_http_request,
 				     NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
 				     MHD_OPTION_CONNECTION_LIMIT,
 				     (unsigned)METRICS_HTTP_CONNECTIONS,
 				     MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)METRICS_HTTP_TIMEOUT_S, MHD_OPTION_END);
+				     (unsigned)METRICS_HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+				     metrics_http_notify, NULL, MHD_OPTION_END);
 	if (mh_daemon == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", listen);
 		return -1;
@@ -126,10 +164,23 @@ void metrics_http_stop(void)
 
 void metrics_http_detach(void)
 {
-	const union MHD_DaemonInfo *info = mh_daemon != NULL
-		? MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+	const union MHD_DaemonInfo *info;
 
+	if (mh_daemon == NULL)
+		return;
+	info = MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_LISTEN_FD);
 	if (info != NULL)
 		close(info->listen_fd);
+	/* The epoll instance keeps no connection open, but it is the parent's, not ours. MHD's
+	 * inter-thread channel has no accessor and stays: it holds no connection either. */
+	info = MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info != NULL && info->epoll_fd >= 0)
+		close(info->epoll_fd);
+	for (size_t i = 0; i < METRICS_HTTP_CONNECTIONS; i++) {
+		int fd = atomic_exchange(&mh_conn_fds[i], -1);
+
+		if (fd >= 0)
+			close(fd);
+	}
 	mh_daemon = NULL;
 }

@@ -30,8 +30,9 @@ int metrics_http_start(const char *listen, metrics_http_health_fn health, void *
 		       char *err, size_t errlen);
 
 /* In a process forked while the listener ran (whose thread the child does not have): closes
- * the inherited listening socket, so that the port is the parent's alone, and forgets the
- * listener without touching its state. */
+ * the inherited listening socket, so that the port is the parent's alone, the scrape
+ * connections open at the fork, so that the parent's close of one reaches the scraper, and
+ * the listener's epoll descriptor; then forgets the listener without touching its state. */
 void metrics_http_detach(void);
 
 /* Stops the listener and joins its thread. Idempotent. */

@@ -77,6 +77,19 @@ int64_t util_wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static _Thread_local void (*util_progress_fn)(void);
+
+void util_progress_hook(void (*fn)(void))
+{
+	util_progress_fn = fn;
+}
+
+void util_progress(void)
+{
+	if (util_progress_fn != NULL)
+		util_progress_fn();
+}
+
 int util_iso_us(const char *text, int64_t *us)
 {
 	struct tm tm;

@@ -25,6 +25,17 @@ int64_t util_now_us(void);
 void util_now_iso(char out[32]);
 /* Microseconds since the epoch of the wall clock. */
 int64_t util_wall_us(void);
+
+/*
+ * A thread's progress hook. Loops that may run long on behalf of one request (a volume copy,
+ * an image transfer) call util_progress() once per buffer, so that a watchdog which judges a
+ * thread by when it last did something sees a long but moving operation as alive and only a
+ * stuck one as stale. The hook is per thread: a thread that set none (another thread running
+ * the same copy code) reports nothing. fn must be cheap and async-signal-safe in spirit (no
+ * lock, no log line); NULL removes the hook.
+ */
+void util_progress_hook(void (*fn)(void));
+void util_progress(void);
 /* Parses a naive UTC isoformat time ("YYYY-MM-DDTHH:MM:SS[.ffffff]", a space allowed for the
  * T) into microseconds since the epoch. Returns 0, or -1 when text is not one. */
 __attribute__((warn_unused_result))

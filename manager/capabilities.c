@@ -287,6 +287,9 @@ static void *caps_main(void *arg)
 {
 	struct caps *c = arg;
 
+	/* The stop signals go to the main thread, which owns the stop sequence (as for the
+	 * engine and relay threads). */
+	util_block_stop_signals();
 	/* Cinder's manager reports once its RPC server is up (init_host_with_rpc), then every
 	 * backend_stats_polling_interval. */
 	while (!*c->stop) {

@@ -57,6 +57,12 @@ void job_outcome(struct job *job, const char *outcome)
 	util_strlcpy(job->outcome, outcome, sizeof(job->outcome));
 }
 
+void job_failed(struct job *job, const char *outcome)
+{
+	job_outcome(job, outcome);
+	job->failed = true;
+}
+
 int job_fail(struct job *job, const char *cls, const char *fmt, ...)
 {
 	va_list ap;
@@ -66,7 +72,7 @@ int job_fail(struct job *job, const char *cls, const char *fmt, ...)
 	vsnprintf(job->failure_message, sizeof(job->failure_message), fmt, ap);
 	va_end(ap);
 	log_warning("%s: %s: %s", job->method->name, cls, job->failure_message);
-	job_outcome(job, "failed");
+	job_failed(job, "failed");
 	return DB_OK;
 }
 
@@ -180,6 +186,7 @@ static int dispatch_txn(db_conn *db, void *arg)
 	job->duplicate = false;
 	job->defer_reply = false;
 	job_outcome(job, "done");
+	job->failed = false;
 	job->reason[0] = '\0';
 	memset(&job->after, 0, sizeof(job->after));
 	dispatch_reply_reset(job);
@@ -413,23 +420,6 @@ int dispatch_dead_letter(struct consumer *c, const struct mq_delivery *d,
 	return consumer_dead_letter(c, d, reason);
 }
 
-/* Whether a handled message failed: its call got a failure reply, or its outcome says the
- * work did not happen ("failed", "driver_error", "feedback_impossible", ...). */
-static bool dispatch_outcome_failed(const struct job *job)
-{
-	static const char *const endings[] = { "failed", "error", "impossible" };
-	size_t n = strlen(job->outcome);
-
-	if (job->failure_class[0] != '\0')
-		return true;
-	for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
-		size_t e = strlen(endings[i]);
-		if (n >= e && strcmp(job->outcome + n - e, endings[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
 static int dispatch_failed_txn(db_conn *db, void *arg)
 {
 	struct job *job = arg;
@@ -464,6 +454,9 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	bool db_down, stopped;
 	int result;
 
+	/* A delivery starts the health check's staleness clock afresh: only one that is stuck
+	 * for the whole bound makes this worker stale (mmetrics.h). */
+	util_progress();
 	memset(&job, 0, sizeof(job));
 	/* Decoding initialises msg again; this makes the destroy below safe on every path. */
 	proto_msg_init(&msg, 0);
@@ -513,7 +506,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 		goto out;
 	}
 	mmetrics_committed(job.method, util_now_us() - start_us, msg.ctx.timestamp);
-	mmetrics_message(job.method, dispatch_outcome_failed(&job) ? MM_FAILED : MM_OK);
+	mmetrics_message(job.method, job.failed ? MM_FAILED : MM_OK);
 	log_info("%s: %s (message %s)", msg.method, job.outcome, msg.unique_id);
 	/* The reply goes out once the transaction is durable; a crash before it means a
 	 * redelivery, which finds the stored reply and sends it. */

@@ -174,7 +174,7 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 	if (ninst != 1) {
 		log_warning("volume %s: the driver needs compute feedback, which takes exactly one "
 			    "attached instance; the volume has %d", v->id, ninst);
-		job_outcome(job, "feedback_impossible");
+		job_failed(job, "feedback_impossible");
 		return ext_complete(db, v, a->new_size, res, a->nreservations, true,
 				    job_request_id(job));
 	}
@@ -182,7 +182,7 @@ static int ext_wait_for_compute(db_conn *db, struct job *job, const struct vol_r
 					       sizeof(after->reservations)) != 0) {
 		log_warning("volume %s: %u reservations do not fit the admin metadata", v->id,
 			    a->nreservations);
-		job_outcome(job, "feedback_impossible");
+		job_failed(job, "feedback_impossible");
 		return ext_complete(db, v, a->new_size, res, a->nreservations, true,
 				    job_request_id(job));
 	}
@@ -282,7 +282,7 @@ int h_extend_volume(db_conn *db, struct job *job)
 		return DB_OK;
 	default:
 		log_error("Extend volume failed (volume %s): %s", v.id, err);
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return ext_complete(db, &v, a->new_size, res, a->nreservations, true,
 				    job_request_id(job));
 	}

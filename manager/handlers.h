@@ -62,6 +62,7 @@ struct job {
 	/* Reset by dispatch before every try of the transaction. */
 	bool duplicate;
 	char outcome[JOB_OUTCOME_MAX];  /* recorded with the _unique_id; "done" by default */
+	bool failed;                    /* job_failed (or job_fail) recorded the outcome */
 	char reason[JOB_REASON_MAX];    /* JOB_PERMANENT: why */
 	struct job_after after;
 	/* Calls only, reset with the rest: what the reply says. A txn function sets result (a
@@ -95,6 +96,11 @@ int job_fail(struct job *job, const char *cls, const char *fmt, ...);
 
 /* Sets job->outcome (truncated to the column's size). */
 void job_outcome(struct job *job, const char *outcome);
+
+/* Sets job->outcome as job_outcome, for a handler that ends without doing the work asked
+ * (its driver failed, the resource was set to an error status, a call's failure reply): the
+ * message then counts as failed in the metrics. */
+void job_failed(struct job *job, const char *outcome);
 
 /*
  * Loads and locks volume id for a handler. Returns DB_OK when the live row exists and its

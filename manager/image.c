@@ -174,7 +174,7 @@ int img_fill_created(db_conn *db, struct job *job, const struct vol_row *v)
 		return rc;
 	/* Cinder's create flow: the volume in error, and a user message saying why. */
 	log_error("Volume %s: creating it from image %s failed: %s", v->id, image_id, err);
-	job_outcome(job, "image_error");
+	job_failed(job, "image_error");
 	rc = vol_set_status(db, v->id, VOL_S_ERROR, -1);
 	if (rc == DB_OK)
 		rc = img_message(db, job, v, UMSG_ACTION_COPY_IMAGE_TO_VOLUME,
@@ -285,7 +285,7 @@ int h_copy_volume_to_image(db_conn *db, struct job *job)
 		return img_upload_done(db, &v);
 	}
 	log_error("Volume %s: upload to image %s failed: %s", v.id, image_id, err);
-	job_outcome(job, "upload_error");
+	job_failed(job, "upload_error");
 	img_delete_unfinished(image_id);
 	rc = img_message(db, job, &v, UMSG_ACTION_COPY_VOLUME_TO_IMAGE,
 			 UMSG_DETAIL_FAILED_TO_UPLOAD_VOLUME);
@@ -338,7 +338,7 @@ int h_reimage(db_conn *db, struct job *job)
 	if (rc != JOB_SKIP)
 		return rc;
 	log_error("Volume %s: reimage with image %s failed: %s", v.id, image_id, err);
-	job_outcome(job, "image_error");
+	job_failed(job, "image_error");
 	return img_reimage_error(db, &v);
 }
 

@@ -114,7 +114,7 @@ int h_create_volume(db_conn *db, struct job *job)
 		return rc;
 	if (failed) {
 		log_error("Volume %s: create failed: %s", v.id, err);
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return lc_create_error(db, job, &v);
 	}
 	rc = img_fill_created(db, job, &v);
@@ -197,7 +197,7 @@ int h_delete_volume(db_conn *db, struct job *job)
 	/* unmanage_only leaves the backing store to the operator, as Cinder does. */
 	if (!a->unmanage_only && job_driver->remove(&v, err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: delete failed: %s", v.id, err);
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return vol_set_status(db, v.id, VOL_S_ERROR_DELETING, -1);
 	}
 	/* The deltas of a volume whose type is gone (no name) are the base resources only. Unlike

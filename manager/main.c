@@ -153,6 +153,9 @@ static void mgr_run(db_conn *db, struct consumer *c, struct batch *b)
 	struct mgr_timers timers = { 0, 0, 0 };
 	int attempt = 0;
 
+	/* Long copies and transfers run on this thread inside a delivery: their progress keeps
+	 * this worker fresh for the health check (mmetrics.h). */
+	util_progress_hook(mmetrics_progress);
 	service_register(db);
 	timers.next_report = util_now_ms() + (int64_t)mconf.report_interval * 1000;
 	while (!mgr_stop) {
@@ -262,7 +265,7 @@ int main(int argc, char **argv)
 	 * worker 0 starts it again), and its advisory lock keeps any other manager of the
 	 * database from interleaving with it. */
 	bool relay_failed = db != NULL && !engine_failed && mgr_slot == 0 &&
-			    relay_start(&mgr_stop) != 0;
+			    relay_start(db, &mgr_stop) != 0;
 	if (db != NULL && !engine_failed && !relay_failed) {
 		/* One report per service: worker 0's (capabilities.h). A manager without its
 		 * reports still serves; the schedulers then do not place volumes on it. */

@@ -59,7 +59,7 @@ static int mg_error(db_conn *db, struct job *job, const char *outcome, const cha
 	va_end(ap);
 	log_error("Volume %s: manage failed: %s; status set to %s.", id, why,
 		  VOL_S_ERROR_MANAGING);
-	job_outcome(job, outcome);
+	job_failed(job, outcome);
 	return vol_set_status(db, id, VOL_S_ERROR_MANAGING, -1);
 }
 

@@ -612,7 +612,10 @@ int h_migrate_volume_completion(db_conn *db, struct job *job)
 	if (rc != DB_OK)
 		return rc;
 	job->defer_reply = true;
-	job_outcome(job, a->error ? "completion_error" : "completing");
+	if (a->error)
+		job_failed(job, "completion_error");
+	else
+		job_outcome(job, "completing");
 	return DB_OK;
 }
 

@@ -17,9 +17,12 @@
 #include "manager/workers.h"
 #include "proto/codec.h"
 
-/* A worker whose loop has not turned for this long is not serving, whatever it last said
- * (a dead worker's slot keeps its last values until its replacement starts). The loop turns at
- * least once a second, and a delivery is bounded well below this. */
+/* A worker whose loop has not turned, and whose handler has not made progress, for this long
+ * is not serving, whatever it last said (a dead worker's slot keeps its last values until its
+ * replacement starts). The loop turns at least once a second; a delivery restarts the clock
+ * when it starts, and its long parts (a volume copy, an image transfer) once per buffer
+ * through util_progress (mmetrics_progress), so that only a handler stuck this long between
+ * two buffers, or in one statement or call, makes its worker stale. */
 #define MM_STALE_S 30
 
 enum mm_metric {
@@ -34,6 +37,7 @@ enum mm_metric {
 	MM_PENDING_EXTENDS,
 	MM_MIGRATIONS,
 	MM_OUTBOX_DEPTH,
+	MM_NOTIFICATIONS_NACKED,
 	MM_BROKER_CONNECTED,
 	MM_DATABASE_CONNECTED,
 	MM_LOOP_TIMESTAMP,
@@ -104,8 +108,12 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 		"Migrations neither done nor failed (rows of volmgr_migrations).", METRICS_GAUGE,
 		{ { 0 } }, NULL, 0, 0 },
 	[MM_OUTBOX_DEPTH] = { "volmgr_notifications_outbox_depth",
-		"Notifications written and not yet relayed (rows of volmgr_notifications).",
+		"Notifications written and not yet relayed (rows of volmgr_notifications), as the "
+		"relay last saw them.",
 		METRICS_GAUGE, { { 0 } }, NULL, 0, 0 },
+	[MM_NOTIFICATIONS_NACKED] = { "volmgr_notifications_nacked_total",
+		"Notifications the broker refused (basic.nack); the relay tries each again before "
+		"any later one.", METRICS_COUNTER, { { 0 } }, NULL, 0, 0 },
 	[MM_BROKER_CONNECTED] = { "volmgr_manager_broker_connected",
 		"1 while the worker's consumer connection is up.", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
@@ -113,7 +121,8 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 		"1 while the worker's database session is up.", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 	[MM_LOOP_TIMESTAMP] = { "volmgr_manager_last_loop_timestamp_seconds",
-		"When the worker's main loop last turned (Unix time).", METRICS_GAUGE,
+		"When the worker's main loop last turned or its handler last made progress (Unix "
+		"time).", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 };
 
@@ -277,6 +286,11 @@ void mmetrics_redelivered(void)
 	metrics_add(MM_REDELIVERIES, 0, 1);
 }
 
+void mmetrics_notification_nacked(void)
+{
+	metrics_add(MM_NOTIFICATIONS_NACKED, 0, 1);
+}
+
 void mmetrics_broker_reconnect(void)
 {
 	metrics_add(MM_BROKER_RECONNECTS, 0, 1);
@@ -294,15 +308,23 @@ void mmetrics_loop(bool consuming, bool database_up)
 	metrics_set(MM_LOOP_TIMESTAMP, (size_t)mm_slot, util_wall_us() / 1000000);
 }
 
+void mmetrics_progress(void)
+{
+	metrics_set(MM_LOOP_TIMESTAMP, (size_t)mm_slot, util_wall_us() / 1000000);
+}
+
+void mmetrics_outbox_depth(int64_t rows)
+{
+	metrics_set(MM_OUTBOX_DEPTH, 0, rows);
+}
+
 void mmetrics_refresh(db_conn *db)
 {
-	static const enum mm_metric gauges[] = { MM_PENDING_EXTENDS, MM_MIGRATIONS,
-						 MM_OUTBOX_DEPTH };
+	static const enum mm_metric gauges[] = { MM_PENDING_EXTENDS, MM_MIGRATIONS };
 	PGresult *res = NULL;
 	int rc = db_exec(db, "SELECT (SELECT count(*) FROM volmgr_pending_extends), "
 			 "(SELECT count(*) FROM volmgr_migrations WHERE stage NOT IN "
-			 "('done', 'failed')), (SELECT count(*) FROM volmgr_notifications)",
-			 0, NULL, &res);
+			 "('done', 'failed'))", 0, NULL, &res);
 
 	if (rc != DB_OK) {
 		log_warning("metrics: counting rows failed: %s", db_last_error(db));

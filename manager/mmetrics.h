@@ -7,12 +7,20 @@
  * figures, summed over the workers, on one port. The supervisor holds no connection, so its
  * health check reads what each worker's main loop last recorded (mmetrics_loop): a worker
  * serves when its loop ran lately with its consumer connected and its database session up.
+ * "Lately" counts a delivery's progress too (mmetrics_progress): a manager busy copying a
+ * large volume or downloading an image inline stays healthy, and only a handler stuck for
+ * the whole bound makes its worker stale. No test covers the bound itself: it would take a
+ * copy that lasts longer than 30 s, and a bound settable for tests would be a knob no
+ * operator needs.
  * The same holds for a single manager, whose listener thread must not touch the main
  * thread's database connection either.
  *
- * The gauges of rows (pending extends, migrations in progress, outbox depth) are refreshed by
- * the periodic work of the worker that runs the sweeps (mmetrics_refresh), on the main
- * loop's own connection, never at scrape time.
+ * The gauges of rows are never counted at scrape time. Pending extends and migrations in
+ * progress are counted by the periodic work of the worker that runs the sweeps
+ * (mmetrics_refresh), on the main loop's own connection: both tables hold one row per
+ * operation under way, so the counts stay small and quick. The outbox may hold a large
+ * backlog (a broker down for hours): its depth is set by the relay thread, which reads the
+ * outbox anyway (mmetrics_outbox_depth), never by the thread that serves deliveries.
  */
 #ifndef VOLMGR_MANAGER_MMETRICS_H
 #define VOLMGR_MANAGER_MMETRICS_H
@@ -74,6 +82,12 @@ void mmetrics_dead_letter(const char *method, int status);
 /* A delivery came with the redelivered flag. */
 void mmetrics_redelivered(void);
 
+/* The relay's view of the outbox: rows written and not yet relayed. */
+void mmetrics_outbox_depth(int64_t rows);
+
+/* The broker refused a notification the relay published. */
+void mmetrics_notification_nacked(void);
+
 /* A broker / database connection was made again after one was lost or refused. */
 void mmetrics_broker_reconnect(void);
 void mmetrics_database_reconnect(void);
@@ -81,6 +95,10 @@ void mmetrics_database_reconnect(void);
 /* The main loop's state, recorded at each turn: whether it consumes and whether its
  * database session is up. */
 void mmetrics_loop(bool consuming, bool database_up);
+
+/* The consumer thread's handler made progress (util_progress's hook, set by the main loop):
+ * restarts the health check's staleness clock of this worker without changing its state. */
+void mmetrics_progress(void);
 
 /* Refreshes the gauges of rows with one bounded query on db (errors are logged). */
 void mmetrics_refresh(db_conn *db);

@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "core/notification.h"
 #include "manager/mconf.h"
+#include "manager/mmetrics.h"
 #include "proto/wire.h"
 
 #define RELAY_STATEMENT_TIMEOUT_MS 5000
@@ -40,6 +41,10 @@
 #define RELAY_BACKOFF_CAP_MS 5000
 /* The advisory lock that makes one relay per database publish ("vnot", 0). */
 #define RELAY_LOCK "1986948980, 0"
+/* Refusals of one row in a row after which the relay says so as an error (the warning of each
+ * failed batch says it too), and at most how often it says it again. */
+#define RELAY_NACKS_LOGGED 3
+#define RELAY_NACK_LOG_MS 60000
 /* The routing keys declared on one connection: topics times oslo's five priorities. */
 #define RELAY_KEYS_MAX (NOTIFICATION_TOPICS_MAX * 5)
 
@@ -57,6 +62,14 @@ struct relay {
 	 * connection; forgotten with it. */
 	char declared[RELAY_KEYS_MAX][NOTIFICATION_TOPIC_MAX + 16];
 	int ndeclared;
+	/* The row whose publish failed last (its id; "" when the last one went), the topics
+	 * the broker already confirmed it on (bit t for topic t), so that its retry publishes
+	 * it on the others only, and how many times in a row the broker refused it. */
+	char retry_id[24];
+	unsigned retry_done;
+	int retry_nacks;
+	int64_t nack_logged_ms;
+	int64_t depth_counted_ms; /* when the outbox was last counted whole */
 	volatile sig_atomic_t *stop;
 };
 
@@ -124,10 +137,11 @@ static int relay_declare(struct relay *r, const char *rk, char *err, size_t errl
 	return MQ_OK;
 }
 
-/* Publishes body to "<topic>.<priority, lower-case>" of every topic, each confirmed.
- * Returns MQ_OK, or the first failure with err. */
+/* Publishes body to "<topic>.<priority, lower-case>" of every topic not in *done, each
+ * confirmed, and adds each confirmed topic to *done. Returns MQ_OK, or the first failure
+ * with err. */
 static int relay_publish(struct relay *r, const char *priority, const char *body, size_t len,
-			 const char *message_id, char *err, size_t errlen)
+			 const char *message_id, unsigned *done, char *err, size_t errlen)
 {
 	/* kombu publishes persistent messages, in JSON, unless told otherwise. */
 	struct mq_props props = { .content_type = PROTO_CONTENT_TYPE_JSON,
@@ -140,6 +154,8 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 				priority[i]);
 	low[i] = '\0';
 	for (int t = 0; t < r->ntopics; t++) {
+		if (*done & (1u << t))
+			continue;
 		snprintf(rk, sizeof(rk), "%s.%s", r->topics[t], low);
 		int rc = relay_declare(r, rk, err, errlen);
 		if (rc == MQ_OK)
@@ -150,11 +166,42 @@ static int relay_publish(struct relay *r, const char *priority, const char *body
 				snprintf(err, errlen, "publishing to %s: %s", rk, mq_strerror(rc));
 			return rc;
 		}
+		*done |= 1u << t;
 	}
 	return MQ_OK;
 }
 
 /* ---- the outbox ---- */
+
+/*
+ * Records a failed publish of row id, after the topics in done were confirmed. The relay keeps the order: the row is tried again
+ * before any later one, so a row the broker refuses every time (a policy, a full queue that
+ * rejects) holds every later event back. That must not go unseen: each refusal counts in
+ * volmgr_notifications_nacked_total, and RELAY_NACKS_LOGGED refusals in a row log an error
+ * naming the row, its event and the routing key (at most every RELAY_NACK_LOG_MS).
+ */
+static void relay_failed(struct relay *r, const char *id, const char *event, unsigned done,
+			 bool nacked, const char *err)
+{
+	int64_t now = util_now_ms();
+
+	if (strcmp(id, r->retry_id) != 0) {
+		util_strlcpy(r->retry_id, id, sizeof(r->retry_id));
+		r->retry_nacks = 0;
+	}
+	r->retry_done = done;
+	if (!nacked) {
+		r->retry_nacks = 0;
+		return;
+	}
+	mmetrics_notification_nacked();
+	if (++r->retry_nacks < RELAY_NACKS_LOGGED || now - r->nack_logged_ms < RELAY_NACK_LOG_MS)
+		return;
+	r->nack_logged_ms = now;
+	log_error("notification relay: the broker refused notification %s (%s) %d times in a "
+		  "row (%s); the notifications after it wait until it goes", id, event,
+		  r->retry_nacks, err);
+}
 
 /* Publishes row i of res; true when it may be deleted (confirmed, or never publishable). */
 static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, size_t errlen)
@@ -169,6 +216,8 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 		.request_id = PQgetisnull(res, i, RC_REQUEST_ID) ? NULL :
 			      PQgetvalue(res, i, RC_REQUEST_ID),
 	};
+	/* A row tried before skips the topics that confirmed it then. */
+	unsigned done = strcmp(PQgetvalue(res, i, RC_ID), r->retry_id) == 0 ? r->retry_done : 0;
 	char *body = NULL;
 	size_t len = 0;
 
@@ -184,11 +233,41 @@ static bool relay_row(struct relay *r, const PGresult *res, int i, char *err, si
 			 PQgetvalue(res, i, RC_ID));
 		return false;
 	}
-	rc = relay_publish(r, n.priority, body, len, n.message_id, err, errlen);
+	rc = relay_publish(r, n.priority, body, len, n.message_id, &done, err, errlen);
 	free(body);
-	if (rc != MQ_OK && rc != MQ_NACKED)
+	if (rc == MQ_OK) {
+		r->retry_id[0] = '\0';
+		r->retry_done = 0;
+		r->retry_nacks = 0;
+		return true;
+	}
+	relay_failed(r, PQgetvalue(res, i, RC_ID), n.event_type, done, rc == MQ_NACKED, err);
+	if (rc != MQ_NACKED)
 		relay_mq_drop(r);
-	return rc == MQ_OK;
+	return false;
+}
+
+/*
+ * Sets the outbox depth gauge after a batch that read n rows and deleted published of them.
+ * A batch shorter than RELAY_BATCH saw the whole outbox, so what it left is the depth; a full
+ * one means a backlog, counted whole (a scan of the table, on this thread only) at most every
+ * RELAY_RECHECK_MS.
+ */
+static void relay_depth(struct relay *r, int n, int published)
+{
+	int64_t now = util_now_ms();
+	PGresult *res = NULL;
+
+	if (n < RELAY_BATCH) {
+		mmetrics_outbox_depth(n - published);
+		return;
+	}
+	if (now - r->depth_counted_ms < RELAY_RECHECK_MS)
+		return;
+	r->depth_counted_ms = now;
+	if (db_exec(r->db, "SELECT count(*) FROM volmgr_notifications", 0, NULL, &res) == DB_OK)
+		mmetrics_outbox_depth(atoll(PQgetvalue(res, 0, 0)));
+	PQclear(res);
 }
 
 /*
@@ -207,12 +286,10 @@ static int relay_batch(struct relay *r, bool *full)
 	*full = false;
 	snprintf(limit, sizeof(limit), "%d", RELAY_BATCH);
 	/* The timestamp in the format of str(utcnow()), as oslo's Notifier writes it: no
-	 * fraction when the microseconds are zero. */
+	 * fraction when the microseconds are zero (sql/012). */
 	rc = db_exec(r->db,
 		     "SELECT id, message_id, event_type, publisher_id, priority, payload, request_id, "
-		     "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS') || "
-		     "CASE to_char(created_at, 'US') WHEN '000000' THEN '' "
-		     "ELSE '.' || to_char(created_at, 'US') END "
+		     "volmgr_isoformat(created_at, ' ') "
 		     "FROM volmgr_notifications ORDER BY id LIMIT $1::integer",
 		     1, (const char *[]){ limit }, &res);
 	if (rc != DB_OK) {
@@ -235,8 +312,10 @@ static int relay_batch(struct relay *r, bool *full)
 			    n - ids.n);
 	*full = n == RELAY_BATCH && ids.n == n;
 	PQclear(res);
-	if (ids.n == 0)
+	if (ids.n == 0) {
+		relay_depth(r, n, 0);
 		return failed;
+	}
 	rc = db_exec(r->db, "DELETE FROM volmgr_notifications WHERE id = ANY($1::bigint[])", 1,
 		     (const char *[]){ db_array_text(&ids) }, NULL);
 	if (rc != DB_OK) {
@@ -246,6 +325,7 @@ static int relay_batch(struct relay *r, bool *full)
 		return -1;
 	}
 	log_debug("notification relay: %d notifications published", ids.n);
+	relay_depth(r, n, ids.n);
 	return failed;
 }
 
@@ -286,6 +366,8 @@ static void *relay_main(void *arg)
 		 * within RELAY_RECHECK_MS when the one that is goes. */
 		if (r->listening && relay_lock(r))
 			rc = relay_batch(r, &full);
+		else if (r->listening)
+			mmetrics_outbox_depth(0); /* the relay that holds the lock counts it */
 		if (!db_is_ok(r->db)) {
 			/* The session is gone, and its LISTEN and its lock with it. */
 			r->listening = false;
@@ -310,11 +392,20 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-int relay_start(volatile sig_atomic_t *stop)
+int relay_start(db_conn *db, volatile sig_atomic_t *stop)
 {
+	PGresult *res = NULL;
+
 	if (!notification_enabled()) {
 		log_info("notifications: driver %s, none are queued or published",
 			 NOTIFICATION_DRIVER_NOOP);
+		if (db_exec(db, "SELECT EXISTS (SELECT 1 FROM volmgr_notifications)", 0, NULL,
+			    &res) == DB_OK && *PQgetvalue(res, 0, 0) == 't')
+			log_warning("notifications: the outbox volmgr_notifications holds events "
+				    "that no manager with driver %s publishes; give the api-shim and "
+				    "the volume-manager the same [oslo_messaging_notifications] driver",
+				    NOTIFICATION_DRIVER_NOOP);
+		PQclear(res);
 		return 0;
 	}
 	memset(&relay, 0, sizeof(relay));

@@ -80,7 +80,7 @@ static int retype_error(db_conn *db, struct job *job, const struct vol_row *v,
 	int rc;
 
 	retype_resv_of(&job->args.retype, &r);
-	job_outcome(job, outcome);
+	job_failed(job, outcome);
 	rc = vol_set_status(db, v->id, retype_status_before(v), -1);
 	if (rc == DB_OK)
 		rc = quota_rollback(db, v->project_id, r.all, r.n);

@@ -88,7 +88,7 @@ int h_create_snapshot(db_conn *db, struct job *job)
 	if (job_driver->snapshot_create(&v, s.id, location, sizeof(location), err,
 					sizeof(err)) != DRV_OK) {
 		log_error("Snapshot %s: create failed: %s", s.id, err);
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return sn_status(db, s.id, SNAP_S_CREATING, SNAP_S_ERROR);
 	}
 	rc = snap_mark_created(db, s.id, location);
@@ -138,7 +138,7 @@ static int sn_destroy(db_conn *db, struct job *job, const struct vol_row *v,
 	if (!unmanage_only && job_driver->snapshot_remove(s->id, err, sizeof(err)) != DRV_OK) {
 		log_error("Snapshot %s: delete failed: %s", s->id, err);
 		*failed = true;
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return sn_status(db, s->id, SNAP_S_DELETING, SNAP_S_ERROR_DELETING);
 	}
 	if (s->use_quota) {
@@ -242,18 +242,23 @@ static int sn_revert_notify(db_conn *db, const struct job *job, const char *suff
 }
 
 /* A revert that ends, well or not: the volume back to "available" (to "error" when it
- * failed) and the snapshot to "available", as Cinder's manager leaves them, then revert.end
- * (which Cinder sends for a failed revert too). */
+ * failed) and the snapshot to "available", as Cinder's manager leaves them, and revert.end.
+ * Cinder sends revert.end after resetting the statuses when the revert went, and before
+ * when it failed (its exception handler notifies first), so the failure's payloads show the
+ * volume "reverting" and the snapshot "restoring". */
 static int sn_revert_end(db_conn *db, const struct job *job, const struct vol_row *v,
 			 const struct snap_row *s, bool failed)
 {
 	const char *status = failed ? VOL_S_ERROR : VOL_S_AVAILABLE;
-	int rc = vol_cas_status(db, v->id, (const char *const[]){ VOL_S_REVERTING }, 1, status,
-				NULL);
+	int rc = failed ? sn_revert_notify(db, job, "revert.end", v, v->status, s) : DB_OK;
 
+	if (rc == DB_OK)
+		rc = vol_cas_status(db, v->id, (const char *const[]){ VOL_S_REVERTING }, 1,
+				    status, NULL);
 	if (rc == DB_OK || rc == VOL_CONFLICT)
 		rc = sn_status(db, s->id, SNAP_S_RESTORING, SNAP_S_AVAILABLE);
-	return rc == DB_OK ? sn_revert_notify(db, job, "revert.end", v, status, s) : rc;
+	return rc == DB_OK && !failed ? sn_revert_notify(db, job, "revert.end", v, status, s)
+				      : rc;
 }
 
 int h_revert_to_snapshot(db_conn *db, struct job *job)
@@ -285,7 +290,7 @@ int h_revert_to_snapshot(db_conn *db, struct job *job)
 		return rc;
 	if (job_driver->from_snapshot(&v, s.id, err, sizeof(err)) != DRV_OK) {
 		log_error("Volume %s: revert to snapshot %s failed: %s", v.id, s.id, err);
-		job_outcome(job, "driver_error");
+		job_failed(job, "driver_error");
 		return sn_revert_end(db, job, &v, &s, true);
 	}
 	log_info("Volume %s reverted to snapshot %s.", v.id, s.id);

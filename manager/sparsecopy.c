@@ -54,6 +54,7 @@ static int sc_data(int in, int out, off_t off, off_t end, char *buf, int delay_m
 			done += w;
 		}
 		off += n;
+		util_progress();
 		if (delay_ms > 0)
 			util_sleep_ms(delay_ms, stop);
 		if (stop != NULL && *stop) {

@@ -17,7 +17,7 @@
  * size: the data extents of in (SEEK_DATA / SEEK_HOLE) are copied through one buffer of at
  * most SPARSECOPY_BUF bytes, and every hole of in is a hole in out too (punched, so that a
  * copy run again over a partial one is still exact); out is grown to in's size if smaller
- * and never shrunk, then synced. delay_ms (tests only) sleeps after each buffer; stop (may
+ * and never shrunk, then synced. Each buffer copied is reported to util_progress. delay_ms (tests only) sleeps after each buffer; stop (may
  * be NULL) ends the copy early with an error. Returns 0, or -1 with the reason in err.
  */
 __attribute__((warn_unused_result))

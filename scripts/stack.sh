@@ -31,6 +31,11 @@
 #         Fault injection for tests: raises RabbitMQ's memory alarm (a memory
 #         high watermark of 0), which makes the broker stop reading from every
 #         connection that publishes, or clears it (the default watermark).
+# broker-reject | broker-accept
+#         Fault injection for tests: sets (or clears) a policy that makes the
+#         notification queues (names starting "notifications") hold nothing and
+#         refuse every publish (max-length 0, overflow reject-publish): a publisher
+#         with confirms gets a basic.nack for each message.
 #
 # VOLMGR_STACK_DURABLE=1 starts PostgreSQL with fsync and synchronous_commit on
 # (production durability, for make bench); by default both are off.
@@ -44,8 +49,8 @@ CMD=${1:-}
 DIR=${2:-$REPO/.stack}
 STACK_TIMEOUT=${STACK_TIMEOUT:-90}
 
-case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock) ;; *)
-    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock [DIR]" >&2
+case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock|broker-reject|broker-accept) ;; *)
+    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock|broker-reject|broker-accept [DIR]" >&2
     exit 2 ;;
 esac
 
@@ -406,6 +411,11 @@ do_fault() {
                   [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
                   rmqctl 30 set_vm_memory_high_watermark \
                       "$([ "$1" = broker-block ] && echo 0 || echo 0.4)" >/dev/null ;;
+    broker-reject) [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
+                  rmqctl 30 set_policy --apply-to queues volmgr-test-reject '^notifications' \
+                      '{"max-length": 0, "overflow": "reject-publish"}' >/dev/null ;;
+    broker-accept) [ -n "${EPMD_PID:-}" ] || die "the broker is not this stack's"
+                  rmqctl 30 clear_policy volmgr-test-reject >/dev/null ;;
     db-stop)      [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"
                   stop_pg immediate ;;
     db-start)     [ -n "${PG_DATA:-}" ] || die "the database is not this stack's"

@@ -104,28 +104,38 @@ wait "$broker_build" || fail "building $BROKER_IMAGE failed (log: $LOGDIR/broker
 log "images built"
 
 # --- the broker, in a container -------------------------------------------------------------
-read -r amqp dist epmd <<<"$("$PY" -c '
+# The ports are free when they are chosen and taken by the broker seconds later; a process that
+# takes one meanwhile makes the broker exit at start. That gets one more try, on fresh ports.
+# start_broker N: 0 when the broker listens, 1 when its container exited (its log kept).
+start_broker() {
+    read -r amqp dist epmd <<<"$("$PY" -c '
 import socket
 socks = [socket.socket() for _ in range(3)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')"
-[ -n "${epmd:-}" ] || fail "no free ports"
-broker=volmgr-ct-rabbitmq-$$
-podman run --detach --name "$broker" --label "$LABEL" --network host \
-    --env "RABBITMQ_NODE_PORT=$amqp" --env "RABBITMQ_DIST_PORT=$dist" \
-    --env "ERL_EPMD_PORT=$epmd" --env "RABBITMQ_NODENAME=volmgr-ct-$amqp@localhost" \
-    "$BROKER_IMAGE" >/dev/null || fail "cannot start the broker's container"
-# The listener opens after the boot steps that create the volmgr user.
-deadline=$((SECONDS + 90))
-until (exec 3<>"/dev/tcp/127.0.0.1/$amqp") 2>/dev/null; do
-    if [ "$(podman inspect --format '{{.State.Running}}' "$broker")" != true ]; then
-        podman logs "$broker" >"$LOGDIR/rabbitmq.log" 2>&1
-        fail "the broker's container exited (log: $LOGDIR/rabbitmq.log)"
-    fi
-    [ $SECONDS -lt $deadline ] || fail "the broker did not listen on $amqp within 90 s"
-    sleep 0.2
-done
+    [ -n "${epmd:-}" ] || fail "no free ports"
+    broker=volmgr-ct-rabbitmq-$$-$1
+    podman run --detach --name "$broker" --label "$LABEL" --network host \
+        --env "RABBITMQ_NODE_PORT=$amqp" --env "RABBITMQ_DIST_PORT=$dist" \
+        --env "ERL_EPMD_PORT=$epmd" --env "RABBITMQ_NODENAME=volmgr-ct-$amqp@localhost" \
+        "$BROKER_IMAGE" >/dev/null || fail "cannot start the broker's container"
+    # The listener opens after the boot steps that create the volmgr user.
+    local deadline=$((SECONDS + 90))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$amqp") 2>/dev/null; do
+        if [ "$(podman inspect --format '{{.State.Running}}' "$broker")" != true ]; then
+            podman logs "$broker" >"$LOGDIR/rabbitmq-$1.log" 2>&1
+            podman rm --force "$broker" >/dev/null 2>&1 || true
+            return 1
+        fi
+        [ $SECONDS -lt $deadline ] || fail "the broker did not listen on $amqp within 90 s"
+        sleep 0.2
+    done
+}
+if ! start_broker 1; then
+    log "the broker's container exited at start (log: $LOGDIR/rabbitmq-1.log); again on other ports"
+    start_broker 2 || fail "the broker's container exited (log: $LOGDIR/rabbitmq-2.log)"
+fi
 log "RabbitMQ listens on 127.0.0.1:$amqp in container $broker"
 
 # --- the tests, on a throwaway PostgreSQL -----------------------------------------------------

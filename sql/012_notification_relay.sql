@@ -20,6 +20,23 @@ DROP TRIGGER IF EXISTS volmgr_notifications_wake ON volmgr_notifications;
 CREATE TRIGGER volmgr_notifications_wake AFTER INSERT ON volmgr_notifications
 	FOR EACH STATEMENT EXECUTE FUNCTION volmgr_notifications_wake();
 
+-- Python's isoformat(sep) of a naive datetime: no fraction when the microseconds are 0.
+CREATE OR REPLACE FUNCTION volmgr_isoformat(p_t timestamp without time zone, p_sep text)
+RETURNS text LANGUAGE sql STABLE AS $fn$
+	SELECT to_char(p_t, 'YYYY-MM-DD') || p_sep || to_char(p_t, 'HH24:MI:SS') ||
+	       CASE to_char(p_t, 'US') WHEN '000000' THEN '' ELSE '.' || to_char(p_t, 'US') END
+$fn$;
+
+-- A payload's time as Cinder's _usage_from_volume and _usage_from_snapshot write it:
+-- isoformat() of the row's time, which Cinder's objects read as aware UTC (so "+00:00" at the
+-- end), or of utcnow(), naive (no offset), when the row has none. The relay's envelope
+-- timestamp is volmgr_isoformat(created_at, ' '), oslo's str(utcnow()).
+CREATE OR REPLACE FUNCTION volmgr_payload_time(p_t timestamp without time zone)
+RETURNS text LANGUAGE sql STABLE AS $fn$
+	SELECT COALESCE(volmgr_isoformat(p_t, 'T') || '+00:00',
+			volmgr_isoformat(now() AT TIME ZONE 'utc', 'T'))
+$fn$;
+
 -- The payload of a snapshot usage notification (Cinder's _usage_from_snapshot), with the
 -- status after the change (p_status, or the row's own when NULL). The volume is read even
 -- when deleted, as Cinder reads it. deleted and metadata pass through Cinder's
@@ -36,8 +53,7 @@ RETURNS text LANGUAGE sql STABLE AS $fn$
 		'volume_size', s.volume_size,
 		'snapshot_id', s.id,
 		'display_name', s.display_name,
-		'created_at', to_char(COALESCE(s.created_at, now() AT TIME ZONE 'utc'),
-				      'YYYY-MM-DD"T"HH24:MI:SS.US'),
+		'created_at', volmgr_payload_time(s.created_at),
 		'status', COALESCE(p_status, s.status),
 		'deleted', CASE WHEN s.deleted THEN 'True' ELSE '' END,
 		'metadata', COALESCE((

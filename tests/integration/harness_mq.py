@@ -142,26 +142,34 @@ class BrokerMixin:
                 conn.close()
 
     @contextlib.contextmanager
-    def broker_blocked(self):
-        """RabbitMQ's memory alarm raised for the block: the broker stops reading from every
-        connection that publishes (scripts/stack.sh broker-block), until the block ends. Only
-        the test stack's own broker can be blocked: with an external one the test is
-        skipped."""
+    def broker_fault(self, start, end):
+        """scripts/stack.sh's fault start for the block, its end after it. Only the test
+        stack's own broker takes faults: with an external one the test is skipped."""
         def stack(command):
             return subprocess.run(
                 [os.path.join(REPO, "scripts", "stack.sh"), command,
                  os.path.dirname(stack_env_path())], stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
 
-        p = stack("broker-block")
+        p = stack(start)
         if b"not this stack's" in p.stdout:
             self.skipTest("the broker is not the test stack's own")
         self.assertEqual(p.returncode, 0, p.stdout)
         try:
             yield
         finally:
-            p = stack("broker-unblock")
+            p = stack(end)
             self.assertEqual(p.returncode, 0, p.stdout)
+
+    def broker_blocked(self):
+        """RabbitMQ's memory alarm raised for the block: the broker stops reading from every
+        connection that publishes (scripts/stack.sh broker-block), until the block ends."""
+        return self.broker_fault("broker-block", "broker-unblock")
+
+    def broker_rejecting_notifications(self):
+        """For the block, the notification queues refuse every publish: a publisher with
+        confirms gets a basic.nack (scripts/stack.sh broker-reject)."""
+        return self.broker_fault("broker-reject", "broker-accept")
 
     @classmethod
     def _queue_state(cls, queue):

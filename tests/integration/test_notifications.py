@@ -6,6 +6,7 @@ broker outage keeps the rows until the broker is back, and driver = noop queues 
 """
 
 import datetime
+import os
 import socket
 import threading
 import uuid
@@ -31,6 +32,11 @@ SNAPSHOT_KEYS = {
     "tenant_id", "user_id", "availability_zone", "volume_id", "volume_size", "snapshot_id",
     "display_name", "created_at", "status", "deleted", "metadata",
 }
+
+
+def aware_iso(naive_utc):
+    """A row's time as Cinder's payloads give it: isoformat() of the aware UTC datetime."""
+    return naive_utc.replace(tzinfo=datetime.timezone.utc).isoformat()
 
 
 class Recorder:
@@ -172,23 +178,36 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
             self.assertEqual(n["payload"]["tenant_id"], self.PROJECT)
             self.assertEqual(n["payload"]["host"], self.volume_host)
         self.assertEqual(len({n["metadata"]["message_id"] for n in got}), 12, "one id each")
+        # Cinder's objects read the row's times as aware UTC: isoformat() ends in +00:00
+        created, launched = self._sql("SELECT created_at, launched_at FROM volumes "
+                                      "WHERE id = %s", (vid,))[0]
+        self.assertEqual({(n["payload"]["created_at"], n["payload"]["launched_at"])
+                          for n in got[1:]}, {(aware_iso(created), aware_iso(launched))})
         attached = got[5]["payload"]["volume_attachment"]
         self.assertEqual([a["id"] for a in attached], [aid], "attach.end lists the attachment")
         self.assert_outbox_empty()
         self.assertUsagesMatchRows()
 
+    def revert_then_delete_snapshot(self, vid, sid, volume_status):
+        """Reverts volume vid to snapshot sid through the API, waits for the volume's
+        volume_status and the snapshot's "available", and deletes the snapshot. Returns the
+        snapshot's six events and the volume's revert events as (event_type, status)."""
+        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
+        self.assertEqual(st, 202, doc)
+        self.wait_status(vid, volume_status)
+        self.wait_snapshot(sid, "available")
+        st, _, doc = self.http("DELETE", self.spath(sid))
+        self.assertEqual(st, 202, doc)
+        got = self.received("snapshot_id", sid, 6)
+        return got, [(n["event_type"], n["payload"]["status"])
+                     for n in self.recorder.about("volume_id", vid)
+                     if n["event_type"].startswith("volume.revert")]
+
     def test_snapshot_create_delete_and_revert_events(self):
         publisher = "volume." + self.service_host
         vid = self.create_volume(1)
         sid = self.create_snapshot(vid)
-        st, _, doc = self.action(vid, {"revert": {"snapshot_id": sid}}, version="3.40")
-        self.assertEqual(st, 202, doc)
-        self.wait_status(vid, "available")
-        self.wait_snapshot(sid, "available")
-        st, _, doc = self.http("DELETE", self.spath(sid))
-        self.assertEqual(st, 202, doc)
-
-        got = self.received("snapshot_id", sid, 6)
+        got, reverts = self.revert_then_delete_snapshot(vid, sid, "available")
         self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got], [
             ("snapshot.create.start", "creating"), ("snapshot.create.end", "available"),
             ("snapshot.revert.start", "restoring"), ("snapshot.revert.end", "available"),
@@ -198,12 +217,26 @@ class NotificationFlowTest(ListenerMixin, test_feedback.FeedbackCase,
             self.assertEqual(set(n["payload"]), SNAPSHOT_KEYS, n["event_type"])
             self.assertEqual((n["payload"]["volume_id"], n["payload"]["volume_size"]), (vid, 1))
         self.assertEqual([n["payload"]["deleted"] for n in got], [""] * 5 + ["True"])
+        created = self.sql_value("SELECT created_at FROM snapshots WHERE id = %s", (sid,))
+        self.assertEqual({n["payload"]["created_at"] for n in got}, {aware_iso(created)})
         # the volume's own revert events, beside the snapshot's
-        reverts = [(n["event_type"], n["payload"]["status"])
-                   for n in self.recorder.about("volume_id", vid)
-                   if n["event_type"].startswith("volume.revert")]
         self.assertEqual(reverts, [("volume.revert.start", "reverting"),
                                    ("volume.revert.end", "available")])
+        self.assert_outbox_empty()
+        self.assertUsagesMatchRows()
+
+    def test_failed_revert_notifies_before_resetting_statuses(self):
+        # Cinder's failed revert sends revert.end from its exception handler, before it sets
+        # the volume to error and the snapshot back to available.
+        vid = self.create_volume(1)
+        sid = self.create_snapshot(vid)
+        os.unlink(self.snapshot_file(sid))
+        got, reverts = self.revert_then_delete_snapshot(vid, sid, "error")
+        self.assertEqual([(n["event_type"], n["payload"]["status"]) for n in got[2:4]], [
+            ("snapshot.revert.start", "restoring"), ("snapshot.revert.end", "restoring")])
+        self.assertEqual(got[5]["event_type"], "snapshot.delete.end")
+        self.assertEqual(reverts, [("volume.revert.start", "reverting"),
+                                   ("volume.revert.end", "reverting")])
         self.assert_outbox_empty()
         self.assertUsagesMatchRows()
 
@@ -360,6 +393,30 @@ class NotificationOutageTest(ListenerMixin, StackTestCase):
         self.assertUsagesMatchRows()
 
 
+class NotificationNackTest(StackTestCase):
+    """A row the broker refuses holds the rows behind it, visibly, until the broker takes it
+    (no listener: a queue with a consumer may hand a message over past its length limit)."""
+
+    def test_refused_row_is_retried_first_and_reported(self):
+        vid = self.create_volume(1)
+        self.published_notifications()
+        with self.broker_rejecting_notifications():
+            st, _, doc = self.extend(vid, 2)
+            self.assertEqual(st, 202, doc)
+            self.poll(lambda: self.volume_row(vid)["size"] == 2, msg="extended")
+            self.poll(lambda: "times in a row" in self.log_text("volume-manager"),
+                      timeout=20, msg="the relay's error about the refused row")
+            self.assertEqual(self.sql_value("SELECT count(*) FROM volmgr_notifications"), 2,
+                             "both rows kept")
+        got = [n["event_type"] for n in self.published_notifications(timeout=30)
+               if n["payload"]["volume_id"] == vid]
+        self.assertEqual(got, ["volume.create.start", "volume.create.end",
+                               "volume.resize.start", "volume.resize.end"])
+        self.assertRegex(self.log_text("volume-manager"),
+                         r"refused notification \d+ \(volume\.resize\.start\) \d+ times in a "
+                         r"row \(publishing to notifications_\w+\.info")
+
+
 class NoopDriverTest(StackTestCase):
     """driver = noop: nothing is queued, so the outbox does not grow, and nothing published."""
 
@@ -378,3 +435,15 @@ class NoopDriverTest(StackTestCase):
         self.assertIsNone(self.queue_count(self.notification_queue()), "no queue declared")
         self.assertIn("notifications: driver noop", self.log_text("volume-manager"))
         self.assertUsagesMatchRows()
+
+    def test_noop_manager_warns_of_rows_in_the_outbox(self):
+        # An api-shim configured with messagingv2 beside this manager would leave such rows.
+        self.stop_manager()
+        self.addCleanup(self.restart_manager)
+        self.sql("INSERT INTO volmgr_notifications (event_type, publisher_id, priority, "
+                 "payload, created_at) VALUES ('volume.delete.start', 'volume.x', 'INFO', "
+                 "'{}', now())")
+        self.addCleanup(self.sql, "DELETE FROM volmgr_notifications")
+        self.restart_manager()
+        self.assertIn("the outbox volmgr_notifications holds events",
+                      self.log_text("volume-manager"))

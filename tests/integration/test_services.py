@@ -176,6 +176,33 @@ class ServicesTest(SchedulerSideMixin, StackTestCase):
         st, doc = self.services(token="%s:%s" % (self.USER, self.PROJECT))
         self.assertFault(st, doc, 403, contains="volume_extension:services:index")
 
+    def test_backend_state_only_of_services_the_scheduler_keeps(self):
+        """At 3.49 Cinder takes backend_state from the scheduler's get_pools, which leaves out
+        services that are disabled, frozen or down: theirs is null, as is their pools'
+        absence from get_pools."""
+        self.poll(self.stored_report, msg="the start-up report is stored")
+        self.assertEqual(self.ours(self.services(version="3.49")[1])["backend_state"], "up")
+        self.addCleanup(self.enable_again)
+        for column in ("disabled", "frozen"):
+            self.sql("UPDATE services SET %s = true WHERE host = %%s" % column,
+                     (self.service_host,))
+            svc = self.ours(self.services(version="3.49")[1])
+            self.assertIsNone(svc["backend_state"], column)
+            self.enable_again()
+        self.assertEqual(self.ours(self.services(version="3.49")[1])["backend_state"], "up")
+
+        # down: a heartbeat older than service_down_time (the manager's next heartbeat makes
+        # it up again, so the row is aged and read until one read sees it down)
+        def down_view():
+            self.sql("UPDATE services SET updated_at = updated_at - interval '1 hour' "
+                     "WHERE host = %s AND \"binary\" = 'cinder-volume'", (self.service_host,))
+            svc = self.ours(self.services(version="3.49")[1])
+            return svc if svc["state"] == "down" else None
+        svc = self.poll(down_view, timeout=10, msg="the service seen down")
+        self.assertIsNone(svc["backend_state"])
+        self.poll(lambda: self.ours(self.services(version="3.49")[1])["backend_state"] == "up",
+                  timeout=30, msg="the next heartbeat brings backend_state back")
+
     def test_disable_enable_rows(self):
         self.addCleanup(self.enable_again)
         path = "/v3/%s/os-services/" % self.PROJECT

@@ -7,9 +7,13 @@ Cinder's migrations plus volctl db-sync. The scheduler asks the volume services 
 capabilities at start; volmgr's manager answers with its report, so that a volume created
 through Cinder's API (python-cinderclient against Cinder's API, not the shim) is placed by the
 scheduler on volmgr's backend and created by volmgr's manager, and Cinder's get_pools shows
-volmgr's pool with its capacities.
+volmgr's pool with its capacities. A volume created from an image through Cinder's API goes
+the same way: Cinder's API checks the image with the interop run's Glance, the scheduler passes
+the request spec on as a serialized RequestSpec object, and volmgr's manager downloads the image
+from that Glance.
 """
 
+import hashlib
 import json
 import os
 import secrets
@@ -25,6 +29,7 @@ import psycopg2
 
 import test_cinder
 from harness import free_port, load_stack_env, tail
+from harness_glance import glance_request, load_glance_env
 from test_cinderclient import cinder_argv
 
 REPO = test_cinder.REPO
@@ -63,7 +68,8 @@ paste.app_factory = cinder.api.versions:Versions.factory
 """
 # Cinder's routes take a project id of hexadecimal digits and dashes only.
 PROJECT = uuid.uuid4().hex
-STARTUP_TIMEOUT = 40
+# An upper bound for a loaded machine: cinder-scheduler and cinder-api import much of Cinder.
+STARTUP_TIMEOUT = 90
 
 
 class CinderProcess:
@@ -103,6 +109,10 @@ class SchedulerInteropTest(unittest.TestCase):
         transport_url = env["VOLMGR_TRANSPORT_URL"]
         cls.db_url = test_cinder.create_database(env, "cinder_sched_" + rand)
         cls.port = free_port()
+        # Cinder's API checks an image with Glance itself; the manager (which inherits this
+        # environment) downloads it.
+        cls.glance_url = load_glance_env()["VOLMGR_GLANCE_URL"]
+        os.environ["VOLMGR_GLANCE_URL"] = cls.glance_url
         paste = os.path.join(cls.tmp, "api-paste.ini")
         with open(paste, "w") as f:
             f.write(API_PASTE)
@@ -114,6 +124,7 @@ class SchedulerInteropTest(unittest.TestCase):
                 "control_exchange = %s" % exchange, "host = sched" + rand,
                 "auth_strategy = noauth", "api_paste_config = %s" % paste,
                 "state_path = %s" % cls.tmp, "rpc_response_timeout = 20",
+                "glance_api_servers = %s" % cls.glance_url,
                 # The scheduler waits for every volume service's report, at most this long.
                 "scheduler_driver_init_wait_time = 10",
                 "[database]",
@@ -203,6 +214,11 @@ class SchedulerInteropTest(unittest.TestCase):
                                                              p.stderr))
         return p.stdout
 
+    def created(self, out):
+        """The id in the table python-cinderclient prints for a created volume."""
+        return [line.split("|")[2].strip() for line in out.splitlines()
+                if line.startswith("|") and line.split("|")[1].strip() == "id"][0]
+
     def row(self, vid):
         with psycopg2.connect(self.db_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT status, host FROM volumes WHERE id = %s", (vid,))
@@ -229,9 +245,7 @@ class SchedulerInteropTest(unittest.TestCase):
         self.assertEqual(caps["vendor_name"], "Open Source")
 
     def test_volume_created_through_cinder_api_lands_on_volmgr(self):
-        out = self.cinder("create", "--name", "sched-placed", "1")
-        vid = [line.split("|")[2].strip() for line in out.splitlines()
-               if line.startswith("|") and line.split("|")[1].strip() == "id"][0]
+        vid = self.created(self.cinder("create", "--name", "sched-placed", "1"))
         test_cinder.poll(lambda: self.row(vid)[0] == "available",
                          "volume %s available (now %r)" % (vid, self.row(vid)))
         self.assertEqual(self.row(vid)[1], test_cinder.pool_host(self.host))
@@ -239,6 +253,33 @@ class SchedulerInteropTest(unittest.TestCase):
         self.assertEqual(os.stat(path).st_size, 2**30)
         # Cinder's API shows it as volmgr left it
         self.assertIn("available", self.cinder("show", vid))
+        self.cinder("delete", vid)
+        test_cinder.poll(lambda: not os.path.exists(path), "the file of %s removed" % vid)
+
+    def test_volume_from_image_through_cinder_api(self):
+        data = secrets.token_bytes(3 << 20)
+        st, image = glance_request(self.glance_url, "POST", "/v2/images", body={
+            "name": "sched-" + secrets.token_hex(3), "disk_format": "raw",
+            "container_format": "bare"})
+        self.assertEqual(st, 201, image)
+        self.addCleanup(glance_request, self.glance_url, "DELETE", "/v2/images/" + image["id"])
+        st, _ = glance_request(self.glance_url, "PUT", "/v2/images/%s/file" % image["id"],
+                               data=data)
+        self.assertEqual(st, 204)
+        st, record = glance_request(self.glance_url, "GET", "/v2/images/" + image["id"])
+        checksum = record["checksum"]
+        self.assertEqual(checksum, hashlib.md5(data).hexdigest())
+        vid = self.created(self.cinder("create", "--image", image["id"], "--name",
+                                       "sched-image", "1"))
+        test_cinder.poll(lambda: self.row(vid)[0] in ("available", "error"),
+                         "volume %s created (now %r)" % (vid, self.row(vid)))
+        self.assertEqual(self.row(vid), ("available", test_cinder.pool_host(self.host)))
+        path = os.path.join(self.manager.filestore, "volume-" + vid)
+        with open(path, "rb") as f:
+            head = f.read(len(data))
+            self.assertEqual(hashlib.md5(head).hexdigest(), checksum, "Glance's md5")
+            self.assertEqual(f.read(1 << 20), bytes(1 << 20), "zeros after the image")
+        self.assertEqual(os.stat(path).st_size, 2**30)
         self.cinder("delete", vid)
         test_cinder.poll(lambda: not os.path.exists(path), "the file of %s removed" % vid)
 
