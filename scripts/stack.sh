@@ -37,6 +37,29 @@
 #         refuse every publish (max-length 0, overflow reject-publish): a publisher
 #         with confirms gets a basic.nack for each message.
 #
+# start-ha
+#         Starts, instead of one broker and one database, a RabbitMQ cluster of three
+#         nodes (rabbit1@localhost .. rabbit3@localhost, one epmd, one Erlang cookie;
+#         nodes 2 and 3 join node 1) and a PostgreSQL primary with a synchronous
+#         streaming standby (pg_basebackup -R; fsync and synchronous_commit on), and
+#         writes DIR/env with the multi-host URLs (docs/operations.md):
+#             VOLMGR_TRANSPORT_URL=amqp://volmgr:volmgr@127.0.0.1:P1,volmgr:volmgr@127.0.0.1:P2,...
+#             VOLMGR_DB_URL=postgresql://volmgr@127.0.0.1:P1,127.0.0.1:P2/volmgr?target_session_attrs=read-write
+#             VOLMGR_PG_ADMIN_URL (the same hosts, database postgres)
+#             VOLMGR_RABBIT_NODES, VOLMGR_RABBIT_PORTS (the nodes' names and AMQP ports
+#             in order), VOLMGR_PG_PORTS (primary's, standby's)
+#         External URLs are not used: start-ha always starts its own servers.
+# node-stop N | node-start N
+#         Fault injection on a start-ha stack: stops RabbitMQ node N (rabbitmqctl stop,
+#         its VM goes away) or starts it again on the same data (it rejoins the cluster).
+# primary-stop | standby-promote
+#         Fault injection on a start-ha stack: crashes the primary (pg_ctl stop -m
+#         immediate), or promotes the standby (pg_ctl promote) and waits until it
+#         leaves recovery.
+# rabbitmqctl N ARGS...
+#         Runs rabbitmqctl ARGS against node N of a start-ha stack (with its
+#         cookie and epmd), bounded by 60 s.
+#
 # VOLMGR_STACK_DURABLE=1 starts PostgreSQL with fsync and synchronous_commit on
 # (production durability, for make bench); by default both are off.
 #
@@ -47,12 +70,15 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CMD=${1:-}
 DIR=${2:-$REPO/.stack}
+shift $(($# < 2 ? $# : 2))
+ARGS=("$@")
 STACK_TIMEOUT=${STACK_TIMEOUT:-90}
 
-case "$CMD" in start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock|broker-reject|broker-accept) ;; *)
-    echo "usage: $0 start|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock|broker-reject|broker-accept [DIR]" >&2
-    exit 2 ;;
-esac
+COMMANDS='start|start-ha|stop|status|broker-stop|broker-start|db-stop|db-start|broker-block|broker-unblock|broker-reject|broker-accept|node-stop|node-start|primary-stop|standby-promote|rabbitmqctl'
+if ! [[ $CMD =~ ^($COMMANDS)$ ]]; then
+    echo "usage: $0 ${COMMANDS//|/ | } [DIR [ARGS...]]" >&2
+    exit 2
+fi
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -127,7 +153,29 @@ as_pg() {
 # RABBIT_PID is that beam.smp.
 RABBIT_SH_PAT='rabbitmq-server|/erl|stack.sh'
 
-rabbit_env_file() { echo "$DIR/rabbitmq/env.sh"; }
+# RDIR is the directory of the RabbitMQ node the rabbit functions work on: DIR/rabbitmq
+# for start's single node, DIR/rabbitmq/nN for node N of start-ha (with_node).
+RDIR=$DIR/rabbitmq
+rabbit_env_file() { echo "$RDIR/env.sh"; }
+
+# with_node N CMD...: runs CMD (a rabbit function) on node N of a start-ha stack: RDIR,
+# RABBIT_SH_PID and RABBIT_PID are that node's for it, and its pids are kept afterwards.
+with_node() {
+    local n=$1; shift
+    local sh_var=NODE_SH_PID_$n pid_var=NODE_PID_$n
+    local RDIR=$DIR/rabbitmq/n$n RABBIT_SH_PID=${!sh_var:-} RABBIT_PID=${!pid_var:-}
+    "$@"
+    printf -v "$sh_var" %s "$RABBIT_SH_PID"
+    printf -v "$pid_var" %s "$RABBIT_PID"
+}
+
+# with_standby CMD...: runs CMD (a PostgreSQL function) on the standby of a start-ha
+# stack: PG_PID, PG_DATA and PG_PORT are the standby's for it, and kept afterwards.
+with_standby() {
+    local PG_PID=${PG2_PID:-} PG_DATA=${PG2_DATA:-} PG_PORT=${PG2_PORT:-}
+    "$@"
+    PG2_PID=$PG_PID PG2_DATA=$PG_DATA PG2_PORT=$PG_PORT
+}
 
 # rabbitmqctl with the node's environment, bounded.
 rmqctl() {
@@ -189,8 +237,13 @@ do_stop() {
     # shellcheck disable=SC1090
     . "$STATE"
     stop_rabbit
+    # The nodes of a cluster stop in parallel (each bounded); DIR/state goes anyway.
+    local n pids=()
+    for n in ${HA_NODES:-}; do with_node "$n" stop_rabbit & pids+=($!); done
+    for n in "${pids[@]}"; do wait "$n" || true; done
     stop_pid "${EPMD_PID:-}" epmd TERM 5
     stop_pg fast
+    with_standby stop_pg fast
     rm -rf "$DIR/rabbitmq" "$DIR/pg" "$DIR/env" "$STATE"
     if [ -n "${PG_ROOT:-}" ] && [ "$PG_ROOT" != "$DIR/pg" ]; then
         rm -rf "$PG_ROOT"
@@ -201,10 +254,41 @@ do_stop() {
 # --- start -----------------------------------------------------------------
 
 start_rabbit() {   # AMQP_PORT DIST_PORT EPMD_PORT
-    local amqp=$1 dist=$2 epmd=$3 r=$DIR/rabbitmq
+    start_epmd "$3"
+    configure_rabbit "$1" "$2" "$3" "volmgr-$1@localhost"
+    launch_rabbit
+}
+
+# start_epmd PORT: our own epmd on its own port, in the foreground so we know its pid
+# (EPMD_PID); every node of the stack registers with it.
+start_epmd() {
+    local epmd=$1 r=$DIR/rabbitmq
     [ -x "$RABBIT_LIB/rabbitmq-server" ] || die "rabbitmq-server not installed (make deps)"
-    mkdir -p "$r/mnesia" "$r/log" "$r/home"
+    mkdir -p "$r/log" "$r/home"
     chmod 700 "$r/home"
+    # One Erlang cookie for every node and every rabbitmqctl of the stack: Erlang reads
+    # $HOME/.erlang.cookie, and every node's env.sh names this HOME.
+    if [ ! -f "$r/home/.erlang.cookie" ]; then
+        (umask 077; "$PY" -c 'import secrets; print(secrets.token_hex(16).upper(), end="")' \
+            > "$r/home/.erlang.cookie")
+        chmod 400 "$r/home/.erlang.cookie"
+    fi
+    ( exec setsid epmd -port "$epmd" -address 127.0.0.1 \
+        </dev/null >"$r/log/epmd.log" 2>&1 ) &
+    EPMD_PID=$!
+    local deadline=$((SECONDS + 10))
+    until port_open "$epmd"; do
+        kill -0 "$EPMD_PID" 2>/dev/null || die "epmd exited: $(cat "$r/log/epmd.log")"
+        [ $SECONDS -lt $deadline ] || die "epmd not listening on $epmd after 10s"
+        sleep 0.05
+    done
+}
+
+# configure_rabbit AMQP_PORT DIST_PORT EPMD_PORT NODENAME: the configuration and the
+# environment (RDIR/env.sh) of the node in RDIR.
+configure_rabbit() {
+    local amqp=$1 dist=$2 epmd=$3 node=$4 r=$RDIR
+    mkdir -p "$r/mnesia" "$r/log"
     cat > "$r/rabbitmq.conf" <<EOF
 loopback_users = none
 listeners.tcp.default = 127.0.0.1:$amqp
@@ -222,8 +306,8 @@ EOF
     echo '[].' > "$r/enabled_plugins"
     : > "$r/rabbitmq-env.conf"
     cat > "$(rabbit_env_file)" <<EOF
-export HOME='$r/home'
-export RABBITMQ_NODENAME='volmgr-$amqp@localhost'
+export HOME='$DIR/rabbitmq/home'
+export RABBITMQ_NODENAME='$node'
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT=$amqp
 export RABBITMQ_DIST_PORT=$dist
@@ -237,29 +321,18 @@ export RABBITMQ_MNESIA_BASE='$r/mnesia'
 export RABBITMQ_LOG_BASE='$r/log'
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'
 EOF
-    # Our own epmd on its own port, in the foreground so we know its pid.
-    ( . "$(rabbit_env_file)"; exec setsid epmd -port "$epmd" -address 127.0.0.1 \
-        </dev/null >"$r/log/epmd.log" 2>&1 ) &
-    EPMD_PID=$!
-    local deadline=$((SECONDS + 10))
-    until port_open "$epmd"; do
-        kill -0 "$EPMD_PID" 2>/dev/null || die "epmd exited: $(cat "$r/log/epmd.log")"
-        [ $SECONDS -lt $deadline ] || die "epmd not listening on $epmd after 10s"
-        sleep 0.05
-    done
-    launch_rabbit
 }
 
-# Starts the node configured under DIR/rabbitmq in the background (RABBIT_SH_PID).
+# Starts the node configured under RDIR in the background (RABBIT_SH_PID).
 launch_rabbit() {
-    local r=$DIR/rabbitmq
+    local r=$RDIR
     ( . "$(rabbit_env_file)"; cd "$r"; exec setsid "$RABBIT_LIB/rabbitmq-server" \
         </dev/null >>"$r/log/startup.log" 2>&1 ) &
     RABBIT_SH_PID=$!
 }
 
 wait_rabbit() {   # AMQP_PORT DEADLINE
-    local amqp=$1 deadline=$2 r=$DIR/rabbitmq
+    local amqp=$1 deadline=$2 r=$RDIR
     # Listeners open after the boot steps that create the default user.
     until port_open "$amqp"; do
         if ! kill -0 "$RABBIT_SH_PID" 2>/dev/null; then
@@ -291,6 +364,7 @@ start_pg() {   # PORT
     fi
     PG_ROOT=$root
     PG_DATA=$root/data
+    PG_PORT=$port
     as_pg "$PGBIN/initdb" -D "$PG_DATA" -A trust -U postgres -E UTF8 --locale=C \
         --no-sync >"$root/initdb.log" 2>&1 || { cat "$root/initdb.log" >&2; die "initdb failed"; }
     cat >> "$PG_DATA/postgresql.conf" <<EOF
@@ -321,8 +395,8 @@ launch_pg() {
     # a Ctrl-C reaches the scripts (which then stop it in order), not it.
     local runas=(); [ "$(id -u)" -ne 0 ] || runas=(runuser -u postgres --)
     ( cd /; exec setsid -w "${runas[@]}" "$PGBIN/pg_ctl" -D "$PG_DATA" \
-        -l "$PG_ROOT/postgres.log" -w -t "$t" start ) </dev/null >"$PG_ROOT/pg_ctl.log" 2>&1 \
-        || { tail -n 30 "$PG_ROOT/postgres.log" >&2 || true; die "PostgreSQL failed to start"; }
+        -l "$PG_DATA.log" -w -t "$t" start ) </dev/null >"$PG_DATA.pg_ctl.log" 2>&1 \
+        || { tail -n 30 "$PG_DATA.log" >&2 || true; die "PostgreSQL failed to start"; }
     PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
 }
 
@@ -334,27 +408,42 @@ EPMD_PID=${EPMD_PID:-}
 PG_PID=${PG_PID:-}
 PG_ROOT=${PG_ROOT:-}
 PG_DATA=${PG_DATA:-}
+PG_PORT=${PG_PORT:-}
+HA_NODES='${HA_NODES:-}'
+NODE_SH_PID_1=${NODE_SH_PID_1:-}
+NODE_PID_1=${NODE_PID_1:-}
+NODE_SH_PID_2=${NODE_SH_PID_2:-}
+NODE_PID_2=${NODE_PID_2:-}
+NODE_SH_PID_3=${NODE_SH_PID_3:-}
+NODE_PID_3=${NODE_PID_3:-}
+PG2_PID=${PG2_PID:-}
+PG2_DATA=${PG2_DATA:-}
+PG2_PORT=${PG2_PORT:-}
 EOF
     mv "$STATE.tmp" "$STATE"
 }
 
-do_start() {
-    local t0=$SECONDS
+# begin_start: what every start does first: stops a previous stack in DIR, and makes any
+# failure or signal from here on stop whatever was started so far.
+begin_start() {
     if [ -f "$STATE" ]; then
         log "stopping the previous stack in $DIR first"
         ( do_stop )
         mkdir -p "$DIR"
     fi
     rm -f "$DIR/env"
-    RABBIT_SH_PID='' RABBIT_PID='' EPMD_PID='' PG_PID='' PG_ROOT='' PG_DATA=''
-    local amqp dist epmd pgport
-    read -r amqp dist epmd pgport <<<"$(free_ports 4)"
-    [ -n "$pgport" ] || die "could not find free ports"
-
-    # On any failure or signal, stop whatever was started so far.
+    RABBIT_SH_PID='' RABBIT_PID='' EPMD_PID='' PG_PID='' PG_ROOT='' PG_DATA='' PG_PORT=''
     trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
     # shellcheck disable=SC2154
     trap 'rc=$?; if [ $rc -ne 0 ]; then write_state; log "start failed; cleaning up"; ( do_stop ) || true; fi' EXIT
+}
+
+do_start() {
+    local t0=$SECONDS
+    begin_start
+    local amqp dist epmd pgport
+    read -r amqp dist epmd pgport <<<"$(free_ports 4)"
+    [ -n "$pgport" ] || die "could not find free ports"
 
     local transport=${VOLMGR_TRANSPORT_URL:-} db=${VOLMGR_DB_URL:-} admin=${VOLMGR_PG_ADMIN_URL:-}
     if [ -z "$transport" ]; then
@@ -385,6 +474,137 @@ EOF
     mv "$DIR/env.tmp" "$DIR/env"
     trap - EXIT
     log "up in $((SECONDS - t0))s: env in $DIR/env"
+}
+
+# --- start-ha: three RabbitMQ nodes, a primary and a synchronous standby ----
+
+HA_STANDBY_NAME=volmgr_standby
+
+# join_rabbit: the node of with_node joins rabbit1's cluster (RabbitMQ's documented steps:
+# the application stops, the node joins, the application starts again).
+join_rabbit() {
+    local out=$RDIR/log/join.log
+    if ! { rmqctl 60 stop_app && rmqctl 60 join_cluster rabbit1@localhost \
+               && rmqctl 60 start_app; } >"$out" 2>&1; then
+        cat "$out" >&2
+        die "$(. "$(rabbit_env_file)"; echo "$RABBITMQ_NODENAME") failed to join rabbit1@localhost"
+    fi
+}
+
+# psql_at PORT ARGS...: psql as postgres on the stack's server at PORT.
+psql_at() {
+    local port=$1; shift
+    "$PGBIN/psql" -X -q -tA -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+# start_standby PORT: a streaming standby of the primary (PG_PORT), from pg_basebackup -R.
+start_standby() {
+    PG2_DATA=$PG_ROOT/standby PG2_PORT=$1
+    as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$PG2_DATA" -R \
+        -X stream -c fast --no-sync >"$PG_ROOT/basebackup.log" 2>&1 \
+        || { cat "$PG_ROOT/basebackup.log" >&2; die "pg_basebackup failed"; }
+    # The copy holds the primary's settings: the standby's own go last (the last line wins).
+    # It must never wait for a standby of its own: once promoted it would hang every commit.
+    # cluster_name is the application_name it streams under, which the primary names.
+    cat >> "$PG2_DATA/postgresql.auto.conf" <<EOF
+port = $PG2_PORT
+cluster_name = '$HA_STANDBY_NAME'
+synchronous_standby_names = ''
+EOF
+    with_standby launch_pg
+}
+
+# wait_sync_standby DEADLINE: until the primary reports the standby as synchronous.
+wait_sync_standby() {
+    local st
+    until st=$(psql_at "$PG_PORT" -c "SELECT sync_state FROM pg_stat_replication
+                 WHERE application_name = '$HA_STANDBY_NAME'") && [ "$st" = sync ]; do
+        [ $SECONDS -lt "$1" ] || die "the standby is not synchronous by the deadline (state '$st')"
+        sleep 0.1
+    done
+}
+
+# promote_pg: promotes the PostgreSQL of PG_DATA (a standby) and waits until it leaves
+# recovery, that is, accepts writes.
+promote_pg() {
+    as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -w -t 60 promote >/dev/null || die "pg_ctl promote failed"
+    local deadline=$((SECONDS + 60))
+    until [ "$(psql_at "$PG_PORT" -c 'SELECT pg_is_in_recovery()')" = f ]; do
+        [ $SECONDS -lt $deadline ] || die "still in recovery 60s after pg_ctl promote"
+        sleep 0.1
+    done
+}
+
+do_start_ha() {
+    local t0=$SECONDS n
+    begin_start
+    local a1 a2 a3 d1 d2 d3 epmd pg1 pg2
+    read -r a1 a2 a3 d1 d2 d3 epmd pg1 pg2 <<<"$(free_ports 9)"
+    [ -n "$pg2" ] || die "could not find free ports"
+    local amqp=("" "$a1" "$a2" "$a3") dist=("" "$d1" "$d2" "$d3")
+    start_epmd "$epmd"
+    HA_NODES="1 2 3"
+    for n in $HA_NODES; do   # the three boot in parallel, in the background
+        with_node "$n" configure_rabbit "${amqp[n]}" "${dist[n]}" "$epmd" "rabbit$n@localhost"
+        with_node "$n" launch_rabbit
+    done
+    write_state
+    # Meanwhile the databases: a failover must not lose an acknowledged commit.
+    VOLMGR_STACK_DURABLE=1 start_pg "$pg1"
+    write_state
+    start_standby "$pg2"
+    write_state
+    psql_at "$pg1" -c "ALTER SYSTEM SET synchronous_standby_names = '$HA_STANDBY_NAME'" \
+        -c "SELECT pg_reload_conf()" >/dev/null || die "naming the synchronous standby failed"
+    for n in $HA_NODES; do
+        with_node "$n" wait_rabbit "${amqp[n]}" $((t0 + STACK_TIMEOUT))
+    done
+    write_state
+    # The two joins run in parallel, each bounded by rmqctl's timeouts.
+    local pids=()
+    for n in 2 3; do with_node "$n" join_rabbit & pids+=($!); done
+    for n in "${pids[@]}"; do wait "$n" || die "the cluster did not form"; done
+    wait_sync_standby $((t0 + STACK_TIMEOUT))
+    local hosts
+    hosts=$(printf 'volmgr:volmgr@127.0.0.1:%s,' "$a1" "$a2" "$a3")
+    cat > "$DIR/env.tmp" <<EOF
+export VOLMGR_STACK_DIR='$DIR'
+export VOLMGR_TRANSPORT_URL='amqp://${hosts%,}/'
+export VOLMGR_DB_URL='postgresql://volmgr@127.0.0.1:$pg1,127.0.0.1:$pg2/volmgr?target_session_attrs=read-write'
+export VOLMGR_PG_ADMIN_URL='postgresql://volmgr@127.0.0.1:$pg1,127.0.0.1:$pg2/postgres?target_session_attrs=read-write'
+export VOLMGR_RABBIT_NODES='rabbit1@localhost rabbit2@localhost rabbit3@localhost'
+export VOLMGR_RABBIT_PORTS='$a1 $a2 $a3'
+export VOLMGR_PG_PORTS='$pg1 $pg2'
+export VOLMGR_EPMD_PID=$EPMD_PID
+EOF
+    mv "$DIR/env.tmp" "$DIR/env"
+    trap - EXIT
+    log "cluster and standby up in $((SECONDS - t0))s: env in $DIR/env"
+}
+
+# do_ha_fault COMMAND: node-stop, node-start, primary-stop, standby-promote, rabbitmqctl
+# (see the header) on a start-ha stack.
+do_ha_fault() {
+    [ -f "$STATE" ] && [ -f "$DIR/env" ] || die "no stack in $DIR"
+    . "$STATE"
+    [ -n "${HA_NODES:-}" ] || die "the stack in $DIR was not started by start-ha"
+    local n=${ARGS[0]:-}
+    case "$1" in node-*|rabbitmqctl)
+        [[ " $HA_NODES " == *" $n "* ]] || die "no RabbitMQ node '$n' (one of: $HA_NODES)" ;;
+    esac
+    case "$1" in
+    node-stop)    with_node "$n" stop_rabbit ;;
+    node-start)   local v=NODE_PID_$n
+                  alive "${!v:-}" beam && die "node $n runs already"
+                  with_node "$n" launch_rabbit
+                  with_node "$n" wait_rabbit \
+                      "$(. "$DIR/rabbitmq/n$n/env.sh"; echo "$RABBITMQ_NODE_PORT")" \
+                      $((SECONDS + STACK_TIMEOUT)) ;;
+    primary-stop) stop_pg immediate ;;
+    standby-promote) with_standby promote_pg ;;
+    rabbitmqctl)  with_node "$n" rmqctl 60 "${ARGS[@]:1}"; return ;;
+    esac
+    write_state
 }
 
 # Rewrites the pid lines of DIR/env after a component was restarted.
@@ -426,29 +646,36 @@ do_fault() {
     write_env_pids
 }
 
+# status_line NAME PID PATTERN: says whether PID runs; false when it does not.
+status_line() {
+    if alive "$2" "$3"; then echo "$1: running (pid $2)"
+    else echo "$1: NOT running (pid $2)"; return 1; fi
+}
+
 do_status() {
-    local ok=0
+    local ok=0 n v
     if [ ! -f "$STATE" ]; then echo "no stack in $DIR"; return 1; fi
     # shellcheck disable=SC1090
     . "$STATE"
     [ -f "$DIR/env" ] && cat "$DIR/env"
-    if [ -n "${RABBIT_PID:-}" ]; then
-        if alive "$RABBIT_PID" beam; then echo "rabbitmq: running (pid $RABBIT_PID)"
-        else echo "rabbitmq: NOT running (pid $RABBIT_PID)"; ok=1; fi
-    fi
+    [ -z "${RABBIT_PID:-}" ] || status_line rabbitmq "$RABBIT_PID" beam || ok=1
+    for n in ${HA_NODES:-}; do
+        v=NODE_PID_$n
+        [ -z "${!v:-}" ] || status_line "rabbitmq node $n" "${!v}" beam || ok=1
+    done
     if [ -z "${PG_PID:-}" ] && [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
         PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")   # start was interrupted
     fi
-    if [ -n "${PG_PID:-}" ]; then
-        if alive "$PG_PID" postgres; then echo "postgresql: running (pid $PG_PID)"
-        else echo "postgresql: NOT running (pid $PG_PID)"; ok=1; fi
-    fi
+    [ -z "${PG_PID:-}" ] || status_line postgresql "$PG_PID" postgres || ok=1
+    [ -z "${PG2_PID:-}" ] || status_line "postgresql standby" "$PG2_PID" postgres || ok=1
     return $ok
 }
 
 case "$CMD" in
     start)  do_start ;;
+    start-ha) do_start_ha ;;
     stop)   do_stop ;;
     status) do_status ;;
+    node-*|primary-stop|standby-promote|rabbitmqctl) do_ha_fault "$CMD" ;;
     *)      do_fault "$CMD" ;;
 esac
