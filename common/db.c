@@ -75,6 +75,10 @@ enum db_status db_classify(const char *sqlstate, bool connection_bad)
 	 * served us in doubt; a new session is the cheapest thing that may cure it. */
 	if (strncmp(sqlstate, "58", 2) == 0)
 		return DB_RECONNECT;
+	/* A session on a server that is (or became) a standby refuses every write. With
+	 * several hosts and target_session_attrs=read-write, a new session finds the primary. */
+	if (strcmp(sqlstate, "25006") == 0)
+		return DB_RECONNECT;
 	/* Serialization failures and deadlocks by definition; a statement or lock timeout
 	 * (57014, 55P03) means another transaction held a row for a while; insufficient
 	 * resources (class 53: disk full, out of memory, too many connections) pass. The same

@@ -21,8 +21,8 @@ enum db_status {
 	DB_RETRY = -2,      /* 40001 serialization_failure, 40P01 deadlock, 57014 statement or
 			     * lock timeout, 55P03 lock_not_available, class 53 insufficient
 			     * resources: retry the whole txn */
-	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03, class 58 system error:
-			     * reconnect, do not ack */
+	DB_RECONNECT = -3,  /* connection lost, class 08, 57P01..57P03, class 58 system error,
+			     * 25006 read-only transaction (a standby): reconnect, do not ack */
 	DB_REJECT = -4,     /* data, constraint or syntax error: retrying cannot help */
 	DB_OPEN = -5,       /* not a failure: a transaction body left its transaction open, for
 			     * its caller to end later with db_end (see db_transaction) */

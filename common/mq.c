@@ -242,9 +242,58 @@ static amqp_rpc_reply_t mq_login(mq_conn *mq, int heartbeat)
 					  mq->info.password);
 }
 
-mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
+int mq_url_hosts(const char *url, char **out, size_t max, size_t *n, char *err, size_t errlen)
 {
-	static char scratch[8];
+	static const char *const schemes[] = { "amqp://", "rabbit://" };
+	const char *authority = NULL, *path, *entry;
+	size_t count = 0;
+
+	*n = 0;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && authority == NULL; i++)
+		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+			authority = url + strlen(schemes[i]);
+	if (authority == NULL) {
+		snprintf(err, errlen, "invalid transport URL (expected amqp:// or rabbit://)");
+		return MQ_INVALID;
+	}
+	/* A password holding '/', '?' or ',' must be percent-encoded, as in oslo.messaging's
+	 * parser, so the first of them ends the hosts. */
+	path = authority + strcspn(authority, "/?");
+	if (strchr(path, '?') != NULL) {
+		snprintf(err, errlen, "transport URL options (\"?...\") are not supported");
+		return MQ_INVALID;
+	}
+	for (entry = authority; entry <= path; count++) {
+		size_t len = strcspn(entry, ",/");
+
+		if (len > (size_t)(path - entry))
+			len = (size_t)(path - entry);
+		if (len == 0 || count == max) {
+			snprintf(err, errlen, len == 0 ? "transport URL has an empty host" :
+				 "transport URL names more than %zu hosts", max);
+			goto fail;
+		}
+		/* "amqp://" + the host entry + the path ("/vhost", possibly empty) + NUL */
+		out[count] = malloc(7 + len + strlen(path) + 1);
+		if (out[count] == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		sprintf(out[count], "amqp://%.*s%s", (int)len, entry, path);
+		entry += len + 1;
+	}
+	*n = count;
+	return MQ_OK;
+fail:
+	while (count > 0)
+		free(out[--count]);
+	return MQ_INVALID;
+}
+
+/* mq_open for one host's URL ("amqp://user:pass@host:port/vhost"). */
+static mq_conn *mq_open_host(const char *url, const struct mq_options *opt, char *err,
+			     size_t errlen)
+{
 	amqp_socket_t *sock;
 	amqp_rpc_reply_t r;
 	struct timeval tv;
@@ -252,17 +301,8 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 	mq_conn *mq;
 	int rc, ms;
 
-	if (err == NULL || errlen == 0) {
-		err = scratch;
-		errlen = sizeof(scratch);
-	}
-	err[0] = '\0';
-	if (opt == NULL || opt->url == NULL) {
-		snprintf(err, errlen, "no transport URL");
-		return NULL;
-	}
 	mq = calloc(1, sizeof(*mq));
-	if (mq == NULL || (mq->url = strdup(opt->url)) == NULL) {
+	if (mq == NULL || (mq->url = strdup(url)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -317,6 +357,45 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 fail:
 	mq_close(mq);
 	return NULL;
+}
+
+mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
+{
+	static char scratch[8];
+	char *hosts[MQ_URL_HOSTS_MAX];
+	mq_conn *mq = NULL;
+	size_t n = 0, i;
+
+	if (err == NULL || errlen == 0) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	if (opt == NULL || opt->url == NULL) {
+		snprintf(err, errlen, "no transport URL");
+		return NULL;
+	}
+	if (mq_url_hosts(opt->url, hosts, MQ_URL_HOSTS_MAX, &n, err, errlen) != MQ_OK)
+		return NULL;
+	/* Always from the first host: the order written is the operator's preference, and a
+	 * node that is down refuses at once on a live network. */
+	for (i = 0; i < n && mq == NULL; i++) {
+		mq = mq_open_host(hosts[i], opt, err, errlen);
+		if (mq == NULL && n > 1)
+			log_debug("mq: host %zu of %zu: %s", i + 1, n, err);
+	}
+	if (mq != NULL && i > 1)
+		log_info("mq: connected to %s:%d, host %zu of %zu (the earlier ones did not answer)",
+			 mq->info.host, mq->info.port, i, n);
+	if (mq == NULL && n > 1) {
+		char last[256];
+
+		snprintf(last, sizeof(last), "%s", err);
+		snprintf(err, errlen, "none of the %zu hosts answered; the last: %s", n, last);
+	}
+	for (i = 0; i < n; i++)
+		free(hosts[i]);
+	return mq;
 }
 
 void mq_close(mq_conn *mq)

@@ -43,15 +43,39 @@ typedef struct mq_conn mq_conn;
 
 struct mq_options {
 	const char *url;        /* amqp://user:pass@host:port/vhost (copied); an empty vhost
-				 * ("...:5672/") means "/" */
+				 * ("...:5672/") means "/". Several hosts in oslo.messaging's
+				 * form, "amqp://u:p@h1:5672,u:p@h2:5673/vhost" (rabbit:// as
+				 * well), are tried in order: see mq_open */
 	int heartbeat;          /* seconds; 0 disables */
 	bool confirms;          /* enable publisher confirms on the channel */
 	int connect_timeout_ms; /* 0 means 5000 */
 };
 
-/* Connects, logs in and opens channel 1. Returns NULL with a readable reason in err. */
+/*
+ * Connects, logs in and opens channel 1. With several hosts in the URL it tries them in the
+ * order written and keeps the first that answers, so a caller that reopens after MQ_CONN_LOST
+ * reaches another node of a cluster when its own is gone (each host costs at most
+ * connect_timeout_ms). Returns NULL with a readable reason in err: the last host's, with the
+ * number of hosts tried.
+ */
 __attribute__((warn_unused_result))
 mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen);
+
+/* The most hosts a transport URL may name. */
+#define MQ_URL_HOSTS_MAX 16
+
+/*
+ * Splits a transport URL, "scheme://[user[:pass]@]host[:port][,...]/[vhost]" with scheme amqp
+ * or rabbit (oslo.messaging's name for the same AMQP 0-9-1 broker), into one
+ * "amqp://[user[:pass]@]host[:port]/[vhost]" URL per host, in order, as librabbitmq parses
+ * them (a host without credentials gets librabbitmq's guest:guest, as oslo.messaging gives it
+ * its default user). A query ("?ssl=1", ...) is refused: no option it could carry is
+ * supported. On success returns MQ_OK with *n (1..max) URLs in out[], each malloc'd and owned
+ * by the caller; otherwise MQ_INVALID with a reason in err (which never quotes a password)
+ * and nothing allocated.
+ */
+__attribute__((warn_unused_result))
+int mq_url_hosts(const char *url, char **out, size_t max, size_t *n, char *err, size_t errlen);
 
 /* Closes the channel and connection politely when they are alive, then frees. NULL is fine. */
 void mq_close(mq_conn *mq);

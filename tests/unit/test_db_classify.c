@@ -28,6 +28,7 @@ ParameterizedTestParameters(db, classify)
 		{ "57P01", false, DB_RECONNECT },   /* admin_shutdown */
 		{ "57P02", false, DB_RECONNECT },   /* crash_shutdown */
 		{ "57P03", false, DB_RECONNECT },   /* cannot_connect_now */
+		{ "25006", false, DB_RECONNECT },   /* read_only_sql_transaction: a standby */
 		{ "40001", false, DB_RETRY },       /* serialization_failure */
 		{ "40P01", false, DB_RETRY },       /* deadlock_detected */
 		{ "23505", false, DB_DUPLICATE },   /* unique_violation */
