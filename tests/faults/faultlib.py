@@ -23,6 +23,7 @@ without a request, every volume is in a terminal state, and `volctl quota check`
 """
 
 import collections
+import glob
 import os
 import random
 import re
@@ -52,8 +53,32 @@ DUPLICATE_LOG = re.compile(rb"was already processed; acknowledging")
 GROUP_DUPLICATES_LOG = re.compile(rb"group commit: \d+ extends finalized, (\d+) already "
                                   rb"processed")
 CLIENT_TIMEOUT = 10
+# How many requests the clients send (retrying) during an outage before it ends.
+OUTAGE_REQUESTS = 60
 # How often a client picks each kind of request when it may send several.
 KIND_WEIGHTS = {"create": 2, "extend": 3, "extend-3.42": 2, "complete": 3, "cast": 1}
+
+
+def outage(stop, start, at):
+    """A fault function: stop at request `at`, start again once the clients sent
+    OUTAGE_REQUESTS more (they keep retrying against the outage meanwhile). stop and start are
+    scripts/stack.sh commands of the class's stack, or functions of the stream."""
+    def step(what, stream):
+        if callable(what):
+            what(stream)
+        else:
+            stream.tc.stack(what)
+
+    def fault(stream):
+        stream.wait_sent(at)
+        step(stop, stream)
+        try:
+            stream.wait_sent(stream.count + OUTAGE_REQUESTS)
+        finally:
+            step(start, stream)
+            stream.tc.connect_database()
+        return 1
+    return fault
 
 
 def ambiguous(status):
@@ -70,13 +95,16 @@ class FaultTestCase(StackTestCase):
     casts_per_client = 30
     max_message_bytes = 65536
     log_level = "info"
+    # The scripts/stack.sh command that starts the class's servers: "start" (one broker, one
+    # database) or "start-ha" (a cluster of three brokers, a primary and a standby).
+    stack_start = "start"
 
     @classmethod
     def setUpClass(cls):
         cls.stack_dir = tempfile.mkdtemp(prefix="volmgr-fault-stack-")
         cls.stack_env_file = os.path.join(cls.stack_dir, "env")
         try:
-            cls.stack("start")
+            cls.stack(cls.stack_start)
             cls._durable_commits()
             super().setUpClass()
         except BaseException:
@@ -98,17 +126,20 @@ class FaultTestCase(StackTestCase):
             shutil.rmtree(cls.stack_dir, ignore_errors=True)
 
     @classmethod
-    def stack(cls, command):
-        """scripts/stack.sh COMMAND on this class's stack (start, stop, broker-stop, ...)."""
+    def stack(cls, command, *args):
+        """scripts/stack.sh COMMAND on this class's stack (start, stop, broker-stop, node-stop
+        N, ...). Returns its output."""
         # Servers of its own, even when the environment names external ones for the others.
         env = {k: v for k, v in os.environ.items()
                if k not in ("VOLMGR_TRANSPORT_URL", "VOLMGR_DB_URL", "VOLMGR_PG_ADMIN_URL")}
-        p = subprocess.run([STACK_SH, command, cls.stack_dir], stdin=subprocess.DEVNULL,
+        p = subprocess.run([STACK_SH, command, cls.stack_dir] + [str(a) for a in args],
+                           stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=150,
                            env=env)
         if p.returncode != 0:
             raise RuntimeError("stack.sh %s failed (%d):\n%s"
                                % (command, p.returncode, p.stdout.decode("utf-8", "replace")))
+        return p.stdout.decode("utf-8", "replace")
 
     @classmethod
     def _durable_commits(cls):
@@ -129,12 +160,15 @@ class FaultTestCase(StackTestCase):
         return load_stack_env(cls.stack_env_file)
 
     def duplicates_suppressed(self):
-        """How many deliveries the manager recognised as already processed (its log lines,
-        over every run of it in this class)."""
-        with open(os.path.join(self.log_dir, "volume-manager.log"), "rb") as f:
-            text = f.read()
-        return (len(DUPLICATE_LOG.findall(text)) +
-                sum(int(n) for n in GROUP_DUPLICATES_LOG.findall(text)))
+        """How many deliveries the managers recognised as already processed (their log lines,
+        over every run of every manager process in this class)."""
+        total = 0
+        for path in glob.glob(os.path.join(self.log_dir, "volume-manager*.log")):
+            with open(path, "rb") as f:
+                text = f.read()
+            total += (len(DUPLICATE_LOG.findall(text)) +
+                      sum(int(n) for n in GROUP_DUPLICATES_LOG.findall(text)))
+        return total
 
     # ---- the stream ----
 

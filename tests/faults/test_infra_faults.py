@@ -2,24 +2,7 @@
 (rabbitmqctl stop: the node goes down) and started again on the same data; PostgreSQL crashed
 (pg_ctl stop -m immediate) and started again. Each class runs on servers of its own."""
 
-from faultlib import FaultTestCase
-
-OUTAGE_REQUESTS = 60
-
-
-def outage(stop, start, at):
-    """A fault function: stop at request `at`, start again once the clients sent
-    OUTAGE_REQUESTS more (they keep retrying against the outage meanwhile)."""
-    def fault(stream):
-        stream.wait_sent(at)
-        stream.tc.stack(stop)
-        try:
-            stream.wait_sent(stream.count + OUTAGE_REQUESTS)
-        finally:
-            stream.tc.stack(start)
-            stream.tc.connect_database()
-        return 1
-    return fault
+from faultlib import FaultTestCase, outage
 
 
 class BrokerRestartTest(FaultTestCase):

@@ -81,6 +81,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     extra_sections = {}
     rpc_wire_format = "msgpack"
     log_level = "debug"
+    # [oslo_messaging_rabbit] rabbit_quorum_queue: the managers' queues as quorum queues
+    # (replicated over a cluster's nodes; make test-ha's)
+    rabbit_quorum_queue = False
 
     # True: a second manager ("volume-manager-2") serves another backend, host2@filestore
     # with a volume directory of its own (filestore_dir2), on the same broker and database
@@ -88,6 +91,11 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
     # The second backend's name ([DEFAULT] backend of volume-manager-2): the same as the
     # first's by default; another name lets a volume type's volume_backend_name tell them apart
     backend2 = BACKEND
+
+    # How many bin/volume-manager processes serve the class's backend with the class's
+    # configuration file: the first is "volume-manager", the others "volume-manager-peerN"
+    # (N from 2); they compete for the same queues, as several daemons of one host do.
+    manager_processes = 1
 
     # [oslo_messaging_notifications] driver: messagingv2 (the relay publishes the outbox to
     # the class's topic, published_notifications reads it) or noop
@@ -189,6 +197,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls._wait_until("compute stub answers", lambda: cls._stub_ready())
 
         cls._start("volume-manager", cls._manager_argv())
+        for n in range(2, cls.manager_processes + 1):
+            cls._start("volume-manager-peer%d" % n, cls._manager_argv())
         if cls.second_backend:
             cls._start_second_backend()
         cls._start("api-shim",
@@ -201,6 +211,9 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         cls._wait_until("api-shim answers GET /", cls._shim_ready)
         cls._wait_until("manager's services row (heartbeat)", cls._service_row_exists)
         cls._wait_until("manager's queues declared", cls._queues_exist)
+        if cls.manager_processes > 1:
+            cls._wait_until("every manager process consumes", lambda: all(
+                cls.consumer_count(q) >= cls.manager_processes for q in cls.service_queues))
         cls.manager_pid = cls._proc("volume-manager").pid
         if cls.second_backend:
             cls._wait_until("second manager's services row",
@@ -255,7 +268,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "",
             "[oslo_messaging_rabbit]",
             "amqp_durable_queues = true",
-            "rabbit_quorum_queue = false",
+            "rabbit_quorum_queue = %s" % ("true" if cls.rabbit_quorum_queue else "false"),
             "rabbit_qos_prefetch_count = 16",
             "heartbeat_timeout_threshold = %d" % cls.heartbeat_timeout_threshold,
             "",

@@ -113,6 +113,23 @@ def completion_cast(volume_id, new_size, reservations, error, unique_id=None, co
                         version="3.19", unique_id=unique_id, context=context)
 
 
+def pika_parameters(url):
+    """pika's connection parameters for a transport URL, one per host of oslo.messaging's
+    multi-host form ("amqp://u:p@h1:P1,u:p@h2:P2/vhost"; rabbit:// as well), in the order
+    written: pika.BlockingConnection tries them in turn and keeps the first that answers, as
+    the daemons do. A single-host URL gives a list of one."""
+    _, rest = url.split("://", 1)
+    hosts, _, vhost = rest.partition("/")
+    params = []
+    for host in hosts.split(","):
+        p = pika.URLParameters("amqp://%s/%s" % (host, vhost))
+        p.heartbeat = 0
+        p.blocked_connection_timeout = 10
+        p.socket_timeout = 10
+        params.append(p)
+    return params
+
+
 def _text(value):
     """A header value as str (pika gives AMQP long strings as bytes)."""
     return value.decode() if isinstance(value, bytes) else value
@@ -130,11 +147,7 @@ class BrokerMixin:
     def amqp(cls):
         """A fresh channel on a fresh connection (a failed passive declare closes a channel,
         so helpers never share one)."""
-        params = pika.URLParameters(cls.transport_url)
-        params.heartbeat = 0
-        params.blocked_connection_timeout = 10
-        params.socket_timeout = 10
-        conn = pika.BlockingConnection(params)
+        conn = pika.BlockingConnection(pika_parameters(cls.transport_url))
         try:
             yield conn.channel()
         finally:
