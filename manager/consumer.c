@@ -61,10 +61,17 @@ static int topo_step(int rc, const char *what, const char *name, char *err, size
 }
 
 /* The dead-letter exchange and queue. Also run on the publishing connection when a dead
- * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. */
+ * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. The
+ * queue is replicated as the service queues are: a classic queue lives on one node of a
+ * cluster, and while that node is down its declaration fails (404), which would keep every
+ * manager from consuming again after the cluster lost that node. */
 static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
 {
-	struct mq_queue_options dead_q = { .durable = true };
+	struct mq_queue_options dead_q = {
+		.durable = true,
+		.quorum = cfg_common.rabbit_quorum_queue,
+		.ha_all = mconf.rabbit_ha_queues,
+	};
 	int rc;
 
 	rc = topo_step(mq_declare_exchange(mq, PROTO_DLX, "topic", true),
