@@ -6,6 +6,9 @@
 #   make test       deps, then all + unit, then scripts/run-tests.sh (unit, integration,
 #                   faults)
 #   make test-faults  only the fault-injection suites (tests/faults)
+#   make test-ha    deps plus iproute2, then all, then the failover suites (tests/ha) on a
+#                   RabbitMQ cluster of three and a PostgreSQL primary with a synchronous
+#                   standby of their own (scripts/stack.sh start-ha)
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
 #   make bench      deps, then all, then scripts/bench/bench.py (about 10 minutes)
 #   make test-interop  deps plus python3-cinder and cinder-scheduler,
@@ -103,7 +106,7 @@ else
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all unit deps test test-faults test-interop test-containers fuzz run bench clean \
+.PHONY: all unit deps test test-faults test-ha test-interop test-containers fuzz run bench clean \
 	stack-start stack-stop stack-status
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -176,6 +179,13 @@ test: deps
 test-faults: deps
 	@$(MAKE) --no-print-directory all
 	@VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) VOLMGR_SUITES=faults scripts/run-tests.sh
+
+# ss (iproute2) tells the failover tests which broker node and which database server each
+# daemon is connected to.
+test-ha:
+	@VOLMGR_DEPS_EXTRA="iproute2" scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@VOLMGR_BIN_DIR=$(CURDIR)/$(BINDIR) VOLMGR_SUITES=ha scripts/run-tests.sh
 
 # --- fuzzing (clang's libFuzzer with ASan and UBSan) ------------------------------------
 # Its own tree, build-fuzz/: every object is instrumented for coverage. clang and its

@@ -20,7 +20,10 @@
 #    parsed (errors count as failed, skipped are not counted as passed).
 # 4. Faults: the same for tests/faults (each fault class starts servers of its
 #    own with scripts/stack.sh, so it needs no shared stack).
-# 5. Containers (only when VOLMGR_SUITES names it; scripts/test-containers.sh does, with
+# 5. HA (only when VOLMGR_SUITES names it; make test-ha does): the same for tests/ha, whose
+#    classes start a RabbitMQ cluster and a PostgreSQL primary with a standby of their own
+#    (scripts/stack.sh start-ha), so it needs no shared stack either.
+# 6. Containers (only when VOLMGR_SUITES names it; scripts/test-containers.sh does, with
 #    VOLMGR_TRANSPORT_URL naming the broker's container and VOLMGR_BIN_DIR the links that run
 #    the programs in volmgr's image): the same for tests/containers, on the stack.
 # Ends with exactly one line "N passed, N failed"; exits 1 when anything failed.
@@ -31,9 +34,9 @@
 #        VOLMGR_IT_PATTERN (unittest -p pattern, default test_*.py),
 #        VOLMGR_BUILD_DIR (where the unit binaries are, default build; make test
 #        SANITIZE=1 sets build-san and VOLMGR_BIN_DIR=bin-san for the daemons),
-#        VOLMGR_SUITES (which of "unit integration faults containers" run; default
+#        VOLMGR_SUITES (which of "unit integration faults ha containers" run; default
 #        the first three),
-#        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900),
+#        VOLMGR_FAULT_TIMEOUT (s for the fault run, default 900; the ha run too),
 #        VOLMGR_TEST_ORDER (integration and faults: "random", a seed, or
 #        "reverse" runs classes and their tests in that order through
 #        tests/shuffled.py, to catch a test that depends on another; default:
@@ -120,10 +123,11 @@ EOF
 }
 
 shopt -s nullglob
-unit_srcs=(); it_files=(); fault_files=(); container_files=()
+unit_srcs=(); it_files=(); fault_files=(); ha_files=(); container_files=()
 [[ $SUITES == *" unit "* ]] && unit_srcs=(tests/unit/test_*.c)
 [[ $SUITES == *" integration "* ]] && it_files=(tests/integration/test_*.py)
 [[ $SUITES == *" faults "* ]] && fault_files=(tests/faults/test_*.py)
+[[ $SUITES == *" ha "* ]] && ha_files=(tests/ha/test_*.py)
 [[ $SUITES == *" containers "* ]] && container_files=(tests/containers/test_*.py)
 
 # --- stack ---------------------------------------------------------------------
@@ -263,6 +267,9 @@ if [ ${#fault_files[@]} -eq 0 ]; then
     section "faults: not run"
 else
     run_unittest faults tests/faults "$FAULT_TIMEOUT" 'test_*.py'
+fi
+if [ ${#ha_files[@]} -gt 0 ]; then
+    run_unittest ha tests/ha "$FAULT_TIMEOUT" 'test_*.py'
 fi
 
 
