@@ -400,27 +400,23 @@ launch_pg() {
     PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
 }
 
+# What DIR/state keeps for stop, status and the fault commands: the pids of start's broker,
+# epmd and database, and those of start-ha's nodes (N = 1..3) and standby (PG2_*).
+STATE_VARS="RABBIT_SH_PID RABBIT_PID EPMD_PID PG_PID PG_ROOT PG_DATA PG_PORT HA_NODES
+    NODE_SH_PID_1 NODE_PID_1 NODE_SH_PID_2 NODE_PID_2 NODE_SH_PID_3 NODE_PID_3
+    PG2_PID PG2_DATA PG2_PORT"
+
 write_state() {
-    cat > "$STATE.tmp" <<EOF
-RABBIT_SH_PID=${RABBIT_SH_PID:-}
-RABBIT_PID=${RABBIT_PID:-}
-EPMD_PID=${EPMD_PID:-}
-PG_PID=${PG_PID:-}
-PG_ROOT=${PG_ROOT:-}
-PG_DATA=${PG_DATA:-}
-PG_PORT=${PG_PORT:-}
-HA_NODES='${HA_NODES:-}'
-NODE_SH_PID_1=${NODE_SH_PID_1:-}
-NODE_PID_1=${NODE_PID_1:-}
-NODE_SH_PID_2=${NODE_SH_PID_2:-}
-NODE_PID_2=${NODE_PID_2:-}
-NODE_SH_PID_3=${NODE_SH_PID_3:-}
-NODE_PID_3=${NODE_PID_3:-}
-PG2_PID=${PG2_PID:-}
-PG2_DATA=${PG2_DATA:-}
-PG2_PORT=${PG2_PORT:-}
-EOF
+    local v
+    for v in $STATE_VARS; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$STATE.tmp"
     mv "$STATE.tmp" "$STATE"
+}
+
+# write_env NAME=VALUE...: DIR/env (replaced at once), one export line each, single-quoted.
+write_env() {
+    local kv
+    for kv in "$@"; do printf "export %s='%s'\n" "${kv%%=*}" "${kv#*=}"; done > "$DIR/env.tmp"
+    mv "$DIR/env.tmp" "$DIR/env"
 }
 
 # begin_start: what every start does first: stops a previous stack in DIR, and makes any
@@ -462,16 +458,9 @@ do_start() {
         wait_rabbit "$amqp" $((t0 + STACK_TIMEOUT))
     fi
     write_state
-    cat > "$DIR/env.tmp" <<EOF
-export VOLMGR_STACK_DIR='$DIR'
-export VOLMGR_TRANSPORT_URL='$transport'
-export VOLMGR_DB_URL='$db'
-export VOLMGR_PG_ADMIN_URL='$admin'
-export VOLMGR_RABBIT_PID=$RABBIT_PID
-export VOLMGR_EPMD_PID=$EPMD_PID
-export VOLMGR_PG_PID=$PG_PID
-EOF
-    mv "$DIR/env.tmp" "$DIR/env"
+    write_env VOLMGR_STACK_DIR="$DIR" VOLMGR_TRANSPORT_URL="$transport" VOLMGR_DB_URL="$db" \
+        VOLMGR_PG_ADMIN_URL="$admin" VOLMGR_RABBIT_PID="$RABBIT_PID" VOLMGR_EPMD_PID="$EPMD_PID" \
+        VOLMGR_PG_PID="$PG_PID"
     trap - EXIT
     log "up in $((SECONDS - t0))s: env in $DIR/env"
 }
@@ -565,19 +554,13 @@ do_start_ha() {
     for n in 2 3; do with_node "$n" join_rabbit & pids+=($!); done
     for n in "${pids[@]}"; do wait "$n" || die "the cluster did not form"; done
     wait_sync_standby $((t0 + STACK_TIMEOUT))
-    local hosts
+    local hosts pg="postgresql://volmgr@127.0.0.1:$pg1,127.0.0.1:$pg2"
     hosts=$(printf 'volmgr:volmgr@127.0.0.1:%s,' "$a1" "$a2" "$a3")
-    cat > "$DIR/env.tmp" <<EOF
-export VOLMGR_STACK_DIR='$DIR'
-export VOLMGR_TRANSPORT_URL='amqp://${hosts%,}/'
-export VOLMGR_DB_URL='postgresql://volmgr@127.0.0.1:$pg1,127.0.0.1:$pg2/volmgr?target_session_attrs=read-write'
-export VOLMGR_PG_ADMIN_URL='postgresql://volmgr@127.0.0.1:$pg1,127.0.0.1:$pg2/postgres?target_session_attrs=read-write'
-export VOLMGR_RABBIT_NODES='rabbit1@localhost rabbit2@localhost rabbit3@localhost'
-export VOLMGR_RABBIT_PORTS='$a1 $a2 $a3'
-export VOLMGR_PG_PORTS='$pg1 $pg2'
-export VOLMGR_EPMD_PID=$EPMD_PID
-EOF
-    mv "$DIR/env.tmp" "$DIR/env"
+    write_env VOLMGR_STACK_DIR="$DIR" VOLMGR_TRANSPORT_URL="amqp://${hosts%,}/" \
+        VOLMGR_DB_URL="$pg/volmgr?target_session_attrs=read-write" \
+        VOLMGR_PG_ADMIN_URL="$pg/postgres?target_session_attrs=read-write" \
+        VOLMGR_RABBIT_NODES="rabbit1@localhost rabbit2@localhost rabbit3@localhost" \
+        VOLMGR_RABBIT_PORTS="$a1 $a2 $a3" VOLMGR_PG_PORTS="$pg1 $pg2" VOLMGR_EPMD_PID="$EPMD_PID"
     trap - EXIT
     log "cluster and standby up in $((SECONDS - t0))s: env in $DIR/env"
 }

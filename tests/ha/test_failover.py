@@ -109,8 +109,8 @@ class FailoverTest(FaultTestCase):
         def stop(stream):
             node = self.leader(self.cast_queue, via=1)
             before = self.broker_connections()
-            self.stack("node-stop", node)
             t0 = time.monotonic()
+            self.stack("node-stop", node)
             stopped["node"] = node
             survivor = 1 if node != 1 else 2
 
@@ -132,7 +132,7 @@ class FailoverTest(FaultTestCase):
             after = self.poll(moved, timeout=RECOVERY_TIMEOUT, interval=0.2,
                               msg="every manager consumes again through the surviving nodes")
             stream.figures["broker node stopped"] = node
-            stream.figures["s until every manager consumes again"] = round(
+            stream.figures["s from rabbitmqctl stop until every manager consumes again"] = round(
                 time.monotonic() - t0, 1)
             stream.figures["managers' nodes before, after"] = "%s, %s" % (
                 sorted({n for c in before.values() for _, n in c}),
@@ -155,11 +155,11 @@ class FailoverTest(FaultTestCase):
 
         def promote(stream):
             beats = self.heartbeats(standby)
-            self.stack("standby-promote")
             t0 = time.monotonic()
+            self.stack("standby-promote")
             self.poll(lambda: self.heartbeats(standby) != beats, timeout=RECOVERY_TIMEOUT,
                       msg="a manager commits its heartbeat on the new primary")
-            stream.figures["s from promote until the first commit on the new primary"] = round(
+            stream.figures["s from pg_ctl promote until a manager's first commit on it"] = round(
                 time.monotonic() - t0, 1)
 
         self.run_stream(outage("primary-stop", promote, self.requests // 3))
