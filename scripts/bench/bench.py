@@ -54,6 +54,10 @@ import psycopg2  # noqa: E402
 N = int(os.environ.get("VOLMGR_BENCH_N", "20000"))
 RUNS = int(os.environ.get("VOLMGR_BENCH_RUNS", "3"))
 BATCH = int(os.environ.get("VOLMGR_BENCH_BATCH", "64"))
+# [manager] batch_window_ms and batch_interval_ms (0 measures the manager without the
+# interval).
+WINDOW = int(os.environ.get("VOLMGR_BENCH_WINDOW", "2"))
+INTERVAL = int(os.environ.get("VOLMGR_BENCH_INTERVAL", "20"))
 PREFETCH = int(os.environ.get("VOLMGR_BENCH_PREFETCH", "256"))
 SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "300"))
 # The capacity search (capacity()): seconds per run, most runs, the first rate (0: half the
@@ -158,7 +162,8 @@ def write_config(env, batch, workers=WORKERS):
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
             "[journal]", "enabled = %s" % JOURNAL,
-            "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
+            "[manager]", "batch_size = %d" % batch, "batch_window_ms = %d" % WINDOW,
+            "batch_interval_ms = %d" % INTERVAL,
             "workers = %d" % workers,
             "periodic_interval = 3600", "report_interval = 3600",
             "[api]", "listen = 127.0.0.1", "port = %d" % SHIM_PORT, "auth_strategy = noauth",
@@ -746,8 +751,9 @@ def main():
         declare.stop()
         if "drain" in STAGES:
             log("manager drain, completions, batch_size 1")
-            r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
-                manager_drain, env, db, "extend_volume_completion", 1)[:3]
+            (r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"], r["pg_us_k1"],
+             r["rabbit_us_k1"]) = median_of(manager_drain, env, db,
+                                            "extend_volume_completion", 1)
             log("manager drain, completions, batch_size", BATCH)
             (r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"], r["pg_us_kb"],
              r["rabbit_us_kb"]) = median_of(manager_drain, env, db,
@@ -940,7 +946,9 @@ def print_table(r):
         lambda a: "%.0f" % a)
     row(["rss_k1_kib", "rss_kb_kib"], "manager peak RSS MiB, K=1 / K=%d" % BATCH,
         lambda a, b: "%.1f / %.1f" % (a / 1024, b / 1024))
-    row(["pg_us_kb", "rabbit_us_kb"], "drain K=%d: PostgreSQL / broker CPU us/msg" % BATCH,
+    row(["pg_us_k1", "pg_us_kb"], "drain K=1 / K=%d: PostgreSQL CPU us/msg" % BATCH,
+        lambda a, b: "%.0f / %.0f" % (a, b))
+    row(["rabbit_us_k1", "rabbit_us_kb"], "drain K=1 / K=%d: broker CPU us/msg" % BATCH,
         lambda a, b: "%.0f / %.0f" % (a, b))
     row(["capacity"], "sustained capacity (msg/s; flat for %d s)" % CAPACITY_SECONDS,
         lambda c: "%.0f (tried: %s)" % (c["rate"], ", ".join(
