@@ -13,7 +13,11 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      own statements, rendered by pgbench_script) with the same batch size at the manager's
      concurrency (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2,
      one per core of this machine);
-  3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
+  3. sustained capacity (capacity()): the highest rate at which a publisher (mqbench steady,
+     its own CPU per message measured) keeps publish -> commit latency flat (is_flat) for
+     VOLMGR_BENCH_CAPACITY_SECONDS, and the latency at 50 % and 90 % of it, with the CPU per
+     message of the manager, PostgreSQL, the broker and the publisher; and scale: the K
+     drain with 1, 2 and 4 manager processes;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
      running: every request extends a volume of its own (VOLMGR_BENCH_SHIM_VOLUMES seeded
@@ -21,9 +25,10 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      each wrk run follows an uncounted warm-up of VOLMGR_BENCH_SHIM_WARMUP seconds;
   5. cost: manager CPU microseconds per message and shim CPU microseconds per request, peak
      RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
-     drain rate; shim: wrk at 16 connections).
+     sustained capacity; shim: wrk at 16 connections).
 
-VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak,shim-soak,hostile by default) runs a subset;
+VOLMGR_BENCH_STAGES (drain,ceiling,capacity,scale by default; "all" adds shim, hostile, soak,
+shim-soak) selects the stages;
 VOLMGR_BENCH_JOURNAL=false runs the manager without its journal (the relay's cost);
 drain-extend is the extend_volume drain alone; hostile measures GET / while calls wait on an
 absent manager and while slow clients trickle, and the shim's RSS under hostile bodies. Prints
