@@ -7,7 +7,7 @@
 #                   faults)
 #   make test-faults  only the fault-injection suites (tests/faults)
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
-#   make bench      deps, then all, then scripts/bench/bench.py (about 15 minutes)
+#   make bench      deps, then all, then scripts/bench/bench.py (15-20 minutes)
 #   make test-interop  deps plus python3-cinder and cinder-scheduler,
 #                   then all, then tests/interop/run.py (the manager driven by Cinder's own
 #                   RPC client, scheduler and API)
@@ -246,7 +246,7 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
-# Not part of test: about fifteen minutes against its own durable RabbitMQ and PostgreSQL
+# Not part of test: 15-20 minutes against its own durable RabbitMQ and PostgreSQL
 # (VOLMGR_BENCH_STAGES=all: about an hour).
 bench: deps
 	@scripts/deps.sh wrk

@@ -601,8 +601,7 @@ int batch_run(struct batch *b, db_conn *db, struct consumer *c, int timeout_ms,
 	 * batch_interval_ms of the previous one therefore stays open until that interval has
 	 * passed (or it is full), which bounds the groups per second and lets a steady stream
 	 * form larger groups; a message after a quiet spell still waits only batch_window_ms. */
-	int64_t now = util_now_ms();
-	int64_t deadline = now + mconf.batch_window_ms;
+	int64_t deadline = util_now_ms() + mconf.batch_window_ms;
 	if (b->closed_at + mconf.batch_interval_ms > deadline)
 		deadline = b->closed_at + mconf.batch_interval_ms;
 	while (b->n < mconf.batch_size) {

@@ -68,9 +68,11 @@ SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "300"))
 # The capacity search (capacity()): seconds per run, most runs, the first rate (0: half the
 # drain rate).
 CAPACITY_SECONDS = int(os.environ.get("VOLMGR_BENCH_CAPACITY_SECONDS", "60"))
-CAPACITY_STEPS = int(os.environ.get("VOLMGR_BENCH_CAPACITY_STEPS", "4"))
+CAPACITY_STEPS = max(1, int(os.environ.get("VOLMGR_BENCH_CAPACITY_STEPS", "3")))
 CAPACITY_START = float(os.environ.get("VOLMGR_BENCH_CAPACITY_START", "0"))
-# The scale stage: the drain with this many manager processes ([manager] workers) each.
+# The scale stage: one drain with this many manager processes ([manager] workers) each; one
+# run each, since what it is for, CPU per message, varies little between runs (the drain
+# stage's figures are the median of VOLMGR_BENCH_RUNS).
 SCALE_WORKERS = (1, 2, 4)
 SCALE_FIELDS = ("rate", "cpu_us_manager", "peak_rss_kib", "cpu_us_postgresql",
                 "cpu_us_rabbitmq")
@@ -97,8 +99,8 @@ HOSTILE_BODIES = 16
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 # The manager's [journal] enabled: "false" measures what the journal's relay costs.
 JOURNAL = os.environ.get("VOLMGR_BENCH_JOURNAL", "true")
-# The default stays within about 15 minutes on a quiet machine: the manager's figures. "all"
-# adds the shim's, the hostile clients' and the two soaks.
+# The default is the manager's figures (about 15-20 minutes at the defaults, estimated from
+# shorter runs); "all" adds the shim's, the hostile clients' and the two soaks.
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,capacity,scale").split(",")
 if STAGES == ["all"]:
     STAGES = "drain,ceiling,capacity,scale,shim,hostile,soak,shim-soak".split(",")
@@ -249,8 +251,8 @@ class CpuProbe:
 
     def sample(self):
         out = {name: proc_stat(pid)[0] for name, pid in self.pids.items()}
-        out["publisher"] = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out["publisher"] = out["publisher"].ru_utime + out["publisher"].ru_stime
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["publisher"] = children.ru_utime + children.ru_stime
         return out
 
     def start(self):
@@ -785,8 +787,8 @@ def main():
         if "scale" in STAGES:
             for workers in SCALE_WORKERS:
                 log("manager drain, completions, %d worker(s)" % workers)
-                r["scale_%d" % workers] = dict(zip(SCALE_FIELDS, median_of(
-                    manager_drain, env, db, "extend_volume_completion", BATCH, workers)))
+                r["scale_%d" % workers] = dict(zip(SCALE_FIELDS, manager_drain(
+                    env, db, "extend_volume_completion", BATCH, workers)))
         if "soak" in STAGES:
             # At half the sustained capacity, or without one at a nominal 2,000 msg/s.
             rate = r.get("capacity", {}).get("rate") or 4000
