@@ -10,7 +10,7 @@
 #                   RabbitMQ cluster of three and a PostgreSQL primary with a synchronous
 #                   standby of their own (scripts/stack.sh start-ha)
 #   make run        deps, then all, then scripts/run.sh (foreground, Ctrl-C stops)
-#   make bench      deps, then all, then scripts/bench/bench.py (about 10 minutes)
+#   make bench      deps, then all, then scripts/bench/bench.py (15-20 minutes)
 #   make test-interop  deps plus python3-cinder and cinder-scheduler,
 #                   then all, then tests/interop/run.py (the manager driven by Cinder's own
 #                   RPC client, scheduler and API)
@@ -256,7 +256,8 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
-# Not part of test: about ten minutes against its own durable RabbitMQ and PostgreSQL.
+# Not part of test: 15-20 minutes against its own durable RabbitMQ and PostgreSQL
+# (VOLMGR_BENCH_STAGES=all: about an hour).
 bench: deps
 	@scripts/deps.sh wrk
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/mqbench

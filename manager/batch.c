@@ -103,6 +103,7 @@ struct batch {
 	/* VOLMGR_TEST_CRASH_AFTER_COMMIT set: die (SIGKILL) after the group's commit, before
 	 * its ack, so that the integration tests can show what a crash there leaves. */
 	bool crash_after_commit;
+	int64_t closed_at;          /* util_now_ms() when the previous batch stopped filling */
 };
 
 struct batch *batch_new(void)
@@ -592,7 +593,17 @@ int batch_run(struct batch *b, db_conn *db, struct consumer *c, int timeout_ms,
 		return BATCH_MQ_LOST;
 	}
 	b->n = 1;
+	/* A group costs the database, the broker and this process a fixed amount of CPU on top
+	 * of its messages' (its transaction and commit, its ack, the relay's wake-up), which
+	 * dominated when steady traffic made each batch close after batch_window_ms with a few
+	 * messages: the groups came as fast as the window let them, whatever the load, and
+	 * their fixed costs took the cores the messages needed. A batch that starts within
+	 * batch_interval_ms of the previous one therefore stays open until that interval has
+	 * passed (or it is full), which bounds the groups per second and lets a steady stream
+	 * form larger groups; a message after a quiet spell still waits only batch_window_ms. */
 	int64_t deadline = util_now_ms() + mconf.batch_window_ms;
+	if (b->closed_at + mconf.batch_interval_ms > deadline)
+		deadline = b->closed_at + mconf.batch_interval_ms;
 	while (b->n < mconf.batch_size) {
 		int64_t left = deadline - util_now_ms();
 		rc = consumer_next(c, &b->items[b->n].d, left > 0 ? (int)left : 0);
@@ -600,6 +611,7 @@ int batch_run(struct batch *b, db_conn *db, struct consumer *c, int timeout_ms,
 			break;
 		b->n++;
 	}
+	b->closed_at = util_now_ms();
 	for (int i = 0; i < b->n; i++) {
 		memset(&b->items[i].job, 0, sizeof(b->items[i].job));
 		proto_msg_init(&b->items[i].msg, 0);

@@ -1,6 +1,7 @@
 /*
  * batch.h - group commit: the manager's loop takes up to [manager] batch_size deliveries (or
- * what arrives within batch_window_ms after the first), finalizes every extend_volume and
+ * what arrives within batch_window_ms after the first, and while batch_interval_ms has not
+ * passed since the previous batch closed), finalizes every extend_volume and
  * extend_volume_completion among them in one transaction of set-based statements (the one
  * finalization of manager/finalize_sql.h), commits once and acknowledges them together
  * (basic.ack multiple). The volumes of the extend_volume casts are grown by the driver as a

@@ -38,6 +38,8 @@ const struct cfg_key mconf_keys[] = {
 	{ "journal", "max_age", CFG_STR, &mconf.journal_max_age, "7D", 0, 0, NULL },
 	{ "journal", "max_bytes", CFG_STR, &mconf.journal_max_bytes_text, "1073741824", 0, 0,
 	  NULL },
+	{ "manager", "batch_interval_ms", CFG_INT, &mconf.batch_interval_ms, "20", 0, 1000,
+	  NULL },
 	{ "manager", "batch_size", CFG_INT, &mconf.batch_size, "16", 1, BATCH_MAX, NULL },
 	{ "manager", "batch_window_ms", CFG_INT, &mconf.batch_window_ms, "2", 0, 1000, NULL },
 	{ "manager", "drain_timeout", CFG_INT, &mconf.drain_timeout, "10", 0, 600, NULL },

@@ -34,6 +34,7 @@ struct mconf {
 	char *journal_max_bytes_text;
 	int batch_size;                   /* deliveries per group commit (1: one per txn) */
 	int batch_window_ms;              /* how long a batch waits to fill */
+	int batch_interval_ms;            /* least time between two batches' closing */
 	int workers;                      /* processes; above 1 under a supervisor (workers.h) */
 	bool oslo_compatible_topology;    /* [DEFAULT]: declare exactly what oslo declares */
 	bool rabbit_ha_queues;            /* [oslo_messaging_rabbit], as oslo.messaging */

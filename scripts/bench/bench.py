@@ -13,7 +13,11 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      own statements, rendered by pgbench_script) with the same batch size at the manager's
      concurrency (VOLMGR_BENCH_WORKERS clients, the manager's [manager] workers; default 2,
      one per core of this machine);
-  3. steady state: a publisher at 50 % and 90 % of the drain rate, publish -> commit latency;
+  3. sustained capacity (capacity()): the highest rate at which a publisher (mqbench steady,
+     its own CPU per message measured) keeps publish -> commit latency flat (is_flat) for
+     VOLMGR_BENCH_CAPACITY_SECONDS, and the latency at 50 % and 90 % of it, with the CPU per
+     message of the manager, PostgreSQL, the broker and the publisher; and scale: the K
+     drain with 1, 2 and 4 manager processes;
   4. the shim: os-extend end to end (HTTP -> transition + reservation -> confirmed publish ->
      202) under wrk at 16 and 64 connections for VOLMGR_BENCH_SHIM_SECONDS, no manager
      running: every request extends a volume of its own (VOLMGR_BENCH_SHIM_VOLUMES seeded
@@ -21,9 +25,10 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
      each wrk run follows an uncounted warm-up of VOLMGR_BENCH_SHIM_WARMUP seconds;
   5. cost: manager CPU microseconds per message and shim CPU microseconds per request, peak
      RSS, RSS before / after a soak of VOLMGR_BENCH_SOAK seconds (manager: at 50 % of the
-     drain rate; shim: wrk at 16 connections).
+     sustained capacity; shim: wrk at 16 connections).
 
-VOLMGR_BENCH_STAGES (drain,ceiling,steady,shim,soak,shim-soak,hostile by default) runs a subset;
+VOLMGR_BENCH_STAGES (drain,ceiling,capacity,scale by default; "all" adds shim, hostile, soak,
+shim-soak) selects the stages;
 VOLMGR_BENCH_JOURNAL=false runs the manager without its journal (the relay's cost);
 drain-extend is the extend_volume drain alone; hostile measures GET / while calls wait on an
 absent manager and while slow clients trickle, and the shim's RSS under hostile bodies. Prints
@@ -33,6 +38,7 @@ and writes build/bench.json.
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -53,10 +59,30 @@ import psycopg2  # noqa: E402
 N = int(os.environ.get("VOLMGR_BENCH_N", "20000"))
 RUNS = int(os.environ.get("VOLMGR_BENCH_RUNS", "3"))
 BATCH = int(os.environ.get("VOLMGR_BENCH_BATCH", "64"))
+# [manager] batch_window_ms and batch_interval_ms (0 measures the manager without the
+# interval).
+WINDOW = int(os.environ.get("VOLMGR_BENCH_WINDOW", "2"))
+INTERVAL = int(os.environ.get("VOLMGR_BENCH_INTERVAL", "20"))
 PREFETCH = int(os.environ.get("VOLMGR_BENCH_PREFETCH", "256"))
 SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "300"))
-STEADY = int(os.environ.get("VOLMGR_BENCH_STEADY", "10"))
+# The capacity search (capacity()): seconds per run, most runs, the first rate (0: half the
+# drain rate).
+CAPACITY_SECONDS = int(os.environ.get("VOLMGR_BENCH_CAPACITY_SECONDS", "60"))
+CAPACITY_STEPS = max(1, int(os.environ.get("VOLMGR_BENCH_CAPACITY_STEPS", "3")))
+CAPACITY_START = float(os.environ.get("VOLMGR_BENCH_CAPACITY_START", "0"))
+# The scale stage: one drain with this many manager processes ([manager] workers) each; one
+# run each, since what it is for, CPU per message, varies little between runs (the drain
+# stage's figures are the median of VOLMGR_BENCH_RUNS).
+SCALE_WORKERS = (1, 2, 4)
+SCALE_FIELDS = ("rate", "cpu_us_manager", "peak_rss_kib", "cpu_us_postgresql",
+                "cpu_us_rabbitmq")
 STEADY_ROUND = 60
+# "Flat" (is_flat): p99 of the last FLAT_WINDOW s <= FLAT_FACTOR x that of the first
+# FLAT_WINDOW s + FLAT_SLACK_MS, and a backlog at the end below FLAT_BACKLOG_S of publishing.
+FLAT_WINDOW = 10
+FLAT_FACTOR = 2
+FLAT_SLACK_MS = 20
+FLAT_BACKLOG_S = 0.25
 SHIM_SECONDS = int(os.environ.get("VOLMGR_BENCH_SHIM_SECONDS", "10"))
 SHIM_VOLUMES = int(os.environ.get("VOLMGR_BENCH_SHIM_VOLUMES", "40000"))
 SHIM_WARMUP = int(os.environ.get("VOLMGR_BENCH_SHIM_WARMUP", "3"))
@@ -73,8 +99,11 @@ HOSTILE_BODIES = 16
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 # The manager's [journal] enabled: "false" measures what the journal's relay costs.
 JOURNAL = os.environ.get("VOLMGR_BENCH_JOURNAL", "true")
-STAGES = os.environ.get("VOLMGR_BENCH_STAGES",
-                        "drain,ceiling,steady,shim,soak,shim-soak,hostile").split(",")
+# The default is the manager's figures (about 15-20 minutes at the defaults, estimated from
+# shorter runs); "all" adds the shim's, the hostile clients' and the two soaks.
+STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,capacity,scale").split(",")
+if STAGES == ["all"]:
+    STAGES = "drain,ceiling,capacity,scale,shim,hostile,soak,shim-soak".split(",")
 
 
 def free_port():
@@ -125,8 +154,8 @@ def stop_stack():
                    stdout=subprocess.DEVNULL, check=False)
 
 
-def write_config(env, batch):
-    path = os.path.join(WORK, "volmgr-%d.conf" % batch)
+def write_config(env, batch, workers=WORKERS):
+    path = os.path.join(WORK, "volmgr-%d-%d.conf" % (batch, workers))
     with open(path, "w") as f:
         f.write("\n".join([
             "[DEFAULT]", "transport_url = %s" % env["VOLMGR_TRANSPORT_URL"],
@@ -140,8 +169,9 @@ def write_config(env, batch):
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
             "[journal]", "enabled = %s" % JOURNAL,
-            "[manager]", "batch_size = %d" % batch, "batch_window_ms = 2",
-            "workers = %d" % WORKERS,
+            "[manager]", "batch_size = %d" % batch, "batch_window_ms = %d" % WINDOW,
+            "batch_interval_ms = %d" % INTERVAL,
+            "workers = %d" % workers,
             "periodic_interval = 3600", "report_interval = 3600",
             "[api]", "listen = 127.0.0.1", "port = %d" % SHIM_PORT, "auth_strategy = noauth",
             "publish_timeout = 5", "workers = %d" % SHIM_WORKERS,
@@ -157,26 +187,31 @@ def proc_stat(pid):
         pids = [pid] + [int(child) for child in f.read().split()]
     cpu = hwm = rss = 0
     for p in pids:
-        with open("/proc/%d/stat" % p) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%d/status" % p) as f:
+                status = f.readlines()
+        except FileNotFoundError:
+            continue    # a child (a PostgreSQL backend) that exited meanwhile
         cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        with open("/proc/%d/status" % p) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k == "VmHWM":
-                    hwm = max(hwm, int(v.split()[0]))
-                elif k == "VmRSS":
-                    rss = max(rss, int(v.split()[0]))
+        for line in status:
+            k, _, v = line.partition(":")
+            if k == "VmHWM":
+                hwm = max(hwm, int(v.split()[0]))
+            elif k == "VmRSS":
+                rss = max(rss, int(v.split()[0]))
     return cpu, hwm, rss
 
 
 class Daemon:
     """bin/<binary> with the bench's configuration, its output in WORK/<binary>.log."""
 
-    def __init__(self, env, binary, batch=1):
+    def __init__(self, env, binary, batch=1, workers=WORKERS):
         self.log = open(os.path.join(WORK, binary + ".log"), "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(REPO, "bin", binary), "--config-file", write_config(env, batch)],
+            [os.path.join(REPO, "bin", binary), "--config-file",
+             write_config(env, batch, workers)],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("VOLMGR_")})
 
@@ -190,8 +225,46 @@ class Daemon:
         self.log.close()
 
 
-def Manager(env, batch):
-    return Daemon(env, "volume-manager", batch)
+def Manager(env, batch, workers=WORKERS):
+    return Daemon(env, "volume-manager", batch, workers)
+
+
+def stack_pids():
+    """{"rabbitmq": beam.smp's pid, "postgresql": the postmaster's} from the stack's state."""
+    pids = {}
+    with open(os.path.join(STACK, "state")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            if k in ("RABBIT_PID", "PG_PID") and v:
+                pids["rabbitmq" if k == "RABBIT_PID" else "postgresql"] = int(v)
+    return pids
+
+
+class CpuProbe:
+    """CPU seconds spent between start() and stop() by the manager (with its workers), the
+    broker (beam.smp), PostgreSQL (the postmaster and its backends) and the bench's own
+    children that exited meanwhile (the publisher, mqbench), and the load average at the
+    end, so that every figure is read beside the machine's other work."""
+
+    def __init__(self, mgr):
+        self.pids = dict(stack_pids(), manager=mgr.proc.pid)
+
+    def sample(self):
+        out = {name: proc_stat(pid)[0] for name, pid in self.pids.items()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["publisher"] = children.ru_utime + children.ru_stime
+        return out
+
+    def start(self):
+        self.t0 = self.sample()
+
+    def stop(self, messages):
+        """{process: CPU us per message}, and "loadavg"."""
+        t1 = self.sample()
+        out = {"cpu_us_%s" % k: (t1[k] - self.t0[k]) * 1e6 / max(messages, 1) for k in t1}
+        with open("/proc/loadavg") as f:
+            out["loadavg"] = " ".join(f.read().split()[:3])
+        return out
 
 
 # ---- the database --------------------------------------------------------------------------
@@ -342,13 +415,17 @@ def wait_queue(env, timeout=30):
 
 # ---- measurements --------------------------------------------------------------------------
 
-def manager_drain(env, db, method, batch):
-    """One drain: rate (messages/s), CPU us per message, peak RSS KiB."""
+def manager_drain(env, db, method, batch, workers=WORKERS):
+    """One drain by a manager of workers processes: rate (messages/s), manager CPU us per
+    message, peak RSS KiB, and the CPU us per message of PostgreSQL and of the broker (its
+    delivering and settling; the publishing happened before, in the fill)."""
     vols = db.seed(N)
     path, _ = bodies(vols, method)
     purge(env)
     fill(env, path)
-    mgr = Manager(env, batch)
+    mgr = Manager(env, batch, workers)
+    probe = CpuProbe(mgr)
+    probe.start()
     try:
         t0 = None
         deadline = time.time() + 600
@@ -363,13 +440,14 @@ def manager_drain(env, db, method, batch):
         if db.processed() < N:
             raise RuntimeError("manager drained only %d of %d" % (db.processed(), N))
         cpu, hwm, _ = proc_stat(mgr.proc.pid)
+        costs = probe.stop(N)
     finally:
         mgr.stop()
     rate = (N - base) / max(now - t0, 1e-3)
     ok = db.one("SELECT count(*) FROM volumes WHERE size = 2 AND status = 'available'")
     if ok != N:
         raise RuntimeError("%d of %d volumes finalized" % (ok, N))
-    return rate, cpu * 1e6 / N, hwm
+    return (rate, cpu * 1e6 / N, hwm, costs["cpu_us_postgresql"], costs["cpu_us_rabbitmq"])
 
 
 def broker_drain(env, batch):
@@ -465,15 +543,24 @@ def wait_consumer(env, timeout=30):
     raise RuntimeError("no consumer on %s after %d s" % (QUEUE, timeout))
 
 
+def pctl(values, q):
+    """The q-quantile (0..1) of sorted values, 0 for none."""
+    return values[min(int(len(values) * q), len(values) - 1)] if values else 0.0
+
+
 def steady(env, db, batch, rate, seconds):
-    """A publisher at rate/s for seconds against one running manager: latency from publish
-    to the finalizing transaction (processed_at is its start; the commit follows within the
-    batch's few milliseconds). A long run (the soak) goes in rounds of at most STEADY_ROUND
-    seconds: each round's volumes are seeded, and its finalized rows read, while the manager
-    idles between rounds, so that no more than a round's worth of volumes is seeded at a time.
-    Returns the achieved rate, latency percentiles, the manager's RSS before and after, peak
-    RSS and CPU per message."""
+    """A publisher (mqbench steady) at rate/s for seconds against one running manager: latency
+    from publish to the finalizing transaction (processed_at is its start; the commit follows
+    within the batch's few milliseconds). A long run (the soak) goes in rounds of at most
+    STEADY_ROUND seconds: each round's volumes are seeded, and its finalized rows read, while
+    the manager idles between rounds, so that no more than a round's worth of volumes is
+    seeded at a time. Returns the achieved rate, latency percentiles, the manager's RSS before
+    and after, peak RSS, CPU per message of each process (CpuProbe), the group commits' mean
+    size, and what "flat" (is_flat) looks at: the p99 of the messages published in the first
+    and in the last FLAT_WINDOW seconds of each round and the backlog (published, not yet
+    finalized) when the publisher stopped."""
     mgr, lat, published, elapsed, left = None, [], 0, 0.0, seconds
+    first, last, backlog, groups, cpu_us = [], [], 0, 0, {}
     try:
         while left > 0:
             chunk = min(left, STEADY_ROUND)
@@ -484,11 +571,14 @@ def steady(env, db, batch, rate, seconds):
                 mgr = Manager(env, batch)
                 wait_consumer(env)
                 rss_before = proc_stat(mgr.proc.pid)[2]
+            probe = CpuProbe(mgr)
+            probe.start()
             t0 = time.time()
             out = subprocess.run([MQBENCH, "steady", env["VOLMGR_TRANSPORT_URL"], EXCHANGE,
                                   QUEUE, path, str(rate)], check=True, stdout=subprocess.PIPE,
                                  text=True)
-            elapsed += time.time() - t0
+            t_end = time.time()
+            elapsed += t_end - t0
             sent = {}
             for line in out.stdout.split("\n"):
                 if line:
@@ -497,23 +587,81 @@ def steady(env, db, batch, rate, seconds):
             deadline = time.time() + 120
             while db.processed() < len(ids) and time.time() < deadline:
                 time.sleep(0.1)
+            for k, v in probe.stop(len(ids)).items():
+                cpu_us.setdefault(k, []).append(v)
             rows = db.q("SELECT unique_id, extract(epoch FROM processed_at) FROM "
                         "volmgr_processed_messages")
-            done = [(float(ts) - sent[uid]) * 1000 for uid, ts in rows if uid in sent]
+            done = [(sent[uid], float(ts)) for uid, ts in rows if uid in sent]
             if len(done) < len(ids):
                 raise RuntimeError("steady: %d of %d finalized" % (len(done), len(ids)))
-            lat += done
+            # One group commit's rows share its transaction's start (now()).
+            groups += len({ts for _, ts in done})
+            backlog = max(backlog, sum(1 for _, ts in done if ts > t_end))
+            start, stop = min(t for t, _ in done), max(t for t, _ in done)
+            first += [(ts - t) * 1000 for t, ts in done if t < start + FLAT_WINDOW]
+            last += [(ts - t) * 1000 for t, ts in done if t >= stop - FLAT_WINDOW]
+            lat += [(ts - t) * 1000 for t, ts in done]
             published += len(ids)
             left -= chunk
         cpu, hwm, rss_after = proc_stat(mgr.proc.pid)
     finally:
         if mgr is not None:
             mgr.stop()
-    lat.sort()
-    return {"rate": published / elapsed, "p50_ms": lat[len(lat) // 2],
-            "p99_ms": lat[int(len(lat) * 0.99)], "max_ms": lat[-1],
-            "rss_before_kib": rss_before, "rss_after_kib": rss_after, "peak_rss_kib": hwm,
-            "cpu_us_per_msg": cpu * 1e6 / published}
+    for v in (lat, first, last):
+        v.sort()
+    out = {"rate": published / elapsed, "target_rate": rate, "p50_ms": pctl(lat, 0.5),
+           "p99_ms": pctl(lat, 0.99), "max_ms": lat[-1], "p99_first_ms": pctl(first, 0.99),
+           "p99_last_ms": pctl(last, 0.99), "backlog_at_end": backlog,
+           "mean_group": published / max(groups, 1),
+           "rss_before_kib": rss_before, "rss_after_kib": rss_after, "peak_rss_kib": hwm,
+           "cpu_us_per_msg": cpu * 1e6 / published}
+    out.update({k: statistics.median(v) if k != "loadavg" else v[-1]
+                for k, v in cpu_us.items()})
+    out["flat"] = is_flat(out)
+    log("steady at %.0f/s: %s" % (rate, json.dumps(out)))
+    return out
+
+
+def capacity(env, db, r):
+    """The sustained capacity: the highest rate found flat (is_flat) in at most
+    CAPACITY_STEPS runs of CAPACITY_SECONDS, starting at CAPACITY_START (default: half the
+    drain rate when the drain ran, else 2,000 msg/s), going up by half while flat, down by
+    half while not, then halving the interval between the highest flat and the lowest rate
+    that was not, until it is within 10 %. Then publish -> commit latency at 50 % and 90 % of
+    it, CAPACITY_SECONDS each. Results go into r["capacity"] (rate; every step tried) and
+    r["capacity_50"] / r["capacity_90"]."""
+    rate = CAPACITY_START or r.get("drain_kb", 4000) / 2
+    flat, above, steps = 0.0, None, []
+    for _ in range(CAPACITY_STEPS):
+        log("capacity: %d s at %.0f msg/s" % (CAPACITY_SECONDS, rate))
+        s = steady(env, db, BATCH, rate, CAPACITY_SECONDS)
+        steps.append(s)
+        if s["flat"]:
+            flat = max(flat, rate)
+        else:
+            above = rate if above is None else min(above, rate)
+        if above is not None and flat > 0 and above - flat <= 0.1 * flat:
+            break
+        rate = (rate * 1.5 if above is None else rate / 2 if flat == 0 else
+                (flat + above) / 2)
+    r["capacity"] = {"rate": flat, "steps": steps}
+    if flat == 0:
+        log("capacity: no rate tried was flat; the lowest was %.0f msg/s" % above)
+        return
+    for pct in (50, 90):
+        log("capacity: latency at %d %% (%.0f msg/s)" % (pct, flat * pct / 100))
+        r["capacity_%d" % pct] = steady(env, db, BATCH, flat * pct / 100, CAPACITY_SECONDS)
+
+
+def is_flat(s):
+    """The definition of a rate the manager sustains (docs/performance.md): the publisher
+    reached 95 % of the rate asked, the p99 of the last FLAT_WINDOW seconds' messages is at
+    most FLAT_FACTOR times that of the first FLAT_WINDOW seconds plus FLAT_SLACK_MS (so that
+    a few milliseconds of noise on a tiny p99 do not count as growth), and when the publisher
+    stopped at most FLAT_BACKLOG_S seconds of its messages were still unfinalized."""
+    return (s["rate"] >= 0.95 * s["target_rate"] and
+            s["p99_last_ms"] <= FLAT_FACTOR * s["p99_first_ms"] + FLAT_SLACK_MS and
+            s["backlog_at_end"] <= FLAT_BACKLOG_S * s["target_rate"])
 
 
 def wait_shim(shim, timeout=30):
@@ -610,15 +758,17 @@ def main():
         declare.stop()
         if "drain" in STAGES:
             log("manager drain, completions, batch_size 1")
-            r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"] = median_of(
-                manager_drain, env, db, "extend_volume_completion", 1)
+            (r["drain_k1"], r["cpu_us_k1"], r["rss_k1_kib"], r["pg_us_k1"],
+             r["rabbit_us_k1"]) = median_of(manager_drain, env, db,
+                                            "extend_volume_completion", 1)
             log("manager drain, completions, batch_size", BATCH)
-            r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"] = median_of(
-                manager_drain, env, db, "extend_volume_completion", BATCH)
+            (r["drain_kb"], r["cpu_us_kb"], r["rss_kb_kib"], r["pg_us_kb"],
+             r["rabbit_us_kb"]) = median_of(manager_drain, env, db,
+                                            "extend_volume_completion", BATCH)
         if "drain" in STAGES or "drain-extend" in STAGES:
             log("manager drain, extend_volume")
-            r["drain_extend"], r["cpu_us_extend"], _ = median_of(
-                manager_drain, env, db, "extend_volume", BATCH)
+            r["drain_extend"], r["cpu_us_extend"] = median_of(
+                manager_drain, env, db, "extend_volume", BATCH)[:2]
         if "ceiling" in STAGES:
             log("broker ceiling: no-op consumer")
             r["broker_k1"] = median_of(broker_drain, env, 1)
@@ -632,14 +782,18 @@ def main():
         if "drain_extend" in r and "ceiling" in STAGES:
             r["ratio_extend"] = r["drain_extend"] / min(r["broker_kb"], r["pgbench_kb"])
         # Without a drain run, steady state and soak go at a nominal 2,000 msg/s.
-        drain = r.get("drain_kb", 4000)
-        if "steady" in STAGES:
-            for pct in (50, 90):
-                log("steady state at %d %%" % pct)
-                r["steady_%d" % pct] = steady(env, db, BATCH, drain * pct / 100, STEADY)
+        if "capacity" in STAGES:
+            capacity(env, db, r)
+        if "scale" in STAGES:
+            for workers in SCALE_WORKERS:
+                log("manager drain, completions, %d worker(s)" % workers)
+                r["scale_%d" % workers] = dict(zip(SCALE_FIELDS, manager_drain(
+                    env, db, "extend_volume_completion", BATCH, workers)))
         if "soak" in STAGES:
-            log("soak: manager, %d s at 50 %%" % SOAK)
-            r["soak"] = steady(env, db, BATCH, drain * 0.5, SOAK)
+            # At half the sustained capacity, or without one at a nominal 2,000 msg/s.
+            rate = r.get("capacity", {}).get("rate") or 4000
+            log("soak: manager, %d s at %.0f msg/s" % (SOAK, rate / 2))
+            r["soak"] = steady(env, db, BATCH, rate / 2, SOAK)
             r["soak"]["seconds"] = SOAK
         if "shim" in STAGES or "shim-soak" in STAGES or "hostile" in STAGES:
             shim_stages(env, db, r)
@@ -799,9 +953,26 @@ def print_table(r):
         lambda a: "%.0f" % a)
     row(["rss_k1_kib", "rss_kb_kib"], "manager peak RSS MiB, K=1 / K=%d" % BATCH,
         lambda a, b: "%.1f / %.1f" % (a / 1024, b / 1024))
-    for key in ("steady_50", "steady_90", "soak"):
-        row([key], "%s: latency p50 / p99 / max (ms)" % key, lambda s: "at %.0f msg/s: "
-            "%.1f / %.1f / %.1f" % (s["rate"], s["p50_ms"], s["p99_ms"], s["max_ms"]))
+    row(["pg_us_k1", "pg_us_kb"], "drain K=1 / K=%d: PostgreSQL CPU us/msg" % BATCH,
+        lambda a, b: "%.0f / %.0f" % (a, b))
+    row(["rabbit_us_k1", "rabbit_us_kb"], "drain K=1 / K=%d: broker CPU us/msg" % BATCH,
+        lambda a, b: "%.0f / %.0f" % (a, b))
+    row(["capacity"], "sustained capacity (msg/s; flat for %d s)" % CAPACITY_SECONDS,
+        lambda c: "%.0f (tried: %s)" % (c["rate"], ", ".join(
+            "%.0f %s" % (s["target_rate"], "flat" if s["flat"] else "grew")
+            for s in c["steps"])))
+    for key in ("capacity_50", "capacity_90", "soak"):
+        row([key], "%s: publish->commit p50 / p99 / max (ms)" % key, lambda s: "at %.0f "
+            "msg/s: %.1f / %.1f / %.1f (load %s)" % (s["rate"], s["p50_ms"], s["p99_ms"],
+                                                     s["max_ms"], s["loadavg"]))
+    row(["capacity_50"], "at 50 %: CPU us/msg manager / PostgreSQL / broker / publisher",
+        lambda s: "%.0f / %.0f / %.0f / %.0f; mean group %.1f" % (
+            s["cpu_us_manager"], s["cpu_us_postgresql"], s["cpu_us_rabbitmq"],
+            s["cpu_us_publisher"], s["mean_group"]))
+    for w in SCALE_WORKERS:
+        row(["scale_%d" % w], "drain K=%d, %d manager process(es): msg/s, CPU us/msg "
+            "manager / PostgreSQL / broker" % (BATCH, w), lambda s: "%.0f, %.0f / %.0f / %.0f"
+            % (s["rate"], s["cpu_us_manager"], s["cpu_us_postgresql"], s["cpu_us_rabbitmq"]))
     row(["soak"], "manager soak: RSS before / after (MiB)", lambda s: "%d s: %.1f / %.1f" % (
         s["seconds"], s["rss_before_kib"] / 1024, s["rss_after_kib"] / 1024))
     for key in ("shim_16", "shim_64", "shim_half", "shim_soak"):

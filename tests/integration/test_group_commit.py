@@ -7,7 +7,9 @@ batch.
 """
 
 import json
+import os
 import signal
+import time
 
 from harness import StackTestCase, completion_cast, context_dict, pack
 
@@ -123,3 +125,34 @@ class GroupCommitTest(StackTestCase):
         self.assertTrue(second.poll() is None and self.manager_alive())
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=15)
+
+    def test_a_batch_soon_after_another_waits_for_the_interval(self):
+        # A short window and a long interval ([manager] batch_interval_ms): the first cast
+        # after a quiet spell is finalized alone after the window; the next two, arriving
+        # 150 ms apart within the interval after it, wait for the interval and share a group.
+        self.addCleanup(self.restart_manager)
+        self.stop_manager()
+        path = os.path.join(self.tmp, "interval.conf")
+        with open(self.config_file) as f, open(path, "w") as out:
+            out.write(f.read().replace("batch_window_ms = 400\n", "batch_window_ms = 2\n"
+                                       "batch_interval_ms = 1000\n"))
+        interval = self.start_manager("volume-manager-interval", config_file=path)
+        self.addCleanup(self.stop_manager, name="volume-manager-interval")
+        self.poll(lambda: all(self.consumer_count(q) for q in self.service_queues),
+                  timeout=20, msg="the manager consumes")
+        items = self.batch(3)
+        self.publish(items[0][1])
+        self.wait_finalized([items[0][0]])
+        # Spacing the arrivals, not waiting for anything: the casts model a steady stream.
+        self.publish(items[1][1])
+        time.sleep(0.15)
+        self.publish(items[2][1])
+        vids = [v for v, _ in items]
+        self.wait_finalized(vids)
+        at = [self.sql_value("SELECT processed_at FROM volmgr_processed_messages "
+                             "WHERE unique_id = %s", (m["_unique_id"],)) for _, m in items]
+        self.assertEqual(at[1], at[2], "the two casts within the interval in one group")
+        self.assertGreaterEqual((at[1] - at[0]).total_seconds(), 0.9,
+                                "the second group waited for the interval")
+        self.assert_finalized_once(vids)
+        self.assertTrue(interval.poll() is None)
