@@ -70,6 +70,8 @@ class FaultTestCase(StackTestCase):
     casts_per_client = 30
     max_message_bytes = 65536
     log_level = "info"
+    # Each class has a PostgreSQL server of its own: a template would serve one class only.
+    fresh_schema = True
 
     @classmethod
     def setUpClass(cls):
