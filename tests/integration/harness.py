@@ -4,13 +4,15 @@ Every suite derives from StackTestCase. setUpClass builds, against the broker an
 PostgreSQL server of the running stack (scripts/stack.sh start; its env file is named by
 VOLMGR_STACK_ENV, default <repo>/.stack/env):
 
-  * a fresh database volmgr_t_<rand> (CREATE DATABASE through VOLMGR_PG_ADMIN_URL),
+  * a fresh database volmgr_t_<rand> (CREATE DATABASE through VOLMGR_PG_ADMIN_URL), a copy
+    of a template that `volctl db-sync` migrated once per run (fresh_schema: db-sync of its
+    own),
   * a temporary directory holding the filestore, the configuration file and the logs,
   * a control exchange "openstack_<rand>" and a host "node<rand>" of its own, so that classes
     never see each other's messages or rows,
-  * then runs `volctl db-sync` and starts the compute stand-in, bin/volume-manager and
-    bin/api-shim, and waits (polling under a deadline) until the shim answers, the manager's
-    services row exists and its queues are declared.
+  * then starts the compute stand-in, bin/volume-manager and bin/api-shim together, and waits
+    (polling under a deadline) until the stand-in and the shim answer, the manager's services
+    row exists and its queues are declared.
 
 tearDownClass stops those processes by pid, drops the database, deletes the exchange and the
 queues, and removes the temporary directory. When a test fails, the tail of the manager and
@@ -26,6 +28,8 @@ The helpers live in one module per concern, which StackTestCase composes:
   harness_api   ApiMixin: requests to the shim and to the compute stub
   harness_keystone  (imported by the Keystone suites) the throwaway Keystone, its tokens,
                 KeystoneTestCase and OwnKeystoneTestCase
+  harness_cli   (imported by the client suites) run_cli(): the cinder and openstack commands,
+                forked from a server that imported the client once per run
 
 This module re-exports every name of those modules that tests import from `harness`, and
 holds what spans them: the class's set-up and tear-down, its configuration file, and the
