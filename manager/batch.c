@@ -466,7 +466,10 @@ static int batch_sort(struct batch *b, struct consumer *c, int *ngroup)
 				result = BATCH_MQ_LOST;
 			continue;
 		}
-		it->state = batch_joins(b, i) ? B_GROUP : B_SINGLE;
+		/* The group claims every member's _unique_id; a broadcast is never claimed
+		 * (dispatch.c says why), so it goes alone. */
+		it->state = !consumer_from_fanout(c, &it->d) && batch_joins(b, i) ? B_GROUP
+										  : B_SINGLE;
 		*ngroup += it->state == B_GROUP;
 	}
 	return result;

@@ -301,6 +301,14 @@ int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms)
 	return rc;
 }
 
+bool consumer_from_fanout(const struct consumer *c, const struct mq_delivery *d)
+{
+	for (int i = 0; i < CONSUMER_NFANOUT; i++)
+		if (d->exchange != NULL && strcmp(d->exchange, c->fanouts[i]) == 0)
+			return true;
+	return false;
+}
+
 int consumer_ack(struct consumer *c, const struct mq_delivery *d)
 {
 	return mq_ack(c->in, d->tag, false);

@@ -58,6 +58,10 @@ void consumer_close(struct consumer *c);
 __attribute__((warn_unused_result))
 int consumer_next(struct consumer *c, struct mq_delivery *d, int timeout_ms);
 
+/* Whether d came through one of c's fanout exchanges (a broadcast to every server of a
+ * topic) rather than through the topic exchange (one server's message). */
+bool consumer_from_fanout(const struct consumer *c, const struct mq_delivery *d);
+
 __attribute__((warn_unused_result))
 int consumer_ack(struct consumer *c, const struct mq_delivery *d);
 

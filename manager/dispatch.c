@@ -11,7 +11,6 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "manager/capabilities.h"
 #include "manager/handlers.h"
 #include "manager/mconf.h"
 #include "manager/mmetrics.h"
@@ -175,21 +174,12 @@ static int dispatch_reply_load(db_conn *db, struct job *job)
 	return DB_OK;
 }
 
-/* The transaction of a delivery: claim the _unique_id, run the handler, record its outcome
- * (and, for a call, its reply). */
-static int dispatch_txn(db_conn *db, void *arg)
+/* Claims the delivery's _unique_id in volmgr_processed_messages; a message that has it
+ * already is a duplicate (job->duplicate), and a call's stored reply is loaded to go again. */
+static int dispatch_claim(db_conn *db, struct job *job)
 {
-	struct job *job = arg;
 	const char *params[] = { job->msg->unique_id, job->method->name };
 	PGresult *res = NULL;
-
-	job->duplicate = false;
-	job->defer_reply = false;
-	job_outcome(job, "done");
-	job->failed = false;
-	job->reason[0] = '\0';
-	memset(&job->after, 0, sizeof(job->after));
-	dispatch_reply_reset(job);
 
 	/* A concurrent transaction holding the same id makes this insert wait for it, so the
 	 * same message can never run twice, even on two managers at once. */
@@ -201,9 +191,41 @@ static int dispatch_txn(db_conn *db, void *arg)
 		return rc;
 	job->duplicate = PQntuples(res) == 0;
 	PQclear(res);
-	if (job->duplicate)
-		return job->msg->is_call ? dispatch_reply_load(db, job) : DB_OK;
+	if (job->duplicate && job->msg->is_call)
+		return dispatch_reply_load(db, job);
+	return DB_OK;
+}
 
+/* The transaction of a delivery: claim the _unique_id, run the handler, record its outcome
+ * (and, for a call, its reply).
+ *
+ * A broadcast (job->broadcast) is neither claimed nor recorded. It reaches every server of
+ * the topic with one _unique_id (every volume service sharing this database, and every
+ * worker of each, has a fanout queue of its own): recorded by that id, it would run for the
+ * first of them only. Keying it by id and recipient would need the recipient in the
+ * table's key for little gain, since a fanout queue belongs to one worker's connection and
+ * goes with it, so a broadcast is hardly ever delivered twice to one recipient. Running it
+ * again is harmless for every method that comes by fanout: Cinder's volume RPC API
+ * broadcasts only publish_service_capabilities, which asks for one more capability report,
+ * and failover_completed, which volmgr does not serve (dead-lettered as an unknown method
+ * before any transaction). Any other method sent to a fanout exchange still runs
+ * idempotently by state, as every handler does. */
+static int dispatch_txn(db_conn *db, void *arg)
+{
+	struct job *job = arg;
+
+	job->duplicate = false;
+	job->defer_reply = false;
+	job_outcome(job, "done");
+	job->failed = false;
+	job->reason[0] = '\0';
+	memset(&job->after, 0, sizeof(job->after));
+	dispatch_reply_reset(job);
+
+	int rc = job->broadcast ? DB_OK : dispatch_claim(db, job);
+
+	if (rc != DB_OK || job->duplicate)
+		return rc;
 	rc = dispatch_table[job->method->id].txn(db, job);
 	if (rc != DB_OK)
 		return rc;
@@ -212,6 +234,8 @@ static int dispatch_txn(db_conn *db, void *arg)
 		if (rc != DB_OK)
 			return rc;
 	}
+	if (job->broadcast)
+		return DB_OK;
 	/* The reply goes as a binary parameter: its bytes as they are, NULL for a cast. */
 	const char *update[] = { job->msg->unique_id, job->outcome, job->reply_body,
 				 job->msg->reply_q };
@@ -458,6 +482,7 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	 * for the whole bound makes this worker stale (mmetrics.h). */
 	util_progress();
 	memset(&job, 0, sizeof(job));
+	job.broadcast = consumer_from_fanout(c, d);
 	/* Decoding initialises msg again; this makes the destroy below safe on every path. */
 	proto_msg_init(&msg, 0);
 	int rc = dispatch_decode(d, &msg, &job, reason, sizeof(reason));
@@ -494,12 +519,6 @@ int dispatch_delivery(db_conn *db, struct consumer *c, const struct mq_delivery 
 	if (job.duplicate) {
 		log_info("%s: message %s was already processed; %sacknowledging", msg.method,
 			 msg.unique_id, job.reply_body != NULL ? "replying again and " : "");
-		/* The scheduler's broadcast reaches every volume service sharing this database
-		 * (and every worker) with one _unique_id: the first to record it makes it a
-		 * duplicate for the others, which still owe the scheduler their own report. A
-		 * report is harmless to send twice. */
-		if (job.method->id == PROTO_M_PUBLISH_SERVICE_CAPABILITIES)
-			(void)caps_wake();
 		dispatch_reply(c, &msg, &job);
 		result = dispatch_acked(consumer_ack(c, d));
 		mmetrics_message(job.method, MM_DUPLICATE);

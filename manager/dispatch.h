@@ -4,7 +4,8 @@
  * Outcomes of a delivery:
  *   - poison (too large, not msgpack, bad envelope, unknown method, unsupported version, bad
  *     arguments): dead-lettered with the reason, never retried;
- *   - a duplicate (_unique_id already in volmgr_processed_messages): acked, nothing done;
+ *   - a duplicate (_unique_id already in volmgr_processed_messages): acked, nothing done
+ *     (a broadcast, which comes through a fanout exchange, is never recorded: dispatch.c);
  *   - handled (including "volume gone" or "wrong state", which are recorded and logged):
  *     committed together with its _unique_id, then acked, then the after-commit work;
  *   - permanent failure (the database refuses the data, a handler says so): dead-lettered;

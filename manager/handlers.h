@@ -59,6 +59,9 @@ struct job {
 	const struct proto_msg *msg;
 	const struct proto_method *method;
 	union proto_args args;
+	/* The delivery came through a fanout exchange, so its _unique_id is not recorded
+	 * (dispatch.c, dispatch_txn, says why). */
+	bool broadcast;
 	/* Reset by dispatch before every try of the transaction. */
 	bool duplicate;
 	char outcome[JOB_OUTCOME_MAX];  /* recorded with the _unique_id; "done" by default */

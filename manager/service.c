@@ -97,8 +97,8 @@ void service_report(db_conn *db)
  * Cinder's volume service answers by casting its backend's capabilities to the schedulers
  * (update_service_capabilities). The report is the capability thread's to send, so that the
  * consumer never waits for the broker's confirm: this only wakes it (worker 0's; the other
- * workers of the service record the broadcast as ignored, since one report per service is
- * what Cinder's one manager sends).
+ * workers of the service, which get the broadcast too, log it as ignored, since one report
+ * per service is what Cinder's one manager sends).
  */
 int h_publish_service_capabilities(db_conn *db, struct job *job)
 {

@@ -40,7 +40,10 @@
 #        VOLMGR_TEST_ORDER (integration and faults: "random", a seed, or
 #        "reverse" runs classes and their tests in that order through
 #        tests/shuffled.py, to catch a test that depends on another; default:
-#        unittest's name order).
+#        unittest's name order),
+#        VOLMGR_TEST_DURATIONS (integration and faults in name order: how many of
+#        the slowest classes and tests tests/durations.py lists after the run, with
+#        per-file totals; default 20, 0 runs plain `unittest discover`).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -199,7 +202,9 @@ run_unittest() {
     local name=$1 dir=$2 timeout=$3 pattern=$4 log=$LOGDIR/$1.log rc ran result
     local runner=(-m unittest discover -s "$dir" -t "$dir" -p "$pattern" -v)
     case ${VOLMGR_TEST_ORDER:-} in
-        "") ;;
+        "") [ "${VOLMGR_TEST_DURATIONS:-20}" = 0 ] \
+                || runner=("$REPO/tests/durations.py" -s "$dir" -p "$pattern"
+                           --top "${VOLMGR_TEST_DURATIONS:-20}") ;;
         random) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern") ;;
         reverse) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern" --reverse) ;;
         *) runner=("$REPO/tests/shuffled.py" -s "$dir" -p "$pattern" --seed "$VOLMGR_TEST_ORDER") ;;

@@ -98,6 +98,8 @@ class FaultTestCase(StackTestCase):
     # The scripts/stack.sh command that starts the class's servers: "start" (one broker, one
     # database) or "start-ha" (a cluster of three brokers, a primary and a standby).
     stack_start = "start"
+    # Each class has a PostgreSQL server of its own: a template would serve one class only.
+    fresh_schema = True
 
     @classmethod
     def setUpClass(cls):

@@ -4,13 +4,15 @@ Every suite derives from StackTestCase. setUpClass builds, against the broker an
 PostgreSQL server of the running stack (scripts/stack.sh start; its env file is named by
 VOLMGR_STACK_ENV, default <repo>/.stack/env):
 
-  * a fresh database volmgr_t_<rand> (CREATE DATABASE through VOLMGR_PG_ADMIN_URL),
+  * a fresh database volmgr_t_<rand> (CREATE DATABASE through VOLMGR_PG_ADMIN_URL), a copy
+    of a template that `volctl db-sync` migrated once per run (fresh_schema: db-sync of its
+    own),
   * a temporary directory holding the filestore, the configuration file and the logs,
   * a control exchange "openstack_<rand>" and a host "node<rand>" of its own, so that classes
     never see each other's messages or rows,
-  * then runs `volctl db-sync` and starts the compute stand-in, bin/volume-manager and
-    bin/api-shim, and waits (polling under a deadline) until the shim answers, the manager's
-    services row exists and its queues are declared.
+  * then starts the compute stand-in, bin/volume-manager and bin/api-shim together, and waits
+    (polling under a deadline) until the stand-in and the shim answer, the manager's services
+    row exists and its queues are declared.
 
 tearDownClass stops those processes by pid, drops the database, deletes the exchange and the
 queues, and removes the temporary directory. When a test fails, the tail of the manager and
@@ -26,6 +28,8 @@ The helpers live in one module per concern, which StackTestCase composes:
   harness_api   ApiMixin: requests to the shim and to the compute stub
   harness_keystone  (imported by the Keystone suites) the throwaway Keystone, its tokens,
                 KeystoneTestCase and OwnKeystoneTestCase
+  harness_cli   (imported by the client suites) run_cli(): the cinder and openstack commands,
+                forked from a server that imported the client once per run
 
 This module re-exports every name of those modules that tests import from `harness`, and
 holds what spans them: the class's set-up and tear-down, its configuration file, and the
@@ -34,12 +38,16 @@ helpers that use several parts at once.
 Run: /usr/bin/python3 -m unittest discover -s tests/integration -p 'test_*.py' -v
 """
 
+import atexit
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import unittest
 import uuid
+
+import psycopg2
 
 from harness_api import ApiMixin
 from harness_db import DatabaseMixin
@@ -51,8 +59,24 @@ from harness_env import (  # noqa: F401  (re-exported: tests import these from h
 from harness_mq import (  # noqa: F401  (re-exported)
     JSON, MSGPACK, BrokerMixin, cast_message, completion_cast, context_dict, extend_cast,
     oslo_body, oslo_unwrap, pack, unpack, volume_primitive)
-from harness_db import data_extents, file_digest, sparse_digest  # noqa: F401  (re-exported)
+from harness_db import (  # noqa: F401  (re-exported)
+    admin_statement, data_extents, file_digest, sparse_digest)
 from harness_proc import _LIVE_PROCS, ProcessMixin  # noqa: F401  (re-exported)
+
+# The migrated template database of each PostgreSQL server (by admin URL) in this run, made
+# by the first class that needs it; _TEMPLATES_MADE also holds those whose migration failed.
+# All are dropped when the run ends.
+_TEMPLATES = {}
+_TEMPLATES_MADE = []
+
+
+@atexit.register
+def _drop_templates():
+    for admin_url, template in _TEMPLATES_MADE:
+        try:
+            admin_statement(admin_url, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % template)
+        except psycopg2.Error as e:
+            sys.stderr.write("harness: dropping %s failed: %s\n" % (template, e))
 
 
 class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest.TestCase):
@@ -103,6 +127,10 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
 
     # True: setUp empties the shared dead-letter queue, for tests that read dead letters
     dead_letters_purged = False
+
+    # True: the class's database is migrated by `volctl db-sync` of its own rather than
+    # copied from the run's migrated template (_create_migrated_database)
+    fresh_schema = False
 
     # default identities (setUp gives every test a project of its own)
     PROJECT = "proj1"
@@ -156,7 +184,6 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         os.makedirs(cls.filestore_dir)
         os.makedirs(cls.log_dir)
 
-        cls._create_database()
         cls.db_url = with_database(cls.env["VOLMGR_DB_URL"], cls._dbname)
 
         cls.shim_port = free_port()
@@ -178,9 +205,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             "VOLMGR_COMPUTE_URL": cls.compute_url if cls.nova_options is None else "",
         })
 
-        rc, out = cls._run_volctl("db-sync")
-        if rc != 0:
-            raise RuntimeError("volctl db-sync failed (%d):\n%s" % (rc, out))
+        cls._create_migrated_database()
         cls.connect_database()
 
         stub_cmd = [PYTHON, STUB, "--port", str(cls.stub_port),
@@ -193,9 +218,8 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
             stub_cmd += ["--filestore-dir", cls.filestore_dir2]
         if cls.stub_auto_complete:
             stub_cmd.append("--auto-complete")
+        # The processes start together and are waited for after: their start-ups overlap.
         cls._start("compute-stub", stub_cmd)
-        cls._wait_until("compute stub answers", lambda: cls._stub_ready())
-
         cls._start("volume-manager", cls._manager_argv())
         for n in range(2, cls.manager_processes + 1):
             cls._start("volume-manager-peer%d" % n, cls._manager_argv())
@@ -208,6 +232,7 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
         if cls.journal:
             cls._queues.append(cls.exchange + ".journal")
 
+        cls._wait_until("compute stub answers", cls._stub_ready)
         cls._wait_until("api-shim answers GET /", cls._shim_ready)
         cls._wait_until("manager's services row (heartbeat)", cls._service_row_exists)
         cls._wait_until("manager's queues declared", cls._queues_exist)
@@ -220,6 +245,33 @@ class StackTestCase(ProcessMixin, BrokerMixin, DatabaseMixin, ApiMixin, unittest
                             lambda: cls._service_row_exists(cls.service_host2))
             cls._wait_until("second manager's queues declared",
                             lambda: cls._queues_exist(cls.service_queues2))
+
+    @classmethod
+    def _db_sync(cls, db_url):
+        """Runs `volctl db-sync` (with the class's configuration) on the database db_url."""
+        rc, out = cls._run_volctl("db-sync", env={"VOLMGR_DB_URL": db_url})
+        if rc != 0:
+            raise RuntimeError("volctl db-sync failed (%d):\n%s" % (rc, out))
+
+    @classmethod
+    def _create_migrated_database(cls):
+        """Creates the class's database with volmgr's whole schema. By default it is a copy
+        of a template that `volctl db-sync` migrated once per run and server (CREATE
+        DATABASE ... TEMPLATE copies files, several times faster than running the
+        migrations for every class); a class with fresh_schema runs db-sync itself on an
+        empty database, so that the migrations keep running as a deployment runs them."""
+        if cls.fresh_schema:
+            cls._create_database()
+            cls._db_sync(cls.db_url)
+            return
+        template = _TEMPLATES.get(cls.admin_url)
+        if template is None:
+            template = "volmgr_t_template_" + cls.rand
+            cls._admin_statement('CREATE DATABASE "%s"' % template)
+            _TEMPLATES_MADE.append((cls.admin_url, template))
+            cls._db_sync(with_database(cls.env["VOLMGR_DB_URL"], template))
+            _TEMPLATES[cls.admin_url] = template
+        cls._create_database(template)
 
     @classmethod
     def _start_second_backend(cls):

@@ -81,6 +81,17 @@ def file_digest(path, algorithm):
     return h.hexdigest()
 
 
+def admin_statement(admin_url, statement):
+    """Runs one statement (CREATE or DROP DATABASE) through a server's admin URL."""
+    conn = psycopg2.connect(admin_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
 class DatabaseMixin:
     """Reading and seeding the class's database, and the filestore's backing files."""
 
@@ -89,17 +100,13 @@ class DatabaseMixin:
     @classmethod
     def _admin_statement(cls, statement):
         """Runs one statement (CREATE or DROP DATABASE) through the server's admin URL."""
-        conn = psycopg2.connect(cls.admin_url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        finally:
-            conn.close()
+        admin_statement(cls.admin_url, statement)
 
     @classmethod
-    def _create_database(cls):
-        cls._admin_statement('CREATE DATABASE "%s"' % cls._dbname)
+    def _create_database(cls, template=None):
+        """Creates the class's database, empty or as a copy of the database template."""
+        cls._admin_statement('CREATE DATABASE "%s"' % cls._dbname
+                             + (' TEMPLATE "%s"' % template if template else ""))
 
     @classmethod
     def connect_database(cls):

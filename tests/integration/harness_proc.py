@@ -158,6 +158,9 @@ class ProcessMixin:
 
     @classmethod
     def _stop_procs(cls):
+        """SIGTERM to every process of the class at once (their shutdowns overlap rather
+        than add up), then waits for each, with SIGKILL for one that ignores it for 10 s."""
+        stopping = []
         for name, proc, _ in reversed(cls._procs):
             if proc.poll() is not None:
                 continue
@@ -165,6 +168,8 @@ class ProcessMixin:
                 proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 continue
+            stopping.append((name, proc))
+        for name, proc in stopping:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -207,10 +212,13 @@ class ProcessMixin:
     # ---- volctl ----
 
     @classmethod
-    def _run_volctl(cls, *args, timeout=30):
+    def _run_volctl(cls, *args, timeout=30, env=None):
+        """(exit code, combined output) of bin/volctl with the class's config; env (a dict)
+        is added to the class's proc_env for it."""
         p = subprocess.run([os.path.join(BIN, "volctl"), "--config-file", cls.config_file]
                            + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, env=cls.proc_env, timeout=timeout)
+                           stderr=subprocess.STDOUT, env=dict(cls.proc_env, **(env or {})),
+                           timeout=timeout)
         return p.returncode, p.stdout.decode("utf-8", "replace")
 
     def volctl(self, *args):

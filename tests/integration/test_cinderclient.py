@@ -1,20 +1,23 @@
 """Debian's python-cinderclient against the api-shim (issue 2: "Real clients work").
 
-The CLI runs as a subprocess with its noauth plugin (X-Auth-Token "<user>:<project>") at
-microversion 3.70 (the client predates 3.71); every step is checked in the database too.
+The CLI runs as a process of its own (forked by harness_cli's server) with its noauth plugin
+(X-Auth-Token "<user>:<project>") at microversion 3.70 (the client predates 3.71); every step
+is checked in the database too.
 """
 
 import os
 import re
 import shutil
-import subprocess
 
 from harness import GIB, PYTHON, StackTestCase
+from harness_cli import run_cli
 
 UUID_ROW = re.compile(r"^\|\s*id\s*\|\s*([0-9a-f-]{36})\s*\|", re.M)
 
 
 def cinder_argv():
+    """The cinder command as a process of its own runs it (the interop suite's way; the
+    integration suites fork it from harness_cli's server, run_cinder)."""
     exe = shutil.which("cinder") or "/usr/bin/cinder"
     if os.path.exists(exe):
         return [exe]
@@ -22,9 +25,9 @@ def cinder_argv():
 
 
 def run_cinder(test, *args, version="3.70", user=None, ok=True):
-    """(exit code, output) of the cinder CLI for test's stack, as test's user (or user) in
-    its project at microversion version; with ok, a failure fails test."""
-    argv = cinder_argv() + [
+    """(exit code, output: stdout, then stderr) of the cinder CLI for test's stack, as test's
+    user (or user) in its project at microversion version; with ok, a failure fails test."""
+    argv = [
         "--os-auth-type", "noauth",
         "--os-user-id", user or test.USER,
         "--os-project-id", test.PROJECT,
@@ -32,13 +35,11 @@ def run_cinder(test, *args, version="3.70", user=None, ok=True):
         "--os-volume-api-version", version,
     ] + list(args)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, env=env, timeout=60)
-    out = p.stdout.decode("utf-8", "replace")
+    rc, out, err = run_cli("cinder", argv, env, timeout=60)
+    out += err
     if ok:
-        test.assertEqual(p.returncode, 0, "cinder %s exited %d:\n%s"
-                         % (" ".join(args), p.returncode, out))
-    return p.returncode, out
+        test.assertEqual(rc, 0, "cinder %s exited %d:\n%s" % (" ".join(args), rc, out))
+    return rc, out
 
 
 class CinderClientTest(StackTestCase):

@@ -4,10 +4,10 @@ step is checked in the database too."""
 
 import os
 import re
-import subprocess
 import uuid
 
 from harness import StackTestCase
+from harness_cli import run_cli
 import test_cinderclient
 
 ROW = r"\|\s*%s\s*\|\s*%s\s*\|"
@@ -96,11 +96,10 @@ class EverydayCinderClientTest(StackTestCase):
                     "OS_TOKEN": "%s:%s" % (self.USER, self.PROJECT),
                     "OS_ENDPOINT": "%s/v3/%s" % (self.api_root, self.PROJECT),
                     "OS_VOLUME_API_VERSION": "3"})
-        p = subprocess.run(["openstack", "volume", "set", "--name", "osc-name", "--property",
-                            "k=v", "--description", "osc", vid], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=60)
-        self.assertEqual(p.returncode, 0, p.stdout)
+        rc, out, err = run_cli("openstack", ["volume", "set", "--name", "osc-name",
+                                             "--property", "k=v", "--description", "osc",
+                                             vid], env, timeout=60)
+        self.assertEqual(rc, 0, out + err)
         self.assertEqual(tuple(self.sql("SELECT display_name, display_description FROM volumes "
                                         "WHERE id = %s", (vid,))[0]), ("osc-name", "osc"))
         self.assertEqual(self.md_rows(vid), {"k": "v"})

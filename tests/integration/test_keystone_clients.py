@@ -14,6 +14,7 @@ from cinderclient import exceptions as cinder_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from harness_cli import run_cli
 from harness_env import BIN
 from harness_keystone import PROJECT_OF, OwnKeystoneTestCase, keystone_request
 
@@ -57,11 +58,10 @@ class KeystoneClientsTest(OwnKeystoneTestCase):
         """(exit code, stdout, stderr) of `openstack ARGS` as user."""
         full = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         full.update(env if env is not None else self.os_env(user))
-        p = subprocess.run(["openstack"] + list(args), env=full, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=OPENSTACK_TIMEOUT)
+        rc, out, err = run_cli("openstack", args, full, timeout=OPENSTACK_TIMEOUT)
         if ok:
-            self.assertEqual(p.returncode, 0, "openstack %s: %s" % (" ".join(args), p.stderr))
-        return p.returncode, p.stdout, p.stderr
+            self.assertEqual(rc, 0, "openstack %s: %s" % (" ".join(args), err))
+        return rc, out, err
 
     def test_openstack_volume_lifecycle(self):
         _, out, _ = self.openstack("demo", "volume", "create", "--size", "1", "-f", "json",

@@ -100,7 +100,8 @@ class ServicesTest(SchedulerSideMixin, StackTestCase):
         msg, props = self.our_report(queue)
         free_after = self.free_gb()
         self.assertEqual(props.content_type, JSON)
-        self.assertEqual(self.processed(unique_id)[0][1], "reported")
+        # A broadcast is not recorded: every service receives it with the same _unique_id.
+        self.assertEqual(self.processed(unique_id), [])
         self.assertEqual(msg["method"], "update_service_capabilities")
         self.assertEqual(msg["version"], "3.3")
         self.assertNotIn("_msg_id", msg)
@@ -358,14 +359,15 @@ class ServicesTest(SchedulerSideMixin, StackTestCase):
 
 
 class ServicesTwoBackendsTest(SchedulerSideMixin, StackTestCase):
-    """Two volume services on one database: the scheduler's broadcast, recorded once by its
-    _unique_id, still gets a report from each of them."""
+    """Two volume services on one database: the scheduler's broadcast reaches both with one
+    _unique_id, which neither records (a record by that id would make it a duplicate for
+    the second), and gets a report from each of them."""
     second_backend = True
 
     def test_each_service_answers_the_broadcast(self):
         queue = self.scheduler_queue()
         asked = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")
-        self.ask_for_capabilities()
+        unique_id = self.ask_for_capabilities()
         hosts = set()
 
         def both():
@@ -376,6 +378,7 @@ class ServicesTwoBackendsTest(SchedulerSideMixin, StackTestCase):
                 hosts.add(args["host"])
             return {self.service_host, self.service_host2} <= hosts
         self.poll(both, timeout=15, msg="reports of both services")
+        self.assertEqual(self.processed(unique_id), [])
         rows = self.sql("SELECT host FROM volmgr_service_capabilities ORDER BY host")
         self.assertEqual(sorted(r[0] for r in rows),
                          sorted([self.service_host, self.service_host2]))

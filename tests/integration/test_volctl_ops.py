@@ -18,6 +18,9 @@ EXIT_DRIFT = 3
 
 class VolctlOpsTest(StackTestCase):
     dead_letters_purged = True
+    # Its database is migrated by `volctl db-sync` on an empty database, as a deployment's
+    # is, rather than copied from the run's template (which db-sync made too).
+    fresh_schema = True
 
     def volctl_json(self, *args, expect=0):
         rc, out = self.volctl(*args, "--json")
