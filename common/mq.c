@@ -5,6 +5,7 @@
 #include "common/mq.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,18 @@ struct mq_conn {
 	bool channel_open;
 	uint64_t publish_seq;            /* confirm sequence number of the last publish */
 	int nconsumers;
+	size_t host;                     /* which host of the transport URL this is ... */
+	size_t nhosts;                   /* ... of how many */
 };
+
+/*
+ * The host of a multi-host transport URL that the process's next mq_open tries first: the
+ * one that answered last, or the one after a host whose connection was lost. Without it
+ * every reconnect would first wait out the connect timeout of a host that is gone (a crashed
+ * node does not refuse, it stays silent). One index for the process: the daemons use one
+ * transport URL, and for another URL it is only a starting point, taken modulo its hosts.
+ */
+static atomic_size_t mq_first_host;
 
 static const char *const mq_status_names[] = {
 	[0] = "ok",
@@ -249,6 +261,10 @@ int mq_url_hosts(const char *url, char **out, size_t max, size_t *n, char *err, 
 	size_t count = 0;
 
 	*n = 0;
+	if (strncmp(url, "amqps://", 8) == 0) {
+		snprintf(err, errlen, "amqps:// (TLS) is not supported");
+		return MQ_INVALID;
+	}
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && authority == NULL; i++)
 		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
 			authority = url + strlen(schemes[i]);
@@ -316,10 +332,6 @@ static mq_conn *mq_open_host(const char *url, const struct mq_options *opt, char
 	 * vhost "/" (which a URL names explicitly as "%2F"). */
 	if (mq->info.vhost[0] == '\0')
 		mq->info.vhost = "/";
-	if (mq->info.ssl) {
-		snprintf(err, errlen, "amqps:// is not supported");
-		goto fail;
-	}
 	mq->conn = amqp_new_connection();
 	sock = mq->conn != NULL ? amqp_tcp_socket_new(mq->conn) : NULL;
 	if (sock == NULL) {
@@ -364,7 +376,7 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 	static char scratch[8];
 	char *hosts[MQ_URL_HOSTS_MAX];
 	mq_conn *mq = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i = 0, k, first;
 
 	if (err == NULL || errlen == 0) {
 		err = scratch;
@@ -377,16 +389,22 @@ mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen)
 	}
 	if (mq_url_hosts(opt->url, hosts, MQ_URL_HOSTS_MAX, &n, err, errlen) != MQ_OK)
 		return NULL;
-	/* Always from the first host: the order written is the operator's preference, and a
-	 * node that is down refuses at once on a live network. */
-	for (i = 0; i < n && mq == NULL; i++) {
+	/* In the order written, from the host that answered last (see mq_first_host). */
+	first = atomic_load(&mq_first_host) % n;
+	for (k = 0; k < n && mq == NULL; k++) {
+		i = (first + k) % n;
 		mq = mq_open_host(hosts[i], opt, err, errlen);
 		if (mq == NULL && n > 1)
 			log_debug("mq: host %zu of %zu: %s", i + 1, n, err);
 	}
-	if (mq != NULL && i > 1)
-		log_info("mq: connected to %s:%d, host %zu of %zu (the earlier ones did not answer)",
-			 mq->info.host, mq->info.port, i, n);
+	if (mq != NULL) {
+		mq->host = i;
+		mq->nhosts = n;
+		atomic_store(&mq_first_host, i);
+		if (k > 1)
+			log_info("mq: connected to %s:%d, host %zu of %zu, after %zu that did not "
+				 "answer", mq->info.host, mq->info.port, i + 1, n, k - 1);
+	}
 	if (mq == NULL && n > 1) {
 		char last[256];
 
@@ -402,6 +420,14 @@ void mq_close(mq_conn *mq)
 {
 	if (mq == NULL)
 		return;
+	/* A lost connection sends the next mq_open to the following host first, unless another
+	 * connection of the process has already moved on. */
+	if (mq->dead && mq->nhosts > 1) {
+		size_t lost = mq->host;
+
+		(void)atomic_compare_exchange_strong(&mq_first_host, &lost,
+						     (mq->host + 1) % mq->nhosts);
+	}
 	if (mq->conn != NULL) {
 		/* A polite close is worth a short wait only: a broker that does not answer in
 		 * time is as good as gone. */

@@ -53,10 +53,12 @@ struct mq_options {
 
 /*
  * Connects, logs in and opens channel 1. With several hosts in the URL it tries them in the
- * order written and keeps the first that answers, so a caller that reopens after MQ_CONN_LOST
- * reaches another node of a cluster when its own is gone (each host costs at most
- * connect_timeout_ms). Returns NULL with a readable reason in err: the last host's, with the
- * number of hosts tried.
+ * order written, wrapping around, and keeps the first that answers, so a caller that reopens
+ * after MQ_CONN_LOST reaches another node of a cluster when its own is gone. It starts from
+ * the host that answered the process's last mq_open, or from the one after it once a
+ * connection to it was lost (mq_close of a dead handle), so a silent host costs its connect
+ * and handshake timeouts (connect_timeout_ms each) once rather than at every reconnect.
+ * Returns NULL with a readable reason in err: the last host's, with the number of hosts tried.
  */
 __attribute__((warn_unused_result))
 mq_conn *mq_open(const struct mq_options *opt, char *err, size_t errlen);

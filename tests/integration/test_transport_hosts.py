@@ -46,7 +46,7 @@ class TransportHostsTest(StackTestCase):
         self.assertEqual(status, 202, doc)
         self.poll(lambda: self.sql_value("SELECT size FROM volumes WHERE id = %s", (vid,)) == 2,
                   msg="the extend is finalized")
-        self.assertIn("host 2 of 2", self.log_text(proc))
+        self.assertIn("host 2 of 2, after 1 that did not answer", self.log_text(proc))
 
         # volctl: the database (quota check) and the broker (dead-letter list).
         saved = dict(self.proc_env)
