@@ -40,6 +40,10 @@ struct db_conn {
 	int16_t slots[DB_CACHE_SLOTS];       /* index + 1 into stmts, 0 = empty */
 	char error[512];
 	char sqlstate[6];
+	/* The server's answer meant "this session is no use" (a standby's read-only refusal,
+	 * an administrator's shutdown) while libpq still holds the socket: db_is_ok reports
+	 * the session lost, so that every caller's usual reconnect path replaces it. */
+	bool broken;
 };
 
 static const char *const db_status_names[] = {
@@ -159,8 +163,10 @@ static int db_fail(db_conn *db, PGresult *res, const char *what)
 	else
 		log_warning("db: %s failed: %s (SQLSTATE %s): %s", what, db->error,
 			    db->sqlstate[0] != '\0' ? db->sqlstate : "none", db_strerror(status));
-	if (status == DB_RECONNECT)
+	if (status == DB_RECONNECT) {
 		db_cache_clear(db);
+		db->broken = true;
+	}
 	return status;
 }
 
@@ -256,12 +262,13 @@ int db_reconnect(db_conn *db)
 	db_cache_clear(db);
 	PQfinish(db->pg);
 	db->pg = NULL;
+	db->broken = false;
 	return db_connect(db);
 }
 
 bool db_is_ok(const db_conn *db)
 {
-	return db != NULL && db->pg != NULL && PQstatus(db->pg) == CONNECTION_OK;
+	return db != NULL && db->pg != NULL && !db->broken && PQstatus(db->pg) == CONNECTION_OK;
 }
 
 PGconn *db_pg(db_conn *db)

@@ -46,7 +46,9 @@ void db_close(db_conn *db);
  * cleared, so statements are prepared again on next use. Returns DB_OK or DB_RECONNECT. */
 __attribute__((warn_unused_result)) int db_reconnect(db_conn *db);
 
-/* True while libpq reports CONNECTION_OK. */
+/* True while libpq reports CONNECTION_OK and no statement has failed with a status that
+ * classifies as DB_RECONNECT (e.g. 25006 on a standby, whose socket stays open): a caller
+ * that reconnects when this is false thus leaves such a session too. */
 bool db_is_ok(const db_conn *db);
 
 /* The underlying connection, for the rare caller that needs libpq directly. */

@@ -110,3 +110,21 @@ Test(db_conn, a_transaction_starts_without_the_last_error)
 	cr_expect(eq(str, (char *)db_last_sqlstate(db), ""), "stale SQLSTATE after the rollback");
 	cr_expect(eq(str, (char *)db_last_error(db), ""));
 }
+
+/* A standby answers every write with 25006 on a socket that stays open: the session must
+ * still count as lost, so that callers that reconnect on !db_is_ok leave it. */
+Test(db_conn, a_read_only_refusal_marks_the_session_lost_until_it_reconnects)
+{
+	cr_assert(eq(int, db_exec(db, "SET default_transaction_read_only = on", 0, NULL, NULL),
+		     DB_OK));
+	cr_assert(db_is_ok(db));
+	cr_expect(eq(int, db_exec(db, "CREATE TABLE volmgr_unit_ro (a int)", 0, NULL, NULL),
+		     DB_RECONNECT));
+	cr_expect(eq(str, (char *)db_last_sqlstate(db), "25006"));
+	cr_expect(not(db_is_ok(db)));
+	cr_assert(eq(int, db_reconnect(db), DB_OK));
+	cr_expect(db_is_ok(db));
+	/* The new session has the server's defaults again. */
+	cr_expect(eq(int, db_exec(db, "CREATE TEMP TABLE volmgr_unit_ro (a int)", 0, NULL, NULL),
+		     DB_OK));
+}
