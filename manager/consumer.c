@@ -61,10 +61,13 @@ static int topo_step(int rc, const char *what, const char *name, char *err, size
 }
 
 /* The dead-letter exchange and queue. Also run on the publishing connection when a dead
- * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. The
+ * letter comes back unroutable, i.e. someone deleted the queue while the manager ran. A new
  * queue is replicated as the service queues are: a classic queue lives on one node of a
  * cluster, and while that node is down its declaration fails (404), which would keep every
- * manager from consuming again after the cluster lost that node. */
+ * manager from consuming again after the cluster lost that node. A queue that exists is
+ * kept as it is (passive declare first): one made classic by an older volmgr would refuse
+ * the quorum declaration (406) and stop the manager, and deleting it would lose the dead
+ * letters that operators keep (docs/operations.md says how to move them). */
 static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
 {
 	struct mq_queue_options dead_q = {
@@ -76,7 +79,7 @@ static int consumer_declare_dead(mq_conn *mq, char *err, size_t errlen)
 
 	rc = topo_step(mq_declare_exchange(mq, PROTO_DLX, "topic", true),
 		       "declare exchange", PROTO_DLX, err, errlen);
-	if (rc == MQ_OK)
+	if (rc == MQ_OK && mq_declare_queue(mq, PROTO_DLQ, NULL, NULL) != MQ_OK)
 		rc = topo_step(mq_declare_queue(mq, PROTO_DLQ, &dead_q, NULL),
 			       "declare queue", PROTO_DLQ, err, errlen);
 	if (rc == MQ_OK)
