@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cfg.h"
 #include "common/dbarray.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -607,7 +608,11 @@ int batch_run(struct batch *b, db_conn *db, struct consumer *c, int timeout_ms,
 	int64_t deadline = util_now_ms() + mconf.batch_window_ms;
 	if (b->closed_at + mconf.batch_interval_ms > deadline)
 		deadline = b->closed_at + mconf.batch_interval_ms;
-	while (b->n < mconf.batch_size) {
+	/* The broker sends no more than the prefetch window of one queue's consumer before an
+	 * ack: a batch waiting for more than that would only wait out its deadline. */
+	int limit = mconf.batch_size < cfg_common.rabbit_qos_prefetch_count ?
+		    mconf.batch_size : cfg_common.rabbit_qos_prefetch_count;
+	while (b->n < limit) {
 		int64_t left = deadline - util_now_ms();
 		rc = consumer_next(c, &b->items[b->n].d, left > 0 ? (int)left : 0);
 		if (rc != MQ_OK)

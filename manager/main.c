@@ -252,8 +252,9 @@ int main(int argc, char **argv)
 		 consumer.queues[0], consumer.queues[1], consumer.queues[2]);
 
 	if (cfg_common.rabbit_qos_prefetch_count < mconf.batch_size)
-		log_warning("[manager] batch_size %d is above rabbit_qos_prefetch_count %d: batches "
-			    "never fill", mconf.batch_size, cfg_common.rabbit_qos_prefetch_count);
+		log_warning("[manager] batch_size %d is above rabbit_qos_prefetch_count %d: a "
+			    "batch closes at %d messages", mconf.batch_size,
+			    cfg_common.rabbit_qos_prefetch_count, cfg_common.rabbit_qos_prefetch_count);
 	struct batch *batch = batch_new();
 	if (batch == NULL)
 		goto out_http;
