@@ -134,9 +134,12 @@ class FaultTestCase(StackTestCase):
         # Servers of its own, even when the environment names external ones for the others.
         env = {k: v for k, v in os.environ.items()
                if k not in ("VOLMGR_TRANSPORT_URL", "VOLMGR_DB_URL", "VOLMGR_PG_ADMIN_URL")}
+        # Above stack.sh's own bounds, so that it always ends by itself and runs its
+        # clean-up: start-ha waits for each of three nodes and their joins, then the standby.
+        timeout = 420 if command == "start-ha" else 150
         p = subprocess.run([STACK_SH, command, cls.stack_dir] + [str(a) for a in args],
                            stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=150,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
                            env=env)
         if p.returncode != 0:
             raise RuntimeError("stack.sh %s failed (%d):\n%s"
