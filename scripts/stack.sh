@@ -377,10 +377,13 @@ max_connections = 300
 EOF
     # Tests trade durability for speed; VOLMGR_STACK_DURABLE=1 (make bench) keeps
     # PostgreSQL's production settings, so that every commit waits for its WAL fsync.
+    # It also records each transaction's commit time (track_commit_timestamp), from which
+    # make bench reads publish -> commit latency.
     local sync=off
     [ "${VOLMGR_STACK_DURABLE:-0}" != 1 ] || sync=on
     printf 'fsync = %s\nsynchronous_commit = %s\nfull_page_writes = %s\n' \
         "$sync" "$sync" "$sync" >> "$PG_DATA/postgresql.conf"
+    printf 'track_commit_timestamp = %s\n' "$sync" >> "$PG_DATA/postgresql.conf"
     launch_pg
     "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE volmgr LOGIN SUPERUSER" \

@@ -69,6 +69,7 @@ SOAK = int(os.environ.get("VOLMGR_BENCH_SOAK", "300"))
 # drain rate).
 CAPACITY_SECONDS = int(os.environ.get("VOLMGR_BENCH_CAPACITY_SECONDS", "60"))
 CAPACITY_STEPS = max(1, int(os.environ.get("VOLMGR_BENCH_CAPACITY_STEPS", "3")))
+CAPACITY_EXTRA = 3
 CAPACITY_START = float(os.environ.get("VOLMGR_BENCH_CAPACITY_START", "0"))
 # The scale stage: one drain with this many manager processes ([manager] workers) each; one
 # run each, since what it is for, CPU per message, varies little between runs (the drain
@@ -77,6 +78,10 @@ SCALE_WORKERS = (1, 2, 4)
 SCALE_FIELDS = ("rate", "cpu_us_manager", "peak_rss_kib", "cpu_us_postgresql",
                 "cpu_us_rabbitmq")
 STEADY_ROUND = 60
+# How long a steady run waits, after its publisher stopped, for the last messages' commits.
+STEADY_DRAIN_S = 120
+# Uncounted traffic before a steady run's first round (steady()).
+STEADY_WARMUP_S = int(os.environ.get("VOLMGR_BENCH_STEADY_WARMUP", "5"))
 # "Flat" (is_flat): p99 of the last FLAT_WINDOW s <= FLAT_FACTOR x that of the first
 # FLAT_WINDOW s + FLAT_SLACK_MS, and a backlog at the end below FLAT_BACKLOG_S of publishing.
 FLAT_WINDOW = 10
@@ -179,12 +184,15 @@ def write_config(env, batch, workers=WORKERS):
     return path
 
 
-def proc_stat(pid):
+def proc_stat(pid, exclude=()):
     """(cpu seconds, peak RSS KiB, RSS KiB) of pid and its children (a manager with workers
-    > 1 is a supervisor: its workers do the work): CPU summed, RSS of the largest process,
-    since each worker is a whole manager and the memory target is per manager."""
+    > 1 is a supervisor: its workers do the work; PostgreSQL's postmaster has its backends):
+    CPU summed, RSS of the largest process, since each worker is a whole manager and the
+    memory target is per manager. The CPU includes the children pid has reaped (its cutime
+    and cstime), so that a backend that exits between two samples still counts; the live
+    children in exclude (the bench's own database session) are left out."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        pids = [pid] + [int(child) for child in f.read().split()]
+        pids = [pid] + [int(child) for child in f.read().split() if int(child) not in exclude]
     cpu = hwm = rss = 0
     for p in pids:
         try:
@@ -193,8 +201,11 @@ def proc_stat(pid):
             with open("/proc/%d/status" % p) as f:
                 status = f.readlines()
         except FileNotFoundError:
-            continue    # a child (a PostgreSQL backend) that exited meanwhile
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            continue    # a child that exited meanwhile: its parent's cutime has it
+        ticks = int(fields[11]) + int(fields[12])
+        if p == pid:
+            ticks += int(fields[13]) + int(fields[14])
+        cpu += ticks / os.sysconf("SC_CLK_TCK")
         for line in status:
             k, _, v = line.partition(":")
             if k == "VmHWM":
@@ -246,11 +257,12 @@ class CpuProbe:
     children that exited meanwhile (the publisher, mqbench), and the load average at the
     end, so that every figure is read beside the machine's other work."""
 
-    def __init__(self, mgr):
+    def __init__(self, mgr, db):
         self.pids = dict(stack_pids(), manager=mgr.proc.pid)
+        self.exclude = (db.backend_pid,)
 
     def sample(self):
-        out = {name: proc_stat(pid)[0] for name, pid in self.pids.items()}
+        out = {name: proc_stat(pid, self.exclude)[0] for name, pid in self.pids.items()}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         out["publisher"] = children.ru_utime + children.ru_stime
         return out
@@ -273,6 +285,8 @@ class Db:
     def __init__(self, url):
         self.conn = psycopg2.connect(url)
         self.conn.autocommit = True
+        # The bench's own session polls while the manager works: CpuProbe leaves it out.
+        self.backend_pid = self.one("SELECT pg_backend_pid()")
 
     def q(self, sql, params=None):
         with self.conn.cursor() as cur:
@@ -349,9 +363,10 @@ class Db:
 
 # ---- the broker ----------------------------------------------------------------------------
 
-def bodies(vols, method):
-    """The casts for vols, written to a file for mqbench. Returns (path, unique ids)."""
-    path = os.path.join(WORK, "bodies-%s.bin" % method)
+def bodies(vols, method, tag=""):
+    """The casts for vols, written to a file for mqbench (its name ends in tag, so that two
+    sets can wait side by side). Returns (path, unique ids)."""
+    path = os.path.join(WORK, "bodies-%s%s.bin" % (method, tag))
     ids = []
     with open(path, "wb") as f:
         for vid, _, res in vols:
@@ -424,7 +439,7 @@ def manager_drain(env, db, method, batch, workers=WORKERS):
     purge(env)
     fill(env, path)
     mgr = Manager(env, batch, workers)
-    probe = CpuProbe(mgr)
+    probe = CpuProbe(mgr, db)
     probe.start()
     try:
         t0 = None
@@ -548,10 +563,13 @@ def pctl(values, q):
     return values[min(int(len(values) * q), len(values) - 1)] if values else 0.0
 
 
-def steady(env, db, batch, rate, seconds):
+def steady(env, db, batch, rate, seconds, overload_ok=False):
     """A publisher (mqbench steady) at rate/s for seconds against one running manager: latency
-    from publish to the finalizing transaction (processed_at is its start; the commit follows
-    within the batch's few milliseconds). A long run (the soak) goes in rounds of at most
+    from publish to the commit of the finalizing transaction (the commit timestamp PostgreSQL
+    records for the transaction that inserted the message's processed row; the stack runs
+    with track_commit_timestamp). With overload_ok, a run whose messages are not all
+    finalized within STEADY_DRAIN_S of the publisher's end is reported (not flat, its
+    unfinalized count in backlog_at_end) instead of failing the bench. A long run (the soak) goes in rounds of at most
     STEADY_ROUND seconds: each round's volumes are seeded, and its finalized rows read, while
     the manager idles between rounds, so that no more than a round's worth of volumes is
     seeded at a time. Returns the achieved rate, latency percentiles, the manager's RSS before
@@ -564,14 +582,24 @@ def steady(env, db, batch, rate, seconds):
     try:
         while left > 0:
             chunk = min(left, STEADY_ROUND)
-            vols = db.seed(int(rate * chunk))
-            path, ids = bodies(vols, "extend_volume_completion")
+            # A manager serves for days: the first round starts with STEADY_WARMUP_S of
+            # uncounted traffic at the same rate, so that the new process's first seconds
+            # (its sessions' first plans, the broker's first deliveries to it) are not
+            # counted as the steady state.
+            warm = int(rate * STEADY_WARMUP_S) if mgr is None else 0
+            vols = db.seed(int(rate * chunk) + warm)
+            path, ids = bodies(vols[warm:], "extend_volume_completion")
             purge(env)
             if mgr is None:
                 mgr = Manager(env, batch)
                 wait_consumer(env)
                 rss_before = proc_stat(mgr.proc.pid)[2]
-            probe = CpuProbe(mgr)
+            if warm:
+                warm_path, _ = bodies(vols[:warm], "extend_volume_completion", "-warmup")
+                subprocess.run([MQBENCH, "steady", env["VOLMGR_TRANSPORT_URL"], EXCHANGE,
+                                QUEUE, warm_path, str(rate)], check=True,
+                               stdout=subprocess.DEVNULL)
+            probe = CpuProbe(mgr, db)
             probe.start()
             t0 = time.time()
             out = subprocess.run([MQBENCH, "steady", env["VOLMGR_TRANSPORT_URL"], EXCHANGE,
@@ -584,19 +612,21 @@ def steady(env, db, batch, rate, seconds):
                 if line:
                     i, us = line.split()
                     sent[ids[int(i)]] = int(us) / 1e6
-            deadline = time.time() + 120
-            while db.processed() < len(ids) and time.time() < deadline:
+            deadline = time.time() + STEADY_DRAIN_S
+            while db.processed() < len(ids) + warm and time.time() < deadline:
                 time.sleep(0.1)
             for k, v in probe.stop(len(ids)).items():
                 cpu_us.setdefault(k, []).append(v)
-            rows = db.q("SELECT unique_id, extract(epoch FROM processed_at) FROM "
+            rows = db.q("SELECT unique_id, extract(epoch FROM processed_at), "
+                        "extract(epoch FROM pg_xact_commit_timestamp(xmin)) FROM "
                         "volmgr_processed_messages")
-            done = [(sent[uid], float(ts)) for uid, ts in rows if uid in sent]
-            if len(done) < len(ids):
+            done = [(sent[uid], float(ts)) for uid, _, ts in rows if uid in sent]
+            unfinished = len(ids) - len(done)
+            if not done or (unfinished and not overload_ok):
                 raise RuntimeError("steady: %d of %d finalized" % (len(done), len(ids)))
             # One group commit's rows share its transaction's start (now()).
-            groups += len({ts for _, ts in done})
-            backlog = max(backlog, sum(1 for _, ts in done if ts > t_end))
+            groups += len({start for uid, start, _ in rows if uid in sent})
+            backlog = max(backlog, unfinished + sum(1 for _, ts in done if ts > t_end))
             start, stop = min(t for t, _ in done), max(t for t, _ in done)
             first += [(ts - t) * 1000 for t, ts in done if t < start + FLAT_WINDOW]
             last += [(ts - t) * 1000 for t, ts in done if t >= stop - FLAT_WINDOW]
@@ -632,9 +662,11 @@ def capacity(env, db, r):
     r["capacity_50"] / r["capacity_90"]."""
     rate = CAPACITY_START or r.get("drain_kb", 4000) / 2
     flat, above, steps = 0.0, None, []
-    for _ in range(CAPACITY_STEPS):
+    # CAPACITY_STEPS runs refine; while none was flat, up to CAPACITY_EXTRA more go on
+    # halving, so that a start far above the capacity still ends with a flat rate.
+    while len(steps) < CAPACITY_STEPS + (CAPACITY_EXTRA if flat == 0 else 0):
         log("capacity: %d s at %.0f msg/s" % (CAPACITY_SECONDS, rate))
-        s = steady(env, db, BATCH, rate, CAPACITY_SECONDS)
+        s = steady(env, db, BATCH, rate, CAPACITY_SECONDS, overload_ok=True)
         steps.append(s)
         if s["flat"]:
             flat = max(flat, rate)
@@ -644,7 +676,8 @@ def capacity(env, db, r):
             break
         rate = (rate * 1.5 if above is None else rate / 2 if flat == 0 else
                 (flat + above) / 2)
-    r["capacity"] = {"rate": flat, "steps": steps}
+    # Every rate tried was flat: the capacity is at least the highest, not found.
+    r["capacity"] = {"rate": flat, "steps": steps, "lower_bound": above is None}
     if flat == 0:
         log("capacity: no rate tried was flat; the lowest was %.0f msg/s" % above)
         return
@@ -958,9 +991,10 @@ def print_table(r):
     row(["rabbit_us_k1", "rabbit_us_kb"], "drain K=1 / K=%d: broker CPU us/msg" % BATCH,
         lambda a, b: "%.0f / %.0f" % (a, b))
     row(["capacity"], "sustained capacity (msg/s; flat for %d s)" % CAPACITY_SECONDS,
-        lambda c: "%.0f (tried: %s)" % (c["rate"], ", ".join(
-            "%.0f %s" % (s["target_rate"], "flat" if s["flat"] else "grew")
-            for s in c["steps"])))
+        lambda c: "%s%.0f (tried: %s)" % ("at least " if c["lower_bound"] else "", c["rate"],
+                                          ", ".join("%.0f %s" % (s["target_rate"],
+                                                                "flat" if s["flat"] else "grew")
+                                                    for s in c["steps"])))
     for key in ("capacity_50", "capacity_90", "soak"):
         row([key], "%s: publish->commit p50 / p99 / max (ms)" % key, lambda s: "at %.0f "
             "msg/s: %.1f / %.1f / %.1f (load %s)" % (s["rate"], s["p50_ms"], s["p99_ms"],
