@@ -30,6 +30,7 @@ confirms on the manager's side, and measures (each figure the median of VOLMGR_B
 VOLMGR_BENCH_STAGES (drain,ceiling,capacity,scale by default; "all" adds shim, hostile, soak,
 shim-soak) selects the stages;
 VOLMGR_BENCH_JOURNAL=false runs the manager without its journal (the relay's cost);
+VOLMGR_BENCH_NOTIFICATIONS=noop without its notifications (the outbox relay's cost);
 drain-extend is the extend_volume drain alone; hostile measures GET / while calls wait on an
 absent manager and while slow clients trickle, and the shim's RSS under hostile bodies. Prints
 a table
@@ -104,6 +105,7 @@ HOSTILE_BODIES = 16
 WORKERS = int(os.environ.get("VOLMGR_BENCH_WORKERS", "2"))
 # The manager's [journal] enabled: "false" measures what the journal's relay costs.
 JOURNAL = os.environ.get("VOLMGR_BENCH_JOURNAL", "true")
+NOTIFICATIONS = os.environ.get("VOLMGR_BENCH_NOTIFICATIONS", "messagingv2")
 # The default is the manager's figures (about 15-20 minutes at the defaults, estimated from
 # shorter runs); "all" adds the shim's, the hostile clients' and the two soaks.
 STAGES = os.environ.get("VOLMGR_BENCH_STAGES", "drain,ceiling,capacity,scale").split(",")
@@ -174,6 +176,7 @@ def write_config(env, batch, workers=WORKERS):
             "[filestore]", "filestore_dir = %s" % os.path.join(WORK, "volumes"),
             "filestore_compute_feedback = true",
             "[journal]", "enabled = %s" % JOURNAL,
+            "[oslo_messaging_notifications]", "driver = %s" % NOTIFICATIONS,
             "[manager]", "batch_size = %d" % batch, "batch_window_ms = %d" % WINDOW,
             "batch_interval_ms = %d" % INTERVAL,
             "workers = %d" % workers,
