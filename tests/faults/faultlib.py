@@ -549,6 +549,8 @@ class Stream:
             "faults injected": self.faults,
             "dead-lettered": tc.queue_count(DLQ),
             "lost": lost,
+            "applied twice": extra,
+            "quota drift": 0,    # volctl quota check above found none, or the test failed
         })
         return logs
 
