@@ -106,7 +106,8 @@ int smetrics_start(void)
 	}
 	if (listen == NULL || listen[0] == '\0')
 		return 0;
-	if (metrics_http_start(listen, smetrics_listener_health, NULL, err, sizeof(err)) != 0) {
+	if (metrics_http_start(listen, METRICS_HTTP_THREAD, smetrics_listener_health, NULL, err,
+			       sizeof(err)) != 0) {
 		log_error("metrics_listen: %s", err);
 		return -1;
 	}

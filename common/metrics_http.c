@@ -4,6 +4,7 @@
 #include "common/metrics_http.h"
 
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,12 @@
 /* A scraper or a probe needs no more; more would only be someone else's load. */
 #define METRICS_HTTP_CONNECTIONS 16
 #define METRICS_HTTP_TIMEOUT_S 10
+/* metrics_http_wait looks at its wake flag at least this often. */
+#define METRICS_HTTP_SLICE_MS 100
 
 static struct MHD_Daemon *mh_daemon;
+/* In METRICS_HTTP_CALLER mode, the epoll descriptor that metrics_http_wait polls; else -1. */
+static int mh_caller_fd = -1;
 static metrics_http_health_fn mh_health;
 static void *mh_health_arg;
 
@@ -121,10 +126,12 @@ static enum MHD_Result metrics_http_request(void *cls, struct MHD_Connection *co
 				  "text/plain; charset=UTF-8");
 }
 
-int metrics_http_start(const char *listen, metrics_http_health_fn health, void *arg,
-		       char *err, size_t errlen)
+int metrics_http_start(const char *listen, enum metrics_http_mode mode,
+		       metrics_http_health_fn health, void *arg, char *err, size_t errlen)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	/* Without a thread, epoll gives metrics_http_wait one descriptor to wait on. */
+	unsigned flags = mode == METRICS_HTTP_THREAD
+		? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO : MHD_USE_EPOLL;
 	struct sockaddr_storage ss;
 	char host[64];
 	int port;
@@ -152,7 +159,42 @@ int metrics_http_start(const char *listen, metrics_http_health_fn health, void *
 		snprintf(err, errlen, "cannot listen on %s", listen);
 		return -1;
 	}
+	if (mode == METRICS_HTTP_CALLER) {
+		const union MHD_DaemonInfo *info =
+			MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+		if (info == NULL || info->epoll_fd < 0) {
+			metrics_http_stop();
+			snprintf(err, errlen, "no epoll descriptor to serve %s from", listen);
+			return -1;
+		}
+		mh_caller_fd = info->epoll_fd;
+	}
 	return 0;
+}
+
+void metrics_http_wait(int ms, volatile sig_atomic_t *wake)
+{
+	if (mh_caller_fd < 0) {
+		util_sleep_ms(ms, wake);
+		return;
+	}
+	int64_t deadline = util_now_ms() + (ms > 0 ? ms : 0);
+
+	for (;;) {
+		int64_t left = deadline - util_now_ms();
+		struct pollfd pfd = { .fd = mh_caller_fd, .events = POLLIN };
+
+		if (left <= 0 || (wake != NULL && *wake))
+			return;
+		/* A signal ends the poll early (EINTR) or, arriving just before it, within a
+		 * slice: either way the flag is looked at again. */
+		(void)poll(&pfd, 1, (int)(left < METRICS_HTTP_SLICE_MS ? left
+							 : METRICS_HTTP_SLICE_MS));
+		/* After a timeout too: this is where idle connections are closed. MHD_run does
+		 * not block in this mode; it answers what is ready. */
+		(void)MHD_run(mh_daemon);
+	}
 }
 
 void metrics_http_stop(void)
@@ -160,6 +202,7 @@ void metrics_http_stop(void)
 	if (mh_daemon != NULL)
 		MHD_stop_daemon(mh_daemon);
 	mh_daemon = NULL;
+	mh_caller_fd = -1;
 }
 
 void metrics_http_detach(void)
@@ -183,4 +226,5 @@ void metrics_http_detach(void)
 			close(fd);
 	}
 	mh_daemon = NULL;
+	mh_caller_fd = -1;
 }

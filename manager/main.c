@@ -221,12 +221,12 @@ int main(int argc, char **argv)
 	 * (manager/mmetrics.h). */
 	if (mmetrics_init(mconf.workers) != 0)
 		goto out_conf;
-	if (mmetrics_serve() != 0)
+	if (mmetrics_serve(mconf.workers > 1) != 0)
 		goto out_metrics;
 	if (mconf.workers > 1) {
 		/* The drain of a worker, plus a statement it may be in and one tick of its loop. */
 		int drain_ms = mconf.drain_timeout * 1000 + MGR_STATEMENT_TIMEOUT_MS + MGR_TICK_MS;
-		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot);
+		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot, mmetrics_wait);
 		if (rc != WORKERS_CHILD) {
 			status = rc;
 			goto out_metrics;

@@ -193,20 +193,26 @@ static void mmetrics_health(struct health_report *h, void *arg)
 	health_add(h, "WorkerCheck", fresh > 0, details, "no worker is running its loop");
 }
 
-int mmetrics_serve(void)
+int mmetrics_serve(bool supervisor)
 {
 	char err[256];
 
 	if (cfg_common.metrics_listen == NULL || cfg_common.metrics_listen[0] == '\0')
 		return 0;
-	if (metrics_http_start(cfg_common.metrics_listen, mmetrics_health, NULL, err,
-			       sizeof(err)) != 0) {
+	if (metrics_http_start(cfg_common.metrics_listen,
+			       supervisor ? METRICS_HTTP_CALLER : METRICS_HTTP_THREAD,
+			       mmetrics_health, NULL, err, sizeof(err)) != 0) {
 		log_error("[DEFAULT] metrics_listen: %s", err);
 		return -1;
 	}
 	mm_serving = true;
 	log_info("serving /metrics and /healthcheck on %s", cfg_common.metrics_listen);
 	return 0;
+}
+
+void mmetrics_wait(int ms, volatile sig_atomic_t *wake)
+{
+	metrics_http_wait(ms, wake);
 }
 
 void mmetrics_worker_detach(void)

@@ -25,6 +25,7 @@
 #ifndef VOLMGR_MANAGER_MMETRICS_H
 #define VOLMGR_MANAGER_MMETRICS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,9 +50,15 @@ int mmetrics_init(int nslots);
 /* A worker's first call: its slot. */
 void mmetrics_worker(int slot);
 
-/* Starts the listener when [DEFAULT] metrics_listen is set. Returns 0 or -1 (logged). */
+/* Starts the listener when [DEFAULT] metrics_listen is set. A supervisor (a process that
+ * forks workers) must stay single-threaded: its listener then answers only inside
+ * mmetrics_wait, which its loop waits with. Returns 0 or -1 (logged). */
 __attribute__((warn_unused_result))
-int mmetrics_serve(void);
+int mmetrics_serve(bool supervisor);
+
+/* Waits ms milliseconds, or less once *wake is set, answering the supervisor's listener
+ * meanwhile (common/metrics_http.h, metrics_http_wait). */
+void mmetrics_wait(int ms, volatile sig_atomic_t *wake);
 
 /* In a worker forked after mmetrics_serve: closes the inherited listening socket (the
  * supervisor serves it). */

@@ -192,7 +192,8 @@ static void workers_reap(struct workers_sup *s, int drain_ms)
 	}
 }
 
-int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot)
+int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot,
+		workers_wait_fn wait)
 {
 	struct workers_sup s;
 
@@ -226,7 +227,7 @@ int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot)
 				return WORKERS_CHILD;
 			}
 		}
-		util_sleep_ms(WORKERS_TICK_MS, &workers_wake);
+		wait(WORKERS_TICK_MS, &workers_wake);
 	}
 	log_info("all workers stopped");
 	return s.status;

@@ -36,10 +36,17 @@
 /* What workers_run returns in a worker process. */
 #define WORKERS_CHILD (-1)
 
+/* What the supervisor waits with between looks at its workers: util_sleep_ms, or a wait
+ * that also answers a listener on the supervisor's own thread. It must return soon after
+ * *wake is set. */
+typedef void (*workers_wait_fn)(int ms, volatile sig_atomic_t *wake);
+
 /*
- * Runs n (2..WORKERS_MAX) workers. Call it single-threaded, after the configuration and the
- * log are set up and before any connection is opened, with util_install_signals(stop) in
- * force; the supervisor replaces those handlers with its own.
+ * Runs n (2..WORKERS_MAX) workers. Call it single-threaded, and keep the supervisor so (a
+ * fork copies only the calling thread, and a lock that another thread held stays held in the
+ * child for ever); after the configuration and the log are set up and before any connection
+ * is opened, with util_install_signals(stop) in force. The supervisor replaces those
+ * handlers with its own, and waits with wait.
  *
  * In a worker, returns WORKERS_CHILD with *slot set to its slot in [0, n), a replacement
  * taking the slot of the worker it replaces. The worker then has util_install_signals(stop)
@@ -53,6 +60,7 @@
  * drain_ms is how long the supervisor waits for the workers after forwarding SIGTERM.
  */
 __attribute__((warn_unused_result))
-int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot);
+int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot,
+		workers_wait_fn wait);
 
 #endif

@@ -12,6 +12,8 @@ figures on one port, summed over the workers.
 
 import os
 import re
+import signal
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -352,3 +354,45 @@ class MetricsWorkersTest(MetricsCase):
                                           worker=w), 0)
         st, _, text = fetch("http://127.0.0.1:%d/healthcheck" % self.manager_metrics_port)
         self.assertEqual((st, text), (200, "OK"))
+
+    def worker_pid(self, slot):
+        """The pid of the worker last started in slot (its log line says so)."""
+        pids = re.findall(r"volume-manager\[(\d+)\] INFO \[[^]]*\] worker %d of 2 started"
+                          % slot, self.log_text("volume-manager"))
+        return int(pids[-1]) if pids else None
+
+    def test_a_worker_replaced_during_scrapes_comes_up(self):
+        """The supervisor forks a replacement while it answers scrapes. It answers them on
+        its own thread, the only one it has: a fork copies only the forking thread, and a
+        lock that a listener thread held at that moment (libc's time-zone lock, which dating
+        a response takes) would stay held in the new worker for ever."""
+        self.poll(lambda: self.worker_pid(1), timeout=15)
+        old = self.worker_pid(1)
+        url = "http://127.0.0.1:%d/metrics" % self.manager_metrics_port
+        stop, codes = threading.Event(), []
+
+        def scrape():
+            while not stop.is_set():
+                codes.append(fetch(url, timeout=5)[0])
+
+        scrapers = [threading.Thread(target=scrape) for _ in range(2)]
+        for t in scrapers:
+            t.start()
+        try:
+            self.poll(lambda: len(codes) >= 10, timeout=10, msg="scrapes answered")
+            self.assertEqual(len(os.listdir("/proc/%d/task" % self.manager_pid)), 1,
+                             "threads of the supervisor")
+            os.kill(old, signal.SIGKILL)
+            new = self.poll(lambda: (lambda p: p if p not in (None, old) else None)(
+                self.worker_pid(1)), timeout=15, msg="a replacement in slot 1")
+            # The replacement logs, registers and consumes: nothing it inherited is held.
+            for what in (r"service \S+ registered", r"consuming "):
+                self.poll(lambda: re.search(r"volume-manager\[%d\] INFO \[[^]]*\] %s"
+                                            % (new, what), self.log_text("volume-manager")),
+                          timeout=15, msg="the replacement logs %r" % what)
+        finally:
+            stop.set()
+            for t in scrapers:
+                t.join(timeout=10)
+        self.assertEqual(len(os.listdir("/proc/%d/task" % self.manager_pid)), 1)
+        self.assertEqual(set(codes), {200}, "every scrape answered during the restart")
