@@ -57,6 +57,10 @@ CONTAINER_TIMEOUT=${VOLMGR_CONTAINER_TIMEOUT:-600}
 SUITES=" ${VOLMGR_SUITES:-unit integration faults} "
 LOGDIR=$REPO/build/test-logs
 mkdir -p "$LOGDIR"
+# The harness appends the log tails of each failed class or test here (harness_proc.py);
+# they are repeated before the summary line.
+export VOLMGR_FAILURE_LOGS=$LOGDIR/failure-logs.txt
+: >"$VOLMGR_FAILURE_LOGS"
 
 passed=0
 failed=0
@@ -277,6 +281,10 @@ if [ ${#ha_files[@]} -gt 0 ]; then
     run_unittest ha tests/ha "$FAULT_TIMEOUT" 'test_*.py'
 fi
 
+if [ -s "$VOLMGR_FAILURE_LOGS" ]; then
+    section "log tails of what failed (the last lines of each process; more above)"
+    tail -n 150 "$VOLMGR_FAILURE_LOGS"
+fi
 
 echo
 echo "$passed passed, $failed failed"

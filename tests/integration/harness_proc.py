@@ -19,6 +19,8 @@ from harness_env import BIN, POLL_INTERVAL, STARTUP_TIMEOUT, poll_until, read_te
 # Every process a class started, so that an interrupted run (Ctrl-C skips tearDownClass)
 # still stops them at interpreter exit.
 _LIVE_PROCS = []
+# The lines of each process's log that the end-of-run summary of a failure repeats.
+FAILURE_TAIL_LINES = 15
 
 
 @atexit.register
@@ -194,6 +196,17 @@ class ProcessMixin:
             out.append("---- %s (pid %d, %s): %s ----" % (name, proc.pid, state, log_path))
             out.append(tail(log_path))
         sys.stderr.write("\n".join(out) + "\n")
+        # scripts/run-tests.sh repeats a shorter form after its summary, where a reader of
+        # only the end of a long run (a CI page) still finds why a set-up or a test failed.
+        summary = os.environ.get("VOLMGR_FAILURE_LOGS")
+        if summary:
+            short = ["==== %s ====" % why]
+            for name, proc, log_path in getattr(cls, "_procs", []):
+                if name != "compute-stub":
+                    short += ["---- %s (pid %d) ----" % (name, proc.pid),
+                              tail(log_path, FAILURE_TAIL_LINES)]
+            with open(summary, "a") as f:
+                f.write("\n".join(short) + "\n")
 
     def _report_on_failure(self):
         outcome = getattr(self, "_outcome", None)
