@@ -7,6 +7,7 @@ proc_env (the environment of the binaries), config_file and manager_pid.
 """
 
 import atexit
+import collections
 import contextlib
 import os
 import signal
@@ -31,6 +32,38 @@ def _kill_leftovers():
                 proc.kill()
             with contextlib.suppress(Exception):
                 proc.wait(timeout=5)
+
+
+def thread_states(pid):
+    """"threads of PID (N): main STATE WCHAN; STATE WCHAN xCOUNT, ..." for pid and each of
+    its children: where a process that stopped answering waits. The other threads are
+    counted by state, since a pool's idle threads all wait alike."""
+    lines = []
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                pids += [int(c) for c in f.read().split()]
+    for p in pids:
+        main, others = None, collections.Counter()
+        with contextlib.suppress(OSError):
+            for tid in os.listdir("/proc/%d/task" % p):
+                with contextlib.suppress(OSError):
+                    with open("/proc/%d/task/%s/stat" % (p, tid)) as f:
+                        st = f.read().rsplit(")", 1)[1].split()[0]
+                    with open("/proc/%d/task/%s/wchan" % (p, tid)) as f:
+                        st += " " + (f.read().strip() or "-")
+                    if int(tid) == p:
+                        main = st
+                    else:
+                        others[st] += 1
+        if main is None:
+            lines.append("threads of %d: (gone)" % p)
+            continue
+        lines.append("threads of %d (%d): main %s%s" % (
+            p, 1 + sum(others.values()), main,
+            "".join("; %s x%d" % kv for kv in sorted(others.items()))))
+    return lines
 
 
 class ProcessMixin:
@@ -188,25 +221,33 @@ class ProcessMixin:
 
     @classmethod
     def _print_logs(cls, why):
-        out = ["", "==== %s: log tails ====" % why]
-        for name, proc, log_path in getattr(cls, "_procs", []):
-            if name == "compute-stub":
-                continue
-            state = "running" if proc.poll() is None else "exited %s" % proc.returncode
-            out.append("---- %s (pid %d, %s): %s ----" % (name, proc.pid, state, log_path))
-            out.append(tail(log_path))
-        sys.stderr.write("\n".join(out) + "\n")
-        # scripts/run-tests.sh repeats a shorter form after its summary, where a reader of
+        """Writes each process's log tail, and where the threads of a running one and of its
+        children wait, to stderr; and a shorter form for the end of the run."""
+        sys.stderr.write("\n".join(["", "==== %s: log tails ====" % why]
+                                    + cls._proc_reports(tail_lines=None)) + "\n")
+        # scripts/run-tests.sh repeats the shorter form after its summary, where a reader of
         # only the end of a long run (a CI page) still finds why a set-up or a test failed.
         summary = os.environ.get("VOLMGR_FAILURE_LOGS")
         if summary:
-            short = ["==== %s ====" % why]
-            for name, proc, log_path in getattr(cls, "_procs", []):
-                if name != "compute-stub":
-                    short += ["---- %s (pid %d) ----" % (name, proc.pid),
-                              tail(log_path, FAILURE_TAIL_LINES)]
             with open(summary, "a") as f:
-                f.write("\n".join(short) + "\n")
+                f.write("\n".join(["==== %s ====" % why]
+                                   + cls._proc_reports(FAILURE_TAIL_LINES)) + "\n")
+
+    @classmethod
+    def _proc_reports(cls, tail_lines):
+        """Per process of the class: a heading, its thread states when it runs, and its
+        log's tail (tail_lines lines, None for the default)."""
+        out = []
+        for name, proc, log_path in getattr(cls, "_procs", []):
+            if name == "compute-stub":
+                continue
+            running = proc.poll() is None
+            state = "running" if running else "exited %s" % proc.returncode
+            out.append("---- %s (pid %d, %s): %s ----" % (name, proc.pid, state, log_path))
+            if running:
+                out += thread_states(proc.pid)
+            out.append(tail(log_path) if tail_lines is None else tail(log_path, tail_lines))
+        return out
 
     def _report_on_failure(self):
         outcome = getattr(self, "_outcome", None)
