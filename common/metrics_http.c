@@ -26,7 +26,7 @@ static int mh_caller_fd = -1;
 static metrics_http_health_fn mh_health;
 static void *mh_health_arg;
 
-/* The sockets of the open connections (-1: a free slot), written by the listener's thread and
+/* The sockets of the open connections (-1: a free slot), written where the listener runs and
  * read by metrics_http_detach in a forked child, which must close its copies: a socket the
  * listener closed stays open while a child holds it, and the scraper would never see its
  * keep-alive connection closed. A slot is freed before MHD closes its socket, so a child

@@ -23,7 +23,8 @@
 
 #include "common/health.h"
 
-/* Fills a report with the daemon's checks; called on the listener's thread. */
+/* Fills a report with the daemon's checks; called where the listener runs (its thread, or
+ * the caller's inside metrics_http_wait). */
 typedef void (*metrics_http_health_fn)(struct health_report *h, void *arg);
 
 /* Who runs the listener. */
