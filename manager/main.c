@@ -71,6 +71,20 @@ static int mgr_usage(FILE *f, int status)
 	return status;
 }
 
+/* Sleeps a retry's backoff (at most MGR_BACKOFF_CAP_MS) or until a stop signal, showing
+ * progress every second: a worker that waits for a server to come back is not hung, and the
+ * supervisor's watchdog must not take it for one. */
+static void mgr_backoff(int attempt)
+{
+	int64_t end = util_now_ms() + util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS,
+						      MGR_BACKOFF_CAP_MS);
+
+	for (int64_t left; !mgr_stop && (left = end - util_now_ms()) > 0;) {
+		mmetrics_progress();
+		util_sleep_ms(left < 1000 ? (int)left : 1000, &mgr_stop);
+	}
+}
+
 /* Connects to the database, retrying with capped backoff until it answers or a signal
  * arrives (NULL then). */
 static db_conn *mgr_db_open(void)
@@ -80,8 +94,7 @@ static db_conn *mgr_db_open(void)
 				      MGR_STATEMENT_TIMEOUT_MS);
 		if (db != NULL)
 			return db;
-		util_sleep_ms(util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
-			      &mgr_stop);
+		mgr_backoff(attempt);
 	}
 	return NULL;
 }
@@ -91,8 +104,7 @@ static void mgr_db_wait(db_conn *db)
 {
 	log_warning("database unreachable: not consuming until it answers again");
 	for (int attempt = 0; !mgr_stop && db_reconnect(db) != DB_OK; attempt++)
-		util_sleep_ms(util_backoff_ms(attempt, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
-			      &mgr_stop);
+		mgr_backoff(attempt);
 	if (!mgr_stop) {
 		mmetrics_database_reconnect();
 		log_info("database reachable again");
@@ -143,8 +155,7 @@ static bool mgr_connect(struct consumer *c, int *attempt)
 		return true;
 	}
 	log_error("broker: %s", err);
-	util_sleep_ms(util_backoff_ms((*attempt)++, MGR_BACKOFF_BASE_MS, MGR_BACKOFF_CAP_MS),
-		      &mgr_stop);
+	mgr_backoff((*attempt)++);
 	return false;
 }
 
@@ -226,7 +237,9 @@ int main(int argc, char **argv)
 	if (mconf.workers > 1) {
 		/* The drain of a worker, plus a statement it may be in and one tick of its loop. */
 		int drain_ms = mconf.drain_timeout * 1000 + MGR_STATEMENT_TIMEOUT_MS + MGR_TICK_MS;
-		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot, mmetrics_wait);
+		struct workers_watch watch = { mmetrics_wait, mmetrics_progress_s,
+					       mconf.worker_stall_timeout };
+		int rc = workers_run(mconf.workers, drain_ms, &mgr_stop, &mgr_slot, &watch);
 		if (rc != WORKERS_CHILD) {
 			status = rc;
 			goto out_metrics;

@@ -59,6 +59,8 @@ const struct cfg_key mconf_keys[] = {
 	{ "manager", "processed_message_retention", CFG_INT, &mconf.processed_message_retention,
 	  "604800", 60, 10 * 365 * 86400, NULL },
 	{ "manager", "report_interval", CFG_INT, &mconf.report_interval, "10", 1, 3600, NULL },
+	{ "manager", "worker_stall_timeout", CFG_INT, &mconf.worker_stall_timeout, "120", 30,
+	  86400, NULL },
 	{ "manager", "workers", CFG_INT, &mconf.workers, "1", 1, WORKERS_MAX, NULL },
 	{ "oslo_messaging_rabbit", "rabbit_ha_queues", CFG_BOOL, &mconf.rabbit_ha_queues,
 	  "false", 0, 0, NULL },

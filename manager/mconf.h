@@ -36,6 +36,7 @@ struct mconf {
 	int batch_window_ms;              /* how long a batch waits to fill */
 	int batch_interval_ms;            /* least time between two batches' closing */
 	int workers;                      /* processes; above 1 under a supervisor (workers.h) */
+	int worker_stall_timeout;         /* seconds without progress before a worker is killed */
 	bool oslo_compatible_topology;    /* [DEFAULT]: declare exactly what oslo declares */
 	bool rabbit_ha_queues;            /* [oslo_messaging_rabbit], as oslo.messaging */
 	int rabbit_transient_queues_ttl;  /* seconds; x-expires of the fanout queues */

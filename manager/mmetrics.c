@@ -168,8 +168,8 @@ static struct mm_worker_state mm_worker_state(int slot, int64_t now_s)
 }
 
 /* The listener's health check: the database and the broker as the workers see them. It
- * reads atomics only (no lock, no log line), as metrics_http.h requires of a forking
- * process. */
+ * reads atomics only, so it is quick on the supervisor's loop, which it shares with the
+ * watch over the workers (metrics_http.h). */
 static void mmetrics_health(struct health_report *h, void *arg)
 {
 	int64_t now_s = util_wall_us() / 1000000;
@@ -208,6 +208,11 @@ int mmetrics_serve(bool supervisor)
 	mm_serving = true;
 	log_info("serving /metrics and /healthcheck on %s", cfg_common.metrics_listen);
 	return 0;
+}
+
+int64_t mmetrics_progress_s(int slot)
+{
+	return metrics_slot_value(MM_LOOP_TIMESTAMP, (size_t)slot, slot);
 }
 
 void mmetrics_wait(int ms, volatile sig_atomic_t *wake)

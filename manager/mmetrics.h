@@ -9,7 +9,9 @@
  * serves when its loop ran lately with its consumer connected and its database session up.
  * "Lately" counts a delivery's progress too (mmetrics_progress): a manager busy copying a
  * large volume or downloading an image inline stays healthy, and only a handler stuck for
- * the whole bound makes its worker stale. No test covers the bound itself: it would take a
+ * the whole bound makes its worker stale. A worker's wait between two attempts to reach the
+ * database or the broker shows progress too: it is alive, and the checks of those two say
+ * what it waits for. The supervisor's watchdog reads the same clock (workers.h). No test covers the bound itself: it would take a
  * copy that lasts longer than 30 s, and a bound settable for tests would be a knob no
  * operator needs.
  * The same holds for a single manager, whose listener thread must not touch the main
@@ -55,6 +57,10 @@ void mmetrics_worker(int slot);
  * mmetrics_wait, which its loop waits with. Returns 0 or -1 (logged). */
 __attribute__((warn_unused_result))
 int mmetrics_serve(bool supervisor);
+
+/* The wall-clock second at which the worker of slot last ran its loop or showed progress (0:
+ * not since it started); for the supervisor's watchdog (workers.h). */
+int64_t mmetrics_progress_s(int slot);
 
 /* Waits ms milliseconds, or less once *wake is set, answering the supervisor's listener
  * meanwhile (common/metrics_http.h, metrics_http_wait). */

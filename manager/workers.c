@@ -26,7 +26,9 @@ struct workers_slot {
 	pid_t pid;            /* 0 while the slot has no worker */
 	int attempt;          /* restarts since the slot's worker last ran WORKERS_STABLE_MS */
 	int64_t started_ms;
+	int64_t started_wall_s;  /* the watchdog's reference until the worker shows progress */
 	int64_t start_at_ms;  /* when an empty slot gets its next worker */
+	bool hung;            /* killed by the watchdog, not yet reaped */
 };
 
 struct workers_sup {
@@ -108,6 +110,8 @@ static bool workers_spawn(struct workers_sup *s, int i, volatile sig_atomic_t *s
 	}
 	w->pid = pid;
 	w->started_ms = util_now_ms();
+	w->started_wall_s = util_wall_us() / 1000000;
+	w->hung = false;
 	s->live++;
 	return false;
 }
@@ -176,6 +180,36 @@ static void workers_exited(struct workers_sup *s, int i, int ws, int drain_ms)
 			  WEXITSTATUS(ws), delay);
 }
 
+/* Kills each worker that showed no progress for watch->stall_s seconds. A hung worker holds
+ * its prefetched deliveries and its share of the service while the health check, which asks
+ * for one fresh worker, stays green; killed, its deliveries go back to the queues (nothing
+ * was acknowledged before its commit) and the slot restarts as after any death. The clock is
+ * the wall clock, as the workers record it: a step of the clock forward by more than stall_s
+ * restarts every worker once. */
+static void workers_watchdog(struct workers_sup *s, const struct workers_watch *watch)
+{
+	int64_t now = util_wall_us() / 1000000;
+
+	if (watch->progress_s == NULL || s->stopping)
+		return;
+	for (int i = 0; i < s->n; i++) {
+		struct workers_slot *w = &s->slot[i];
+
+		if (w->pid <= 0 || w->hung)
+			continue;
+		int64_t seen = watch->progress_s(i);
+
+		if (seen < w->started_wall_s)
+			seen = w->started_wall_s;
+		if (now - seen <= watch->stall_s)
+			continue;
+		log_error("worker %d (pid %ld) showed no progress for %lld s (the bound is %d s): "
+			  "killing it", i, (long)w->pid, (long long)(now - seen), watch->stall_s);
+		kill(w->pid, SIGKILL);
+		w->hung = true;
+	}
+}
+
 /* Reaps every worker that has exited. */
 static void workers_reap(struct workers_sup *s, int drain_ms)
 {
@@ -193,7 +227,7 @@ static void workers_reap(struct workers_sup *s, int drain_ms)
 }
 
 int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot,
-		workers_wait_fn wait)
+		const struct workers_watch *watch)
 {
 	struct workers_sup s;
 
@@ -227,7 +261,8 @@ int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot,
 				return WORKERS_CHILD;
 			}
 		}
-		wait(WORKERS_TICK_MS, &workers_wake);
+		workers_watchdog(&s, watch);
+		watch->wait(WORKERS_TICK_MS, &workers_wake);
 	}
 	log_info("all workers stopped");
 	return s.status;

@@ -26,6 +26,7 @@
 #define VOLMGR_MANAGER_WORKERS_H
 
 #include <signal.h>
+#include <stdint.h>
 
 /* The largest [manager] workers. */
 #define WORKERS_MAX 64
@@ -41,12 +42,23 @@
  * *wake is set. */
 typedef void (*workers_wait_fn)(int ms, volatile sig_atomic_t *wake);
 
+/* How the supervisor waits and watches. */
+struct workers_watch {
+	workers_wait_fn wait;
+	/* The wall-clock second at which the worker of slot last showed progress (0: not yet),
+	 * read from memory the workers share with the supervisor; NULL: no watchdog. */
+	int64_t (*progress_s)(int slot);
+	/* A worker whose progress is older than this many seconds (counted from its start at
+	 * the latest) is hung: the supervisor kills it with SIGKILL and starts another. */
+	int stall_s;
+};
+
 /*
  * Runs n (2..WORKERS_MAX) workers. Call it single-threaded, and keep the supervisor so (a
  * fork copies only the calling thread, and a lock that another thread held stays held in the
  * child for ever); after the configuration and the log are set up and before any connection
  * is opened, with util_install_signals(stop) in force. The supervisor replaces those
- * handlers with its own, and waits with wait.
+ * handlers with its own, and waits and watches as watch says.
  *
  * In a worker, returns WORKERS_CHILD with *slot set to its slot in [0, n), a replacement
  * taking the slot of the worker it replaces. The worker then has util_install_signals(stop)
@@ -61,6 +73,6 @@ typedef void (*workers_wait_fn)(int ms, volatile sig_atomic_t *wake);
  */
 __attribute__((warn_unused_result))
 int workers_run(int n, int drain_ms, volatile sig_atomic_t *stop, int *slot,
-		workers_wait_fn wait);
+		const struct workers_watch *watch);
 
 #endif

@@ -1,8 +1,9 @@
 """[manager] workers (manager/workers.h): with workers = 3 the volume-manager process is a
 supervisor of three worker processes that compete for the same queues. A burst is finalized
 exactly once, a worker killed with SIGKILL is replaced and its unacknowledged work is done once
-by the others, SIGTERM stops every process within the drain deadline, and a worker that cannot
-start stops the service with status 1 instead of being restarted forever.
+by the others, a worker that hangs is killed by the watchdog and replaced, SIGTERM stops every
+process within the drain deadline, and a worker that cannot start stops the service with
+status 1 instead of being restarted forever.
 
 The completion casts and the exactly-once checks are the group-commit tests' own.
 """
@@ -21,6 +22,8 @@ PREFETCH = 16   # the harness's rabbit_qos_prefetch_count
 # The supervisor's drain deadline for the harness's drain_timeout = 5: the drain, a statement
 # timeout (5 s) and a tick (1 s) of the worker's loop.
 DRAIN_DEADLINE = 5 + 5 + 1
+# The least [manager] worker_stall_timeout.
+STALL = 30
 STARTED = re.compile(r"volume-manager\[(\d+)\] INFO \[[^]]*\] worker \d+ of \d+ started")
 CONSUMING = re.compile(r" INFO \[[^]]*\] consuming ")
 
@@ -192,6 +195,38 @@ class WorkersTest(StackTestCase):
         self.forget(supervisor)
         self.poll(lambda: not any(alive(pid) for pid in kids), timeout=1,
                   msg="no worker left")
+
+    def test_hung_worker_is_killed_by_the_watchdog_and_its_work_done_once(self):
+        """A stopped worker (SIGSTOP: alive, its connections open, nothing moving) holds its
+        prefetch of a burst. After worker_stall_timeout its supervisor kills it and starts
+        another in its slot, and what it held is finalized once by the others."""
+        path = os.path.join(self.tmp, "stall.conf")
+        with open(path, "w") as f:
+            f.write(self._config_text().replace(
+                "[manager]\n", "[manager]\nworker_stall_timeout = %d\n" % STALL, 1))
+        supervisor = self.start_manager("volume-manager-stall", config_file=path)
+
+        def stop():
+            supervisor.terminate()
+            supervisor.wait(timeout=DRAIN_DEADLINE + 10)
+            self.forget(supervisor)
+        self.addCleanup(stop)
+        before = self.workers_of(supervisor)
+        self.poll(lambda: len(CONSUMING.findall(self.log_text(supervisor))) >= WORKERS,
+                  timeout=15, msg="every worker consuming")
+        victim = before[0]
+        os.kill(victim, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        items = self.batch(BURST)
+        self.publish_many([m for _, m in items])
+        self.poll(lambda: "(pid %d) showed no progress" % victim in self.log_text(supervisor),
+                  timeout=STALL + 15, msg="the watchdog took the stopped worker for hung")
+        # Its last progress was at most a tick of its loop before the stop.
+        self.assertGreaterEqual(time.monotonic() - stopped_at, STALL - 2)
+        self.poll(lambda: not alive(victim), timeout=5, msg="the hung worker is gone")
+        after = self.workers_of(supervisor, without=victim)
+        self.assertEqual(len(set(after) & set(before)), WORKERS - 1)
+        self.assert_burst_done_once(items)
 
     def test_worker_that_cannot_start_stops_the_service(self):
         # A filestore_dir that is a file: the configuration loads, every worker's driver
