@@ -3,6 +3,7 @@
  */
 #include "common/metrics_http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -30,8 +31,9 @@ static void *mh_health_arg;
  * read by metrics_http_detach in a forked child, which must close its copies: a socket the
  * listener closed stays open while a child holds it, and the scraper would never see its
  * keep-alive connection closed. A slot is freed before MHD closes its socket, so a child
- * never closes a number that is no longer a connection; a fork between an accept and its
- * notification leaves that one socket in the child until the child ends. */
+ * never closes a number that is no longer a connection. A process that forks serves the
+ * listener on its own thread (METRICS_HTTP_CALLER), so accepts, notifications and forks
+ * never overlap and the table is exact at every fork. */
 static atomic_int mh_conn_fds[METRICS_HTTP_CONNECTIONS];
 
 static void metrics_http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -187,10 +189,13 @@ void metrics_http_wait(int ms, volatile sig_atomic_t *wake)
 
 		if (left <= 0 || (wake != NULL && *wake))
 			return;
+		int slice = (int)(left < METRICS_HTTP_SLICE_MS ? left : METRICS_HTTP_SLICE_MS);
+
 		/* A signal ends the poll early (EINTR) or, arriving just before it, within a
-		 * slice: either way the flag is looked at again. */
-		(void)poll(&pfd, 1, (int)(left < METRICS_HTTP_SLICE_MS ? left
-							 : METRICS_HTTP_SLICE_MS));
+		 * slice: either way the flag is looked at again. Any other failure would make
+		 * this loop spin: the slice is slept instead. */
+		if (poll(&pfd, 1, slice) < 0 && errno != EINTR)
+			util_sleep_ms(slice, wake);
 		/* After a timeout too: this is where idle connections are closed. MHD_run does
 		 * not block in this mode; it answers what is ready. */
 		(void)MHD_run(mh_daemon);
@@ -214,8 +219,7 @@ void metrics_http_detach(void)
 	info = MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_LISTEN_FD);
 	if (info != NULL)
 		close(info->listen_fd);
-	/* The epoll instance keeps no connection open, but it is the parent's, not ours. MHD's
-	 * inter-thread channel has no accessor and stays: it holds no connection either. */
+	/* The epoll instance keeps no connection open, but it is the parent's, not ours. */
 	info = MHD_get_daemon_info(mh_daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info != NULL && info->epoll_fd >= 0)
 		close(info->epoll_fd);

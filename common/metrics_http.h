@@ -48,7 +48,7 @@ int metrics_http_start(const char *listen, enum metrics_http_mode mode,
  */
 void metrics_http_wait(int ms, volatile sig_atomic_t *wake);
 
-/* In a process forked while the listener ran (in either mode): closes
+/* In a process forked while the listener ran (METRICS_HTTP_CALLER, see above): closes
  * the inherited listening socket, so that the port is the parent's alone, the scrape
  * connections open at the fork, so that the parent's close of one reaches the scraper, and
  * the listener's epoll descriptor; then forgets the listener without touching its state. */

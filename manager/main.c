@@ -34,6 +34,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/glance.h"
 #include "core/nova.h"
 #include "manager/batch.h"
 #include "manager/capabilities.h"
@@ -51,6 +52,8 @@
 #define MGR_BACKOFF_CAP_MS 30000
 /* Bounds every statement, so that one delivery stays far below the AMQP heartbeat. */
 #define MGR_STATEMENT_TIMEOUT_MS 5000
+/* A broker connect to one host: its TCP connect (5 s) and one AMQP call (30 s, common/mq.c). */
+#define MGR_BROKER_CONNECT_S 35
 
 static volatile sig_atomic_t mgr_stop;
 /* This process's worker slot; 0 when it is the only manager process. */
@@ -83,6 +86,27 @@ static void mgr_backoff(int attempt)
 		mmetrics_progress();
 		util_sleep_ms(left < 1000 ? (int)left : 1000, &mgr_stop);
 	}
+}
+
+/* Warns when the watchdog's bound is not above the longest a worker may wait in one bounded
+ * call without a sign of progress: a compute call (up to three requests of [nova] timeout),
+ * a Glance metadata request, or a broker connect (MGR_BROKER_CONNECT_S for one host). Such a
+ * worker is alive, and killing it would only repeat its work. */
+static void mgr_check_stall_bound(void)
+{
+	int longest = MGR_BROKER_CONNECT_S;
+
+	if (mconf.workers < 2)
+		return;
+	if (3 * nova_cfg.timeout > longest)
+		longest = 3 * nova_cfg.timeout;
+	if (glance_cfg.request_timeout > longest)
+		longest = glance_cfg.request_timeout;
+	if (mconf.worker_stall_timeout <= longest)
+		log_warning("[manager] worker_stall_timeout %d s is not above %d s, the longest a "
+			    "worker may wait in one call to compute, Glance or the broker: the "
+			    "watchdog may kill a worker that only waits", mconf.worker_stall_timeout,
+			    longest);
 }
 
 /* Connects to the database, retrying with capped backoff until it answers or a signal
@@ -228,6 +252,7 @@ int main(int argc, char **argv)
 			    "heartbeat_timeout_threshold)", nova_cfg.timeout, hb / 3 > 0 ? hb / 3 : 1);
 		nova_cfg.timeout = hb / 3 > 0 ? hb / 3 : 1;
 	}
+	mgr_check_stall_bound();
 	/* Before the fork, so that the workers share the cells and the supervisor serves them
 	 * (manager/mmetrics.h). */
 	if (mmetrics_init(mconf.workers) != 0)

@@ -121,8 +121,8 @@ static struct metrics_def mm_defs[MM_METRIC_COUNT] = {
 		"1 while the worker's database session is up.", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 	[MM_LOOP_TIMESTAMP] = { "volmgr_manager_last_loop_timestamp_seconds",
-		"When the worker's main loop last turned or its handler last made progress (Unix "
-		"time).", METRICS_GAUGE,
+		"When the worker's main loop last turned, its handler last made progress, or it "
+		"last waited to retry the database or the broker (Unix time).", METRICS_GAUGE,
 		{ { "worker", mm_workers, 1, NULL, NULL } }, NULL, 0, 0 },
 };
 

@@ -9,11 +9,11 @@
  * serves when its loop ran lately with its consumer connected and its database session up.
  * "Lately" counts a delivery's progress too (mmetrics_progress): a manager busy copying a
  * large volume or downloading an image inline stays healthy, and only a handler stuck for
- * the whole bound makes its worker stale. A worker's wait between two attempts to reach the
- * database or the broker shows progress too: it is alive, and the checks of those two say
- * what it waits for. The supervisor's watchdog reads the same clock (workers.h). No test covers the bound itself: it would take a
+ * the whole bound makes its worker stale. No test covers the bound itself: it would take a
  * copy that lasts longer than 30 s, and a bound settable for tests would be a knob no
- * operator needs.
+ * operator needs. A worker's wait between two attempts to reach the database or the broker
+ * shows progress too: it is alive, and the checks of those two say what it waits for. The
+ * supervisor's watchdog reads the same stamp (workers.h).
  * The same holds for a single manager, whose listener thread must not touch the main
  * thread's database connection either.
  *
@@ -109,8 +109,10 @@ void mmetrics_database_reconnect(void);
  * database session is up. */
 void mmetrics_loop(bool consuming, bool database_up);
 
-/* The consumer thread's handler made progress (util_progress's hook, set by the main loop):
- * restarts the health check's staleness clock of this worker without changing its state. */
+/* The main thread made progress: its handler moved a buffer (util_progress's hook, set by the
+ * main loop), or it waits between two attempts to reach the database or the broker.
+ * Restarts the staleness clock of the health check and of the supervisor's watchdog for this
+ * worker without changing its state. */
 void mmetrics_progress(void);
 
 /* Refreshes the gauges of rows with one bounded query on db (errors are logged). */

@@ -26,9 +26,10 @@ struct workers_slot {
 	pid_t pid;            /* 0 while the slot has no worker */
 	int attempt;          /* restarts since the slot's worker last ran WORKERS_STABLE_MS */
 	int64_t started_ms;
-	int64_t started_wall_s;  /* the watchdog's reference until the worker shows progress */
 	int64_t start_at_ms;  /* when an empty slot gets its next worker */
-	bool hung;            /* killed by the watchdog, not yet reaped */
+	int64_t progress;     /* the worker's progress stamp as the watchdog last read it */
+	int64_t progress_ms;  /* when (util_now_ms) the watchdog saw it change, or the start */
+	int64_t hung_ms;      /* when the watchdog killed it (0: it did not), until reaped */
 };
 
 struct workers_sup {
@@ -110,8 +111,9 @@ static bool workers_spawn(struct workers_sup *s, int i, volatile sig_atomic_t *s
 	}
 	w->pid = pid;
 	w->started_ms = util_now_ms();
-	w->started_wall_s = util_wall_us() / 1000000;
-	w->hung = false;
+	w->progress = -1;
+	w->progress_ms = w->started_ms;
+	w->hung_ms = 0;
 	s->live++;
 	return false;
 }
@@ -183,30 +185,44 @@ static void workers_exited(struct workers_sup *s, int i, int ws, int drain_ms)
 /* Kills each worker that showed no progress for watch->stall_s seconds. A hung worker holds
  * its prefetched deliveries and its share of the service while the health check, which asks
  * for one fresh worker, stays green; killed, its deliveries go back to the queues (nothing
- * was acknowledged before its commit) and the slot restarts as after any death. The clock is
- * the wall clock, as the workers record it: a step of the clock forward by more than stall_s
- * restarts every worker once. */
+ * was acknowledged before its commit) and the slot restarts as after any death. The workers
+ * stamp their progress with the wall clock, which may step; so the watchdog times only how
+ * long a worker's stamp has not changed, on the supervisor's monotonic clock. */
 static void workers_watchdog(struct workers_sup *s, const struct workers_watch *watch)
 {
-	int64_t now = util_wall_us() / 1000000;
+	int64_t now = util_now_ms();
 
 	if (watch->progress_s == NULL || s->stopping)
 		return;
 	for (int i = 0; i < s->n; i++) {
 		struct workers_slot *w = &s->slot[i];
 
-		if (w->pid <= 0 || w->hung)
+		if (w->pid <= 0)
 			continue;
-		int64_t seen = watch->progress_s(i);
+		if (w->hung_ms > 0) {
+			/* SIGKILL waits for a process in uninterruptible sleep (stuck I/O): say so
+			 * while the slot stays empty. */
+			if (now - w->hung_ms >= (int64_t)watch->stall_s * 1000) {
+				log_error("worker %d (pid %ld) was killed %d s ago and has not exited",
+					  i, (long)w->pid, watch->stall_s);
+				w->hung_ms = now;
+			}
+			continue;
+		}
+		int64_t stamp = watch->progress_s(i);
 
-		if (seen < w->started_wall_s)
-			seen = w->started_wall_s;
-		if (now - seen <= watch->stall_s)
+		if (stamp != w->progress) {
+			w->progress = stamp;
+			w->progress_ms = now;
+			continue;
+		}
+		if (now - w->progress_ms <= (int64_t)watch->stall_s * 1000)
 			continue;
 		log_error("worker %d (pid %ld) showed no progress for %lld s (the bound is %d s): "
-			  "killing it", i, (long)w->pid, (long long)(now - seen), watch->stall_s);
+			  "killing it", i, (long)w->pid, (long long)((now - w->progress_ms) / 1000),
+			  watch->stall_s);
 		kill(w->pid, SIGKILL);
-		w->hung = true;
+		w->hung_ms = now;
 	}
 }
 

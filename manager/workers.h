@@ -17,7 +17,8 @@
  * (SIGKILL after it); a second signal SIGKILLs them at once. A worker that exits with
  * WORKERS_EXIT_STARTUP (the manager's "configuration or backend unusable" status) is not
  * restarted: the supervisor stops the others and exits with that status, as one manager
- * would, rather than restart a worker that cannot start.
+ * would, rather than restart a worker that cannot start. A worker that stays alive but shows
+ * no progress for the watchdog's bound is killed (SIGKILL) and restarted like a dead one.
  *
  * Under systemd the unit needs KillMode=mixed, so that a stop signals the supervisor alone
  * and each worker sees exactly one SIGTERM (a second one means "exit now" to a manager).
@@ -45,10 +46,11 @@ typedef void (*workers_wait_fn)(int ms, volatile sig_atomic_t *wake);
 /* How the supervisor waits and watches. */
 struct workers_watch {
 	workers_wait_fn wait;
-	/* The wall-clock second at which the worker of slot last showed progress (0: not yet),
-	 * read from memory the workers share with the supervisor; NULL: no watchdog. */
+	/* The worker of slot's progress stamp, read from memory the workers share with the
+	 * supervisor: any value that changes while the worker makes progress; NULL: no
+	 * watchdog. */
 	int64_t (*progress_s)(int slot);
-	/* A worker whose progress is older than this many seconds (counted from its start at
+	/* A worker whose stamp did not change for this many seconds (counted from its start at
 	 * the latest) is hung: the supervisor kills it with SIGKILL and starts another. */
 	int stall_s;
 };

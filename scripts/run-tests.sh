@@ -283,7 +283,7 @@ fi
 
 if [ -s "$VOLMGR_FAILURE_LOGS" ]; then
     section "log tails of what failed (the last lines of each process; more above)"
-    tail -n 150 "$VOLMGR_FAILURE_LOGS"
+    cat "$VOLMGR_FAILURE_LOGS"
 fi
 
 echo
