@@ -572,8 +572,8 @@ def steady(env, db, batch, rate, seconds, overload_ok=False):
     records for the transaction that inserted the message's processed row; the stack runs
     with track_commit_timestamp). With overload_ok, a run whose messages are not all
     finalized within STEADY_DRAIN_S of the publisher's end is reported (not flat, its
-    unfinalized count in backlog_at_end) instead of failing the bench. A long run (the soak) goes in rounds of at most
-    STEADY_ROUND seconds: each round's volumes are seeded, and its finalized rows read, while
+    unfinalized count in backlog_at_end) instead of failing the bench. A long run (the soak)
+    goes in rounds of at most STEADY_ROUND seconds: each round's volumes are seeded, and its finalized rows read, while
     the manager idles between rounds, so that no more than a round's worth of volumes is
     seeded at a time. Returns the achieved rate, latency percentiles, the manager's RSS before
     and after, peak RSS, CPU per message of each process (CpuProbe), the group commits' mean

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-from harness_env import BIN, POLL_INTERVAL, STARTUP_TIMEOUT, poll_until, read_text, tail
+from harness_env import (BIN, LOG_TAIL_LINES, POLL_INTERVAL, STARTUP_TIMEOUT, poll_until,
+                         read_text, tail)
 
 # Every process a class started, so that an interrupted run (Ctrl-C skips tearDownClass)
 # still stops them at interpreter exit.
@@ -224,7 +225,7 @@ class ProcessMixin:
         """Writes each process's log tail, and where the threads of a running one and of its
         children wait, to stderr; and a shorter form for the end of the run."""
         sys.stderr.write("\n".join(["", "==== %s: log tails ====" % why]
-                                    + cls._proc_reports(tail_lines=None)) + "\n")
+                                    + cls._proc_reports(LOG_TAIL_LINES)) + "\n")
         # scripts/run-tests.sh repeats the shorter form after its summary, where a reader of
         # only the end of a long run (a CI page) still finds why a set-up or a test failed.
         summary = os.environ.get("VOLMGR_FAILURE_LOGS")
@@ -235,8 +236,8 @@ class ProcessMixin:
 
     @classmethod
     def _proc_reports(cls, tail_lines):
-        """Per process of the class: a heading, its thread states when it runs, and its
-        log's tail (tail_lines lines, None for the default)."""
+        """Per process of the class: a heading, its thread states when it runs, and the last
+        tail_lines lines of its log."""
         out = []
         for name, proc, log_path in getattr(cls, "_procs", []):
             if name == "compute-stub":
@@ -246,7 +247,7 @@ class ProcessMixin:
             out.append("---- %s (pid %d, %s): %s ----" % (name, proc.pid, state, log_path))
             if running:
                 out += thread_states(proc.pid)
-            out.append(tail(log_path) if tail_lines is None else tail(log_path, tail_lines))
+            out.append(tail(log_path, tail_lines))
         return out
 
     def _report_on_failure(self):
